@@ -1,0 +1,369 @@
+//! Actors: which contexts exist (spec §9.2) and how each one advances.
+//!
+//! Every actor is a deterministic sequential process; the only choice in
+//! the model is *which* actor takes the next step, so an engine that runs
+//! each actor as a thread (loom, shuttle) and one that enumerates
+//! interleavings (the explorer) drive exactly the same [`Model::step`].
+//! A step that cannot proceed returns [`Outcome::Blocked`] without touching
+//! the state.
+
+use crate::config::*;
+use crate::exec::*;
+use crate::io_cmd::Entry;
+use crate::state::*;
+use crate::{Model, Violation};
+
+/// A derived or declared actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A server thread: runs on `task`, issues uring_cmds on `ring`.
+    Server { task: TaskId, ring: RingId, prog: Vec<(Op, Option<CmdId>)> },
+    Submitter { q: u8, bios: Vec<Bio> },
+    Control { prog: Vec<CtrlOp> },
+    Killer { task: TaskId, server: ActorId },
+    Elevator,
+    /// Task work of a server task (`ublk_cmd_tw_cb`); fallback once it exits.
+    TaskWork { task: TaskId },
+    /// io_uring ring exit: cancel loop, buffer-table then file teardown.
+    RingExit { ring: RingId },
+    /// Completion of fixed-buffer I/O on a ring (drops node references).
+    FixedIo { ring: RingId },
+    /// `blk_mq_requeue_work`.
+    RequeueWork,
+    /// `ublk_ch_release_work_fn` (exit_work).
+    ReleaseWork,
+}
+
+#[derive(Clone, Debug)]
+pub struct ActorDef {
+    pub name: String,
+    pub kind: Kind,
+}
+
+/// Static identity of a uring_cmd.
+#[derive(Clone, Debug)]
+pub struct CmdDef {
+    pub actor: ActorId,
+    pub task: TaskId,
+    pub ring: RingId,
+    pub q: u8,
+    pub tag: u8,
+    pub op: Op,
+}
+
+/// What one step did, for traces and counterexamples.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepInfo {
+    pub actor: ActorId,
+    /// The kernel function (or user-space action) this step models.
+    pub func: &'static str,
+    /// A result user space observes at this step (cmd result, CQE, bio status).
+    pub result: Option<i32>,
+}
+
+pub enum Outcome {
+    Blocked,
+    Stepped(StepInfo),
+}
+
+fn op_entry_func(op: &Op) -> &'static str {
+    match op {
+        Op::Fetch { .. } => "ublk_ch_uring_cmd_local [FETCH_REQ]",
+        Op::Commit { .. } => "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]",
+        Op::NeedGetData { .. } => "ublk_ch_uring_cmd_local [NEED_GET_DATA]",
+        Op::Register { .. } => "ublk_ch_uring_cmd_local [REGISTER_IO_BUF]",
+        Op::Unregister { .. } => "ublk_ch_uring_cmd_local [UNREGISTER_IO_BUF]",
+        Op::BadType { .. } => "ublk_ch_uring_cmd_local [bad ioctl type]",
+        Op::FixedIo { .. } => "io_uring READ_FIXED: io_find_buf_node",
+        Op::UserCopy { .. } => "ublk_ch_read_iter: checks + blk_mq_tag_to_rq",
+        Op::WaitCqe { .. } => "io_uring_enter: wait for CQE",
+        Op::Exit => "do_exit (server thread)",
+    }
+}
+
+impl Model {
+    /// Cheap filter: can actor `a` possibly step?  (Exact answer: [`Model::step`].)
+    pub fn may_step(&self, s: &State, a: ActorId) -> bool {
+        let st = &s.actors[a as usize];
+        if st.done {
+            return false;
+        }
+        match &self.actors[a as usize].kind {
+            Kind::TaskWork { task } => !s.tasks[*task as usize].tw.is_empty(),
+            Kind::RingExit { ring } => s.rings[*ring as usize].exiting && !s.rings[*ring as usize].freed,
+            Kind::FixedIo { ring } => !s.rings[*ring as usize].fixed_ops.is_empty(),
+            Kind::RequeueWork => !s.dev.requeue_run.is_empty() || st.rq.is_some(),
+            Kind::ReleaseWork => s.dev.release_pending,
+            _ => true,
+        }
+    }
+
+    /// Advance actor `a` by one atomic step.
+    pub fn step(&self, s: &mut State, a: ActorId) -> Result<Outcome, Violation> {
+        if !self.may_step(s, a) {
+            return Ok(Outcome::Blocked);
+        }
+        let cur = match self.actors[a as usize].kind {
+            Kind::Server { task, .. } => Ctx::Task(task),
+            Kind::TaskWork { task } if !s.tasks[task as usize].exiting => Ctx::Task(task),
+            Kind::FixedIo { ring } => {
+                let t = self.rings[ring as usize];
+                if s.tasks[t as usize].exiting {
+                    Ctx::Kernel
+                } else {
+                    Ctx::Task(t)
+                }
+            }
+            _ => Ctx::Kernel,
+        };
+        let mut x = Exec { m: self, s, actor: a, cur };
+        let r = match &self.actors[a as usize].kind {
+            Kind::Server { task, ring, prog } => x.step_server(*task, *ring, prog),
+            Kind::Submitter { q, bios } => x.step_submitter(*q, bios),
+            Kind::Control { prog } => x.step_control(prog),
+            Kind::Killer { task, server } => x.step_killer(*task, *server),
+            Kind::Elevator => x.step_elevator(),
+            Kind::TaskWork { task } => x.step_task_work(*task),
+            Kind::RingExit { ring } => x.step_ring_exit(*ring),
+            Kind::FixedIo { ring } => x.step_fixed_io(*ring),
+            Kind::RequeueWork => x.step_requeue_work(),
+            Kind::ReleaseWork => x.step_release_work(),
+        }?;
+        Ok(match r {
+            None => Outcome::Blocked,
+            Some((func, result)) => Outcome::Stepped(StepInfo { actor: a, func, result }),
+        })
+    }
+}
+
+type Step = R<Option<(&'static str, Option<i32>)>>;
+
+impl Exec<'_> {
+    fn me(&mut self) -> &mut ActorSt {
+        &mut self.s.actors[self.actor as usize]
+    }
+
+    fn advance(&mut self) {
+        let me = self.me();
+        me.pc += 1;
+        me.sub = 0;
+    }
+
+    /// The cmd's handler returned: io_uring completes it unless it is kept.
+    fn finish_cmd(&mut self, c: CmdId, res: i32) -> Option<i32> {
+        self.advance();
+        if res == EIOCBQUEUED {
+            return None;
+        }
+        let cmd = &mut self.s.cmds[c as usize];
+        if cmd.st == CmdSt::Pending {
+            cmd.st = CmdSt::Done(res);
+        }
+        self.me().res = res;
+        Some(res)
+    }
+
+    fn step_server(&mut self, task: TaskId, ring: RingId, prog: &[(Op, Option<CmdId>)]) -> Step {
+        let (pc, sub) = (self.me().pc as usize, self.me().sub);
+        if self.s.tasks[task as usize].exiting || pc >= prog.len() {
+            self.me().done = true;
+            return Ok(None);
+        }
+        let (op, cmd) = &prog[pc];
+        let entry = op_entry_func(op);
+        match (op, sub) {
+            (Op::WaitCqe { .. }, _) => {
+                let c = cmd.expect("WaitCqe follows a command");
+                match self.s.cmds[c as usize].st {
+                    CmdSt::Done(res) => {
+                        self.me().res = res;
+                        self.advance();
+                        Ok(Some((entry, Some(res))))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            (Op::Exit, _) => {
+                self.task_exit(task, ring);
+                Ok(Some((entry, None)))
+            }
+            (Op::FixedIo { idx }, _) => {
+                self.advance();
+                let Some(n) = self.s.rings[ring as usize].table.get(*idx as usize).copied().flatten() else {
+                    return Ok(Some((entry, Some(EFAULT))));
+                };
+                self.s.nodes[n as usize].as_mut().unwrap().refs += 1;
+                self.s.rings[ring as usize].fixed_ops.push(n);
+                Ok(Some((entry, Some(0))))
+            }
+            (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, sub),
+            (_, 0) => {
+                let c = cmd.expect("io op has a cmd");
+                self.s.cmds[c as usize].st = CmdSt::Pending;
+                match self.ublk_ch_uring_cmd_local(c)? {
+                    Entry::Done(res) => Ok(Some((entry, self.finish_cmd(c, res)))),
+                    Entry::Fetch | Entry::LookupReg => {
+                        self.me().sub = 1;
+                        Ok(Some((entry, None)))
+                    }
+                }
+            }
+            (Op::Fetch { .. }, 1) => {
+                if self.fetch_blocked() {
+                    return Ok(None);
+                }
+                let c = cmd.unwrap();
+                let res = self.ublk_fetch(c)?;
+                Ok(Some(("ublk_fetch", self.finish_cmd(c, res))))
+            }
+            (Op::Register { q, tag, .. }, _) => {
+                let c = cmd.unwrap();
+                let r = self.me().rq.expect("looked-up request");
+                let (q, tag) = (*q, *tag);
+                match sub {
+                    1 => {
+                        let f = "__ublk_check_and_get_req: refcount_inc_not_zero";
+                        if self.check_and_get_ref(q, tag, r)? {
+                            self.me().sub = 2;
+                            return Ok(Some((f, None)));
+                        }
+                        Ok(Some((f, self.finish_cmd(c, EINVAL))))
+                    }
+                    2 => {
+                        let f = "__ublk_check_and_get_req: started/tag check";
+                        if self.check_req_started(q, tag, r)? {
+                            self.me().sub = 3;
+                            return Ok(Some((f, None)));
+                        }
+                        Ok(Some((f, self.finish_cmd(c, EINVAL))))
+                    }
+                    _ => {
+                        let res = self.register_with_ref(c, r)?;
+                        self.me().rq = None;
+                        Ok(Some(("ublk_register_io_buf: io_buffer_register_bvec", self.finish_cmd(c, res))))
+                    }
+                }
+            }
+            _ => unreachable!("no sub-step {sub} for {op:?}"),
+        }
+    }
+
+    /// pread/pwrite on /dev/ublkcN (`ublk_user_copy`), split like REGISTER.
+    fn step_user_copy(&mut self, q: u8, tag: u8, sub: u8) -> Step {
+        const BYTES: i32 = 4096;
+        let done = |x: &mut Self, f: &'static str, res: i32| {
+            x.advance();
+            x.me().rq = None;
+            x.me().res = res;
+            Ok(Some((f, Some(res))))
+        };
+        match sub {
+            0 => {
+                let f = "ublk_ch_read_iter: checks + blk_mq_tag_to_rq";
+                if self.s.dev.state == DevState::Dead {
+                    return done(self, f, EACCES);
+                }
+                if q >= self.m.dev.nr_queues {
+                    return done(self, f, EINVAL);
+                }
+                if self.m.dev.copy != CopyMode::UserCopy {
+                    return done(self, f, EACCES);
+                }
+                if tag >= self.m.dev.depth {
+                    return done(self, f, EINVAL);
+                }
+                let sl = self.slot_idx(q, tag);
+                let io = &self.s.slots[sl];
+                if self.m.feat.has(crate::Sw::UserCopyDaemonFast) && io.task == self.current_task() {
+                    let ok = io.has(flag::OWNED_BY_SRV);
+                    return done(self, "ublk_user_copy (on daemon, no ref)", if ok { BYTES } else { EINVAL });
+                }
+                match self.s.tags_rqs[sl] {
+                    None => done(self, f, EINVAL),
+                    Some(r) => {
+                        let me = self.me();
+                        me.rq = Some(r);
+                        me.sub = 1;
+                        Ok(Some((f, None)))
+                    }
+                }
+            }
+            1 => {
+                let f = "__ublk_check_and_get_req: refcount_inc_not_zero";
+                let r = self.me().rq.unwrap();
+                if self.check_and_get_ref(q, tag, r)? {
+                    self.me().sub = 2;
+                    return Ok(Some((f, None)));
+                }
+                done(self, f, EINVAL)
+            }
+            2 => {
+                let f = "__ublk_check_and_get_req: started/tag check + copy";
+                let r = self.me().rq.unwrap();
+                if self.check_req_started(q, tag, r)? {
+                    self.me().sub = 3;
+                    return Ok(Some((f, None)));
+                }
+                done(self, f, EINVAL)
+            }
+            _ => {
+                let r = self.me().rq.unwrap();
+                self.put_req_ref(q, tag, r)?;
+                done(self, "ublk_user_copy: ublk_put_req_ref", BYTES)
+            }
+        }
+    }
+
+    /// A server thread dies or exits: task work turns to fallback, its ring
+    /// starts exiting; the process's /dev/ublkcN fd closes with the last one.
+    fn task_exit(&mut self, task: TaskId, ring: RingId) {
+        self.s.tasks[task as usize].exiting = true;
+        self.s.rings[ring as usize].exiting = true;
+        let me = self.s.actors.iter_mut().zip(&self.m.actors).find(
+            |(_, d)| matches!(d.kind, Kind::Server { task: t, .. } if t == task),
+        );
+        if let Some((st, _)) = me {
+            st.done = true;
+        }
+        let all_gone = self.m.server_tasks().all(|t| self.s.tasks[t as usize].exiting);
+        if all_gone {
+            self.drop_file_ref();
+        }
+    }
+
+    /// Drop a reference on /dev/ublkcN; the last one runs `ublk_ch_release`.
+    fn drop_file_ref(&mut self) {
+        self.s.dev.file_refs -= 1;
+        if self.s.dev.file_refs == 0 {
+            self.s.dev.release_pending = true;
+        }
+    }
+
+    fn step_killer(&mut self, task: TaskId, server: ActorId) -> Step {
+        let st = &self.s.actors[server as usize];
+        if st.sub != 0 || st.done || self.s.tasks[task as usize].exiting {
+            // SIGKILL takes effect on return to user space, between syscalls
+            if st.done || self.s.tasks[task as usize].exiting {
+                self.me().done = true;
+            }
+            return Ok(None);
+        }
+        let Kind::Server { ring, .. } = self.m.actors[server as usize].kind else { unreachable!() };
+        self.task_exit(task, ring);
+        self.me().done = true;
+        Ok(Some(("SIGKILL: do_exit", None)))
+    }
+
+    fn step_task_work(&mut self, task: TaskId) -> Step {
+        let fallback = self.s.tasks[task as usize].exiting;
+        let Tw::Dispatch(c) = self.s.tasks[task as usize].tw.remove(0);
+        self.ublk_dispatch_req(c, fallback)?;
+        Ok(Some((if fallback { "ublk_cmd_tw_cb (fallback): ublk_dispatch_req" } else { "ublk_cmd_tw_cb: ublk_dispatch_req" }, None)))
+    }
+
+    fn step_fixed_io(&mut self, ring: RingId) -> Step {
+        let n = self.s.rings[ring as usize].fixed_ops.remove(0);
+        self.put_node(n)?;
+        Ok(Some(("io_uring: fixed-buffer I/O completes (io_put_rsrc_node)", None)))
+    }
+}

@@ -1,0 +1,154 @@
+//! What a scenario configures: the device, the actors and their programs.
+//!
+//! A scenario is plain data (serialisable, so a trace header can carry it);
+//! [`crate::Model::new`] compiles it into the static tables the steps use.
+
+use serde::{Deserialize, Serialize};
+
+/// How request data reaches the server (`UBLK_F_*` flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CopyMode {
+    /// Driver copies to/from the server buffer (`io->buf.addr`).
+    Copy,
+    /// `UBLK_F_USER_COPY`: pread/pwrite on /dev/ublkcN.
+    UserCopy,
+    /// `UBLK_F_SUPPORT_ZERO_COPY`: REGISTER/UNREGISTER_IO_BUF.
+    ZeroCopy,
+    /// `UBLK_F_AUTO_BUF_REG` (implies zero copy): registered at dispatch.
+    AutoBufReg,
+}
+
+impl CopyMode {
+    /// `ublk_need_req_ref()`: modes whose completion is reference counted.
+    pub fn needs_ref(self) -> bool {
+        !matches!(self, CopyMode::Copy)
+    }
+    /// `ublk_support_zero_copy()`.
+    pub fn zero_copy(self) -> bool {
+        matches!(self, CopyMode::ZeroCopy | CopyMode::AutoBufReg)
+    }
+}
+
+/// `UBLK_F_USER_RECOVERY*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Recovery {
+    /// No recovery: server exit stops the device.
+    None,
+    /// USER_RECOVERY: device is QUIESCED, requests requeued and held.
+    Requeue,
+    /// USER_RECOVERY|REISSUE: like Requeue, outstanding requests reissued.
+    Reissue,
+    /// USER_RECOVERY|FAIL_IO: I/O fails fast while no server.
+    FailIo,
+}
+
+impl Recovery {
+    /// `ublk_nosrv_should_queue_io()` / "recovery-queue mode".
+    pub fn queues_io(self) -> bool {
+        matches!(self, Recovery::Requeue | Recovery::Reissue)
+    }
+}
+
+/// Device configuration of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DevConfig {
+    pub nr_queues: u8,
+    pub depth: u8,
+    pub copy: CopyMode,
+    /// `UBLK_F_NEED_GET_DATA` (copy mode only).
+    pub need_get_data: bool,
+    pub recovery: Recovery,
+    /// An I/O scheduler is attached: requests come from scheduler pages that an
+    /// elevator switch frees (the memory B-1 is about).
+    pub elevator: bool,
+    /// Entries of each ring's sparse buffer table.
+    pub table_size: u8,
+    /// `fail_io_timeout` fault injection: `blk_should_fake_timeout()` is true
+    /// for the first commit.
+    pub fake_timeout: bool,
+    /// The first `ublk_get_data()` copies 0 bytes (no pages / signal).
+    pub get_data_fails: bool,
+}
+
+impl Default for DevConfig {
+    fn default() -> Self {
+        DevConfig {
+            nr_queues: 1,
+            depth: 1,
+            copy: CopyMode::ZeroCopy,
+            need_get_data: false,
+            recovery: Recovery::None,
+            elevator: false,
+            table_size: 2,
+            fake_timeout: false,
+            get_data_fails: false,
+        }
+    }
+}
+
+/// One operation of a server thread, as the server issues it.  Each io
+/// command is a uring_cmd on the thread's own ring.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Op {
+    /// UBLK_U_IO_FETCH_REQ; `buf`: a non-zero `addr`; `auto_idx`: auto-buf-reg index.
+    Fetch { q: u8, tag: u8, buf: bool },
+    /// UBLK_U_IO_COMMIT_AND_FETCH_REQ with `result` (bytes or -errno).
+    Commit { q: u8, tag: u8, result: i32, buf: bool },
+    /// UBLK_U_IO_NEED_GET_DATA with a buffer.
+    NeedGetData { q: u8, tag: u8 },
+    /// UBLK_U_IO_REGISTER_IO_BUF at table index `idx` of this thread's ring.
+    Register { q: u8, tag: u8, idx: u8 },
+    /// UBLK_U_IO_UNREGISTER_IO_BUF of index `idx`.
+    Unregister { q: u8, tag: u8, idx: u8 },
+    /// An io command with a wrong ioctl type (`_IOC_TYPE != 'u'`).
+    BadType { q: u8, tag: u8 },
+    /// READ_FIXED/WRITE_FIXED using buffer `idx`: takes a node reference
+    /// until the I/O completes (completion is the ring's own actor).
+    FixedIo { idx: u8 },
+    /// pread/pwrite on /dev/ublkcN for (q, tag), direction matching the request.
+    UserCopy { q: u8, tag: u8 },
+    /// Wait for the CQE of this thread's last command on (q, tag).
+    WaitCqe { q: u8, tag: u8 },
+    /// The thread exits (its ring is torn down).
+    Exit,
+}
+
+/// A control command (on /dev/ublk-control, from its own task).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CtrlOp {
+    StartDev,
+    StopDev,
+}
+
+/// A block I/O submitted to /dev/ublkbN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Bio {
+    Read,
+    Write,
+}
+
+/// An actor a scenario declares.  Kernel-internal actors (task work, ring
+/// exit, fixed-I/O completion, requeue work, release work) are derived.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActorSpec {
+    /// A server thread: a task with its own io_uring ring.
+    Server { name: String, prog: Vec<Op> },
+    /// A block-layer submitter on hw queue `q`.
+    Submitter { q: u8, bios: Vec<Bio> },
+    /// The control task.
+    Control { prog: Vec<CtrlOp> },
+    /// SIGKILLs server thread `server` (index among the Server actors) at a
+    /// moment of the explorer's choosing.
+    Killer { server: u8 },
+    /// `elevator_switch()`: freeze, free the scheduler's requests, unfreeze.
+    Elevator,
+}
+
+/// A named scenario: device plus actors.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    pub doc: String,
+    pub dev: DevConfig,
+    pub actors: Vec<ActorSpec>,
+}

@@ -1,0 +1,179 @@
+//! Submission, dispatch to the server, completion and abort of requests:
+//! `ublk_queue_rq` (split QR1 | QR2), `ublk_dispatch_req`,
+//! `__ublk_complete_rq`, `__ublk_abort_rq`, `__ublk_fail_req`.
+
+use crate::config::CopyMode;
+use crate::exec::*;
+use crate::invariants::Inv;
+use crate::state::*;
+use crate::Sw;
+
+impl Exec<'_> {
+    /// QR1 — `ublk_queue_rq()` up to and including `blk_mq_start_request()`
+    /// and the `canceling` test (`ublk_prep_req` + `__ublk_queue_rq_common`).
+    /// Returns whether the request goes on to QR2.  Runs inside the dispatch
+    /// section, which quiesce waits for.
+    pub fn ublk_queue_rq_start(&mut self, r: RqId) -> R<bool> {
+        let q = self.rq(r, "ublk_queue_rq")?.q as usize;
+        let rec = self.m.dev.recovery;
+        if self.s.queues[q].fail_io {
+            self.end_request(r, EREMOTEIO, "ublk_queue_rq")?; // BLK_STS_TARGET
+            return Ok(false);
+        }
+        if rec.queues_io() && self.s.queues[q].force_abort {
+            self.end_request(r, EIO, "ublk_queue_rq")?;
+            return Ok(false);
+        }
+        self.start_request(r)?;
+        if self.s.queues[q].canceling {
+            self.ublk_abort_rq(r)?;
+            return Ok(false);
+        }
+        self.s.dev.in_dispatch += 1;
+        Ok(true)
+    }
+
+    /// QR2 — `ublk_queue_cmd()`: read `io->cmd` and queue the dispatch task
+    /// work on the task that issued it.  S7: the cmd must still be pending.
+    pub fn ublk_queue_cmd(&mut self, r: RqId) -> R<()> {
+        self.s.dev.in_dispatch -= 1;
+        let (q, tag) = {
+            let rq = self.rq(r, "ublk_queue_cmd")?;
+            (rq.q, rq.tag.expect("started request has a tag"))
+        };
+        let sl = self.slot_idx(q, tag);
+        let io = &self.s.slots[sl];
+        let c = match io.cell {
+            Cell::Cmd(c) if io.has(flag::ACTIVE) => c,
+            Cell::Req(x) => {
+                return self.fail(
+                    Inv::S7,
+                    format!("ublk_queue_cmd reads io->cmd of q{q}t{tag} while the union holds request rq{x}"),
+                )
+            }
+            _ => return self.fail(Inv::S7, format!("ublk_queue_cmd: q{q}t{tag} has no armed cmd (NULL io->cmd)")),
+        };
+        if self.s.cmds[c as usize].st != CmdSt::Pending {
+            return self.fail(Inv::S7, format!("ublk_queue_cmd hands rq{r} to cmd c{c}, which was already completed"));
+        }
+        self.s.cmds[c as usize].pdu_rq = Some(r);
+        self.complete_in_task(c);
+        Ok(())
+    }
+
+    /// `ublk_cmd_tw_cb` → `ublk_dispatch_req()`, in task work of the cmd's
+    /// task (`fallback`: the task is exiting, io_uring runs it from a kworker).
+    pub fn ublk_dispatch_req(&mut self, c: CmdId, fallback: bool) -> R<()> {
+        let r = self.s.cmds[c as usize].pdu_rq.expect("dispatch cmd has a request");
+        let (q, tag, ring) = {
+            let d = &self.m.cmds[c as usize];
+            (d.q, d.tag, d.ring)
+        };
+        let sl = self.slot_idx(q, tag);
+        let t = self.m.cmds[c as usize].task;
+        if fallback || self.s.slots[sl].task != Some(t) {
+            // the uring_cmd is left to cancel, the request to recovery or EIO
+            return self.ublk_abort_rq(r);
+        }
+        let write = self.rq(r, "ublk_dispatch_req")?.write;
+        let io_c = match self.s.slots[sl].cell {
+            Cell::Cmd(x) => x,
+            _ => return self.fail(Inv::S5, format!("ublk_dispatch_req: q{q}t{tag} io->cmd does not hold a cmd")),
+        };
+        if self.m.dev.need_get_data && write && !self.s.slots[sl].has(flag::NEED_GET_DATA) {
+            self.s.slots[sl].flags |= flag::NEED_GET_DATA;
+            self.prep_compl_io_cmd(sl, r);
+            return self.cmd_done(io_c, UBLK_IO_RES_NEED_GET_DATA, "ublk_dispatch_req");
+        }
+        let mut auto_ok = false;
+        if self.m.dev.copy == CopyMode::AutoBufReg {
+            // ublk_auto_buf_reg(): index = tag, no FALLBACK flag
+            if self.register_bvec(ring, tag, r, sl) != 0 {
+                return self.end_request(r, EIO, "ublk_auto_buf_reg");
+            }
+            self.ghost_out(sl, r, 1)?;
+            let io = &mut self.s.slots[sl];
+            io.flags |= flag::AUTO_BUF_REG;
+            io.buf_ctx = Some(ring);
+            auto_ok = true;
+        }
+        if self.m.dev.copy.needs_ref() {
+            self.init_req_ref(sl, r, auto_ok)?;
+        }
+        self.prep_compl_io_cmd(sl, r);
+        self.cmd_done(io_c, 0, "ublk_dispatch_req")
+    }
+
+    /// `__ublk_prep_compl_io_cmd()`: slot OWNED, `io->req = rq`.
+    fn prep_compl_io_cmd(&mut self, sl: usize, r: RqId) {
+        let io = &mut self.s.slots[sl];
+        io.flags = (io.flags | flag::OWNED_BY_SRV) & !flag::ACTIVE;
+        io.cell = Cell::Req(r);
+        io.g_round = Some(r);
+        io.g_aborted = false;
+        self.s.reqs[r as usize].g_hold = true;
+    }
+
+    /// Does `blk_should_fake_timeout()` fire now?  (one-shot injection)
+    pub fn should_fake_timeout(&mut self) -> bool {
+        if self.m.dev.fake_timeout && !self.s.dev.fake_timeout_used {
+            self.s.dev.fake_timeout_used = true;
+            return true;
+        }
+        false
+    }
+
+    /// `__ublk_complete_rq()`: end the request with `io->res`.
+    pub fn ublk_complete_rq(&mut self, sl: usize, r: RqId) -> R<()> {
+        let res = self.s.slots[sl].res;
+        let write = self.rq(r, "__ublk_complete_rq")?.write;
+        let res = if res == 0 && !write { EIO } else { res };
+        if res < 0 {
+            return self.end_request(r, res, "__ublk_complete_rq");
+        }
+        if self.m.feat.has(Sw::FixB11) && self.should_fake_timeout() {
+            return Ok(()); // pretend the completion was lost: the timeout handler owns it
+        }
+        self.end_request(r, 0, "__ublk_complete_rq")
+    }
+
+    /// `__ublk_abort_rq()`: requeue in recovery-queue mode, else end with EIO.
+    pub fn ublk_abort_rq(&mut self, r: RqId) -> R<()> {
+        if self.m.dev.recovery.queues_io() {
+            self.requeue_request(r, false)
+        } else {
+            self.end_request(r, EIO, "__ublk_abort_rq")
+        }
+    }
+
+    /// `__ublk_fail_req()` from `ublk_abort_queue()` on a server-owned slot.
+    pub fn ublk_fail_req(&mut self, sl: usize, r: RqId) -> R<()> {
+        let reissue = self.m.dev.recovery == crate::config::Recovery::Reissue;
+        self.s.slots[sl].g_aborted = true;
+        if !self.m.feat.has(Sw::P02) && self.m.dev.copy.needs_ref() {
+            // refcount in the request: drop the server's reference; whoever
+            // drops the last one fails (or requeues) it.
+            if reissue && !self.m.feat.has(Sw::FixB6) {
+                return self.requeue_request(r, false); // B-6: ref still held
+            }
+            self.s.slots[sl].res = EIO;
+            self.rq(r, "__ublk_fail_req")?.g_hold = false;
+            if self.sub_ref(sl, r, 1, "__ublk_fail_req")? {
+                return self.fail_rq_fn(r, reissue);
+            }
+            return Ok(());
+        }
+        // POST/K72: refs were settled and reset by the release work (B-8 fix)
+        // or are simply ignored (before it).
+        self.rq(r, "__ublk_fail_req")?.g_hold = false;
+        self.fail_rq_fn(r, reissue)
+    }
+
+    fn fail_rq_fn(&mut self, r: RqId, reissue: bool) -> R<()> {
+        if reissue {
+            self.requeue_request(r, false)
+        } else {
+            self.end_request(r, EIO, "__ublk_fail_req")
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Kernel versions and patches as behaviour switches.
+//!
+//! A switch names one behavioural difference in `ublk_drv.c` (a patch of the
+//! off-daemon series, a later fix, or a K72-only refinement).  A preset is a
+//! set of switches that matches one kernel.  A seeded bug is the *absence* of
+//! a fix switch: `--with B-5` turns the fix for B-5 off, restoring the old
+//! behaviour, so a bug is found by exploring the old code, never by a flag
+//! test in an invariant.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One behavioural switch. `true` in a [`Features`] set means "the kernel has
+/// this code".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Sw {
+    /// Series 02 "remove struct ublk_rq_data": the request refcount lives in
+    /// `ublk_io` instead of the request pdu (fixes B-1).
+    P02 = 0,
+    /// Series 03 "check cmd_op first": -EOPNOTSUPP before any other check.
+    P03,
+    /// Series 04 "handle UBLK_IO_FETCH_REQ earlier": FETCH before the task and
+    /// flag checks; a second FETCH of an ACTIVE slot gets -EINVAL.
+    P04,
+    /// Series 06 "consolidate ACTIVE/OWNED_BY_SRV checks": one `!OWNED -> -EBUSY`.
+    P06,
+    /// Series 09 "allow UBLK_IO_(UN)REGISTER_IO_BUF on any task".
+    P09,
+    /// Series 11 "optimize UBLK_IO_REGISTER_IO_BUF on daemon task": no atomic,
+    /// `task_registered_buffers++`.
+    P11,
+    /// Series 12 "optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task": the
+    /// release callback decrements `task_registered_buffers` on the daemon.
+    P12,
+    /// Series v2: "Restore check for zero copy support in ublk_unregister_io_buf()".
+    V2UnregZc,
+    /// Series v2: "Check for registered buffer count overflow".
+    V2Overflow,
+    /// B-5 fix "properly serialize all FETCH_REQs": FETCH filled under `ub->mutex`
+    /// with the ACTIVE re-check inside.
+    FixB5,
+    /// B-6 fix "fix handling recovery & reissue in ublk_abort_queue()": abort drops
+    /// the server's reference instead of requeueing with it held.
+    FixB6,
+    /// B-8 fix "avoid ublk_io_release() called after ublk char dev is closed":
+    /// the release work waits until refs settle (zero copy / auto-reg only).
+    FixB8,
+    /// B-9 fix "clean up user copy references on ublk server exit": the
+    /// settle-and-reset also covers USER_COPY devices.
+    FixB9,
+    /// B-10 fix "setup ublk_io correctly in case of ublk_get_data() failure".
+    FixB10,
+    /// B-11 fix "move fake timeout logic into __ublk_complete_rq()".
+    FixB11,
+    /// B-12 fix "add helper of ublk_check_fetch_buf()": FETCH without a buffer
+    /// in copy mode fails with -EINVAL instead of returning queued-but-unarmed.
+    FixB12,
+    /// K72 `ublk_cancel_cmd` takes and NULLs `io->cmd` under `cancel_lock`.
+    CancelClaimsCmd,
+    /// K72 clears this slot's CANCELED at each FETCH (`ublk_mark_io_ready`).
+    FetchClearsCanceled,
+    /// K72 user copy on the io's daemon takes no reference.
+    UserCopyDaemonFast,
+    /// 1133b93fc7f6 "set canceling flag even when disk is not allocated".
+    CancelNoDisk,
+    /// K72 COMMIT unregisters the old auto buffer *before* `ublk_sub_req_ref`
+    /// (POST: after, so the release takes the atomic path).
+    AutoUnregFirst,
+}
+
+pub const ALL_SWITCHES: [Sw; 21] = [
+    Sw::P02,
+    Sw::P03,
+    Sw::P04,
+    Sw::P06,
+    Sw::P09,
+    Sw::P11,
+    Sw::P12,
+    Sw::V2UnregZc,
+    Sw::V2Overflow,
+    Sw::FixB5,
+    Sw::FixB6,
+    Sw::FixB8,
+    Sw::FixB9,
+    Sw::FixB10,
+    Sw::FixB11,
+    Sw::FixB12,
+    Sw::CancelClaimsCmd,
+    Sw::FetchClearsCanceled,
+    Sw::UserCopyDaemonFast,
+    Sw::CancelNoDisk,
+    Sw::AutoUnregFirst,
+];
+
+/// What kind of change a switch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SwKind {
+    SeriesPatch,
+    Fix,
+    Refinement,
+}
+
+/// Static description of a switch for `ublksim list` and the docs.
+pub struct SwInfo {
+    pub sw: Sw,
+    pub name: &'static str,
+    pub kind: SwKind,
+    /// The seeded bug this fix removes (turning the switch off restores it).
+    pub bug: Option<&'static str>,
+    pub title: &'static str,
+}
+
+impl Sw {
+    pub fn info(self) -> SwInfo {
+        use Sw::*;
+        use SwKind::*;
+        let (name, kind, bug, title) = match self {
+            P02 => ("p02", SeriesPatch, Some("B-1"), "ublk: remove struct ublk_rq_data"),
+            P03 => ("p03", SeriesPatch, None, "ublk: check cmd_op first"),
+            P04 => ("p04", SeriesPatch, None, "ublk: handle UBLK_IO_FETCH_REQ earlier"),
+            P06 => ("p06", SeriesPatch, None, "ublk: consolidate UBLK_IO_FLAG_{ACTIVE,OWNED_BY_SRV} checks"),
+            P09 => ("p09", SeriesPatch, None, "ublk: allow UBLK_IO_(UN)REGISTER_IO_BUF on any task"),
+            P11 => ("p11", SeriesPatch, None, "ublk: optimize UBLK_IO_REGISTER_IO_BUF on daemon task"),
+            P12 => ("p12", SeriesPatch, None, "ublk: optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task"),
+            V2UnregZc => ("v2-unreg-zc-check", SeriesPatch, None, "v2: restore zero-copy check in ublk_unregister_io_buf()"),
+            V2Overflow => ("v2-trb-overflow-check", SeriesPatch, None, "v2: check for registered buffer count overflow"),
+            FixB5 => ("fix-b5", Fix, Some("B-5"), "ublk: properly serialize all FETCH_REQs (b69b8edfb27d)"),
+            FixB6 => ("fix-b6", Fix, Some("B-6"), "ublk: fix handling recovery & reissue in ublk_abort_queue() (6ee6bd5d4fce)"),
+            FixB8 => ("fix-b8", Fix, Some("B-8"), "ublk: avoid ublk_io_release() called after ublk char dev is closed (c5c5eb24ed61)"),
+            FixB9 => ("fix-b9", Fix, Some("B-9"), "ublk: clean up user copy references on ublk server exit (daa24603d9f0)"),
+            FixB10 => ("fix-b10", Fix, Some("B-10"), "ublk: setup ublk_io correctly in case of ublk_get_data() failure (4c8a951787ff)"),
+            FixB11 => ("fix-b11", Fix, Some("B-11"), "ublk: move fake timeout logic into __ublk_complete_rq()"),
+            FixB12 => ("fix-b12", Fix, Some("B-12"), "ublk: add helper of ublk_check_fetch_buf()"),
+            CancelClaimsCmd => ("cancel-claims-cmd", Refinement, None, "K72 ublk_cancel_cmd claims io->cmd under cancel_lock"),
+            FetchClearsCanceled => ("fetch-clears-canceled", Refinement, None, "K72 ublk_mark_io_ready clears the slot's CANCELED"),
+            UserCopyDaemonFast => ("user-copy-daemon-fast", Refinement, None, "K72 user copy on the daemon takes no reference"),
+            CancelNoDisk => ("cancel-no-disk", Fix, None, "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)"),
+            AutoUnregFirst => ("auto-unreg-first", Refinement, None, "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()"),
+        };
+        SwInfo { sw: self, name, kind, bug, title }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn from_name(s: &str) -> Option<Sw> {
+        ALL_SWITCHES.iter().copied().find(|w| w.name().eq_ignore_ascii_case(s))
+    }
+
+    /// The fix switch whose absence is seeded bug `id` ("B-5", "b5", "B5").
+    pub fn for_bug(id: &str) -> Option<Sw> {
+        let norm = |s: &str| s.to_ascii_uppercase().replace('-', "");
+        let want = norm(id);
+        ALL_SWITCHES
+            .iter()
+            .copied()
+            .find(|w| w.info().bug.map(norm).as_deref() == Some(want.as_str()))
+    }
+}
+
+/// Series patches that change no behaviour the model can observe; listed so a
+/// reader knows they were considered, not forgotten.
+pub const NON_BEHAVIOURAL_PATCHES: [(&str, &str); 7] = [
+    ("p01", "use vmalloc for __queues: only changes which allocator can fail (ENOMEM at ADD_DEV)"),
+    ("p05", "remove task variable from __ublk_ch_uring_cmd(): refactor"),
+    ("p07", "move ublk_prep_cancel() to case COMMIT_AND_FETCH: same calls on every path"),
+    ("p10", "return early if blk_should_fake_timeout(): restructures the same skip of the put (the leak it later caused is B-11, i.e. fix-b11 absent)"),
+    ("p08", "don't take ublk_queue in ublk_unregister_io_buf(): the zero-copy test reads the device flags instead"),
+    ("p13", "remove ubq checks from ublk_{get,put}_req_ref(): callers test the mode instead"),
+    ("p14", "cache-align struct ublk_io: layout only"),
+];
+
+/// A set of switches.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Features(pub u32);
+
+impl Features {
+    pub fn has(self, w: Sw) -> bool {
+        self.0 & (1 << w as u8) != 0
+    }
+    pub fn with(mut self, w: Sw) -> Self {
+        self.0 |= 1 << w as u8;
+        self
+    }
+    pub fn without(mut self, w: Sw) -> Self {
+        self.0 &= !(1 << w as u8);
+        self
+    }
+    pub fn iter(self) -> impl Iterator<Item = Sw> {
+        ALL_SWITCHES.into_iter().filter(move |w| self.has(*w))
+    }
+    /// `+p09 -fix-b8` style difference from another set (for trace headers).
+    pub fn diff_from(self, base: Features) -> Vec<String> {
+        let mut v = Vec::new();
+        for w in ALL_SWITCHES {
+            match (base.has(w), self.has(w)) {
+                (false, true) => v.push(format!("+{}", w.name())),
+                (true, false) => v.push(format!("-{}", w.name())),
+                _ => {}
+            }
+        }
+        v
+    }
+}
+
+impl fmt::Debug for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(Sw::name)).finish()
+    }
+}
+
+/// A kernel version: a named set of switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Preset {
+    /// ≈6.16: the tree the series was applied to.
+    Pre,
+    /// 6.17: after the series and the 6.17 follow-up fixes.
+    Post,
+    /// Debian 7.2.13.
+    K72,
+}
+
+pub const ALL_PRESETS: [Preset; 3] = [Preset::Pre, Preset::Post, Preset::K72];
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Pre => "PRE",
+            Preset::Post => "POST",
+            Preset::K72 => "K72",
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            Preset::Pre => "≈v6.16, the base of the off-daemon series (refcount in the request pdu, daemon-only REGISTER)",
+            Preset::Post => "v6.17: the series plus its 6.17 fixes (B-8, B-11, B-12)",
+            Preset::K72 => "Debian 7.2.13: POST plus K72's cancel claim, per-io CANCELED clear, daemon user-copy fast path",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Preset> {
+        ALL_PRESETS.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+    pub fn features(self) -> Features {
+        use Sw::*;
+        // PRE has the unregister zero-copy test; v1 of the series dropped it
+        let pre = Features::default().with(FixB5).with(FixB6).with(FixB10).with(V2UnregZc);
+        let series = [P02, P03, P04, P06, P09, P11, P12, V2Overflow];
+        let mut post = pre.with(FixB8).with(FixB11).with(FixB12);
+        for w in series {
+            post = post.with(w);
+        }
+        match self {
+            Preset::Pre => pre,
+            Preset::Post => post,
+            Preset::K72 => post
+                .with(FixB9)
+                .with(CancelClaimsCmd)
+                .with(FetchClearsCanceled)
+                .with(UserCopyDaemonFast)
+                .with(CancelNoDisk)
+                .with(AutoUnregFirst),
+        }
+    }
+}
+
+/// Parses `--with`/`--without` items onto a preset.  A bug id (`B-5`) means
+/// "the bug present", i.e. its fix switch removed.
+pub fn apply_switches(base: Features, with: &[String], without: &[String]) -> Result<Features, String> {
+    let mut f = base;
+    for (items, on) in [(with, true), (without, false)] {
+        for it in items {
+            if let Some(w) = Sw::from_name(it) {
+                f = if on { f.with(w) } else { f.without(w) };
+            } else if let Some(w) = Sw::for_bug(it) {
+                f = if on { f.without(w) } else { f.with(w) };
+            } else {
+                return Err(format!("unknown switch '{it}' (see `ublksim list`)"));
+            }
+        }
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for w in ALL_SWITCHES {
+            assert_eq!(Sw::from_name(w.name()), Some(w));
+            assert!(seen.insert(w.name()));
+        }
+    }
+
+    #[test]
+    fn bug_ids_map_to_fixes() {
+        assert_eq!(Sw::for_bug("B-1"), Some(Sw::P02));
+        assert_eq!(Sw::for_bug("b11"), Some(Sw::FixB11));
+        assert_eq!(Sw::for_bug("B-99"), None);
+    }
+
+    #[test]
+    fn seeded_bug_removes_the_fix() {
+        let f = apply_switches(Preset::K72.features(), &["B-8".into()], &[]).unwrap();
+        assert!(!f.has(Sw::FixB8));
+        assert!(apply_switches(f, &["nonsense".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn presets_differ_where_the_series_does() {
+        let (pre, post) = (Preset::Pre.features(), Preset::Post.features());
+        assert!(!pre.has(Sw::P09) && post.has(Sw::P09));
+        assert!(post.diff_from(pre).contains(&"+p02".to_string()));
+    }
+}

@@ -1,0 +1,336 @@
+//! Kernel-side actors: the block submitter, requeue work, ring exit, the
+//! release work, the control task and the elevator switch.
+
+use crate::config::*;
+use crate::exec::*;
+use crate::state::*;
+use crate::teardown::Next;
+
+type Step = R<Option<(&'static str, Option<i32>)>>;
+
+/// Sub-step marker: the submitter's request has ended.
+const SUB_WAIT: u8 = 3;
+
+impl Exec<'_> {
+    fn me_st(&mut self) -> &mut ActorSt {
+        &mut self.s.actors[self.actor as usize]
+    }
+
+    /// Allocate a request and a driver tag on hw queue `q`
+    /// (`blk_mq_get_request` + `blk_mq_get_driver_tag`).
+    fn alloc_request(&mut self, q: u8, write: bool) -> Option<RqId> {
+        let depth = self.m.dev.depth as usize;
+        let base = q as usize * depth;
+        let busy = |s: &State, tag: usize| s.reqs.iter().any(|r| r.allocated && r.q == q && r.tag == Some(tag as u8));
+        let tag = (0..depth).find(|&t| !busy(self.s, t))?;
+        let r = if self.m.dev.elevator {
+            let pool = self.s.dev.sched_pool as usize;
+            (pool + base..pool + base + depth).find(|&i| !self.s.reqs[i].allocated && self.s.reqs[i].alive)?
+        } else {
+            base + tag
+        };
+        let rq = &mut self.s.reqs[r];
+        rq.allocated = true;
+        rq.q = q;
+        rq.tag = Some(tag as u8);
+        rq.write = write;
+        rq.round = rq.round.wrapping_add(1);
+        rq.ended = 0;
+        rq.res = 0;
+        rq.owner = Some(self.actor);
+        self.s.tags_rqs[base + tag] = Some(r as RqId);
+        Some(r as RqId)
+    }
+
+    pub(crate) fn step_submitter(&mut self, q: u8, bios: &[Bio]) -> Step {
+        let (pc, sub) = (self.me_st().pc as usize, self.me_st().sub);
+        if pc >= bios.len() {
+            self.me_st().done = true;
+            return Ok(None);
+        }
+        match sub {
+            0 => {
+                if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.used) {
+                    self.me_st().pc += 1;
+                    return Ok(Some(("submit_bio: disk gone", Some(EIO))));
+                }
+                if !self.s.dev.has_disk || self.s.dev.frozen {
+                    return Ok(None);
+                }
+                let Some(r) = self.alloc_request(q, bios[pc] == Bio::Write) else { return Ok(None) };
+                let round = self.s.reqs[r as usize].round;
+                let me = self.me_st();
+                me.rq = Some(r);
+                me.x = round;
+                me.sub = 1;
+                Ok(Some(("blk_mq_submit_bio: get request + driver tag", None)))
+            }
+            1 => {
+                if self.s.dev.quiesced > 0 {
+                    return Ok(None);
+                }
+                let r = self.me_st().rq.unwrap();
+                let go = self.ublk_queue_rq_start(r)?;
+                self.me_st().sub = if go { 2 } else { SUB_WAIT };
+                Ok(Some(("ublk_queue_rq: prep + blk_mq_start_request", None)))
+            }
+            2 => {
+                let r = self.me_st().rq.unwrap();
+                self.ublk_queue_cmd(r)?;
+                self.me_st().sub = SUB_WAIT;
+                Ok(Some(("ublk_queue_rq: ublk_queue_cmd", None)))
+            }
+            _ => {
+                let r = self.me_st().rq.unwrap();
+                let round = self.me_st().x;
+                let rq = &self.s.reqs[r as usize];
+                if rq.round == round && rq.ended == 0 {
+                    return Ok(None);
+                }
+                // the request may have been reallocated since; its end set res
+                let res = self.me_st().res;
+                let me = self.me_st();
+                me.pc += 1;
+                me.sub = 0;
+                me.rq = None;
+                Ok(Some(("bio_endio", Some(res))))
+            }
+        }
+    }
+
+    pub(crate) fn step_requeue_work(&mut self) -> Step {
+        match self.me_st().rq {
+            None => {
+                if self.s.dev.quiesced > 0 {
+                    return Ok(None);
+                }
+                let r = self.s.dev.requeue_run.remove(0);
+                self.me_st().rq = Some(r);
+                let go = self.ublk_queue_rq_start(r)?;
+                if !go {
+                    self.me_st().rq = None;
+                }
+                Ok(Some(("blk_mq_requeue_work: ublk_queue_rq", None)))
+            }
+            Some(r) => {
+                self.ublk_queue_cmd(r)?;
+                self.me_st().rq = None;
+                Ok(Some(("blk_mq_requeue_work: ublk_queue_cmd", None)))
+            }
+        }
+    }
+
+    /// The next cancelable, pending cmd of `ring` after the cursor.
+    fn next_cancelable(&self, ring: RingId, after: u8) -> Option<CmdId> {
+        let pend = |c: &usize| {
+            self.m.cmds[*c].ring == ring
+                && self.s.cmds[*c].st == CmdSt::Pending
+                && self.s.cmds[*c].cancelable
+        };
+        let n = self.m.cmds.len();
+        (after as usize + 1..n).chain(0..=after as usize).find(|c| *c < n && pend(c)).map(|c| c as CmdId)
+    }
+
+    /// io_uring ring exit: call `->uring_cmd(IO_URING_F_CANCEL)` on every
+    /// cancelable cmd until none is left (`ublk_uring_cmd_cancel_fn`), wait
+    /// for in-flight fixed-buffer I/O, unregister the buffer table (release
+    /// callbacks run here, in a kworker), then drop the registered file.
+    pub(crate) fn step_ring_exit(&mut self, ring: RingId) -> Step {
+        let sub = self.me_st().sub;
+        if sub == 0 {
+            let any_pending =
+                self.m.cmds.iter().zip(&self.s.cmds).any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
+            if !any_pending {
+                if !self.s.rings[ring as usize].fixed_ops.is_empty() {
+                    return Ok(None);
+                }
+                let rg = &mut self.s.rings[ring as usize];
+                let nodes: Vec<NodeId> = rg.table.iter_mut().rev().filter_map(Option::take).collect();
+                for n in nodes {
+                    self.put_node(n)?;
+                }
+                self.s.rings[ring as usize].freed = true;
+                self.s.dev.file_refs -= 1;
+                if self.s.dev.file_refs == 0 {
+                    self.s.dev.release_pending = true;
+                }
+                self.me_st().done = true;
+                return Ok(Some(("io_ring_ctx_free: unregister buffers, then files", None)));
+            }
+            let cursor = self.me_st().y;
+            let Some(c) = self.next_cancelable(ring, cursor) else { return Ok(None) };
+            match self.ublk_start_cancel_1() {
+                Next::Blocked => return Ok(None),
+                Next::Continue => self.me_st().sub = 1,
+                Next::Finished => self.me_st().sub = 2,
+            }
+            self.me_st().y = c;
+            return Ok(Some(("ublk_uring_cmd_cancel_fn: ublk_start_cancel", None)));
+        }
+        let c = self.me_st().y;
+        let sl = self.slot_idx(self.m.cmds[c as usize].q, self.m.cmds[c as usize].tag);
+        self.cancel_cmd_steps(sl, sub, 1)
+    }
+
+    /// Sub-steps 1..=4 of a cancel: [quiesce wait,] ublk_cancel_cmd parts.
+    /// `first` is the sub-step number that starts this machine.
+    fn cancel_cmd_steps(&mut self, sl: usize, sub: u8, first: u8) -> Step {
+        let rel = sub - first;
+        match rel {
+            0 => match self.ublk_start_cancel_2() {
+                Next::Blocked => Ok(None),
+                _ => {
+                    self.me_st().sub = first + 1;
+                    Ok(Some(("ublk_start_cancel: quiesced, set canceling", None)))
+                }
+            },
+            1 => {
+                let go = self.ublk_cancel_cmd_1(sl)?;
+                self.me_st().sub = if go { first + 2 } else { 0 };
+                Ok(Some(("ublk_cancel_cmd: ACTIVE / started-request check", None)))
+            }
+            2 => {
+                let go = self.ublk_cancel_cmd_2(sl);
+                self.me_st().sub = if go { first + 3 } else { 0 };
+                Ok(Some(("ublk_cancel_cmd: cancel_lock, set CANCELED", None)))
+            }
+            _ => {
+                self.ublk_cancel_cmd_3(sl)?;
+                self.me_st().sub = 0;
+                Ok(Some(("ublk_cancel_cmd: io_uring_cmd_done(UBLK_IO_RES_ABORT)", None)))
+            }
+        }
+    }
+
+    pub(crate) fn step_release_work(&mut self) -> Step {
+        let sub = self.me_st().sub;
+        let (next, func) = match sub {
+            0 => match self.release_work_1()? {
+                Next::Finished => {
+                    self.s.dev.release_pending = false;
+                    self.me_st().done = true;
+                    return Ok(Some(("ublk_ch_release_work_fn: no disk, skip", None)));
+                }
+                n => (n, "ublk_ch_release_work_fn: settle refs, ublk_abort_queue"),
+            },
+            1 => match self.release_work_2() {
+                Next::Finished => {
+                    self.me_st().sub = 3;
+                    return Ok(Some(("ublk_ch_release_work_fn: ub->mutex, state change", None)));
+                }
+                n => (n, "ublk_ch_release_work_fn: ub->mutex, ublk_stop_dev_unlocked"),
+            },
+            2 => (self.del_gendisk_done(), "del_gendisk: all requests done, detach disk"),
+            _ => {
+                self.release_work_3(true)?;
+                self.s.dev.release_pending = false;
+                self.me_st().done = true;
+                return Ok(Some(("ublk_ch_release_work_fn: ublk_reset_ch_dev, clear OPEN", None)));
+            }
+        };
+        if next == Next::Blocked {
+            return Ok(None);
+        }
+        self.me_st().sub += 1;
+        Ok(Some((func, None)))
+    }
+
+    pub(crate) fn step_control(&mut self, prog: &[CtrlOp]) -> Step {
+        let (pc, sub) = (self.me_st().pc as usize, self.me_st().sub);
+        if pc >= prog.len() {
+            self.me_st().done = true;
+            return Ok(None);
+        }
+        let finish = |x: &mut Self, f: &'static str, res: i32| {
+            let me = x.me_st();
+            me.pc += 1;
+            me.sub = 0;
+            me.y = 0;
+            me.res = res;
+            Ok(Some((f, Some(res))))
+        };
+        match (prog[pc], sub) {
+            (CtrlOp::StartDev, _) => match self.ublk_ctrl_start_dev()? {
+                None => Ok(None),
+                Some(res) => finish(self, "ublk_ctrl_start_dev", res),
+            },
+            (CtrlOp::StopDev, 0) => match self.ublk_stop_dev_1() {
+                Next::Blocked => Ok(None),
+                Next::Continue => {
+                    self.me_st().sub = 1;
+                    Ok(Some(("ublk_stop_dev: ub->mutex", None)))
+                }
+                Next::Finished => {
+                    self.s.dev.mutex = None;
+                    self.me_st().sub = 4;
+                    Ok(Some(("ublk_stop_dev: already DEAD", None)))
+                }
+            },
+            (CtrlOp::StopDev, 1) => match self.ublk_stop_dev_2() {
+                Next::Blocked => Ok(None),
+                _ => {
+                    self.me_st().sub = 2;
+                    Ok(Some(("ublk_stop_dev: force abort, del_gendisk starts", None)))
+                }
+            },
+            (CtrlOp::StopDev, 2) => match self.del_gendisk_done() {
+                Next::Blocked => Ok(None),
+                _ => {
+                    self.s.dev.mutex = None;
+                    self.me_st().sub = 4;
+                    self.me_st().y = 0;
+                    Ok(Some(("del_gendisk done, ublk_detach_disk", None)))
+                }
+            },
+            (CtrlOp::StopDev, _) => {
+                // ublk_cancel_dev(): ublk_cancel_cmd on every slot, no mutex
+                let sl = self.me_st().y as usize;
+                if sl >= self.s.slots.len() {
+                    return finish(self, "ublk_ctrl_stop_dev", 0);
+                }
+                let r = self.cancel_cmd_steps(sl, sub, 3)?;
+                if self.me_st().sub == 0 {
+                    let me = self.me_st();
+                    me.y += 1;
+                    me.sub = 4; // next slot: part 1 of ublk_cancel_cmd
+                }
+                Ok(r)
+            }
+        }
+    }
+
+    /// `elevator_switch()`: freeze the queue, wait until no request is
+    /// allocated, free the scheduler's request pages (stale `tags->rqs`
+    /// entries are cleared by `blk_mq_clear_rq_mapping`), new pool, unfreeze.
+    pub(crate) fn step_elevator(&mut self) -> Step {
+        if !self.m.dev.elevator {
+            self.me_st().done = true;
+            return Ok(None);
+        }
+        if self.me_st().sub == 0 {
+            if !self.s.dev.has_disk {
+                return Ok(None);
+            }
+            self.s.dev.frozen = true;
+            self.me_st().sub = 1;
+            return Ok(Some(("elevator_switch: blk_mq_freeze_queue", None)));
+        }
+        if self.s.reqs.iter().any(|r| r.allocated) {
+            return Ok(None);
+        }
+        let n = self.m.nr_slots() as usize;
+        let pool = self.s.dev.sched_pool as usize;
+        for i in pool..pool + n {
+            self.s.reqs[i].alive = false;
+        }
+        for e in self.s.tags_rqs.iter_mut() {
+            if e.is_some_and(|r| (pool..pool + n).contains(&(r as usize))) {
+                *e = None;
+            }
+        }
+        self.s.dev.sched_pool += n as u8;
+        self.s.dev.frozen = false;
+        self.me_st().done = true;
+        Ok(Some(("elevator_switch: free sched requests, unfreeze", None)))
+    }
+}

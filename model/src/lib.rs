@@ -1,0 +1,259 @@
+//! # ublk-model
+//!
+//! The Linux ublk driver protocol (`drivers/block/ublk_drv.c`) as a
+//! deterministic, engine-agnostic transition system.
+//!
+//! * [`Model::new`] compiles a [`Scenario`] under a set of behaviour
+//!   switches ([`Features`], grouped in [`Preset`]s);
+//! * [`Model::init`] gives the initial [`State`] (`Clone + Eq + Hash`);
+//! * [`Model::apply`] advances one actor by one atomic step — the step names
+//!   the kernel function it models — and checks the invariants, returning the
+//!   step or the [`Violation`].
+//!
+//! There are no threads, no I/O and no globals here: the explorer, loom,
+//! shuttle and the simulator all drive these same functions.
+
+pub mod actors;
+pub mod config;
+mod dispatch;
+pub mod exec;
+pub mod features;
+pub mod invariants;
+mod io_cmd;
+mod kactors;
+pub mod state;
+mod teardown;
+
+pub use actors::{ActorDef, CmdDef, Kind, Outcome, StepInfo};
+pub use config::*;
+pub use features::{apply_switches, Features, Preset, Sw, ALL_PRESETS, ALL_SWITCHES};
+pub use invariants::{Inv, Violation};
+pub use state::State;
+
+use state::*;
+
+/// A compiled scenario: static tables every step reads.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub scenario: Scenario,
+    pub dev: DevConfig,
+    pub feat: Features,
+    pub actors: Vec<ActorDef>,
+    pub cmds: Vec<CmdDef>,
+    /// Owner task of each ring.
+    pub rings: Vec<TaskId>,
+    n_servers: u8,
+}
+
+fn is_io_cmd(op: &Op) -> Option<(u8, u8)> {
+    match *op {
+        Op::Fetch { q, tag, .. }
+        | Op::Commit { q, tag, .. }
+        | Op::NeedGetData { q, tag }
+        | Op::Register { q, tag, .. }
+        | Op::Unregister { q, tag, .. }
+        | Op::BadType { q, tag } => Some((q, tag)),
+        _ => None,
+    }
+}
+
+impl Model {
+    /// Compile `sc` under `feat`.  Errors name what is wrong with the scenario.
+    pub fn new(sc: &Scenario, feat: Features) -> Result<Model, String> {
+        let d = &sc.dev;
+        if d.nr_queues == 0 || d.depth == 0 || (d.nr_queues as usize * d.depth as usize) > 16 {
+            return Err(format!("scenario {}: 1..=16 slots supported", sc.name));
+        }
+        let mut actors = Vec::new();
+        let mut cmds = Vec::new();
+        let mut rings = Vec::new();
+        let servers: Vec<_> = sc.actors.iter().filter(|a| matches!(a, ActorSpec::Server { .. })).collect();
+        for (i, a) in servers.iter().enumerate() {
+            let ActorSpec::Server { name, prog } = a else { unreachable!() };
+            let (task, ring) = (i as TaskId, i as RingId);
+            rings.push(task);
+            let aid = actors.len() as ActorId;
+            let mut compiled = Vec::new();
+            let mut last: Vec<((u8, u8), CmdId)> = Vec::new();
+            for op in prog {
+                let cmd = if let Some((q, tag)) = is_io_cmd(op) {
+                    let c = cmds.len() as CmdId;
+                    cmds.push(CmdDef { actor: aid, task, ring, q, tag, op: op.clone() });
+                    last.retain(|(k, _)| *k != (q, tag));
+                    last.push(((q, tag), c));
+                    Some(c)
+                } else if let Op::WaitCqe { q, tag } = op {
+                    let found = last.iter().find(|(k, _)| *k == (*q, *tag)).map(|(_, c)| *c);
+                    Some(found.ok_or_else(|| format!("{name}: WaitCqe q{q}t{tag} before any command on it"))?)
+                } else {
+                    None
+                };
+                compiled.push((op.clone(), cmd));
+            }
+            actors.push(ActorDef { name: name.clone(), kind: Kind::Server { task, ring, prog: compiled } });
+        }
+        let n_servers = servers.len() as u8;
+        let (mut subs, mut kills) = (0, 0);
+        for a in &sc.actors {
+            let (name, kind) = match a {
+                ActorSpec::Server { .. } => continue,
+                ActorSpec::Submitter { q, bios } => {
+                    subs += 1;
+                    (format!("submitter{}", subs - 1), Kind::Submitter { q: *q, bios: bios.clone() })
+                }
+                ActorSpec::Control { prog } => ("control".into(), Kind::Control { prog: prog.clone() }),
+                ActorSpec::Killer { server } => {
+                    if *server >= n_servers {
+                        return Err(format!("scenario {}: killer of unknown server {server}", sc.name));
+                    }
+                    kills += 1;
+                    let victim = actors[*server as usize].name.clone();
+                    (format!("kill({victim})"), Kind::Killer { task: *server, server: *server })
+                }
+                ActorSpec::Elevator => ("elevator".into(), Kind::Elevator),
+            };
+            let _ = kills;
+            actors.push(ActorDef { name, kind });
+        }
+        for i in 0..n_servers {
+            let n = actors[i as usize].name.clone();
+            actors.push(ActorDef { name: format!("tw({n})"), kind: Kind::TaskWork { task: i } });
+            actors.push(ActorDef { name: format!("ring-exit({n})"), kind: Kind::RingExit { ring: i } });
+            let Kind::Server { prog, .. } = &actors[i as usize].kind else { unreachable!() };
+            if prog.iter().any(|(op, _)| matches!(op, Op::FixedIo { .. })) {
+                actors.push(ActorDef { name: format!("fixed-io({n})"), kind: Kind::FixedIo { ring: i } });
+            }
+        }
+        actors.push(ActorDef { name: "requeue-work".into(), kind: Kind::RequeueWork });
+        actors.push(ActorDef { name: "release-work".into(), kind: Kind::ReleaseWork });
+        if actors.len() > 64 || cmds.len() > 250 {
+            return Err(format!("scenario {}: too many actors or commands", sc.name));
+        }
+        Ok(Model { scenario: sc.clone(), dev: sc.dev.clone(), feat, actors, cmds, rings, n_servers })
+    }
+
+    pub fn nr_slots(&self) -> u8 {
+        self.dev.nr_queues * self.dev.depth
+    }
+
+    pub fn server_tasks(&self) -> impl Iterator<Item = TaskId> {
+        0..self.n_servers
+    }
+
+    /// The state before anything happened: device added, /dev/ublkcN open
+    /// by the server process, every ring registered it as a fixed file.
+    pub fn init(&self) -> State {
+        let n = self.nr_slots() as usize;
+        let pools = if self.dev.elevator {
+            1 + self.actors.iter().filter(|a| a.kind == Kind::Elevator).count()
+        } else {
+            1
+        };
+        let req = Req {
+            alive: true,
+            allocated: false,
+            started: false,
+            q: 0,
+            tag: None,
+            write: false,
+            pdu_ref: 0,
+            round: 0,
+            ended: 0,
+            res: 0,
+            owner: None,
+            g_hold: false,
+            g_out: 0,
+        };
+        let slot = Slot {
+            flags: 0,
+            cell: Cell::None,
+            task: None,
+            refcnt: 0,
+            trb: 0,
+            res: 0,
+            buf_ctx: None,
+            g_round: None,
+            g_out: 0,
+            g_aborted: false,
+        };
+        State {
+            dev: Dev {
+                state: DevState::Dead,
+                used: false,
+                has_disk: false,
+                disk_dying: false,
+                file_refs: 1 + self.n_servers,
+                open: true,
+                canceling: false,
+                nr_io_ready: 0,
+                mutex: None,
+                cancel_mutex: None,
+                quiesced: 0,
+                in_dispatch: 0,
+                frozen: false,
+                requeue: vec![],
+                requeue_run: vec![],
+                release_pending: false,
+                sched_pool: 0,
+                fake_timeout_used: false,
+                get_data_fail_used: false,
+            },
+            queues: vec![
+                state::Queue { nr_io_ready: 0, canceling: false, force_abort: false, fail_io: false };
+                self.dev.nr_queues as usize
+            ],
+            slots: vec![slot; n],
+            tags_rqs: vec![None; n],
+            reqs: vec![req; n * pools],
+            cmds: vec![Cmd { st: CmdSt::NotIssued, cancelable: false, pdu_rq: None, g_claimed: false }; self.cmds.len()],
+            rings: (0..self.n_servers)
+                .map(|_| Ring {
+                    table: vec![None; self.dev.table_size as usize],
+                    fixed_ops: vec![],
+                    exiting: false,
+                    freed: false,
+                })
+                .collect(),
+            nodes: vec![],
+            tasks: vec![Task { exiting: false, tw: vec![] }; self.n_servers as usize],
+            actors: vec![ActorSt::default(); self.actors.len()],
+        }
+    }
+
+    /// One atomic step of actor `a`, then the state invariants.
+    pub fn apply(&self, s: &mut State, a: ActorId) -> Result<Outcome, Violation> {
+        let out = self.step(s, a)?;
+        if let Outcome::Stepped(_) = out {
+            invariants::check(self, s)?;
+        }
+        Ok(out)
+    }
+
+    /// Every enabled step from `s`: (step, next state or the violation).
+    pub fn successors(&self, s: &State) -> Vec<(StepInfo, Result<State, Violation>)> {
+        let mut out = Vec::new();
+        for a in 0..self.actors.len() as ActorId {
+            if !self.may_step(s, a) {
+                continue;
+            }
+            let mut n = s.clone();
+            match self.apply(&mut n, a) {
+                Ok(Outcome::Blocked) => {}
+                Ok(Outcome::Stepped(info)) => out.push((info, Ok(n))),
+                Err(v) => {
+                    let info = StepInfo { actor: a, func: "(violation)", result: None };
+                    out.push((info, Err(v)))
+                }
+            }
+        }
+        out
+    }
+
+    /// All declared actors have finished (no blocked program left).
+    pub fn all_done(&self, s: &State) -> bool {
+        self.actors.iter().zip(&s.actors).all(|(d, st)| match d.kind {
+            Kind::Server { .. } | Kind::Submitter { .. } | Kind::Control { .. } => st.done,
+            _ => true,
+        })
+    }
+}

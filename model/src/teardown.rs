@@ -1,0 +1,289 @@
+//! Cancel, release and the control commands that start and stop a device:
+//! `ublk_uring_cmd_cancel_fn` (= `ublk_start_cancel` + `ublk_cancel_cmd`, split
+//! at its lock boundaries), `ublk_ch_release_work_fn`, `ublk_ctrl_start_dev`,
+//! `ublk_stop_dev`.  Each function here is one atomic step; the actor code
+//! (`actors.rs`) sequences them and holds the locks between steps.
+
+use crate::config::Recovery;
+use crate::exec::*;
+use crate::invariants::Inv;
+use crate::state::*;
+use crate::Sw;
+
+/// What a cancel step leaves to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Blocked: the step did nothing.
+    Blocked,
+    Continue,
+    Finished,
+}
+
+impl Exec<'_> {
+    fn set_canceling(&mut self, v: bool) {
+        self.s.dev.canceling = v;
+        for q in &mut self.s.queues {
+            q.canceling = v;
+        }
+    }
+
+    /// `ublk_start_cancel()` part 1: take `cancel_mutex`; quiesce if a disk
+    /// exists (the wait for in-progress dispatch is part 2).
+    pub fn ublk_start_cancel_1(&mut self) -> Next {
+        if self.s.dev.cancel_mutex.is_some() {
+            return Next::Blocked;
+        }
+        if self.s.dev.canceling {
+            return Next::Finished;
+        }
+        if self.s.dev.has_disk {
+            self.s.dev.cancel_mutex = Some(self.actor);
+            self.s.dev.quiesced += 1;
+            return Next::Continue;
+        }
+        if self.m.feat.has(Sw::CancelNoDisk) {
+            self.set_canceling(true);
+        }
+        Next::Finished
+    }
+
+    /// `ublk_start_cancel()` part 2: `blk_mq_quiesce_queue` has waited for
+    /// every dispatch in progress; set canceling; unquiesce; unlock.
+    pub fn ublk_start_cancel_2(&mut self) -> Next {
+        if self.s.dev.in_dispatch > 0 {
+            return Next::Blocked;
+        }
+        self.set_canceling(true);
+        self.s.dev.quiesced -= 1;
+        self.s.dev.cancel_mutex = None;
+        Next::Finished
+    }
+
+    /// `ublk_cancel_cmd()` part 1 (lock-free): is there a cmd to cancel?
+    /// Not if the slot is not ACTIVE, nor if a started request owns the tag
+    /// (its dispatch task work will complete the cmd, or abort the request).
+    pub fn ublk_cancel_cmd_1(&mut self, sl: usize) -> R<bool> {
+        if !self.s.slots[sl].has(flag::ACTIVE) {
+            return Ok(false);
+        }
+        let tag = (sl % self.m.dev.depth as usize) as u8;
+        if let Some(r) = self.s.tags_rqs[sl] {
+            let rq = self.rq(r, "ublk_cancel_cmd")?;
+            if rq.started && rq.tag == Some(tag) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `ublk_cancel_cmd()` part 2, under `cancel_lock`: test-and-set CANCELED;
+    /// K72 also takes `io->cmd` and NULLs it.  Returns whether to complete.
+    pub fn ublk_cancel_cmd_2(&mut self, sl: usize) -> bool {
+        let io = &mut self.s.slots[sl];
+        if io.has(flag::CANCELED) {
+            return false;
+        }
+        io.flags |= flag::CANCELED;
+        if self.m.feat.has(Sw::CancelClaimsCmd) {
+            let cell = std::mem::replace(&mut io.cell, Cell::None);
+            match cell {
+                Cell::Cmd(c) => {
+                    self.s.cmds[c as usize].g_claimed = true;
+                    self.s.actors[self.actor as usize].x = c;
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// `ublk_cancel_cmd()` part 3, outside the lock:
+    /// `io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT)`.
+    pub fn ublk_cancel_cmd_3(&mut self, sl: usize) -> R<()> {
+        let c = if self.m.feat.has(Sw::CancelClaimsCmd) {
+            self.s.actors[self.actor as usize].x
+        } else {
+            match self.s.slots[sl].cell {
+                Cell::Cmd(c) => c,
+                _ => return self.fail(Inv::S5, format!("ublk_cancel_cmd completes io->cmd of slot {sl}, which holds no cmd")),
+            }
+        };
+        self.cmd_done(c, UBLK_IO_RES_ABORT, "ublk_cancel_cmd")
+    }
+
+    /// Does the device count references (`ublk_dev_need_req_ref`) in the
+    /// sense the release work checks?  POST checks zero copy only (B-9).
+    fn release_checks_refs(&self) -> bool {
+        let f = self.m.feat;
+        let copy = self.m.dev.copy;
+        f.has(Sw::FixB8) && (copy.zero_copy() || (f.has(Sw::FixB9) && copy.needs_ref()))
+    }
+
+    /// `ublk_check_and_reset_active_ref()`: every slot must have
+    /// `ref + trb ∈ {0, INIT}`; then both are forced to 0.
+    fn refs_settled(&self) -> bool {
+        self.s.slots.iter().all(|io| {
+            let v = io.refcnt + io.trb;
+            v == 0 || v == UBLK_REFCOUNT_INIT
+        })
+    }
+
+    /// `ublk_ch_release_work_fn()` part 1: settle check (the work re-arms
+    /// itself every jiffy until refs settle: modelled as blocked), then
+    /// under `cancel_mutex` set canceling and abort every server-owned slot.
+    pub fn release_work_1(&mut self) -> R<Next> {
+        let check = self.release_checks_refs();
+        if check && !self.refs_settled() {
+            return Ok(Next::Blocked);
+        }
+        if self.s.dev.cancel_mutex.is_some() {
+            return Ok(Next::Blocked);
+        }
+        if check {
+            for io in &mut self.s.slots {
+                io.refcnt = 0;
+                io.trb = 0;
+            }
+        }
+        if !self.s.dev.has_disk {
+            self.s.dev.open = false; // no abort, no reset (device was stopped)
+            return Ok(Next::Finished);
+        }
+        self.set_canceling(true);
+        for sl in 0..self.s.slots.len() {
+            let io = &self.s.slots[sl];
+            if io.has(flag::OWNED_BY_SRV) && !io.g_aborted {
+                let Cell::Req(r) = io.cell else {
+                    return self.fail(Inv::S6, format!("ublk_abort_queue: OWNED slot {sl} holds no request"));
+                };
+                self.ublk_fail_req(sl, r)?;
+            }
+        }
+        self.kick_requeue_list();
+        Ok(Next::Continue)
+    }
+
+    /// Part 2, under `ub->mutex`: stop (no recovery) or park the device.
+    /// Returns Continue when `del_gendisk` must wait for requests.
+    pub fn release_work_2(&mut self) -> Next {
+        if self.s.dev.mutex.is_some_and(|h| h != self.actor) {
+            return Next::Blocked;
+        }
+        self.s.dev.mutex = Some(self.actor);
+        if !self.s.dev.has_disk {
+            return Next::Finished;
+        }
+        match self.m.dev.recovery {
+            Recovery::None => {
+                for q in &mut self.s.queues {
+                    q.force_abort = true;
+                }
+                self.s.dev.disk_dying = true;
+                return Next::Continue;
+            }
+            Recovery::Requeue | Recovery::Reissue => self.s.dev.state = DevState::Quiesced,
+            Recovery::FailIo => {
+                self.s.dev.state = DevState::FailIo;
+                for q in &mut self.s.queues {
+                    q.fail_io = true;
+                }
+            }
+        }
+        Next::Finished
+    }
+
+    /// `del_gendisk()` finishing: every request has ended; detach the disk.
+    pub fn del_gendisk_done(&mut self) -> Next {
+        if self.s.reqs.iter().any(|r| r.allocated) {
+            return Next::Blocked;
+        }
+        self.s.dev.has_disk = false;
+        self.s.dev.disk_dying = false;
+        self.s.dev.state = DevState::Dead;
+        Next::Finished
+    }
+
+    /// Part 3: unlock, `ublk_reset_ch_dev()` (slots reinitialised under
+    /// `cancel_lock`, CANCELED kept), clear OPEN.
+    pub fn release_work_3(&mut self, reset: bool) -> R<()> {
+        self.s.dev.mutex = None;
+        if reset {
+            for (sl, io) in self.s.slots.iter_mut().enumerate() {
+                if io.refcnt != 0 || io.trb != 0 {
+                    let (r, t) = (io.refcnt, io.trb);
+                    return Err(crate::Violation {
+                        inv: Inv::S4,
+                        msg: format!("ublk_queue_reinit: slot {sl} still has ref {r:#x} trb {t}"),
+                    });
+                }
+                io.flags &= flag::CANCELED;
+                io.cell = Cell::None;
+                io.task = None;
+            }
+            self.s.dev.nr_io_ready = 0;
+            for q in &mut self.s.queues {
+                q.nr_io_ready = 0;
+            }
+        }
+        self.s.dev.open = false;
+        Ok(())
+    }
+
+    /// `ublk_ctrl_start_dev()`: wait until every io is fetched, then under
+    /// `ub->mutex` add the disk.  S9: only with every slot armed.
+    pub fn ublk_ctrl_start_dev(&mut self) -> R<Option<i32>> {
+        if self.s.dev.nr_io_ready != self.m.nr_slots() || self.s.dev.mutex.is_some() {
+            return Ok(None);
+        }
+        if self.s.dev.state == DevState::Live || self.s.dev.used {
+            return Ok(Some(EEXIST));
+        }
+        for (sl, io) in self.s.slots.iter().enumerate() {
+            let armed = io.has(flag::ACTIVE)
+                && !io.has(flag::CANCELED)
+                && matches!(io.cell, Cell::Cmd(c) if self.s.cmds[c as usize].st == CmdSt::Pending);
+            if !armed {
+                return self.fail(Inv::S9, format!("START_DEV adds the disk while slot {sl} has no armed FETCH"));
+            }
+        }
+        self.s.dev.has_disk = true;
+        self.s.dev.used = true;
+        self.s.dev.state = DevState::Live;
+        Ok(Some(0))
+    }
+
+    /// `ublk_stop_dev()` part 1: take `ub->mutex`; in recovery-queue mode
+    /// start `ublk_force_abort_dev()` (quiesce).
+    pub fn ublk_stop_dev_1(&mut self) -> Next {
+        if self.s.dev.mutex.is_some() {
+            return Next::Blocked;
+        }
+        self.s.dev.mutex = Some(self.actor);
+        if self.s.dev.state == DevState::Dead {
+            return Next::Finished;
+        }
+        if self.m.dev.recovery.queues_io() {
+            self.s.dev.quiesced += 1;
+        }
+        Next::Continue
+    }
+
+    /// `ublk_force_abort_dev()` rest: wait until no request is started (if
+    /// LIVE), set `force_abort`, unquiesce, kick; then `del_gendisk` starts.
+    pub fn ublk_stop_dev_2(&mut self) -> Next {
+        if self.m.dev.recovery.queues_io() {
+            if self.s.dev.in_dispatch > 0
+                || (self.s.dev.state == DevState::Live && self.s.reqs.iter().any(|r| r.started))
+            {
+                return Next::Blocked;
+            }
+            for q in &mut self.s.queues {
+                q.force_abort = true;
+            }
+            self.s.dev.quiesced -= 1;
+            self.kick_requeue_list();
+        }
+        self.s.dev.disk_dying = true;
+        Next::Continue
+    }
+}

@@ -1,0 +1,1 @@
+//! Deterministic simulation of the ublk model (grows in issue 5).
