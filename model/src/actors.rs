@@ -332,7 +332,7 @@ impl Exec<'_> {
     }
 
     /// Drop a reference on /dev/ublkcN; the last one runs `ublk_ch_release`.
-    fn drop_file_ref(&mut self) {
+    pub(crate) fn drop_file_ref(&mut self) {
         self.s.dev.file_refs -= 1;
         if self.s.dev.file_refs == 0 {
             self.s.dev.release_pending = true;

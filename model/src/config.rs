@@ -107,7 +107,7 @@ pub enum Op {
     FixedIo { idx: u8 },
     /// pread/pwrite on /dev/ublkcN for (q, tag), direction matching the request.
     UserCopy { q: u8, tag: u8 },
-    /// Wait for the CQE of this thread's last command on (q, tag).
+    /// Wait for the CQE of this thread's last FETCH / COMMIT / NEED_GET_DATA on (q, tag).
     WaitCqe { q: u8, tag: u8 },
     /// The thread exits (its ring is torn down).
     Exit,
@@ -131,8 +131,12 @@ pub enum Bio {
 /// exit, fixed-I/O completion, requeue work, release work) are derived.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ActorSpec {
-    /// A server thread: a task with its own io_uring ring.
-    Server { name: String, prog: Vec<Op> },
+    /// A server thread: a task with its own io_uring ring.  `fixed_file`:
+    /// the ring registered /dev/ublkcN as a fixed file, so its context holds
+    /// a file reference until it is freed — after its buffer table is torn
+    /// down.  Without it, only in-flight commands hold the file, so the file
+    /// can be released before the ring's buffers are (B-6, B-8).
+    Server { name: String, fixed_file: bool, prog: Vec<Op> },
     /// A block-layer submitter on hw queue `q`.
     Submitter { q: u8, bios: Vec<Bio> },
     /// The control task.

@@ -44,7 +44,7 @@ pub struct Exec<'a> {
 
 impl Exec<'_> {
     pub fn fail<T>(&self, inv: Inv, msg: String) -> R<T> {
-        Err(Violation { inv, msg })
+        Err(Violation::new(inv, msg))
     }
 
     pub fn current_task(&self) -> Option<TaskId> {
@@ -96,7 +96,7 @@ impl Exec<'_> {
             return Ok(false);
         }
         if *cell >= 2 * UBLK_REFCOUNT_INIT {
-            return Err(Violation { inv: Inv::S4, msg: format!("refcount overflow on slot {sl}") });
+            return Err(Violation::new(Inv::S4, format!("refcount overflow on slot {sl}")));
         }
         *cell += 1;
         Ok(true)

@@ -135,7 +135,7 @@ impl Sw {
             CancelClaimsCmd => ("cancel-claims-cmd", Refinement, None, "K72 ublk_cancel_cmd claims io->cmd under cancel_lock"),
             FetchClearsCanceled => ("fetch-clears-canceled", Refinement, None, "K72 ublk_mark_io_ready clears the slot's CANCELED"),
             UserCopyDaemonFast => ("user-copy-daemon-fast", Refinement, None, "K72 user copy on the daemon takes no reference"),
-            CancelNoDisk => ("cancel-no-disk", Fix, None, "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)"),
+            CancelNoDisk => ("fix-b24", Fix, Some("B-24"), "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)"),
             AutoUnregFirst => ("auto-unreg-first", Refinement, None, "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()"),
         };
         SwInfo { sw: self, name, kind, bug, title }

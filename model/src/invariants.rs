@@ -50,6 +50,16 @@ impl fmt::Display for Inv {
 pub struct Violation {
     pub inv: Inv,
     pub msg: String,
+    /// The step that broke it, when the break is found after the step
+    /// (state predicates); inline checks name the function in `msg`.
+    #[serde(default)]
+    pub func: String,
+}
+
+impl Violation {
+    pub fn new(inv: Inv, msg: String) -> Self {
+        Violation { inv, msg, func: String::new() }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -59,7 +69,7 @@ impl fmt::Display for Violation {
 }
 
 fn fail(inv: Inv, msg: String) -> Result<(), Violation> {
-    Err(Violation { inv, msg })
+    Err(Violation::new(inv, msg))
 }
 
 /// The state predicates, checked after every step.
@@ -80,28 +90,25 @@ fn check_refs(m: &Model, s: &State) -> Result<(), Violation> {
         return Ok(());
     }
     let base = if m.feat.has(Sw::P11) { UBLK_REFCOUNT_INIT } else { 1 };
-    if m.feat.has(Sw::P02) {
-        for (sl, io) in s.slots.iter().enumerate() {
-            let held = io.g_round.is_some_and(|r| s.reqs[r as usize].g_hold);
-            let want = if held { base } else { 0 } + io.g_out as u32;
-            let got = io.refcnt + io.trb;
-            if got != want {
-                let (r, t) = (io.refcnt, io.trb);
-                return fail(
-                    Inv::S4,
-                    format!("slot {sl}: ref {r:#x} + trb {t} should be {want:#x} (server share {held}, {} outstanding)", io.g_out),
-                );
+    let p02 = m.feat.has(Sw::P02);
+    for (sl, io) in s.slots.iter().enumerate() {
+        // p02: the count lives in the slot; before, in the round's request
+        let (cell, out, held) = match io.g_round {
+            Some(r) => {
+                let rq = &s.reqs[r as usize];
+                let (cell, out) = if p02 { (io.refcnt, io.g_out) } else { (rq.pdu_ref, rq.g_out) };
+                (cell, out, rq.g_hold)
             }
-        }
-    } else {
-        for (i, rq) in s.reqs.iter().enumerate() {
-            if !rq.allocated || !rq.alive {
-                continue;
-            }
-            let want = if rq.g_hold { base } else { 0 } + rq.g_out as u32;
-            if rq.started && rq.pdu_ref != want {
-                return fail(Inv::S4, format!("rq{i}: pdu ref {} should be {want}", rq.pdu_ref));
-            }
+            None if p02 => (io.refcnt, io.g_out, false),
+            None => continue,
+        };
+        let want = if held { base } else { 0 } + out as u32;
+        if cell + io.trb != want {
+            let (r, t) = (cell, io.trb);
+            return fail(
+                Inv::S4,
+                format!("slot {sl}: ref {r:#x} + trb {t} should be {want:#x} (server share {held}, {out} outstanding)"),
+            );
         }
     }
     Ok(())

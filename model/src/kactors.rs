@@ -141,6 +141,13 @@ impl Exec<'_> {
             let any_pending =
                 self.m.cmds.iter().zip(&self.s.cmds).any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
             if !any_pending {
+                if !self.m.fixed_file[ring as usize] && self.me_st().x == 0 {
+                    // the last in-flight request on the file is gone: the
+                    // ring itself holds no file reference
+                    self.me_st().x = 1;
+                    self.drop_file_ref();
+                    return Ok(Some(("io_uring: last request on /dev/ublkcN freed (fput)", None)));
+                }
                 if !self.s.rings[ring as usize].fixed_ops.is_empty() {
                     return Ok(None);
                 }
@@ -150,9 +157,8 @@ impl Exec<'_> {
                     self.put_node(n)?;
                 }
                 self.s.rings[ring as usize].freed = true;
-                self.s.dev.file_refs -= 1;
-                if self.s.dev.file_refs == 0 {
-                    self.s.dev.release_pending = true;
+                if self.m.fixed_file[ring as usize] {
+                    self.drop_file_ref();
                 }
                 self.me_st().done = true;
                 return Ok(Some(("io_ring_ctx_free: unregister buffers, then files", None)));

@@ -42,6 +42,8 @@ pub struct Model {
     pub cmds: Vec<CmdDef>,
     /// Owner task of each ring.
     pub rings: Vec<TaskId>,
+    /// Whether each ring registered /dev/ublkcN as a fixed file.
+    pub fixed_file: Vec<bool>,
     n_servers: u8,
 }
 
@@ -67,11 +69,13 @@ impl Model {
         let mut actors = Vec::new();
         let mut cmds = Vec::new();
         let mut rings = Vec::new();
+        let mut fixed = Vec::new();
         let servers: Vec<_> = sc.actors.iter().filter(|a| matches!(a, ActorSpec::Server { .. })).collect();
         for (i, a) in servers.iter().enumerate() {
-            let ActorSpec::Server { name, prog } = a else { unreachable!() };
+            let ActorSpec::Server { name, prog, fixed_file } = a else { unreachable!() };
             let (task, ring) = (i as TaskId, i as RingId);
             rings.push(task);
+            fixed.push(*fixed_file);
             let aid = actors.len() as ActorId;
             let mut compiled = Vec::new();
             let mut last: Vec<((u8, u8), CmdId)> = Vec::new();
@@ -79,8 +83,11 @@ impl Model {
                 let cmd = if let Some((q, tag)) = is_io_cmd(op) {
                     let c = cmds.len() as CmdId;
                     cmds.push(CmdDef { actor: aid, task, ring, q, tag, op: op.clone() });
-                    last.retain(|(k, _)| *k != (q, tag));
-                    last.push(((q, tag), c));
+                    if matches!(op, Op::Fetch { .. } | Op::Commit { .. } | Op::NeedGetData { .. }) {
+                        // only these can be kept by the driver: WaitCqe waits for them
+                        last.retain(|(k, _)| *k != (q, tag));
+                        last.push(((q, tag), c));
+                    }
                     Some(c)
                 } else if let Op::WaitCqe { q, tag } = op {
                     let found = last.iter().find(|(k, _)| *k == (*q, *tag)).map(|(_, c)| *c);
@@ -129,7 +136,7 @@ impl Model {
         if actors.len() > 64 || cmds.len() > 250 {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
-        Ok(Model { scenario: sc.clone(), dev: sc.dev.clone(), feat, actors, cmds, rings, n_servers })
+        Ok(Model { scenario: sc.clone(), dev: sc.dev.clone(), feat, actors, cmds, rings, fixed_file: fixed, n_servers })
     }
 
     pub fn nr_slots(&self) -> u8 {
@@ -223,8 +230,11 @@ impl Model {
     /// One atomic step of actor `a`, then the state invariants.
     pub fn apply(&self, s: &mut State, a: ActorId) -> Result<Outcome, Violation> {
         let out = self.step(s, a)?;
-        if let Outcome::Stepped(_) = out {
-            invariants::check(self, s)?;
+        if let Outcome::Stepped(info) = &out {
+            invariants::check(self, s).map_err(|mut v| {
+                v.func = info.func.to_string();
+                v
+            })?;
         }
         Ok(out)
     }

@@ -211,10 +211,10 @@ impl Exec<'_> {
             for (sl, io) in self.s.slots.iter_mut().enumerate() {
                 if io.refcnt != 0 || io.trb != 0 {
                     let (r, t) = (io.refcnt, io.trb);
-                    return Err(crate::Violation {
-                        inv: Inv::S4,
-                        msg: format!("ublk_queue_reinit: slot {sl} still has ref {r:#x} trb {t}"),
-                    });
+                    return Err(crate::Violation::new(
+                        Inv::S4,
+                        format!("ublk_queue_reinit: slot {sl} still has ref {r:#x} trb {t}"),
+                    ));
                 }
                 io.flags &= flag::CANCELED;
                 io.cell = Cell::None;
@@ -239,11 +239,13 @@ impl Exec<'_> {
             return Ok(Some(EEXIST));
         }
         for (sl, io) in self.s.slots.iter().enumerate() {
+            // A FETCH canceled by a ring exit still counts as fetched: K72
+            // starts the device and relies on `canceling` (1133b93fc7f6).
             let armed = io.has(flag::ACTIVE)
-                && !io.has(flag::CANCELED)
-                && matches!(io.cell, Cell::Cmd(c) if self.s.cmds[c as usize].st == CmdSt::Pending);
+                && (io.has(flag::CANCELED)
+                    || matches!(io.cell, Cell::Cmd(c) if self.s.cmds[c as usize].st == CmdSt::Pending));
             if !armed {
-                return self.fail(Inv::S9, format!("START_DEV adds the disk while slot {sl} has no armed FETCH"));
+                return self.fail(Inv::S9, format!("START_DEV adds the disk while slot {sl} was never fetched"));
             }
         }
         self.s.dev.has_disk = true;

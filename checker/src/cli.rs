@@ -1,0 +1,201 @@
+//! The `ublksim` command line.
+
+use crate::check::{self, CheckOpts, Verdict};
+use crate::explore::Order;
+use crate::scenarios;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
+use ublk_model::{apply_switches, Model, Preset, ALL_PRESETS, ALL_SWITCHES};
+
+#[derive(Parser)]
+#[command(name = "ublksim", version, about = "Model checker for the Linux ublk driver protocol")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List presets, switches (patches, fixes, seeded bugs) and scenarios.
+    List,
+    /// Explore scenarios exhaustively and report a verdict per scenario.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Kernel preset: PRE (≈6.16), POST (6.17), K72 (7.2).
+    #[arg(long, default_value = "K72")]
+    preset: String,
+    /// Scenario(s) to run (default: all).
+    #[arg(long = "scenario", short = 's')]
+    scenarios: Vec<String>,
+    /// Turn a switch on, or a seeded bug on (e.g. `--with B-8`).
+    #[arg(long)]
+    with: Vec<String>,
+    /// Turn a switch off (e.g. `--without p02`).
+    #[arg(long)]
+    without: Vec<String>,
+    /// Depth-first instead of breadth-first (counterexamples not shortest).
+    #[arg(long)]
+    dfs: bool,
+    /// Stop a scenario after this many distinct states.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_states: u64,
+    /// Stop a scenario after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    max_seconds: u64,
+    /// Folder for counterexample traces.
+    #[arg(long, default_value = "out/traces")]
+    out: PathBuf,
+    /// Print a JSON report instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Re-execute a saved trace instead of exploring.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+}
+
+/// Runs the CLI; returns the process exit code (0 ok, 1 violation, 2 error).
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::List => {
+            print!("{}", list());
+            Ok(0)
+        }
+        Cmd::Check(a) => run_check(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ublksim: error: {e}");
+            2
+        }
+    }
+}
+
+fn list() -> String {
+    use std::fmt::Write;
+    let mut s = String::from("PRESETS\n");
+    for p in ALL_PRESETS {
+        let _ = writeln!(s, "  {:<5} {}", p.name(), p.describe());
+    }
+    s.push_str("\nSWITCHES (on in: PRE POST K72)\n");
+    for w in ALL_SWITCHES {
+        let i = w.info();
+        let on: Vec<_> = ALL_PRESETS.iter().map(|p| if p.features().has(w) { "x" } else { "." }).collect();
+        let kind = match i.kind {
+            SwKind::SeriesPatch => "patch",
+            SwKind::Fix => "fix",
+            SwKind::Refinement => "k72",
+        };
+        let bug = i.bug.map(|b| format!(" [absent = seeded bug {b}]")).unwrap_or_default();
+        let _ = writeln!(s, "  {:<24} {:<5} {}    {}{}", i.name, kind, on.join("   "), i.title, bug);
+    }
+    s.push_str("\nSERIES PATCHES WITHOUT OBSERVABLE BEHAVIOUR (not switches)\n");
+    for (p, why) in NON_BEHAVIOURAL_PATCHES {
+        let _ = writeln!(s, "  {p:<5} {why}");
+    }
+    s.push_str("\nSCENARIOS\n");
+    for sc in scenarios::all() {
+        let _ = writeln!(s, "  {:<34} {}", sc.name, sc.doc);
+    }
+    s
+}
+
+fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
+    if let Some(f) = &a.replay {
+        let (text, same) = check::replay_file(f).map_err(anyhow::Error::msg)?;
+        print!("{text}");
+        if !same {
+            eprintln!("ublksim: replay of {} does not end as the trace records", f.display());
+            return Ok(1);
+        }
+        println!("replay reproduces the recorded outcome");
+        return Ok(0);
+    }
+    let preset = Preset::from_name(&a.preset)
+        .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: PRE, POST, K72)", a.preset))?;
+    let features = apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
+    let scs = if a.scenarios.is_empty() {
+        scenarios::all()
+    } else {
+        a.scenarios
+            .iter()
+            .map(|n| scenarios::by_name(n).ok_or_else(|| anyhow::anyhow!("unknown scenario '{n}' (see `ublksim list`)")))
+            .collect::<Result<_, _>>()?
+    };
+    let opts = CheckOpts {
+        preset,
+        features,
+        order: if a.dfs { Order::Dfs } else { Order::Bfs },
+        max_states: a.max_states,
+        max_time: Duration::from_secs(a.max_seconds),
+        out: Some(a.out.clone()),
+    };
+    let mut results = Vec::new();
+    let sw = features.diff_from(preset.features()).join(" ");
+    if !a.json {
+        println!("ublksim check — preset {} {}", preset.name(), sw);
+        println!("{:<34} {:<10} {:>10} {:>12} {:>6} {:>8} {:>10}", "scenario", "verdict", "states", "transitions", "depth", "time", "states/s");
+    }
+    for sc in &scs {
+        let r = check::run_scenario(sc, &opts).map_err(anyhow::Error::msg)?;
+        if !a.json {
+            let v = match r.verdict {
+                Verdict::Pass => "PASS".to_string(),
+                Verdict::Fail => format!("FAIL {}", r.violation.as_ref().unwrap().inv),
+                Verdict::Incomplete => "INCOMPLETE".into(),
+                Verdict::Known => format!("KNOWN {}", r.violation.as_ref().unwrap().inv),
+            };
+            println!(
+                "{:<34} {:<10} {:>10} {:>12} {:>6} {:>7.2}s {:>10.0}",
+                r.scenario, v, r.states, r.transitions, r.max_depth, r.seconds, r.states_per_sec
+            );
+        }
+        results.push(r);
+    }
+    if !a.json {
+        for (r, sc) in results.iter().zip(&scs) {
+            if r.violation.is_none() {
+                if let Some(k) = &r.known {
+                    println!("\n{} — FAIL: {k}", r.scenario);
+                }
+            }
+            if let (Some(v), Some(t)) = (&r.violation, &r.trace) {
+                let m = Model::new(sc, features).map_err(anyhow::Error::msg)?;
+                let path: Vec<u8> = t.steps.iter().map(|s| s.actor_id).collect();
+                let tag = if r.verdict == Verdict::Known { "KNOWN " } else { "" };
+                println!("\n{} — {tag}{} in {} steps:", r.scenario, v.inv, path.len());
+                if let Some(k) = &r.known {
+                    println!("  known: {k}");
+                }
+                print!("{}", check::print_trace(&m, &path, Some(v)));
+                if let Some(f) = &r.trace_file {
+                    println!("  trace saved: {f}  (replay: ublksim check --replay {f})");
+                }
+            }
+        }
+        let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+        println!(
+            "\n{} passed, {} failed, {} known, {} incomplete",
+            count(Verdict::Pass),
+            count(Verdict::Fail),
+            count(Verdict::Known),
+            count(Verdict::Incomplete)
+        );
+    } else {
+        let report = serde_json::json!({
+            "tool": format!("ublksim {}", env!("CARGO_PKG_VERSION")),
+            "preset": preset.name(),
+            "switches": features.diff_from(preset.features()),
+            "results": results,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    let failed = results.iter().any(|r| matches!(r.verdict, Verdict::Fail | Verdict::Incomplete));
+    Ok(if failed { 1 } else { 0 })
+}

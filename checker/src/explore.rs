@@ -1,0 +1,207 @@
+//! The stateful explorer: breadth-first (shortest counterexample) or
+//! depth-first over the model's state graph, with a fingerprint visited set.
+//!
+//! ```ignore
+//! let report = Explorer::new(&model).breadth_first().max_states(1_000_000).run();
+//! ```
+
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+use ublk_model::state::ActorId;
+use ublk_model::{Model, Outcome, State, StepInfo, Violation};
+
+/// A 128-bit fingerprint (two independent 64-bit hashes): collisions are
+/// negligible at the sizes we explore, and it keeps the visited set small.
+pub fn fingerprint(s: &State) -> u128 {
+    let mut a = rustc_hash::FxHasher::default();
+    s.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut b);
+    ((a.finish() as u128) << 64) | b.finish() as u128
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    Bfs,
+    Dfs,
+}
+
+/// Why exploration stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Every reachable state was visited.
+    Exhausted,
+    Violation,
+    StateLimit,
+    TimeLimit,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub stop: Stop,
+    pub states: u64,
+    pub transitions: u64,
+    pub max_depth: u32,
+    /// States where no actor can move but a declared actor has not finished
+    /// (a hang candidate; liveness proper is checked separately).
+    pub stuck: u64,
+    pub elapsed: Duration,
+    /// Path (actor per step) to the violating step, the violation last.
+    pub counterexample: Option<(Vec<ActorId>, Violation)>,
+    /// With `observe`: every (actor, step, user-visible result) seen.
+    pub observed: BTreeSet<(String, &'static str, i32)>,
+}
+
+impl Report {
+    pub fn states_per_sec(&self) -> f64 {
+        self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+pub struct Explorer<'a> {
+    model: &'a Model,
+    order: Order,
+    max_states: u64,
+    max_time: Duration,
+    observe: bool,
+}
+
+impl<'a> Explorer<'a> {
+    pub fn new(model: &'a Model) -> Self {
+        Explorer { model, order: Order::Bfs, max_states: 5_000_000, max_time: Duration::from_secs(600), observe: false }
+    }
+    /// Record every user-visible result (for errno tables and tests).
+    pub fn observe(mut self) -> Self {
+        self.observe = true;
+        self
+    }
+    pub fn breadth_first(mut self) -> Self {
+        self.order = Order::Bfs;
+        self
+    }
+    pub fn depth_first(mut self) -> Self {
+        self.order = Order::Dfs;
+        self
+    }
+    pub fn order(mut self, o: Order) -> Self {
+        self.order = o;
+        self
+    }
+    pub fn max_states(mut self, n: u64) -> Self {
+        self.max_states = n;
+        self
+    }
+    pub fn max_time(mut self, d: Duration) -> Self {
+        self.max_time = d;
+        self
+    }
+
+    pub fn run(&self) -> Report {
+        let m = self.model;
+        let t0 = Instant::now();
+        // parent index and the actor that led here, per discovered state
+        let mut parent: Vec<(u32, ActorId)> = Vec::new();
+        let mut depth: Vec<u32> = Vec::new();
+        let mut seen: FxHashMap<u128, u32> = FxHashMap::default();
+        let init = m.init();
+        seen.insert(fingerprint(&init), 0);
+        parent.push((u32::MAX, 0));
+        depth.push(0);
+        let mut work: VecDeque<(u32, State)> = VecDeque::from([(0, init)]);
+        let (mut transitions, mut stuck, mut max_depth) = (0u64, 0u64, 0u32);
+        let mut stop = Stop::Exhausted;
+        let mut cex = None;
+        let mut observed = BTreeSet::new();
+        'outer: while let Some((idx, s)) = match self.order {
+            Order::Bfs => work.pop_front(),
+            Order::Dfs => work.pop_back(),
+        } {
+            if (idx & 0x3ff) == 0 && t0.elapsed() > self.max_time {
+                stop = Stop::TimeLimit;
+                break;
+            }
+            let mut moved = false;
+            for a in 0..m.actors.len() as ActorId {
+                if !m.may_step(&s, a) {
+                    continue;
+                }
+                let mut n = s.clone();
+                match m.apply(&mut n, a) {
+                    Ok(Outcome::Blocked) => continue,
+                    Ok(Outcome::Stepped(info)) => {
+                        moved = true;
+                        transitions += 1;
+                        if let (true, Some(r)) = (self.observe, info.result) {
+                            observed.insert((m.actors[a as usize].name.clone(), info.func, r));
+                        }
+                        let fp = fingerprint(&n);
+                        if seen.contains_key(&fp) {
+                            continue;
+                        }
+                        if parent.len() as u64 >= self.max_states {
+                            stop = Stop::StateLimit;
+                            break 'outer;
+                        }
+                        let id = parent.len() as u32;
+                        seen.insert(fp, id);
+                        parent.push((idx, a));
+                        let d = depth[idx as usize] + 1;
+                        depth.push(d);
+                        max_depth = max_depth.max(d);
+                        work.push_back((id, n));
+                    }
+                    Err(v) => {
+                        transitions += 1;
+                        let mut path = vec![a];
+                        let mut at = idx;
+                        while at != 0 {
+                            let (p, act) = parent[at as usize];
+                            path.push(act);
+                            at = p;
+                        }
+                        path.reverse();
+                        cex = Some((path, v));
+                        stop = Stop::Violation;
+                        break 'outer;
+                    }
+                }
+            }
+            if !moved && !m.all_done(&s) {
+                stuck += 1;
+            }
+        }
+        Report {
+            stop,
+            states: parent.len() as u64,
+            transitions,
+            max_depth,
+            stuck,
+            elapsed: t0.elapsed(),
+            counterexample: cex,
+            observed,
+        }
+    }
+}
+
+/// Re-execute a path of actors from the initial state, collecting each
+/// step and, if one breaks an invariant, the violation.
+pub fn replay(m: &Model, path: &[ActorId]) -> Result<(Vec<StepInfo>, Option<Violation>), String> {
+    let mut s = m.init();
+    let mut steps = Vec::new();
+    for (i, &a) in path.iter().enumerate() {
+        if a as usize >= m.actors.len() {
+            return Err(format!("step {i}: no actor {a} in this scenario"));
+        }
+        match m.apply(&mut s, a) {
+            Ok(Outcome::Stepped(info)) => steps.push(info),
+            Ok(Outcome::Blocked) => return Err(format!("step {i}: actor {} cannot move here", m.actors[a as usize].name)),
+            Err(v) => {
+                steps.push(StepInfo { actor: a, func: "(violation)", result: None });
+                return Ok((steps, Some(v)));
+            }
+        }
+    }
+    Ok((steps, None))
+}

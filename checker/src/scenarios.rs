@@ -1,0 +1,261 @@
+//! The built-in scenarios: small configurations, each a set of actors with
+//! their programs, each exercising one part of the protocol (spec §6.8, §7).
+
+use ublk_model::config::*;
+
+fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
+    ActorSpec::Server { name: name.into(), fixed_file, prog }
+}
+
+const Q: u8 = 0;
+
+fn fetch(tag: u8, buf: bool) -> Op {
+    Op::Fetch { q: Q, tag, buf }
+}
+fn wait(tag: u8) -> Op {
+    Op::WaitCqe { q: Q, tag }
+}
+fn commit(tag: u8, result: i32, buf: bool) -> Op {
+    Op::Commit { q: Q, tag, result, buf }
+}
+fn reg(tag: u8, idx: u8) -> Op {
+    Op::Register { q: Q, tag, idx }
+}
+fn unreg(tag: u8, idx: u8) -> Op {
+    Op::Unregister { q: Q, tag, idx }
+}
+
+fn control(prog: &[CtrlOp]) -> ActorSpec {
+    ActorSpec::Control { prog: prog.to_vec() }
+}
+fn submit(bios: &[Bio]) -> ActorSpec {
+    ActorSpec::Submitter { q: Q, bios: bios.to_vec() }
+}
+
+fn zc() -> DevConfig {
+    DevConfig { copy: CopyMode::ZeroCopy, ..DevConfig::default() }
+}
+
+fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
+    Scenario { name: name.into(), doc: doc.into(), dev, actors }
+}
+
+use CtrlOp::{StartDev, StopDev};
+
+/// All built-in scenarios, in the order `check` runs them.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        sc(
+            "daemon-zc",
+            "Zero copy on the daemon: FETCH, REGISTER, UNREGISTER, COMMIT_AND_FETCH for one read, \
+             while the control task starts and then stops the device (STOP_DEV cancels the re-armed \
+             FETCH). Exercises the p11/p12 daemon fast paths (trb), ublk_sub_req_ref and the STOP \
+             path's ublk_cancel_dev racing the request.",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "daemon-unreg-after-commit",
+            "The daemon registers a buffer, commits, and only then unregisters it (allowed since p09). \
+             The request must complete from the release callback (trb is 0 after the commit, so the \
+             release takes the atomic put), never before the buffer is gone.",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), commit(0, 4096, false), unreg(0, 0), wait(0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "offdaemon-register-vs-commit",
+            "An offload thread registers the request's buffer in its own ring (off-daemon REGISTER: \
+             tag lookup | refcount_inc_not_zero | started/tag check | register), does fixed-buffer I/O \
+             with it and unregisters it, racing the daemon's COMMIT_AND_FETCH and the completion. \
+             Either the reference is taken before the commit's subtraction (completion deferred to the \
+             last release) or it fails with -EINVAL.",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), Op::FixedIo { idx: 0 }, unreg(0, 0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "offdaemon-unregister-after-commit",
+            "Commit before unregister: the helper's registration holds a reference across the daemon's \
+             COMMIT; the block request completes only when the helper's UNREGISTER drops the last \
+             reference and the commit was issued (measured on 7.2: the read completes right after the \
+             delayed unregister).",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "register-vs-server-exit",
+            "The daemon may be SIGKILLed at any point while it and a helper hold registered buffers. \
+             Ring exit cancels the FETCH, ring teardown releases the buffers (in a kworker: atomic put), \
+             and the release work must wait for the references to settle before aborting the request \
+             (B-8).",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![reg(0, 1), Op::Exit]),
+                ActorSpec::Killer { server: 0 },
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "user-copy-vs-elevator",
+            "USER_COPY with an I/O scheduler: an offload thread's pwrite looks the request up by tag \
+             while the daemon commits it and an elevator switch frees the scheduler's request pages. \
+             Before p02 the reference lives in the freed request (B-1 use-after-free); after it, in \
+             ublk_io.",
+            DevConfig { copy: CopyMode::UserCopy, elevator: true, ..DevConfig::default() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::Exit]),
+                submit(&[Bio::Read]),
+                ActorSpec::Elevator,
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "register-vs-elevator",
+            "Zero copy with an I/O scheduler: the off-daemon REGISTER's tag lookup races the commit \
+             and an elevator switch (B-1 through the REGISTER path, reachable once p09 allows \
+             off-daemon registration).",
+            DevConfig { elevator: true, ..zc() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::Exit]),
+                submit(&[Bio::Read]),
+                ActorSpec::Elevator,
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "concurrent-fetch",
+            "Two server threads FETCH the same slot before the device is ready (B-5): the FETCH must \
+             be serialized under ub->mutex with the ACTIVE re-check, or one cmd is lost and the \
+             readiness count is wrong.",
+            DevConfig { copy: CopyMode::Copy, depth: 2, ..DevConfig::default() },
+            vec![
+                server("daemonA", true, vec![fetch(0, true), wait(0), Op::Exit]),
+                server("daemonB", true, vec![fetch(0, true), fetch(1, true), wait(1), Op::Exit]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "recovery-reissue-abort",
+            "USER_RECOVERY_REISSUE with a zero-copy buffer registered when the server exits (B-6): the \
+             release work aborts the server-owned request while the ring, which did not register the \
+             char device as a fixed file, still holds the buffer; STOP_DEV then fails requeued \
+             requests. The request must not end before its buffer is released.",
+            DevConfig { recovery: Recovery::Reissue, ..zc() },
+            vec![
+                server("daemon", false, vec![fetch(0, false), wait(0), reg(0, 0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "fake-timeout-zc",
+            "fail_io_timeout injection on a zero-copy request with a daemon-registered buffer (B-11): \
+             the commit must still drop the server's reference (INIT − trb) so the buffer release \
+             settles the count; only the final end is skipped.",
+            DevConfig { fake_timeout: true, ..zc() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), commit(0, 4096, false), unreg(0, 0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "need-get-data-fail",
+            "NEED_GET_DATA whose copy fails once (B-10): the slot must hold the new cmd (ACTIVE) before \
+             the request is requeued, or the re-dispatch reads a request pointer as io->cmd.",
+            DevConfig { copy: CopyMode::Copy, need_get_data: true, get_data_fails: true, ..DevConfig::default() },
+            vec![
+                server(
+                    "daemon",
+                    true,
+                    vec![
+                        fetch(0, false),
+                        wait(0),
+                        Op::NeedGetData { q: Q, tag: 0 },
+                        wait(0),
+                        Op::NeedGetData { q: Q, tag: 0 },
+                        commit(0, 4096, false),
+                        wait(0),
+                        Op::Exit,
+                    ],
+                ),
+                submit(&[Bio::Write]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "fetch-without-buffer",
+            "A copy-mode FETCH without a buffer (B-12): it must fail with -EINVAL, not be queued \
+             without arming the slot (a cmd no cancel can find: ring exit and START_DEV hang).",
+            DevConfig { copy: CopyMode::Copy, ..DevConfig::default() },
+            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), control(&[StartDev])],
+        ),
+        sc(
+            "cancel-vs-dispatch",
+            "Copy mode, two reads, the daemon may be SIGKILLed at any time: ring-exit cancel races \
+             queue_rq (canceling set under quiesce), the dispatch task work (run from the fallback \
+             kworker once the task exits) and the release work's abort.",
+            DevConfig { copy: CopyMode::Copy, ..DevConfig::default() },
+            vec![
+                server("daemon", true, vec![fetch(0, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit]),
+                ActorSpec::Killer { server: 0 },
+                submit(&[Bio::Read, Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "errno-table",
+            "Sequential io commands in every slot situation the model distinguishes — before FETCH, \
+             ACTIVE, OWNED, after COMMIT; on and off the daemon; bad ioctl type — for the errno \
+             consequences of the series' reordering (spec §4.1).",
+            zc(),
+            vec![
+                server(
+                    "daemon",
+                    true,
+                    vec![
+                        commit(0, 4096, false),
+                        Op::BadType { q: 1, tag: 0 },
+                        fetch(0, false),
+                        reg(0, 0),
+                        wait(0),
+                        reg(0, 0),
+                        reg(0, 0),
+                        commit(0, 4096, false),
+                        reg(0, 1),
+                        unreg(0, 0),
+                        fetch(0, false),
+                        Op::Exit,
+                    ],
+                ),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+    ]
+}
+
+pub fn by_name(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|s| s.name == name)
+}
