@@ -65,15 +65,31 @@ pub fn engine_name(o: Order) -> &'static str {
 }
 
 /// Build the trace of a path (and its violation) through `m`.
-pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[ActorId], v: Option<&Violation>) -> Trace {
+pub fn make_trace(
+    m: &Model,
+    preset: Preset,
+    engine: &str,
+    path: &[ActorId],
+    v: Option<&Violation>,
+) -> Trace {
     let (steps, _) = replay(m, path).expect("a path the explorer found replays");
     let last = path.last().copied();
     let steps = steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let func = if s.func == "(violation)" { v.map(|v| v.func.clone()).unwrap_or_default() } else { s.func.to_string() };
-            TraceStep { i: i as u32, actor: m.actors[s.actor as usize].name.clone(), actor_id: s.actor, func, result: s.result }
+            let func = if s.func == "(violation)" {
+                v.map(|v| v.func.clone()).unwrap_or_default()
+            } else {
+                s.func.to_string()
+            };
+            TraceStep {
+                i: i as u32,
+                actor: m.actors[s.actor as usize].name.clone(),
+                actor_id: s.actor,
+                func,
+                result: s.result,
+            }
         })
         .collect();
     Trace {
@@ -92,7 +108,9 @@ pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[ActorId], v: 
             violation: v.map(|v| ViolationRec {
                 invariant: v.inv,
                 message: v.msg.clone(),
-                actor: last.map(|a| m.actors[a as usize].name.clone()).unwrap_or_default(),
+                actor: last
+                    .map(|a| m.actors[a as usize].name.clone())
+                    .unwrap_or_default(),
             }),
         }),
     }
@@ -100,7 +118,11 @@ pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[ActorId], v: 
 
 pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, String> {
     let m = Model::new(sc, o.features)?;
-    let r: Report = Explorer::new(&m).order(o.order).max_states(o.max_states).max_time(o.max_time).run();
+    let r: Report = Explorer::new(&m)
+        .order(o.order)
+        .max_states(o.max_states)
+        .max_time(o.max_time)
+        .run();
     let known = crate::known::lookup(&sc.name, o.preset, o.features == o.preset.features());
     let mut verdict = match r.stop {
         Stop::Exhausted => Verdict::Pass,
@@ -109,13 +131,19 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
     };
     let mut known_note = None;
     if let Some(k) = known {
-        let hit = r.counterexample.as_ref().is_some_and(|(_, v)| v.inv == k.inv);
+        let hit = r
+            .counterexample
+            .as_ref()
+            .is_some_and(|(_, v)| v.inv == k.inv);
         if hit {
             verdict = Verdict::Known;
             known_note = Some(format!("{} ({}): {}", k.bug, k.inv, k.reason));
         } else if verdict == Verdict::Pass {
             verdict = Verdict::Fail;
-            known_note = Some(format!("known finding {} ({}) was not found: fixed, or the model changed", k.bug, k.inv));
+            known_note = Some(format!(
+                "known finding {} ({}) was not found: fixed, or the model changed",
+                k.bug, k.inv
+            ));
         }
     }
     let stop_reason = match r.stop {
@@ -168,12 +196,27 @@ pub fn print_trace(m: &Model, path: &[ActorId], v: Option<&Violation>) -> String
                 }
             }
             Ok(ublk_model::Outcome::Blocked) => {
-                let _ = writeln!(out, "  {:>3}. {name}: (cannot move — trace does not fit the model)", i + 1);
+                let _ = writeln!(
+                    out,
+                    "  {:>3}. {name}: (cannot move — trace does not fit the model)",
+                    i + 1
+                );
                 break;
             }
             Err(e) => {
-                let f = if e.func.is_empty() { String::new() } else { format!("{} ", e.func) };
-                let _ = writeln!(out, "  {:>3}. {:<22} {f}✗ VIOLATION {}: {}", i + 1, name, e.inv, e.msg);
+                let f = if e.func.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} ", e.func)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:>3}. {:<22} {f}✗ VIOLATION {}: {}",
+                    i + 1,
+                    name,
+                    e.inv,
+                    e.msg
+                );
                 let _ = writeln!(out, "         {} — {}", e.inv, e.inv.describe());
                 return out;
             }
@@ -189,12 +232,17 @@ pub fn print_trace(m: &Model, path: &[ActorId], v: Option<&Violation>) -> String
 /// records, Err(message) otherwise.
 pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
     let t = Trace::read(path).map_err(|e| e.to_string())?;
-    let preset = Preset::from_name(&t.header.preset).ok_or_else(|| format!("{}: unknown preset {}", path.display(), t.header.preset))?;
+    let preset = Preset::from_name(&t.header.preset)
+        .ok_or_else(|| format!("{}: unknown preset {}", path.display(), t.header.preset))?;
     let m = Model::new(&t.header.scenario, t.header.features)?;
     let actors: Vec<ActorId> = t.steps.iter().map(|s| s.actor_id).collect();
     let (steps, v) = replay(&m, &actors).map_err(|e| format!("{}: {e}", path.display()))?;
     for (i, (rec, got)) in t.steps.iter().zip(&steps).enumerate() {
-        let want_func = if got.func == "(violation)" { rec.func.clone() } else { got.func.to_string() };
+        let want_func = if got.func == "(violation)" {
+            rec.func.clone()
+        } else {
+            got.func.to_string()
+        };
         if rec.func != want_func || rec.result != got.result {
             return Err(format!(
                 "{}: step {i} diverges: trace has {} → {:?}, model does {} → {:?}",

@@ -10,7 +10,11 @@ use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
 use ublk_model::{apply_switches, Model, Preset, ALL_PRESETS, ALL_SWITCHES};
 
 #[derive(Parser)]
-#[command(name = "ublksim", version, about = "Model checker for the Linux ublk driver protocol")]
+#[command(
+    name = "ublksim",
+    version,
+    about = "Model checker for the Linux ublk driver protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -86,14 +90,28 @@ fn list() -> String {
     s.push_str("\nSWITCHES (on in: PRE POST K72)\n");
     for w in ALL_SWITCHES {
         let i = w.info();
-        let on: Vec<_> = ALL_PRESETS.iter().map(|p| if p.features().has(w) { "x" } else { "." }).collect();
+        let on: Vec<_> = ALL_PRESETS
+            .iter()
+            .map(|p| if p.features().has(w) { "x" } else { "." })
+            .collect();
         let kind = match i.kind {
             SwKind::SeriesPatch => "patch",
             SwKind::Fix => "fix",
             SwKind::Refinement => "k72",
         };
-        let bug = i.bug.map(|b| format!(" [absent = seeded bug {b}]")).unwrap_or_default();
-        let _ = writeln!(s, "  {:<24} {:<5} {}    {}{}", i.name, kind, on.join("   "), i.title, bug);
+        let bug = i
+            .bug
+            .map(|b| format!(" [absent = seeded bug {b}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {:<24} {:<5} {}    {}{}",
+            i.name,
+            kind,
+            on.join("   "),
+            i.title,
+            bug
+        );
     }
     s.push_str("\nSERIES PATCHES WITHOUT OBSERVABLE BEHAVIOUR (not switches)\n");
     for (p, why) in NON_BEHAVIOURAL_PATCHES {
@@ -111,7 +129,10 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         let (text, same) = check::replay_file(f).map_err(anyhow::Error::msg)?;
         print!("{text}");
         if !same {
-            eprintln!("ublksim: replay of {} does not end as the trace records", f.display());
+            eprintln!(
+                "ublksim: replay of {} does not end as the trace records",
+                f.display()
+            );
             return Ok(1);
         }
         println!("replay reproduces the recorded outcome");
@@ -119,13 +140,17 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
     }
     let preset = Preset::from_name(&a.preset)
         .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: PRE, POST, K72)", a.preset))?;
-    let features = apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
+    let features =
+        apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
     let scs = if a.scenarios.is_empty() {
         scenarios::all()
     } else {
         a.scenarios
             .iter()
-            .map(|n| scenarios::by_name(n).ok_or_else(|| anyhow::anyhow!("unknown scenario '{n}' (see `ublksim list`)")))
+            .map(|n| {
+                scenarios::by_name(n)
+                    .ok_or_else(|| anyhow::anyhow!("unknown scenario '{n}' (see `ublksim list`)"))
+            })
             .collect::<Result<_, _>>()?
     };
     let opts = CheckOpts {
@@ -140,7 +165,10 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
     let sw = features.diff_from(preset.features()).join(" ");
     if !a.json {
         println!("ublksim check — preset {} {}", preset.name(), sw);
-        println!("{:<34} {:<10} {:>10} {:>12} {:>6} {:>8} {:>10}", "scenario", "verdict", "states", "transitions", "depth", "time", "states/s");
+        println!(
+            "{:<34} {:<10} {:>10} {:>12} {:>6} {:>8} {:>10}",
+            "scenario", "verdict", "states", "transitions", "depth", "time", "states/s"
+        );
     }
     for sc in &scs {
         let r = check::run_scenario(sc, &opts).map_err(anyhow::Error::msg)?;
@@ -168,7 +196,11 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
             if let (Some(v), Some(t)) = (&r.violation, &r.trace) {
                 let m = Model::new(sc, features).map_err(anyhow::Error::msg)?;
                 let path: Vec<u8> = t.steps.iter().map(|s| s.actor_id).collect();
-                let tag = if r.verdict == Verdict::Known { "KNOWN " } else { "" };
+                let tag = if r.verdict == Verdict::Known {
+                    "KNOWN "
+                } else {
+                    ""
+                };
                 println!("\n{} — {tag}{} in {} steps:", r.scenario, v.inv, path.len());
                 if let Some(k) = &r.known {
                     println!("  known: {k}");
@@ -196,6 +228,8 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    let failed = results.iter().any(|r| matches!(r.verdict, Verdict::Fail | Verdict::Incomplete));
+    let failed = results
+        .iter()
+        .any(|r| matches!(r.verdict, Verdict::Fail | Verdict::Incomplete));
     Ok(if failed { 1 } else { 0 })
 }

@@ -12,7 +12,11 @@ pub fn flags(f: u8) -> String {
         (flag::AUTO_BUF_REG, "AUTO_BUF_REG"),
         (flag::CANCELED, "CANCELED"),
     ];
-    let v: Vec<_> = names.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect();
+    let v: Vec<_> = names
+        .iter()
+        .filter(|(b, _)| f & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
     if v.is_empty() {
         "0".into()
     } else {
@@ -24,7 +28,9 @@ pub fn refcount(v: u32) -> String {
     match v {
         0 => "0".into(),
         UBLK_REFCOUNT_INIT => "INIT".into(),
-        v if v > UBLK_REFCOUNT_INIT / 2 && v < UBLK_REFCOUNT_INIT => format!("INIT-{}", UBLK_REFCOUNT_INIT - v),
+        v if v > UBLK_REFCOUNT_INIT / 2 && v < UBLK_REFCOUNT_INIT => {
+            format!("INIT-{}", UBLK_REFCOUNT_INIT - v)
+        }
         v if v > UBLK_REFCOUNT_INIT => format!("INIT+{}", v - UBLK_REFCOUNT_INIT),
         v => v.to_string(),
     }
@@ -48,48 +54,127 @@ fn ch<T: PartialEq>(out: &mut Vec<String>, name: &str, a: &T, b: &T, show: impl 
 pub fn diff(m: &Model, a: &State, b: &State) -> Vec<String> {
     let mut out = Vec::new();
     let (da, db) = (&a.dev, &b.dev);
-    ch(&mut out, "dev.state", &da.state, &db.state, |s| format!("{s:?}"));
-    ch(&mut out, "disk", &da.has_disk, &db.has_disk, |v| if *v { "added" } else { "none" }.into());
-    ch(&mut out, "ub->canceling", &da.canceling, &db.canceling, |v| v.to_string());
-    ch(&mut out, "nr_io_ready", &da.nr_io_ready, &db.nr_io_ready, |v| v.to_string());
-    ch(&mut out, "ub->mutex", &da.mutex, &db.mutex, |v| holder(m, *v));
-    ch(&mut out, "cancel_mutex", &da.cancel_mutex, &db.cancel_mutex, |v| holder(m, *v));
-    ch(&mut out, "quiesced", &da.quiesced, &db.quiesced, |v| v.to_string());
-    ch(&mut out, "/dev/ublkcN refs", &da.file_refs, &db.file_refs, |v| v.to_string());
-    ch(&mut out, "requeue list", &da.requeue, &db.requeue, |v| format!("{v:?}"));
+    ch(&mut out, "dev.state", &da.state, &db.state, |s| {
+        format!("{s:?}")
+    });
+    ch(&mut out, "disk", &da.has_disk, &db.has_disk, |v| {
+        if *v { "added" } else { "none" }.into()
+    });
+    ch(
+        &mut out,
+        "ub->canceling",
+        &da.canceling,
+        &db.canceling,
+        |v| v.to_string(),
+    );
+    ch(
+        &mut out,
+        "nr_io_ready",
+        &da.nr_io_ready,
+        &db.nr_io_ready,
+        |v| v.to_string(),
+    );
+    ch(&mut out, "ub->mutex", &da.mutex, &db.mutex, |v| {
+        holder(m, *v)
+    });
+    ch(
+        &mut out,
+        "cancel_mutex",
+        &da.cancel_mutex,
+        &db.cancel_mutex,
+        |v| holder(m, *v),
+    );
+    ch(&mut out, "quiesced", &da.quiesced, &db.quiesced, |v| {
+        v.to_string()
+    });
+    ch(
+        &mut out,
+        "/dev/ublkcN refs",
+        &da.file_refs,
+        &db.file_refs,
+        |v| v.to_string(),
+    );
+    ch(&mut out, "requeue list", &da.requeue, &db.requeue, |v| {
+        format!("{v:?}")
+    });
     for (i, (qa, qb)) in a.queues.iter().zip(&b.queues).enumerate() {
-        ch(&mut out, &format!("q{i}.canceling"), &qa.canceling, &qb.canceling, |v| v.to_string());
-        ch(&mut out, &format!("q{i}.force_abort"), &qa.force_abort, &qb.force_abort, |v| v.to_string());
-        ch(&mut out, &format!("q{i}.fail_io"), &qa.fail_io, &qb.fail_io, |v| v.to_string());
+        ch(
+            &mut out,
+            &format!("q{i}.canceling"),
+            &qa.canceling,
+            &qb.canceling,
+            |v| v.to_string(),
+        );
+        ch(
+            &mut out,
+            &format!("q{i}.force_abort"),
+            &qa.force_abort,
+            &qb.force_abort,
+            |v| v.to_string(),
+        );
+        ch(
+            &mut out,
+            &format!("q{i}.fail_io"),
+            &qa.fail_io,
+            &qb.fail_io,
+            |v| v.to_string(),
+        );
     }
     let depth = m.dev.depth as usize;
     for (i, (sa, sb)) in a.slots.iter().zip(&b.slots).enumerate() {
         let n = format!("io[q{}t{}]", i / depth, i % depth);
-        ch(&mut out, &format!("{n}.flags"), &sa.flags, &sb.flags, |v| flags(*v));
-        ch(&mut out, &format!("{n}.cmd/req"), &sa.cell, &sb.cell, |v| cell(*v));
-        ch(&mut out, &format!("{n}.task"), &sa.task, &sb.task, |v| task(m, *v));
-        ch(&mut out, &format!("{n}.ref"), &sa.refcnt, &sb.refcnt, |v| refcount(*v));
-        ch(&mut out, &format!("{n}.trb"), &sa.trb, &sb.trb, |v| v.to_string());
+        ch(&mut out, &format!("{n}.flags"), &sa.flags, &sb.flags, |v| {
+            flags(*v)
+        });
+        ch(&mut out, &format!("{n}.cmd/req"), &sa.cell, &sb.cell, |v| {
+            cell(*v)
+        });
+        ch(&mut out, &format!("{n}.task"), &sa.task, &sb.task, |v| {
+            task(m, *v)
+        });
+        ch(&mut out, &format!("{n}.ref"), &sa.refcnt, &sb.refcnt, |v| {
+            refcount(*v)
+        });
+        ch(&mut out, &format!("{n}.trb"), &sa.trb, &sb.trb, |v| {
+            v.to_string()
+        });
     }
     for (i, (ra, rb)) in a.reqs.iter().zip(&b.reqs).enumerate() {
-        ch(&mut out, &format!("rq{i}"), &req(ra), &req(rb), |v| v.clone());
+        ch(&mut out, &format!("rq{i}"), &req(ra), &req(rb), |v| {
+            v.clone()
+        });
     }
     ch(&mut out, "tags->rqs", &a.tags_rqs, &b.tags_rqs, |v| {
-        let e: Vec<_> = v.iter().map(|r| r.map_or("-".into(), |r| format!("rq{r}"))).collect();
+        let e: Vec<_> = v
+            .iter()
+            .map(|r| r.map_or("-".into(), |r| format!("rq{r}")))
+            .collect();
         format!("[{}]", e.join(","))
     });
     for (i, (ca, cb)) in a.cmds.iter().zip(&b.cmds).enumerate() {
-        ch(&mut out, &format!("c{i}"), &ca.st, &cb.st, |v| format!("{v:?}"));
+        ch(&mut out, &format!("c{i}"), &ca.st, &cb.st, |v| {
+            format!("{v:?}")
+        });
     }
     for (i, (ra, rb)) in a.rings.iter().zip(&b.rings).enumerate() {
         let tab = |r: &Ring| {
-            let e: Vec<_> = r.table.iter().map(|n| n.map_or("-".into(), |n| format!("n{n}"))).collect();
+            let e: Vec<_> = r
+                .table
+                .iter()
+                .map(|n| n.map_or("-".into(), |n| format!("n{n}")))
+                .collect();
             format!("[{}]", e.join(","))
         };
         if ra.table != rb.table {
             out.push(format!("ring{i}.buffers {} → {}", tab(ra), tab(rb)));
         }
-        ch(&mut out, &format!("ring{i}.fixed I/O in flight"), &ra.fixed_ops.len(), &rb.fixed_ops.len(), |v| v.to_string());
+        ch(
+            &mut out,
+            &format!("ring{i}.fixed I/O in flight"),
+            &ra.fixed_ops.len(),
+            &rb.fixed_ops.len(),
+            |v| v.to_string(),
+        );
         if rb.exiting && !ra.exiting {
             out.push(format!("ring{i} exiting"));
         }
@@ -120,7 +205,11 @@ fn req(r: &Req) -> String {
         return "FREED".into();
     }
     if !r.allocated {
-        return if r.ended > 0 { format!("ended({})", r.res) } else { "free".into() };
+        return if r.ended > 0 {
+            format!("ended({})", r.res)
+        } else {
+            "free".into()
+        };
     }
     let st = if r.started { "IN_FLIGHT" } else { "IDLE" };
     format!("{st} tag {}", r.tag.map_or("-".into(), |t| t.to_string()))

@@ -70,7 +70,13 @@ pub struct Explorer<'a> {
 
 impl<'a> Explorer<'a> {
     pub fn new(model: &'a Model) -> Self {
-        Explorer { model, order: Order::Bfs, max_states: 5_000_000, max_time: Duration::from_secs(600), observe: false }
+        Explorer {
+            model,
+            order: Order::Bfs,
+            max_states: 5_000_000,
+            max_time: Duration::from_secs(600),
+            observe: false,
+        }
     }
     /// Record every user-visible result (for errno tables and tests).
     pub fn observe(mut self) -> Self {
@@ -196,9 +202,18 @@ pub fn replay(m: &Model, path: &[ActorId]) -> Result<(Vec<StepInfo>, Option<Viol
         }
         match m.apply(&mut s, a) {
             Ok(Outcome::Stepped(info)) => steps.push(info),
-            Ok(Outcome::Blocked) => return Err(format!("step {i}: actor {} cannot move here", m.actors[a as usize].name)),
+            Ok(Outcome::Blocked) => {
+                return Err(format!(
+                    "step {i}: actor {} cannot move here",
+                    m.actors[a as usize].name
+                ))
+            }
             Err(v) => {
-                steps.push(StepInfo { actor: a, func: "(violation)", result: None });
+                steps.push(StepInfo {
+                    actor: a,
+                    func: "(violation)",
+                    result: None,
+                });
                 return Ok((steps, Some(v)));
             }
         }

@@ -18,11 +18,22 @@ const B24: &str = "ring exit before the first START_DEV cancels the FETCH withou
                    ublk_start_cancel returns early without a disk); START_DEV then dispatches into the \
                    canceled slot. Fixed by 1133b93fc7f6 (7.x), spec §7 B-24.";
 
+const O6: &str = "own analysis, not reported upstream: a per-io daemon thread exits after its FETCH and \
+                  before the device is ready; the FETCH that then makes the device ready clears \
+                  canceling (K72 ublk_mark_io_ready) or CANCELED (POST ublk_reset_io_flags) although \
+                  the exited thread's cmd was canceled, so START_DEV succeeds and ublk_queue_cmd \
+                  dispatches through a NULL / completed io->cmd. Not yet confirmed on a real kernel.";
+
 pub const KNOWN: &[Known] = &[
+    Known { scenario: "thread-exit-before-start", preset: Preset::K72, inv: Inv::S7, bug: "O-6", reason: O6 },
+    Known { scenario: "thread-exit-before-start", preset: Preset::Post, inv: Inv::S6, bug: "O-6", reason: O6 },
+    Known { scenario: "thread-exit-before-start", preset: Preset::Pre, inv: Inv::S6, bug: "O-6", reason: O6 },
     Known { scenario: "register-vs-server-exit", preset: Preset::Post, inv: Inv::S7, bug: "B-24", reason: B24 },
     Known { scenario: "cancel-vs-dispatch", preset: Preset::Post, inv: Inv::S7, bug: "B-24", reason: B24 },
+    Known { scenario: "per-io-daemons-stress", preset: Preset::Post, inv: Inv::S7, bug: "B-24", reason: B24 },
     Known { scenario: "register-vs-server-exit", preset: Preset::Pre, inv: Inv::S7, bug: "B-24", reason: B24 },
     Known { scenario: "cancel-vs-dispatch", preset: Preset::Pre, inv: Inv::S7, bug: "B-24", reason: B24 },
+    Known { scenario: "per-io-daemons-stress", preset: Preset::Pre, inv: Inv::S7, bug: "B-24", reason: B24 },
     Known {
         scenario: "user-copy-vs-elevator",
         preset: Preset::Pre,
@@ -55,5 +66,7 @@ pub fn lookup(scenario: &str, preset: Preset, unmodified: bool) -> Option<&'stat
     if !unmodified {
         return None;
     }
-    KNOWN.iter().find(|k| k.scenario == scenario && k.preset == preset)
+    KNOWN
+        .iter()
+        .find(|k| k.scenario == scenario && k.preset == preset)
 }

@@ -4,7 +4,11 @@
 use ublk_model::config::*;
 
 fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
-    ActorSpec::Server { name: name.into(), fixed_file, prog }
+    ActorSpec::Server {
+        name: name.into(),
+        fixed_file,
+        prog,
+    }
 }
 
 const Q: u8 = 0;
@@ -16,7 +20,12 @@ fn wait(tag: u8) -> Op {
     Op::WaitCqe { q: Q, tag }
 }
 fn commit(tag: u8, result: i32, buf: bool) -> Op {
-    Op::Commit { q: Q, tag, result, buf }
+    Op::Commit {
+        q: Q,
+        tag,
+        result,
+        buf,
+    }
 }
 fn reg(tag: u8, idx: u8) -> Op {
     Op::Register { q: Q, tag, idx }
@@ -26,18 +35,31 @@ fn unreg(tag: u8, idx: u8) -> Op {
 }
 
 fn control(prog: &[CtrlOp]) -> ActorSpec {
-    ActorSpec::Control { prog: prog.to_vec() }
+    ActorSpec::Control {
+        prog: prog.to_vec(),
+    }
 }
 fn submit(bios: &[Bio]) -> ActorSpec {
-    ActorSpec::Submitter { q: Q, bios: bios.to_vec() }
+    ActorSpec::Submitter {
+        q: Q,
+        bios: bios.to_vec(),
+    }
 }
 
 fn zc() -> DevConfig {
-    DevConfig { copy: CopyMode::ZeroCopy, ..DevConfig::default() }
+    DevConfig {
+        copy: CopyMode::ZeroCopy,
+        ..DevConfig::default()
+    }
 }
 
 fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
-    Scenario { name: name.into(), doc: doc.into(), dev, actors }
+    Scenario {
+        name: name.into(),
+        doc: doc.into(),
+        dev,
+        actors,
+    }
 }
 
 use CtrlOp::{StartDev, StopDev};
@@ -101,7 +123,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         sc(
             "register-vs-server-exit",
-            "The daemon may be SIGKILLed at any point while it and a helper hold registered buffers. \
+            "The server may be SIGKILLed at any point while it and a helper hold registered buffers. \
              Ring exit cancels the FETCH, ring teardown releases the buffers (in a kworker: atomic put), \
              and the release work must wait for the references to settle before aborting the request \
              (B-8).",
@@ -109,7 +131,7 @@ pub fn all() -> Vec<Scenario> {
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
                 server("helper", false, vec![reg(0, 1), Op::Exit]),
-                ActorSpec::Killer { server: 0 },
+                ActorSpec::Killer,
                 submit(&[Bio::Read]),
                 control(&[StartDev]),
             ],
@@ -213,14 +235,76 @@ pub fn all() -> Vec<Scenario> {
         ),
         sc(
             "cancel-vs-dispatch",
-            "Copy mode, two reads, the daemon may be SIGKILLed at any time: ring-exit cancel races \
+            "Copy mode, two reads, the server may be SIGKILLed at any time: ring-exit cancel races \
              queue_rq (canceling set under quiesce), the dispatch task work (run from the fallback \
              kworker once the task exits) and the release work's abort.",
             DevConfig { copy: CopyMode::Copy, ..DevConfig::default() },
             vec![
                 server("daemon", true, vec![fetch(0, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit]),
-                ActorSpec::Killer { server: 0 },
+                ActorSpec::Killer,
                 submit(&[Bio::Read, Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "auto-buf-reg",
+            "AUTO_BUF_REG: dispatch registers the request buffer in the FETCH's ring (trb = 1) and the \
+             next COMMIT on that ring unregisters it (K72: before ublk_sub_req_ref, so the release \
+             takes the daemon fast path; POST: after, so it takes the atomic put). On the second \
+             request the daemon unregisters the auto buffer itself before committing.",
+            DevConfig { copy: CopyMode::AutoBufReg, ..DevConfig::default() },
+            vec![
+                server(
+                    "daemon",
+                    true,
+                    vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit],
+                ),
+                submit(&[Bio::Read, Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "user-copy-daemon-and-helper",
+            "USER_COPY: the daemon copies on its own task (K72: no reference taken, slot must be \
+             OWNED) while a helper's pread takes a reference through the tag lookup, racing the \
+             commit: the request completes when the last of commit and the helper's put happens.",
+            DevConfig { copy: CopyMode::UserCopy, ..DevConfig::default() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::UserCopy { q: Q, tag: 0 }, commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "per-io-daemons-stress",
+            "Two tags served by two per-io daemons, two concurrent readers, an offload thread \
+             registering both requests' buffers, and a SIGKILL of the server at any moment: the \
+             largest built-in configuration (the benchmark scenario).",
+            DevConfig { depth: 2, table_size: 2, ..zc() },
+            vec![
+                server("daemon0", true, vec![fetch(0, false), wait(0), reg(0, 0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("daemon1", true, vec![fetch(1, false), wait(1), commit(1, 4096, false), wait(1), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), reg(1, 1), unreg(0, 0), unreg(1, 1), Op::Exit]),
+                ActorSpec::Killer,
+                submit(&[Bio::Read]),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "thread-exit-before-start",
+            "Per-io daemons; one daemon thread FETCHes its tag and exits (its uring_cmd is canceled: \
+             canceling set, CANCELED set) before the other thread's FETCH makes the device ready. \
+             The readiness transition clears canceling (K72 ublk_mark_io_ready) / CANCELED (POST \
+             ublk_reset_io_flags), START_DEV succeeds, and a request for the exited thread's tag is \
+             dispatched through the canceled cmd. Own analysis (O-6), not reported upstream.",
+            DevConfig { depth: 2, ..zc() },
+            vec![
+                server("daemon0", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("daemon1", true, vec![fetch(1, false), Op::Exit]),
+                submit(&[Bio::Read]),
+                submit(&[Bio::Read]),
                 control(&[StartDev]),
             ],
         ),

@@ -17,17 +17,33 @@ use crate::{Model, Violation};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A server thread: runs on `task`, issues uring_cmds on `ring`.
-    Server { task: TaskId, ring: RingId, prog: Vec<(Op, Option<CmdId>)> },
-    Submitter { q: u8, bios: Vec<Bio> },
-    Control { prog: Vec<CtrlOp> },
-    Killer { task: TaskId, server: ActorId },
+    Server {
+        task: TaskId,
+        ring: RingId,
+        prog: Vec<(Op, Option<CmdId>)>,
+    },
+    Submitter {
+        q: u8,
+        bios: Vec<Bio>,
+    },
+    Control {
+        prog: Vec<CtrlOp>,
+    },
+    /// SIGKILL of the whole server process.
+    Killer,
     Elevator,
     /// Task work of a server task (`ublk_cmd_tw_cb`); fallback once it exits.
-    TaskWork { task: TaskId },
+    TaskWork {
+        task: TaskId,
+    },
     /// io_uring ring exit: cancel loop, buffer-table then file teardown.
-    RingExit { ring: RingId },
+    RingExit {
+        ring: RingId,
+    },
     /// Completion of fixed-buffer I/O on a ring (drops node references).
-    FixedIo { ring: RingId },
+    FixedIo {
+        ring: RingId,
+    },
     /// `blk_mq_requeue_work`.
     RequeueWork,
     /// `ublk_ch_release_work_fn` (exit_work).
@@ -90,7 +106,9 @@ impl Model {
         }
         match &self.actors[a as usize].kind {
             Kind::TaskWork { task } => !s.tasks[*task as usize].tw.is_empty(),
-            Kind::RingExit { ring } => s.rings[*ring as usize].exiting && !s.rings[*ring as usize].freed,
+            Kind::RingExit { ring } => {
+                s.rings[*ring as usize].exiting && !s.rings[*ring as usize].freed
+            }
             Kind::FixedIo { ring } => !s.rings[*ring as usize].fixed_ops.is_empty(),
             Kind::RequeueWork => !s.dev.requeue_run.is_empty() || st.rq.is_some(),
             Kind::ReleaseWork => s.dev.release_pending,
@@ -116,12 +134,17 @@ impl Model {
             }
             _ => Ctx::Kernel,
         };
-        let mut x = Exec { m: self, s, actor: a, cur };
+        let mut x = Exec {
+            m: self,
+            s,
+            actor: a,
+            cur,
+        };
         let r = match &self.actors[a as usize].kind {
             Kind::Server { task, ring, prog } => x.step_server(*task, *ring, prog),
             Kind::Submitter { q, bios } => x.step_submitter(*q, bios),
             Kind::Control { prog } => x.step_control(prog),
-            Kind::Killer { task, server } => x.step_killer(*task, *server),
+            Kind::Killer => x.step_killer(),
             Kind::Elevator => x.step_elevator(),
             Kind::TaskWork { task } => x.step_task_work(*task),
             Kind::RingExit { ring } => x.step_ring_exit(*ring),
@@ -131,7 +154,11 @@ impl Model {
         }?;
         Ok(match r {
             None => Outcome::Blocked,
-            Some((func, result)) => Outcome::Stepped(StepInfo { actor: a, func, result }),
+            Some((func, result)) => Outcome::Stepped(StepInfo {
+                actor: a,
+                func,
+                result,
+            }),
         })
     }
 }
@@ -189,7 +216,12 @@ impl Exec<'_> {
             }
             (Op::FixedIo { idx }, _) => {
                 self.advance();
-                let Some(n) = self.s.rings[ring as usize].table.get(*idx as usize).copied().flatten() else {
+                let Some(n) = self.s.rings[ring as usize]
+                    .table
+                    .get(*idx as usize)
+                    .copied()
+                    .flatten()
+                else {
                     return Ok(Some((entry, Some(EFAULT))));
                 };
                 self.s.nodes[n as usize].as_mut().unwrap().refs += 1;
@@ -240,7 +272,10 @@ impl Exec<'_> {
                     _ => {
                         let res = self.register_with_ref(c, r)?;
                         self.me().rq = None;
-                        Ok(Some(("ublk_register_io_buf: io_buffer_register_bvec", self.finish_cmd(c, res))))
+                        Ok(Some((
+                            "ublk_register_io_buf: io_buffer_register_bvec",
+                            self.finish_cmd(c, res),
+                        )))
                     }
                 }
             }
@@ -274,9 +309,14 @@ impl Exec<'_> {
                 }
                 let sl = self.slot_idx(q, tag);
                 let io = &self.s.slots[sl];
-                if self.m.feat.has(crate::Sw::UserCopyDaemonFast) && io.task == self.current_task() {
+                if self.m.feat.has(crate::Sw::UserCopyDaemonFast) && io.task == self.current_task()
+                {
                     let ok = io.has(flag::OWNED_BY_SRV);
-                    return done(self, "ublk_user_copy (on daemon, no ref)", if ok { BYTES } else { EINVAL });
+                    return done(
+                        self,
+                        "ublk_user_copy (on daemon, no ref)",
+                        if ok { BYTES } else { EINVAL },
+                    );
                 }
                 match self.s.tags_rqs[sl] {
                     None => done(self, f, EINVAL),
@@ -319,13 +359,19 @@ impl Exec<'_> {
     fn task_exit(&mut self, task: TaskId, ring: RingId) {
         self.s.tasks[task as usize].exiting = true;
         self.s.rings[ring as usize].exiting = true;
-        let me = self.s.actors.iter_mut().zip(&self.m.actors).find(
-            |(_, d)| matches!(d.kind, Kind::Server { task: t, .. } if t == task),
-        );
+        let me = self
+            .s
+            .actors
+            .iter_mut()
+            .zip(&self.m.actors)
+            .find(|(_, d)| matches!(d.kind, Kind::Server { task: t, .. } if t == task));
         if let Some((st, _)) = me {
             st.done = true;
         }
-        let all_gone = self.m.server_tasks().all(|t| self.s.tasks[t as usize].exiting);
+        let all_gone = self
+            .m
+            .server_tasks()
+            .all(|t| self.s.tasks[t as usize].exiting);
         if all_gone {
             self.drop_file_ref();
         }
@@ -339,31 +385,60 @@ impl Exec<'_> {
         }
     }
 
-    fn step_killer(&mut self, task: TaskId, server: ActorId) -> Step {
-        let st = &self.s.actors[server as usize];
-        if st.sub != 0 || st.done || self.s.tasks[task as usize].exiting {
-            // SIGKILL takes effect on return to user space, between syscalls
-            if st.done || self.s.tasks[task as usize].exiting {
-                self.me().done = true;
-            }
+    /// SIGKILL: every live server thread exits once it is back in user
+    /// space (not in the middle of a split kernel operation).
+    fn step_killer(&mut self) -> Step {
+        let servers: Vec<(ActorId, TaskId, RingId)> = self
+            .m
+            .actors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| match d.kind {
+                Kind::Server { task, ring, .. } => Some((i as ActorId, task, ring)),
+                _ => None,
+            })
+            .collect();
+        let live: Vec<_> = servers
+            .into_iter()
+            .filter(|&(_, t, _)| !self.s.tasks[t as usize].exiting)
+            .collect();
+        if live.is_empty() {
+            self.me().done = true;
             return Ok(None);
         }
-        let Kind::Server { ring, .. } = self.m.actors[server as usize].kind else { unreachable!() };
-        self.task_exit(task, ring);
+        if live
+            .iter()
+            .any(|&(a, _, _)| self.s.actors[a as usize].sub != 0)
+        {
+            return Ok(None);
+        }
+        for (_, t, r) in live {
+            self.task_exit(t, r);
+        }
         self.me().done = true;
-        Ok(Some(("SIGKILL: do_exit", None)))
+        Ok(Some(("SIGKILL: do_exit of every server thread", None)))
     }
 
     fn step_task_work(&mut self, task: TaskId) -> Step {
         let fallback = self.s.tasks[task as usize].exiting;
         let Tw::Dispatch(c) = self.s.tasks[task as usize].tw.remove(0);
         self.ublk_dispatch_req(c, fallback)?;
-        Ok(Some((if fallback { "ublk_cmd_tw_cb (fallback): ublk_dispatch_req" } else { "ublk_cmd_tw_cb: ublk_dispatch_req" }, None)))
+        Ok(Some((
+            if fallback {
+                "ublk_cmd_tw_cb (fallback): ublk_dispatch_req"
+            } else {
+                "ublk_cmd_tw_cb: ublk_dispatch_req"
+            },
+            None,
+        )))
     }
 
     fn step_fixed_io(&mut self, ring: RingId) -> Step {
         let n = self.s.rings[ring as usize].fixed_ops.remove(0);
         self.put_node(n)?;
-        Ok(Some(("io_uring: fixed-buffer I/O completes (io_put_rsrc_node)", None)))
+        Ok(Some((
+            "io_uring: fixed-buffer I/O completes (io_put_rsrc_node)",
+            None,
+        )))
     }
 }

@@ -93,7 +93,12 @@ pub enum Op {
     /// UBLK_U_IO_FETCH_REQ; `buf`: a non-zero `addr`; `auto_idx`: auto-buf-reg index.
     Fetch { q: u8, tag: u8, buf: bool },
     /// UBLK_U_IO_COMMIT_AND_FETCH_REQ with `result` (bytes or -errno).
-    Commit { q: u8, tag: u8, result: i32, buf: bool },
+    Commit {
+        q: u8,
+        tag: u8,
+        result: i32,
+        buf: bool,
+    },
     /// UBLK_U_IO_NEED_GET_DATA with a buffer.
     NeedGetData { q: u8, tag: u8 },
     /// UBLK_U_IO_REGISTER_IO_BUF at table index `idx` of this thread's ring.
@@ -136,14 +141,18 @@ pub enum ActorSpec {
     /// a file reference until it is freed — after its buffer table is torn
     /// down.  Without it, only in-flight commands hold the file, so the file
     /// can be released before the ring's buffers are (B-6, B-8).
-    Server { name: String, fixed_file: bool, prog: Vec<Op> },
+    Server {
+        name: String,
+        fixed_file: bool,
+        prog: Vec<Op>,
+    },
     /// A block-layer submitter on hw queue `q`.
     Submitter { q: u8, bios: Vec<Bio> },
     /// The control task.
     Control { prog: Vec<CtrlOp> },
-    /// SIGKILLs server thread `server` (index among the Server actors) at a
-    /// moment of the explorer's choosing.
-    Killer { server: u8 },
+    /// SIGKILL of the server process at a moment of the explorer's choosing:
+    /// every server thread exits (each finishes the syscall it is in first).
+    Killer,
     /// `elevator_switch()`: freeze, free the scheduler's requests, unfreeze.
     Elevator,
 }

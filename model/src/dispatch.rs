@@ -54,7 +54,10 @@ impl Exec<'_> {
             _ => return self.fail(Inv::S7, format!("ublk_queue_cmd: q{q}t{tag} has no armed cmd (NULL io->cmd)")),
         };
         if self.s.cmds[c as usize].st != CmdSt::Pending {
-            return self.fail(Inv::S7, format!("ublk_queue_cmd hands rq{r} to cmd c{c}, which was already completed"));
+            return self.fail(
+                Inv::S7,
+                format!("ublk_queue_cmd hands rq{r} to cmd c{c}, which was already completed"),
+            );
         }
         self.s.cmds[c as usize].pdu_rq = Some(r);
         self.complete_in_task(c);
@@ -64,7 +67,9 @@ impl Exec<'_> {
     /// `ublk_cmd_tw_cb` → `ublk_dispatch_req()`, in task work of the cmd's
     /// task (`fallback`: the task is exiting, io_uring runs it from a kworker).
     pub fn ublk_dispatch_req(&mut self, c: CmdId, fallback: bool) -> R<()> {
-        let r = self.s.cmds[c as usize].pdu_rq.expect("dispatch cmd has a request");
+        let r = self.s.cmds[c as usize]
+            .pdu_rq
+            .expect("dispatch cmd has a request");
         let (q, tag, ring) = {
             let d = &self.m.cmds[c as usize];
             (d.q, d.tag, d.ring)
@@ -78,7 +83,12 @@ impl Exec<'_> {
         let write = self.rq(r, "ublk_dispatch_req")?.write;
         let io_c = match self.s.slots[sl].cell {
             Cell::Cmd(x) => x,
-            _ => return self.fail(Inv::S5, format!("ublk_dispatch_req: q{q}t{tag} io->cmd does not hold a cmd")),
+            _ => {
+                return self.fail(
+                    Inv::S5,
+                    format!("ublk_dispatch_req: q{q}t{tag} io->cmd does not hold a cmd"),
+                )
+            }
         };
         if self.m.dev.need_get_data && write && !self.s.slots[sl].has(flag::NEED_GET_DATA) {
             self.s.slots[sl].flags |= flag::NEED_GET_DATA;

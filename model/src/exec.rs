@@ -61,7 +61,10 @@ impl Exec<'_> {
     /// Access request memory: S1 unless it is alive.
     pub fn rq(&mut self, r: RqId, what: &str) -> R<&mut Req> {
         if !self.s.reqs[r as usize].alive {
-            return self.fail(Inv::S1, format!("{what} touches request rq{r} whose memory was freed"));
+            return self.fail(
+                Inv::S1,
+                format!("{what} touches request rq{r} whose memory was freed"),
+            );
         }
         Ok(&mut self.s.reqs[r as usize])
     }
@@ -73,7 +76,11 @@ impl Exec<'_> {
     /// `task_registered_buffers`); before, 1 (+1 for an auto registration).
     pub fn init_req_ref(&mut self, sl: usize, r: RqId, auto_ok: bool) -> R<()> {
         let split = self.m.feat.has(crate::Sw::P11);
-        let v = if split { UBLK_REFCOUNT_INIT } else { 1 + auto_ok as u32 };
+        let v = if split {
+            UBLK_REFCOUNT_INIT
+        } else {
+            1 + auto_ok as u32
+        };
         if self.m.feat.has(crate::Sw::P02) {
             self.s.slots[sl].refcnt = v;
         } else {
@@ -96,7 +103,10 @@ impl Exec<'_> {
             return Ok(false);
         }
         if *cell >= 2 * UBLK_REFCOUNT_INIT {
-            return Err(Violation::new(Inv::S4, format!("refcount overflow on slot {sl}")));
+            return Err(Violation::new(
+                Inv::S4,
+                format!("refcount overflow on slot {sl}"),
+            ));
         }
         *cell += 1;
         Ok(true)
@@ -111,7 +121,10 @@ impl Exec<'_> {
         };
         if *cell < n {
             let v = *cell;
-            return self.fail(Inv::S4, format!("{func}: refcount underflow on slot {sl} ({v:#x} - {n:#x})"));
+            return self.fail(
+                Inv::S4,
+                format!("{func}: refcount underflow on slot {sl} ({v:#x} - {n:#x})"),
+            );
         }
         *cell -= n;
         Ok(*cell == 0)
@@ -129,7 +142,9 @@ impl Exec<'_> {
                 cmd.g_claimed = false;
                 Ok(())
             }
-            CmdSt::Done(_) => self.fail(Inv::S5, format!("{func} completes cmd c{c} a second time")),
+            CmdSt::Done(_) => {
+                self.fail(Inv::S5, format!("{func} completes cmd c{c} a second time"))
+            }
             CmdSt::NotIssued => unreachable!("cmd_done on an unissued cmd"),
         }
     }
@@ -150,7 +165,13 @@ impl Exec<'_> {
             return EBUSY;
         }
         let round = self.s.reqs[r as usize].round;
-        let node = Node { rq: r, round, slot: sl as u8, ring, refs: 1 };
+        let node = Node {
+            rq: r,
+            round,
+            slot: sl as u8,
+            ring,
+            refs: 1,
+        };
         let id = match self.s.nodes.iter().position(Option::is_none) {
             Some(i) => {
                 self.s.nodes[i] = Some(node);
@@ -205,7 +226,8 @@ impl Exec<'_> {
         }
         let sl = node.slot as usize;
         self.ghost_out(sl, r, -1)?;
-        let on_daemon = self.current_task().is_some() && self.s.slots[sl].task == self.current_task();
+        let on_daemon =
+            self.current_task().is_some() && self.s.slots[sl].task == self.current_task();
         if self.m.feat.has(crate::Sw::P12) && on_daemon && self.s.slots[sl].trb > 0 {
             self.s.slots[sl].trb -= 1;
             return Ok(());
@@ -230,12 +252,24 @@ impl Exec<'_> {
     pub fn end_request(&mut self, r: RqId, res: i32, func: &str) -> R<()> {
         let rq = self.rq(r, func)?;
         if !rq.allocated || rq.ended > 0 {
-            return self.fail(Inv::S2, format!("{func} ends rq{r}, which was already ended"));
+            return self.fail(
+                Inv::S2,
+                format!("{func} ends rq{r}, which was already ended"),
+            );
         }
         let round = rq.round;
-        let held = self.s.nodes.iter().flatten().filter(|n| n.rq == r && n.round == round).count();
+        let held = self
+            .s
+            .nodes
+            .iter()
+            .flatten()
+            .filter(|n| n.rq == r && n.round == round)
+            .count();
         if held > 0 {
-            return self.fail(Inv::S3, format!("{func} ends rq{r} while {held} registered buffer(s) still reference it"));
+            return self.fail(
+                Inv::S3,
+                format!("{func} ends rq{r} while {held} registered buffer(s) still reference it"),
+            );
         }
         let rq = &mut self.s.reqs[r as usize];
         if let Some(o) = rq.owner {

@@ -116,29 +116,135 @@ impl Sw {
         use Sw::*;
         use SwKind::*;
         let (name, kind, bug, title) = match self {
-            P02 => ("p02", SeriesPatch, Some("B-1"), "ublk: remove struct ublk_rq_data"),
+            P02 => (
+                "p02",
+                SeriesPatch,
+                Some("B-1"),
+                "ublk: remove struct ublk_rq_data",
+            ),
             P03 => ("p03", SeriesPatch, None, "ublk: check cmd_op first"),
-            P04 => ("p04", SeriesPatch, None, "ublk: handle UBLK_IO_FETCH_REQ earlier"),
-            P06 => ("p06", SeriesPatch, None, "ublk: consolidate UBLK_IO_FLAG_{ACTIVE,OWNED_BY_SRV} checks"),
-            P09 => ("p09", SeriesPatch, None, "ublk: allow UBLK_IO_(UN)REGISTER_IO_BUF on any task"),
-            P11 => ("p11", SeriesPatch, None, "ublk: optimize UBLK_IO_REGISTER_IO_BUF on daemon task"),
-            P12 => ("p12", SeriesPatch, None, "ublk: optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task"),
-            V2UnregZc => ("v2-unreg-zc-check", SeriesPatch, None, "v2: restore zero-copy check in ublk_unregister_io_buf()"),
-            V2Overflow => ("v2-trb-overflow-check", SeriesPatch, None, "v2: check for registered buffer count overflow"),
-            FixB5 => ("fix-b5", Fix, Some("B-5"), "ublk: properly serialize all FETCH_REQs (b69b8edfb27d)"),
-            FixB6 => ("fix-b6", Fix, Some("B-6"), "ublk: fix handling recovery & reissue in ublk_abort_queue() (6ee6bd5d4fce)"),
-            FixB8 => ("fix-b8", Fix, Some("B-8"), "ublk: avoid ublk_io_release() called after ublk char dev is closed (c5c5eb24ed61)"),
-            FixB9 => ("fix-b9", Fix, Some("B-9"), "ublk: clean up user copy references on ublk server exit (daa24603d9f0)"),
-            FixB10 => ("fix-b10", Fix, Some("B-10"), "ublk: setup ublk_io correctly in case of ublk_get_data() failure (4c8a951787ff)"),
-            FixB11 => ("fix-b11", Fix, Some("B-11"), "ublk: move fake timeout logic into __ublk_complete_rq()"),
-            FixB12 => ("fix-b12", Fix, Some("B-12"), "ublk: add helper of ublk_check_fetch_buf()"),
-            CancelClaimsCmd => ("cancel-claims-cmd", Refinement, None, "K72 ublk_cancel_cmd claims io->cmd under cancel_lock"),
-            FetchClearsCanceled => ("fetch-clears-canceled", Refinement, None, "K72 ublk_mark_io_ready clears the slot's CANCELED"),
-            UserCopyDaemonFast => ("user-copy-daemon-fast", Refinement, None, "K72 user copy on the daemon takes no reference"),
-            CancelNoDisk => ("fix-b24", Fix, Some("B-24"), "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)"),
-            AutoUnregFirst => ("auto-unreg-first", Refinement, None, "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()"),
+            P04 => (
+                "p04",
+                SeriesPatch,
+                None,
+                "ublk: handle UBLK_IO_FETCH_REQ earlier",
+            ),
+            P06 => (
+                "p06",
+                SeriesPatch,
+                None,
+                "ublk: consolidate UBLK_IO_FLAG_{ACTIVE,OWNED_BY_SRV} checks",
+            ),
+            P09 => (
+                "p09",
+                SeriesPatch,
+                None,
+                "ublk: allow UBLK_IO_(UN)REGISTER_IO_BUF on any task",
+            ),
+            P11 => (
+                "p11",
+                SeriesPatch,
+                None,
+                "ublk: optimize UBLK_IO_REGISTER_IO_BUF on daemon task",
+            ),
+            P12 => (
+                "p12",
+                SeriesPatch,
+                None,
+                "ublk: optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task",
+            ),
+            V2UnregZc => (
+                "v2-unreg-zc-check",
+                SeriesPatch,
+                None,
+                "v2: restore zero-copy check in ublk_unregister_io_buf()",
+            ),
+            V2Overflow => (
+                "v2-trb-overflow-check",
+                SeriesPatch,
+                None,
+                "v2: check for registered buffer count overflow",
+            ),
+            FixB5 => (
+                "fix-b5",
+                Fix,
+                Some("B-5"),
+                "ublk: properly serialize all FETCH_REQs (b69b8edfb27d)",
+            ),
+            FixB6 => (
+                "fix-b6",
+                Fix,
+                Some("B-6"),
+                "ublk: fix handling recovery & reissue in ublk_abort_queue() (6ee6bd5d4fce)",
+            ),
+            FixB8 => (
+                "fix-b8",
+                Fix,
+                Some("B-8"),
+                "ublk: avoid ublk_io_release() called after ublk char dev is closed (c5c5eb24ed61)",
+            ),
+            FixB9 => (
+                "fix-b9",
+                Fix,
+                Some("B-9"),
+                "ublk: clean up user copy references on ublk server exit (daa24603d9f0)",
+            ),
+            FixB10 => (
+                "fix-b10",
+                Fix,
+                Some("B-10"),
+                "ublk: setup ublk_io correctly in case of ublk_get_data() failure (4c8a951787ff)",
+            ),
+            FixB11 => (
+                "fix-b11",
+                Fix,
+                Some("B-11"),
+                "ublk: move fake timeout logic into __ublk_complete_rq()",
+            ),
+            FixB12 => (
+                "fix-b12",
+                Fix,
+                Some("B-12"),
+                "ublk: add helper of ublk_check_fetch_buf()",
+            ),
+            CancelClaimsCmd => (
+                "cancel-claims-cmd",
+                Refinement,
+                None,
+                "K72 ublk_cancel_cmd claims io->cmd under cancel_lock",
+            ),
+            FetchClearsCanceled => (
+                "fetch-clears-canceled",
+                Refinement,
+                None,
+                "K72 ublk_mark_io_ready clears the slot's CANCELED",
+            ),
+            UserCopyDaemonFast => (
+                "user-copy-daemon-fast",
+                Refinement,
+                None,
+                "K72 user copy on the daemon takes no reference",
+            ),
+            CancelNoDisk => (
+                "fix-b24",
+                Fix,
+                Some("B-24"),
+                "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)",
+            ),
+            AutoUnregFirst => (
+                "auto-unreg-first",
+                Refinement,
+                None,
+                "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()",
+            ),
         };
-        SwInfo { sw: self, name, kind, bug, title }
+        SwInfo {
+            sw: self,
+            name,
+            kind,
+            bug,
+            title,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -146,7 +252,10 @@ impl Sw {
     }
 
     pub fn from_name(s: &str) -> Option<Sw> {
-        ALL_SWITCHES.iter().copied().find(|w| w.name().eq_ignore_ascii_case(s))
+        ALL_SWITCHES
+            .iter()
+            .copied()
+            .find(|w| w.name().eq_ignore_ascii_case(s))
     }
 
     /// The fix switch whose absence is seeded bug `id` ("B-5", "b5", "B5").
@@ -240,12 +349,18 @@ impl Preset {
         }
     }
     pub fn from_name(s: &str) -> Option<Preset> {
-        ALL_PRESETS.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
+        ALL_PRESETS
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
     }
     pub fn features(self) -> Features {
         use Sw::*;
         // PRE has the unregister zero-copy test; v1 of the series dropped it
-        let pre = Features::default().with(FixB5).with(FixB6).with(FixB10).with(V2UnregZc);
+        let pre = Features::default()
+            .with(FixB5)
+            .with(FixB6)
+            .with(FixB10)
+            .with(V2UnregZc);
         let series = [P02, P03, P04, P06, P09, P11, P12, V2Overflow];
         let mut post = pre.with(FixB8).with(FixB11).with(FixB12);
         for w in series {
@@ -267,7 +382,11 @@ impl Preset {
 
 /// Parses `--with`/`--without` items onto a preset.  A bug id (`B-5`) means
 /// "the bug present", i.e. its fix switch removed.
-pub fn apply_switches(base: Features, with: &[String], without: &[String]) -> Result<Features, String> {
+pub fn apply_switches(
+    base: Features,
+    with: &[String],
+    without: &[String],
+) -> Result<Features, String> {
     let mut f = base;
     for (items, on) in [(with, true), (without, false)] {
         for it in items {

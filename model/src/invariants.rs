@@ -58,7 +58,11 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(inv: Inv, msg: String) -> Self {
-        Violation { inv, msg, func: String::new() }
+        Violation {
+            inv,
+            msg,
+            func: String::new(),
+        }
     }
 }
 
@@ -77,9 +81,19 @@ pub fn check(m: &Model, s: &State) -> Result<(), Violation> {
     check_refs(m, s)?;
     check_cmds(m, s)?;
     check_slots(m, s)?;
-    let armed = s.slots.iter().filter(|io| io.flags & (flag::ACTIVE | flag::OWNED_BY_SRV) != 0).count();
+    let armed = s
+        .slots
+        .iter()
+        .filter(|io| io.flags & (flag::ACTIVE | flag::OWNED_BY_SRV) != 0)
+        .count();
     if s.dev.nr_io_ready as usize > armed {
-        return fail(Inv::S9, format!("nr_io_ready is {} but only {armed} slot(s) are fetched", s.dev.nr_io_ready));
+        return fail(
+            Inv::S9,
+            format!(
+                "nr_io_ready is {} but only {armed} slot(s) are fetched",
+                s.dev.nr_io_ready
+            ),
+        );
     }
     Ok(())
 }
@@ -89,14 +103,22 @@ fn check_refs(m: &Model, s: &State) -> Result<(), Violation> {
     if !m.dev.copy.needs_ref() {
         return Ok(());
     }
-    let base = if m.feat.has(Sw::P11) { UBLK_REFCOUNT_INIT } else { 1 };
+    let base = if m.feat.has(Sw::P11) {
+        UBLK_REFCOUNT_INIT
+    } else {
+        1
+    };
     let p02 = m.feat.has(Sw::P02);
     for (sl, io) in s.slots.iter().enumerate() {
         // p02: the count lives in the slot; before, in the round's request
         let (cell, out, held) = match io.g_round {
             Some(r) => {
                 let rq = &s.reqs[r as usize];
-                let (cell, out) = if p02 { (io.refcnt, io.g_out) } else { (rq.pdu_ref, rq.g_out) };
+                let (cell, out) = if p02 {
+                    (io.refcnt, io.g_out)
+                } else {
+                    (rq.pdu_ref, rq.g_out)
+                };
                 (cell, out, rq.g_hold)
             }
             None if p02 => (io.refcnt, io.g_out, false),
@@ -120,7 +142,11 @@ fn in_handler(m: &Model, s: &State, c: usize) -> bool {
     let st = &s.actors[a];
     match &m.actors[a].kind {
         Kind::Server { prog, .. } => {
-            st.sub > 0 && !st.done && prog.get(st.pc as usize).is_some_and(|(_, cc)| *cc == Some(c as CmdId))
+            st.sub > 0
+                && !st.done
+                && prog
+                    .get(st.pc as usize)
+                    .is_some_and(|(_, cc)| *cc == Some(c as CmdId))
         }
         _ => false,
     }
@@ -136,9 +162,16 @@ fn check_cmds(m: &Model, s: &State) -> Result<(), Violation> {
         let d = &m.cmds[c];
         let sl = d.q as usize * m.dev.depth as usize + d.tag as usize;
         let io = s.slots.get(sl);
-        let reachable = io.is_some_and(|io| io.cell == Cell::Cmd(c as CmdId) && io.has(flag::ACTIVE));
+        let reachable =
+            io.is_some_and(|io| io.cell == Cell::Cmd(c as CmdId) && io.has(flag::ACTIVE));
         if !reachable {
-            return fail(Inv::S5, format!("cmd c{c} is kept by the driver but slot q{}t{} no longer holds it (lost cmd)", d.q, d.tag));
+            return fail(
+                Inv::S5,
+                format!(
+                    "cmd c{c} is kept by the driver but slot q{}t{} no longer holds it (lost cmd)",
+                    d.q, d.tag
+                ),
+            );
         }
     }
     Ok(())
@@ -149,22 +182,40 @@ fn check_slots(m: &Model, s: &State) -> Result<(), Violation> {
     for (sl, io) in s.slots.iter().enumerate() {
         let tag = (sl % m.dev.depth as usize) as u8;
         if io.has(flag::ACTIVE) && io.has(flag::OWNED_BY_SRV) {
-            return fail(Inv::S6, format!("slot {sl} is both ACTIVE and OWNED_BY_SRV"));
+            return fail(
+                Inv::S6,
+                format!("slot {sl} is both ACTIVE and OWNED_BY_SRV"),
+            );
         }
         if io.has(flag::ACTIVE) && !io.has(flag::CANCELED) {
             let ok = matches!(io.cell, Cell::Cmd(c) if s.cmds[c as usize].st == CmdSt::Pending);
             if !ok {
-                return fail(Inv::S6, format!("slot {sl} is ACTIVE but io->cmd is not a pending cmd ({:?})", io.cell));
+                return fail(
+                    Inv::S6,
+                    format!(
+                        "slot {sl} is ACTIVE but io->cmd is not a pending cmd ({:?})",
+                        io.cell
+                    ),
+                );
             }
         }
         if io.has(flag::OWNED_BY_SRV) && !io.g_aborted {
             let ok = matches!(io.cell, Cell::Req(r) if s.reqs[r as usize].started && s.reqs[r as usize].tag == Some(tag));
             if !ok {
-                return fail(Inv::S6, format!("slot {sl} is OWNED_BY_SRV but io->req is not its started request ({:?})", io.cell));
+                return fail(
+                    Inv::S6,
+                    format!(
+                        "slot {sl} is OWNED_BY_SRV but io->req is not its started request ({:?})",
+                        io.cell
+                    ),
+                );
             }
         }
         if io.has(flag::NEED_GET_DATA) && !io.has(flag::OWNED_BY_SRV) {
-            return fail(Inv::S6, format!("slot {sl} has NEED_GET_DATA without OWNED_BY_SRV"));
+            return fail(
+                Inv::S6,
+                format!("slot {sl} has NEED_GET_DATA without OWNED_BY_SRV"),
+            );
         }
     }
     Ok(())

@@ -96,9 +96,15 @@ impl Exec<'_> {
     /// `ublk_check_fetch_buf()`: copy mode needs a buffer (unless
     /// NEED_GET_DATA), the other modes must not pass one.
     fn ublk_check_fetch_buf(&self, c: CmdId) -> Option<i32> {
-        let Op::Fetch { buf, .. } = self.m.cmds[c as usize].op else { unreachable!() };
+        let Op::Fetch { buf, .. } = self.m.cmds[c as usize].op else {
+            unreachable!()
+        };
         let dev = &self.m.dev;
-        let bad = if dev.copy == CopyMode::Copy { !buf && !dev.need_get_data } else { buf };
+        let bad = if dev.copy == CopyMode::Copy {
+            !buf && !dev.need_get_data
+        } else {
+            buf
+        };
         bad.then_some(EINVAL)
     }
 
@@ -172,14 +178,23 @@ impl Exec<'_> {
     /// COMMIT_AND_FETCH_REQ (inlined in `ublk_ch_uring_cmd_local` since 6.17).
     fn ublk_commit_and_fetch(&mut self, c: CmdId, sl: usize) -> R<i32> {
         let f = self.m.feat;
-        let Op::Commit { result, buf, .. } = self.m.cmds[c as usize].op else { unreachable!() };
+        let Op::Commit { result, buf, .. } = self.m.cmds[c as usize].op else {
+            unreachable!()
+        };
         let Cell::Req(r) = self.s.slots[sl].cell else {
-            return self.fail(Inv::S5, format!("COMMIT reads io->req of slot {sl} while the union holds no request"));
+            return self.fail(
+                Inv::S5,
+                format!("COMMIT reads io->req of slot {sl} while the union holds no request"),
+            );
         };
         self.daemon_only(sl, "ublk_commit_and_fetch")?;
         let write = self.rq(r, "ublk_check_commit_and_fetch")?.write;
         let dev = &self.m.dev;
-        let bad = if dev.copy == CopyMode::Copy { !buf && (!dev.need_get_data || !write) } else { buf };
+        let bad = if dev.copy == CopyMode::Copy {
+            !buf && (!dev.need_get_data || !write)
+        } else {
+            buf
+        };
         if bad {
             return Ok(EINVAL);
         }
@@ -240,7 +255,10 @@ impl Exec<'_> {
     /// S8: the daemon-only paths run on `io->task`.
     fn daemon_only(&self, sl: usize, func: &str) -> R<()> {
         if self.s.slots[sl].task != self.current_task() {
-            return self.fail(Inv::S8, format!("{func} runs on slot {sl} from a task that is not io->task"));
+            return self.fail(
+                Inv::S8,
+                format!("{func} runs on slot {sl} from a task that is not io->task"),
+            );
         }
         Ok(())
     }
@@ -249,7 +267,10 @@ impl Exec<'_> {
     /// hand the request back synchronously.
     fn ublk_need_get_data(&mut self, c: CmdId, sl: usize) -> R<i32> {
         let Cell::Req(r) = self.s.slots[sl].cell else {
-            return self.fail(Inv::S5, format!("NEED_GET_DATA reads io->req of slot {sl} with no request"));
+            return self.fail(
+                Inv::S5,
+                format!("NEED_GET_DATA reads io->req of slot {sl} with no request"),
+            );
         };
         self.daemon_only(sl, "ublk_get_data")?;
         let fails = self.m.dev.get_data_fails && !self.s.dev.get_data_fail_used;
@@ -289,13 +310,18 @@ impl Exec<'_> {
         }
         self.daemon_only(sl, "ublk_daemon_register_io_buf")?;
         let Cell::Req(r) = self.s.slots[sl].cell else {
-            return self.fail(Inv::S5, format!("REGISTER reads io->req of slot {sl} with no request"));
+            return self.fail(
+                Inv::S5,
+                format!("REGISTER reads io->req of slot {sl} with no request"),
+            );
         };
         if !self.m.dev.copy.zero_copy() {
             return Ok(Entry::Done(EINVAL));
         }
         self.rq(r, "ublk_daemon_register_io_buf")?;
-        let Op::Register { idx, .. } = self.m.cmds[c as usize].op else { unreachable!() };
+        let Op::Register { idx, .. } = self.m.cmds[c as usize].op else {
+            unreachable!()
+        };
         let ret = self.register_bvec(self.m.cmds[c as usize].ring, idx, r, sl);
         if ret == 0 {
             self.s.slots[sl].trb = new;
@@ -322,7 +348,9 @@ impl Exec<'_> {
         if (f.has(Sw::V2UnregZc) || !f.has(Sw::P09)) && !self.m.dev.copy.zero_copy() {
             return Ok(EINVAL);
         }
-        let Op::Unregister { idx, .. } = self.m.cmds[c as usize].op else { unreachable!() };
+        let Op::Unregister { idx, .. } = self.m.cmds[c as usize].op else {
+            unreachable!()
+        };
         self.unregister_bvec(self.m.cmds[c as usize].ring, idx)
     }
 
@@ -377,7 +405,9 @@ impl Exec<'_> {
     /// reference is put on failure.
     pub fn register_with_ref(&mut self, c: CmdId, r: RqId) -> R<i32> {
         let (q, tag) = self.cmd_slot(c);
-        let Op::Register { idx, .. } = self.m.cmds[c as usize].op else { unreachable!() };
+        let Op::Register { idx, .. } = self.m.cmds[c as usize].op else {
+            unreachable!()
+        };
         let ret = self.register_bvec(self.m.cmds[c as usize].ring, idx, r, self.slot_idx(q, tag));
         if ret != 0 {
             self.put_req_ref(q, tag, r)?;

@@ -21,11 +21,16 @@ impl Exec<'_> {
     fn alloc_request(&mut self, q: u8, write: bool) -> Option<RqId> {
         let depth = self.m.dev.depth as usize;
         let base = q as usize * depth;
-        let busy = |s: &State, tag: usize| s.reqs.iter().any(|r| r.allocated && r.q == q && r.tag == Some(tag as u8));
+        let busy = |s: &State, tag: usize| {
+            s.reqs
+                .iter()
+                .any(|r| r.allocated && r.q == q && r.tag == Some(tag as u8))
+        };
         let tag = (0..depth).find(|&t| !busy(self.s, t))?;
         let r = if self.m.dev.elevator {
             let pool = self.s.dev.sched_pool as usize;
-            (pool + base..pool + base + depth).find(|&i| !self.s.reqs[i].allocated && self.s.reqs[i].alive)?
+            (pool + base..pool + base + depth)
+                .find(|&i| !self.s.reqs[i].allocated && self.s.reqs[i].alive)?
         } else {
             base + tag
         };
@@ -57,7 +62,9 @@ impl Exec<'_> {
                 if !self.s.dev.has_disk || self.s.dev.frozen {
                     return Ok(None);
                 }
-                let Some(r) = self.alloc_request(q, bios[pc] == Bio::Write) else { return Ok(None) };
+                let Some(r) = self.alloc_request(q, bios[pc] == Bio::Write) else {
+                    return Ok(None);
+                };
                 let round = self.s.reqs[r as usize].round;
                 let me = self.me_st();
                 me.rq = Some(r);
@@ -128,7 +135,10 @@ impl Exec<'_> {
                 && self.s.cmds[*c].cancelable
         };
         let n = self.m.cmds.len();
-        (after as usize + 1..n).chain(0..=after as usize).find(|c| *c < n && pend(c)).map(|c| c as CmdId)
+        (after as usize + 1..n)
+            .chain(0..=after as usize)
+            .find(|c| *c < n && pend(c))
+            .map(|c| c as CmdId)
     }
 
     /// io_uring ring exit: call `->uring_cmd(IO_URING_F_CANCEL)` on every
@@ -138,21 +148,29 @@ impl Exec<'_> {
     pub(crate) fn step_ring_exit(&mut self, ring: RingId) -> Step {
         let sub = self.me_st().sub;
         if sub == 0 {
-            let any_pending =
-                self.m.cmds.iter().zip(&self.s.cmds).any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
+            let any_pending = self
+                .m
+                .cmds
+                .iter()
+                .zip(&self.s.cmds)
+                .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
             if !any_pending {
                 if !self.m.fixed_file[ring as usize] && self.me_st().x == 0 {
                     // the last in-flight request on the file is gone: the
                     // ring itself holds no file reference
                     self.me_st().x = 1;
                     self.drop_file_ref();
-                    return Ok(Some(("io_uring: last request on /dev/ublkcN freed (fput)", None)));
+                    return Ok(Some((
+                        "io_uring: last request on /dev/ublkcN freed (fput)",
+                        None,
+                    )));
                 }
                 if !self.s.rings[ring as usize].fixed_ops.is_empty() {
                     return Ok(None);
                 }
                 let rg = &mut self.s.rings[ring as usize];
-                let nodes: Vec<NodeId> = rg.table.iter_mut().rev().filter_map(Option::take).collect();
+                let nodes: Vec<NodeId> =
+                    rg.table.iter_mut().rev().filter_map(Option::take).collect();
                 for n in nodes {
                     self.put_node(n)?;
                 }
@@ -161,10 +179,15 @@ impl Exec<'_> {
                     self.drop_file_ref();
                 }
                 self.me_st().done = true;
-                return Ok(Some(("io_ring_ctx_free: unregister buffers, then files", None)));
+                return Ok(Some((
+                    "io_ring_ctx_free: unregister buffers, then files",
+                    None,
+                )));
             }
             let cursor = self.me_st().y;
-            let Some(c) = self.next_cancelable(ring, cursor) else { return Ok(None) };
+            let Some(c) = self.next_cancelable(ring, cursor) else {
+                return Ok(None);
+            };
             match self.ublk_start_cancel_1() {
                 Next::Blocked => return Ok(None),
                 Next::Continue => self.me_st().sub = 1,
@@ -193,7 +216,10 @@ impl Exec<'_> {
             1 => {
                 let go = self.ublk_cancel_cmd_1(sl)?;
                 self.me_st().sub = if go { first + 2 } else { 0 };
-                Ok(Some(("ublk_cancel_cmd: ACTIVE / started-request check", None)))
+                Ok(Some((
+                    "ublk_cancel_cmd: ACTIVE / started-request check",
+                    None,
+                )))
             }
             2 => {
                 let go = self.ublk_cancel_cmd_2(sl);
@@ -203,7 +229,10 @@ impl Exec<'_> {
             _ => {
                 self.ublk_cancel_cmd_3(sl)?;
                 self.me_st().sub = 0;
-                Ok(Some(("ublk_cancel_cmd: io_uring_cmd_done(UBLK_IO_RES_ABORT)", None)))
+                Ok(Some((
+                    "ublk_cancel_cmd: io_uring_cmd_done(UBLK_IO_RES_ABORT)",
+                    None,
+                )))
             }
         }
     }
@@ -222,16 +251,28 @@ impl Exec<'_> {
             1 => match self.release_work_2() {
                 Next::Finished => {
                     self.me_st().sub = 3;
-                    return Ok(Some(("ublk_ch_release_work_fn: ub->mutex, state change", None)));
+                    return Ok(Some((
+                        "ublk_ch_release_work_fn: ub->mutex, state change",
+                        None,
+                    )));
                 }
-                n => (n, "ublk_ch_release_work_fn: ub->mutex, ublk_stop_dev_unlocked"),
+                n => (
+                    n,
+                    "ublk_ch_release_work_fn: ub->mutex, ublk_stop_dev_unlocked",
+                ),
             },
-            2 => (self.del_gendisk_done(), "del_gendisk: all requests done, detach disk"),
+            2 => (
+                self.del_gendisk_done(),
+                "del_gendisk: all requests done, detach disk",
+            ),
             _ => {
                 self.release_work_3(true)?;
                 self.s.dev.release_pending = false;
                 self.me_st().done = true;
-                return Ok(Some(("ublk_ch_release_work_fn: ublk_reset_ch_dev, clear OPEN", None)));
+                return Ok(Some((
+                    "ublk_ch_release_work_fn: ublk_reset_ch_dev, clear OPEN",
+                    None,
+                )));
             }
         };
         if next == Next::Blocked {
@@ -276,7 +317,10 @@ impl Exec<'_> {
                 Next::Blocked => Ok(None),
                 _ => {
                     self.me_st().sub = 2;
-                    Ok(Some(("ublk_stop_dev: force abort, del_gendisk starts", None)))
+                    Ok(Some((
+                        "ublk_stop_dev: force abort, del_gendisk starts",
+                        None,
+                    )))
                 }
             },
             (CtrlOp::StopDev, 2) => match self.del_gendisk_done() {
@@ -337,6 +381,9 @@ impl Exec<'_> {
         self.s.dev.sched_pool += n as u8;
         self.s.dev.frozen = false;
         self.me_st().done = true;
-        Ok(Some(("elevator_switch: free sched requests, unfreeze", None)))
+        Ok(Some((
+            "elevator_switch: free sched requests, unfreeze",
+            None,
+        )))
     }
 }

@@ -70,9 +70,20 @@ impl Model {
         let mut cmds = Vec::new();
         let mut rings = Vec::new();
         let mut fixed = Vec::new();
-        let servers: Vec<_> = sc.actors.iter().filter(|a| matches!(a, ActorSpec::Server { .. })).collect();
+        let servers: Vec<_> = sc
+            .actors
+            .iter()
+            .filter(|a| matches!(a, ActorSpec::Server { .. }))
+            .collect();
         for (i, a) in servers.iter().enumerate() {
-            let ActorSpec::Server { name, prog, fixed_file } = a else { unreachable!() };
+            let ActorSpec::Server {
+                name,
+                prog,
+                fixed_file,
+            } = a
+            else {
+                unreachable!()
+            };
             let (task, ring) = (i as TaskId, i as RingId);
             rings.push(task);
             fixed.push(*fixed_file);
@@ -82,8 +93,18 @@ impl Model {
             for op in prog {
                 let cmd = if let Some((q, tag)) = is_io_cmd(op) {
                     let c = cmds.len() as CmdId;
-                    cmds.push(CmdDef { actor: aid, task, ring, q, tag, op: op.clone() });
-                    if matches!(op, Op::Fetch { .. } | Op::Commit { .. } | Op::NeedGetData { .. }) {
+                    cmds.push(CmdDef {
+                        actor: aid,
+                        task,
+                        ring,
+                        q,
+                        tag,
+                        op: op.clone(),
+                    });
+                    if matches!(
+                        op,
+                        Op::Fetch { .. } | Op::Commit { .. } | Op::NeedGetData { .. }
+                    ) {
                         // only these can be kept by the driver: WaitCqe waits for them
                         last.retain(|(k, _)| *k != (q, tag));
                         last.push(((q, tag), c));
@@ -91,13 +112,22 @@ impl Model {
                     Some(c)
                 } else if let Op::WaitCqe { q, tag } = op {
                     let found = last.iter().find(|(k, _)| *k == (*q, *tag)).map(|(_, c)| *c);
-                    Some(found.ok_or_else(|| format!("{name}: WaitCqe q{q}t{tag} before any command on it"))?)
+                    Some(found.ok_or_else(|| {
+                        format!("{name}: WaitCqe q{q}t{tag} before any command on it")
+                    })?)
                 } else {
                     None
                 };
                 compiled.push((op.clone(), cmd));
             }
-            actors.push(ActorDef { name: name.clone(), kind: Kind::Server { task, ring, prog: compiled } });
+            actors.push(ActorDef {
+                name: name.clone(),
+                kind: Kind::Server {
+                    task,
+                    ring,
+                    prog: compiled,
+                },
+            });
         }
         let n_servers = servers.len() as u8;
         let (mut subs, mut kills) = (0, 0);
@@ -106,16 +136,20 @@ impl Model {
                 ActorSpec::Server { .. } => continue,
                 ActorSpec::Submitter { q, bios } => {
                     subs += 1;
-                    (format!("submitter{}", subs - 1), Kind::Submitter { q: *q, bios: bios.clone() })
+                    (
+                        format!("submitter{}", subs - 1),
+                        Kind::Submitter {
+                            q: *q,
+                            bios: bios.clone(),
+                        },
+                    )
                 }
-                ActorSpec::Control { prog } => ("control".into(), Kind::Control { prog: prog.clone() }),
-                ActorSpec::Killer { server } => {
-                    if *server >= n_servers {
-                        return Err(format!("scenario {}: killer of unknown server {server}", sc.name));
-                    }
+                ActorSpec::Control { prog } => {
+                    ("control".into(), Kind::Control { prog: prog.clone() })
+                }
+                ActorSpec::Killer => {
                     kills += 1;
-                    let victim = actors[*server as usize].name.clone();
-                    (format!("kill({victim})"), Kind::Killer { task: *server, server: *server })
+                    (format!("sigkill{}", kills - 1), Kind::Killer)
                 }
                 ActorSpec::Elevator => ("elevator".into(), Kind::Elevator),
             };
@@ -124,19 +158,45 @@ impl Model {
         }
         for i in 0..n_servers {
             let n = actors[i as usize].name.clone();
-            actors.push(ActorDef { name: format!("tw({n})"), kind: Kind::TaskWork { task: i } });
-            actors.push(ActorDef { name: format!("ring-exit({n})"), kind: Kind::RingExit { ring: i } });
-            let Kind::Server { prog, .. } = &actors[i as usize].kind else { unreachable!() };
+            actors.push(ActorDef {
+                name: format!("tw({n})"),
+                kind: Kind::TaskWork { task: i },
+            });
+            actors.push(ActorDef {
+                name: format!("ring-exit({n})"),
+                kind: Kind::RingExit { ring: i },
+            });
+            let Kind::Server { prog, .. } = &actors[i as usize].kind else {
+                unreachable!()
+            };
             if prog.iter().any(|(op, _)| matches!(op, Op::FixedIo { .. })) {
-                actors.push(ActorDef { name: format!("fixed-io({n})"), kind: Kind::FixedIo { ring: i } });
+                actors.push(ActorDef {
+                    name: format!("fixed-io({n})"),
+                    kind: Kind::FixedIo { ring: i },
+                });
             }
         }
-        actors.push(ActorDef { name: "requeue-work".into(), kind: Kind::RequeueWork });
-        actors.push(ActorDef { name: "release-work".into(), kind: Kind::ReleaseWork });
+        actors.push(ActorDef {
+            name: "requeue-work".into(),
+            kind: Kind::RequeueWork,
+        });
+        actors.push(ActorDef {
+            name: "release-work".into(),
+            kind: Kind::ReleaseWork,
+        });
         if actors.len() > 64 || cmds.len() > 250 {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
-        Ok(Model { scenario: sc.clone(), dev: sc.dev.clone(), feat, actors, cmds, rings, fixed_file: fixed, n_servers })
+        Ok(Model {
+            scenario: sc.clone(),
+            dev: sc.dev.clone(),
+            feat,
+            actors,
+            cmds,
+            rings,
+            fixed_file: fixed,
+            n_servers,
+        })
     }
 
     pub fn nr_slots(&self) -> u8 {
@@ -152,7 +212,11 @@ impl Model {
     pub fn init(&self) -> State {
         let n = self.nr_slots() as usize;
         let pools = if self.dev.elevator {
-            1 + self.actors.iter().filter(|a| a.kind == Kind::Elevator).count()
+            1 + self
+                .actors
+                .iter()
+                .filter(|a| a.kind == Kind::Elevator)
+                .count()
         } else {
             1
         };
@@ -206,13 +270,26 @@ impl Model {
                 get_data_fail_used: false,
             },
             queues: vec![
-                state::Queue { nr_io_ready: 0, canceling: false, force_abort: false, fail_io: false };
+                state::Queue {
+                    nr_io_ready: 0,
+                    canceling: false,
+                    force_abort: false,
+                    fail_io: false
+                };
                 self.dev.nr_queues as usize
             ],
             slots: vec![slot; n],
             tags_rqs: vec![None; n],
             reqs: vec![req; n * pools],
-            cmds: vec![Cmd { st: CmdSt::NotIssued, cancelable: false, pdu_rq: None, g_claimed: false }; self.cmds.len()],
+            cmds: vec![
+                Cmd {
+                    st: CmdSt::NotIssued,
+                    cancelable: false,
+                    pdu_rq: None,
+                    g_claimed: false
+                };
+                self.cmds.len()
+            ],
             rings: (0..self.n_servers)
                 .map(|_| Ring {
                     table: vec![None; self.dev.table_size as usize],
@@ -222,7 +299,13 @@ impl Model {
                 })
                 .collect(),
             nodes: vec![],
-            tasks: vec![Task { exiting: false, tw: vec![] }; self.n_servers as usize],
+            tasks: vec![
+                Task {
+                    exiting: false,
+                    tw: vec![]
+                };
+                self.n_servers as usize
+            ],
             actors: vec![ActorSt::default(); self.actors.len()],
         }
     }
@@ -251,7 +334,11 @@ impl Model {
                 Ok(Outcome::Blocked) => {}
                 Ok(Outcome::Stepped(info)) => out.push((info, Ok(n))),
                 Err(v) => {
-                    let info = StepInfo { actor: a, func: "(violation)", result: None };
+                    let info = StepInfo {
+                        actor: a,
+                        func: "(violation)",
+                        result: None,
+                    };
                     out.push((info, Err(v)))
                 }
             }
@@ -261,9 +348,12 @@ impl Model {
 
     /// All declared actors have finished (no blocked program left).
     pub fn all_done(&self, s: &State) -> bool {
-        self.actors.iter().zip(&s.actors).all(|(d, st)| match d.kind {
-            Kind::Server { .. } | Kind::Submitter { .. } | Kind::Control { .. } => st.done,
-            _ => true,
-        })
+        self.actors
+            .iter()
+            .zip(&s.actors)
+            .all(|(d, st)| match d.kind {
+                Kind::Server { .. } | Kind::Submitter { .. } | Kind::Control { .. } => st.done,
+                _ => true,
+            })
     }
 }

@@ -100,14 +100,20 @@ impl Exec<'_> {
     /// `ublk_cancel_cmd()` part 3, outside the lock:
     /// `io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT)`.
     pub fn ublk_cancel_cmd_3(&mut self, sl: usize) -> R<()> {
-        let c = if self.m.feat.has(Sw::CancelClaimsCmd) {
-            self.s.actors[self.actor as usize].x
-        } else {
-            match self.s.slots[sl].cell {
-                Cell::Cmd(c) => c,
-                _ => return self.fail(Inv::S5, format!("ublk_cancel_cmd completes io->cmd of slot {sl}, which holds no cmd")),
-            }
-        };
+        let c =
+            if self.m.feat.has(Sw::CancelClaimsCmd) {
+                self.s.actors[self.actor as usize].x
+            } else {
+                match self.s.slots[sl].cell {
+                    Cell::Cmd(c) => c,
+                    _ => return self.fail(
+                        Inv::S5,
+                        format!(
+                            "ublk_cancel_cmd completes io->cmd of slot {sl}, which holds no cmd"
+                        ),
+                    ),
+                }
+            };
         self.cmd_done(c, UBLK_IO_RES_ABORT, "ublk_cancel_cmd")
     }
 
@@ -154,7 +160,10 @@ impl Exec<'_> {
             let io = &self.s.slots[sl];
             if io.has(flag::OWNED_BY_SRV) && !io.g_aborted {
                 let Cell::Req(r) = io.cell else {
-                    return self.fail(Inv::S6, format!("ublk_abort_queue: OWNED slot {sl} holds no request"));
+                    return self.fail(
+                        Inv::S6,
+                        format!("ublk_abort_queue: OWNED slot {sl} holds no request"),
+                    );
                 };
                 self.ublk_fail_req(sl, r)?;
             }
@@ -245,7 +254,10 @@ impl Exec<'_> {
                 && (io.has(flag::CANCELED)
                     || matches!(io.cell, Cell::Cmd(c) if self.s.cmds[c as usize].st == CmdSt::Pending));
             if !armed {
-                return self.fail(Inv::S9, format!("START_DEV adds the disk while slot {sl} was never fetched"));
+                return self.fail(
+                    Inv::S9,
+                    format!("START_DEV adds the disk while slot {sl} was never fetched"),
+                );
             }
         }
         self.s.dev.has_disk = true;

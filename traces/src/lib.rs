@@ -66,11 +66,22 @@ pub struct Trace {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: malformed trace: {msg}")]
-    Malformed { path: String, line: usize, msg: String },
+    Malformed {
+        path: String,
+        line: usize,
+        msg: String,
+    },
     #[error("{path}: not a ublk-sim trace (format {found:?}, version {version}; this tool reads {FORMAT} v{VERSION})")]
-    Version { path: String, found: String, version: u32 },
+    Version {
+        path: String,
+        found: String,
+        version: u32,
+    },
 }
 
 impl Trace {
@@ -90,14 +101,30 @@ impl Trace {
     }
 
     pub fn parse(text: &str, path: &str) -> Result<Trace, TraceError> {
-        let mal = |line: usize, msg: String| TraceError::Malformed { path: path.into(), line, msg };
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mal = |line: usize, msg: String| TraceError::Malformed {
+            path: path.into(),
+            line,
+            msg,
+        };
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let (_, first) = lines.next().ok_or_else(|| mal(1, "empty file".into()))?;
-        let v: serde_json::Value = serde_json::from_str(first).map_err(|e| mal(1, e.to_string()))?;
-        let found = v.get("format").and_then(|f| f.as_str()).unwrap_or("").to_string();
+        let v: serde_json::Value =
+            serde_json::from_str(first).map_err(|e| mal(1, e.to_string()))?;
+        let found = v
+            .get("format")
+            .and_then(|f| f.as_str())
+            .unwrap_or("")
+            .to_string();
         let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0) as u32;
         if found != FORMAT || version != VERSION {
-            return Err(TraceError::Version { path: path.into(), found, version });
+            return Err(TraceError::Version {
+                path: path.into(),
+                found,
+                version,
+            });
         }
         let header: Header = serde_json::from_value(v).map_err(|e| mal(1, e.to_string()))?;
         let mut steps = Vec::new();
@@ -106,19 +133,27 @@ impl Trace {
             if outcome.is_some() {
                 return Err(mal(n + 1, "line after the outcome".into()));
             }
-            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| mal(n + 1, e.to_string()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| mal(n + 1, e.to_string()))?;
             if v.get("violation").is_some() {
                 outcome = Some(serde_json::from_value(v).map_err(|e| mal(n + 1, e.to_string()))?);
             } else {
                 steps.push(serde_json::from_value(v).map_err(|e| mal(n + 1, e.to_string()))?);
             }
         }
-        Ok(Trace { header, steps, outcome })
+        Ok(Trace {
+            header,
+            steps,
+            outcome,
+        })
     }
 
     pub fn read(path: &Path) -> Result<Trace, TraceError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+            path: p.clone(),
+            source,
+        })?;
         Trace::parse(&text, &p)
     }
 
@@ -131,8 +166,14 @@ impl Trace {
 /// Write `bytes` to `path` via a temp file and rename, so readers never see
 /// a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TraceError> {
-    let io = |source| TraceError::Io { path: path.display().to_string(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |source| TraceError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
@@ -165,12 +206,27 @@ mod tests {
                 preset: "K72".into(),
                 switches: vec!["-fix-b8".into()],
                 features: Preset::K72.features(),
-                scenario: Scenario { name: "x".into(), doc: "d".into(), dev: DevConfig::default(), actors: vec![] },
+                scenario: Scenario {
+                    name: "x".into(),
+                    doc: "d".into(),
+                    dev: DevConfig::default(),
+                    actors: vec![],
+                },
                 engine: "explorer-bfs".into(),
             },
-            steps: vec![TraceStep { i: 0, actor: "daemon".into(), actor_id: 0, func: "f".into(), result: Some(-22) }],
+            steps: vec![TraceStep {
+                i: 0,
+                actor: "daemon".into(),
+                actor_id: 0,
+                func: "f".into(),
+                result: Some(-22),
+            }],
             outcome: Some(Outcome {
-                violation: Some(ViolationRec { invariant: Inv::S3, message: "m".into(), actor: "daemon".into() }),
+                violation: Some(ViolationRec {
+                    invariant: Inv::S3,
+                    message: "m".into(),
+                    actor: "daemon".into(),
+                }),
             }),
         }
     }
@@ -183,10 +239,21 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_other_versions() {
-        assert!(matches!(Trace::parse("{not json", "t"), Err(TraceError::Malformed { .. })));
-        let other = sample().to_jsonl().replace("\"version\":1", "\"version\":99");
-        assert!(matches!(Trace::parse(&other, "t"), Err(TraceError::Version { .. })));
-        assert!(matches!(Trace::parse("", "t"), Err(TraceError::Malformed { .. })));
+        assert!(matches!(
+            Trace::parse("{not json", "t"),
+            Err(TraceError::Malformed { .. })
+        ));
+        let other = sample()
+            .to_jsonl()
+            .replace("\"version\":1", "\"version\":99");
+        assert!(matches!(
+            Trace::parse(&other, "t"),
+            Err(TraceError::Version { .. })
+        ));
+        assert!(matches!(
+            Trace::parse("", "t"),
+            Err(TraceError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -195,7 +262,10 @@ mod tests {
         let p = d.join("t.jsonl");
         sample().write(&p).unwrap();
         assert_eq!(Trace::read(&p).unwrap(), sample());
-        let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1);
         std::fs::remove_dir_all(&d).unwrap();
     }

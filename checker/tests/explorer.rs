@@ -1,0 +1,235 @@
+//! Integration tests of the stateful explorer over the model.
+
+use std::collections::BTreeSet;
+use ublk_checker::check::{self, CheckOpts, Verdict};
+use ublk_checker::explore::{Explorer, Order, Stop};
+use ublk_checker::scenarios;
+use ublk_model::{apply_switches, Features, Inv, Model, Preset};
+
+fn opts(preset: Preset, features: Features) -> CheckOpts {
+    CheckOpts {
+        preset,
+        features,
+        order: Order::Bfs,
+        max_states: 2_000_000,
+        max_time: std::time::Duration::from_secs(120),
+        out: None,
+    }
+}
+
+fn seeded(preset: Preset, bug: &str) -> Features {
+    apply_switches(preset.features(), &[bug.to_string()], &[]).unwrap()
+}
+
+fn run(name: &str, preset: Preset, f: Features) -> check::ScenarioResult {
+    check::run_scenario(&scenarios::by_name(name).unwrap(), &opts(preset, f)).unwrap()
+}
+
+fn observed(name: &str, f: Features) -> BTreeSet<(String, &'static str, i32)> {
+    let m = Model::new(&scenarios::by_name(name).unwrap(), f).unwrap();
+    let r = Explorer::new(&m).observe().run();
+    assert_eq!(r.stop, Stop::Exhausted, "{name} must exhaust");
+    r.observed
+}
+
+/// Every scenario passes on K72 and POST, except the findings declared
+/// known for that version (each with its reason), which must be found.
+#[test]
+fn every_scenario_passes_on_k72_and_post_or_is_a_declared_finding() {
+    assert!(scenarios::all().len() >= 8);
+    for preset in [Preset::K72, Preset::Post] {
+        let mut passed = 0;
+        for sc in scenarios::all() {
+            let r = check::run_scenario(&sc, &opts(preset, preset.features())).unwrap();
+            let declared = ublk_checker::known::lookup(&sc.name, preset, true).is_some();
+            let want = if declared {
+                Verdict::Known
+            } else {
+                Verdict::Pass
+            };
+            assert_eq!(
+                r.verdict,
+                want,
+                "{} on {}: {:?} {:?}",
+                sc.name,
+                preset.name(),
+                r.violation,
+                r.known
+            );
+            passed += (r.verdict == Verdict::Pass) as usize;
+        }
+        assert!(
+            passed >= 8,
+            "{passed} passing scenarios on {}",
+            preset.name()
+        );
+    }
+}
+
+#[test]
+fn k72_known_findings_are_only_o6_and_post_adds_b24() {
+    let k72: Vec<_> = ublk_checker::known::KNOWN
+        .iter()
+        .filter(|k| k.preset == Preset::K72)
+        .map(|k| k.bug)
+        .collect();
+    assert_eq!(k72, ["O-6"]);
+    let r = run("cancel-vs-dispatch", Preset::Post, Preset::Post.features());
+    assert_eq!(r.verdict, Verdict::Known);
+    assert!(r.known.unwrap().starts_with("B-24"));
+    // the B-24 fix makes the same scenario pass
+    assert_eq!(
+        run(
+            "cancel-vs-dispatch",
+            Preset::Post,
+            Preset::Post.features().with(ublk_model::Sw::CancelNoDisk)
+        )
+        .verdict,
+        Verdict::Pass
+    );
+}
+
+/// Each seeded bug is found by exploring the old code, as the invariant it breaks.
+#[test]
+fn every_seeded_bug_is_found() {
+    let cases: &[(&str, Preset, &str, Inv)] = &[
+        ("B-5", Preset::K72, "concurrent-fetch", Inv::S5),
+        ("B-6", Preset::Pre, "recovery-reissue-abort", Inv::S3),
+        ("B-8", Preset::K72, "register-vs-server-exit", Inv::S4),
+        ("B-10", Preset::K72, "need-get-data-fail", Inv::S5),
+        ("B-11", Preset::K72, "fake-timeout-zc", Inv::S4),
+        ("B-12", Preset::K72, "fetch-without-buffer", Inv::S5),
+        ("B-24", Preset::K72, "cancel-vs-dispatch", Inv::S7),
+        ("B-1", Preset::Post, "register-vs-elevator", Inv::S1),
+        ("B-1", Preset::Post, "user-copy-vs-elevator", Inv::S1),
+    ];
+    for (bug, preset, sc, inv) in cases {
+        let r = run(sc, *preset, seeded(*preset, bug));
+        assert_eq!(r.verdict, Verdict::Fail, "{bug} not found by {sc}");
+        assert_eq!(
+            r.violation.as_ref().unwrap().inv,
+            *inv,
+            "{bug} in {sc}: {:?}",
+            r.violation
+        );
+        // and the same scenario passes with the fix
+        let fixed = run(sc, *preset, preset.features());
+        assert_ne!(
+            fixed.verdict,
+            Verdict::Fail,
+            "{sc} on {} with the fix",
+            preset.name()
+        );
+    }
+}
+
+#[test]
+fn pre_shows_the_b1_use_after_free_in_a_handful_of_steps() {
+    let r = run("user-copy-vs-elevator", Preset::Pre, Preset::Pre.features());
+    assert_eq!(r.verdict, Verdict::Known);
+    let v = r.violation.unwrap();
+    assert_eq!(v.inv, Inv::S1);
+    let steps = r.trace.unwrap().steps.len();
+    assert!(steps <= 16, "B-1 counterexample has {steps} steps");
+}
+
+#[test]
+fn turning_off_p02_on_post_brings_the_use_after_free_back() {
+    let f = apply_switches(Preset::Post.features(), &[], &["p02".into()]).unwrap();
+    let r = run("register-vs-elevator", Preset::Post, f);
+    assert_eq!(r.violation.map(|v| v.inv), Some(Inv::S1));
+}
+
+#[test]
+fn turning_off_p09_makes_off_daemon_register_fail_with_einval() {
+    let post = Preset::Post.features();
+    let reg = "ublk_ch_uring_cmd_local [REGISTER_IO_BUF]";
+    let done = "ublk_register_io_buf: io_buffer_register_bvec";
+    let on = observed("offdaemon-register-vs-commit", post);
+    assert!(
+        on.contains(&("helper".into(), done, 0)),
+        "off-daemon REGISTER succeeds with p09: {on:?}"
+    );
+    let off = observed(
+        "offdaemon-register-vs-commit",
+        post.without(ublk_model::Sw::P09),
+    );
+    let helper: BTreeSet<_> = off
+        .iter()
+        .filter(|(a, f, _)| a == "helper" && (*f == reg || *f == done))
+        .collect();
+    assert_eq!(
+        helper,
+        BTreeSet::from([&("helper".to_string(), reg, -22)]),
+        "{off:?}"
+    );
+}
+
+#[test]
+fn errno_consequences_of_the_reordering() {
+    let get = |f: Features| observed("errno-table", f);
+    let (k72, pre) = (get(Preset::K72.features()), get(Preset::Pre.features()));
+    let bad = (
+        "daemon".to_string(),
+        "ublk_ch_uring_cmd_local [bad ioctl type]",
+        0,
+    );
+    // bad ioctl type with a bad q_id: -EINVAL before p03, -EOPNOTSUPP after
+    assert!(k72.contains(&(bad.0.clone(), bad.1, -95)));
+    assert!(pre.contains(&(bad.0.clone(), bad.1, -22)));
+    // COMMIT before any FETCH: -EINVAL on both (task NULL / !OWNED)
+    let commit = "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]";
+    assert!(
+        k72.contains(&("daemon".into(), commit, -22))
+            && pre.contains(&("daemon".into(), commit, -22))
+    );
+    // UNREGISTER on the daemon after the commit: allowed since p09, -EBUSY before
+    let unreg = "ublk_ch_uring_cmd_local [UNREGISTER_IO_BUF]";
+    assert!(k72.contains(&("daemon".into(), unreg, 0)));
+    assert!(pre.contains(&("daemon".into(), unreg, -16)));
+}
+
+#[test]
+fn saved_counterexamples_replay_to_the_same_violation() {
+    let dir = std::env::temp_dir().join(format!("ublksim-replay-{}", std::process::id()));
+    let mut o = opts(Preset::K72, seeded(Preset::K72, "B-8"));
+    o.out = Some(dir.clone());
+    let r =
+        check::run_scenario(&scenarios::by_name("register-vs-server-exit").unwrap(), &o).unwrap();
+    let file = std::path::PathBuf::from(r.trace_file.unwrap());
+    let (text, same) = check::replay_file(&file).unwrap();
+    assert!(same, "{text}");
+    // a tampered trace does not replay
+    let body = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"message\":\"", "\"message\":\"x");
+    std::fs::write(&file, body).unwrap();
+    assert!(!check::replay_file(&file).unwrap().1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn exploration_is_deterministic() {
+    let f = seeded(Preset::K72, "B-8");
+    let a = run("register-vs-server-exit", Preset::K72, f);
+    let b = run("register-vs-server-exit", Preset::K72, f);
+    assert_eq!((a.states, a.transitions), (b.states, b.transitions));
+    assert_eq!(a.trace.unwrap().to_jsonl(), b.trace.unwrap().to_jsonl());
+}
+
+#[test]
+fn depth_first_finds_bugs_too_and_limits_stop_cleanly() {
+    let mut o = opts(Preset::K72, seeded(Preset::K72, "B-5"));
+    o.order = Order::Dfs;
+    let r = check::run_scenario(&scenarios::by_name("concurrent-fetch").unwrap(), &o).unwrap();
+    assert_eq!(r.verdict, Verdict::Fail);
+    let mut o = opts(Preset::K72, Preset::K72.features());
+    o.max_states = 10;
+    let r = check::run_scenario(
+        &scenarios::by_name("offdaemon-register-vs-commit").unwrap(),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Incomplete);
+    assert!(r.stop_reason.unwrap().contains("state limit"));
+}
