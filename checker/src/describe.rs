@@ -212,5 +212,13 @@ fn req(r: &Req) -> String {
         };
     }
     let st = if r.started { "IN_FLIGHT" } else { "IDLE" };
-    format!("{st} tag {}", r.tag.map_or("-".into(), |t| t.to_string()))
+    let pdu = if r.pdu_ref != 0 {
+        format!(" pdu ref {}", refcount(r.pdu_ref))
+    } else {
+        String::new()
+    };
+    format!(
+        "{st} tag {}{pdu}",
+        r.tag.map_or("-".into(), |t| t.to_string())
+    )
 }

@@ -17,7 +17,8 @@ use ublk_model::{Model, Outcome, State, StepInfo, Violation};
 pub fn fingerprint(s: &State) -> u128 {
     let mut a = rustc_hash::FxHasher::default();
     s.hash(&mut a);
-    let mut b = std::collections::hash_map::DefaultHasher::new();
+    let mut b = rustc_hash::FxHasher::default();
+    0x9e37_79b9_7f4a_7c15u64.hash(&mut b);
     s.hash(&mut b);
     ((a.finish() as u128) << 64) | b.finish() as u128
 }

@@ -77,6 +77,7 @@ pub struct StepInfo {
     pub result: Option<i32>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Blocked,
     Stepped(StepInfo),
@@ -112,6 +113,13 @@ impl Model {
             Kind::FixedIo { ring } => !s.rings[*ring as usize].fixed_ops.is_empty(),
             Kind::RequeueWork => !s.dev.requeue_run.is_empty() || st.rq.is_some(),
             Kind::ReleaseWork => s.dev.release_pending,
+            Kind::Server { prog, .. } => match prog.get(st.pc as usize) {
+                // waiting for a CQE that has not been posted
+                Some((Op::WaitCqe { .. }, Some(c))) => {
+                    matches!(s.cmds[*c as usize].st, CmdSt::Done(_))
+                }
+                _ => true,
+            },
             _ => true,
         }
     }

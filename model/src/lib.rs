@@ -23,6 +23,8 @@ mod io_cmd;
 mod kactors;
 pub mod state;
 mod teardown;
+#[cfg(test)]
+mod tests;
 
 pub use actors::{ActorDef, CmdDef, Kind, Outcome, StepInfo};
 pub use config::*;

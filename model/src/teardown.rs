@@ -100,20 +100,21 @@ impl Exec<'_> {
     /// `ublk_cancel_cmd()` part 3, outside the lock:
     /// `io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT)`.
     pub fn ublk_cancel_cmd_3(&mut self, sl: usize) -> R<()> {
-        let c =
-            if self.m.feat.has(Sw::CancelClaimsCmd) {
-                self.s.actors[self.actor as usize].x
-            } else {
-                match self.s.slots[sl].cell {
-                    Cell::Cmd(c) => c,
-                    _ => return self.fail(
+        let c = if self.m.feat.has(Sw::CancelClaimsCmd) {
+            self.s.actors[self.actor as usize].x
+        } else {
+            match self.s.slots[sl].cell {
+                Cell::Cmd(c) => c,
+                _ => {
+                    return self.fail(
                         Inv::S5,
                         format!(
                             "ublk_cancel_cmd completes io->cmd of slot {sl}, which holds no cmd"
                         ),
-                    ),
+                    )
                 }
-            };
+            }
+        };
         self.cmd_done(c, UBLK_IO_RES_ABORT, "ublk_cancel_cmd")
     }
 
