@@ -106,16 +106,37 @@ impl<'a> Explorer<'a> {
     }
 
     pub fn run(&self) -> Report {
+        self.explore(None::<&mut dyn FnMut(&State) -> ()>).0
+    }
+
+    /// Explore and keep the state graph: a summary of every state (from
+    /// `summarize`, called once per distinct state, in index order), the
+    /// BFS parent tree and every transition.
+    pub fn run_graph<T>(&self, mut summarize: impl FnMut(&State) -> T) -> (Report, Graph<T>) {
+        let (r, g) = self.explore(Some(&mut summarize));
+        (r, g.expect("graph requested"))
+    }
+
+    fn explore<T>(
+        &self,
+        mut summarize: Option<&mut dyn FnMut(&State) -> T>,
+    ) -> (Report, Option<Graph<T>>) {
         let m = self.model;
         let t0 = Instant::now();
+        let keep = summarize.is_some();
         // parent index and the actor that led here, per discovered state
         let mut parent: Vec<(u32, ActorId)> = Vec::new();
         let mut depth: Vec<u32> = Vec::new();
+        let mut nodes: Vec<T> = Vec::new();
+        let mut edges: Vec<(u32, u32, ActorId)> = Vec::new();
         let mut seen: FxHashMap<u128, u32> = FxHashMap::default();
         let init = m.init();
         seen.insert(fingerprint(&init), 0);
         parent.push((u32::MAX, 0));
         depth.push(0);
+        if let Some(f) = summarize.as_mut() {
+            nodes.push(f(&init));
+        }
         let mut work: VecDeque<(u32, State)> = VecDeque::from([(0, init)]);
         let (mut transitions, mut stuck, mut max_depth) = (0u64, 0u64, 0u32);
         let mut stop = Stop::Exhausted;
@@ -144,7 +165,10 @@ impl<'a> Explorer<'a> {
                             observed.insert((m.actors[a as usize].name.clone(), info.func, r));
                         }
                         let fp = fingerprint(&n);
-                        if seen.contains_key(&fp) {
+                        if let Some(&to) = seen.get(&fp) {
+                            if keep {
+                                edges.push((idx, to, a));
+                            }
                             continue;
                         }
                         if parent.len() as u64 >= self.max_states {
@@ -157,18 +181,16 @@ impl<'a> Explorer<'a> {
                         let d = depth[idx as usize] + 1;
                         depth.push(d);
                         max_depth = max_depth.max(d);
+                        if let Some(f) = summarize.as_mut() {
+                            nodes.push(f(&n));
+                            edges.push((idx, id, a));
+                        }
                         work.push_back((id, n));
                     }
                     Err(v) => {
                         transitions += 1;
-                        let mut path = vec![a];
-                        let mut at = idx;
-                        while at != 0 {
-                            let (p, act) = parent[at as usize];
-                            path.push(act);
-                            at = p;
-                        }
-                        path.reverse();
+                        let mut path = path_in(&parent, idx);
+                        path.push(a);
                         cex = Some((path, v));
                         stop = Stop::Violation;
                         break 'outer;
@@ -179,7 +201,7 @@ impl<'a> Explorer<'a> {
                 stuck += 1;
             }
         }
-        Report {
+        let report = Report {
             stop,
             states: parent.len() as u64,
             transitions,
@@ -188,7 +210,46 @@ impl<'a> Explorer<'a> {
             elapsed: t0.elapsed(),
             counterexample: cex,
             observed,
-        }
+        };
+        (
+            report,
+            keep.then_some(Graph {
+                nodes,
+                parent,
+                edges,
+            }),
+        )
+    }
+}
+
+/// The actors that lead from the initial state to state `idx` in a parent tree.
+fn path_in(parent: &[(u32, ActorId)], idx: u32) -> Vec<ActorId> {
+    let mut path = Vec::new();
+    let mut at = idx;
+    while at != 0 {
+        let (p, act) = parent[at as usize];
+        path.push(act);
+        at = p;
+    }
+    path.reverse();
+    path
+}
+
+/// The explored state graph (see [`Explorer::run_graph`]).  State 0 is the
+/// initial state; with BFS the parent tree gives shortest paths.
+pub struct Graph<T> {
+    /// Summary of each distinct state, by index.
+    pub nodes: Vec<T>,
+    /// (parent state, actor) of each state in the search tree.
+    pub parent: Vec<(u32, ActorId)>,
+    /// Every transition (from, to, actor), including those to known states.
+    pub edges: Vec<(u32, u32, ActorId)>,
+}
+
+impl<T> Graph<T> {
+    /// The actors of a shortest (BFS) path from the initial state to `idx`.
+    pub fn path_to(&self, idx: u32) -> Vec<ActorId> {
+        path_in(&self.parent, idx)
     }
 }
 
