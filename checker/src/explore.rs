@@ -106,7 +106,7 @@ impl<'a> Explorer<'a> {
     }
 
     pub fn run(&self) -> Report {
-        self.explore(None::<&mut dyn FnMut(&State) -> ()>).0
+        self.explore(None::<&mut dyn FnMut(&State)>).0
     }
 
     /// Explore and keep the state graph: a summary of every state (from
