@@ -1,14 +1,17 @@
 //! `ublksim check`: run the explorer on scenarios × a switch set, print the
-//! verdict table, counterexamples, and save traces.
+//! verdict table, counterexamples (safety violations and hangs), and save
+//! traces.
 
 use crate::describe;
-use crate::explore::{replay, Explorer, Order, Report, Stop};
+use crate::explore::{fingerprint, replay_with, Explorer, Order, Stop};
+use crate::known::What;
+use crate::liveness::{find_hang, Hang};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use ublk_model::state::ActorId;
-use ublk_model::{Features, Model, Preset, Scenario, Violation};
-use ublk_traces::{Header, Outcome, Trace, TraceStep, ViolationRec};
+use ublk_model::{Features, Model, Preset, Prop, Scenario, Violation};
+use ublk_traces::{HangRec, Header, Outcome, Trace, TraceStep, ViolationRec};
 
 /// Options shared by every scenario of one `check` run.
 pub struct CheckOpts {
@@ -18,6 +21,27 @@ pub struct CheckOpts {
     pub max_states: u64,
     pub max_time: Duration,
     pub out: Option<PathBuf>,
+    /// Look for hangs (L1–L5) on the explored graph as well.
+    pub liveness: bool,
+    /// Check the state invariants (S4–S6, S9) after every step.  Off, a bug
+    /// that breaks one first can still be seen as the hang it leads to.
+    pub safety: bool,
+}
+
+impl CheckOpts {
+    /// Defaults of `ublksim check` for a preset and switch set.
+    pub fn new(preset: Preset, features: Features) -> Self {
+        CheckOpts {
+            preset,
+            features,
+            order: Order::Bfs,
+            max_states: 5_000_000,
+            max_time: Duration::from_secs(300),
+            out: None,
+            liveness: true,
+            safety: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -29,9 +53,19 @@ pub enum Verdict {
     /// A limit stopped exploration before the state space was exhausted.
     #[serde(rename = "INCOMPLETE")]
     Incomplete,
-    /// The violation this kernel version is known to have (see `known.rs`).
+    /// The finding this kernel version is known to have (see `known.rs`).
     #[serde(rename = "KNOWN")]
     Known,
+}
+
+/// A hang as reported: which property, which obligation, the lasso's shape.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HangSummary {
+    pub property: Prop,
+    pub obligation: String,
+    pub stem_steps: usize,
+    /// 0 for a dead end.
+    pub cycle_steps: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -48,6 +82,8 @@ pub struct ScenarioResult {
     pub stop_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub violation: Option<Violation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hang: Option<HangSummary>,
     /// For KNOWN (or a known finding that disappeared): the bug and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known: Option<String>,
@@ -57,6 +93,16 @@ pub struct ScenarioResult {
     pub trace: Option<Trace>,
 }
 
+impl ScenarioResult {
+    /// The finding in one phrase for the table ("S4", "hang L3").
+    pub fn finding(&self) -> Option<String> {
+        if let Some(v) = &self.violation {
+            return Some(v.inv.to_string());
+        }
+        self.hang.as_ref().map(|h| format!("hang {}", h.property))
+    }
+}
+
 pub fn engine_name(o: Order) -> &'static str {
     match o {
         Order::Bfs => "explorer-bfs",
@@ -64,16 +110,32 @@ pub fn engine_name(o: Order) -> &'static str {
     }
 }
 
-/// Build the trace of a path (and its violation) through `m`.
-pub fn make_trace(
+/// How a trace ends.
+pub enum Ending<'a> {
+    Violation(&'a Violation),
+    Hang(&'a Hang),
+    Nothing,
+}
+
+/// Build the trace of a path through `m` and how it ends.
+pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[ActorId], end: Ending) -> Trace {
+    make_trace_with(m, preset, engine, path, end, true)
+}
+
+/// As [`make_trace`]; `invariants`: whether the state invariants were checked.
+pub fn make_trace_with(
     m: &Model,
     preset: Preset,
     engine: &str,
     path: &[ActorId],
-    v: Option<&Violation>,
+    end: Ending,
+    invariants: bool,
 ) -> Trace {
-    let (steps, _) = replay(m, path).expect("a path the explorer found replays");
-    let last = path.last().copied();
+    let (steps, _) = replay_with(m, path, invariants).expect("a path the explorer found replays");
+    let v = match end {
+        Ending::Violation(v) => Some(v),
+        _ => None,
+    };
     let steps = steps
         .iter()
         .enumerate()
@@ -92,6 +154,31 @@ pub fn make_trace(
             }
         })
         .collect();
+    let outcome = match end {
+        Ending::Violation(v) => Outcome {
+            violation: Some(ViolationRec {
+                invariant: v.inv,
+                message: v.msg.clone(),
+                actor: path
+                    .last()
+                    .map(|a| m.actors[*a as usize].name.clone())
+                    .unwrap_or_default(),
+            }),
+            hang: None,
+        },
+        Ending::Hang(h) => Outcome {
+            violation: None,
+            hang: Some(HangRec {
+                property: h.prop,
+                obligation: h.desc.clone(),
+                cycle_start: (!h.is_dead_end()).then_some(h.stem.len() as u32),
+            }),
+        },
+        Ending::Nothing => Outcome {
+            violation: None,
+            hang: None,
+        },
+    };
     Trace {
         header: Header {
             format: ublk_traces::FORMAT.into(),
@@ -102,47 +189,56 @@ pub fn make_trace(
             features: m.feat,
             scenario: m.scenario.clone(),
             engine: engine.into(),
+            state_invariants: invariants,
         },
         steps,
-        outcome: Some(Outcome {
-            violation: v.map(|v| ViolationRec {
-                invariant: v.inv,
-                message: v.msg.clone(),
-                actor: last
-                    .map(|a| m.actors[a as usize].name.clone())
-                    .unwrap_or_default(),
-            }),
-        }),
+        outcome: Some(outcome),
     }
 }
 
 pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, String> {
     let m = Model::new(sc, o.features)?;
-    let r: Report = Explorer::new(&m)
+    let ex = Explorer::new(&m)
         .order(o.order)
         .max_states(o.max_states)
         .max_time(o.max_time)
-        .run();
-    let known = crate::known::lookup(&sc.name, o.preset, o.features == o.preset.features());
+        .state_invariants(o.safety);
+    let live = o.liveness && m.liveness_supported() && o.order == Order::Bfs;
+    let (r, hang) = if live {
+        let (r, g) = ex.run_graph(|s| m.obligations(s));
+        let hang = if r.stop == Stop::Exhausted {
+            find_hang(&m, &g)
+        } else {
+            None
+        };
+        (r, hang)
+    } else {
+        (ex.run(), None)
+    };
+    let found: Option<What> = match (&r.counterexample, &hang) {
+        (Some((_, v)), _) => Some(What::Safety(v.inv)),
+        (None, Some(h)) => Some(What::Hang(h.prop)),
+        _ => None,
+    };
     let mut verdict = match r.stop {
+        Stop::Exhausted if found.is_some() => Verdict::Fail,
         Stop::Exhausted => Verdict::Pass,
         Stop::Violation => Verdict::Fail,
         Stop::StateLimit | Stop::TimeLimit => Verdict::Incomplete,
     };
     let mut known_note = None;
-    if let Some(k) = known {
-        let hit = r
-            .counterexample
-            .as_ref()
-            .is_some_and(|(_, v)| v.inv == k.inv);
-        if hit {
+    let unmodified = o.features == o.preset.features();
+    if let Some(k) = crate::known::lookup(&sc.name, o.preset).filter(|k| live || k.what.is_safety())
+    {
+        if found == Some(k.what) {
             verdict = Verdict::Known;
-            known_note = Some(format!("{} ({}): {}", k.bug, k.inv, k.reason));
-        } else if verdict == Verdict::Pass {
+            known_note = Some(format!("{} ({}): {}", k.bug, k.what, k.reason));
+        } else if verdict == Verdict::Pass && unmodified && o.safety {
+            // on the preset itself a known finding must keep being found
             verdict = Verdict::Fail;
             known_note = Some(format!(
                 "known finding {} ({}) was not found: fixed, or the model changed",
-                k.bug, k.inv
+                k.bug, k.what
             ));
         }
     }
@@ -162,29 +258,67 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         states_per_sec: r.states_per_sec(),
         stop_reason,
         violation: None,
+        hang: None,
         known: known_note,
         trace_file: None,
         trace: None,
     };
-    if let Some((path, v)) = &r.counterexample {
-        let t = make_trace(&m, o.preset, engine_name(o.order), path, Some(v));
+    let engine = engine_name(o.order);
+    let trace = match (&r.counterexample, &hang) {
+        (Some((path, v)), _) => {
+            res.violation = Some(v.clone());
+            Some(make_trace_with(
+                &m,
+                o.preset,
+                engine,
+                path,
+                Ending::Violation(v),
+                o.safety,
+            ))
+        }
+        (None, Some(h)) => {
+            res.hang = Some(HangSummary {
+                property: h.prop,
+                obligation: h.desc.clone(),
+                stem_steps: h.stem.len(),
+                cycle_steps: h.cycle.len(),
+            });
+            let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+            Some(make_trace_with(
+                &m,
+                o.preset,
+                engine,
+                &path,
+                Ending::Hang(h),
+                o.safety,
+            ))
+        }
+        _ => None,
+    };
+    if let Some(t) = trace {
         if let Some(dir) = &o.out {
             let f = dir.join(format!("{}-{}.jsonl", o.preset.name(), sc.name));
             t.write(&f).map_err(|e| e.to_string())?;
             res.trace_file = Some(f.display().to_string());
         }
-        res.violation = Some(v.clone());
         res.trace = Some(t);
     }
     Ok(res)
 }
 
-/// Print a trace step by step with what each step changed.
-pub fn print_trace(m: &Model, path: &[ActorId], v: Option<&Violation>) -> String {
+/// Print a trace step by step with what each step changed; a lasso's cycle
+/// (from `cycle_start`) is marked.
+pub fn print_trace(m: &Model, path: &[ActorId], cycle_start: Option<usize>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let mut s = m.init();
     for (i, &a) in path.iter().enumerate() {
+        if cycle_start == Some(i) {
+            let _ = writeln!(
+                out,
+                "       ── cycle: the following steps repeat forever ──"
+            );
+        }
         let before = s.clone();
         let name = &m.actors[a as usize].name;
         match m.apply(&mut s, a) {
@@ -222,21 +356,41 @@ pub fn print_trace(m: &Model, path: &[ActorId], v: Option<&Violation>) -> String
             }
         }
     }
-    if let Some(v) = v {
-        let _ = writeln!(out, "  expected violation not reproduced: {v}");
-    }
     out
 }
 
-/// Re-execute a saved trace; Ok(report text) if it reproduces what it
-/// records, Err(message) otherwise.
+/// Print a hang: the lasso (or the path to the dead end) and what stays open.
+pub fn print_hang(m: &Model, h: &Hang) -> String {
+    let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+    let cycle = (!h.is_dead_end()).then_some(h.stem.len());
+    let mut out = print_trace(m, &path, cycle);
+    let shape = if h.is_dead_end() {
+        "dead end: no actor can move"
+    } else {
+        "the cycle is fair and repeats forever"
+    };
+    out.push_str(&format!(
+        "  ⟳ HANG {} ({}): {}; {shape}\n",
+        h.prop,
+        h.prop.describe(),
+        h.desc
+    ));
+    out
+}
+
+/// Re-execute a saved trace; Ok((report, reproduced)) or Err(why it cannot).
+/// A safety trace must end in the same violation; a lasso must return to
+/// the state where its cycle starts; a dead end must leave no actor able to
+/// move.
 pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
     let t = Trace::read(path).map_err(|e| e.to_string())?;
     let preset = Preset::from_name(&t.header.preset)
         .ok_or_else(|| format!("{}: unknown preset {}", path.display(), t.header.preset))?;
-    let m = Model::new(&t.header.scenario, t.header.features)?;
+    let m = Model::new(&t.header.scenario, t.header.features)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let actors: Vec<ActorId> = t.steps.iter().map(|s| s.actor_id).collect();
-    let (steps, v) = replay(&m, &actors).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (steps, v) = replay_with(&m, &actors, t.header.state_invariants)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     for (i, (rec, got)) in t.steps.iter().zip(&steps).enumerate() {
         let want_func = if got.func == "(violation)" {
             rec.func.clone()
@@ -254,10 +408,16 @@ pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
             ));
         }
     }
-    let want = t.outcome.as_ref().and_then(|o| o.violation.as_ref());
-    let same = match (want, &v) {
-        (Some(w), Some(g)) => w.invariant == g.inv && w.message == g.msg,
-        (None, None) => true,
+    let outcome = t.outcome.clone().unwrap_or(Outcome {
+        violation: None,
+        hang: None,
+    });
+    let same = match (&outcome.violation, &v, &outcome.hang) {
+        (Some(w), Some(g), _) => w.invariant == g.inv && w.message == g.msg,
+        (None, None, Some(h)) => {
+            hang_reproduced(&m, &actors, h.cycle_start, t.header.state_invariants)
+        }
+        (None, None, None) => true,
         _ => false,
     };
     let mut text = format!(
@@ -267,6 +427,49 @@ pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
         preset.name(),
         t.header.switches.join(" ")
     );
-    text.push_str(&print_trace(&m, &actors, None));
+    text.push_str(&print_trace(
+        &m,
+        &actors,
+        outcome
+            .hang
+            .as_ref()
+            .and_then(|h| h.cycle_start.map(|c| c as usize)),
+    ));
+    if let Some(h) = &outcome.hang {
+        text.push_str(&format!("  ⟳ HANG {}: {}\n", h.property, h.obligation));
+    }
     Ok((text, same))
+}
+
+fn hang_reproduced(
+    m: &Model,
+    path: &[ActorId],
+    cycle_start: Option<u32>,
+    invariants: bool,
+) -> bool {
+    let mut s = m.init();
+    let mut at_cycle = None;
+    for (i, &a) in path.iter().enumerate() {
+        if cycle_start == Some(i as u32) {
+            at_cycle = Some(fingerprint(&s));
+        }
+        let r = if invariants {
+            m.apply(&mut s, a)
+        } else {
+            m.step(&mut s, a)
+        };
+        if r.is_err() {
+            return false;
+        }
+    }
+    match cycle_start {
+        Some(_) => at_cycle == Some(fingerprint(&s)) && !m.obligations(&s).is_empty(),
+        None => {
+            // a dead end for fairness: no weakly fair actor can move
+            let stuck = (0..m.actors.len() as ActorId)
+                .filter(|&a| m.weakly_fair(a))
+                .all(|a| matches!(m.step(&mut s.clone(), a), Ok(ublk_model::Outcome::Blocked)));
+            stuck && !m.obligations(&s).is_empty()
+        }
+    }
 }

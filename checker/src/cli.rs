@@ -28,6 +28,10 @@ enum Cmd {
     Check(CheckArgs),
     /// Benchmark the explorer: distinct states/s on a scenario (median of runs).
     Bench(BenchArgs),
+    /// Compare two switch sets: verdicts, reachable states, command results.
+    Diff(crate::diff_cli::DiffArgs),
+    /// The off-daemon series patch by patch (generates docs/series.md).
+    Series(crate::diff_cli::SeriesArgs),
 }
 
 #[derive(clap::Args)]
@@ -76,6 +80,13 @@ struct CheckArgs {
     /// Re-execute a saved trace instead of exploring.
     #[arg(long)]
     replay: Option<PathBuf>,
+    /// Safety only: skip the search for hangs (L1–L5).
+    #[arg(long)]
+    no_liveness: bool,
+    /// Hangs only: do not stop at the state invariants S4–S6, S9 (a bug that
+    /// breaks one first is then shown as the hang it leads to).
+    #[arg(long, conflicts_with = "no_liveness")]
+    liveness_only: bool,
 }
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 violation, 2 error).
@@ -88,6 +99,8 @@ pub fn main() -> i32 {
         }
         Cmd::Check(a) => run_check(a),
         Cmd::Bench(a) => run_bench(a),
+        Cmd::Diff(a) => crate::diff_cli::run_diff(a),
+        Cmd::Series(a) => crate::diff_cli::run_series(a),
     };
     match r {
         Ok(code) => code,
@@ -171,12 +184,13 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
             .collect::<Result<_, _>>()?
     };
     let opts = CheckOpts {
-        preset,
-        features,
         order: if a.dfs { Order::Dfs } else { Order::Bfs },
         max_states: a.max_states,
         max_time: Duration::from_secs(a.max_seconds),
         out: Some(a.out.clone()),
+        liveness: !a.no_liveness,
+        safety: !a.liveness_only,
+        ..CheckOpts::new(preset, features)
     };
     let mut results = Vec::new();
     let sw = features.diff_from(preset.features()).join(" ");
@@ -192,9 +206,9 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         if !a.json {
             let v = match r.verdict {
                 Verdict::Pass => "PASS".to_string(),
-                Verdict::Fail => format!("FAIL {}", r.violation.as_ref().unwrap().inv),
+                Verdict::Fail => format!("FAIL {}", r.finding().unwrap_or_default()),
                 Verdict::Incomplete => "INCOMPLETE".into(),
-                Verdict::Known => format!("KNOWN {}", r.violation.as_ref().unwrap().inv),
+                Verdict::Known => format!("KNOWN {}", r.finding().unwrap_or_default()),
             };
             println!(
                 "{:<34} {:<10} {:>10} {:>12} {:>6} {:>7.2}s {:>10.0}",
@@ -205,12 +219,12 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
     }
     if !a.json {
         for (r, sc) in results.iter().zip(&scs) {
-            if r.violation.is_none() {
+            if r.trace.is_none() {
                 if let Some(k) = &r.known {
                     println!("\n{} — FAIL: {k}", r.scenario);
                 }
             }
-            if let (Some(v), Some(t)) = (&r.violation, &r.trace) {
+            if let Some(t) = &r.trace {
                 let m = Model::new(sc, features).map_err(anyhow::Error::msg)?;
                 let path: Vec<u8> = t.steps.iter().map(|s| s.actor_id).collect();
                 let tag = if r.verdict == Verdict::Known {
@@ -218,11 +232,43 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
                 } else {
                     ""
                 };
-                println!("\n{} — {tag}{} in {} steps:", r.scenario, v.inv, path.len());
+                let what = r.finding().unwrap_or_default();
+                let shape = match &r.hang {
+                    Some(h) if h.cycle_steps > 0 => format!(
+                        "a lasso: {} steps, then a {}-step cycle",
+                        h.stem_steps, h.cycle_steps
+                    ),
+                    Some(h) => format!("a dead end after {} steps", h.stem_steps),
+                    None => format!("{} steps", path.len()),
+                };
+                println!("\n{} — {tag}{what} in {shape}:", r.scenario);
                 if let Some(k) = &r.known {
                     println!("  known: {k}");
                 }
-                print!("{}", check::print_trace(&m, &path, Some(v)));
+                let cycle = t
+                    .outcome
+                    .as_ref()
+                    .and_then(|o| o.hang.as_ref())
+                    .and_then(|h| h.cycle_start);
+                print!(
+                    "{}",
+                    check::print_trace(&m, &path, cycle.map(|c| c as usize))
+                );
+                if let (Some(h), Some(rec)) =
+                    (&r.hang, t.outcome.as_ref().and_then(|o| o.hang.as_ref()))
+                {
+                    let end = if h.cycle_steps > 0 {
+                        "the cycle is fair and repeats forever"
+                    } else {
+                        "dead end: no actor can move"
+                    };
+                    println!(
+                        "  ⟳ HANG {} ({}): {}; {end}",
+                        rec.property,
+                        rec.property.describe(),
+                        rec.obligation
+                    );
+                }
                 if let Some(f) = &r.trace_file {
                     println!("  trace saved: {f}  (replay: ublksim check --replay {f})");
                 }

@@ -4,12 +4,35 @@
 //! the scenario FAILs, so a fix (or a model change that hides the bug) is
 //! noticed.  Seeded bugs a user turns on are never KNOWN: they are FAILs.
 
-use ublk_model::{Inv, Preset};
+use std::fmt;
+use ublk_model::{Inv, Preset, Prop};
+
+/// What a finding is: an invariant violation or a hang of a liveness property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    Safety(Inv),
+    Hang(Prop),
+}
+
+impl What {
+    pub fn is_safety(self) -> bool {
+        matches!(self, What::Safety(_))
+    }
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::Safety(i) => write!(f, "{i}"),
+            What::Hang(p) => write!(f, "hang {p}"),
+        }
+    }
+}
 
 pub struct Known {
     pub scenario: &'static str,
     pub preset: Preset,
-    pub inv: Inv,
+    pub what: What,
     pub bug: &'static str,
     pub reason: &'static str,
 }
@@ -24,20 +47,50 @@ const O6: &str = "own analysis, not reported upstream: a per-io daemon thread ex
                   the exited thread's cmd was canceled, so START_DEV succeeds and ublk_queue_cmd \
                   dispatches through a NULL / completed io->cmd. Not yet confirmed on a real kernel.";
 
+const O7: &str = "own analysis, not reported upstream: the server dies between COMMIT_AND_FETCH and \
+                  UNREGISTER of a buffer registered in its own ring. ublk_cancel_cmd skips the slot \
+                  because its request is started; the request waits for the buffer's last reference, \
+                  which io_uring drops only in io_ring_ctx_free, after the cancel loop: ring exit and \
+                  the request hang. Not yet confirmed on a real kernel.";
+
+const O1: &str =
+    "another process holds /dev/ublkcN: the release work (the only thing that aborts a dead \
+                  server's requests since 82a8a30c581b) never runs, so the request never ends and \
+                  STOP_DEV blocks in del_gendisk (spec §7.1 O-1, open in 7.2).";
+
+const FAKE: &str = "fail_io_timeout fault injection drops the request's completion by design; a privileged \
+                    device's ublk_timeout only re-arms the timer, and the exiting ring's cancel skips the \
+                    slot of a started request, so the request (and the server's ring exit) never finish.";
+
+const PRE_UNREG: &str =
+    "before p09 an UNREGISTER after COMMIT is refused with -EBUSY, so the buffer is \
+                         released only at ring teardown (the documented pre-6.17 rule: unregister \
+                         before commit); STOP_DEV waits for the request meanwhile.";
+
 pub const KNOWN: &[Known] = &[
-    Known { scenario: "thread-exit-before-start", preset: Preset::K72, inv: Inv::S7, bug: "O-6", reason: O6 },
-    Known { scenario: "thread-exit-before-start", preset: Preset::Post, inv: Inv::S6, bug: "O-6", reason: O6 },
-    Known { scenario: "thread-exit-before-start", preset: Preset::Pre, inv: Inv::S6, bug: "O-6", reason: O6 },
-    Known { scenario: "register-vs-server-exit", preset: Preset::Post, inv: Inv::S7, bug: "B-24", reason: B24 },
-    Known { scenario: "cancel-vs-dispatch", preset: Preset::Post, inv: Inv::S7, bug: "B-24", reason: B24 },
-    Known { scenario: "per-io-daemons-stress", preset: Preset::Post, inv: Inv::S7, bug: "B-24", reason: B24 },
-    Known { scenario: "register-vs-server-exit", preset: Preset::Pre, inv: Inv::S7, bug: "B-24", reason: B24 },
-    Known { scenario: "cancel-vs-dispatch", preset: Preset::Pre, inv: Inv::S7, bug: "B-24", reason: B24 },
-    Known { scenario: "per-io-daemons-stress", preset: Preset::Pre, inv: Inv::S7, bug: "B-24", reason: B24 },
+    Known { scenario: "exit-before-unregister", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-7", reason: O7 },
+    Known { scenario: "stop-with-fd-held", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
+    Known { scenario: "stop-with-fd-held", preset: Preset::Post, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
+    Known { scenario: "stop-with-fd-held", preset: Preset::Pre, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
+    Known { scenario: "fake-timeout-zc", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "fake-timeout", reason: FAKE },
+    Known { scenario: "fake-timeout-zc", preset: Preset::Post, what: What::Hang(Prop::L2), bug: "fake-timeout", reason: FAKE },
+    Known { scenario: "daemon-unreg-after-commit", preset: Preset::Pre, what: What::Hang(Prop::L1), bug: "pre-p09 rule", reason: PRE_UNREG },
+    Known { scenario: "errno-table", preset: Preset::Pre, what: What::Hang(Prop::L2), bug: "O-7", reason: O7 },
+    Known { scenario: "thread-exit-before-start", preset: Preset::K72, what: What::Safety(Inv::S7), bug: "O-6", reason: O6 },
+    Known { scenario: "thread-exit-before-start", preset: Preset::Post, what: What::Safety(Inv::S6), bug: "O-6", reason: O6 },
+    Known { scenario: "thread-exit-before-start", preset: Preset::Pre, what: What::Safety(Inv::S6), bug: "O-6", reason: O6 },
+    Known { scenario: "register-vs-server-exit", preset: Preset::Post, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "cancel-vs-dispatch", preset: Preset::Post, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "per-io-daemons-stress", preset: Preset::Post, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "register-vs-server-exit", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "cancel-vs-dispatch", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "per-io-daemons-stress", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "exit-before-unregister", preset: Preset::Post, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "exit-before-unregister", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
     Known {
         scenario: "user-copy-vs-elevator",
         preset: Preset::Pre,
-        inv: Inv::S1,
+        what: What::Safety(Inv::S1),
         bug: "B-1",
         reason: "the refcount lives in the request pdu: a user copy that looked the request up by tag \
                  increments it after an elevator switch freed the request (fixed by series patch 02).",
@@ -45,7 +98,7 @@ pub const KNOWN: &[Known] = &[
     Known {
         scenario: "fake-timeout-zc",
         preset: Preset::Pre,
-        inv: Inv::S4,
+        what: What::Safety(Inv::S4),
         bug: "B-11",
         reason: "a faked timeout skips dropping the server's reference at COMMIT, so buffer releases can \
                  never settle the count (fixed in 6.17 by moving the check into __ublk_complete_rq).",
@@ -53,19 +106,18 @@ pub const KNOWN: &[Known] = &[
     Known {
         scenario: "fetch-without-buffer",
         preset: Preset::Pre,
-        inv: Inv::S5,
+        what: What::Safety(Inv::S5),
         bug: "B-12",
         reason: "a copy-mode FETCH without a buffer is queued without arming the slot: no cancel can \
                  find the cmd (fixed by ublk_check_fetch_buf, 6.17).",
     },
 ];
 
-/// The known finding for this scenario on this preset, if the user did not
-/// change the preset's switches.
-pub fn lookup(scenario: &str, preset: Preset, unmodified: bool) -> Option<&'static Known> {
-    if !unmodified {
-        return None;
-    }
+/// The known finding for this scenario on this preset.  It makes the
+/// verdict KNOWN only when exactly that finding is found (also with changed
+/// switches: seeding one bug does not turn the version's other known
+/// findings into failures).
+pub fn lookup(scenario: &str, preset: Preset) -> Option<&'static Known> {
     KNOWN
         .iter()
         .find(|k| k.scenario == scenario && k.preset == preset)

@@ -102,7 +102,7 @@ pub fn all() -> Vec<Scenario> {
             zc(),
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![reg(0, 0), Op::FixedIo { idx: 0 }, unreg(0, 0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), Op::FixedIo { idx: 0 }, unreg(0, 0), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 control(&[StartDev, StopDev]),
             ],
@@ -116,7 +116,7 @@ pub fn all() -> Vec<Scenario> {
             zc(),
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 control(&[StartDev]),
             ],
@@ -129,8 +129,8 @@ pub fn all() -> Vec<Scenario> {
              (B-8).",
             zc(),
             vec![
-                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![reg(0, 1), Op::Exit]),
+                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![reg(0, 1), Op::ThreadExit]),
                 ActorSpec::Killer,
                 submit(&[Bio::Read]),
                 control(&[StartDev]),
@@ -145,7 +145,7 @@ pub fn all() -> Vec<Scenario> {
             DevConfig { copy: CopyMode::UserCopy, elevator: true, ..DevConfig::default() },
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::Exit]),
+                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 ActorSpec::Elevator,
                 control(&[StartDev]),
@@ -159,7 +159,7 @@ pub fn all() -> Vec<Scenario> {
             DevConfig { elevator: true, ..zc() },
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 ActorSpec::Elevator,
                 control(&[StartDev]),
@@ -228,10 +228,11 @@ pub fn all() -> Vec<Scenario> {
         ),
         sc(
             "fetch-without-buffer",
-            "A copy-mode FETCH without a buffer (B-12): it must fail with -EINVAL, not be queued \
-             without arming the slot (a cmd no cancel can find: ring exit and START_DEV hang).",
+            "A copy-mode FETCH without a buffer (B-12), and the server may be killed while it waits: \
+             the FETCH must fail with -EINVAL, not be queued without arming the slot (a cmd no cancel \
+             can find: ring exit never ends, L3).",
             DevConfig { copy: CopyMode::Copy, ..DevConfig::default() },
-            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), control(&[StartDev])],
+            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), ActorSpec::Killer, control(&[StartDev])],
         ),
         sc(
             "cancel-vs-dispatch",
@@ -271,7 +272,7 @@ pub fn all() -> Vec<Scenario> {
             DevConfig { copy: CopyMode::UserCopy, ..DevConfig::default() },
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), Op::UserCopy { q: Q, tag: 0 }, commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::Exit]),
+                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 control(&[StartDev, StopDev]),
             ],
@@ -285,7 +286,7 @@ pub fn all() -> Vec<Scenario> {
             vec![
                 server("daemon0", true, vec![fetch(0, false), wait(0), reg(0, 0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
                 server("daemon1", true, vec![fetch(1, false), wait(1), commit(1, 4096, false), wait(1), Op::Exit]),
-                server("helper", false, vec![reg(0, 0), reg(1, 1), unreg(0, 0), unreg(1, 1), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), reg(1, 1), unreg(0, 0), unreg(1, 1), Op::ThreadExit]),
                 ActorSpec::Killer,
                 submit(&[Bio::Read]),
                 submit(&[Bio::Read]),
@@ -302,10 +303,62 @@ pub fn all() -> Vec<Scenario> {
             DevConfig { depth: 2, ..zc() },
             vec![
                 server("daemon0", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("daemon1", true, vec![fetch(1, false), Op::Exit]),
+                server("daemon1", true, vec![fetch(1, false), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 submit(&[Bio::Read]),
                 control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "exit-before-unregister",
+            "The daemon commits while its own registered buffer still holds the request (legal since \
+             p09: it unregisters afterwards), and the server may be killed in between. The exiting \
+             ring's cancel skips the slot because its request is started; the request waits for the \
+             buffer, which io_uring releases only when it frees the ring — after the cancel loop \
+             (O-7, own analysis).",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), commit(0, 4096, false), unreg(0, 0), wait(0), Op::Exit]),
+                ActorSpec::Killer,
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "ring-exit-slot-states",
+            "Two tags: one slot has a request the server owns (dispatched, not committed), the other \
+             only an armed FETCH, when the daemon exits. Ring exit must complete the idle FETCH with \
+             UBLK_IO_RES_ABORT and skip the owned slot; the release work must then fail the owned \
+             request and stop the device (L2, L3, L4).",
+            DevConfig { depth: 2, ..zc() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), fetch(1, false), wait(0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "stop-after-server-exit",
+            "STOP_DEV issued while (or after) the server exits without committing its request: \
+             del_gendisk waits for the request, which only the release work's abort can end (L5).",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]),
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
+            "stop-with-fd-held",
+            "As stop-after-server-exit, but another process holds a reference to /dev/ublkcN and may \
+             never close it: the release work never runs, so the dead server's request is never \
+             aborted and STOP_DEV never returns (O-1, open in 7.2).",
+            zc(),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]),
+                ActorSpec::FdHolder,
+                submit(&[Bio::Read]),
+                control(&[StartDev, StopDev]),
             ],
         ),
         sc(

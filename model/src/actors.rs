@@ -48,6 +48,8 @@ pub enum Kind {
     RequeueWork,
     /// `ublk_ch_release_work_fn` (exit_work).
     ReleaseWork,
+    /// Another process holding /dev/ublkcN; its one step closes it.
+    FdHolder,
 }
 
 #[derive(Clone, Debug)]
@@ -94,7 +96,8 @@ fn op_entry_func(op: &Op) -> &'static str {
         Op::FixedIo { .. } => "io_uring READ_FIXED: io_find_buf_node",
         Op::UserCopy { .. } => "ublk_ch_read_iter: checks + blk_mq_tag_to_rq",
         Op::WaitCqe { .. } => "io_uring_enter: wait for CQE",
-        Op::Exit => "do_exit (server thread)",
+        Op::Exit => "exit_group (server process)",
+        Op::ThreadExit => "do_exit (this server thread)",
     }
 }
 
@@ -159,6 +162,11 @@ impl Model {
             Kind::FixedIo { ring } => x.step_fixed_io(*ring),
             Kind::RequeueWork => x.step_requeue_work(),
             Kind::ReleaseWork => x.step_release_work(),
+            Kind::FdHolder => {
+                x.drop_file_ref();
+                x.s.actors[a as usize].done = true;
+                Ok(Some(("close(/dev/ublkcN) in the other process", None)))
+            }
         }?;
         Ok(match r {
             None => Outcome::Blocked,
@@ -218,10 +226,14 @@ impl Exec<'_> {
                     _ => Ok(None),
                 }
             }
-            (Op::Exit, _) => {
+            (Op::ThreadExit, _) => {
                 self.task_exit(task, ring);
                 Ok(Some((entry, None)))
             }
+            (Op::Exit, _) => match self.exit_group() {
+                true => Ok(Some((entry, None))),
+                false => Ok(None),
+            },
             (Op::FixedIo { idx }, _) => {
                 self.advance();
                 let Some(n) = self.s.rings[ring as usize]
@@ -393,35 +405,46 @@ impl Exec<'_> {
         }
     }
 
-    /// SIGKILL: every live server thread exits once it is back in user
-    /// space (not in the middle of a split kernel operation).
-    fn step_killer(&mut self) -> Step {
-        let servers: Vec<(ActorId, TaskId, RingId)> = self
+    /// Every live server thread exits, each once it is back in user space
+    /// (not inside a split kernel operation).  False (nothing done) while
+    /// some thread is still inside one.
+    fn exit_group(&mut self) -> bool {
+        let live: Vec<(ActorId, TaskId, RingId)> = self
             .m
             .actors
             .iter()
             .enumerate()
             .filter_map(|(i, d)| match d.kind {
-                Kind::Server { task, ring, .. } => Some((i as ActorId, task, ring)),
+                Kind::Server { task, ring, .. } if !self.s.tasks[task as usize].exiting => {
+                    Some((i as ActorId, task, ring))
+                }
                 _ => None,
             })
             .collect();
-        let live: Vec<_> = servers
-            .into_iter()
-            .filter(|&(_, t, _)| !self.s.tasks[t as usize].exiting)
-            .collect();
-        if live.is_empty() {
-            self.me().done = true;
-            return Ok(None);
-        }
         if live
             .iter()
-            .any(|&(a, _, _)| self.s.actors[a as usize].sub != 0)
+            .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].sub != 0)
         {
-            return Ok(None);
+            return false;
         }
         for (_, t, r) in live {
             self.task_exit(t, r);
+        }
+        true
+    }
+
+    /// SIGKILL of the server process.
+    fn step_killer(&mut self) -> Step {
+        if self
+            .m
+            .server_tasks()
+            .all(|t| self.s.tasks[t as usize].exiting)
+        {
+            self.me().done = true;
+            return Ok(None);
+        }
+        if !self.exit_group() {
+            return Ok(None);
         }
         self.me().done = true;
         Ok(Some(("SIGKILL: do_exit of every server thread", None)))

@@ -114,8 +114,12 @@ pub enum Op {
     UserCopy { q: u8, tag: u8 },
     /// Wait for the CQE of this thread's last FETCH / COMMIT / NEED_GET_DATA on (q, tag).
     WaitCqe { q: u8, tag: u8 },
-    /// The thread exits (its ring is torn down).
+    /// The server process exits (`exit_group`): every server thread exits,
+    /// each after the syscall it is in; their rings are torn down.
     Exit,
+    /// Only this thread exits (its ring is torn down); the process and its
+    /// /dev/ublkcN fd live on while other server threads do.
+    ThreadExit,
 }
 
 /// A control command (on /dev/ublk-control, from its own task).
@@ -155,6 +159,9 @@ pub enum ActorSpec {
     Killer,
     /// `elevator_switch()`: freeze, free the scheduler's requests, unfreeze.
     Elevator,
+    /// Another process (a forked helper, a `pidfd_getfd` holder) that holds
+    /// a reference to /dev/ublkcN and may or may not ever close it (O-1).
+    FdHolder,
 }
 
 /// A named scenario: device plus actors.

@@ -67,9 +67,14 @@ pub enum Sw {
     /// K72 COMMIT unregisters the old auto buffer *before* `ublk_sub_req_ref`
     /// (POST: after, so the release takes the atomic path).
     AutoUnregFirst,
+    /// Proposed fix for the model's finding O-6 (not upstream code, in no
+    /// preset): `ublk_mark_io_ready` keeps `canceling` / CANCELED while an io
+    /// of the device is CANCELED and its cmd is gone.  The worked example of
+    /// docs/howto.md.
+    FixO6,
 }
 
-pub const ALL_SWITCHES: [Sw; 21] = [
+pub const ALL_SWITCHES: [Sw; 22] = [
     Sw::P02,
     Sw::P03,
     Sw::P04,
@@ -91,6 +96,7 @@ pub const ALL_SWITCHES: [Sw; 21] = [
     Sw::UserCopyDaemonFast,
     Sw::CancelNoDisk,
     Sw::AutoUnregFirst,
+    Sw::FixO6,
 ];
 
 /// What kind of change a switch is.
@@ -236,6 +242,12 @@ impl Sw {
                 Refinement,
                 None,
                 "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()",
+            ),
+            FixO6 => (
+                "fix-o6",
+                Fix,
+                Some("O-6"),
+                "proposal (not upstream): ublk_mark_io_ready keeps canceling while a canceled io has no cmd",
             ),
         };
         SwInfo {

@@ -242,8 +242,9 @@ impl Exec<'_> {
         let (next, func) = match sub {
             0 => match self.release_work_1()? {
                 Next::Finished => {
+                    // the work may run again after a new server opened the device
                     self.s.dev.release_pending = false;
-                    self.me_st().done = true;
+                    self.me_st().sub = 0;
                     return Ok(Some(("ublk_ch_release_work_fn: no disk, skip", None)));
                 }
                 n => (n, "ublk_ch_release_work_fn: settle refs, ublk_abort_queue"),
@@ -268,7 +269,7 @@ impl Exec<'_> {
             _ => {
                 self.release_work_3(true)?;
                 self.s.dev.release_pending = false;
-                self.me_st().done = true;
+                self.me_st().sub = 0;
                 return Ok(Some((
                     "ublk_ch_release_work_fn: ublk_reset_ch_dev, clear OPEN",
                     None,

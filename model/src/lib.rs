@@ -21,6 +21,7 @@ pub mod features;
 pub mod invariants;
 mod io_cmd;
 mod kactors;
+pub mod liveness;
 pub mod state;
 mod teardown;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use actors::{ActorDef, CmdDef, Kind, Outcome, StepInfo};
 pub use config::*;
 pub use features::{apply_switches, Features, Preset, Sw, ALL_PRESETS, ALL_SWITCHES};
 pub use invariants::{Inv, Violation};
+pub use liveness::{Obligation, Obligations, Prop};
 pub use state::State;
 
 use state::*;
@@ -154,6 +156,7 @@ impl Model {
                     (format!("sigkill{}", kills - 1), Kind::Killer)
                 }
                 ActorSpec::Elevator => ("elevator".into(), Kind::Elevator),
+                ActorSpec::FdHolder => ("fd-holder".into(), Kind::FdHolder),
             };
             let _ = kills;
             actors.push(ActorDef { name, kind });
@@ -255,7 +258,13 @@ impl Model {
                 used: false,
                 has_disk: false,
                 disk_dying: false,
-                file_refs: 1 + self.n_servers,
+                file_refs: 1
+                    + self.n_servers
+                    + self
+                        .actors
+                        .iter()
+                        .filter(|a| a.kind == Kind::FdHolder)
+                        .count() as u8,
                 open: true,
                 canceling: false,
                 nr_io_ready: 0,

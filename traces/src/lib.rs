@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
-use ublk_model::{Features, Inv, Scenario};
+use ublk_model::{Features, Inv, Prop, Scenario};
 
 pub const FORMAT: &str = "ublk-sim-trace";
 pub const VERSION: u32 = 1;
@@ -29,6 +29,14 @@ pub struct Header {
     pub scenario: Scenario,
     /// What produced it: "explorer-bfs", "explorer-dfs", …
     pub engine: String,
+    /// Were the state invariants (S4–S6, S9) checked?  (`--liveness-only`
+    /// turns them off; a replay must do the same.)
+    #[serde(default = "yes")]
+    pub state_invariants: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +54,18 @@ pub struct TraceStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     pub violation: Option<ViolationRec>,
+    /// A hang (liveness): the steps from `cycle_start` on repeat forever;
+    /// without a cycle the last state is a dead end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hang: Option<HangRec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HangRec {
+    pub property: Prop,
+    pub obligation: String,
+    /// Index of the first step of the cycle; `None` for a dead end.
+    pub cycle_start: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +155,7 @@ impl Trace {
             }
             let v: serde_json::Value =
                 serde_json::from_str(l).map_err(|e| mal(n + 1, e.to_string()))?;
-            if v.get("violation").is_some() {
+            if v.get("violation").is_some() || v.get("hang").is_some() {
                 outcome = Some(serde_json::from_value(v).map_err(|e| mal(n + 1, e.to_string()))?);
             } else {
                 steps.push(serde_json::from_value(v).map_err(|e| mal(n + 1, e.to_string()))?);
@@ -213,6 +233,7 @@ mod tests {
                     actors: vec![],
                 },
                 engine: "explorer-bfs".into(),
+                state_invariants: true,
             },
             steps: vec![TraceStep {
                 i: 0,
@@ -226,6 +247,11 @@ mod tests {
                     invariant: Inv::S3,
                     message: "m".into(),
                     actor: "daemon".into(),
+                }),
+                hang: Some(HangRec {
+                    property: Prop::L3,
+                    obligation: "o".into(),
+                    cycle_start: Some(0),
                 }),
             }),
         }

@@ -1,0 +1,172 @@
+//! Liveness properties L1–L5 (spec §9.4) as *obligations*: things that are
+//! open in a state and must eventually be discharged, under weak fairness of
+//! the actors that keep running.
+//!
+//! A hang is a reachable dead end with an open obligation, or a fair cycle
+//! along which one obligation stays open (the checker finds both on the
+//! explored state graph).  Which actors are weakly fair is a property of
+//! the actor kind: kernel contexts and live server threads always run when
+//! they can; a SIGKILL, an elevator switch or another process holding the
+//! char device *may* never act.
+
+use crate::actors::Kind;
+use crate::state::*;
+use crate::Model;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Prop {
+    /// L1/L2: every submitted request is eventually ended (or, in
+    /// recovery-queue mode, parked on the requeue list).
+    L1,
+    L2,
+    /// L3: ring exit terminates: every cancelable cmd of an exiting ring is
+    /// eventually completed.
+    L3,
+    /// L4: the release work terminates.
+    L4,
+    /// L5: STOP_DEV returns.
+    L5,
+}
+
+impl Prop {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Prop::L1 => "with a live server, every started request is eventually ended",
+            Prop::L2 => "once the server is gone and /dev/ublkcN closed, every request is ended or parked for recovery",
+            Prop::L3 => "ring exit terminates: every cancelable cmd of an exiting ring is eventually completed",
+            Prop::L4 => "the release work (ublk_ch_release_work_fn) terminates",
+            Prop::L5 => "STOP_DEV returns",
+        }
+    }
+}
+
+impl fmt::Display for Prop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// One open obligation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Obligation {
+    /// Request `rq` must end.
+    Request(RqId),
+    /// Cmd must be completed by the exiting ring's cancel loop.
+    Cmd(CmdId),
+    Release,
+    Stop,
+}
+
+/// The open obligations of a state, as a compact bit set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Obligations {
+    pub reqs: u64,
+    pub cmds: u128,
+    pub release: bool,
+    pub stop: bool,
+}
+
+impl Obligations {
+    pub fn is_empty(&self) -> bool {
+        self.reqs == 0 && self.cmds == 0 && !self.release && !self.stop
+    }
+    pub fn has(&self, o: Obligation) -> bool {
+        match o {
+            Obligation::Request(r) => self.reqs & (1 << r) != 0,
+            Obligation::Cmd(c) => self.cmds & (1 << c) != 0,
+            Obligation::Release => self.release,
+            Obligation::Stop => self.stop,
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Obligation> + '_ {
+        let r = (0..64)
+            .filter(|i| self.reqs & (1 << i) != 0)
+            .map(|i| Obligation::Request(i as RqId));
+        let c = (0..128)
+            .filter(|i| self.cmds & (1 << i) != 0)
+            .map(|i| Obligation::Cmd(i as CmdId));
+        let rel = self.release.then_some(Obligation::Release);
+        let stop = self.stop.then_some(Obligation::Stop);
+        r.chain(c).chain(rel).chain(stop)
+    }
+}
+
+impl Model {
+    /// Can liveness be checked on this model (obligation sets fit)?
+    pub fn liveness_supported(&self) -> bool {
+        self.cmds.len() <= 128 && self.nr_slots() as usize * 4 <= 64
+    }
+
+    /// Weak fairness: an actor that stays enabled eventually steps.  False
+    /// for events that may never happen.
+    pub fn weakly_fair(&self, a: ActorId) -> bool {
+        !matches!(
+            self.actors[a as usize].kind,
+            Kind::Killer | Kind::Elevator | Kind::FdHolder
+        )
+    }
+
+    /// Are all server threads gone?
+    fn server_gone(&self, s: &State) -> bool {
+        self.server_tasks().all(|t| s.tasks[t as usize].exiting)
+    }
+
+    /// The obligations open in `s`.
+    pub fn obligations(&self, s: &State) -> Obligations {
+        let mut o = Obligations::default();
+        let parks = self.dev.recovery.queues_io();
+        for (i, r) in s.reqs.iter().enumerate() {
+            if r.allocated && r.alive && !(parks && s.dev.requeue.contains(&(i as RqId))) {
+                o.reqs |= 1 << i;
+            }
+        }
+        for (i, c) in s.cmds.iter().enumerate() {
+            let ring = self.cmds[i].ring as usize;
+            if c.st == CmdSt::Pending && c.cancelable && s.rings[ring].exiting {
+                o.cmds |= 1 << i;
+            }
+        }
+        o.release = s.dev.release_pending;
+        o.stop = self
+            .actors
+            .iter()
+            .zip(&s.actors)
+            .any(|(d, st)| match &d.kind {
+                Kind::Control { prog } => {
+                    !st.done && prog.get(st.pc as usize) == Some(&crate::config::CtrlOp::StopDev)
+                }
+                _ => false,
+            });
+        o
+    }
+
+    /// The property an obligation belongs to, in state `s`.
+    pub fn prop_of(&self, s: &State, o: Obligation) -> Prop {
+        match o {
+            Obligation::Request(_) if self.server_gone(s) => Prop::L2,
+            Obligation::Request(_) => Prop::L1,
+            Obligation::Cmd(_) => Prop::L3,
+            Obligation::Release => Prop::L4,
+            Obligation::Stop => Prop::L5,
+        }
+    }
+
+    /// A human description of an obligation.
+    pub fn describe_obligation(&self, o: Obligation) -> String {
+        match o {
+            Obligation::Request(r) => format!("request rq{r} is never ended"),
+            Obligation::Cmd(c) => {
+                let d = &self.cmds[c as usize];
+                let who = &self.actors[d.actor as usize].name;
+                format!(
+                    "cmd c{c} ({who}'s {:?} on q{}t{}) is never completed by the ring exit",
+                    d.op, d.q, d.tag
+                )
+            }
+            Obligation::Release => "the release work never finishes".into(),
+            Obligation::Stop => "STOP_DEV never returns".into(),
+        }
+    }
+}
