@@ -362,6 +362,24 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         sc(
+            "recovery-new-server",
+            "USER_RECOVERY_REISSUE: the server exits while it owns a request; the release work \
+             requeues it and parks the device QUIESCED; START_USER_RECOVERY; a new server process \
+             opens /dev/ublkcN and FETCHes; END_USER_RECOVERY kicks the held request to it; then \
+             STOP_DEV. The request must end exactly once, served by the new server (L1, L2).",
+            DevConfig { copy: CopyMode::Copy, recovery: Recovery::Reissue, ..DevConfig::default() },
+            vec![
+                server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),
+                ActorSpec::RecoveryServer {
+                    name: "new-daemon".into(),
+                    fixed_file: true,
+                    prog: vec![fetch(0, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit],
+                },
+                submit(&[Bio::Read]),
+                control(&[StartDev, CtrlOp::StartUserRecovery, CtrlOp::EndUserRecovery, StopDev]),
+            ],
+        ),
+        sc(
             "errno-table",
             "Sequential io commands in every slot situation the model distinguishes — before FETCH, \
              ACTIVE, OWNED, after COMMIT; on and off the daemon; bad ioctl type — for the errno \

@@ -20,6 +20,8 @@ pub enum Kind {
     Server {
         task: TaskId,
         ring: RingId,
+        /// 0: the original server process; 1: the recovery's new server.
+        process: u8,
         prog: Vec<(Op, Option<CmdId>)>,
     },
     Submitter {
@@ -50,6 +52,8 @@ pub enum Kind {
     ReleaseWork,
     /// Another process holding /dev/ublkcN; its one step closes it.
     FdHolder,
+    /// The recovery's new server process opening /dev/ublkcN (`ublk_ch_open`).
+    Opener,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +120,8 @@ impl Model {
             Kind::FixedIo { ring } => !s.rings[*ring as usize].fixed_ops.is_empty(),
             Kind::RequeueWork => !s.dev.requeue_run.is_empty() || st.rq.is_some(),
             Kind::ReleaseWork => s.dev.release_pending,
+            Kind::Server { process: 1, .. } if !s.dev.new_server_open => false,
+            Kind::Opener => s.dev.recovering && !s.dev.open,
             Kind::Server { prog, .. } => match prog.get(st.pc as usize) {
                 // waiting for a CQE that has not been posted
                 Some((Op::WaitCqe { .. }, Some(c))) => {
@@ -152,7 +158,7 @@ impl Model {
             cur,
         };
         let r = match &self.actors[a as usize].kind {
-            Kind::Server { task, ring, prog } => x.step_server(*task, *ring, prog),
+            Kind::Server { task, ring, prog, .. } => x.step_server(*task, *ring, prog),
             Kind::Submitter { q, bios } => x.step_submitter(*q, bios),
             Kind::Control { prog } => x.step_control(prog),
             Kind::Killer => x.step_killer(),
@@ -162,6 +168,16 @@ impl Model {
             Kind::FixedIo { ring } => x.step_fixed_io(*ring),
             Kind::RequeueWork => x.step_requeue_work(),
             Kind::ReleaseWork => x.step_release_work(),
+            Kind::Opener => {
+                // ublk_ch_open: test_and_set_bit(UB_STATE_OPEN); the new
+                // process's fd and its rings' fixed files reference the file
+                let refs = 1 + x.m.proc_tasks(1).count() as u8;
+                x.s.dev.open = true;
+                x.s.dev.new_server_open = true;
+                x.s.dev.file_refs += refs;
+                x.s.actors[a as usize].done = true;
+                Ok(Some(("ublk_ch_open (new server)", None)))
+            }
             Kind::FdHolder => {
                 x.drop_file_ref();
                 x.s.actors[a as usize].done = true;
@@ -230,7 +246,7 @@ impl Exec<'_> {
                 self.task_exit(task, ring);
                 Ok(Some((entry, None)))
             }
-            (Op::Exit, _) => match self.exit_group() {
+            (Op::Exit, _) => match self.exit_group(self.m.procs[task as usize]) {
                 true => Ok(Some((entry, None))),
                 false => Ok(None),
             },
@@ -388,12 +404,10 @@ impl Exec<'_> {
         if let Some((st, _)) = me {
             st.done = true;
         }
-        let all_gone = self
-            .m
-            .server_tasks()
-            .all(|t| self.s.tasks[t as usize].exiting);
+        let p = self.m.procs[task as usize];
+        let all_gone = self.m.proc_tasks(p).all(|t| self.s.tasks[t as usize].exiting);
         if all_gone {
-            self.drop_file_ref();
+            self.drop_file_ref(); // the process's fd table goes away
         }
     }
 
@@ -408,14 +422,16 @@ impl Exec<'_> {
     /// Every live server thread exits, each once it is back in user space
     /// (not inside a split kernel operation).  False (nothing done) while
     /// some thread is still inside one.
-    fn exit_group(&mut self) -> bool {
+    fn exit_group(&mut self, process: u8) -> bool {
         let live: Vec<(ActorId, TaskId, RingId)> = self
             .m
             .actors
             .iter()
             .enumerate()
             .filter_map(|(i, d)| match d.kind {
-                Kind::Server { task, ring, .. } if !self.s.tasks[task as usize].exiting => {
+                Kind::Server { task, ring, process: p, .. }
+                    if p == process && !self.s.tasks[task as usize].exiting =>
+                {
                     Some((i as ActorId, task, ring))
                 }
                 _ => None,
@@ -437,13 +453,13 @@ impl Exec<'_> {
     fn step_killer(&mut self) -> Step {
         if self
             .m
-            .server_tasks()
+            .proc_tasks(0)
             .all(|t| self.s.tasks[t as usize].exiting)
         {
             self.me().done = true;
             return Ok(None);
         }
-        if !self.exit_group() {
+        if !self.exit_group(0) {
             return Ok(None);
         }
         self.me().done = true;

@@ -127,6 +127,11 @@ pub enum Op {
 pub enum CtrlOp {
     StartDev,
     StopDev,
+    /// START_USER_RECOVERY, issued once the old server is gone and the
+    /// device is QUIESCED or FAIL_IO (the control program polls the state).
+    StartUserRecovery,
+    /// END_USER_RECOVERY: waits until the new server FETCHed every io.
+    EndUserRecovery,
 }
 
 /// A block I/O submitted to /dev/ublkbN.
@@ -146,6 +151,14 @@ pub enum ActorSpec {
     /// down.  Without it, only in-flight commands hold the file, so the file
     /// can be released before the ring's buffers are (B-6, B-8).
     Server {
+        name: String,
+        fixed_file: bool,
+        prog: Vec<Op>,
+    },
+    /// A thread of the *new* server process of a user recovery: the process
+    /// opens /dev/ublkcN (`ublk_ch_open`) after START_USER_RECOVERY succeeded,
+    /// then its threads run their programs.
+    RecoveryServer {
         name: String,
         fixed_file: bool,
         prog: Vec<Op>,

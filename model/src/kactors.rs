@@ -298,6 +298,14 @@ impl Exec<'_> {
             Ok(Some((f, Some(res))))
         };
         match (prog[pc], sub) {
+            (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery() {
+                None => Ok(None),
+                Some(res) => finish(self, "ublk_ctrl_start_recovery", res),
+            },
+            (CtrlOp::EndUserRecovery, _) => match self.ublk_ctrl_end_recovery() {
+                None => Ok(None),
+                Some(res) => finish(self, "ublk_ctrl_end_recovery", res),
+            },
             (CtrlOp::StartDev, _) => match self.ublk_ctrl_start_dev()? {
                 None => Ok(None),
                 Some(res) => finish(self, "ublk_ctrl_start_dev", res),

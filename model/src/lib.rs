@@ -48,6 +48,9 @@ pub struct Model {
     pub rings: Vec<TaskId>,
     /// Whether each ring registered /dev/ublkcN as a fixed file.
     pub fixed_file: Vec<bool>,
+    /// Server process of each task: 0 the original server, 1 the server
+    /// that takes over in a user recovery.
+    pub procs: Vec<u8>,
     n_servers: u8,
 }
 
@@ -78,16 +81,16 @@ impl Model {
             .actors
             .iter()
             .filter(|a| matches!(a, ActorSpec::Server { .. }))
+            .chain(sc.actors.iter().filter(|a| matches!(a, ActorSpec::RecoveryServer { .. })))
             .collect();
+        let mut procs = Vec::new();
         for (i, a) in servers.iter().enumerate() {
-            let ActorSpec::Server {
-                name,
-                prog,
-                fixed_file,
-            } = a
-            else {
-                unreachable!()
+            let (name, prog, fixed_file, process) = match a {
+                ActorSpec::Server { name, prog, fixed_file } => (name, prog, fixed_file, 0),
+                ActorSpec::RecoveryServer { name, prog, fixed_file } => (name, prog, fixed_file, 1),
+                _ => unreachable!(),
             };
+            procs.push(process);
             let (task, ring) = (i as TaskId, i as RingId);
             rings.push(task);
             fixed.push(*fixed_file);
@@ -129,6 +132,7 @@ impl Model {
                 kind: Kind::Server {
                     task,
                     ring,
+                    process,
                     prog: compiled,
                 },
             });
@@ -137,7 +141,7 @@ impl Model {
         let (mut subs, mut kills) = (0, 0);
         for a in &sc.actors {
             let (name, kind) = match a {
-                ActorSpec::Server { .. } => continue,
+                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. } => continue,
                 ActorSpec::Submitter { q, bios } => {
                     subs += 1;
                     (
@@ -181,6 +185,12 @@ impl Model {
                 });
             }
         }
+        if procs.contains(&1) {
+            actors.push(ActorDef {
+                name: "new-server-open".into(),
+                kind: Kind::Opener,
+            });
+        }
         actors.push(ActorDef {
             name: "requeue-work".into(),
             kind: Kind::RequeueWork,
@@ -200,6 +210,7 @@ impl Model {
             cmds,
             rings,
             fixed_file: fixed,
+            procs,
             n_servers,
         })
     }
@@ -210,6 +221,11 @@ impl Model {
 
     pub fn server_tasks(&self) -> impl Iterator<Item = TaskId> {
         0..self.n_servers
+    }
+
+    /// The tasks of server process `p`.
+    pub fn proc_tasks(&self, p: u8) -> impl Iterator<Item = TaskId> + '_ {
+        (0..self.n_servers).filter(move |&t| self.procs[t as usize] == p)
     }
 
     /// The state before anything happened: device added, /dev/ublkcN open
@@ -259,13 +275,15 @@ impl Model {
                 has_disk: false,
                 disk_dying: false,
                 file_refs: 1
-                    + self.n_servers
+                    + self.proc_tasks(0).count() as u8
                     + self
                         .actors
                         .iter()
                         .filter(|a| a.kind == Kind::FdHolder)
                         .count() as u8,
                 open: true,
+                recovering: false,
+                new_server_open: false,
                 canceling: false,
                 nr_io_ready: 0,
                 mutex: None,

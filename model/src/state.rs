@@ -60,6 +60,10 @@ pub struct Dev {
     pub file_refs: u8,
     /// `UB_STATE_OPEN`.
     pub open: bool,
+    /// START_USER_RECOVERY succeeded: a new server may open the device.
+    pub recovering: bool,
+    /// The new server process opened /dev/ublkcN.
+    pub new_server_open: bool,
     pub canceling: bool,
     pub nr_io_ready: u8,
     /// Holder of `ub->mutex`.

@@ -301,4 +301,38 @@ impl Exec<'_> {
         self.s.dev.disk_dying = true;
         Next::Continue
     }
+
+    /// `ublk_ctrl_start_recovery()`: the device must have USER_RECOVERY, be
+    /// closed and QUIESCED or FAIL_IO.  The control program is modelled as
+    /// waiting for that (it polls GET_DEV_INFO), so only -EINVAL is seen.
+    pub fn ublk_ctrl_start_recovery(&mut self) -> Option<i32> {
+        if self.m.dev.recovery == Recovery::None {
+            return Some(EINVAL);
+        }
+        let recoverable = matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo);
+        if self.s.dev.mutex.is_some() || self.s.dev.open || !recoverable {
+            return None;
+        }
+        self.s.dev.recovering = true;
+        Some(0)
+    }
+
+    /// `ublk_ctrl_end_recovery()`: wait until every io is fetched
+    /// (`ublk_wait_dev_ready_and_lock`), then LIVE and kick the requeue list
+    /// so the held requests reach the new server.
+    pub fn ublk_ctrl_end_recovery(&mut self) -> Option<i32> {
+        if self.m.dev.recovery == Recovery::None {
+            return Some(EINVAL);
+        }
+        if self.s.dev.nr_io_ready != self.m.nr_slots() || self.s.dev.mutex.is_some() {
+            return None;
+        }
+        if !matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo) {
+            return Some(EBUSY);
+        }
+        self.s.dev.state = DevState::Live;
+        self.s.dev.recovering = false;
+        self.kick_requeue_list();
+        Some(0)
+    }
 }
