@@ -1,0 +1,19 @@
+//! Real-device mode for ublk-sim: drive the Linux ublk driver (`/dev/ublk-control`,
+//! `/dev/ublkcN`, `/dev/ublkbN`) through its uapi, so that the model's predictions can be
+//! checked on a real kernel (usually Debian's 7.2 booted under QEMU, see `scripts/vm/`).
+//!
+//! * [`uapi`] — constants and `#[repr(C)]` structs of the ublk ABI.
+//! * [`ctrl`] — the control ring (SQE128 uring_cmd) and a device guard that always stops and
+//!   deletes the device it added.
+//! * [`io`] — `/dev/ublkcN`, the descriptor mmap, per-thread io rings and the io commands.
+//! * [`report`] — JSON-lines reporting of observed results.
+//! * [`scenario`] — the checks run by the `ublk-realdev` binary (`smoke`, `o6`).
+
+pub mod ctrl;
+pub mod error;
+pub mod io;
+pub mod report;
+pub mod scenario;
+pub mod uapi;
+
+pub use error::{Error, Result};

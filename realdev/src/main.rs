@@ -1,0 +1,117 @@
+//! `ublk-realdev`: run a check against the real ublk driver (needs root and ublk_drv; usually
+//! run inside the VM by `scripts/vm/run.sh`). Prints one JSON object per observation.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::json;
+use ublk_realdev::ctrl::CtrlRing;
+use ublk_realdev::report::{emit, init};
+use ublk_realdev::scenario::{o6, smoke, Opts};
+use ublk_realdev::uapi::feature_names;
+use ublk_realdev::Error;
+
+const USAGE: &str = "usage: ublk-realdev <features|smoke|o6> [--fixed-file] [--zero-copy] \
+                     [--timeout-ms N] [--mode exit|close|exit-close]";
+
+fn parse(args: &[String]) -> Result<(String, Opts), String> {
+    let mut it = args.iter();
+    let cmd = it.next().ok_or_else(|| USAGE.to_string())?.clone();
+    let mut o = Opts::default();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--fixed-file" => o.fixed_file = true,
+            "--zero-copy" => o.zero_copy = true,
+            "--timeout-ms" => {
+                let v = it.next().ok_or("--timeout-ms needs a value")?;
+                o.timeout =
+                    Duration::from_millis(v.parse().map_err(|e| format!("--timeout-ms: {e}"))?);
+            }
+            "--mode" => o.o6_mode = it.next().ok_or("--mode needs a value")?.parse()?,
+            _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
+        }
+    }
+    Ok((cmd, o))
+}
+
+/// Tell a supervisor (the VM's /init) that the program is done, with its exit code, before
+/// the process exits: after a kernel oops the exit itself may never finish.
+fn signal_done(code: u8) {
+    if let Ok(p) = std::env::var("UBLK_REALDEV_DONE_FILE") {
+        let _ = std::fs::write(p, format!("{code}\n"));
+    }
+}
+
+fn main() -> ExitCode {
+    let code = run();
+    signal_done(code);
+    ExitCode::from(code)
+}
+
+fn run() -> u8 {
+    init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, o) = match parse(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let r = match cmd.as_str() {
+        "features" => CtrlRing::open()
+            .and_then(|mut c| c.get_features(o.timeout))
+            .map(|f| {
+                emit(
+                    "features",
+                    json!({"flags": format!("{f:#x}"), "names": feature_names(f)}),
+                );
+                true
+            }),
+        "smoke" => smoke(&o),
+        "o6" => o6(&o).map(|()| true),
+        _ => {
+            eprintln!("{USAGE}");
+            return 2;
+        }
+    };
+    match r {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            let code = if matches!(e, Error::NoControl | Error::ControlPermission) {
+                3
+            } else {
+                1
+            };
+            emit("error", json!({"error": e.to_string()}));
+            eprintln!("ublk-realdev: {e}");
+            code
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options() {
+        let a: Vec<String> = [
+            "o6",
+            "--fixed-file",
+            "--mode",
+            "close",
+            "--timeout-ms",
+            "250",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (c, o) = parse(&a).unwrap();
+        assert_eq!(c, "o6");
+        assert!(o.fixed_file && !o.zero_copy);
+        assert_eq!(o.timeout, Duration::from_millis(250));
+        assert!(parse(&["smoke".to_string(), "--bogus".to_string()]).is_err());
+    }
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Boot Debian's current cloud kernel (with ublk_drv) under QEMU TCG and run `ublk-realdev`
+# inside it. Implements shared/reference/kernel-vm.md.
+#
+#   scripts/vm/run.sh [--no-build] [--payload-timeout S] [--cmd 'shell line'] [ARGS...]
+#
+# ARGS go to `ublk-realdev` (default: smoke); --cmd runs an arbitrary line of shell in the
+# guest instead (the binary is /payload/ublk-realdev, on PATH). Program output comes from the
+# guest's second serial port; then the kernel log of the run, then an exit marker.
+# Exit status: the payload's, or 2 when the VM gave no exit marker (crash, hang, timeout).
+#
+# Environment: UBLK_VM_CACHE (default <repo>/.cache/vm), UBLK_VM_TIMEOUT (whole VM, default
+# 300 s), UBLK_VM_KVER (kernel version to use instead of scripts/vm/kernel.pin),
+# UBLK_VM_REFRESH=1 (re-resolve sid's current kernel even when the pinned one is cached),
+# UBLK_VM_APPEND (extra kernel command line).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+C=${UBLK_VM_CACHE:-$REPO/.cache/vm}
+VM_TIMEOUT=${UBLK_VM_TIMEOUT:-300}
+PAYLOAD_TIMEOUT=120
+BUILD=1
+CMDLINE=""
+ARGS=()
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0 ;;
+        --payload-timeout) PAYLOAD_TIMEOUT=$2; shift ;;
+        --cmd) CMDLINE=$2; shift ;;
+        --) shift; ARGS+=("$@"); break ;;
+        *) ARGS+=("$1") ;;
+    esac
+    shift
+done
+[ ${#ARGS[@]} -gt 0 ] || ARGS=(smoke)
+
+log() { echo "[vm] $*" >&2; }
+loud() {
+    echo "[vm] ################################################################" >&2
+    echo "[vm] ## $*" >&2
+    echo "[vm] ################################################################" >&2
+}
+
+mkdir -p "$C/apt/lists/partial" "$C/debs" "$C/kernel"
+
+# --- host tools --------------------------------------------------------------------------
+need_pkgs=()
+command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+command -v cpio >/dev/null || need_pkgs+=(cpio)
+command -v xz >/dev/null || need_pkgs+=(xz-utils)
+command -v dpkg-deb >/dev/null || { log "dpkg-deb missing: a Debian-like host is required"; exit 1; }
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    log "installing ${need_pkgs[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+
+# --- static busybox (cached) -------------------------------------------------------------
+BB=$C/busybox
+if [ ! -x "$BB" ]; then
+    log "fetching busybox-static"
+    (cd "$C/debs" && apt-get download busybox-static >&2)
+    rm -rf "$C/debs/bb" && mkdir -p "$C/debs/bb"
+    dpkg-deb -x "$(ls -t "$C"/debs/busybox-static_*.deb | head -1)" "$C/debs/bb"
+    cp "$C/debs/bb/bin/busybox" "$BB.tmp" && mv "$BB.tmp" "$BB"
+fi
+
+# --- kernel: vmlinuz + ublk_drv.ko + version (cached) ------------------------------------
+PIN=${UBLK_VM_KVER:-$(tr -d ' \n' < "$HERE/kernel.pin")}
+APT=(-o "Dir::Etc::SourceList=$C/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+     -o "Dir::State::Lists=$C/apt/lists" -o "Dir::Cache=$C/apt/cache" -o Debug::NoLocking=1)
+
+resolve_current() {
+    local m
+    m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$m" ] || m=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$m" ] || m=http://deb.debian.org/debian
+    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" > "$C/apt/sources.list"
+    mkdir -p "$C/apt/cache/archives/partial"
+    apt-get "${APT[@]}" update -qq >&2
+    apt-cache "${APT[@]}" depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}' | sed 's/^linux-image-//'
+}
+
+fetch_kernel() { # $1 = version; fills $C/kernel/$1 or returns 1
+    local v=$1 d=$C/kernel/$1 x=$C/debs/x-$1
+    rm -rf "$x" && mkdir -p "$x"
+    (cd "$C/debs" && { apt-get "${APT[@]}" download "linux-binary-$v" "linux-modules-$v" >&2 2>/dev/null ||
+                       apt-get "${APT[@]}" download "linux-image-$v" >&2; }) || return 1
+    for deb in "$C"/debs/*"$v"*.deb; do dpkg-deb -x "$deb" "$x"; done
+    mkdir -p "$d.tmp"
+    if [ -f "$x/usr/lib/modules/$v/vmlinuz" ]; then cp "$x/usr/lib/modules/$v/vmlinuz" "$d.tmp/vmlinuz"
+    else cp "$x/boot/vmlinuz-$v" "$d.tmp/vmlinuz"; fi
+    xz -dc "$x/usr/lib/modules/$v/kernel/drivers/block/ublk_drv.ko.xz" > "$d.tmp/ublk_drv.ko"
+    echo "$v" > "$d.tmp/version"
+    rm -rf "$d" && mv "$d.tmp" "$d" && rm -rf "$x" "$C"/debs/*"$v"*.deb
+}
+
+KVER=""
+if [ -f "$C/kernel/$PIN/version" ] && [ "${UBLK_VM_REFRESH:-0}" != 1 ]; then
+    KVER=$PIN
+else
+    log "resolving Debian sid's current cloud kernel"
+    CUR=$(resolve_current)
+    [ -n "$CUR" ] || { log "could not resolve linux-image-cloud-amd64 in sid"; exit 1; }
+    if [ "$CUR" != "$PIN" ]; then
+        loud "PINNED KERNEL $PIN IS GONE from Debian sid (current: $CUR). Trying the pin, then $CUR; update scripts/vm/kernel.pin."
+    fi
+    if [ -f "$C/kernel/$PIN/version" ]; then KVER=$PIN
+    elif fetch_kernel "$PIN"; then KVER=$PIN
+    else
+        [ "$CUR" != "$PIN" ] && loud "PINNED KERNEL $PIN NOT DOWNLOADABLE: USING $CUR — results are NOT for the pinned version"
+        fetch_kernel "$CUR" || { log "download of $CUR failed"; exit 1; }
+        KVER=$CUR
+    fi
+fi
+K=$C/kernel/$KVER
+log "kernel $KVER ($(du -sh "$K" | cut -f1) cached in $K)"
+
+# --- base initramfs (cached per kernel and init script) ----------------------------------
+INIT_SUM=$(cat "$HERE/init" "$BB" "$K/ublk_drv.ko" | sha256sum | cut -c1-16)
+BASE=$C/base-$INIT_SUM.cpio.gz
+if [ ! -f "$BASE" ]; then
+    log "building base initramfs"
+    rm -f "$C"/base-*.cpio.gz
+    R=$(mktemp -d); trap 'rm -rf "$R"' EXIT
+    mkdir -p "$R"/{bin,sbin,dev,proc,sys,tmp,lib,payload}
+    cp "$BB" "$R/bin/busybox"
+    cp "$K/ublk_drv.ko" "$R/lib/ublk_drv.ko"
+    cp "$HERE/init" "$R/init" && chmod +x "$R/init"
+    (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 > "$BASE.tmp") && mv "$BASE.tmp" "$BASE"
+    rm -rf "$R"; trap - EXIT
+fi
+
+# --- payload: static ublk-realdev + run script -------------------------------------------
+BIN=$REPO/target/x86_64-unknown-linux-gnu/release/ublk-realdev
+if [ $BUILD = 1 ]; then
+    log "building static ublk-realdev"
+    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release -p ublk-realdev \
+        --target x86_64-unknown-linux-gnu) >&2
+fi
+[ -x "$BIN" ] || { log "no binary at $BIN (drop --no-build)"; exit 1; }
+RUN=$(mktemp -d /tmp/ublk-vm.XXXXXX)
+trap 'rm -rf "$RUN"' EXIT
+mkdir -p "$RUN/p/payload"
+cp "$BIN" "$RUN/p/payload/ublk-realdev"
+echo "$PAYLOAD_TIMEOUT" > "$RUN/p/payload/timeout"
+{
+    echo '#!/bin/sh'
+    echo 'export PATH=/payload:/bin:/sbin'
+    if [ -n "$CMDLINE" ]; then echo "$CMDLINE"; else printf 'exec /payload/ublk-realdev'; printf ' %q' "${ARGS[@]}"; echo; fi
+} > "$RUN/p/payload/run"
+chmod +x "$RUN/p/payload/run"
+(cd "$RUN/p" && find payload | cpio -o -H newc --quiet | gzip -1 > "$RUN/payload.cpio.gz")
+cat "$BASE" "$RUN/payload.cpio.gz" > "$RUN/initrd"
+
+# --- boot ----------------------------------------------------------------------------------
+log "booting (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ublk-realdev ${ARGS[*]}"
+T0=$(date +%s.%N)
+set +e
+timeout -s KILL "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -kernel "$K/vmlinuz" \
+    -initrd "$RUN/initrd" -append "console=ttyS0 quiet loglevel=4 panic=-1 ${UBLK_VM_APPEND:-}" \
+    -display none -monitor none -serial "file:$RUN/console.log" -serial "file:$RUN/out.log" -no-reboot \
+    </dev/null >"$RUN/qemu.log" 2>&1
+QRC=$?
+set -e
+T1=$(date +%s.%N)
+# serial output has CR LF line ends
+tr -d '\r' < "$RUN/out.log" > "$RUN/out.txt"
+tr -d '\r' < "$RUN/console.log" > "$RUN/console.txt"
+cat "$RUN/out.txt"
+echo "---- kernel console (tail) ----"
+tail -n 40 "$RUN/console.txt"
+[ -s "$RUN/qemu.log" ] && { echo "---- qemu ----"; cat "$RUN/qemu.log"; }
+if [ -n "${UBLK_VM_KEEP:-}" ]; then mkdir -p "$UBLK_VM_KEEP" && cp "$RUN"/*.txt "$UBLK_VM_KEEP"/; fi
+awk -v a="$T0" -v b="$T1" -v q="$QRC" 'BEGIN { printf "[vm] qemu exit %s, VM wall time %.1f s\n", q, b - a }' >&2
+RC=$(sed -n 's/^@@EXIT=\([0-9]*\).*/\1/p' "$RUN/out.txt" | tail -1)
+if [ -z "$RC" ]; then
+    loud "NO EXIT MARKER: the guest crashed, hung or timed out (qemu exit $QRC)"
+    exit 2
+fi
+exit "$RC"
