@@ -150,10 +150,11 @@ pub struct DiffReport {
     pub worse: bool,
 }
 
-/// The verdict of `sc` on `side`.  A finding declared KNOWN for the preset
-/// stays KNOWN on a modified switch set as long as the fix switch of its
-/// bug is still absent (the bug is still there) and the same invariant
-/// breaks — so a patch is not blamed for bugs it did not touch.
+/// The verdict of `sc` on `side`.  On a modified switch set, a finding
+/// declared KNOWN (for this preset, else for another version) stays KNOWN
+/// while the fix switch of its bug is absent (the bug is still there) and
+/// the same invariant or property breaks — so a patch is not blamed for
+/// bugs it did not touch.
 pub fn verdict(sc: &Scenario, side: &Side, o: &DiffOpts) -> Result<ScenarioResult, String> {
     let opts = CheckOpts {
         order: Order::Bfs,
@@ -166,9 +167,11 @@ pub fn verdict(sc: &Scenario, side: &Side, o: &DiffOpts) -> Result<ScenarioResul
     let mut r = check::run_scenario(sc, &opts)?;
     if r.verdict == Verdict::Fail && side.features != side.preset.features() {
         let found = what_of(&r);
-        let carried = crate::known::KNOWN.iter().find(|k| {
+        // the preset's own declaration first, then any other version's
+        let mut ks: Vec<_> = crate::known::KNOWN.iter().collect();
+        ks.sort_by_key(|k| k.preset != side.preset);
+        let carried = ks.into_iter().find(|k| {
             k.scenario == sc.name
-                && k.preset == side.preset
                 && Some(k.what) == found
                 && Sw::for_bug(k.bug).is_none_or(|w| !side.features.has(w))
         });

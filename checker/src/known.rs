@@ -41,11 +41,13 @@ const B24: &str = "ring exit before the first START_DEV cancels the FETCH withou
                    ublk_start_cancel returns early without a disk); START_DEV then dispatches into the \
                    canceled slot. Fixed by 1133b93fc7f6 (7.x), spec §7 B-24.";
 
-const O6: &str = "own analysis, not reported upstream: a per-io daemon thread exits after its FETCH and \
+const O6: &str = "own analysis, not reported upstream, confirmed on Debian 7.2.13 (scripts/vm/run.sh o6 \
+                  --mode close: NULL pointer dereference in ublk_queue_rq): a per-io daemon thread \
+                  closes its ring and exits after its FETCH and \
                   before the device is ready; the FETCH that then makes the device ready clears \
                   canceling (K72 ublk_mark_io_ready) or CANCELED (POST ublk_reset_io_flags) although \
                   the exited thread's cmd was canceled, so START_DEV succeeds and ublk_queue_cmd \
-                  dispatches through a NULL / completed io->cmd. Not yet confirmed on a real kernel.";
+                  dispatches through a NULL (K72) / completed (POST) io->cmd.";
 
 const O7: &str = "own analysis, not reported upstream: the server dies between COMMIT_AND_FETCH and \
                   UNREGISTER of a buffer registered in its own ring. ublk_cancel_cmd skips the slot \

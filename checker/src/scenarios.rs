@@ -130,7 +130,7 @@ pub fn all() -> Vec<Scenario> {
             zc(),
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![reg(0, 1), Op::ThreadExit]),
+                server("helper", false, vec![reg(0, 1), unreg(0, 1)]),
                 ActorSpec::Killer,
                 submit(&[Bio::Read]),
                 control(&[StartDev]),
@@ -295,18 +295,34 @@ pub fn all() -> Vec<Scenario> {
         ),
         sc(
             "thread-exit-before-start",
-            "Per-io daemons; one daemon thread FETCHes its tag and exits (its uring_cmd is canceled: \
-             canceling set, CANCELED set) before the other thread's FETCH makes the device ready. \
-             The readiness transition clears canceling (K72 ublk_mark_io_ready) / CANCELED (POST \
-             ublk_reset_io_flags), START_DEV succeeds, and a request for the exited thread's tag is \
-             dispatched through the canceled cmd. Own analysis (O-6), not reported upstream.",
+            "Per-io daemons; one daemon thread FETCHes its tag, closes its ring and exits (the ring \
+             exit cancels its uring_cmd: canceling set, CANCELED set, io->cmd claimed) before the \
+             other thread's FETCH makes the device ready. The readiness transition clears canceling \
+             (K72 ublk_mark_io_ready) / CANCELED (POST ublk_reset_io_flags), START_DEV succeeds, and \
+             a request for the exited thread's tag is dispatched through the canceled cmd (O-6; \
+             confirmed on Debian 7.2.13: NULL pointer dereference in ublk_queue_rq).",
+            DevConfig { depth: 2, ..zc() },
+            vec![
+                server("daemon0", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("daemon1", true, vec![fetch(1, false), Op::CloseRing, Op::ThreadExit]),
+                submit(&[Bio::Read]),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
+            "thread-exit-ring-open",
+            "As thread-exit-before-start, but the exiting thread leaves its ring open (the process \
+             holds the fd): io_uring does not cancel its FETCH, the device starts, a request for its \
+             tag is dispatched to task work that runs in fallback mode and fails it with -EIO, and \
+             STOP_DEV's ublk_cancel_dev completes the FETCH with -ENODEV (all as measured on 7.2).",
             DevConfig { depth: 2, ..zc() },
             vec![
                 server("daemon0", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
                 server("daemon1", true, vec![fetch(1, false), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 submit(&[Bio::Read]),
-                control(&[StartDev]),
+                control(&[StartDev, StopDev]),
             ],
         ),
         sc(

@@ -106,18 +106,37 @@ fn recovery_hands_the_held_request_to_the_new_server() {
     use ublk_checker::explore::{Explorer, Stop};
     use ublk_model::Model;
     for preset in [Preset::K72, Preset::Post] {
-        let r = run("recovery-new-server", CheckOpts::new(preset, preset.features()));
+        let r = run(
+            "recovery-new-server",
+            CheckOpts::new(preset, preset.features()),
+        );
         assert_eq!(r.verdict, Verdict::Pass, "{:?} {:?}", r.violation, r.hang);
-        let m = Model::new(&scenarios::by_name("recovery-new-server").unwrap(), preset.features()).unwrap();
+        let m = Model::new(
+            &scenarios::by_name("recovery-new-server").unwrap(),
+            preset.features(),
+        )
+        .unwrap();
         let rep = Explorer::new(&m).observe().run();
         assert_eq!(rep.stop, Stop::Exhausted);
-        let seen = |a: &str, f: &str, v: i32| rep.observed.iter().any(|(x, y, z)| x == a && *y == f && *z == v);
+        let seen = |a: &str, f: &str, v: i32| {
+            rep.observed
+                .iter()
+                .any(|(x, y, z)| x == a && *y == f && *z == v)
+        };
         // the new server receives the request (its FETCH completes with 0) and
         // the reader sees success; END_USER_RECOVERY returns 0
-        assert!(seen("new-daemon", "io_uring_enter: wait for CQE", 0), "{:?}", rep.observed);
+        assert!(
+            seen("new-daemon", "io_uring_enter: wait for CQE", 0),
+            "{:?}",
+            rep.observed
+        );
         assert!(seen("submitter0", "bio_endio", 0));
         assert!(seen("control", "ublk_ctrl_end_recovery", 0));
         // and the old server never completes it
-        assert!(!seen("daemon", "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", 0));
+        assert!(!seen(
+            "daemon",
+            "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]",
+            0
+        ));
     }
 }

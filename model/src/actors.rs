@@ -102,6 +102,7 @@ fn op_entry_func(op: &Op) -> &'static str {
         Op::WaitCqe { .. } => "io_uring_enter: wait for CQE",
         Op::Exit => "exit_group (server process)",
         Op::ThreadExit => "do_exit (this server thread)",
+        Op::CloseRing => "close(ring fd): io_uring ring exit",
     }
 }
 
@@ -158,7 +159,9 @@ impl Model {
             cur,
         };
         let r = match &self.actors[a as usize].kind {
-            Kind::Server { task, ring, prog, .. } => x.step_server(*task, *ring, prog),
+            Kind::Server {
+                task, ring, prog, ..
+            } => x.step_server(*task, *ring, prog),
             Kind::Submitter { q, bios } => x.step_submitter(*q, bios),
             Kind::Control { prog } => x.step_control(prog),
             Kind::Killer => x.step_killer(),
@@ -243,7 +246,12 @@ impl Exec<'_> {
                 }
             }
             (Op::ThreadExit, _) => {
-                self.task_exit(task, ring);
+                self.task_exit(task);
+                Ok(Some((entry, None)))
+            }
+            (Op::CloseRing, _) => {
+                self.advance();
+                self.s.rings[ring as usize].exiting = true;
                 Ok(Some((entry, None)))
             }
             (Op::Exit, _) => match self.exit_group(self.m.procs[task as usize]) {
@@ -392,9 +400,14 @@ impl Exec<'_> {
 
     /// A server thread dies or exits: task work turns to fallback, its ring
     /// starts exiting; the process's /dev/ublkcN fd closes with the last one.
-    fn task_exit(&mut self, task: TaskId, ring: RingId) {
+    /// A server thread exits.  Its ring survives while the process holds
+    /// the ring's fd: io_uring's task-exit cancel (`io_uring_files_cancel`)
+    /// only reaches requests on tracked (io_uring) files, never a uring_cmd
+    /// on /dev/ublkcN — measured on 7.2.  The process's last thread closes
+    /// its fd table: every ring of the process exits and its /dev/ublkcN fd
+    /// reference goes.
+    fn task_exit(&mut self, task: TaskId) {
         self.s.tasks[task as usize].exiting = true;
-        self.s.rings[ring as usize].exiting = true;
         let me = self
             .s
             .actors
@@ -405,8 +418,14 @@ impl Exec<'_> {
             st.done = true;
         }
         let p = self.m.procs[task as usize];
-        let all_gone = self.m.proc_tasks(p).all(|t| self.s.tasks[t as usize].exiting);
+        let all_gone = self
+            .m
+            .proc_tasks(p)
+            .all(|t| self.s.tasks[t as usize].exiting);
         if all_gone {
+            for t in self.m.proc_tasks(p) {
+                self.s.rings[t as usize].exiting = true; // ring i belongs to task i
+            }
             self.drop_file_ref(); // the process's fd table goes away
         }
     }
@@ -429,9 +448,12 @@ impl Exec<'_> {
             .iter()
             .enumerate()
             .filter_map(|(i, d)| match d.kind {
-                Kind::Server { task, ring, process: p, .. }
-                    if p == process && !self.s.tasks[task as usize].exiting =>
-                {
+                Kind::Server {
+                    task,
+                    ring,
+                    process: p,
+                    ..
+                } if p == process && !self.s.tasks[task as usize].exiting => {
                     Some((i as ActorId, task, ring))
                 }
                 _ => None,
@@ -443,8 +465,8 @@ impl Exec<'_> {
         {
             return false;
         }
-        for (_, t, r) in live {
-            self.task_exit(t, r);
+        for (_, t, _) in live {
+            self.task_exit(t);
         }
         true
     }

@@ -160,9 +160,10 @@ impl Exec<'_> {
     pub fn ublk_fail_req(&mut self, sl: usize, r: RqId) -> R<()> {
         let reissue = self.m.dev.recovery == crate::config::Recovery::Reissue;
         self.s.slots[sl].g_aborted = true;
-        if !self.m.feat.has(Sw::P02) && self.m.dev.copy.needs_ref() {
-            // refcount in the request: drop the server's reference; whoever
-            // drops the last one fails (or requeues) it.
+        if !self.m.feat.has(Sw::P11) && self.m.dev.copy.needs_ref() {
+            // the one-reference scheme (before p11; p02 only moved the count
+            // from the request pdu to ublk_io): drop the server's reference;
+            // whoever drops the last one fails (or requeues) it.
             if reissue && !self.m.feat.has(Sw::FixB6) {
                 return self.requeue_request(r, false); // B-6: ref still held
             }
@@ -173,8 +174,8 @@ impl Exec<'_> {
             }
             return Ok(());
         }
-        // POST/K72: refs were settled and reset by the release work (B-8 fix)
-        // or are simply ignored (before it).
+        // INIT-based refs (p11 on): settled and reset by the release work
+        // (B-8 fix), or simply ignored (before it).
         self.rq(r, "__ublk_fail_req")?.g_hold = false;
         self.fail_rq_fn(r, reissue)
     }

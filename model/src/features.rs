@@ -68,9 +68,9 @@ pub enum Sw {
     /// (POST: after, so the release takes the atomic path).
     AutoUnregFirst,
     /// Proposed fix for the model's finding O-6 (not upstream code, in no
-    /// preset): `ublk_mark_io_ready` keeps `canceling` / CANCELED while an io
-    /// of the device is CANCELED and its cmd is gone.  The worked example of
-    /// docs/howto.md.
+    /// preset): before the first START_DEV, `ublk_mark_io_ready` keeps the
+    /// `canceling` / CANCELED a dying server's ring exit set.  The worked
+    /// example of docs/howto.md.
     FixO6,
 }
 
@@ -247,7 +247,7 @@ impl Sw {
                 "fix-o6",
                 Fix,
                 Some("O-6"),
-                "proposal (not upstream): ublk_mark_io_ready keeps canceling while a canceled io has no cmd",
+                "proposal (not upstream): ublk_mark_io_ready keeps canceling set by a ring exit before START_DEV",
             ),
         };
         SwInfo {

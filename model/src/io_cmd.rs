@@ -152,20 +152,18 @@ impl Exec<'_> {
         if self.m.feat.has(Sw::FetchClearsCanceled) {
             // K72: per io, per queue, then device
             self.s.slots[sl].flags &= !flag::CANCELED;
-            let qs_range = q as usize * depth as usize..(q as usize + 1) * depth as usize;
-            let keep_q = self.o6_keeps_canceling(qs_range);
-            let keep_dev = self.o6_keeps_canceling(0..self.s.slots.len());
+            let keep = self.o6_keeps_canceling();
             let qs = &mut self.s.queues[q as usize];
             qs.nr_io_ready += 1;
-            if qs.nr_io_ready == depth && !keep_q {
+            if qs.nr_io_ready == depth && !keep {
                 qs.canceling = false;
                 qs.fail_io = false;
                 qs.force_abort = false;
             }
-            if dev_ready && !keep_dev {
+            if dev_ready && !keep {
                 self.s.dev.canceling = false;
             }
-        } else if dev_ready && !self.o6_keeps_canceling(0..self.s.slots.len()) {
+        } else if dev_ready && !self.o6_keeps_canceling() {
             // POST ublk_reset_io_flags(): every io, every queue
             for io in &mut self.s.slots {
                 io.flags &= !flag::CANCELED;
@@ -178,23 +176,17 @@ impl Exec<'_> {
         }
     }
 
-    /// `fix-o6` (a proposal, not upstream code): readiness must not clear
-    /// `canceling` / CANCELED while an io in `slots` belongs to a daemon
-    /// that is exiting (`io->task` has PF_EXITING: its ring's cancel may
-    /// not have reached the io yet) or was canceled and has no pending cmd
-    /// any more — else `ublk_queue_cmd` hands a request to that missing cmd
-    /// (O-6).  A re-FETCHed io holds a fresh pending cmd from a live task,
-    /// so recovery still clears the flags.
-    fn o6_keeps_canceling(&self, slots: std::ops::Range<usize>) -> bool {
+    /// `fix-o6` (a proposal, not upstream code): before the first
+    /// START_DEV (no disk) `canceling` / CANCELED can only come from a ring
+    /// exit of a dying server, and nothing but a later FETCH would clear
+    /// them; readiness then keeps them, so START_DEV still succeeds but
+    /// `ublk_queue_rq` fails requests (canceling) instead of handing them to
+    /// a canceled cmd (O-6).  Recovery happens with a disk, so it still
+    /// clears the flags.
+    fn o6_keeps_canceling(&self) -> bool {
         self.m.feat.has(Sw::FixO6)
-            && self.s.slots[slots].iter().any(|io| {
-                let exiting = io.task.is_some_and(|t| self.s.tasks[t as usize].exiting);
-                let gone = io.has(flag::CANCELED)
-                    && !matches!(io.cell, Cell::Cmd(c)
-                        if self.s.cmds[c as usize].st == CmdSt::Pending
-                            && !self.s.cmds[c as usize].g_claimed);
-                exiting || gone
-            })
+            && !self.s.dev.has_disk
+            && (self.s.dev.canceling || self.s.slots.iter().any(|io| io.has(flag::CANCELED)))
     }
 
     /// COMMIT_AND_FETCH_REQ (inlined in `ublk_ch_uring_cmd_local` since 6.17).

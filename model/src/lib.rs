@@ -81,13 +81,25 @@ impl Model {
             .actors
             .iter()
             .filter(|a| matches!(a, ActorSpec::Server { .. }))
-            .chain(sc.actors.iter().filter(|a| matches!(a, ActorSpec::RecoveryServer { .. })))
+            .chain(
+                sc.actors
+                    .iter()
+                    .filter(|a| matches!(a, ActorSpec::RecoveryServer { .. })),
+            )
             .collect();
         let mut procs = Vec::new();
         for (i, a) in servers.iter().enumerate() {
             let (name, prog, fixed_file, process) = match a {
-                ActorSpec::Server { name, prog, fixed_file } => (name, prog, fixed_file, 0),
-                ActorSpec::RecoveryServer { name, prog, fixed_file } => (name, prog, fixed_file, 1),
+                ActorSpec::Server {
+                    name,
+                    prog,
+                    fixed_file,
+                } => (name, prog, fixed_file, 0),
+                ActorSpec::RecoveryServer {
+                    name,
+                    prog,
+                    fixed_file,
+                } => (name, prog, fixed_file, 1),
                 _ => unreachable!(),
             };
             procs.push(process);

@@ -113,12 +113,29 @@ impl Model {
         self.server_tasks().all(|t| s.tasks[t as usize].exiting)
     }
 
+    /// Request `r` is owned by a server thread that exited while other
+    /// threads of its process live on: the server broke its side of the
+    /// protocol (L1 assumes a responsive server), and the driver cannot act
+    /// before the whole process is gone (then L2 applies).
+    fn abandoned(&self, s: &State, r: RqId) -> bool {
+        s.slots.iter().any(|io| {
+            io.has(flag::OWNED_BY_SRV)
+                && io.cell == Cell::Req(r)
+                && io.task.is_some_and(|t| {
+                    let p = self.procs[t as usize];
+                    s.tasks[t as usize].exiting
+                        && self.proc_tasks(p).any(|u| !s.tasks[u as usize].exiting)
+                })
+        })
+    }
+
     /// The obligations open in `s`.
     pub fn obligations(&self, s: &State) -> Obligations {
         let mut o = Obligations::default();
         let parks = self.dev.recovery.queues_io();
         for (i, r) in s.reqs.iter().enumerate() {
-            if r.allocated && r.alive && !(parks && s.dev.requeue.contains(&(i as RqId))) {
+            let parked = parks && s.dev.requeue.contains(&(i as RqId));
+            if r.allocated && r.alive && !parked && !self.abandoned(s, i as RqId) {
                 o.reqs |= 1 << i;
             }
         }
@@ -129,16 +146,21 @@ impl Model {
             }
         }
         o.release = s.dev.release_pending;
-        o.stop = self
-            .actors
-            .iter()
-            .zip(&s.actors)
-            .any(|(d, st)| match &d.kind {
-                Kind::Control { prog } => {
-                    !st.done && prog.get(st.pc as usize) == Some(&crate::config::CtrlOp::StopDev)
-                }
-                _ => false,
-            });
+        // STOP_DEV returns "if the server keeps serving": not owed once a
+        // server thread abandoned a request it owns
+        let abandoned = (0..s.reqs.len()).any(|r| self.abandoned(s, r as RqId));
+        o.stop = !abandoned
+            && self
+                .actors
+                .iter()
+                .zip(&s.actors)
+                .any(|(d, st)| match &d.kind {
+                    Kind::Control { prog } => {
+                        !st.done
+                            && prog.get(st.pc as usize) == Some(&crate::config::CtrlOp::StopDev)
+                    }
+                    _ => false,
+                });
         o
     }
 
