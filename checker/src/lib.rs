@@ -10,6 +10,7 @@ pub mod diff_render;
 pub mod explore;
 pub mod known;
 pub mod liveness;
+pub mod oracle;
 pub mod projection;
 pub mod scenarios;
 pub mod series;
