@@ -28,10 +28,20 @@ enum Cmd {
     Check(CheckArgs),
     /// Benchmark the explorer: distinct states/s on a scenario (median of runs).
     Bench(BenchArgs),
+    /// Deterministic simulation: one seed drives workload, schedule and faults.
+    Sim(crate::sim_cli::SimArgs),
     /// Compare two switch sets: verdicts, reachable states, command results.
     Diff(crate::diff_cli::DiffArgs),
     /// The off-daemon series patch by patch (generates docs/series.md).
     Series(crate::diff_cli::SeriesArgs),
+    /// A saved trace as prose: actor, kernel function, what changed, ledgers.
+    Explain(crate::explain::ExplainArgs),
+    /// A saved trace as one self-contained HTML page (lanes, stepping, state).
+    View(crate::view::ViewArgs),
+    /// Diagrams of the protocol projected from the state graph (DOT + SVG).
+    Graph(crate::graph::GraphArgs),
+    /// The guide's bug zoo, with counterexample excerpts (docs/guide/bug-zoo.md).
+    Zoo(crate::zoo::ZooArgs),
 }
 
 #[derive(clap::Args)]
@@ -99,8 +109,13 @@ pub fn main() -> i32 {
         }
         Cmd::Check(a) => run_check(a),
         Cmd::Bench(a) => run_bench(a),
+        Cmd::Sim(a) => crate::sim_cli::run(a),
         Cmd::Diff(a) => crate::diff_cli::run_diff(a),
         Cmd::Series(a) => crate::diff_cli::run_series(a),
+        Cmd::Explain(a) => crate::explain::run(a),
+        Cmd::View(a) => crate::view::run(a),
+        Cmd::Graph(a) => crate::graph::run(a),
+        Cmd::Zoo(a) => crate::zoo::run(a),
     };
     match r {
         Ok(code) => code,

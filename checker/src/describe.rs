@@ -191,7 +191,8 @@ fn holder(m: &Model, a: Option<ActorId>) -> String {
     a.map_or("free".into(), |a| m.actors[a as usize].name.clone())
 }
 
-fn task(m: &Model, t: Option<TaskId>) -> String {
+/// `io->task` by the name of the server thread it is.
+pub fn task(m: &Model, t: Option<TaskId>) -> String {
     t.map_or("NULL".into(), |t| {
         m.actors
             .iter()
@@ -200,7 +201,8 @@ fn task(m: &Model, t: Option<TaskId>) -> String {
     })
 }
 
-fn req(r: &Req) -> String {
+/// A request's stage in words (`IN_FLIGHT tag 0`, `ended(4096)`, `FREED`).
+pub fn req(r: &Req) -> String {
     if !r.alive {
         return "FREED".into();
     }

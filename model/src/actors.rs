@@ -54,6 +54,14 @@ pub enum Kind {
     FdHolder,
     /// The recovery's new server process opening /dev/ublkcN (`ublk_ch_open`).
     Opener,
+    /// Fault: a server thread closes its ring.
+    RingCloseFault {
+        task: TaskId,
+    },
+    /// Fault: a server thread exits (ring left open).
+    ThreadDeathFault {
+        task: TaskId,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +109,7 @@ fn op_entry_func(op: &Op) -> &'static str {
         Op::UserCopy { .. } => "ublk_ch_read_iter: checks + blk_mq_tag_to_rq",
         Op::WaitCqe { .. } => "io_uring_enter: wait for CQE",
         Op::Exit => "exit_group (server process)",
+        Op::Loop { .. } | Op::Goto { .. } => "(loop)",
         Op::ThreadExit => "do_exit (this server thread)",
         Op::CloseRing => "close(ring fd): io_uring ring exit",
     }
@@ -171,6 +180,35 @@ impl Model {
             Kind::FixedIo { ring } => x.step_fixed_io(*ring),
             Kind::RequeueWork => x.step_requeue_work(),
             Kind::ReleaseWork => x.step_release_work(),
+            Kind::RingCloseFault { task } => {
+                // the ring of task i is ring i; the thread finishes its syscall first
+                // the fault is "a daemon closes its ring while serving I/O": after
+                // START_DEV (a ring exit before it is scenario thread-exit-before-start)
+                let busy = x
+                    .server_actor(*task)
+                    .is_some_and(|sa| x.s.actors[sa as usize].sub != 0);
+                if busy
+                    || !x.s.dev.has_disk
+                    || x.s.tasks[*task as usize].exiting
+                    || x.s.rings[*task as usize].exiting
+                {
+                    return Ok(Outcome::Blocked);
+                }
+                x.s.rings[*task as usize].exiting = true;
+                x.s.actors[a as usize].done = true;
+                Ok(Some(("fault: close(ring fd): io_uring ring exit", None)))
+            }
+            Kind::ThreadDeathFault { task } => {
+                let busy = x
+                    .server_actor(*task)
+                    .is_some_and(|sa| x.s.actors[sa as usize].sub != 0);
+                if busy || x.s.tasks[*task as usize].exiting {
+                    return Ok(Outcome::Blocked);
+                }
+                x.task_exit(*task);
+                x.s.actors[a as usize].done = true;
+                Ok(Some(("fault: do_exit (server thread)", None)))
+            }
             Kind::Opener => {
                 // ublk_ch_open: test_and_set_bit(UB_STATE_OPEN); the new
                 // process's fd and its rings' fixed files reference the file
@@ -187,6 +225,19 @@ impl Model {
                 Ok(Some(("close(/dev/ublkcN) in the other process", None)))
             }
         }?;
+        match (&r, &self.actors[a as usize].kind) {
+            (Some(_), Kind::Server { prog, .. }) => {
+                // a loop takes no step of its own: never rest on one
+                resolve_loops(prog, &mut s.actors[a as usize]);
+            }
+            (Some(_), Kind::Submitter { bios, .. }) => {
+                let st = &mut s.actors[a as usize];
+                if st.sub == 0 && bios.get(st.pc as usize) == Some(&Bio::Again) {
+                    st.pc = 0; // an endless workload: start over
+                }
+            }
+            _ => {}
+        }
         Ok(match r {
             None => Outcome::Blocked,
             Some((func, result)) => Outcome::Stepped(StepInfo {
@@ -273,9 +324,26 @@ impl Exec<'_> {
                 Ok(Some((entry, Some(0))))
             }
             (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, sub),
+            (Op::Loop { .. } | Op::Goto { .. }, _) => {
+                // a loop that never reaches an operation: the program is over
+                self.me().done = true;
+                Ok(None)
+            }
+            (_, 0) if self.s.rings[ring as usize].exiting => {
+                // io_uring_enter on a closed ring fd
+                self.advance();
+                self.me().res = EBADF;
+                Ok(Some(("io_uring_enter: ring closed", Some(EBADF))))
+            }
             (_, 0) => {
                 let c = cmd.expect("io op has a cmd");
-                self.s.cmds[c as usize].st = CmdSt::Pending;
+                // a new uring_cmd (a loop re-issues the same one once done)
+                self.s.cmds[c as usize] = Cmd {
+                    st: CmdSt::Pending,
+                    cancelable: false,
+                    pdu_rq: None,
+                    g_claimed: false,
+                };
                 match self.ublk_ch_uring_cmd_local(c)? {
                     Entry::Done(res) => Ok(Some((entry, self.finish_cmd(c, res)))),
                     Entry::Fetch | Entry::LookupReg => {
@@ -430,6 +498,15 @@ impl Exec<'_> {
         }
     }
 
+    /// The server actor running on `task`.
+    fn server_actor(&self, task: TaskId) -> Option<ActorId> {
+        self.m
+            .actors
+            .iter()
+            .position(|d| matches!(d.kind, Kind::Server { task: t, .. } if t == task))
+            .map(|i| i as ActorId)
+    }
+
     /// Drop a reference on /dev/ublkcN; the last one runs `ublk_ch_release`.
     pub(crate) fn drop_file_ref(&mut self) {
         self.s.dev.file_refs -= 1;
@@ -510,4 +587,19 @@ impl Exec<'_> {
             None,
         )))
     }
+}
+
+/// Follow `Loop`/`Goto` ops at the actor's pc (they take no step).
+/// Returns the resolved pc.
+fn resolve_loops(prog: &[(Op, Option<CmdId>)], st: &mut ActorSt) -> usize {
+    for _ in 0..prog.len() {
+        match prog.get(st.pc as usize) {
+            Some((Op::Loop { to }, _)) if st.sub == 0 => {
+                st.pc = if st.res >= 0 { *to } else { st.pc + 1 };
+            }
+            Some((Op::Goto { to }, _)) if st.sub == 0 => st.pc = *to,
+            _ => break,
+        }
+    }
+    st.pc as usize
 }

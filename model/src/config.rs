@@ -123,8 +123,16 @@ pub enum Op {
     /// Task work for its cmds then runs in fallback mode.
     ThreadExit,
     /// Close this thread's io_uring fd: the ring exits (cancel loop, then
-    /// buffer table and file teardown).  Issue no io command after it.
+    /// buffer table and file teardown).  Io commands after it fail with
+    /// -EBADF.
     CloseRing,
+    /// Go to op `to` if the last result this thread observed is ≥ 0 (a
+    /// request arrived, a command succeeded), else fall through (typically
+    /// to `Exit`: an aborted FETCH ends the serving loop of a real server).
+    /// Takes no step of its own.
+    Loop { to: u8 },
+    /// Go to op `to` unconditionally (an offload thread's endless loop).
+    Goto { to: u8 },
 }
 
 /// A control command (on /dev/ublk-control, from its own task).
@@ -144,6 +152,8 @@ pub enum CtrlOp {
 pub enum Bio {
     Read,
     Write,
+    /// Start over from the first bio (an endless workload for simulation).
+    Again,
 }
 
 /// An actor a scenario declares.  Kernel-internal actors (task work, ring
@@ -180,6 +190,12 @@ pub enum ActorSpec {
     /// Another process (a forked helper, a `pidfd_getfd` holder) that holds
     /// a reference to /dev/ublkcN and may or may not ever close it (O-1).
     FdHolder,
+    /// Fault: server thread `server` (index among server threads) closes its
+    /// ring at a moment of the scheduler's choosing.
+    RingClose { server: u8 },
+    /// Fault: server thread `server` exits (its ring stays open) at a moment
+    /// of the scheduler's choosing.
+    ThreadDeath { server: u8 },
 }
 
 /// A named scenario: device plus actors.

@@ -16,6 +16,7 @@ pub const EACCES: i32 = -13;
 pub const EEXIST: i32 = -17;
 pub const EFAULT: i32 = -14;
 pub const EREMOTEIO: i32 = -121;
+pub const EBADF: i32 = -9;
 /// Kernel-internal "the driver keeps the cmd".
 pub const EIOCBQUEUED: i32 = -529;
 /// `UBLK_IO_RES_ABORT`.

@@ -173,6 +173,26 @@ impl Model {
                 }
                 ActorSpec::Elevator => ("elevator".into(), Kind::Elevator),
                 ActorSpec::FdHolder => ("fd-holder".into(), Kind::FdHolder),
+                ActorSpec::RingClose { server } | ActorSpec::ThreadDeath { server } => {
+                    if *server >= n_servers {
+                        return Err(format!(
+                            "scenario {}: fault on unknown server thread {server}",
+                            sc.name
+                        ));
+                    }
+                    let victim = &actors[*server as usize].name;
+                    if matches!(a, ActorSpec::RingClose { .. }) {
+                        (
+                            format!("close-ring({victim})"),
+                            Kind::RingCloseFault { task: *server },
+                        )
+                    } else {
+                        (
+                            format!("thread-death({victim})"),
+                            Kind::ThreadDeathFault { task: *server },
+                        )
+                    }
+                }
             };
             let _ = kills;
             actors.push(ActorDef { name, kind });

@@ -1,79 +1,222 @@
-//! # ublk-sim: seeded random schedules over the model
+//! # ublk-sim: deterministic simulation of the ublk model
 //!
-//! One seed drives every scheduling choice: the same seed, model and step
-//! budget give the same path, byte for byte (ChaCha8 is portable across
-//! platforms and `rand` versions, unlike `SmallRng`).  Each *episode* walks
-//! from the initial state until no actor can move, then starts again; the
-//! first invariant violation ends the run with its path.
-//!
-//! This is the simulator's core; workload generation, faults, swarm mode
-//! and shrinking build on it (issue 5).
+//! One seed drives every choice: which actor moves next (weighted: faults
+//! are rare events against ordinary work), and — in swarm mode — which
+//! faults a run enables.  The same seed, configuration and step budget give
+//! the same run, byte for byte (ChaCha8 is portable across platforms and
+//! `rand` versions, unlike `SmallRng`).  Each *episode* runs from the
+//! initial state until nothing can move (or a cap), then starts again; the
+//! first invariant violation ends the run with the episode's path.
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+pub mod coverage;
+pub mod faults;
+pub mod workload;
+
+use coverage::Coverage;
+use faults::{Fault, FaultSet};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use ublk_model::config::CtrlOp;
 use ublk_model::state::ActorId;
-use ublk_model::{Model, Outcome, Violation};
+use ublk_model::{Kind, Model, Outcome, State, Violation};
+use workload::BASE_WEIGHT;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimReport {
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOpts {
     pub seed: u64,
-    /// Atomic steps taken over all episodes.
+    pub steps: u64,
+    /// An episode longer than this is cut (a livelock or an endless
+    /// fault-free stretch) and a new one starts.
+    pub episode_cap: u64,
+    /// An episode in which no block I/O completed for this many steps is
+    /// cut: it is stuck (e.g. a dropped completion, an exited server that
+    /// still holds the device) or only busy-looping.
+    pub stall_cap: u64,
+    /// An episode in which only kernel contexts moved for this many steps
+    /// (e.g. a ring exit retrying a cancel forever) is cut.
+    pub kernel_only_cap: u64,
+    /// Call `progress` every this many steps (0: never).
+    pub progress_every: u64,
+}
+
+impl Default for RunOpts {
+    fn default() -> Self {
+        RunOpts {
+            seed: 1,
+            steps: 100_000,
+            episode_cap: 1_000_000,
+            stall_cap: 20_000,
+            kernel_only_cap: 2_000,
+            progress_every: 0,
+        }
+    }
+}
+
+/// Counters shown while a run goes on and at its end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
     pub steps: u64,
     pub episodes: u64,
-    /// The path of the failing episode (actor per step) and its violation.
+    pub requests_completed: u64,
+    pub faults_injected: u64,
+    pub episodes_cut: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimReport {
+    pub seed: u64,
+    pub progress: Progress,
+    pub coverage: Coverage,
+    /// The failing episode's path (actor per step) and its violation.
     pub violation: Option<(Vec<ActorId>, Violation)>,
 }
 
-/// Walk `m` under a scheduler seeded with `seed` for at most `max_steps`.
-pub fn simulate(m: &Model, seed: u64, max_steps: u64) -> SimReport {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let actors: Vec<ActorId> = (0..m.actors.len() as ActorId).collect();
-    let (mut steps, mut episodes) = (0u64, 0u64);
-    while steps < max_steps {
-        episodes += 1;
+/// Scheduling weight of actor `a` in state `s`: faults carry their own
+/// weight, STOP_DEV is the `stop` fault, everything else is ordinary work.
+pub fn weight(m: &Model, faults: &FaultSet, s: &State, a: ActorId) -> u32 {
+    match &m.actors[a as usize].kind {
+        Kind::Killer => faults
+            .weight(Fault::Kill)
+            .max(faults.weight(Fault::Recovery)),
+        Kind::RingCloseFault { .. } => faults.weight(Fault::RingExit),
+        Kind::ThreadDeathFault { .. } => faults.weight(Fault::OffloadDeath),
+        Kind::Elevator => faults.weight(Fault::Elevator),
+        Kind::Control { prog } => match prog.get(s.actors[a as usize].pc as usize) {
+            Some(CtrlOp::StopDev) => faults.weight(Fault::Stop).max(1),
+            _ => BASE_WEIGHT,
+        },
+        _ => BASE_WEIGHT,
+    }
+}
+
+/// An actor that stands for user space (or an injected event), as opposed
+/// to the kernel's own contexts.
+fn is_user(m: &Model, a: ActorId) -> bool {
+    matches!(
+        m.actors[a as usize].kind,
+        Kind::Server { .. }
+            | Kind::Submitter { .. }
+            | Kind::Control { .. }
+            | Kind::Killer
+            | Kind::Elevator
+            | Kind::FdHolder
+    ) || matches!(
+        m.actors[a as usize].kind,
+        Kind::RingCloseFault { .. } | Kind::ThreadDeathFault { .. }
+    )
+}
+
+fn is_fault(m: &Model, a: ActorId, s: &State) -> bool {
+    match &m.actors[a as usize].kind {
+        Kind::Killer
+        | Kind::RingCloseFault { .. }
+        | Kind::ThreadDeathFault { .. }
+        | Kind::Elevator => true,
+        Kind::Control { prog } => {
+            prog.get(s.actors[a as usize].pc as usize) == Some(&CtrlOp::StopDev)
+        }
+        _ => false,
+    }
+}
+
+/// Run `m` under the seeded weighted scheduler.
+pub fn simulate(
+    m: &Model,
+    faults: &FaultSet,
+    o: &RunOpts,
+    mut progress: impl FnMut(&Progress),
+) -> SimReport {
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    let n = m.actors.len();
+    let mut p = Progress::default();
+    let mut cov = Coverage::default();
+    let mut cand: Vec<ActorId> = Vec::with_capacity(n);
+    let mut w: Vec<u32> = Vec::with_capacity(n);
+    while p.steps < o.steps {
+        p.episodes += 1;
         let mut s = m.init();
-        let mut path = Vec::new();
+        let mut path: Vec<ActorId> = Vec::new();
+        let mut allocated = 0usize;
+        let mut last_completion = 0u64;
+        let mut last_user = 0u64;
         loop {
-            if steps >= max_steps {
+            if p.steps >= o.steps {
                 break;
             }
-            let mut order = actors.clone();
-            order.shuffle(&mut rng);
-            let mut moved = false;
-            for a in order {
-                if !m.may_step(&s, a) {
-                    continue;
+            let len = path.len() as u64;
+            if len >= o.episode_cap
+                || len - last_completion >= o.stall_cap
+                || len - last_user >= o.kernel_only_cap
+            {
+                p.episodes_cut += 1;
+                break;
+            }
+            cand.clear();
+            w.clear();
+            for a in 0..n as ActorId {
+                if m.may_step(&s, a) {
+                    cand.push(a);
+                    w.push(weight(m, faults, &s, a));
                 }
-                // a blocked step leaves the state untouched, so try in place
+            }
+            let mut moved = false;
+            while !cand.is_empty() {
+                let total: u32 = w.iter().sum();
+                let mut pick = rng.random_range(0..total);
+                let mut i = 0;
+                while pick >= w[i] {
+                    pick -= w[i];
+                    i += 1;
+                }
+                let a = cand[i];
+                let fault = is_fault(m, a, &s);
                 match m.apply(&mut s, a) {
-                    Ok(Outcome::Blocked) => continue,
-                    Ok(Outcome::Stepped(_)) => {
+                    Ok(Outcome::Blocked) => {
+                        cand.swap_remove(i);
+                        w.swap_remove(i);
+                    }
+                    Ok(Outcome::Stepped(info)) => {
                         path.push(a);
-                        steps += 1;
+                        p.steps += 1;
+                        p.faults_injected += fault as u64;
+                        if is_user(m, a) {
+                            last_user = path.len() as u64;
+                        }
+                        if info.func == "bio_endio" {
+                            p.requests_completed += 1;
+                            last_completion = path.len() as u64;
+                        }
+                        cov.record(m, &info, &s, allocated);
+                        allocated = s.reqs.iter().filter(|r| r.allocated).count();
+                        if o.progress_every > 0 && p.steps % o.progress_every == 0 {
+                            progress(&p);
+                        }
                         moved = true;
                         break;
                     }
                     Err(v) => {
                         path.push(a);
+                        p.steps += 1;
                         return SimReport {
-                            seed,
-                            steps: steps + 1,
-                            episodes,
+                            seed: o.seed,
+                            progress: p,
+                            coverage: cov,
                             violation: Some((path, v)),
                         };
                     }
                 }
             }
             if !moved {
-                break;
+                break; // nothing can move: the episode is over
             }
         }
     }
     SimReport {
-        seed,
-        steps,
-        episodes,
+        seed: o.seed,
+        progress: p,
+        coverage: cov,
         violation: None,
     }
 }
@@ -81,69 +224,94 @@ pub fn simulate(m: &Model, seed: u64, max_steps: u64) -> SimReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ublk_model::config::*;
+    use ublk_model::config::CopyMode;
     use ublk_model::Preset;
+    use workload::SimConfig;
 
-    fn scenario() -> Scenario {
-        Scenario {
-            name: "t".into(),
-            doc: String::new(),
-            dev: DevConfig {
-                copy: CopyMode::Copy,
-                depth: 2,
-                ..DevConfig::default()
-            },
-            actors: vec![
-                ActorSpec::Server {
-                    name: "a".into(),
-                    fixed_file: true,
-                    prog: vec![
-                        Op::Fetch {
-                            q: 0,
-                            tag: 0,
-                            buf: true,
-                        },
-                        Op::WaitCqe { q: 0, tag: 0 },
-                        Op::Exit,
-                    ],
-                },
-                ActorSpec::Server {
-                    name: "b".into(),
-                    fixed_file: true,
-                    prog: vec![
-                        Op::Fetch {
-                            q: 0,
-                            tag: 0,
-                            buf: true,
-                        },
-                        Op::Fetch {
-                            q: 0,
-                            tag: 1,
-                            buf: true,
-                        },
-                        Op::Exit,
-                    ],
-                },
-                ActorSpec::Control {
-                    prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-                },
-            ],
-        }
+    fn model(c: &SimConfig, f: ublk_model::Features) -> Model {
+        Model::new(&workload::scenario(c).0, f).unwrap()
     }
 
     #[test]
     fn same_seed_same_run() {
-        let m = Model::new(&scenario(), Preset::K72.features()).unwrap();
-        assert_eq!(simulate(&m, 7, 5_000), simulate(&m, 7, 5_000));
-        let r = simulate(&m, 7, 5_000);
-        assert!(r.violation.is_none() && r.episodes > 1, "{r:?}");
+        let c = SimConfig {
+            faults: FaultSet::all(),
+            ..SimConfig::default()
+        };
+        let m = model(&c, Preset::K72.features());
+        let o = RunOpts {
+            seed: 7,
+            steps: 20_000,
+            ..RunOpts::default()
+        };
+        let a = simulate(&m, &c.faults, &o, |_| {});
+        assert_eq!(a, simulate(&m, &c.faults, &o, |_| {}));
+        let b = simulate(&m, &c.faults, &RunOpts { seed: 8, ..o }, |_| {});
+        assert_ne!(
+            a.coverage, b.coverage,
+            "a different seed takes a different path"
+        );
     }
 
     #[test]
-    fn finds_b5_within_a_few_seeds() {
-        let f = Preset::K72.features().without(ublk_model::Sw::FixB5);
-        let m = Model::new(&scenario(), f).unwrap();
-        let found = (0..50).any(|seed| simulate(&m, seed, 2_000).violation.is_some());
+    fn k72_serves_requests_clean_under_faults() {
+        for copy in [
+            CopyMode::ZeroCopy,
+            CopyMode::UserCopy,
+            CopyMode::Copy,
+            CopyMode::AutoBufReg,
+        ] {
+            let c = SimConfig {
+                copy,
+                faults: FaultSet::all(),
+                ..SimConfig::default()
+            };
+            let m = model(&c, Preset::K72.features());
+            let r = simulate(
+                &m,
+                &c.faults,
+                &RunOpts {
+                    seed: 3,
+                    steps: 30_000,
+                    ..RunOpts::default()
+                },
+                |_| {},
+            );
+            assert!(
+                r.violation.is_none(),
+                "{copy:?}: {:?}",
+                r.violation.map(|v| v.1)
+            );
+            assert!(
+                r.progress.requests_completed > 10,
+                "{copy:?}: {:?}",
+                r.progress
+            );
+            assert!(r.progress.episodes > 1, "faults end episodes");
+        }
+    }
+
+    #[test]
+    fn a_seeded_bug_is_found() {
+        let c = SimConfig {
+            faults: FaultSet::parse("kill").unwrap(),
+            ..SimConfig::default()
+        };
+        let m = model(&c, Preset::K72.features().without(ublk_model::Sw::FixB8));
+        let found = (0..200).any(|seed| {
+            simulate(
+                &m,
+                &c.faults,
+                &RunOpts {
+                    seed,
+                    steps: 20_000,
+                    ..RunOpts::default()
+                },
+                |_| {},
+            )
+            .violation
+            .is_some()
+        });
         assert!(found);
     }
 }

@@ -1,0 +1,228 @@
+//! From a simulation configuration to a model scenario: endless serving
+//! loops for the daemons, endless submitters, offload threads, and the
+//! actors that inject faults, each with a scheduling weight.
+
+use crate::faults::{Fault, FaultSet};
+use serde::Serialize;
+use ublk_model::config::*;
+
+/// The shape of the simulated device and server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SimConfig {
+    pub queues: u8,
+    pub depth: u8,
+    pub copy: CopyMode,
+    /// Offload threads (each loops over every tag: REGISTER or user copy,
+    /// fixed-buffer I/O, UNREGISTER).
+    pub offload: u8,
+    /// Block submitters per queue (each reads and writes forever).
+    pub submitters: u8,
+    pub faults: FaultSet,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            queues: 1,
+            depth: 2,
+            copy: CopyMode::ZeroCopy,
+            offload: 1,
+            submitters: 2,
+            faults: FaultSet::none(),
+        }
+    }
+}
+
+/// Weight of an actor that is not a fault: faults are rare against it.
+pub const BASE_WEIGHT: u32 = 256;
+
+fn loop_of(prog: &mut Vec<Op>, body: Vec<Op>, t: u8, q: u8) {
+    // 0 fetch, 1 wait, 2 Loop→serve, 3 Exit, serve: body…, wait, Loop→serve, Exit
+    let serve = prog.len() as u8 + 3;
+    prog.push(Op::WaitCqe { q, tag: t });
+    prog.push(Op::Loop { to: serve });
+    prog.push(Op::Exit);
+    prog.extend(body);
+    prog.push(Op::WaitCqe { q, tag: t });
+    prog.push(Op::Loop { to: serve });
+    prog.push(Op::Exit);
+}
+
+/// The per-io daemon of (q, t): FETCH, then serve requests until the FETCH
+/// is aborted, then exit the process.
+fn daemon(c: &SimConfig, q: u8, t: u8) -> Vec<Op> {
+    let copy = c.copy == CopyMode::Copy;
+    let mut prog = vec![Op::Fetch {
+        q,
+        tag: t,
+        buf: copy,
+    }];
+    let commit = Op::Commit {
+        q,
+        tag: t,
+        result: 4096,
+        buf: copy,
+    };
+    let idx = t; // the daemon's ring: one table entry per tag it serves
+    let body = match c.copy {
+        CopyMode::ZeroCopy => vec![
+            Op::Register { q, tag: t, idx },
+            Op::FixedIo { idx },
+            Op::Unregister { q, tag: t, idx },
+            commit,
+        ],
+        CopyMode::UserCopy => vec![Op::UserCopy { q, tag: t }, commit],
+        CopyMode::AutoBufReg | CopyMode::Copy => vec![commit],
+    };
+    loop_of(&mut prog, body, t, q);
+    prog
+}
+
+/// An offload thread: forever, for every tag, touch the request's buffer
+/// off the daemon (zero copy: REGISTER, fixed I/O, UNREGISTER on its own
+/// ring; user copy: pread).
+fn offload(c: &SimConfig) -> Vec<Op> {
+    let mut prog = Vec::new();
+    let slots: Vec<(u8, u8)> = (0..c.queues)
+        .flat_map(|q| (0..c.depth).map(move |t| (q, t)))
+        .collect();
+    let idx = |t: u8| if c.faults.has(Fault::TableFull) { 0 } else { t };
+    match c.copy {
+        // register every request's buffer, use them, then unregister them
+        CopyMode::ZeroCopy => {
+            prog.extend(slots.iter().map(|&(q, t)| Op::Register {
+                q,
+                tag: t,
+                idx: idx(t),
+            }));
+            prog.extend(slots.iter().map(|&(_, t)| Op::FixedIo { idx: idx(t) }));
+            prog.extend(slots.iter().map(|&(q, t)| Op::Unregister {
+                q,
+                tag: t,
+                idx: idx(t),
+            }));
+        }
+        CopyMode::UserCopy => prog.extend(slots.iter().map(|&(q, t)| Op::UserCopy { q, tag: t })),
+        _ => {}
+    }
+    if !prog.is_empty() {
+        prog.push(Op::Goto { to: 0 });
+    }
+    prog
+}
+
+/// The scenario and, per declared actor spec, its scheduling weight.
+pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
+    let f = &c.faults;
+    let recovery = if f.has(Fault::Recovery) {
+        Recovery::Reissue
+    } else if f.has(Fault::Requeue) {
+        Recovery::Requeue
+    } else {
+        Recovery::None
+    };
+    let dev = DevConfig {
+        nr_queues: c.queues,
+        depth: c.depth,
+        copy: c.copy,
+        need_get_data: false,
+        recovery,
+        elevator: f.has(Fault::Elevator),
+        table_size: if f.has(Fault::TableFull) {
+            1
+        } else {
+            c.depth.max(2)
+        },
+        fake_timeout: f.has(Fault::FakeTimeout),
+        get_data_fails: false,
+    };
+    let mut actors = Vec::new();
+    let mut weights = Vec::new();
+    let mut push = |a: ActorSpec, w: u32| {
+        actors.push(a);
+        weights.push(w);
+    };
+    for q in 0..c.queues {
+        for t in 0..c.depth {
+            push(
+                ActorSpec::Server {
+                    name: format!("daemon-q{q}t{t}"),
+                    fixed_file: true,
+                    prog: daemon(c, q, t),
+                },
+                BASE_WEIGHT,
+            );
+        }
+    }
+    let zc_or_uc = matches!(c.copy, CopyMode::ZeroCopy | CopyMode::UserCopy);
+    let offloads = if zc_or_uc { c.offload } else { 0 };
+    for i in 0..offloads {
+        push(
+            ActorSpec::Server {
+                name: format!("offload{i}"),
+                fixed_file: false,
+                prog: offload(c),
+            },
+            BASE_WEIGHT,
+        );
+    }
+    if f.has(Fault::Recovery) {
+        for q in 0..c.queues {
+            for t in 0..c.depth {
+                let name = format!("new-daemon-q{q}t{t}");
+                push(
+                    ActorSpec::RecoveryServer {
+                        name,
+                        fixed_file: true,
+                        prog: daemon(c, q, t),
+                    },
+                    BASE_WEIGHT,
+                );
+            }
+        }
+    }
+    for q in 0..c.queues {
+        for _ in 0..c.submitters {
+            push(
+                ActorSpec::Submitter {
+                    q,
+                    bios: vec![Bio::Read, Bio::Write, Bio::Again],
+                },
+                BASE_WEIGHT,
+            );
+        }
+    }
+    let mut ctrl = vec![CtrlOp::StartDev];
+    if f.has(Fault::Recovery) {
+        ctrl.extend([CtrlOp::StartUserRecovery, CtrlOp::EndUserRecovery]);
+    }
+    if f.has(Fault::Stop) {
+        ctrl.push(CtrlOp::StopDev);
+    }
+    push(ActorSpec::Control { prog: ctrl }, BASE_WEIGHT);
+    let servers = c.queues * c.depth;
+    for (fault, spec) in [
+        (Fault::Kill, Some(ActorSpec::Killer)),
+        (Fault::Recovery, Some(ActorSpec::Killer)),
+        (Fault::RingExit, Some(ActorSpec::RingClose { server: 0 })),
+        (
+            Fault::OffloadDeath,
+            (offloads > 0).then_some(ActorSpec::ThreadDeath { server: servers }),
+        ),
+        (Fault::Elevator, Some(ActorSpec::Elevator)),
+    ] {
+        if let (true, Some(spec)) = (f.has(fault), spec) {
+            push(spec, f.weight(fault));
+        }
+    }
+    let name = format!("sim-{}q{}d-{:?}", c.queues, c.depth, c.copy).to_lowercase();
+    (
+        Scenario {
+            name,
+            doc: "generated by ublksim sim".into(),
+            dev,
+            actors,
+        },
+        weights,
+    )
+}
