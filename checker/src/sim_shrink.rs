@@ -61,8 +61,9 @@ fn remap(from: &Model, to: &Model, path: &[ActorId]) -> Vec<ActorId> {
 fn variants(sc: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
     for (i, a) in sc.actors.iter().enumerate() {
-        let removable = !matches!(a, ActorSpec::Control { .. })
-            && !(matches!(a, ActorSpec::Server { .. }) && is_daemon(a));
+        // the control task and the daemons carry the scenario; the rest may go
+        let essential = matches!(a, ActorSpec::Control { .. }) || is_daemon(a);
+        let removable = !essential;
         if removable {
             let mut v = sc.clone();
             v.actors.remove(i);
@@ -84,6 +85,7 @@ fn variants(sc: &Scenario) -> Vec<Scenario> {
     out
 }
 
+/// A server thread that FETCHes (a daemon, not an offload thread).
 fn is_daemon(a: &ActorSpec) -> bool {
     matches!(a, ActorSpec::Server { prog, .. } if prog.iter().any(|op| matches!(op, ublk_model::Op::Fetch { .. })))
 }
