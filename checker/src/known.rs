@@ -69,7 +69,15 @@ const PRE_UNREG: &str =
                          released only at ring teardown (the documented pre-6.17 rule: unregister \
                          before commit); STOP_DEV waits for the request meanwhile.";
 
+const O5: &str = "own analysis (spec §5.3, O-5): __ublk_check_and_get_req loads tags->rqs[tag] before \
+                  refcount_inc_not_zero(&io->ref); if meanwhile that request completes, an elevator \
+                  switch frees it and a new request is dispatched on the tag, the increment succeeds \
+                  and the started/tag check reads freed memory. Needs a full freeze and elevator \
+                  switch inside a few instructions.";
+
 pub const KNOWN: &[Known] = &[
+    Known { scenario: "stale-pointer-window", preset: Preset::K72, what: What::Safety(Inv::S1), bug: "O-5", reason: O5 },
+    Known { scenario: "stale-pointer-window", preset: Preset::Post, what: What::Safety(Inv::S1), bug: "O-5", reason: O5 },
     Known { scenario: "exit-before-unregister", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-7", reason: O7 },
     Known { scenario: "stop-with-fd-held", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
     Known { scenario: "stop-with-fd-held", preset: Preset::Post, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
@@ -123,4 +131,12 @@ pub fn lookup(scenario: &str, preset: Preset) -> Option<&'static Known> {
     KNOWN
         .iter()
         .find(|k| k.scenario == scenario && k.preset == preset)
+}
+
+/// Known findings a *simulation* can run into, recognised by the invariant
+/// they break and the code that makes it the only explanation: with p02
+/// (refcount in ublk_io) every other access to request memory happens with
+/// the request known alive, so an S1 is the O-5 window.
+pub fn sim_known(features: ublk_model::Features, inv: Inv) -> Option<(&'static str, &'static str)> {
+    (inv == Inv::S1 && features.has(ublk_model::Sw::P02)).then_some(("O-5", O5))
 }

@@ -396,6 +396,23 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         sc(
+            "stale-pointer-window",
+            "The residual window of __ublk_check_and_get_req after p02 (spec §5.3, O-5): an offload \
+             thread loads tags->rqs[tag]; before its refcount_inc_not_zero on ublk_io, that request \
+             completes, an elevator switch frees its memory, and a new request takes the tag and is \
+             dispatched (ref = INIT again), so the increment succeeds and the started/tag check reads \
+             the freed request.",
+            DevConfig { elevator: true, ..zc() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), unreg(0, 0)]),
+                submit(&[Bio::Read]),
+                submit(&[Bio::Read]),
+                ActorSpec::Elevator,
+                control(&[StartDev]),
+            ],
+        ),
+        sc(
             "errno-table",
             "Sequential io commands in every slot situation the model distinguishes — before FETCH, \
              ACTIVE, OWNED, after COMMIT; on and off the daemon; bad ioctl type — for the errno \

@@ -11,7 +11,7 @@ use ublk_model::config::CopyMode;
 use ublk_model::{apply_switches, Model, Preset};
 use ublk_sim::coverage::{Coverage, GOALS};
 use ublk_sim::faults::{FaultSet, ALL_FAULTS};
-use ublk_sim::workload::{scenario, SimConfig};
+use ublk_sim::workload::{scenario, Quirk, SimConfig};
 use ublk_sim::{simulate, Progress, RunOpts};
 
 #[derive(clap::Args)]
@@ -48,7 +48,12 @@ pub struct SimArgs {
     /// Faults: `all`, `none`, or a list like `kill,stop=4,elevator` (see `--list-faults`).
     #[arg(long, default_value = "none")]
     faults: String,
-    /// Swarm mode: each seed enables a random subset of the faults, with random weights.
+    /// Server quirks: `all`, `none`, or a list (double-fetch, no-buffer-fetch,
+    /// need-get-data, commit-before-unregister, unfixed-rings).
+    #[arg(long, default_value = "none")]
+    quirks: String,
+    /// Swarm mode: each seed enables a random subset of the faults (random
+    /// weights) and of the quirks.
     #[arg(long)]
     swarm: bool,
     /// Run every seed twice and compare the results byte for byte.
@@ -79,6 +84,7 @@ fn copy_mode(s: &str) -> Result<CopyMode> {
 struct SeedResult {
     seed: u64,
     faults: Vec<&'static str>,
+    quirks: Vec<&'static str>,
     progress: Progress,
     violation: Option<String>,
 }
@@ -110,6 +116,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
         offload: a.offload,
         submitters: a.submitters,
         faults: faults.clone(),
+        quirks: Quirk::parse_list(&a.quirks).map_err(anyhow::Error::msg)?,
     };
     let t0 = Instant::now();
     let mut total = Coverage::default();
@@ -119,9 +126,10 @@ pub fn run(a: SimArgs) -> Result<i32> {
     for seed in a.seed..a.seed + a.seeds {
         let mut cfg = base.clone();
         if a.swarm {
-            use rand::SeedableRng;
+            use rand::{Rng, SeedableRng};
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed);
             cfg.faults = faults.swarm(&mut rng);
+            cfg.quirks.retain(|_| rng.random_bool(0.5));
         }
         let (sc, _) = scenario(&cfg);
         let m = Model::new(&sc, feat).map_err(anyhow::Error::msg)?;
@@ -150,14 +158,30 @@ pub fn run(a: SimArgs) -> Result<i32> {
         }
         steps += r.progress.steps;
         total.merge(&r.coverage);
-        let violation = r.violation.as_ref().map(|(_, v)| v.to_string());
+        let known = r
+            .violation
+            .as_ref()
+            .and_then(|(_, v)| crate::known::sim_known(feat, v.inv));
+        let violation = r.violation.as_ref().map(|(_, v)| match known {
+            Some((bug, _)) => format!("KNOWN {bug}: {v}"),
+            None => v.to_string(),
+        });
         results.push(SeedResult {
             seed,
             faults: cfg.faults.names(),
+            quirks: cfg.quirks.iter().map(|q| q.name()).collect(),
             progress: r.progress.clone(),
             violation,
         });
         if let Some((path, v)) = r.violation {
+            if let Some((bug, why)) = known {
+                // a finding this kernel is known to have: report it, go on
+                if !a.json {
+                    println!("seed {seed}: KNOWN {bug} ({}): {why}", v.inv);
+                }
+                report_violation(&a, preset, feat, &m, seed, path, v)?;
+                continue;
+            }
             code = 1;
             report_violation(&a, preset, feat, &m, seed, path, v)?;
             break;
@@ -185,13 +209,17 @@ pub fn run(a: SimArgs) -> Result<i32> {
 
 fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) {
     let clean = results.iter().filter(|r| r.violation.is_none()).count();
+    let known = results
+        .iter()
+        .filter(|r| r.violation.as_ref().is_some_and(|v| v.starts_with("KNOWN")))
+        .count();
     let req: u64 = results.iter().map(|r| r.progress.requests_completed).sum();
     let faults: u64 = results.iter().map(|r| r.progress.faults_injected).sum();
     let eps: u64 = results.iter().map(|r| r.progress.episodes).sum();
     let cut: u64 = results.iter().map(|r| r.progress.episodes_cut).sum();
     println!(
-        "{} seed(s), {clean} clean; {steps} steps in {secs:.1}s ({:.0} steps/s); {req} requests completed; \
-         {faults} faults injected; {eps} episodes ({cut} cut as stuck or endless)",
+        "{} seed(s), {clean} clean, {known} known finding(s); {steps} steps in {secs:.1}s ({:.0} steps/s); \
+         {req} requests completed; {faults} faults injected; {eps} episodes ({cut} cut as stuck or endless)",
         results.len(),
         steps as f64 / secs.max(1e-9)
     );

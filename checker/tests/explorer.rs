@@ -70,7 +70,7 @@ fn k72_known_findings_and_post_b24() {
         .map(|k| k.bug)
         .collect();
     k72.sort();
-    assert_eq!(k72, ["O-1", "O-6", "O-7", "fake-timeout"]);
+    assert_eq!(k72, ["O-1", "O-5", "O-6", "O-7", "fake-timeout"]);
     let r = run("cancel-vs-dispatch", Preset::Post, Preset::Post.features());
     assert_eq!(r.verdict, Verdict::Known);
     assert!(r.known.unwrap().starts_with("B-24"));

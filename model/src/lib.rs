@@ -231,7 +231,7 @@ impl Model {
             name: "release-work".into(),
             kind: Kind::ReleaseWork,
         });
-        if actors.len() > 64 || cmds.len() > 250 {
+        if actors.len() > 200 || cmds.len() > 250 {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
         Ok(Model {

@@ -96,7 +96,8 @@ impl Obligations {
 impl Model {
     /// Can liveness be checked on this model (obligation sets fit)?
     pub fn liveness_supported(&self) -> bool {
-        self.cmds.len() <= 128 && self.nr_slots() as usize * 4 <= 64
+        // bit sets: cmds in a u128, requests in a u64, enabled actors in a u64
+        self.cmds.len() <= 128 && self.nr_slots() as usize * 4 <= 64 && self.actors.len() <= 64
     }
 
     /// Weak fairness: an actor that stays enabled eventually steps.  False

@@ -18,6 +18,73 @@ pub struct SimConfig {
     /// Block submitters per queue (each reads and writes forever).
     pub submitters: u8,
     pub faults: FaultSet,
+    /// Unusual (or wrong) server behaviours the run includes.
+    pub quirks: Vec<Quirk>,
+}
+
+/// Server behaviours beyond the well-behaved serving loop: each is legal
+/// user space (or a server bug the driver must survive), and each opens a
+/// path some historical kernel bug needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Quirk {
+    /// A second thread FETCHes tag 0 too, racing the daemon before START_DEV (B-5).
+    DoubleFetch,
+    /// Copy mode: the first FETCH carries no buffer (B-12).
+    NoBufferFetch,
+    /// Copy mode with NEED_GET_DATA; writes only; the first data copy fails (B-10).
+    NeedGetData,
+    /// Zero copy: COMMIT before UNREGISTER on the daemon (O-7 with a kill).
+    CommitBeforeUnregister,
+    /// Rings do not register /dev/ublkcN as a fixed file, so the file can be
+    /// released before a ring's buffers (B-6, B-8 orderings).
+    UnfixedRings,
+}
+
+pub const ALL_QUIRKS: [Quirk; 5] = [
+    Quirk::DoubleFetch,
+    Quirk::NoBufferFetch,
+    Quirk::NeedGetData,
+    Quirk::CommitBeforeUnregister,
+    Quirk::UnfixedRings,
+];
+
+impl Quirk {
+    pub fn name(self) -> &'static str {
+        match self {
+            Quirk::DoubleFetch => "double-fetch",
+            Quirk::NoBufferFetch => "no-buffer-fetch",
+            Quirk::NeedGetData => "need-get-data",
+            Quirk::CommitBeforeUnregister => "commit-before-unregister",
+            Quirk::UnfixedRings => "unfixed-rings",
+        }
+    }
+
+    /// Parse `all`, `none` or a comma-separated list.
+    pub fn parse_list(s: &str) -> Result<Vec<Quirk>, String> {
+        match s {
+            "all" => return Ok(ALL_QUIRKS.to_vec()),
+            "none" | "" => return Ok(vec![]),
+            _ => {}
+        }
+        let mut v: Vec<Quirk> = s
+            .split(',')
+            .map(|n| {
+                ALL_QUIRKS
+                    .into_iter()
+                    .find(|q| q.name() == n.trim())
+                    .ok_or_else(|| {
+                        let known: Vec<_> = ALL_QUIRKS.iter().map(|q| q.name()).collect();
+                        format!(
+                            "unknown quirk '{n}' (known: {}, all, none)",
+                            known.join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
 }
 
 impl Default for SimConfig {
@@ -29,6 +96,7 @@ impl Default for SimConfig {
             offload: 1,
             submitters: 2,
             faults: FaultSet::none(),
+            quirks: vec![],
         }
     }
 }
@@ -36,26 +104,28 @@ impl Default for SimConfig {
 /// Weight of an actor that is not a fault: faults are rare against it.
 pub const BASE_WEIGHT: u32 = 256;
 
-fn loop_of(prog: &mut Vec<Op>, body: Vec<Op>, t: u8, q: u8) {
-    // 0 fetch, 1 wait, 2 Loop→serve, 3 Exit, serve: body…, wait, Loop→serve, Exit
+fn loop_of(prog: &mut Vec<Op>, body: Vec<Op>, t: u8, q: u8, exit: Op) {
+    // 0 fetch, 1 wait, 2 Loop→serve, 3 exit, serve: body…, wait, Loop→serve, exit
     let serve = prog.len() as u8 + 3;
     prog.push(Op::WaitCqe { q, tag: t });
     prog.push(Op::Loop { to: serve });
-    prog.push(Op::Exit);
+    prog.push(exit.clone());
     prog.extend(body);
     prog.push(Op::WaitCqe { q, tag: t });
     prog.push(Op::Loop { to: serve });
-    prog.push(Op::Exit);
+    prog.push(exit);
 }
 
 /// The per-io daemon of (q, t): FETCH, then serve requests until the FETCH
 /// is aborted, then exit the process.
-fn daemon(c: &SimConfig, q: u8, t: u8) -> Vec<Op> {
+fn daemon(c: &SimConfig, q: u8, t: u8, exit: Op) -> Vec<Op> {
     let copy = c.copy == CopyMode::Copy;
+    let ngd = copy && c.quirks.contains(&Quirk::NeedGetData);
+    let no_buf = copy && c.quirks.contains(&Quirk::NoBufferFetch) && (q, t) == (0, 0);
     let mut prog = vec![Op::Fetch {
         q,
         tag: t,
-        buf: copy,
+        buf: copy && !no_buf && !ngd,
     }];
     let commit = Op::Commit {
         q,
@@ -65,6 +135,12 @@ fn daemon(c: &SimConfig, q: u8, t: u8) -> Vec<Op> {
     };
     let idx = t; // the daemon's ring: one table entry per tag it serves
     let body = match c.copy {
+        CopyMode::ZeroCopy if c.quirks.contains(&Quirk::CommitBeforeUnregister) => vec![
+            Op::Register { q, tag: t, idx },
+            Op::FixedIo { idx },
+            commit,
+            Op::Unregister { q, tag: t, idx },
+        ],
         CopyMode::ZeroCopy => vec![
             Op::Register { q, tag: t, idx },
             Op::FixedIo { idx },
@@ -72,9 +148,11 @@ fn daemon(c: &SimConfig, q: u8, t: u8) -> Vec<Op> {
             commit,
         ],
         CopyMode::UserCopy => vec![Op::UserCopy { q, tag: t }, commit],
+        // every request is a WRITE: fetch the data, then commit
+        CopyMode::Copy if ngd => vec![Op::NeedGetData { q, tag: t }, commit],
         CopyMode::AutoBufReg | CopyMode::Copy => vec![commit],
     };
-    loop_of(&mut prog, body, t, q);
+    loop_of(&mut prog, body, t, q, exit);
     prog
 }
 
@@ -121,11 +199,13 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
     } else {
         Recovery::None
     };
+    let ngd = c.copy == CopyMode::Copy && c.quirks.contains(&Quirk::NeedGetData);
+    let fixed = !c.quirks.contains(&Quirk::UnfixedRings);
     let dev = DevConfig {
         nr_queues: c.queues,
         depth: c.depth,
         copy: c.copy,
-        need_get_data: false,
+        need_get_data: ngd,
         recovery,
         elevator: f.has(Fault::Elevator),
         table_size: if f.has(Fault::TableFull) {
@@ -134,7 +214,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
             c.depth.max(2)
         },
         fake_timeout: f.has(Fault::FakeTimeout),
-        get_data_fails: false,
+        get_data_fails: ngd,
     };
     let mut actors = Vec::new();
     let mut weights = Vec::new();
@@ -147,8 +227,8 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
             push(
                 ActorSpec::Server {
                     name: format!("daemon-q{q}t{t}"),
-                    fixed_file: true,
-                    prog: daemon(c, q, t),
+                    fixed_file: fixed,
+                    prog: daemon(c, q, t, Op::Exit),
                 },
                 BASE_WEIGHT,
             );
@@ -166,6 +246,18 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
             BASE_WEIGHT,
         );
     }
+    if c.quirks.contains(&Quirk::DoubleFetch) {
+        // after the offload threads: fault actors address servers by index
+        let prog = daemon(c, 0, 0, Op::ThreadExit);
+        push(
+            ActorSpec::Server {
+                name: "rogue".into(),
+                fixed_file: fixed,
+                prog,
+            },
+            BASE_WEIGHT,
+        );
+    }
     if f.has(Fault::Recovery) {
         for q in 0..c.queues {
             for t in 0..c.depth {
@@ -174,7 +266,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
                     ActorSpec::RecoveryServer {
                         name,
                         fixed_file: true,
-                        prog: daemon(c, q, t),
+                        prog: daemon(c, q, t, Op::Exit),
                     },
                     BASE_WEIGHT,
                 );
@@ -186,7 +278,11 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
             push(
                 ActorSpec::Submitter {
                     q,
-                    bios: vec![Bio::Read, Bio::Write, Bio::Again],
+                    bios: if ngd {
+                        vec![Bio::Write, Bio::Again]
+                    } else {
+                        vec![Bio::Read, Bio::Write, Bio::Again]
+                    },
                 },
                 BASE_WEIGHT,
             );
