@@ -42,6 +42,10 @@ enum Cmd {
     Graph(crate::graph::GraphArgs),
     /// The guide's bug zoo, with counterexample excerpts (docs/guide/bug-zoo.md).
     Zoo(crate::zoo::ZooArgs),
+    /// Replay traces on a real kernel (--vm: QEMU, --device: this host) against the model.
+    Replay(crate::replay_real::ReplayArgs),
+    /// Differential testing: random sequential programs, model vs real kernel.
+    Conform(crate::replay_real::ConformArgs),
 }
 
 #[derive(clap::Args)]
@@ -116,6 +120,8 @@ pub fn main() -> i32 {
         Cmd::View(a) => crate::view::run(a),
         Cmd::Graph(a) => crate::graph::run(a),
         Cmd::Zoo(a) => crate::zoo::run(a),
+        Cmd::Replay(a) => crate::replay_real::run_replay(a),
+        Cmd::Conform(a) => crate::replay_real::run_conform(a),
     };
     match r {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod conform;
 pub mod describe;
 pub mod diff;
 pub mod diff_cli;
@@ -15,6 +16,7 @@ pub mod known;
 pub mod liveness;
 pub mod oracle;
 pub mod projection;
+pub mod replay_real;
 pub mod scenarios;
 pub mod series;
 pub mod sim_cli;

@@ -182,8 +182,12 @@ fn is_kept_cmd(m: &Model, s: &State, a: ActorId) -> bool {
     let Kind::Server { prog, .. } = &m.actors[a as usize].kind else {
         return false;
     };
-    let pc = s.actors[a as usize].pc as usize;
-    pc > 0
+    let st = &s.actors[a as usize];
+    let pc = st.pc as usize;
+    // an exit (process or thread) does not advance pc: it keeps nothing
+    let exited = matches!(prog.get(pc).map(|o| &o.0), Some(ublk_model::Op::Exit | ublk_model::Op::ThreadExit)) && st.done;
+    !exited
+        && pc > 0
         && prog[pc - 1].1.is_some_and(|c| {
             !matches!(prog[pc - 1].0, ublk_model::Op::WaitCqe { .. })
                 && s.cmds[c as usize].st == ublk_model::state::CmdSt::Pending

@@ -125,8 +125,10 @@ pub fn all() -> Vec<Scenario> {
             "register-vs-server-exit",
             "The server may be SIGKILLed at any point while it and a helper hold registered buffers. \
              Ring exit cancels the FETCH, ring teardown releases the buffers (in a kworker: atomic put), \
-             and the release work must wait for the references to settle before aborting the request \
-             (B-8).",
+             and the release work must wait for the references to settle (and reset them) before \
+             aborting the request. Without that (B-8) the aborted slot keeps io->ref = INIT even \
+             with no buffer left — the WARN in ublk_queue_reinit that test_stress_04 hit — and a \
+             buffer still registered outlives its request.",
             zc(),
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), reg(0, 0), unreg(0, 0), commit(0, 4096, false), wait(0), Op::Exit]),
@@ -382,7 +384,10 @@ pub fn all() -> Vec<Scenario> {
             "USER_RECOVERY_REISSUE: the server exits while it owns a request; the release work \
              requeues it and parks the device QUIESCED; START_USER_RECOVERY; a new server process \
              opens /dev/ublkcN and FETCHes; END_USER_RECOVERY kicks the held request to it; then \
-             STOP_DEV. The request must end exactly once, served by the new server (L1, L2).",
+             STOP_DEV. The request must end exactly once: served by the new server, or failed with \
+             -EIO if STOP_DEV's force abort wins the race with the requeue work (L1, L2). The requeue \
+             work may also hand it to the new server before END_USER_RECOVERY: K72 clears canceling \
+             as soon as the queue is ready again.",
             DevConfig { copy: CopyMode::Copy, recovery: Recovery::Reissue, ..DevConfig::default() },
             vec![
                 server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),

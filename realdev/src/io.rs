@@ -245,9 +245,13 @@ impl IoRing {
 
     /// Queue an io command (not submitted yet).
     pub fn push(&mut self, op: u32, cmd: IoCmd) -> Result<()> {
+        self.push_ud(op, cmd, io_ud(op, cmd.tag))
+    }
+
+    /// Queue an io command with the caller's user data.
+    pub fn push_ud(&mut self, op: u32, cmd: IoCmd, ud: u64) -> Result<()> {
         let mut area = [0u8; 16];
         area.copy_from_slice(as_bytes(&cmd));
-        let ud = io_ud(op, cmd.tag);
         let sqe = if self.fixed {
             opcode::UringCmd16::new(types::Fixed(0), op)
                 .cmd(area)

@@ -12,7 +12,7 @@ use ublk_realdev::uapi::feature_names;
 use ublk_realdev::Error;
 
 const USAGE: &str = "usage: ublk-realdev <features|smoke|o6> [--fixed-file] [--zero-copy] \
-                     [--timeout-ms N] [--mode exit|close|exit-close]";
+                     [--timeout-ms N] [--mode exit|close|exit-close]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
 
 fn parse(args: &[String]) -> Result<(String, Opts), String> {
     let mut it = args.iter();
@@ -51,6 +51,11 @@ fn main() -> ExitCode {
 fn run() -> u8 {
     init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve-child") => return ublk_realdev::exec::serve_child() as u8,
+        Some("run-batch") => return run_batch(&args[1..]),
+        _ => {}
+    }
     let (cmd, o) = match parse(&args) {
         Ok(v) => v,
         Err(e) => {
@@ -87,6 +92,50 @@ fn run() -> u8 {
             emit("error", json!({"error": e.to_string()}));
             eprintln!("ublk-realdev: {e}");
             code
+        }
+    }
+}
+
+/// `run-batch FILE [--timeout-ms N]`: run the programs of FILE (JSON lines), one result line
+/// each. Exit 0 when every program conforms (or hangs where the model says it blocks), 1 on
+/// a divergence, an unpredicted hang or an error, 3 without /dev/ublk-control.
+fn run_batch(args: &[String]) -> u8 {
+    let Some(file) = args.first() else {
+        eprintln!("usage: ublk-realdev run-batch FILE [--timeout-ms N]");
+        return 2;
+    };
+    let mut step_timeout = Duration::from_millis(2000);
+    if let (Some(f), Some(v)) = (args.get(1), args.get(2)) {
+        if f == "--timeout-ms" {
+            match v.parse() {
+                Ok(ms) => step_timeout = Duration::from_millis(ms),
+                Err(e) => {
+                    eprintln!("--timeout-ms: {e}");
+                    return 2;
+                }
+            }
+        }
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ublk-realdev: {file}: {e}");
+            return 2;
+        }
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let o = ublk_realdev::exec::ExecOpts { step_timeout, exe };
+    match ublk_realdev::exec::run_batch(&text, &o) {
+        Ok(0) => 0,
+        Ok(_) => 1,
+        Err(e) => {
+            emit("error", json!({"error": e.to_string()}));
+            eprintln!("ublk-realdev: {e}");
+            if matches!(e, Error::NoControl | Error::ControlPermission) {
+                3
+            } else {
+                1
+            }
         }
     }
 }

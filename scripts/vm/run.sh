@@ -2,8 +2,9 @@
 # Boot Debian's current cloud kernel (with ublk_drv) under QEMU TCG and run `ublk-realdev`
 # inside it. Implements shared/reference/kernel-vm.md.
 #
-#   scripts/vm/run.sh [--no-build] [--payload-timeout S] [--cmd 'shell line'] [ARGS...]
+#   scripts/vm/run.sh [--no-build] [--payload-timeout S] [--cmd 'shell line'] [--file F]... [ARGS...]
 #
+# --file F copies F into the guest's /payload/ (e.g. a batch of programs for `run-batch`).
 # ARGS go to `ublk-realdev` (default: smoke); --cmd runs an arbitrary line of shell in the
 # guest instead (the binary is /payload/ublk-realdev, on PATH). Program output comes from the
 # guest's second serial port; then the kernel log of the run, then an exit marker.
@@ -22,6 +23,7 @@ VM_TIMEOUT=${UBLK_VM_TIMEOUT:-300}
 PAYLOAD_TIMEOUT=120
 BUILD=1
 CMDLINE=""
+FILES=()
 ARGS=()
 
 while [ $# -gt 0 ]; do
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --payload-timeout) PAYLOAD_TIMEOUT=$2; shift ;;
         --cmd) CMDLINE=$2; shift ;;
+        --file) FILES+=("$2"); shift ;;
         --) shift; ARGS+=("$@"); break ;;
         *) ARGS+=("$1") ;;
     esac
@@ -144,6 +147,7 @@ RUN=$(mktemp -d /tmp/ublk-vm.XXXXXX)
 trap 'rm -rf "$RUN"' EXIT
 mkdir -p "$RUN/p/payload"
 cp "$BIN" "$RUN/p/payload/ublk-realdev"
+for f in "${FILES[@]}"; do cp "$f" "$RUN/p/payload/"; done
 echo "$PAYLOAD_TIMEOUT" > "$RUN/p/payload/timeout"
 {
     echo '#!/bin/sh'

@@ -1,0 +1,930 @@
+//! The real-device executor of [`Program`]s.
+//!
+//! The executor process owns the control plane (ADD_DEV, SET_PARAMS, START/STOP/DEL on
+//! threads of their own), the block clients (one thread per bio, O_DIRECT on /dev/ublkbN) and
+//! an optional `pidfd_getfd` duplicate of /dev/ublkcN (the fd holder). The *server* is a child
+//! process (this binary re-executed as `serve-child`) so that `exit_group` and SIGKILL of the
+//! server are real: it opens /dev/ublkcN once, maps the descriptors and runs one thread per
+//! server actor, each with its own io ring. Parent and child talk JSON lines over pipes; the
+//! child reports every CQE as it arrives (each thread polls its ring's eventfd and its command
+//! queue), so the parent can check predicted completions and non-completions.
+//!
+//! Every wait has the per-step timeout; a step that does not finish is a hang. Every exit path
+//! kills the child and stops and deletes the device.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types};
+use serde::{Deserialize, Serialize};
+
+use crate::ctrl::{CtrlRing, DevSpec, Device};
+use crate::error::{Error, Result};
+use crate::io::{AlignedBuf, CharDev, DescMap, EventFd, IoRing};
+use crate::program::*;
+use crate::uapi::*;
+
+const BUF_BYTES: u32 = 64 << 10;
+const DEV_BYTES: u64 = 1 << 20;
+const IO_BYTES: usize = 4096;
+
+/// Executor options.
+#[derive(Clone, Debug)]
+pub struct ExecOpts {
+    /// Per-step timeout (hang detection only).
+    pub step_timeout: Duration,
+    /// The binary to re-execute as the server child (`serve-child`).
+    pub exe: std::path::PathBuf,
+}
+
+// ---------------------------------------------------------------------------------------
+// parent <-> child protocol
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ChildCfg {
+    dev_id: u32,
+    depth: u16,
+    table_size: u16,
+    /// (program thread index, fixed_file) of each server thread.
+    servers: Vec<(usize, bool)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ToChild {
+    step: usize,
+    thread: usize,
+    act: Act,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum FromChild {
+    /// Every thread set up; the child's /dev/ublkcN fd number.
+    Ready { cdev_fd: i32 },
+    /// A CQE of the io command issued at `step`.
+    Cqe { step: usize, res: i32 },
+    /// Step `step` was carried out (io commands: submitted); `val` for synchronous results.
+    Reply {
+        step: usize,
+        val: Option<i32>,
+        err: Option<String>,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// the server child
+
+/// Entry of `ublk-realdev serve-child`: reads a [`ChildCfg`] line, then [`ToChild`] lines.
+pub fn serve_child() -> i32 {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let send = {
+        let out = out.clone();
+        move |m: &FromChild| {
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(o, "{}", serde_json::to_string(m).expect("serialises"));
+            let _ = o.flush();
+        }
+    };
+    let cfg: ChildCfg = match lines
+        .next()
+        .and_then(|l| l.ok())
+        .map(|l| serde_json::from_str(&l))
+    {
+        Some(Ok(c)) => c,
+        _ => return 2,
+    };
+    let cdev = match CharDev::open(cfg.dev_id, Duration::from_secs(2)) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("serve-child: {e}");
+            return 1;
+        }
+    };
+    let desc = match DescMap::map(&cdev, 0, cfg.depth) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprintln!("serve-child: {e}");
+            return 1;
+        }
+    };
+    let mut workers: HashMap<usize, (Sender<ToChild>, Arc<EventFd>)> = HashMap::new();
+    let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
+    for &(idx, fixed) in &cfg.servers {
+        let (tx, rx) = mpsc::channel::<ToChild>();
+        let wake = Arc::new(EventFd::new().expect("eventfd"));
+        workers.insert(idx, (tx, wake.clone()));
+        let (cd, de, snd, rtx) = (cdev.clone(), desc.clone(), send.clone(), ready_tx.clone());
+        let (table, depth) = (cfg.table_size, cfg.depth);
+        thread::Builder::new()
+            .name(format!("srv{idx}"))
+            .spawn(move || server_thread(&cd, &de, fixed, table, depth, rx, &wake, &snd, rtx))
+            .expect("spawn server thread");
+    }
+    drop(ready_tx);
+    for _ in 0..cfg.servers.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("serve-child: {e}");
+                return 1;
+            }
+            Err(_) => return 1,
+        }
+    }
+    send(&FromChild::Ready {
+        cdev_fd: cdev.fd.as_raw_fd(),
+    });
+    for l in lines {
+        let Ok(l) = l else { break };
+        let Ok(m) = serde_json::from_str::<ToChild>(&l) else {
+            break;
+        };
+        if m.act == Act::Exit {
+            // exit_group of the whole server process, from the thread the program names
+            // (the difference does not matter to the kernel: every thread exits)
+            // SAFETY: terminating the process.
+            unsafe { libc::_exit(0) };
+        }
+        match workers.get(&m.thread) {
+            Some((tx, wake)) => {
+                let _ = tx.send(m);
+                let _ = wake_up(wake);
+            }
+            None => send(&FromChild::Reply {
+                step: m.step,
+                val: None,
+                err: Some(format!("no server thread {}", m.thread)),
+            }),
+        }
+    }
+    // stdin closed: the parent is done with us
+    // SAFETY: terminating the process.
+    unsafe { libc::_exit(0) }
+}
+
+fn wake_up(e: &EventFd) -> std::io::Result<()> {
+    let v: u64 = 1;
+    // SAFETY: 8-byte write from a u64.
+    let r = unsafe { libc::write(e.0.as_raw_fd(), (&v as *const u64).cast(), 8) };
+    if r == 8 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn drain_efd(fd: RawFd) {
+    let mut v = 0u64;
+    // SAFETY: 8-byte read into a u64 (non-blocking eventfd).
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+}
+
+#[allow(clippy::too_many_arguments)]
+fn server_thread(
+    cdev: &CharDev,
+    desc: &DescMap,
+    fixed: bool,
+    table: u16,
+    depth: u16,
+    rx: Receiver<ToChild>,
+    wake: &EventFd,
+    send: &(impl Fn(&FromChild) + Send + Sync),
+    ready: Sender<std::result::Result<(), String>>,
+) {
+    let setup = || -> Result<(IoRing, EventFd)> {
+        let ring = IoRing::new(cdev, 32, fixed)?;
+        if table > 0 {
+            ring.register_sparse_buffers(table as u32)?;
+        }
+        let cq = EventFd::new()?;
+        ring.register_eventfd(cq.0.as_raw_fd())?;
+        Ok((ring, cq))
+    };
+    let (ring, cq) = match setup() {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut ring = Some(ring);
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    let bufs: Vec<AlignedBuf> = (0..depth)
+        .map(|_| AlignedBuf::new(BUF_BYTES as usize))
+        .collect();
+    let zero = std::fs::File::open("/dev/zero").ok();
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .ok();
+    let drain = |ring: &mut IoRing, want: Option<u64>| -> Option<i32> {
+        let mut mine = None;
+        while let Some(c) = ring.peek() {
+            if Some(c.user_data) == want {
+                mine = Some(c.res);
+            } else {
+                send(&FromChild::Cqe {
+                    step: c.user_data as usize,
+                    res: c.res,
+                });
+            }
+        }
+        mine
+    };
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: wake.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: cq.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds. Blocks until a command or a CQE; task work of this
+        // thread (ublk dispatch) runs when the kernel interrupts the wait.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            continue; // EINTR
+        }
+        drain_efd(wake.0.as_raw_fd());
+        drain_efd(cq.0.as_raw_fd());
+        if let Some(r) = ring.as_mut() {
+            drain(r, None);
+        }
+        while let Ok(m) = rx.try_recv() {
+            let reply = |val: Option<i32>, err: Option<String>| {
+                send(&FromChild::Reply {
+                    step: m.step,
+                    val,
+                    err,
+                })
+            };
+            if m.act == Act::ThreadExit {
+                // the thread exits; its ring fd stays open in the process
+                reply(None, None);
+                std::mem::forget(ring.take());
+                return;
+            }
+            if m.act == Act::CloseRing {
+                drop(ring.take());
+                reply(None, None);
+                continue;
+            }
+            let Some(r) = ring.as_mut() else {
+                reply(None, Some("ring already closed".into()));
+                continue;
+            };
+            let ud = m.step as u64;
+            let addr = |tag: u16, buf: bool| {
+                if buf {
+                    bufs.get(tag as usize).map_or(0, |b| b.addr())
+                } else {
+                    0
+                }
+            };
+            let io = |tag: u16, result: i32, addr: u64| IoCmd {
+                q_id: 0,
+                tag,
+                result,
+                addr,
+            };
+            let pushed = match m.act {
+                Act::Fetch { tag, buf } => {
+                    r.push_ud(UBLK_U_IO_FETCH_REQ, io(tag, 0, addr(tag, buf)), ud)
+                }
+                Act::Commit { tag, result, buf } => r.push_ud(
+                    UBLK_U_IO_COMMIT_AND_FETCH_REQ,
+                    io(tag, result, addr(tag, buf)),
+                    ud,
+                ),
+                Act::NeedGetData { tag } => {
+                    r.push_ud(UBLK_U_IO_NEED_GET_DATA, io(tag, 0, addr(tag, true)), ud)
+                }
+                Act::Register { tag, idx } => {
+                    r.push_ud(UBLK_U_IO_REGISTER_IO_BUF, io(tag, 0, idx as u64), ud)
+                }
+                Act::Unregister { tag, idx } => {
+                    r.push_ud(UBLK_U_IO_UNREGISTER_IO_BUF, io(tag, 0, idx as u64), ud)
+                }
+                Act::BadType { tag } => r.push_ud(
+                    ioc(3, b'v', 0x20, std::mem::size_of::<IoCmd>() as u32),
+                    io(tag, 0, 0),
+                    ud,
+                ),
+                Act::FixedIo { idx } => {
+                    // direction of the request the buffer was registered for: tag 0's
+                    // descriptor is the best guess with one registered request
+                    let write = (0..depth).any(|t| desc.get(t).op() == UBLK_IO_OP_WRITE)
+                        && !(0..depth).any(|t| desc.get(t).op() == UBLK_IO_OP_READ);
+                    let sqe = if write {
+                        null.as_ref().map(|f| {
+                            opcode::WriteFixed::new(
+                                types::Fd(f.as_raw_fd()),
+                                std::ptr::null(),
+                                IO_BYTES as u32,
+                                idx,
+                            )
+                            .build()
+                        })
+                    } else {
+                        zero.as_ref().map(|f| {
+                            opcode::ReadFixed::new(
+                                types::Fd(f.as_raw_fd()),
+                                std::ptr::null_mut(),
+                                IO_BYTES as u32,
+                                idx,
+                            )
+                            .build()
+                        })
+                    };
+                    match sqe {
+                        // SAFETY: the buffer is a registered (kernel) buffer, no user memory.
+                        Some(s) => unsafe { r.ring.submission().push(&s.user_data(ud)) }
+                            .map_err(|_| Error::Other("SQ full".into())),
+                        None => Err(Error::Other("/dev/zero or /dev/null missing".into())),
+                    }
+                }
+                Act::UserCopy { tag } => {
+                    let d = desc.get(tag.min(depth - 1));
+                    let pos = user_copy_pos(0, tag, 0) as i64;
+                    let b = &bufs[0];
+                    let fd = cdev.fd.as_raw_fd();
+                    // SAFETY: 4 KiB within our 64 KiB buffer.
+                    let n = unsafe {
+                        if d.op() == UBLK_IO_OP_WRITE {
+                            libc::pread(fd, b.addr() as *mut libc::c_void, IO_BYTES, pos)
+                        } else {
+                            libc::pwrite(fd, b.addr() as *const libc::c_void, IO_BYTES, pos)
+                        }
+                    };
+                    let v = if n < 0 {
+                        -std::io::Error::last_os_error().raw_os_error().unwrap_or(5)
+                    } else {
+                        n as i32
+                    };
+                    reply(Some(v), None);
+                    continue;
+                }
+                _ => Err(Error::Other(format!("{:?} is not a server action", m.act))),
+            };
+            if let Err(e) = pushed.and_then(|_| r.submit().map(|_| ())) {
+                reply(None, Some(e.to_string()));
+                continue;
+            }
+            if matches!(m.act, Act::FixedIo { .. }) {
+                // fixed-buffer I/O on /dev/zero or /dev/null completes at once
+                let mut v = drain(r, Some(ud));
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while v.is_none() && Instant::now() < deadline {
+                    match r.wait(deadline - Instant::now()) {
+                        Ok(Some(c)) if c.user_data == ud => v = Some(c.res),
+                        Ok(Some(c)) => send(&FromChild::Cqe {
+                            step: c.user_data as usize,
+                            res: c.res,
+                        }),
+                        _ => break,
+                    }
+                }
+                reply(v, v.is_none().then(|| "fixed I/O did not complete".into()));
+                continue;
+            }
+            drain(r, None);
+            reply(None, None);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the parent
+
+enum Ev {
+    Child(FromChild),
+    ChildEof,
+    Bio { step: usize, res: i32 },
+    Ctrl { step: usize, res: i32 },
+}
+
+struct Run<'a> {
+    p: &'a Program,
+    o: &'a ExecOpts,
+    tx: Sender<Ev>,
+    rx: Receiver<Ev>,
+    /// Completed refs (io commands, bios, control commands) by issuing step.
+    done: HashMap<usize, i32>,
+    replies: HashMap<usize, (Option<i32>, Option<String>)>,
+    child_gone: bool,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    holder: Option<OwnedFd>,
+    dev_id: u32,
+    /// Last command per (thread, tag); last bio / control command per thread.
+    last_cmd: HashMap<(usize, u16), usize>,
+    last_ref: HashMap<usize, usize>,
+}
+
+impl Run<'_> {
+    fn absorb(&mut self, ev: Ev) {
+        match ev {
+            Ev::Child(FromChild::Cqe { step, res }) => {
+                self.done.insert(step, res);
+            }
+            Ev::Child(FromChild::Reply { step, val, err }) => {
+                self.replies.insert(step, (val, err));
+            }
+            Ev::Child(FromChild::Ready { .. }) => {}
+            Ev::ChildEof => self.child_gone = true,
+            Ev::Bio { step, res } | Ev::Ctrl { step, res } => {
+                self.done.insert(step, res);
+            }
+        }
+    }
+
+    /// Take every event already delivered.
+    fn pump(&mut self) {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.absorb(ev);
+        }
+    }
+
+    /// Wait until `f` holds, at most the step timeout.
+    fn wait(&mut self, f: impl Fn(&Self) -> bool) -> bool {
+        let deadline = Instant::now() + self.o.step_timeout;
+        self.pump();
+        while !f(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(ev) => self.absorb(ev),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn send_child(&mut self, step: usize, thread: usize, act: &Act) -> Result<()> {
+        let m = ToChild {
+            step,
+            thread,
+            act: act.clone(),
+        };
+        let s = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| Error::Other("server process is gone".into()))?;
+        writeln!(s, "{}", serde_json::to_string(&m).expect("serialises"))
+            .and_then(|_| s.flush())
+            .map_err(|e| Error::sys("write to the server process", e))
+    }
+
+    /// Wait for a ref predicted done; a ref predicted pending is only checked now.
+    fn observe_ref(&mut self, r: usize, expect: &Expect) -> Got {
+        if matches!(expect, Expect::Pending) {
+            self.pump();
+        } else {
+            self.wait(|s| s.done.contains_key(&r));
+        }
+        match self.done.get(&r) {
+            Some(&v) => Got::Done(Some(v)),
+            None if matches!(expect, Expect::Pending) => Got::Pending,
+            None => Got::Hang,
+        }
+    }
+
+    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str) {
+        let (tx, id) = (self.tx.clone(), self.dev_id);
+        let pid = self.child.as_ref().map_or(0, |c| c.id()) as u64;
+        // a long bound: the command is abandoned (not waited for) after the step timeout
+        let t = self.o.step_timeout * 10;
+        thread::spawn(move || {
+            let r = CtrlRing::open().and_then(|mut c| c.simple(name, op, id, pid, t));
+            let res = match r {
+                Ok(v) => v,
+                Err(Error::Kernel { res, .. }) => res,
+                Err(_) => return, // timed out: never completes as far as the program knows
+            };
+            let _ = tx.send(Ev::Ctrl { step, res });
+        });
+    }
+
+    fn spawn_bio(&self, step: usize, write: bool) {
+        let (tx, id) = (self.tx.clone(), self.dev_id);
+        thread::spawn(move || {
+            let res = bio(id, write);
+            let _ = tx.send(Ev::Bio { step, res });
+        });
+    }
+
+    fn step(&mut self, i: usize, s: &Step) -> Got {
+        let th = &self.p.threads[s.thread];
+        match (&th.kind, &s.act) {
+            (ThreadKind::Server { .. }, Act::WaitCqe { tag }) => {
+                match self.last_cmd.get(&(s.thread, *tag)).copied() {
+                    Some(r) => self.observe_ref(r, &Expect::Done(None)),
+                    None => Got::Error(format!("wait CQE t{tag} before any command")),
+                }
+            }
+            (ThreadKind::Server { .. }, Act::Exit) => {
+                if let Err(e) = self.send_child(i, s.thread, &s.act) {
+                    return Got::Error(e.to_string());
+                }
+                if self.wait(|s| s.child_gone) {
+                    self.reap();
+                    Got::Done(None)
+                } else {
+                    Got::Hang
+                }
+            }
+            (ThreadKind::Server { .. }, act) => {
+                if let Err(e) = self.send_child(i, s.thread, act) {
+                    return Got::Error(e.to_string());
+                }
+                if !self.wait(|s| s.replies.contains_key(&i)) {
+                    return Got::Hang;
+                }
+                let (val, err) = self.replies[&i].clone();
+                if let Some(e) = err {
+                    return Got::Error(e);
+                }
+                match act {
+                    Act::Fetch { tag, .. } | Act::Commit { tag, .. } | Act::NeedGetData { tag } => {
+                        self.last_cmd.insert((s.thread, *tag), i);
+                        match self.done.get(&i) {
+                            Some(&v) => Got::Done(Some(v)),
+                            None => Got::Pending,
+                        }
+                    }
+                    Act::Register { .. } | Act::Unregister { .. } | Act::BadType { .. } => {
+                        match self.done.get(&i) {
+                            Some(&v) => Got::Done(Some(v)),
+                            None => Got::Pending,
+                        }
+                    }
+                    // the model's FixedIo result is "issued" (0); its completion is a kernel
+                    // step: a full transfer is 0 here, an error stays an error
+                    Act::FixedIo { .. } => Got::Done(val.map(|v| if v > 0 { 0 } else { v })),
+                    Act::UserCopy { .. } => Got::Done(val),
+                    _ => Got::Done(None),
+                }
+            }
+            (ThreadKind::Submitter, Act::Read | Act::Write) => {
+                self.last_ref.insert(s.thread, i);
+                self.spawn_bio(i, s.act == Act::Write);
+                self.observe_ref(i, &s.expect)
+            }
+            (ThreadKind::Submitter, Act::BioWait) | (ThreadKind::Control, Act::CtrlWait) => {
+                match self.last_ref.get(&s.thread).copied() {
+                    Some(r) => self.observe_ref(r, &Expect::Done(None)),
+                    None => Got::Error("nothing to wait for".into()),
+                }
+            }
+            (ThreadKind::Control, Act::StartDev | Act::StopDev) => {
+                self.last_ref.insert(s.thread, i);
+                let (op, name) = if s.act == Act::StartDev {
+                    (UBLK_U_CMD_START_DEV, "START_DEV")
+                } else {
+                    (UBLK_U_CMD_STOP_DEV, "STOP_DEV")
+                };
+                self.spawn_ctrl(i, op, name);
+                self.observe_ref(i, &s.expect)
+            }
+            (ThreadKind::Killer, Act::Kill) => {
+                if let Some(c) = self.child.as_mut() {
+                    let _ = c.kill();
+                }
+                if self.wait(|s| s.child_gone) {
+                    self.reap();
+                    Got::Done(None)
+                } else {
+                    Got::Hang
+                }
+            }
+            (ThreadKind::FdHolder, Act::CloseFd) => {
+                drop(self.holder.take());
+                Got::Done(None)
+            }
+            (k, a) => Got::Error(format!("{a:?} is not an action of a {k:?} thread")),
+        }
+    }
+
+    fn reap(&mut self) {
+        self.stdin = None;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One O_DIRECT 4 KiB read or write at offset 0 of /dev/ublkbN: 0 on a full transfer (the
+/// model's bio status), else -errno (a short transfer is -EIO).
+fn bio(dev_id: u32, write: bool) -> i32 {
+    let path = format!("/dev/ublkb{dev_id}");
+    let flags = libc::O_DIRECT
+        | if write {
+            libc::O_WRONLY
+        } else {
+            libc::O_RDONLY
+        };
+    let fd = match crate::io::open_node(&path, flags, Duration::from_secs(1)) {
+        Ok(fd) => fd,
+        Err(Error::Sys { source, .. }) => return -source.raw_os_error().unwrap_or(libc::EIO),
+        Err(_) => return -libc::EIO,
+    };
+    let mut buf = AlignedBuf::new(IO_BYTES);
+    // SAFETY: 4 KiB aligned buffer.
+    let r = unsafe {
+        if write {
+            libc::pwrite(fd.as_raw_fd(), buf.as_slice().as_ptr().cast(), IO_BYTES, 0)
+        } else {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf.as_mut_slice().as_mut_ptr().cast(),
+                IO_BYTES,
+                0,
+            )
+        }
+    };
+    if r < 0 {
+        -std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    } else if r as usize == IO_BYTES {
+        0
+    } else {
+        -libc::EIO
+    }
+}
+
+fn dev_flags(d: &DevCfg) -> u64 {
+    let mut f = UBLK_F_NO_AUTO_PART_SCAN;
+    f |= match d.copy {
+        CopyKind::Copy => 0,
+        CopyKind::UserCopy => UBLK_F_USER_COPY,
+        CopyKind::ZeroCopy => UBLK_F_SUPPORT_ZERO_COPY,
+        CopyKind::AutoBufReg => UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG,
+    };
+    if d.need_get_data {
+        f |= UBLK_F_NEED_GET_DATA;
+    }
+    f |= match d.recovery {
+        RecoveryKind::None => 0,
+        RecoveryKind::Requeue => UBLK_F_USER_RECOVERY,
+        RecoveryKind::Reissue => UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE,
+        RecoveryKind::FailIo => UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO,
+    };
+    f
+}
+
+/// Why the executor cannot run `p` at all (before touching the kernel).
+pub fn unsupported(p: &Program) -> Option<String> {
+    if p.dev.copy == CopyKind::AutoBufReg {
+        return Some("AUTO_BUF_REG is not supported by the executor yet".into());
+    }
+    if p.dev.depth == 0 || p.dev.depth > 16 {
+        return Some("depth must be 1..=16".into());
+    }
+    None
+}
+
+/// Run one program on the real kernel. `features`: the kernel's GET_FEATURES.
+pub fn run_program(p: &Program, features: u64, o: &ExecOpts) -> RunResult {
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    let verdict = match run_inner(p, features, o, &mut got) {
+        Ok(v) => v,
+        Err(Error::FlagsDropped { dropped, .. }) => Verdict::Refused(format!(
+            "this kernel cannot honour the program's features (ADD_DEV dropped {dropped:?})"
+        )),
+        Err(e) => Verdict::Error(e.to_string()),
+    };
+    RunResult {
+        id: p.id.clone(),
+        verdict_text: verdict.text(),
+        verdict,
+        got,
+        ms: (t0.elapsed().as_secs_f64() * 1e4).round() / 10.0,
+    }
+}
+
+fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Result<Verdict> {
+    if let Some(why) = unsupported(p) {
+        return Ok(Verdict::Refused(why));
+    }
+    let flags = dev_flags(&p.dev);
+    if flags & !features != 0 {
+        return Ok(Verdict::Refused(format!(
+            "the kernel lacks {:?} (GET_FEATURES {features:#x})",
+            feature_names(flags & !features)
+        )));
+    }
+    let ctrl = CtrlRing::open()?;
+    let spec = DevSpec {
+        nr_hw_queues: 1,
+        queue_depth: p.dev.depth,
+        max_io_buf_bytes: BUF_BYTES,
+        flags,
+    };
+    let mut dev = Device::add(ctrl, spec, o.step_timeout.max(Duration::from_secs(5)))?;
+    let r = dev.set_params(&Params::basic(DEV_BYTES, BUF_BYTES))?;
+    if r != 0 {
+        return Err(Error::Kernel {
+            what: "SET_PARAMS".into(),
+            res: r,
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut run = Run {
+        p,
+        o,
+        tx,
+        rx,
+        done: HashMap::new(),
+        replies: HashMap::new(),
+        child_gone: false,
+        child: None,
+        stdin: None,
+        holder: None,
+        dev_id: dev.id(),
+        last_cmd: HashMap::new(),
+        last_ref: HashMap::new(),
+    };
+    let res = drive(&mut run, got);
+    // teardown on every path: the server process dies (its fd and rings go), then the
+    // device is stopped and deleted
+    run.holder = None;
+    run.reap();
+    let _ = dev.stop();
+    let del = dev.delete();
+    let v = res?;
+    match del {
+        Ok(0) => Ok(v),
+        Ok(r) if !v.is_failure() => Ok(Verdict::Error(format!(
+            "DEL_DEV after the program: {} ({})",
+            r,
+            crate::error::errno_name(r)
+        ))),
+        Err(e) if !v.is_failure() => Ok(Verdict::Error(format!("DEL_DEV after the program: {e}"))),
+        _ => Ok(v),
+    }
+}
+
+fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
+    let p = run.p;
+    // the server child
+    let servers: Vec<(usize, bool)> = p
+        .threads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t.kind {
+            ThreadKind::Server { fixed_file } => Some((i, fixed_file)),
+            _ => None,
+        })
+        .collect();
+    let mut child = Command::new(&run.o.exe)
+        .arg("serve-child")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::sys(format!("spawn {} serve-child", run.o.exe.display()), e))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    run.child = Some(child);
+    let cfg = ChildCfg {
+        dev_id: run.dev_id,
+        depth: p.dev.depth,
+        table_size: p.dev.table_size,
+        servers,
+    };
+    writeln!(
+        stdin,
+        "{}",
+        serde_json::to_string(&cfg).expect("serialises")
+    )
+    .map_err(|e| Error::sys("write to the server process", e))?;
+    run.stdin = Some(stdin);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let tx = run.tx.clone();
+    thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            match serde_json::from_str::<FromChild>(&l) {
+                Ok(FromChild::Ready { cdev_fd }) => {
+                    let _ = ready_tx.send(cdev_fd);
+                }
+                Ok(m) => {
+                    let _ = tx.send(Ev::Child(m));
+                }
+                Err(_) => eprintln!("serve-child: {l}"),
+            }
+        }
+        let _ = tx.send(Ev::ChildEof);
+    });
+    let cdev_fd = ready_rx
+        .recv_timeout(run.o.step_timeout.max(Duration::from_secs(5)))
+        .map_err(|_| Error::Other("the server process did not get ready".into()))?;
+    if p.threads.iter().any(|t| t.kind == ThreadKind::FdHolder) {
+        run.holder = Some(getfd(run.child.as_ref().map_or(0, |c| c.id()), cdev_fd)?);
+    }
+    for (i, s) in p.steps.iter().enumerate() {
+        let g = run.step(i, s);
+        got.push(g.clone());
+        if let Some(v) = judge(i, &s.act.name(), &s.expect, &g) {
+            return Ok(v);
+        }
+        for e in &s.after {
+            let g = run.observe_ref(e.of, &e.expect);
+            let what = format!("completion of step {} ({})", e.of, p.steps[e.of].act.name());
+            if let Some(v) = judge(i, &what, &e.expect, &g) {
+                return Ok(v);
+            }
+        }
+    }
+    Ok(Verdict::Conforms)
+}
+
+/// A duplicate of fd `fd` of process `pid` (pidfd_getfd): the fd holder's reference.
+fn getfd(pid: u32, fd: i32) -> Result<OwnedFd> {
+    // SAFETY: plain syscalls; results checked.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as i32;
+        if pidfd < 0 {
+            return Err(Error::last_os("pidfd_open"));
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd);
+        let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) as i32;
+        if dup < 0 {
+            return Err(Error::last_os("pidfd_getfd"));
+        }
+        Ok(OwnedFd::from_raw_fd(dup))
+    }
+}
+
+/// Run a batch (JSON lines of programs): one result line per program on stdout, then a
+/// summary. Returns the number of failures.
+pub fn run_batch(text: &str, o: &ExecOpts) -> Result<usize> {
+    let mut ctrl = CtrlRing::open()?;
+    let features = ctrl.get_features(Duration::from_secs(5))?;
+    drop(ctrl);
+    crate::report::emit(
+        "features",
+        serde_json::json!({"flags": format!("{features:#x}"), "names": feature_names(features)}),
+    );
+    let t0 = Instant::now();
+    let (mut n, mut failures) = (0, 0);
+    for (k, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r = match serde_json::from_str::<Program>(l) {
+            Ok(p) => run_program(&p, features, o),
+            Err(e) => RunResult {
+                id: format!("line {}", k + 1),
+                verdict: Verdict::Error(format!("malformed program: {e}")),
+                verdict_text: format!("error: malformed program: {e}"),
+                got: vec![],
+                ms: 0.0,
+            },
+        };
+        n += 1;
+        if r.verdict.is_failure() {
+            failures += 1;
+        }
+        crate::report::emit(
+            "result",
+            serde_json::to_value(&r).expect("result serialises"),
+        );
+        // a device that cannot be deleted (or added) means the kernel is wedged: every
+        // further program would only time out
+        if let Verdict::Error(e) = &r.verdict {
+            if e.contains("DEL_DEV") || e.contains("ADD_DEV") {
+                crate::report::emit(
+                    "error",
+                    serde_json::json!({"error": format!("kernel wedged after program {}: {e}", r.id)}),
+                );
+                break;
+            }
+        }
+    }
+    crate::report::emit(
+        "batch_done",
+        serde_json::json!({"programs": n, "failures": failures,
+                           "seconds": t0.elapsed().as_secs_f64()}),
+    );
+    Ok(failures)
+}
