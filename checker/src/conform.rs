@@ -447,7 +447,10 @@ impl Gen<'_> {
                 // /dev/ublkbN node's lifecycle (it answers -EIO; the executor,
                 // which opens the node per bio, sees -ENOENT) — programs s1-54
                 // and s1-425 of the first 500-program run
-                let disk_gone = p.steps.iter().any(|s| s.funcs.contains(&"submit_bio: disk gone"));
+                let disk_gone = p
+                    .steps
+                    .iter()
+                    .any(|s| s.funcs.contains(&"submit_bio: disk gone"));
                 p.violation.is_none()
                     && !disk_gone
                     && p.steps.len() == self.order.len()

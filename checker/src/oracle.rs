@@ -185,7 +185,10 @@ fn is_kept_cmd(m: &Model, s: &State, a: ActorId) -> bool {
     let st = &s.actors[a as usize];
     let pc = st.pc as usize;
     // an exit (process or thread) does not advance pc: it keeps nothing
-    let exited = matches!(prog.get(pc).map(|o| &o.0), Some(ublk_model::Op::Exit | ublk_model::Op::ThreadExit)) && st.done;
+    let exited = matches!(
+        prog.get(pc).map(|o| &o.0),
+        Some(ublk_model::Op::Exit | ublk_model::Op::ThreadExit)
+    ) && st.done;
     !exited
         && pc > 0
         && prog[pc - 1].1.is_some_and(|c| {
