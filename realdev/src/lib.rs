@@ -11,6 +11,7 @@
 //! * [`program`] — sequential programs (the model's predictions) and how a run is judged;
 //!   [`exec`] runs them on the real kernel (`ublk-realdev run-batch`).
 
+pub mod child;
 pub mod ctrl;
 pub mod error;
 pub mod exec;

@@ -52,7 +52,7 @@ fn run() -> u8 {
     init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("serve-child") => return ublk_realdev::exec::serve_child() as u8,
+        Some("serve-child") => return ublk_realdev::child::serve_child() as u8,
         Some("run-batch") => return run_batch(&args[1..]),
         _ => {}
     }

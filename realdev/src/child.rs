@@ -1,0 +1,388 @@
+//! The server side of the real-device executor: the child process
+//! (`ublk-realdev serve-child`) that owns /dev/ublkcN, one thread per server
+//! actor with its own io ring, and the JSON-lines protocol it speaks with the
+//! parent ([`crate::exec`]).
+
+use crate::error::{Error, Result};
+use crate::io::{AlignedBuf, CharDev, DescMap, EventFd, IoRing};
+use crate::program::*;
+use crate::uapi::*;
+use io_uring::{opcode, types};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub(crate) const BUF_BYTES: u32 = 64 << 10;
+pub(crate) const DEV_BYTES: u64 = 1 << 20;
+pub(crate) const IO_BYTES: usize = 4096;
+
+// ---------------------------------------------------------------------------------------
+// parent <-> child protocol
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ChildCfg {
+    pub(crate) dev_id: u32,
+    pub(crate) depth: u16,
+    pub(crate) table_size: u16,
+    /// (program thread index, fixed_file) of each server thread.
+    pub(crate) servers: Vec<(usize, bool)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ToChild {
+    pub(crate) step: usize,
+    pub(crate) thread: usize,
+    pub(crate) act: Act,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum FromChild {
+    /// Every thread set up; the child's /dev/ublkcN fd number.
+    Ready { cdev_fd: i32 },
+    /// A CQE of the io command issued at `step`.
+    Cqe { step: usize, res: i32 },
+    /// Step `step` was carried out (io commands: submitted); `val` for synchronous results.
+    Reply {
+        step: usize,
+        val: Option<i32>,
+        err: Option<String>,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// the server child
+
+/// Entry of `ublk-realdev serve-child`: reads a [`ChildCfg`] line, then [`ToChild`] lines.
+pub fn serve_child() -> i32 {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let send = {
+        let out = out.clone();
+        move |m: &FromChild| {
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(o, "{}", serde_json::to_string(m).expect("serialises"));
+            let _ = o.flush();
+        }
+    };
+    let cfg: ChildCfg = match lines
+        .next()
+        .and_then(|l| l.ok())
+        .map(|l| serde_json::from_str(&l))
+    {
+        Some(Ok(c)) => c,
+        _ => return 2,
+    };
+    let cdev = match CharDev::open(cfg.dev_id, Duration::from_secs(2)) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("serve-child: {e}");
+            return 1;
+        }
+    };
+    let desc = match DescMap::map(&cdev, 0, cfg.depth) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprintln!("serve-child: {e}");
+            return 1;
+        }
+    };
+    let mut workers: HashMap<usize, (Sender<ToChild>, Arc<EventFd>)> = HashMap::new();
+    let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
+    for &(idx, fixed) in &cfg.servers {
+        let (tx, rx) = mpsc::channel::<ToChild>();
+        let wake = Arc::new(EventFd::new().expect("eventfd"));
+        workers.insert(idx, (tx, wake.clone()));
+        let (cd, de, snd, rtx) = (cdev.clone(), desc.clone(), send.clone(), ready_tx.clone());
+        let (table, depth) = (cfg.table_size, cfg.depth);
+        thread::Builder::new()
+            .name(format!("srv{idx}"))
+            .spawn(move || server_thread(&cd, &de, fixed, table, depth, rx, &wake, &snd, rtx))
+            .expect("spawn server thread");
+    }
+    drop(ready_tx);
+    for _ in 0..cfg.servers.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("serve-child: {e}");
+                return 1;
+            }
+            Err(_) => return 1,
+        }
+    }
+    send(&FromChild::Ready {
+        cdev_fd: cdev.fd.as_raw_fd(),
+    });
+    for l in lines {
+        let Ok(l) = l else { break };
+        let Ok(m) = serde_json::from_str::<ToChild>(&l) else {
+            break;
+        };
+        if m.act == Act::Exit {
+            // exit_group of the whole server process, from the thread the program names
+            // (the difference does not matter to the kernel: every thread exits)
+            // SAFETY: terminating the process.
+            unsafe { libc::_exit(0) };
+        }
+        match workers.get(&m.thread) {
+            Some((tx, wake)) => {
+                let _ = tx.send(m);
+                let _ = wake_up(wake);
+            }
+            None => send(&FromChild::Reply {
+                step: m.step,
+                val: None,
+                err: Some(format!("no server thread {}", m.thread)),
+            }),
+        }
+    }
+    // stdin closed: the parent is done with us
+    // SAFETY: terminating the process.
+    unsafe { libc::_exit(0) }
+}
+
+pub(crate) fn wake_up(e: &EventFd) -> std::io::Result<()> {
+    let v: u64 = 1;
+    // SAFETY: 8-byte write from a u64.
+    let r = unsafe { libc::write(e.0.as_raw_fd(), (&v as *const u64).cast(), 8) };
+    if r == 8 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+pub(crate) fn drain_efd(fd: RawFd) {
+    let mut v = 0u64;
+    // SAFETY: 8-byte read into a u64 (non-blocking eventfd).
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn server_thread(
+    cdev: &CharDev,
+    desc: &DescMap,
+    fixed: bool,
+    table: u16,
+    depth: u16,
+    rx: Receiver<ToChild>,
+    wake: &EventFd,
+    send: &(impl Fn(&FromChild) + Send + Sync),
+    ready: Sender<std::result::Result<(), String>>,
+) {
+    let setup = || -> Result<(IoRing, EventFd)> {
+        let ring = IoRing::new(cdev, 32, fixed)?;
+        if table > 0 {
+            ring.register_sparse_buffers(table as u32)?;
+        }
+        let cq = EventFd::new()?;
+        ring.register_eventfd(cq.0.as_raw_fd())?;
+        Ok((ring, cq))
+    };
+    let (ring, cq) = match setup() {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut ring = Some(ring);
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    let bufs: Vec<AlignedBuf> = (0..depth)
+        .map(|_| AlignedBuf::new(BUF_BYTES as usize))
+        .collect();
+    let zero = std::fs::File::open("/dev/zero").ok();
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .ok();
+    let drain = |ring: &mut IoRing, want: Option<u64>| -> Option<i32> {
+        let mut mine = None;
+        while let Some(c) = ring.peek() {
+            if Some(c.user_data) == want {
+                mine = Some(c.res);
+            } else {
+                send(&FromChild::Cqe {
+                    step: c.user_data as usize,
+                    res: c.res,
+                });
+            }
+        }
+        mine
+    };
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: wake.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: cq.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds. Blocks until a command or a CQE; task work of this
+        // thread (ublk dispatch) runs when the kernel interrupts the wait.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            continue; // EINTR
+        }
+        drain_efd(wake.0.as_raw_fd());
+        drain_efd(cq.0.as_raw_fd());
+        if let Some(r) = ring.as_mut() {
+            drain(r, None);
+        }
+        while let Ok(m) = rx.try_recv() {
+            let reply = |val: Option<i32>, err: Option<String>| {
+                send(&FromChild::Reply {
+                    step: m.step,
+                    val,
+                    err,
+                })
+            };
+            if m.act == Act::ThreadExit {
+                // the thread exits; its ring fd stays open in the process
+                reply(None, None);
+                std::mem::forget(ring.take());
+                return;
+            }
+            if m.act == Act::CloseRing {
+                drop(ring.take());
+                reply(None, None);
+                continue;
+            }
+            let Some(r) = ring.as_mut() else {
+                reply(None, Some("ring already closed".into()));
+                continue;
+            };
+            let ud = m.step as u64;
+            let addr = |tag: u16, buf: bool| {
+                if buf {
+                    bufs.get(tag as usize).map_or(0, |b| b.addr())
+                } else {
+                    0
+                }
+            };
+            let io = |tag: u16, result: i32, addr: u64| IoCmd {
+                q_id: 0,
+                tag,
+                result,
+                addr,
+            };
+            let pushed = match m.act {
+                Act::Fetch { tag, buf } => {
+                    r.push_ud(UBLK_U_IO_FETCH_REQ, io(tag, 0, addr(tag, buf)), ud)
+                }
+                Act::Commit { tag, result, buf } => r.push_ud(
+                    UBLK_U_IO_COMMIT_AND_FETCH_REQ,
+                    io(tag, result, addr(tag, buf)),
+                    ud,
+                ),
+                Act::NeedGetData { tag } => {
+                    r.push_ud(UBLK_U_IO_NEED_GET_DATA, io(tag, 0, addr(tag, true)), ud)
+                }
+                Act::Register { tag, idx } => {
+                    r.push_ud(UBLK_U_IO_REGISTER_IO_BUF, io(tag, 0, idx as u64), ud)
+                }
+                Act::Unregister { tag, idx } => {
+                    r.push_ud(UBLK_U_IO_UNREGISTER_IO_BUF, io(tag, 0, idx as u64), ud)
+                }
+                Act::BadType { tag } => r.push_ud(
+                    ioc(3, b'v', 0x20, std::mem::size_of::<IoCmd>() as u32),
+                    io(tag, 0, 0),
+                    ud,
+                ),
+                Act::FixedIo { idx } => {
+                    // direction of the request the buffer was registered for: tag 0's
+                    // descriptor is the best guess with one registered request
+                    let write = (0..depth).any(|t| desc.get(t).op() == UBLK_IO_OP_WRITE)
+                        && !(0..depth).any(|t| desc.get(t).op() == UBLK_IO_OP_READ);
+                    let sqe = if write {
+                        null.as_ref().map(|f| {
+                            opcode::WriteFixed::new(
+                                types::Fd(f.as_raw_fd()),
+                                std::ptr::null(),
+                                IO_BYTES as u32,
+                                idx,
+                            )
+                            .build()
+                        })
+                    } else {
+                        zero.as_ref().map(|f| {
+                            opcode::ReadFixed::new(
+                                types::Fd(f.as_raw_fd()),
+                                std::ptr::null_mut(),
+                                IO_BYTES as u32,
+                                idx,
+                            )
+                            .build()
+                        })
+                    };
+                    match sqe {
+                        // SAFETY: the buffer is a registered (kernel) buffer, no user memory.
+                        Some(s) => unsafe { r.ring.submission().push(&s.user_data(ud)) }
+                            .map_err(|_| Error::Other("SQ full".into())),
+                        None => Err(Error::Other("/dev/zero or /dev/null missing".into())),
+                    }
+                }
+                Act::UserCopy { tag } => {
+                    let d = desc.get(tag.min(depth - 1));
+                    let pos = user_copy_pos(0, tag, 0) as i64;
+                    let b = &bufs[0];
+                    let fd = cdev.fd.as_raw_fd();
+                    // SAFETY: 4 KiB within our 64 KiB buffer.
+                    let n = unsafe {
+                        if d.op() == UBLK_IO_OP_WRITE {
+                            libc::pread(fd, b.addr() as *mut libc::c_void, IO_BYTES, pos)
+                        } else {
+                            libc::pwrite(fd, b.addr() as *const libc::c_void, IO_BYTES, pos)
+                        }
+                    };
+                    let v = if n < 0 {
+                        -std::io::Error::last_os_error().raw_os_error().unwrap_or(5)
+                    } else {
+                        n as i32
+                    };
+                    reply(Some(v), None);
+                    continue;
+                }
+                _ => Err(Error::Other(format!("{:?} is not a server action", m.act))),
+            };
+            if let Err(e) = pushed.and_then(|_| r.submit().map(|_| ())) {
+                reply(None, Some(e.to_string()));
+                continue;
+            }
+            if matches!(m.act, Act::FixedIo { .. }) {
+                // fixed-buffer I/O on /dev/zero or /dev/null completes at once
+                let mut v = drain(r, Some(ud));
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while v.is_none() && Instant::now() < deadline {
+                    match r.wait(deadline - Instant::now()) {
+                        Ok(Some(c)) if c.user_data == ud => v = Some(c.res),
+                        Ok(Some(c)) => send(&FromChild::Cqe {
+                            step: c.user_data as usize,
+                            res: c.res,
+                        }),
+                        _ => break,
+                    }
+                }
+                reply(v, v.is_none().then(|| "fixed I/O did not complete".into()));
+                continue;
+            }
+            drain(r, None);
+            reply(None, None);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the parent
