@@ -57,12 +57,12 @@ pub const ZOO: &[Entry] = &[
     Entry { id: "O-1", title: "a dead server's request waits for another process's close", preset: Preset::K72, with: &[], scenario: "stop-with-fd-held", tail: 4,
         story: "Only the release work — run at the *last* close of /dev/ublkcN — aborts a dead server's requests. If another process holds a reference to the char device (a forked helper, a dup), it never runs: the request never ends and STOP_DEV waits in `del_gendisk` forever (hang L2). Found on every preset.",
         fix: "open in 7.2 (spec §7.1); a prototype fix exists outside the tree." },
-    Entry { id: "O-6", title: "readiness clears canceling set by an exited thread", preset: Preset::K72, with: &[], scenario: "thread-exit-before-start", tail: 4,
+    Entry { id: "O-6", title: "readiness clears canceling set by a closed ring", preset: Preset::K72, with: &[], scenario: "thread-exit-before-start", tail: 4,
         story: "With per-io daemon threads, one thread FETCHes, closes its ring and exits before the device is ready: the ring exit sets `canceling` and cancels its cmd. The other thread's FETCH then makes the device ready, which clears `canceling` (K72 `ublk_mark_io_ready`); START_DEV succeeds and a request for the exited thread's tag is handed to a NULL `io->cmd` (S7). Confirmed on Debian 7.2.13 (NULL pointer dereference in `ublk_queue_rq`).",
         fix: "not reported upstream; the model's proposal is the switch `fix-o6` (see docs/howto.md)." },
     Entry { id: "O-7", title: "server dies between COMMIT and UNREGISTER of its own buffer", preset: Preset::K72, with: &[], scenario: "exit-before-unregister", tail: 5,
         story: "Since p09 the daemon may COMMIT while its own registered buffer still holds the request, and UNREGISTER afterwards. If it dies in between, the exiting ring's cancel loop skips the slot (its request is started), and the buffer that holds the request is released only when io_uring frees the ring — after that loop. The ring exit spins and the request never ends (hang L2, a lasso).",
-        fix: "own analysis, not yet confirmed on a real kernel; no fix." },
+        fix: "own analysis, not reported upstream; confirmed on Debian 7.2.13 by `ublksim conform` (STOP_DEV and DEL_DEV never return, later ADD_DEVs time out); no fix." },
 ];
 
 /// The command line that shows an entry's counterexample.
