@@ -124,22 +124,28 @@ fn seed_config(bug: &Bug, seed: u64) -> SimConfig {
     c
 }
 
+/// Simulate one swarm seed of `bug`'s configuration.
+fn run_seed(bug: &Bug, seed: u64, steps: u64) -> (Model, ublk_sim::SimReport) {
+    let c = seed_config(bug, seed);
+    let m = Model::new(&scenario(&c).0, bug.features).unwrap();
+    let r = simulate(
+        &m,
+        &c.faults,
+        &RunOpts {
+            seed,
+            steps,
+            ..RunOpts::default()
+        },
+        |_| {},
+    );
+    (m, r)
+}
+
 #[test]
 fn every_seeded_bug_is_found_within_1000_seeds_and_shrinks_to_twice_the_shortest() {
     for bug in bugs() {
         let found = (0..1000u64).find_map(|seed| {
-            let c = seed_config(&bug, seed);
-            let m = Model::new(&scenario(&c).0, bug.features).unwrap();
-            let r = simulate(
-                &m,
-                &c.faults,
-                &RunOpts {
-                    seed,
-                    steps: 20_000,
-                    ..RunOpts::default()
-                },
-                |_| {},
-            );
+            let (m, r) = run_seed(&bug, seed, 20_000);
             r.violation.map(|(path, v)| {
                 (
                     seed,
@@ -196,18 +202,7 @@ fn every_seeded_bug_is_found_within_1000_seeds_and_shrinks_to_twice_the_shortest
 fn same_seed_same_trace_bytes() {
     let bug = &bugs()[3]; // B-8
     let run = || {
-        let c = seed_config(bug, 1);
-        let m = Model::new(&scenario(&c).0, bug.features).unwrap();
-        let r = simulate(
-            &m,
-            &c.faults,
-            &RunOpts {
-                seed: 1,
-                steps: 20_000,
-                ..RunOpts::default()
-            },
-            |_| {},
-        );
+        let (m, r) = run_seed(&bug, 1, 20_000);
         let (path, v) = r.violation.expect("B-8 on seed 1");
         let small = shrink(
             &Cex {
@@ -248,18 +243,7 @@ fn k72_sweep_runs_clean_apart_from_known_findings() {
                 quirks: "all",
                 scenario: "-",
             };
-            let c = seed_config(&bug, seed);
-            let m = Model::new(&scenario(&c).0, bug.features).unwrap();
-            let r = simulate(
-                &m,
-                &c.faults,
-                &RunOpts {
-                    seed,
-                    steps: 50_000,
-                    ..RunOpts::default()
-                },
-                |_| {},
-            );
+            let (_, r) = run_seed(&bug, seed, 50_000);
             if let Some((_, v)) = r.violation {
                 assert!(
                     ublk_checker::known::sim_known(bug.features, v.inv).is_some(),
