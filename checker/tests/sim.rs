@@ -202,7 +202,7 @@ fn every_seeded_bug_is_found_within_1000_seeds_and_shrinks_to_twice_the_shortest
 fn same_seed_same_trace_bytes() {
     let bug = &bugs()[3]; // B-8
     let run = || {
-        let (m, r) = run_seed(&bug, 1, 20_000);
+        let (m, r) = run_seed(bug, 1, 20_000);
         let (path, v) = r.violation.expect("B-8 on seed 1");
         let small = shrink(
             &Cex {
