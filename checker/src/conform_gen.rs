@@ -512,5 +512,19 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, h, d, h, b],
             "offdaemon-commit-before-unregister",
         ),
+        // the errno consequences of the series' check order on 7.2: COMMIT before FETCH,
+        // bad ioctl type with a bad q_id, REGISTER on an ACTIVE slot, a duplicate index,
+        // REGISTER after COMMIT, UNREGISTER after COMMIT, FETCH once the device is ready
+        by(
+            "errno-table",
+            &[d, d, d, d, c, b, d, d, d, d, d, d, b, d, c, d],
+            "errno-table-7.2",
+        ),
+        // user copy on the daemon (no reference) and from a helper (lookup + reference)
+        by(
+            "user-copy-daemon-and-helper",
+            &[d, c, b, d, d, h, d, b, c, d, d],
+            "user-copy-daemon-and-helper",
+        ),
     ]
 }
