@@ -46,6 +46,8 @@ enum Cmd {
     Replay(crate::replay_real::ReplayArgs),
     /// Differential testing: random sequential programs, model vs real kernel.
     Conform(crate::replay_real::ConformArgs),
+    /// Explorer, loom and shuttle-dfs on the small scenarios: same verdicts, same states.
+    Agree(crate::engines::AgreeArgs),
 }
 
 #[derive(clap::Args)]
@@ -101,6 +103,8 @@ struct CheckArgs {
     /// breaks one first is then shown as the hang it leads to).
     #[arg(long, conflicts_with = "no_liveness")]
     liveness_only: bool,
+    #[command(flatten)]
+    engine: crate::engines::EngineArgs,
 }
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 violation, 2 error).
@@ -122,6 +126,7 @@ pub fn main() -> i32 {
         Cmd::Zoo(a) => crate::zoo::run(a),
         Cmd::Replay(a) => crate::replay_real::run_replay(a),
         Cmd::Conform(a) => crate::replay_real::run_conform(a),
+        Cmd::Agree(a) => crate::engines::run_agree(a),
     };
     match r {
         Ok(code) => code,
@@ -213,6 +218,9 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         safety: !a.liveness_only,
         ..CheckOpts::new(preset, features)
     };
+    if let Some(e) = a.engine.engine().map_err(anyhow::Error::msg)? {
+        return crate::engines::run_check(&scs, &opts, e, a.json).map_err(anyhow::Error::msg);
+    }
     let mut results = Vec::new();
     let sw = features.diff_from(preset.features()).join(" ");
     if !a.json {

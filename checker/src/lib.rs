@@ -9,6 +9,7 @@ pub mod describe;
 pub mod diff;
 pub mod diff_cli;
 pub mod diff_render;
+pub mod engines;
 pub mod explain;
 pub mod explore;
 pub mod gloss;

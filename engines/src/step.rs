@@ -1,0 +1,442 @@
+//! The step model under loom and shuttle: each actor of a scenario is a real
+//! (loom or shuttle) thread that executes its own steps on the shared model
+//! state; one step (`Model::apply`) is one critical section of a mutex.
+//!
+//! Blocking: an actor whose step returns `Outcome::Blocked` waits on its own
+//! condition variable; an actor that steps wakes exactly the waiting actors
+//! its new state enables, which then retry — no spinning, and no wake-up
+//! that loom would have to interleave for nothing.  When every live thread
+//! waits the execution ends:
+//! that is a terminal state (a dead end if a declared actor has not
+//! finished), not a hang of the engine.  A violation stops the execution and
+//! fails it; the actor sequence (kept under the same mutex) is the trace.
+//!
+//! Which actors become threads: those that can ever step ([`active_actors`],
+//! a search of the model that does not stop at violations).  An actor that
+//! never steps in any reachable state would only retry and wait, so leaving
+//! it out changes no reachable state; nothing is merged.  loom has at most
+//! [`LOOM_MAX_THREADS`] threads (the main thread runs one actor), so loom
+//! runs only scenarios with that many active actors.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+use ublk_model::state::ActorId;
+use ublk_model::{Model, Outcome, State, Violation};
+
+/// loom's fixed thread limit (`loom::MAX_THREADS`, main thread included).
+pub const LOOM_MAX_THREADS: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Exhaustive under a preemption bound (`None`: unbounded).
+    Loom {
+        preemption_bound: Option<usize>,
+        max_branches: usize,
+    },
+    ShuttleRandom {
+        iterations: usize,
+        seed: u64,
+    },
+    ShuttlePct {
+        iterations: usize,
+        depth: usize,
+        seed: u64,
+    },
+    /// Exhaustive depth-first (optionally bounded in iterations).
+    ShuttleDfs {
+        max_iterations: Option<usize>,
+    },
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Loom { .. } => "loom",
+            Engine::ShuttleRandom { .. } => "shuttle-random",
+            Engine::ShuttlePct { .. } => "shuttle-pct",
+            Engine::ShuttleDfs { .. } => "shuttle-dfs",
+        }
+    }
+}
+
+/// The summary of a state an engine collects (`None`: collect nothing).
+pub type Summarize<P> = Option<Arc<dyn Fn(&Model, &State) -> P + Send + Sync>>;
+
+/// What a run found.
+#[derive(Debug)]
+pub struct RunReport<P> {
+    pub executions: u64,
+    /// The first failing execution: its actor sequence and the violation.
+    pub failure: Option<(Vec<ActorId>, Violation)>,
+    /// A panic that is not a model violation (engine limits, loom errors).
+    pub error: Option<String>,
+    /// Terminal states where a declared actor had not finished.
+    pub stuck: u64,
+    /// Executions ended by a step back into a state they had visited.
+    pub cycles: u64,
+    /// Distinct summaries of every state reached.
+    pub states: BTreeSet<P>,
+    pub elapsed: Duration,
+    pub threads: Vec<ActorId>,
+}
+
+struct Out<P> {
+    failure: Option<(Vec<ActorId>, Violation)>,
+    cycles: u64,
+    stuck: u64,
+    states: BTreeSet<P>,
+}
+
+struct Ctx<P> {
+    m: Model,
+    threads: Vec<ActorId>,
+    invariants: bool,
+    summarize: Summarize<P>,
+    executions: AtomicU64,
+    out: StdMutex<Out<P>>,
+}
+
+/// The shared part of one execution, under the model mutex.
+struct Shared {
+    s: State,
+    path: Vec<ActorId>,
+    /// Per thread: waiting for its step to become enabled.
+    waiting: Vec<bool>,
+    live: Vec<bool>,
+    stop: bool,
+    failure: Option<Violation>,
+    /// States of this execution: a step back into one closes a cycle, and
+    /// the execution ends there (every continuation from that state is
+    /// explored from its first visit, by the schedules that take it).
+    visited: HashSet<State>,
+    cycle: bool,
+}
+
+impl Shared {
+    /// No live thread can run: a terminal state.
+    fn quiescent(&self) -> bool {
+        self.live.iter().zip(&self.waiting).all(|(l, w)| !*l || *w)
+    }
+}
+
+impl<P: Ord> Ctx<P> {
+    fn record(&self, s: &State) {
+        if let Some(f) = &self.summarize {
+            let p = f(&self.m, s);
+            self.out.lock().unwrap().states.insert(p);
+        }
+    }
+
+    fn finish(&self, sh: &Shared) {
+        let mut o = self.out.lock().unwrap();
+        if let Some(v) = &sh.failure {
+            if o.failure.is_none() {
+                o.failure = Some((sh.path.clone(), v.clone()));
+            }
+        } else if sh.cycle {
+            o.cycles += 1;
+        } else if !self.m.all_done(&sh.s) {
+            o.stuck += 1;
+        }
+    }
+
+    /// Would actor `a` move (or break an invariant) in `s`?
+    fn enabled(&self, s: &State, a: ActorId) -> bool {
+        self.m.may_step(s, a) && !matches!(self.m.step(&mut s.clone(), a), Ok(Outcome::Blocked))
+    }
+}
+
+/// Thread `i` of an execution: step actor `threads[i]` until it is done,
+/// the execution stops, or no live thread can run.  A blocked thread waits
+/// on its own condition variable; a thread that steps wakes exactly the
+/// waiting threads whose step the new state enables.
+macro_rules! actor_thread {
+    ($name:ident, $sync:ident) => {
+        fn $name<P: Ord>(ctx: &Ctx<P>, sh: &($sync::Mutex<Shared>, Vec<$sync::Condvar>), i: usize) {
+            let a = ctx.threads[i];
+            let (mx, cvs) = sh;
+            // at the end threads leave one after another (each wakes the
+            // next live one), so their exits are not interleaved for nothing
+            let leave = |g: &mut Shared| {
+                g.live[i] = false;
+                if let Some(j) = (0..cvs.len()).find(|&j| g.live[j]) {
+                    cvs[j].notify_one();
+                }
+            };
+            let stop_all = |g: &mut Shared| {
+                g.stop = true;
+                leave(g);
+            };
+            let mut g = mx.lock().unwrap();
+            loop {
+                if g.stop {
+                    leave(&mut g);
+                    return;
+                }
+                if g.s.actors[a as usize].done {
+                    g.live[i] = false;
+                    if g.quiescent() {
+                        stop_all(&mut g);
+                    }
+                    return;
+                }
+                if g.waiting[i] {
+                    // disabled by another thread's step: wait without trying
+                    if g.quiescent() {
+                        stop_all(&mut g);
+                        return;
+                    }
+                    while g.waiting[i] && !g.stop {
+                        g = cvs[i].wait(g).unwrap();
+                    }
+                    continue;
+                }
+                let r = if ctx.invariants {
+                    ctx.m.apply(&mut g.s, a)
+                } else {
+                    ctx.m.step(&mut g.s, a)
+                };
+                match r {
+                    Ok(Outcome::Stepped(_)) => {
+                        g.path.push(a);
+                        ctx.record(&g.s);
+                        let st = g.s.clone();
+                        if !g.visited.insert(st) {
+                            g.cycle = true;
+                            stop_all(&mut g);
+                            return;
+                        }
+                        for j in 0..cvs.len() {
+                            if !g.live[j] {
+                                continue;
+                            }
+                            let en = ctx.enabled(&g.s, ctx.threads[j]);
+                            if g.waiting[j] && en {
+                                cvs[j].notify_one();
+                            }
+                            g.waiting[j] = !en;
+                        }
+                        if g.quiescent() {
+                            stop_all(&mut g);
+                            return;
+                        }
+                        // a scheduling point between two steps
+                        drop(g);
+                        g = mx.lock().unwrap();
+                    }
+                    Ok(Outcome::Blocked) => {
+                        g.waiting[i] = true;
+                        if g.quiescent() {
+                            stop_all(&mut g);
+                            return;
+                        }
+                        while g.waiting[i] && !g.stop {
+                            g = cvs[i].wait(g).unwrap();
+                        }
+                    }
+                    Err(v) => {
+                        g.path.push(a);
+                        g.failure = Some(v);
+                        stop_all(&mut g);
+                        return;
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// One execution: spawn a thread per actor (the last runs on the calling
+/// thread), join, record; a violation panics (the engine's failure).
+macro_rules! execution {
+    ($name:ident, $thread_fn:ident, $sync:ident, $thread:ident) => {
+        fn $name<P: Ord + Send + 'static>(ctx: &Arc<Ctx<P>>) {
+            ctx.executions.fetch_add(1, Ordering::Relaxed);
+            let init = ctx.m.init();
+            ctx.record(&init);
+            let n = ctx.threads.len();
+            let waiting = ctx
+                .threads
+                .iter()
+                .map(|&a| !ctx.enabled(&init, a))
+                .collect();
+            let sh = Arc::new((
+                $sync::Mutex::new(Shared {
+                    visited: HashSet::from([init.clone()]),
+                    cycle: false,
+                    s: init,
+                    path: Vec::new(),
+                    waiting,
+                    live: vec![true; n],
+                    stop: false,
+                    failure: None,
+                }),
+                (0..n).map(|_| $sync::Condvar::new()).collect::<Vec<_>>(),
+            ));
+            let hs: Vec<_> = (0..n - 1)
+                .map(|i| {
+                    let (c, s) = (ctx.clone(), sh.clone());
+                    $thread::spawn(move || $thread_fn(&c, &s, i))
+                })
+                .collect();
+            $thread_fn(ctx, &sh, n - 1);
+            for h in hs {
+                h.join().unwrap();
+            }
+            let g = sh.0.lock().unwrap();
+            ctx.finish(&g);
+            if let Some(v) = &g.failure {
+                panic!("ublk model violation {}: {}", v.inv, v.msg);
+            }
+        }
+    };
+}
+
+mod loom_sync {
+    pub use loom::sync::{Condvar, Mutex};
+}
+mod shuttle_sync {
+    pub use shuttle::sync::{Condvar, Mutex};
+}
+use loom::thread as loom_thread;
+use shuttle::thread as shuttle_thread;
+
+actor_thread!(loom_actor, loom_sync);
+actor_thread!(shuttle_actor, shuttle_sync);
+execution!(loom_execution, loom_actor, loom_sync, loom_thread);
+execution!(
+    shuttle_execution,
+    shuttle_actor,
+    shuttle_sync,
+    shuttle_thread
+);
+
+/// The actors that step in some reachable state (violations are not
+/// expanded but count), or every actor if `limit` states do not suffice.
+pub fn active_actors(m: &Model, limit: usize) -> Vec<ActorId> {
+    let init = m.init();
+    let mut seen = HashSet::from([init.clone()]);
+    let mut work = VecDeque::from([init]);
+    let mut active = BTreeSet::new();
+    while let Some(s) = work.pop_front() {
+        if seen.len() > limit {
+            return (0..m.actors.len() as ActorId).collect();
+        }
+        for (info, next) in m.successors(&s) {
+            active.insert(info.actor);
+            if let Ok(n) = next {
+                if seen.insert(n.clone()) {
+                    work.push_back(n);
+                }
+            }
+        }
+    }
+    active.into_iter().collect()
+}
+
+/// Why a scenario does not fit an engine, if it does not.
+pub fn fits(m: &Model, engine: &Engine, threads: &[ActorId]) -> Result<(), String> {
+    if threads.is_empty() {
+        return Err("no actor can move".into());
+    }
+    if matches!(engine, Engine::Loom { .. }) && threads.len() > LOOM_MAX_THREADS {
+        let names: Vec<_> = threads
+            .iter()
+            .map(|a| m.actors[*a as usize].name.as_str())
+            .collect();
+        return Err(format!(
+            "{} active actors ({}), loom runs at most {LOOM_MAX_THREADS} threads",
+            threads.len(),
+            names.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Run `m` under `engine` with one thread per actor in `threads`.
+pub fn run<P: Ord + Send + 'static>(
+    m: &Model,
+    engine: Engine,
+    threads: Vec<ActorId>,
+    invariants: bool,
+    summarize: Summarize<P>,
+) -> RunReport<P> {
+    let t0 = Instant::now();
+    let ctx = Arc::new(Ctx {
+        m: m.clone(),
+        threads: threads.clone(),
+        invariants,
+        summarize,
+        executions: AtomicU64::new(0),
+        out: StdMutex::new(Out {
+            failure: None,
+            cycles: 0,
+            stuck: 0,
+            states: BTreeSet::new(),
+        }),
+    });
+    let c = ctx.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || match engine {
+        Engine::Loom {
+            preemption_bound,
+            max_branches,
+        } => {
+            let mut b = loom::model::Builder::new();
+            b.preemption_bound = preemption_bound;
+            b.max_branches = max_branches;
+            b.max_threads = LOOM_MAX_THREADS;
+            // a hook left by an earlier shuttle run would fire (and print
+            // its own error) on every unwind loom does; a failure's text is
+            // kept from the payload instead
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                b.check(move || loom_execution(&c))
+            }));
+            std::panic::set_hook(hook);
+            if let Err(e) = r {
+                std::panic::resume_unwind(e);
+            }
+        }
+        Engine::ShuttleRandom { iterations, seed } => {
+            let s = shuttle::scheduler::RandomScheduler::new_from_seed(seed, iterations);
+            shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
+        }
+        Engine::ShuttlePct {
+            iterations,
+            depth,
+            seed,
+        } => {
+            let s = shuttle::scheduler::PctScheduler::new_from_seed(seed, depth, iterations);
+            shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
+        }
+        Engine::ShuttleDfs { max_iterations } => {
+            let s = shuttle::scheduler::DfsScheduler::new(max_iterations, false);
+            shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
+        }
+    }));
+    let mut o = ctx.out.lock().unwrap();
+    let error = match (&r, &o.failure) {
+        (Err(e), None) => Some(panic_text(e.as_ref())),
+        _ => None,
+    };
+    RunReport {
+        executions: ctx.executions.load(Ordering::Relaxed),
+        failure: o.failure.take(),
+        error,
+        stuck: o.stuck,
+        cycles: o.cycles,
+        states: std::mem::take(&mut o.states),
+        elapsed: t0.elapsed(),
+        threads,
+    }
+}
