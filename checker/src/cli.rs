@@ -198,17 +198,7 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: PRE, POST, K72)", a.preset))?;
     let features =
         apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
-    let scs = if a.scenarios.is_empty() {
-        scenarios::all()
-    } else {
-        a.scenarios
-            .iter()
-            .map(|n| {
-                scenarios::by_name(n)
-                    .ok_or_else(|| anyhow::anyhow!("unknown scenario '{n}' (see `ublksim list`)"))
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
     let opts = CheckOpts {
         order: if a.dfs { Order::Dfs } else { Order::Bfs },
         max_states: a.max_states,

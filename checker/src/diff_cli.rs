@@ -47,17 +47,7 @@ pub struct SeriesArgs {
 pub fn run_diff(a: DiffArgs) -> anyhow::Result<i32> {
     let base = parse_side(&a.base).map_err(anyhow::Error::msg)?;
     let patch = parse_side(&a.patch).map_err(anyhow::Error::msg)?;
-    let scs = if a.scenarios.is_empty() {
-        scenarios::all()
-    } else {
-        a.scenarios
-            .iter()
-            .map(|n| {
-                scenarios::by_name(n)
-                    .ok_or_else(|| anyhow::anyhow!("unknown scenario '{n}' (see `ublksim list`)"))
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
     let o = DiffOpts {
         scenarios: scs,
         examples: a.examples,

@@ -398,14 +398,7 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
             .map(|p| ublk_model::Preset::from_name(p).ok_or(format!("unknown preset '{p}'")))
             .collect::<Result<_, _>>()?
     };
-    let scs: Vec<Scenario> = if a.scenarios.is_empty() {
-        crate::scenarios::all()
-    } else {
-        a.scenarios
-            .iter()
-            .map(|n| crate::scenarios::by_name(n).ok_or(format!("unknown scenario '{n}'")))
-            .collect::<Result<_, _>>()?
-    };
+    let scs: Vec<Scenario> = crate::scenarios::select(&a.scenarios)?;
     let mut rows = Vec::new();
     for p in presets {
         let f = ublk_model::apply_switches(p.features(), &a.with, &a.without)?;

@@ -449,6 +449,17 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// The scenarios named (all of them when none is): a command line's `-s` list.
+pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
+    if names.is_empty() {
+        return Ok(all());
+    }
+    names
+        .iter()
+        .map(|n| by_name(n).ok_or_else(|| format!("unknown scenario '{n}' (see `ublksim list`)")))
+        .collect()
+}
+
 pub fn by_name(name: &str) -> Option<Scenario> {
     all().into_iter().find(|s| s.name == name)
 }
