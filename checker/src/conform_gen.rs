@@ -63,8 +63,22 @@ impl Gen<'_> {
                     .steps
                     .iter()
                     .any(|s| s.funcs.contains(&"submit_bio: disk gone"));
+                // nor after the server process exited: the release work then
+                // tears the disk down concurrently, and whether a bio meets a
+                // canceling queue (-EIO) or a dead disk (-ENXIO on 7.2) is a
+                // race, not a sequential program (s1-150 of the second run)
+                let exited = p
+                    .steps
+                    .iter()
+                    .position(|s| s.funcs.contains(&"exit_group (server process)"));
+                let bio_after_exit = exited.is_some_and(|e| {
+                    p.steps[e..]
+                        .iter()
+                        .any(|s| s.funcs.iter().any(|f| f.starts_with("blk_mq_submit_bio")))
+                });
                 p.violation.is_none()
                     && !disk_gone
+                    && !bio_after_exit
                     && p.steps.len() == self.order.len()
                     && !p.steps.iter().any(|s| s.observed == Observed::Blocks)
             })
@@ -214,7 +228,10 @@ fn generate_attempt(
     let copy = match rng.random_range(0..10u32) {
         0..=4 => CopyMode::ZeroCopy,
         5..=7 => CopyMode::Copy,
-        _ => CopyMode::UserCopy,
+        8 => CopyMode::UserCopy,
+        // the driver registers the buffer at index = tag at dispatch and
+        // unregisters it at the next COMMIT on the same ring
+        _ => CopyMode::AutoBufReg,
     };
     let need_get_data = copy == CopyMode::Copy && rng.random_bool(0.3);
     let helper = rng.random_bool(0.5);

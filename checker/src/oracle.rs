@@ -14,7 +14,7 @@
 use crate::explore::fingerprint;
 use serde::Serialize;
 use std::collections::HashSet;
-use ublk_model::state::ActorId;
+use ublk_model::state::{ActorId, CmdSt};
 use ublk_model::{Kind, Model, Outcome, State, Violation};
 
 /// What one user action is predicted to show.
@@ -115,6 +115,7 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
             ));
         }
         let name = m.actors[a as usize].name.clone();
+        let issued = issued_cmd(m, &s, a);
         let mut funcs = Vec::new();
         let mut result = None;
         let mut stepped = false;
@@ -165,6 +166,13 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
                 }
             }
         };
+        // a command kept by the driver but completed before the action is
+        // over (e.g. a COMMIT whose request was requeued and re-dispatched to
+        // the new cmd): user space sees its CQE
+        let observed = match (observed, issued.map(|c| s.cmds[c as usize].st)) {
+            (Observed::Done(None), Some(CmdSt::Done(res))) => Observed::Done(Some(res)),
+            (o, _) => o,
+        };
         steps.push(Predicted {
             actor: name,
             funcs,
@@ -175,6 +183,17 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
         steps,
         violation: None,
     })
+}
+
+/// The uring_cmd the server actor's next operation issues, if any.
+fn issued_cmd(m: &Model, s: &State, a: ActorId) -> Option<ublk_model::state::CmdId> {
+    let Kind::Server { prog, .. } = &m.actors[a as usize].kind else {
+        return None;
+    };
+    match prog.get(s.actors[a as usize].pc as usize)? {
+        (ublk_model::Op::WaitCqe { .. }, _) => None,
+        (_, c) => *c,
+    }
 }
 
 /// Did the server action just leave a uring_cmd queued in the driver?

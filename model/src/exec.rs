@@ -22,6 +22,8 @@ pub const EIOCBQUEUED: i32 = -529;
 /// `UBLK_IO_RES_ABORT`.
 pub const UBLK_IO_RES_ABORT: i32 = ENODEV;
 pub const UBLK_IO_RES_NEED_GET_DATA: i32 = 1;
+/// Every modelled request carries 4 KiB (one page).
+pub const REQ_BYTES: u32 = 4096;
 
 pub type R<T> = Result<T, Violation>;
 

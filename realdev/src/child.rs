@@ -31,6 +31,9 @@ pub(crate) struct ChildCfg {
     pub(crate) table_size: u16,
     /// (program thread index, fixed_file) of each server thread.
     pub(crate) servers: Vec<(usize, bool)>,
+    /// UBLK_F_AUTO_BUF_REG: FETCH and COMMIT carry `{index: tag}` in `sqe->addr`.
+    #[serde(default)]
+    pub(crate) auto_buf_reg: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -99,10 +102,10 @@ pub fn serve_child() -> i32 {
         let wake = Arc::new(EventFd::new().expect("eventfd"));
         workers.insert(idx, (tx, wake.clone()));
         let (cd, de, snd, rtx) = (cdev.clone(), desc.clone(), send.clone(), ready_tx.clone());
-        let (table, depth) = (cfg.table_size, cfg.depth);
+        let (table, depth, auto) = (cfg.table_size, cfg.depth, cfg.auto_buf_reg);
         thread::Builder::new()
             .name(format!("srv{idx}"))
-            .spawn(move || server_thread(&cd, &de, fixed, table, depth, rx, &wake, &snd, rtx))
+            .spawn(move || server_thread(&cd, &de, fixed, table, depth, auto, rx, &wake, &snd, rtx))
             .expect("spawn server thread");
     }
     drop(ready_tx);
@@ -171,6 +174,7 @@ pub(crate) fn server_thread(
     fixed: bool,
     table: u16,
     depth: u16,
+    auto: bool,
     rx: Receiver<ToChild>,
     wake: &EventFd,
     send: &(impl Fn(&FromChild) + Send + Sync),
@@ -279,13 +283,17 @@ pub(crate) fn server_thread(
                 addr,
             };
             let pushed = match m.act {
-                Act::Fetch { tag, buf } => {
-                    r.push_ud(UBLK_U_IO_FETCH_REQ, io(tag, 0, addr(tag, buf)), ud)
-                }
-                Act::Commit { tag, result, buf } => r.push_ud(
+                Act::Fetch { tag, buf } => r.push_ud_addr(
+                    UBLK_U_IO_FETCH_REQ,
+                    io(tag, 0, addr(tag, buf)),
+                    ud,
+                    auto.then_some(tag as u64),
+                ),
+                Act::Commit { tag, result, buf } => r.push_ud_addr(
                     UBLK_U_IO_COMMIT_AND_FETCH_REQ,
                     io(tag, result, addr(tag, buf)),
                     ud,
+                    auto.then_some(tag as u64),
                 ),
                 Act::NeedGetData { tag } => {
                     r.push_ud(UBLK_U_IO_NEED_GET_DATA, io(tag, 0, addr(tag, true)), ud)

@@ -319,9 +319,6 @@ fn dev_flags(d: &DevCfg) -> u64 {
 
 /// Why the executor cannot run `p` at all (before touching the kernel).
 pub fn unsupported(p: &Program) -> Option<String> {
-    if p.dev.copy == CopyKind::AutoBufReg {
-        return Some("AUTO_BUF_REG is not supported by the executor yet".into());
-    }
     if p.dev.depth == 0 || p.dev.depth > 16 {
         return Some("depth must be 1..=16".into());
     }
@@ -437,6 +434,7 @@ fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
         depth: p.dev.depth,
         table_size: p.dev.table_size,
         servers,
+        auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
     };
     writeln!(
         stdin,

@@ -250,15 +250,30 @@ impl IoRing {
 
     /// Queue an io command with the caller's user data.
     pub fn push_ud(&mut self, op: u32, cmd: IoCmd, ud: u64) -> Result<()> {
+        self.push_ud_addr(op, cmd, ud, None)
+    }
+
+    /// Queue an io command whose SQE also carries `sqe->addr` (the
+    /// AUTO_BUF_REG descriptor of FETCH and COMMIT_AND_FETCH: index in bits
+    /// 0–15, flags in 16–23, the rest reserved = 0).
+    pub fn push_ud_addr(
+        &mut self,
+        op: u32,
+        cmd: IoCmd,
+        ud: u64,
+        sqe_addr: Option<u64>,
+    ) -> Result<()> {
         let mut area = [0u8; 16];
         area.copy_from_slice(as_bytes(&cmd));
         let sqe = if self.fixed {
             opcode::UringCmd16::new(types::Fixed(0), op)
                 .cmd(area)
+                .addr(sqe_addr)
                 .build()
         } else {
             opcode::UringCmd16::new(types::Fd(self.fd), op)
                 .cmd(area)
+                .addr(sqe_addr)
                 .build()
         };
         // SAFETY: the command area is copied into the SQE; copy-mode buffer addresses are
