@@ -85,12 +85,35 @@ fn repo_root() -> PathBuf {
 
 /// Run `programs` in one VM boot (`vm`) or on this host. Results in program order (a program
 /// without a result line — the VM died — gets an error verdict).
+///
+/// A guest that dies before the payload produced anything (seen once under TCG: an oops in
+/// `ktime_get` two seconds into boot) is booted again, up to twice: that is the emulator, not
+/// ublk, and no program has run yet.
 pub fn run_programs(
     programs: &[Program],
     k: &KernelTarget,
     vm: bool,
     timeout_ms: u64,
 ) -> anyhow::Result<(Vec<RunResult>, Timing)> {
+    for attempt in 0.. {
+        let (results, timing, ran) = run_programs_once(programs, k, vm, timeout_ms)?;
+        if !vm || ran || attempt == 2 {
+            return Ok((results, timing));
+        }
+        eprintln!(
+            "ublksim: the guest died before any program ran; booting again ({}/2)",
+            attempt + 1
+        );
+    }
+    unreachable!()
+}
+
+fn run_programs_once(
+    programs: &[Program],
+    k: &KernelTarget,
+    vm: bool,
+    timeout_ms: u64,
+) -> anyhow::Result<(Vec<RunResult>, Timing, bool)> {
     let t0 = Instant::now();
     let dir = std::env::temp_dir().join(format!("ublksim-batch-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -198,6 +221,7 @@ pub fn run_programs(
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let ran = saw_done || !results.is_empty();
     for p in programs.iter().skip(results.len()) {
         results.push(RunResult {
             id: p.id.clone(),
@@ -207,7 +231,7 @@ pub fn run_programs(
             ms: 0.0,
         });
     }
-    Ok((results, timing))
+    Ok((results, timing, ran))
 }
 
 /// Trace files of `files` (folders: their `*.jsonl`, sorted).
