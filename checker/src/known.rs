@@ -53,7 +53,7 @@ const O7: &str = "own analysis, not reported upstream: the server dies between C
                   UNREGISTER of a buffer registered in its own ring. ublk_cancel_cmd skips the slot \
                   because its request is started; the request waits for the buffer's last reference, \
                   which io_uring drops only in io_ring_ctx_free, after the cancel loop: ring exit and \
-                  the request hang. Not yet confirmed on a real kernel.";
+                  the request hang. Confirmed on Debian 7.2.13 (STOP_DEV and DEL_DEV never return).";
 
 const O1: &str =
     "another process holds /dev/ublkcN: the release work (the only thing that aborts a dead \
