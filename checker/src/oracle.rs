@@ -48,15 +48,7 @@ pub struct Prediction {
 
 /// Is `a` one of the kernel's own contexts (run to quiescence between actions)?
 pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
-    matches!(
-        m.actors[a as usize].kind,
-        Kind::TaskWork { .. }
-            | Kind::RingExit { .. }
-            | Kind::FixedIo { .. }
-            | Kind::RequeueWork
-            | Kind::ReleaseWork
-            | Kind::Opener
-    )
+    m.actors[a as usize].kind.is_kernel()
 }
 
 /// Run kernel actors until none can move (or they only cycle: a ring exit

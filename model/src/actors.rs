@@ -64,6 +64,24 @@ pub enum Kind {
     },
 }
 
+impl Kind {
+    /// One of the kernel's own contexts (task work, ring exit, fixed-buffer
+    /// completion, requeue and release work, the new server's open), as
+    /// opposed to user space and injected events.  Engines that drive user
+    /// actions (the oracle, the simulator's progress tracking) ask this.
+    pub fn is_kernel(&self) -> bool {
+        matches!(
+            self,
+            Kind::TaskWork { .. }
+                | Kind::RingExit { .. }
+                | Kind::FixedIo { .. }
+                | Kind::RequeueWork
+                | Kind::ReleaseWork
+                | Kind::Opener
+        )
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ActorDef {
     pub name: String,

@@ -94,18 +94,7 @@ pub fn weight(m: &Model, faults: &FaultSet, s: &State, a: ActorId) -> u32 {
 /// An actor that stands for user space (or an injected event), as opposed
 /// to the kernel's own contexts.
 fn is_user(m: &Model, a: ActorId) -> bool {
-    matches!(
-        m.actors[a as usize].kind,
-        Kind::Server { .. }
-            | Kind::Submitter { .. }
-            | Kind::Control { .. }
-            | Kind::Killer
-            | Kind::Elevator
-            | Kind::FdHolder
-    ) || matches!(
-        m.actors[a as usize].kind,
-        Kind::RingCloseFault { .. } | Kind::ThreadDeathFault { .. }
-    )
+    !m.actors[a as usize].kind.is_kernel()
 }
 
 fn is_fault(m: &Model, a: ActorId, s: &State) -> bool {
