@@ -309,6 +309,18 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
 /// Print a trace step by step with what each step changed; a lasso's cycle
 /// (from `cycle_start`) is marked.
 pub fn print_trace(m: &Model, path: &[ActorId], cycle_start: Option<usize>) -> String {
+    print_trace_with(m, path, cycle_start, true)
+}
+
+/// As [`print_trace`]; `invariants`: check the state invariants after each
+/// step, as the run that found the trace did (`--liveness-only` does not, and
+/// its trace must print as it was explored).
+pub fn print_trace_with(
+    m: &Model,
+    path: &[ActorId],
+    cycle_start: Option<usize>,
+    invariants: bool,
+) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let mut s = m.init();
@@ -321,7 +333,12 @@ pub fn print_trace(m: &Model, path: &[ActorId], cycle_start: Option<usize>) -> S
         }
         let before = s.clone();
         let name = &m.actors[a as usize].name;
-        match m.apply(&mut s, a) {
+        let step = if invariants {
+            m.apply(&mut s, a)
+        } else {
+            m.step(&mut s, a)
+        };
+        match step {
             Ok(ublk_model::Outcome::Stepped(info)) => {
                 let res = info.result.map(|r| format!("  → {r}")).unwrap_or_default();
                 let _ = writeln!(out, "  {:>3}. {:<22} {}{}", i + 1, name, info.func, res);
@@ -427,13 +444,14 @@ pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
         preset.name(),
         t.header.switches.join(" ")
     );
-    text.push_str(&print_trace(
+    text.push_str(&print_trace_with(
         &m,
         &actors,
         outcome
             .hang
             .as_ref()
             .and_then(|h| h.cycle_start.map(|c| c as usize)),
+        t.header.state_invariants,
     ));
     if let Some(h) = &outcome.hang {
         text.push_str(&format!("  ⟳ HANG {}: {}\n", h.property, h.obligation));

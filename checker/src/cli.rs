@@ -271,7 +271,12 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
                     .and_then(|h| h.cycle_start);
                 print!(
                     "{}",
-                    check::print_trace(&m, &path, cycle.map(|c| c as usize))
+                    check::print_trace_with(
+                        &m,
+                        &path,
+                        cycle.map(|c| c as usize),
+                        t.header.state_invariants
+                    )
                 );
                 if let (Some(h), Some(rec)) =
                     (&r.hang, t.outcome.as_ref().and_then(|o| o.hang.as_ref()))

@@ -60,6 +60,48 @@ pub(crate) enum FromChild {
 // ---------------------------------------------------------------------------------------
 // the server child
 
+/// Drop CAP_SYS_ADMIN from this thread (the server threads inherit it): a kernel probes
+/// partitions at START_DEV only when every queue's daemon is privileged
+/// (`nr_privileged_daemon` in `ublk_ctrl_start_dev`), and a probe is a read the program
+/// does not contain. 7.2 can be told with UBLK_F_NO_AUTO_PART_SCAN; 6.12 cannot. The io
+/// commands on /dev/ublkcN check no capability, so the server works as before.
+fn drop_sys_admin() -> std::result::Result<(), String> {
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_SYS_ADMIN: u32 = 21;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget/capset with a v3 header read/write exactly two Data entries.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+    if r != 0 {
+        return Err(format!("capget: {}", std::io::Error::last_os_error()));
+    }
+    let bit = 1u32 << CAP_SYS_ADMIN;
+    d[0].effective &= !bit;
+    d[0].permitted &= !bit;
+    d[0].inheritable &= !bit;
+    // SAFETY: as above.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
+    if r != 0 {
+        return Err(format!("capset: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Entry of `ublk-realdev serve-child`: reads a [`ChildCfg`] line, then [`ToChild`] lines.
 pub fn serve_child() -> i32 {
     let stdin = std::io::stdin();
@@ -88,6 +130,10 @@ pub fn serve_child() -> i32 {
             return 1;
         }
     };
+    if let Err(e) = drop_sys_admin() {
+        eprintln!("serve-child: {e}");
+        return 1;
+    }
     let desc = match DescMap::map(&cdev, 0, cfg.depth) {
         Ok(d) => Arc::new(d),
         Err(e) => {

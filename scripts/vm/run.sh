@@ -10,10 +10,11 @@
 # guest's second serial port; then the kernel log of the run, then an exit marker.
 # Exit status: the payload's, or 2 when the VM gave no exit marker (crash, hang, timeout).
 #
-# Environment: UBLK_VM_CACHE (default <repo>/.cache/vm), UBLK_VM_TIMEOUT (whole VM, default
-# 300 s), UBLK_VM_KVER (kernel version to use instead of scripts/vm/kernel.pin),
-# UBLK_VM_REFRESH=1 (re-resolve sid's current kernel even when the pinned one is cached),
-# UBLK_VM_APPEND (extra kernel command line).
+# Environment: UBLK_VM_KERNEL (kernel line: 7.2 = Debian sid's cloud kernel, the default;
+# 6.12 = Debian trixie's), UBLK_VM_CACHE (default <repo>/.cache/vm), UBLK_VM_TIMEOUT (whole
+# VM, default 300 s), UBLK_VM_KVER (kernel version to use instead of
+# scripts/vm/kernel-<line>.pin), UBLK_VM_REFRESH=1 (re-resolve the line's current kernel even
+# when the pinned one is cached), UBLK_VM_APPEND (extra kernel command line).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -70,19 +71,36 @@ if [ ! -x "$BB" ]; then
 fi
 
 # --- kernel: vmlinuz + ublk_drv.ko + version (cached) ------------------------------------
-PIN=${UBLK_VM_KVER:-$(tr -d ' \n' < "$HERE/kernel.pin")}
-APT=(-o "Dir::Etc::SourceList=$C/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-     -o "Dir::State::Lists=$C/apt/lists" -o "Dir::Cache=$C/apt/cache" -o Debug::NoLocking=1)
+LINE=${UBLK_VM_KERNEL:-7.2}
+case "$LINE" in
+    7.2) SUITE="Debian sid" ;;
+    6.12) SUITE="Debian trixie" ;;
+    *) log "unknown kernel line '$LINE' (UBLK_VM_KERNEL: 7.2 or 6.12)"; exit 1 ;;
+esac
+PIN=${UBLK_VM_KVER:-$(tr -d ' \n' < "$HERE/kernel-$LINE.pin")}
+# one private apt view per line (sid for 7.2; trixie and its security updates for 6.12)
+AD=$C/apt-$LINE
+mkdir -p "$AD/lists/partial" "$AD/cache/archives/partial"
+APT=(-o "Dir::Etc::SourceList=$AD/sources.list" -o Dir::Etc::SourceParts=/dev/null
+     -o "Dir::State::Lists=$AD/lists" -o "Dir::Cache=$AD/cache" -o Debug::NoLocking=1)
 
 resolve_current() {
-    local m
+    local m k='[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]'
     m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     [ -n "$m" ] || m=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
     [ -n "$m" ] || m=http://deb.debian.org/debian
-    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' "$m" > "$C/apt/sources.list"
-    mkdir -p "$C/apt/cache/archives/partial"
+    if [ "$LINE" = 7.2 ]; then
+        printf 'deb %s %s sid main\n' "$k" "$m" > "$AD/sources.list"
+    else
+        printf 'deb %s %s trixie main\ndeb %s %s-security trixie-security main\n' "$k" "$m" "$k" "$m" > "$AD/sources.list"
+    fi
     apt-get "${APT[@]}" update -qq >&2
-    apt-cache "${APT[@]}" depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}' | sed 's/^linux-image-//'
+    if [ "$LINE" = 7.2 ]; then
+        apt-cache "${APT[@]}" depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}' | sed 's/^linux-image-//'
+    else
+        apt-cache "${APT[@]}" search --names-only '^linux-image-6\.12\.[0-9]+\+deb13[.0-9]*-cloud-amd64$' |
+            awk '{print $1}' | sed 's/^linux-image-//' | sort -V | tail -1
+    fi
 }
 
 fetch_kernel() { # $1 = version; fills $C/kernel/$1 or returns 1
@@ -103,11 +121,11 @@ KVER=""
 if [ -f "$C/kernel/$PIN/version" ] && [ "${UBLK_VM_REFRESH:-0}" != 1 ]; then
     KVER=$PIN
 else
-    log "resolving Debian sid's current cloud kernel"
+    log "resolving $SUITE's current $LINE cloud kernel"
     CUR=$(resolve_current)
-    [ -n "$CUR" ] || { log "could not resolve linux-image-cloud-amd64 in sid"; exit 1; }
+    [ -n "$CUR" ] || { log "could not resolve a $LINE cloud kernel in $SUITE"; exit 1; }
     if [ "$CUR" != "$PIN" ]; then
-        loud "PINNED KERNEL $PIN IS GONE from Debian sid (current: $CUR). Trying the pin, then $CUR; update scripts/vm/kernel.pin."
+        loud "PINNED KERNEL $PIN IS NOT $SUITE's CURRENT ONE ($CUR). Trying the pin, then $CUR; update scripts/vm/kernel-$LINE.pin."
     fi
     if [ -f "$C/kernel/$PIN/version" ]; then KVER=$PIN
     elif fetch_kernel "$PIN"; then KVER=$PIN
