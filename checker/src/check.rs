@@ -56,6 +56,10 @@ pub enum Verdict {
     /// The finding this kernel version is known to have (see `known.rs`).
     #[serde(rename = "KNOWN")]
     Known,
+    /// The kernel cannot express the scenario (a device flag or server
+    /// shape it does not have); the reason is in `stop_reason`.
+    #[serde(rename = "n/a")]
+    NotApplicable,
 }
 
 /// A hang as reported: which property, which obligation, the lasso's shape.
@@ -197,6 +201,9 @@ pub fn make_trace_with(
 }
 
 pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, String> {
+    if let Some(why) = Model::unsupported(sc, o.features) {
+        return Ok(not_applicable(sc, why));
+    }
     let m = Model::new(sc, o.features)?;
     let ex = Explorer::new(&m)
         .order(o.order)
@@ -304,6 +311,26 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         res.trace = Some(t);
     }
     Ok(res)
+}
+
+/// The result for a scenario the kernel cannot express.
+fn not_applicable(sc: &Scenario, why: String) -> ScenarioResult {
+    ScenarioResult {
+        scenario: sc.name.clone(),
+        verdict: Verdict::NotApplicable,
+        states: 0,
+        transitions: 0,
+        max_depth: 0,
+        stuck_states: 0,
+        seconds: 0.0,
+        states_per_sec: 0.0,
+        stop_reason: Some(why),
+        violation: None,
+        hang: None,
+        known: None,
+        trace_file: None,
+        trace: None,
+    }
 }
 
 /// Print a trace step by step with what each step changed; a lasso's cycle

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
-use ublk_model::{apply_switches, Model, Preset, ALL_PRESETS, ALL_SWITCHES};
+use ublk_model::{apply_switches, Model, Preset, ALL_SWITCHES, EVERY_PRESET};
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +66,7 @@ struct BenchArgs {
 
 #[derive(clap::Args)]
 struct CheckArgs {
-    /// Kernel preset: PRE (≈6.16), POST (6.17), K72 (7.2).
+    /// Kernel preset: PRE (≈6.16), POST (6.17), K72 (7.2), K612 (6.12).
     #[arg(long, default_value = "K72")]
     preset: String,
     /// Scenario(s) to run (default: all).
@@ -140,13 +140,13 @@ pub fn main() -> i32 {
 fn list() -> String {
     use std::fmt::Write;
     let mut s = String::from("PRESETS\n");
-    for p in ALL_PRESETS {
+    for p in EVERY_PRESET {
         let _ = writeln!(s, "  {:<5} {}", p.name(), p.describe());
     }
-    s.push_str("\nSWITCHES (on in: PRE POST K72)\n");
+    s.push_str("\nSWITCHES (on in: K612 PRE POST K72)\n");
     for w in ALL_SWITCHES {
         let i = w.info();
-        let on: Vec<_> = ALL_PRESETS
+        let on: Vec<_> = EVERY_PRESET
             .iter()
             .map(|p| if p.features().has(w) { "x" } else { "." })
             .collect();
@@ -154,6 +154,7 @@ fn list() -> String {
             SwKind::SeriesPatch => "patch",
             SwKind::Fix => "fix",
             SwKind::Refinement => "k72",
+            SwKind::Upstream => "newer",
         };
         let bug = i
             .bug
@@ -194,8 +195,12 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         println!("replay reproduces the recorded outcome");
         return Ok(0);
     }
-    let preset = Preset::from_name(&a.preset)
-        .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: PRE, POST, K72)", a.preset))?;
+    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset '{}' (known: PRE, POST, K72, K612)",
+            a.preset
+        )
+    })?;
     let features =
         apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
     let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
@@ -228,6 +233,7 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
                 Verdict::Fail => format!("FAIL {}", r.finding().unwrap_or_default()),
                 Verdict::Incomplete => "INCOMPLETE".into(),
                 Verdict::Known => format!("KNOWN {}", r.finding().unwrap_or_default()),
+                Verdict::NotApplicable => "n/a".into(),
             };
             println!(
                 "{:<34} {:<10} {:>10} {:>12} {:>6} {:>7.2}s {:>10.0}",
@@ -237,6 +243,13 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         results.push(r);
     }
     if !a.json {
+        for r in results
+            .iter()
+            .filter(|r| r.verdict == Verdict::NotApplicable)
+        {
+            let why = r.stop_reason.as_deref().unwrap_or_default();
+            println!("\n{} — n/a: {why}", r.scenario);
+        }
         for (r, sc) in results.iter().zip(&scs) {
             if r.trace.is_none() {
                 if let Some(k) = &r.known {
@@ -300,11 +313,12 @@ fn run_check(a: CheckArgs) -> anyhow::Result<i32> {
         }
         let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
         println!(
-            "\n{} passed, {} failed, {} known, {} incomplete",
+            "\n{} passed, {} failed, {} known, {} incomplete, {} n/a",
             count(Verdict::Pass),
             count(Verdict::Fail),
             count(Verdict::Known),
-            count(Verdict::Incomplete)
+            count(Verdict::Incomplete),
+            count(Verdict::NotApplicable)
         );
     } else {
         let report = serde_json::json!({
@@ -330,8 +344,12 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn run_bench(a: BenchArgs) -> anyhow::Result<i32> {
     use crate::explore::Explorer;
-    let preset = Preset::from_name(&a.preset)
-        .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: PRE, POST, K72)", a.preset))?;
+    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset '{}' (known: PRE, POST, K72, K612)",
+            a.preset
+        )
+    })?;
     let sc = scenarios::by_name(&a.scenario)
         .ok_or_else(|| anyhow::anyhow!("unknown scenario '{}'", a.scenario))?;
     let m = Model::new(&sc, preset.features()).map_err(anyhow::Error::msg)?;

@@ -102,5 +102,7 @@ pub fn lane_kind(k: &Kind) -> &'static str {
         Kind::Opener => "new server open",
         Kind::RingCloseFault { .. } => "fault: a thread closes its ring",
         Kind::ThreadDeathFault { .. } => "fault: a thread dies",
+        Kind::Timeout { .. } => "blk-mq timeout handler",
+        Kind::NosrvWork => "kworker: stop/quiesce work",
     }
 }

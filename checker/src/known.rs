@@ -75,7 +75,35 @@ const O5: &str = "own analysis (spec §5.3, O-5): __ublk_check_and_get_req loads
                   and the started/tag check reads freed memory. Needs a full freeze and elevator \
                   switch inside a few instructions.";
 
+const O8: &str = "own analysis of 6.12.118, not reported upstream: ublk_quiesce_work_fn drops ub->mutex \
+                  after QUIESCED and only then walks ublk_cancel_dev; START_USER_RECOVERY (which needs \
+                  QUIESCED and takes only ub->mutex, no flush of quiesce_work) reinitialises the queue, \
+                  the new server FETCHes, and the still running walk completes the new FETCH with \
+                  UBLK_IO_RES_ABORT; the next request is handed to that completed cmd.";
+
+const B5_612: &str = "6.12 __ublk_ch_uring_cmd checks ACTIVE and fills the slot without a lock (only \
+                      ublk_mark_io_ready takes ub->mutex), so two threads FETCHing one slot before the \
+                      queue is ready both succeed and one cmd is lost (spec §7 B-5, fixed in 6.15 by \
+                      b69b8edfb27d, not in 6.12.118).";
+
+const B24_612: &str = "6.12 ublk_abort_requests returns before setting canceling when there is no disk, so a \
+                       ring exit after the queue is ready but before START_DEV cancels the FETCH and \
+                       START_DEV still succeeds; ublk_queue_rq hands the request to the completed cmd \
+                       (the 6.12 form of B-24, 1133b93fc7f6 not in 6.12.118).";
+
+const B1_612: &str = "6.12 keeps the user-copy kref in the request pdu (ublk_rq_data): \
+                      ublk_check_and_get_req looks the request up by tag and kref_get_unless_zero \
+                      touches it after an elevator switch freed it (B-1, fixed in 6.17 by f053751a413b).";
+
 pub const KNOWN: &[Known] = &[
+    Known { scenario: "user-copy-vs-elevator", preset: Preset::K612, what: What::Safety(Inv::S1), bug: "B-1", reason: B1_612 },
+    Known { scenario: "concurrent-fetch", preset: Preset::K612, what: What::Safety(Inv::S5), bug: "B-5", reason: B5_612 },
+    Known { scenario: "cancel-vs-dispatch", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "B-24", reason: B24_612 },
+    Known { scenario: "recovery-new-server", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "O-8", reason: O8 },
+    Known { scenario: "recovery-requeue-612", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "O-8", reason: O8 },
+    Known { scenario: "server-death-inflight", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
+    Known { scenario: "server-death-inflight", preset: Preset::Post, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
+    Known { scenario: "server-death-inflight", preset: Preset::Pre, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
     Known { scenario: "stale-pointer-window", preset: Preset::K72, what: What::Safety(Inv::S1), bug: "O-5", reason: O5 },
     Known { scenario: "stale-pointer-window", preset: Preset::Post, what: What::Safety(Inv::S1), bug: "O-5", reason: O5 },
     Known { scenario: "exit-before-unregister", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-7", reason: O7 },

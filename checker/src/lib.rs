@@ -20,6 +20,7 @@ pub mod oracle;
 pub mod projection;
 pub mod replay_real;
 pub mod scenarios;
+pub mod scenarios_k612;
 pub mod series;
 pub mod sim_cli;
 pub mod sim_shrink;

@@ -101,8 +101,12 @@ pub fn run(a: SimArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let preset = Preset::from_name(&a.preset)
-        .ok_or_else(|| anyhow!("unknown preset '{}' (known: PRE, POST, K72)", a.preset))?;
+    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
+        anyhow!(
+            "unknown preset '{}' (known: PRE, POST, K72, K612)",
+            a.preset
+        )
+    })?;
     let feat =
         apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
     let faults = FaultSet::parse(&a.faults).map_err(anyhow::Error::msg)?;

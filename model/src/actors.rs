@@ -62,6 +62,12 @@ pub enum Kind {
     ThreadDeathFault {
         task: TaskId,
     },
+    /// K612 `ublk_timeout` of a request on hw queue `q` (privileged device).
+    Timeout {
+        q: u8,
+    },
+    /// K612 `ub->stop_work` / `ub->quiesce_work` (one kworker runs both).
+    NosrvWork,
 }
 
 impl Kind {
@@ -78,6 +84,8 @@ impl Kind {
                 | Kind::RequeueWork
                 | Kind::ReleaseWork
                 | Kind::Opener
+                | Kind::Timeout { .. }
+                | Kind::NosrvWork
         )
     }
 }
@@ -198,50 +206,9 @@ impl Model {
             Kind::FixedIo { ring } => x.step_fixed_io(*ring),
             Kind::RequeueWork => x.step_requeue_work(),
             Kind::ReleaseWork => x.step_release_work(),
-            Kind::RingCloseFault { task } => {
-                // the ring of task i is ring i; the thread finishes its syscall first
-                // the fault is "a daemon closes its ring while serving I/O": after
-                // START_DEV (a ring exit before it is scenario thread-exit-before-start)
-                let busy = x
-                    .server_actor(*task)
-                    .is_some_and(|sa| x.s.actors[sa as usize].sub != 0);
-                if busy
-                    || !x.s.dev.has_disk
-                    || x.s.tasks[*task as usize].exiting
-                    || x.s.rings[*task as usize].exiting
-                {
-                    return Ok(Outcome::Blocked);
-                }
-                x.s.rings[*task as usize].exiting = true;
-                x.s.actors[a as usize].done = true;
-                Ok(Some(("fault: close(ring fd): io_uring ring exit", None)))
-            }
-            Kind::ThreadDeathFault { task } => {
-                let busy = x
-                    .server_actor(*task)
-                    .is_some_and(|sa| x.s.actors[sa as usize].sub != 0);
-                if busy || x.s.tasks[*task as usize].exiting {
-                    return Ok(Outcome::Blocked);
-                }
-                x.task_exit(*task);
-                x.s.actors[a as usize].done = true;
-                Ok(Some(("fault: do_exit (server thread)", None)))
-            }
-            Kind::Opener => {
-                // ublk_ch_open: test_and_set_bit(UB_STATE_OPEN); the new
-                // process's fd and its rings' fixed files reference the file
-                let refs = 1 + x.m.proc_tasks(1).count() as u8;
-                x.s.dev.open = true;
-                x.s.dev.new_server_open = true;
-                x.s.dev.file_refs += refs;
-                x.s.actors[a as usize].done = true;
-                Ok(Some(("ublk_ch_open (new server)", None)))
-            }
-            Kind::FdHolder => {
-                x.drop_file_ref();
-                x.s.actors[a as usize].done = true;
-                Ok(Some(("close(/dev/ublkcN) in the other process", None)))
-            }
+            Kind::Timeout { q } => x.ublk_timeout(*q),
+            Kind::NosrvWork => x.step_nosrv_work(),
+            k => x.step_fault_or_open(k),
         }?;
         match (&r, &self.actors[a as usize].kind) {
             (Some(_), Kind::Server { prog, .. }) => {
@@ -267,7 +234,7 @@ impl Model {
     }
 }
 
-type Step = R<Option<(&'static str, Option<i32>)>>;
+pub(crate) type Step = R<Option<(&'static str, Option<i32>)>>;
 
 impl Exec<'_> {
     fn me(&mut self) -> &mut ActorSt {
@@ -425,17 +392,8 @@ impl Exec<'_> {
         match sub {
             0 => {
                 let f = "ublk_ch_read_iter: checks + blk_mq_tag_to_rq";
-                if self.s.dev.state == DevState::Dead {
-                    return done(self, f, EACCES);
-                }
-                if q >= self.m.dev.nr_queues {
-                    return done(self, f, EINVAL);
-                }
-                if self.m.dev.copy != CopyMode::UserCopy {
-                    return done(self, f, EACCES);
-                }
-                if tag >= self.m.dev.depth {
-                    return done(self, f, EINVAL);
+                if let Some(e) = self.user_copy_checks(q, tag) {
+                    return done(self, f, e);
                 }
                 let sl = self.slot_idx(q, tag);
                 let io = &self.s.slots[sl];
@@ -492,7 +450,7 @@ impl Exec<'_> {
     /// on /dev/ublkcN — measured on 7.2.  The process's last thread closes
     /// its fd table: every ring of the process exits and its /dev/ublkcN fd
     /// reference goes.
-    fn task_exit(&mut self, task: TaskId) {
+    pub(crate) fn task_exit(&mut self, task: TaskId) {
         self.s.tasks[task as usize].exiting = true;
         let me = self
             .s
@@ -517,7 +475,7 @@ impl Exec<'_> {
     }
 
     /// The server actor running on `task`.
-    fn server_actor(&self, task: TaskId) -> Option<ActorId> {
+    pub(crate) fn server_actor(&self, task: TaskId) -> Option<ActorId> {
         self.m
             .actors
             .iter()
@@ -529,7 +487,7 @@ impl Exec<'_> {
     pub(crate) fn drop_file_ref(&mut self) {
         self.s.dev.file_refs -= 1;
         if self.s.dev.file_refs == 0 {
-            self.s.dev.release_pending = true;
+            self.ublk_ch_release();
         }
     }
 

@@ -145,6 +145,9 @@ pub enum CtrlOp {
     StartUserRecovery,
     /// END_USER_RECOVERY: waits until the new server FETCHed every io.
     EndUserRecovery,
+    /// DEL_DEV: `ublk_remove` (stop the device, cancel its cmds), then wait
+    /// until the device's last reference — the char device's — is gone.
+    DelDev,
 }
 
 /// A block I/O submitted to /dev/ublkbN.

@@ -37,6 +37,15 @@ impl Exec<'_> {
     /// work on the task that issued it.  S7: the cmd must still be pending.
     pub fn ublk_queue_cmd(&mut self, r: RqId) -> R<()> {
         self.s.dev.in_dispatch -= 1;
+        self.queue_cmd_tw(r)
+    }
+
+    /// The body of `ublk_queue_cmd()` (6.12 NEED_GET_DATA calls it directly).
+    /// 6.12 pushes the request on the queue's `io_cmds` llist and only the
+    /// first pusher schedules task work on its tag's cmd, which drains the
+    /// list; modelled as one task work per request on its own tag's cmd
+    /// (the same task with one daemon per queue).
+    pub(crate) fn queue_cmd_tw(&mut self, r: RqId) -> R<()> {
         let (q, tag) = {
             let rq = self.rq(r, "ublk_queue_cmd")?;
             (rq.q, rq.tag.expect("started request has a tag"))
@@ -76,7 +85,12 @@ impl Exec<'_> {
         };
         let sl = self.slot_idx(q, tag);
         let t = self.m.cmds[c as usize].task;
-        if fallback || self.s.slots[sl].task != Some(t) {
+        let daemon = if self.m.feat.has(Sw::PerIoDaemon) {
+            self.s.slots[sl].task
+        } else {
+            self.s.queues[q as usize].daemon // 6.12 __ublk_rq_task_work
+        };
+        if fallback || daemon != Some(t) {
             // the uring_cmd is left to cancel, the request to recovery or EIO
             return self.ublk_abort_rq(r);
         }
@@ -94,6 +108,16 @@ impl Exec<'_> {
             self.s.slots[sl].flags |= flag::NEED_GET_DATA;
             self.prep_compl_io_cmd(sl, r);
             return self.cmd_done(io_c, UBLK_IO_RES_NEED_GET_DATA, "ublk_dispatch_req");
+        }
+        if !self.m.feat.has(Sw::SyncGetData) && self.s.slots[sl].has(flag::NEED_GET_DATA) {
+            // 6.12 second pass after the NEED_GET_DATA cmd: clear, copy
+            self.s.slots[sl].flags &= !flag::NEED_GET_DATA;
+            let fails = self.m.dev.get_data_fails && !self.s.dev.get_data_fail_used;
+            if fails {
+                // nothing mapped: requeue, delayed kick; the cmd stays ACTIVE
+                self.s.dev.get_data_fail_used = true;
+                return self.requeue_request(r, true);
+            }
         }
         let mut auto_ok = false;
         if self.m.dev.copy == CopyMode::AutoBufReg {

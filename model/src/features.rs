@@ -72,9 +72,36 @@ pub enum Sw {
     /// `canceling` / CANCELED a dying server's ring exit set.  The worked
     /// example of docs/howto.md.
     FixO6,
+    /// "ublk: have a per-io daemon instead of a per-queue daemon" (6.16):
+    /// `io->task` per slot.  Without it (K612) one `ubq_daemon` per queue,
+    /// set by the FETCH that makes the queue ready; every io command of
+    /// another task gets -EINVAL, and the dispatch task work and the cancel
+    /// fn compare against it.
+    PerIoDaemon,
+    /// "ublk: zc register/unregister bvec" (6.15, zero-copy series):
+    /// REGISTER/UNREGISTER_IO_BUF exist, zero-copy and auto-buf-reg devices,
+    /// and `ublk_user_copy` tests USER_COPY itself (-EACCES).  Without it
+    /// (K612) those opcodes fall to the switch default (-EINVAL) and a user
+    /// copy on a copy-mode device fails in `__ublk_check_and_get_req` (-EINVAL).
+    ZeroCopy,
+    /// "ublk: improve detection and handling of ublk server exit"
+    /// (82a8a30c581b, 6.15) with "move device reset into ublk_ch_release()":
+    /// teardown by the char-dev release work.  Without it (K612) the cancel
+    /// fn's `ublk_abort_requests` and the timeout handler abort requests and
+    /// schedule `stop_work` / `quiesce_work`; `ublk_ch_release` only clears
+    /// OPEN; START_USER_RECOVERY reinitialises the queues.
+    ReleaseWork,
+    /// NEED_GET_DATA handled synchronously in the command (6.15/6.16,
+    /// `ublk_get_data`).  Without it (K612) the command re-arms the slot and
+    /// re-queues the request to task work (`ublk_handle_need_get_data`),
+    /// which copies the data and completes the new cmd.
+    SyncGetData,
+    /// "ublk: support device recovery without I/O queueing" (6.13):
+    /// UBLK_F_USER_RECOVERY_FAIL_IO.
+    RecoveryFailIo,
 }
 
-pub const ALL_SWITCHES: [Sw; 22] = [
+pub const ALL_SWITCHES: [Sw; 27] = [
     Sw::P02,
     Sw::P03,
     Sw::P04,
@@ -97,6 +124,11 @@ pub const ALL_SWITCHES: [Sw; 22] = [
     Sw::CancelNoDisk,
     Sw::AutoUnregFirst,
     Sw::FixO6,
+    Sw::PerIoDaemon,
+    Sw::ZeroCopy,
+    Sw::ReleaseWork,
+    Sw::SyncGetData,
+    Sw::RecoveryFailIo,
 ];
 
 /// What kind of change a switch is.
@@ -105,6 +137,8 @@ pub enum SwKind {
     SeriesPatch,
     Fix,
     Refinement,
+    /// An upstream change older kernels (K612) lack.
+    Upstream,
 }
 
 /// Static description of a switch for `ublksim list` and the docs.
@@ -249,6 +283,36 @@ impl Sw {
                 Some("O-6"),
                 "proposal (not upstream): ublk_mark_io_ready keeps canceling set by a ring exit before START_DEV",
             ),
+            PerIoDaemon => (
+                "per-io-daemon",
+                Upstream,
+                None,
+                "ublk: have a per-io daemon instead of a per-queue daemon (6.16)",
+            ),
+            ZeroCopy => (
+                "zero-copy",
+                Upstream,
+                None,
+                "ublk: zc register/unregister bvec (6.15 zero-copy series)",
+            ),
+            ReleaseWork => (
+                "release-work",
+                Upstream,
+                Some("B-14"),
+                "ublk: improve detection and handling of ublk server exit (82a8a30c581b)",
+            ),
+            SyncGetData => (
+                "sync-get-data",
+                Upstream,
+                None,
+                "ublk: NEED_GET_DATA handled synchronously (ublk_get_data, 6.15/6.16)",
+            ),
+            RecoveryFailIo => (
+                "recovery-fail-io",
+                Upstream,
+                None,
+                "ublk: support device recovery without I/O queueing (6.13)",
+            ),
         };
         SwInfo {
             sw: self,
@@ -341,9 +405,18 @@ pub enum Preset {
     Post,
     /// Debian 7.2.13.
     K72,
+    /// Debian trixie 6.12.118: per-queue daemon, no zero copy, teardown by
+    /// the cancel fn and the timeout handler.
+    K612,
 }
 
+/// The presets of the off-daemon series' history, which every built-in
+/// scenario can run on (`agree` and the engine tests iterate these).
 pub const ALL_PRESETS: [Preset; 3] = [Preset::Pre, Preset::Post, Preset::K72];
+
+/// Every preset a command line accepts: [`ALL_PRESETS`] plus K612, which
+/// refuses scenarios it cannot express (zero copy, per-io daemons, FAIL_IO).
+pub const EVERY_PRESET: [Preset; 4] = [Preset::K612, Preset::Pre, Preset::Post, Preset::K72];
 
 impl Preset {
     pub fn name(self) -> &'static str {
@@ -351,6 +424,7 @@ impl Preset {
             Preset::Pre => "PRE",
             Preset::Post => "POST",
             Preset::K72 => "K72",
+            Preset::K612 => "K612",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -358,27 +432,42 @@ impl Preset {
             Preset::Pre => "≈v6.16, the base of the off-daemon series (refcount in the request pdu, daemon-only REGISTER)",
             Preset::Post => "v6.17: the series plus its 6.17 fixes (B-8, B-11, B-12)",
             Preset::K72 => "Debian 7.2.13: POST plus K72's cancel claim, per-io CANCELED clear, daemon user-copy fast path",
+            Preset::K612 => "Debian 6.12.118: per-queue daemon, kref in the request pdu (USER_COPY only), no zero copy, teardown by cancel fn + timeout (stop/quiesce work)",
         }
     }
     pub fn from_name(s: &str) -> Option<Preset> {
-        ALL_PRESETS
+        EVERY_PRESET
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
     }
     pub fn features(self) -> Features {
         use Sw::*;
         // PRE has the unregister zero-copy test; v1 of the series dropped it
-        let pre = Features::default()
+        // 6.12.118: the B-6 fix is in stable 6.12 (abort drops the pdu kref);
+        // the copy-mode FETCH without a buffer fails (-EINVAL, no B-12)
+        let k612 = Features::default().with(FixB6).with(FixB12);
+        let newer = [
+            PerIoDaemon,
+            ZeroCopy,
+            ReleaseWork,
+            SyncGetData,
+            RecoveryFailIo,
+        ];
+        let mut pre = Features::default()
             .with(FixB5)
             .with(FixB6)
             .with(FixB10)
             .with(V2UnregZc);
+        for w in newer {
+            pre = pre.with(w);
+        }
         let series = [P02, P03, P04, P06, P09, P11, P12, V2Overflow];
         let mut post = pre.with(FixB8).with(FixB11).with(FixB12);
         for w in series {
             post = post.with(w);
         }
         match self {
+            Preset::K612 => k612,
             Preset::Pre => pre,
             Preset::Post => post,
             Preset::K72 => post
@@ -446,5 +535,25 @@ mod tests {
         let (pre, post) = (Preset::Pre.features(), Preset::Post.features());
         assert!(!pre.has(Sw::P09) && post.has(Sw::P09));
         assert!(post.diff_from(pre).contains(&"+p02".to_string()));
+    }
+
+    #[test]
+    fn k612_lacks_the_newer_changes() {
+        let k = Preset::K612.features();
+        for w in [
+            Sw::PerIoDaemon,
+            Sw::ZeroCopy,
+            Sw::ReleaseWork,
+            Sw::P02,
+            Sw::FixB5,
+        ] {
+            assert!(!k.has(w), "{}", w.name());
+        }
+        assert!(k.has(Sw::FixB6) && k.has(Sw::FixB12));
+        assert_eq!(Preset::from_name("k612"), Some(Preset::K612));
+        assert_eq!(Sw::for_bug("B-14"), Some(Sw::ReleaseWork));
+        for p in ALL_PRESETS {
+            assert!(p.features().has(Sw::PerIoDaemon), "{}", p.name());
+        }
     }
 }

@@ -181,7 +181,10 @@ fn check_cmds(m: &Model, s: &State) -> Result<(), Violation> {
 fn check_slots(m: &Model, s: &State) -> Result<(), Violation> {
     for (sl, io) in s.slots.iter().enumerate() {
         let tag = (sl % m.dev.depth as usize) as u8;
-        if io.has(flag::ACTIVE) && io.has(flag::OWNED_BY_SRV) {
+        // 6.12: fill only sets ACTIVE; OWNED is cleared by the COMMIT, so a
+        // NEED_GET_DATA cmd re-arms an OWNED slot until its task work
+        let rearmed = !m.feat.has(Sw::SyncGetData) && io.has(flag::ACTIVE);
+        if io.has(flag::ACTIVE) && io.has(flag::OWNED_BY_SRV) && !rearmed {
             return fail(
                 Inv::S6,
                 format!("slot {sl} is both ACTIVE and OWNED_BY_SRV"),
@@ -199,7 +202,7 @@ fn check_slots(m: &Model, s: &State) -> Result<(), Violation> {
                 );
             }
         }
-        if io.has(flag::OWNED_BY_SRV) && !io.g_aborted {
+        if io.has(flag::OWNED_BY_SRV) && !io.g_aborted && !rearmed {
             let ok = matches!(io.cell, Cell::Req(r) if s.reqs[r as usize].started && s.reqs[r as usize].tag == Some(tag));
             if !ok {
                 return fail(

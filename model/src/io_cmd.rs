@@ -24,7 +24,7 @@ pub enum Entry {
 }
 
 impl Exec<'_> {
-    fn cmd_slot(&self, c: CmdId) -> (u8, u8) {
+    pub(crate) fn cmd_slot(&self, c: CmdId) -> (u8, u8) {
         let d = &self.m.cmds[c as usize];
         (d.q, d.tag)
     }
@@ -33,6 +33,9 @@ impl Exec<'_> {
     pub fn ublk_ch_uring_cmd_local(&mut self, c: CmdId) -> R<Entry> {
         use Entry::Done;
         let f = self.m.feat;
+        if !f.has(Sw::PerIoDaemon) {
+            return self.uring_cmd_612(c); // 6.12 __ublk_ch_uring_cmd
+        }
         let op = self.m.cmds[c as usize].op.clone();
         let (q, tag) = self.cmd_slot(c);
         let bad_type = matches!(op, Op::BadType { .. });
@@ -95,7 +98,7 @@ impl Exec<'_> {
 
     /// `ublk_check_fetch_buf()`: copy mode needs a buffer (unless
     /// NEED_GET_DATA), the other modes must not pass one.
-    fn ublk_check_fetch_buf(&self, c: CmdId) -> Option<i32> {
+    pub(crate) fn ublk_check_fetch_buf(&self, c: CmdId) -> Option<i32> {
         let Op::Fetch { buf, .. } = self.m.cmds[c as usize].op else {
             unreachable!()
         };
@@ -110,12 +113,18 @@ impl Exec<'_> {
 
     /// Can `ublk_fetch()` take `ub->mutex` now?
     pub fn fetch_blocked(&self) -> bool {
-        self.m.feat.has(Sw::FixB5) && self.s.dev.mutex.is_some_and(|h| h != self.actor)
+        // 6.12 takes it only in ublk_mark_io_ready (same step here)
+        let f = self.m.feat;
+        (f.has(Sw::FixB5) || !f.has(Sw::PerIoDaemon))
+            && self.s.dev.mutex.is_some_and(|h| h != self.actor)
     }
 
     /// `ublk_fetch()` / `__ublk_fetch()` + `ublk_mark_io_ready()`.
     pub fn ublk_fetch(&mut self, c: CmdId) -> R<i32> {
         let f = self.m.feat;
+        if !f.has(Sw::PerIoDaemon) {
+            return self.fetch_612(c);
+        }
         let (q, tag) = self.cmd_slot(c);
         let sl = self.slot_idx(q, tag);
         if !f.has(Sw::FixB12) && self.ublk_check_fetch_buf(c).is_some() {
@@ -190,7 +199,7 @@ impl Exec<'_> {
     }
 
     /// COMMIT_AND_FETCH_REQ (inlined in `ublk_ch_uring_cmd_local` since 6.17).
-    fn ublk_commit_and_fetch(&mut self, c: CmdId, sl: usize) -> R<i32> {
+    pub(crate) fn ublk_commit_and_fetch(&mut self, c: CmdId, sl: usize) -> R<i32> {
         let f = self.m.feat;
         let Op::Commit { result, buf, .. } = self.m.cmds[c as usize].op else {
             unreachable!()
@@ -268,7 +277,17 @@ impl Exec<'_> {
 
     /// S8: the daemon-only paths run on `io->task`.
     fn daemon_only(&self, sl: usize, func: &str) -> R<()> {
-        if self.s.slots[sl].task != self.current_task() {
+        let owner = if self.m.feat.has(Sw::PerIoDaemon) {
+            self.s.slots[sl].task
+        } else {
+            // 6.12: the queue's ubq_daemon (any task before the queue is ready)
+            let q = sl / self.m.dev.depth as usize;
+            match self.s.queues[q].daemon {
+                None => return Ok(()),
+                d => d,
+            }
+        };
+        if owner != self.current_task() {
             return self.fail(
                 Inv::S8,
                 format!("{func} runs on slot {sl} from a task that is not io->task"),

@@ -6,7 +6,7 @@ use crate::exec::*;
 use crate::state::*;
 use crate::teardown::Next;
 
-type Step = R<Option<(&'static str, Option<i32>)>>;
+use crate::actors::Step;
 
 /// Sub-step marker: the submitter's request has ended.
 const SUB_WAIT: u8 = 3;
@@ -128,7 +128,7 @@ impl Exec<'_> {
     }
 
     /// The next cancelable, pending cmd of `ring` after the cursor.
-    fn next_cancelable(&self, ring: RingId, after: u8) -> Option<CmdId> {
+    pub(crate) fn next_cancelable(&self, ring: RingId, after: u8) -> Option<CmdId> {
         let pend = |c: &usize| {
             self.m.cmds[*c].ring == ring
                 && self.s.cmds[*c].st == CmdSt::Pending
@@ -184,6 +184,9 @@ impl Exec<'_> {
                     None,
                 )));
             }
+            if !self.m.feat.has(crate::Sw::ReleaseWork) {
+                return self.cancel_fn_612(ring, 0);
+            }
             let cursor = self.me_st().y;
             let Some(c) = self.next_cancelable(ring, cursor) else {
                 return Ok(None);
@@ -196,6 +199,9 @@ impl Exec<'_> {
             self.me_st().y = c;
             return Ok(Some(("ublk_uring_cmd_cancel_fn: ublk_start_cancel", None)));
         }
+        if !self.m.feat.has(crate::Sw::ReleaseWork) {
+            return self.cancel_fn_612(ring, sub);
+        }
         let c = self.me_st().y;
         let sl = self.slot_idx(self.m.cmds[c as usize].q, self.m.cmds[c as usize].tag);
         self.cancel_cmd_steps(sl, sub, 1)
@@ -203,7 +209,7 @@ impl Exec<'_> {
 
     /// Sub-steps 1..=4 of a cancel: [quiesce wait,] ublk_cancel_cmd parts.
     /// `first` is the sub-step number that starts this machine.
-    fn cancel_cmd_steps(&mut self, sl: usize, sub: u8, first: u8) -> Step {
+    pub(crate) fn cancel_cmd_steps(&mut self, sl: usize, sub: u8, first: u8) -> Step {
         let rel = sub - first;
         match rel {
             0 => match self.ublk_start_cancel_2() {
@@ -289,6 +295,9 @@ impl Exec<'_> {
             self.me_st().done = true;
             return Ok(None);
         }
+        if !self.m.feat.has(crate::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
+            return self.control_612(prog[pc]);
+        }
         let finish = |x: &mut Self, f: &'static str, res: i32| {
             let me = x.me_st();
             me.pc += 1;
@@ -310,7 +319,7 @@ impl Exec<'_> {
                 None => Ok(None),
                 Some(res) => finish(self, "ublk_ctrl_start_dev", res),
             },
-            (CtrlOp::StopDev, 0) => match self.ublk_stop_dev_1() {
+            (CtrlOp::StopDev | CtrlOp::DelDev, 0) => match self.ublk_stop_dev_1() {
                 Next::Blocked => Ok(None),
                 Next::Continue => {
                     self.me_st().sub = 1;
@@ -322,7 +331,7 @@ impl Exec<'_> {
                     Ok(Some(("ublk_stop_dev: already DEAD", None)))
                 }
             },
-            (CtrlOp::StopDev, 1) => match self.ublk_stop_dev_2() {
+            (CtrlOp::StopDev | CtrlOp::DelDev, 1) => match self.ublk_stop_dev_2() {
                 Next::Blocked => Ok(None),
                 _ => {
                     self.me_st().sub = 2;
@@ -332,7 +341,7 @@ impl Exec<'_> {
                     )))
                 }
             },
-            (CtrlOp::StopDev, 2) => match self.del_gendisk_done() {
+            (CtrlOp::StopDev | CtrlOp::DelDev, 2) => match self.del_gendisk_done() {
                 Next::Blocked => Ok(None),
                 _ => {
                     self.s.dev.mutex = None;
@@ -341,9 +350,17 @@ impl Exec<'_> {
                     Ok(Some(("del_gendisk done, ublk_detach_disk", None)))
                 }
             },
-            (CtrlOp::StopDev, _) => {
+            (op @ (CtrlOp::StopDev | CtrlOp::DelDev), _) => {
                 // ublk_cancel_dev(): ublk_cancel_cmd on every slot, no mutex
                 let sl = self.me_st().y as usize;
+                if sl >= self.s.slots.len() && op == CtrlOp::DelDev {
+                    // ublk_remove, then wait until the device's last
+                    // reference (the char device's, the release work's) is gone
+                    if self.s.dev.file_refs > 0 || self.s.dev.release_pending {
+                        return Ok(None);
+                    }
+                    return finish(self, "ublk_ctrl_del_dev", 0);
+                }
                 if sl >= self.s.slots.len() {
                     return finish(self, "ublk_ctrl_stop_dev", 0);
                 }
@@ -394,5 +411,58 @@ impl Exec<'_> {
             "elevator_switch: free sched requests, unfreeze",
             None,
         )))
+    }
+
+    /// Injected faults, the recovery server's open and the other fd holder's
+    /// close (moved here from `Model::step`).
+    pub(crate) fn step_fault_or_open(&mut self, kind: &crate::actors::Kind) -> Step {
+        use crate::actors::Kind;
+        match kind {
+            Kind::RingCloseFault { task } => {
+                // the ring of task i is ring i; the thread finishes its syscall first
+                // the fault is "a daemon closes its ring while serving I/O": after
+                // START_DEV (a ring exit before it is scenario thread-exit-before-start)
+                let busy = self
+                    .server_actor(*task)
+                    .is_some_and(|sa| self.s.actors[sa as usize].sub != 0);
+                if busy
+                    || !self.s.dev.has_disk
+                    || self.s.tasks[*task as usize].exiting
+                    || self.s.rings[*task as usize].exiting
+                {
+                    return Ok(None);
+                }
+                self.s.rings[*task as usize].exiting = true;
+                self.s.actors[self.actor as usize].done = true;
+                Ok(Some(("fault: close(ring fd): io_uring ring exit", None)))
+            }
+            Kind::ThreadDeathFault { task } => {
+                let busy = self
+                    .server_actor(*task)
+                    .is_some_and(|sa| self.s.actors[sa as usize].sub != 0);
+                if busy || self.s.tasks[*task as usize].exiting {
+                    return Ok(None);
+                }
+                self.task_exit(*task);
+                self.s.actors[self.actor as usize].done = true;
+                Ok(Some(("fault: do_exit (server thread)", None)))
+            }
+            Kind::Opener => {
+                // ublk_ch_open: test_and_set_bit(UB_STATE_OPEN); the new
+                // process's fd and its rings' fixed files reference the file
+                let refs = 1 + self.m.proc_tasks(1).count() as u8;
+                self.s.dev.open = true;
+                self.s.dev.new_server_open = true;
+                self.s.dev.file_refs += refs;
+                self.s.actors[self.actor as usize].done = true;
+                Ok(Some(("ublk_ch_open (new server)", None)))
+            }
+            Kind::FdHolder => {
+                self.drop_file_ref();
+                self.s.actors[self.actor as usize].done = true;
+                Ok(Some(("close(/dev/ublkcN) in the other process", None)))
+            }
+            _ => unreachable!("not a fault/open actor"),
+        }
     }
 }

@@ -20,16 +20,20 @@ pub mod exec;
 pub mod features;
 pub mod invariants;
 mod io_cmd;
+pub mod k612;
 mod kactors;
 pub mod liveness;
 pub mod state;
 mod teardown;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_k612;
+mod uapi612;
 
 pub use actors::{ActorDef, CmdDef, Kind, Outcome, StepInfo};
 pub use config::*;
-pub use features::{apply_switches, Features, Preset, Sw, ALL_PRESETS, ALL_SWITCHES};
+pub use features::{apply_switches, Features, Preset, Sw, ALL_PRESETS, ALL_SWITCHES, EVERY_PRESET};
 pub use invariants::{Inv, Violation};
 pub use liveness::{Obligation, Obligations, Prop};
 pub use state::State;
@@ -69,6 +73,9 @@ fn is_io_cmd(op: &Op) -> Option<(u8, u8)> {
 impl Model {
     /// Compile `sc` under `feat`.  Errors name what is wrong with the scenario.
     pub fn new(sc: &Scenario, feat: Features) -> Result<Model, String> {
+        if let Some(why) = Model::unsupported(sc, feat) {
+            return Err(format!("n/a: {why}"));
+        }
         let d = &sc.dev;
         if d.nr_queues == 0 || d.depth == 0 || (d.nr_queues as usize * d.depth as usize) > 16 {
             return Err(format!("scenario {}: 1..=16 slots supported", sc.name));
@@ -227,10 +234,24 @@ impl Model {
             name: "requeue-work".into(),
             kind: Kind::RequeueWork,
         });
-        actors.push(ActorDef {
-            name: "release-work".into(),
-            kind: Kind::ReleaseWork,
-        });
+        if feat.has(Sw::ReleaseWork) {
+            actors.push(ActorDef {
+                name: "release-work".into(),
+                kind: Kind::ReleaseWork,
+            });
+        } else {
+            // K612: the timeout handler per queue and stop/quiesce work
+            for q in 0..d.nr_queues {
+                actors.push(ActorDef {
+                    name: format!("ublk_timeout(q{q})"),
+                    kind: Kind::Timeout { q },
+                });
+            }
+            actors.push(ActorDef {
+                name: "nosrv-work".into(),
+                kind: Kind::NosrvWork,
+            });
+        }
         if actors.len() > 200 || cmds.len() > 250 {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
@@ -329,13 +350,16 @@ impl Model {
                 sched_pool: 0,
                 fake_timeout_used: false,
                 get_data_fail_used: false,
+                stop_work: false,
+                quiesce_work: false,
             },
             queues: vec![
                 state::Queue {
                     nr_io_ready: 0,
                     canceling: false,
                     force_abort: false,
-                    fail_io: false
+                    fail_io: false,
+                    daemon: None
                 };
                 self.dev.nr_queues as usize
             ],

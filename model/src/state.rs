@@ -87,6 +87,10 @@ pub struct Dev {
     /// The fake-timeout injection was consumed.
     pub fake_timeout_used: bool,
     pub get_data_fail_used: bool,
+    /// K612 `ub->stop_work` / `ub->quiesce_work` scheduled (cancel fn or
+    /// timeout handler after `ublk_abort_requests`).
+    pub stop_work: bool,
+    pub quiesce_work: bool,
 }
 
 /// `struct ublk_queue`.
@@ -97,6 +101,8 @@ pub struct Queue {
     pub canceling: bool,
     pub force_abort: bool,
     pub fail_io: bool,
+    /// K612 `ubq->ubq_daemon`: the task whose FETCH made the queue ready.
+    pub daemon: Option<TaskId>,
 }
 
 /// `struct ublk_io`: one per (queue, tag).

@@ -1,0 +1,316 @@
+//! Unit tests pinning 6.12 (`Preset::K612`) behaviour step by step.
+
+use crate::config::*;
+use crate::exec::*;
+use crate::state::*;
+use crate::{Model, Outcome, Preset};
+
+fn k612() -> crate::Features {
+    Preset::K612.features()
+}
+
+fn server(name: &str, prog: Vec<Op>) -> ActorSpec {
+    ActorSpec::Server {
+        name: name.into(),
+        fixed_file: true,
+        prog,
+    }
+}
+
+fn scenario(dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
+    Scenario {
+        name: "k612-unit".into(),
+        doc: String::new(),
+        dev,
+        actors,
+    }
+}
+
+fn copy() -> DevConfig {
+    DevConfig {
+        copy: CopyMode::Copy,
+        ..DevConfig::default()
+    }
+}
+
+fn fetch(tag: u8, buf: bool) -> Op {
+    Op::Fetch { q: 0, tag, buf }
+}
+
+/// Step actor `a` until it blocks or finishes; the results it observed.
+fn run(m: &Model, s: &mut State, a: u8) -> Vec<i32> {
+    let mut out = vec![];
+    while let Ok(Outcome::Stepped(i)) = m.apply(s, a) {
+        out.extend(i.result);
+    }
+    out
+}
+
+fn actor(m: &Model, name: &str) -> u8 {
+    m.actors.iter().position(|d| d.name == name).unwrap() as u8
+}
+
+/// Run every kernel actor until none moves.
+fn settle(m: &Model, s: &mut State) {
+    loop {
+        let moved = (0..m.actors.len() as u8).any(|a| {
+            m.actors[a as usize].kind.is_kernel()
+                && matches!(m.apply(s, a), Ok(Outcome::Stepped(_)))
+        });
+        if !moved {
+            return;
+        }
+    }
+}
+
+#[test]
+fn fetch_from_a_second_thread_on_a_ready_queue_is_einval() {
+    let sc = scenario(
+        copy(),
+        vec![
+            server("a", vec![fetch(0, true)]),
+            server("b", vec![fetch(0, true)]),
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let mut s = m.init();
+    assert_eq!(run(&m, &mut s, 0), Vec::<i32>::new(), "queued");
+    assert_eq!(s.queues[0].daemon, Some(0), "the FETCH that made q0 ready");
+    // ubq_daemon != current comes before the ACTIVE test (which would be -EBUSY)
+    assert_eq!(run(&m, &mut s, 1), vec![EINVAL]);
+}
+
+#[test]
+fn register_io_buf_is_an_unknown_opcode() {
+    let prog = vec![
+        Op::Register {
+            q: 0,
+            tag: 0,
+            idx: 0,
+        }, // flags 0: the switch default
+        fetch(0, true),
+        Op::Unregister {
+            q: 0,
+            tag: 0,
+            idx: 0,
+        }, // slot ACTIVE: the common check
+        Op::BadType { q: 1, tag: 0 }, // bad q_id first
+    ];
+    let mut dev = copy();
+    dev.depth = 2;
+    let m = Model::new(&scenario(dev, vec![server("d", prog)]), k612()).unwrap();
+    assert_eq!(run(&m, &mut m.init(), 0), vec![EINVAL, EBUSY, EINVAL]);
+}
+
+#[test]
+fn zero_copy_per_io_daemons_and_fail_io_are_refused() {
+    let zc = scenario(DevConfig::default(), vec![server("d", vec![])]);
+    let e = Model::new(&zc, k612()).unwrap_err();
+    assert!(e.starts_with("n/a: ") && e.contains("zero copy"), "{e}");
+    let mut dev = copy();
+    dev.depth = 2;
+    let per_io = scenario(
+        dev,
+        vec![
+            server("a", vec![fetch(0, true)]),
+            server("b", vec![fetch(1, true)]),
+        ],
+    );
+    assert!(Model::new(&per_io, k612())
+        .unwrap_err()
+        .contains("per-io daemons"));
+    assert!(Model::new(&per_io, Preset::K72.features()).is_ok());
+    let fail_io = scenario(
+        DevConfig {
+            recovery: Recovery::FailIo,
+            ..copy()
+        },
+        vec![],
+    );
+    assert!(Model::new(&fail_io, k612())
+        .unwrap_err()
+        .contains("FAIL_IO"));
+}
+
+#[test]
+fn user_copy_commit_drops_the_pdu_kref() {
+    let prog = vec![
+        fetch(0, false),
+        Op::WaitCqe { q: 0, tag: 0 },
+        Op::UserCopy { q: 0, tag: 0 },
+        Op::Commit {
+            q: 0,
+            tag: 0,
+            result: 4096,
+            buf: false,
+        },
+    ];
+    let dev = DevConfig {
+        copy: CopyMode::UserCopy,
+        ..DevConfig::default()
+    };
+    let sc = scenario(
+        dev,
+        vec![
+            server("d", prog),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let (d, b, c) = (
+        actor(&m, "d"),
+        actor(&m, "submitter0"),
+        actor(&m, "control"),
+    );
+    let mut s = m.init();
+    m.apply(&mut s, d).unwrap(); // FETCH entry
+    m.apply(&mut s, d).unwrap(); // fill + mark ready
+    assert_eq!(run(&m, &mut s, c), vec![0]);
+    for _ in 0..3 {
+        m.apply(&mut s, b).unwrap(); // alloc, queue_rq, queue_cmd
+    }
+    settle(&m, &mut s);
+    assert_eq!(s.reqs[0].pdu_ref, 1, "kref_init in __ublk_rq_task_work");
+    assert_eq!(s.slots[0].refcnt, 0, "no ublk_io refcount in 6.12");
+    m.apply(&mut s, d).unwrap(); // WaitCqe → 0
+                                 // pwrite on the daemon: 6.12 takes the kref (no daemon fast path)
+    m.apply(&mut s, d).unwrap();
+    m.apply(&mut s, d).unwrap();
+    assert_eq!(s.reqs[0].pdu_ref, 2);
+    m.apply(&mut s, d).unwrap();
+    m.apply(&mut s, d).unwrap(); // put
+    assert_eq!(s.reqs[0].pdu_ref, 1);
+    m.apply(&mut s, d).unwrap(); // COMMIT: ublk_commit_completion puts the last ref
+    assert_eq!(s.reqs[0].ended, 1);
+    assert_eq!(s.slots[0].flags, flag::ACTIVE);
+}
+
+#[test]
+fn user_copy_on_a_copy_device_is_einval() {
+    let prog = vec![Op::UserCopy { q: 0, tag: 0 }, Op::UserCopy { q: 0, tag: 9 }];
+    let sc = scenario(copy(), vec![server("d", prog)]);
+    let mut m = Model::new(&sc, k612()).unwrap();
+    let mut s = m.init();
+    s.dev.state = DevState::Live;
+    // 6.12: tag first, then __ublk_check_and_get_req without a kref: -EINVAL
+    assert_eq!(run(&m, &mut s, 0), vec![EINVAL, EINVAL]);
+    m.feat = Preset::K72.features();
+    let mut s = m.init();
+    s.dev.state = DevState::Live;
+    assert_eq!(run(&m, &mut s, 0), vec![EACCES, EACCES]);
+}
+
+#[test]
+fn server_death_with_an_inflight_request_and_stop_dev() {
+    let sc = scenario(
+        copy(),
+        vec![
+            server(
+                "d",
+                vec![fetch(0, true), Op::WaitCqe { q: 0, tag: 0 }, Op::Exit],
+            ),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let (d, b, c) = (
+        actor(&m, "d"),
+        actor(&m, "submitter0"),
+        actor(&m, "control"),
+    );
+    let mut s = m.init();
+    m.apply(&mut s, d).unwrap();
+    m.apply(&mut s, d).unwrap();
+    m.apply(&mut s, c).unwrap(); // START_DEV
+    for _ in 0..3 {
+        m.apply(&mut s, b).unwrap();
+    }
+    settle(&m, &mut s);
+    m.apply(&mut s, d).unwrap(); // the CQE: the server owns the request
+    m.apply(&mut s, d).unwrap(); // exit_group
+                                 // nothing to cancel (no ACTIVE slot): only the timeout handler helps
+    let t = actor(&m, "ublk_timeout(q0)");
+    let info = match m.apply(&mut s, t).unwrap() {
+        Outcome::Stepped(i) => i,
+        Outcome::Blocked => panic!("the timeout handler must fire"),
+    };
+    assert!(info.func.starts_with("ublk_timeout"));
+    assert_eq!(s.reqs[0].res, EIO, "aborted: ABORTED → BLK_STS_IOERR");
+    assert!(s.queues[0].canceling && s.dev.stop_work);
+    settle(&m, &mut s); // stop_work: ublk_stop_dev
+    assert_eq!(s.dev.state, DevState::Dead);
+    assert!(!s.dev.open, "ublk_ch_release only clears OPEN");
+    // STOP_DEV on the stopped device returns 0 (already DEAD, cancel_dev)
+    assert_eq!(run(&m, &mut s, c), vec![0]);
+}
+
+#[test]
+fn need_get_data_completes_from_task_work() {
+    let prog = vec![
+        fetch(0, false),
+        Op::WaitCqe { q: 0, tag: 0 },
+        Op::NeedGetData { q: 0, tag: 0 },
+    ];
+    let dev = DevConfig {
+        need_get_data: true,
+        ..copy()
+    };
+    let sc = scenario(
+        dev,
+        vec![
+            server("d", prog),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Write],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let (d, b, c) = (
+        actor(&m, "d"),
+        actor(&m, "submitter0"),
+        actor(&m, "control"),
+    );
+    let mut s = m.init();
+    m.apply(&mut s, d).unwrap();
+    m.apply(&mut s, d).unwrap();
+    m.apply(&mut s, c).unwrap();
+    for _ in 0..3 {
+        m.apply(&mut s, b).unwrap();
+    }
+    settle(&m, &mut s);
+    assert_eq!(run(&m, &mut s, d), vec![UBLK_IO_RES_NEED_GET_DATA]);
+    // the NEED_GET_DATA cmd is kept: ACTIVE with OWNED and NEED_GET_DATA
+    let f = flag::ACTIVE | flag::OWNED_BY_SRV | flag::NEED_GET_DATA;
+    assert_eq!(s.slots[0].flags, f);
+    settle(&m, &mut s); // __ublk_rq_task_work second pass
+    assert_eq!(s.slots[0].flags, flag::OWNED_BY_SRV);
+    assert_eq!(s.cmds[1].st, CmdSt::Done(0));
+}
+
+#[test]
+fn add_dev_and_get_features() {
+    use crate::k612::*;
+    assert_eq!(get_features_612(), 0x1fe);
+    let f = add_dev_flags_612(UBLK_F_USER_COPY | UBLK_F_NEED_GET_DATA | (1 << 9), true).unwrap();
+    assert_eq!(
+        f,
+        UBLK_F_USER_COPY | UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_URING_CMD_COMP_IN_TASK
+    );
+    assert_eq!(add_dev_flags_612(0, false), Err(EPERM));
+}
