@@ -19,25 +19,24 @@ use ublk_traces::{Header, Trace, TraceStep};
 pub struct KernelTarget {
     pub name: &'static str,
     pub preset: Preset,
-    /// `UBLK_VM_KVER` for `scripts/vm/run.sh` (`None`: `scripts/vm/kernel.pin`).
-    pub vm_kver: Option<&'static str>,
+    /// `UBLK_VM_KERNEL` for `scripts/vm/run.sh`: the kernel line it boots.
+    pub vm_line: &'static str,
 }
 
-/// `--kernel NAME`. 6.12 needs a model preset first (the lead's work in `model/`).
+/// `--kernel NAME`: 7.2 (Debian sid, preset K72) or 6.12 (Debian trixie, preset K612).
 pub fn kernel_target(name: &str) -> Result<KernelTarget, String> {
-    match name {
-        "7.2" | "K72" => Ok(KernelTarget {
-            name: "7.2",
-            preset: Preset::K72,
-            vm_kver: None,
-        }),
-        "6.12" => Err(
-            "kernel 6.12: the model has no 6.12 preset yet (add it in model/src/features.rs, \
-             then map it here)"
-                .into(),
-        ),
-        _ => Err(format!("unknown kernel '{name}' (known: 7.2)")),
-    }
+    let (name, preset) = match name {
+        "7.2" | "K72" => ("7.2", "K72"),
+        "6.12" | "K612" => ("6.12", "K612"),
+        _ => return Err(format!("unknown kernel '{name}' (known: 7.2, 6.12)")),
+    };
+    let preset = Preset::from_name(preset)
+        .ok_or_else(|| format!("kernel {name}: the model has no {preset} preset"))?;
+    Ok(KernelTarget {
+        name,
+        preset,
+        vm_line: name,
+    })
 }
 
 /// A sequential program in the model's terms.
@@ -400,6 +399,7 @@ pub fn order_from_trace(t: &Trace) -> Result<Vec<ActorId>, String> {
 // random programs
 
 pub use crate::conform_gen::*;
+pub use crate::corpus::{corpus_for, corpus_programs};
 
 #[cfg(test)]
 mod tests {

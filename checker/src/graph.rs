@@ -123,7 +123,7 @@ pub fn label(m: &Model, v: View, s: &State) -> String {
                 l1.push_str(", force_abort");
             }
             let mut l2 = Vec::new();
-            if d.state != DevState::Dead || d.used {
+            if d.state != DevState::Dead || d.used || d.disk_removed {
                 l2.push(format!("rq0 {}", stage(&s.reqs[0])));
             }
             if d.recovering {

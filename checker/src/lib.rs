@@ -5,6 +5,7 @@ pub mod check;
 pub mod cli;
 pub mod conform;
 pub mod conform_gen;
+pub mod corpus;
 pub mod describe;
 pub mod diff;
 pub mod diff_cli;

@@ -141,9 +141,7 @@ fn run_programs_once(
             .arg("--timeout-ms")
             .arg(timeout_ms.to_string())
             .env("UBLK_VM_TIMEOUT", (payload + 120).to_string());
-        if let Some(v) = k.vm_kver {
-            cmd.env("UBLK_VM_KVER", v);
-        }
+        cmd.env("UBLK_VM_KERNEL", k.vm_line);
         eprintln!(
             "ublksim: booting kernel {} in QEMU for {} programs",
             k.name,
@@ -254,8 +252,18 @@ fn trace_files(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// A trace as a program for the real kernel (its user-visible steps in trace order, the
 /// oracle's expectations).
-pub fn program_of_trace(path: &Path) -> anyhow::Result<Program> {
+pub fn program_of_trace(path: &Path, k: &KernelTarget) -> anyhow::Result<Program> {
     let t = Trace::read(path)?;
+    if t.header.preset != k.preset.name() {
+        anyhow::bail!(
+            "{}: a trace of preset {}, but kernel {} is preset {} (its predictions would be \
+             another kernel's)",
+            path.display(),
+            t.header.preset,
+            k.name,
+            k.preset.name()
+        );
+    }
     let order = conform::order_from_trace(&t).map_err(anyhow::Error::msg)?;
     let id = path
         .file_stem()
@@ -318,7 +326,7 @@ pub fn run_replay(a: ReplayArgs) -> anyhow::Result<i32> {
     }
     let mut programs = Vec::new();
     for f in trace_files(&a.files)? {
-        programs.push(program_of_trace(&f)?);
+        programs.push(program_of_trace(&f, &k)?);
     }
     let (results, timing) = run_programs(&programs, &k, a.vm, a.timeout_ms)?;
     println!(
@@ -413,7 +421,7 @@ pub fn run_conform(a: ConformArgs) -> anyhow::Result<i32> {
     let feat = k.preset.features();
     if let Some(dir) = &a.write_corpus {
         std::fs::create_dir_all(dir)?;
-        for mp in conform::corpus_programs() {
+        for mp in conform::corpus_for(k.preset) {
             let t = conform::to_trace(&mp, k.preset).map_err(anyhow::Error::msg)?;
             let p = dir.join(format!("{}.jsonl", mp.id));
             t.write(&p)?;
@@ -458,7 +466,7 @@ pub fn run_conform(a: ConformArgs) -> anyhow::Result<i32> {
     let mut corpus = Vec::new();
     if let Some(dir) = &a.corpus {
         for f in trace_files(std::slice::from_ref(dir))? {
-            corpus.push(program_of_trace(&f)?);
+            corpus.push(program_of_trace(&f, &k)?);
         }
     }
     let total: Vec<Program> = corpus.iter().cloned().chain(programs.clone()).collect();

@@ -55,7 +55,7 @@ impl Exec<'_> {
         }
         match sub {
             0 => {
-                if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.used) {
+                if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.disk_removed) {
                     self.me_st().pc += 1;
                     return Ok(Some(("submit_bio: disk gone", Some(EIO))));
                 }

@@ -325,6 +325,7 @@ impl Model {
             dev: Dev {
                 state: DevState::Dead,
                 used: false,
+                disk_removed: false,
                 has_disk: false,
                 disk_dying: false,
                 file_refs: 1

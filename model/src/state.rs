@@ -49,8 +49,12 @@ pub enum Cell {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Dev {
     pub state: DevState,
-    /// `UB_STATE_USED`: a disk was added once.
+    /// `UB_STATE_USED`: a disk is added and not yet freed (`ublk_free_disk`
+    /// clears it; a stopped device may be started again).
     pub used: bool,
+    /// The last disk was deleted (its /dev/ublkbN node is gone) and no new
+    /// one added: bios fail.
+    pub disk_removed: bool,
     /// `ub->ub_disk != NULL`.
     pub has_disk: bool,
     /// del_gendisk started: new bios fail.

@@ -210,6 +210,12 @@ impl Exec<'_> {
         self.s.dev.has_disk = false;
         self.s.dev.disk_dying = false;
         self.s.dev.state = DevState::Dead;
+        // `put_disk()` right after drops the last reference (no one else
+        // holds /dev/ublkbN once every request ended): `ublk_free_disk()`
+        // clears UB_STATE_USED, so START_DEV may add a new disk (measured on
+        // 6.12.118: program s2-142 of the first 300-program run)
+        self.s.dev.used = false;
+        self.s.dev.disk_removed = true;
         Next::Finished
     }
 
@@ -263,6 +269,7 @@ impl Exec<'_> {
         }
         self.s.dev.has_disk = true;
         self.s.dev.used = true;
+        self.s.dev.disk_removed = false;
         self.s.dev.state = DevState::Live;
         Ok(Some(0))
     }

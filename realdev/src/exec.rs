@@ -188,18 +188,16 @@ impl Run<'_> {
                     return Got::Error(e);
                 }
                 match act {
+                    // a cmd predicted to complete within its action is waited for: its CQE
+                    // may come from a kworker (a partial COMMIT's remainder is requeued by
+                    // kblockd's requeue work and handed to the new FETCH); one predicted
+                    // pending is checked now
                     Act::Fetch { tag, .. } | Act::Commit { tag, .. } | Act::NeedGetData { tag } => {
                         self.last_cmd.insert((s.thread, *tag), i);
-                        match self.done.get(&i) {
-                            Some(&v) => Got::Done(Some(v)),
-                            None => Got::Pending,
-                        }
+                        self.observe_ref(i, &s.expect)
                     }
                     Act::Register { .. } | Act::Unregister { .. } | Act::BadType { .. } => {
-                        match self.done.get(&i) {
-                            Some(&v) => Got::Done(Some(v)),
-                            None => Got::Pending,
-                        }
+                        self.observe_ref(i, &s.expect)
                     }
                     // the model's FixedIo result is "issued" (0); its completion is a kernel
                     // step: a full transfer is 0 here, an error stays an error
