@@ -146,7 +146,25 @@ impl Trace {
                 version,
             });
         }
-        let header: Header = serde_json::from_value(v).map_err(|e| mal(1, e.to_string()))?;
+        let mut header: Header = serde_json::from_value(v).map_err(|e| mal(1, e.to_string()))?;
+        // The switch set is the preset plus the header's `switches` (its diff): a switch added
+        // after the trace was written takes the preset's value, where the stored bit mask
+        // (older bit layout) would read it as off.
+        let preset = ublk_model::Preset::from_name(&header.preset)
+            .ok_or_else(|| mal(1, format!("unknown preset '{}'", header.preset)))?;
+        let (with, without): (Vec<String>, Vec<String>) = header
+            .switches
+            .iter()
+            .cloned()
+            .partition(|s| !s.starts_with('-'));
+        let strip = |v: Vec<String>| -> Vec<String> {
+            v.into_iter()
+                .map(|s| s.trim_start_matches(['+', '-']).to_string())
+                .collect()
+        };
+        header.features =
+            ublk_model::apply_switches(preset.features(), &strip(with), &strip(without))
+                .map_err(|e| mal(1, e))?;
         let mut steps = Vec::new();
         let mut outcome = None;
         for (n, l) in lines {
@@ -225,7 +243,7 @@ mod tests {
                 tool: "ublksim test".into(),
                 preset: "K72".into(),
                 switches: vec!["-fix-b8".into()],
-                features: Preset::K72.features(),
+                features: Preset::K72.features().without(ublk_model::Sw::FixB8),
                 scenario: Scenario {
                     name: "x".into(),
                     doc: "d".into(),
@@ -261,6 +279,21 @@ mod tests {
     fn round_trips() {
         let t = sample();
         assert_eq!(Trace::parse(&t.to_jsonl(), "t").unwrap(), t);
+    }
+
+    #[test]
+    fn features_come_from_the_preset_and_its_switches() {
+        // a trace written before later switches existed stores an older bit mask; its
+        // meaning is the preset plus the listed differences
+        let mut t = sample();
+        t.header.features = Features(0x1f_f7ff);
+        let back = Trace::parse(&t.to_jsonl(), "t").unwrap();
+        let want = Preset::K72.features().without(ublk_model::Sw::FixB8);
+        assert_eq!(back.header.features, want);
+        let mut t = sample();
+        t.header.preset = "K99".into();
+        let e = Trace::parse(&t.to_jsonl(), "t").unwrap_err().to_string();
+        assert!(e.contains("unknown preset 'K99'"), "{e}");
     }
 
     #[test]
