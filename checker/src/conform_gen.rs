@@ -102,7 +102,24 @@ impl Gen<'_> {
                         .iter()
                         .any(|s| s.funcs.iter().any(|f| f.starts_with("ublk_ctrl_start_dev")))
                 });
+                // 6.12 only (per-queue daemon): no bio after a server thread exited with its
+                // ring open. About 1 in 20 such runs on 6.12.118 never completes the READ
+                // (SysRq-W: the reader in submit_bio_wait, STOP_DEV in del_gendisk's freeze),
+                // where the model — and every 7.2 run — ends it with -EIO through io_uring's
+                // fallback task work: an open 6.12 finding (O-9 in README.md), not a model
+                // bug we can fix, and it would wedge the rest of the batch
+                // (`conform --kernel 6.12 --seed 3 --only 279 --repeat 20`)
+                let exit_then_bio = !self.feat.has(ublk_model::Sw::PerIoDaemon)
+                    && p.steps
+                        .iter()
+                        .position(|s| s.funcs.iter().any(|f| f.starts_with("do_exit")))
+                        .is_some_and(|e| {
+                            p.steps[e..]
+                                .iter()
+                                .any(|s| s.funcs.iter().any(|f| f.starts_with("blk_mq_submit_bio")))
+                        });
                 p.violation.is_none()
+                    && !exit_then_bio
                     && !disk_gone
                     && !timed_out
                     && !start_after_teardown

@@ -29,6 +29,9 @@ pub struct ReplayArgs {
     /// Print every result as a JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Run each trace this many times in one boot (a race shows up as some runs failing).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 #[derive(clap::Args)]
@@ -40,6 +43,13 @@ pub struct ConformArgs {
     pub count: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run only program N of the seed (`sS-N`), `--repeat` times: reproduce one program of a
+    /// batch, e.g. to tell a race from a deterministic divergence.
+    #[arg(long)]
+    pub only: Option<usize>,
+    /// With --only: run the program this many times in one boot.
+    #[arg(long, default_value_t = 1, requires = "only")]
+    pub repeat: usize,
     /// Boot the kernel in QEMU and run there (without --vm/--device: print the programs).
     #[arg(long, conflicts_with = "device")]
     pub vm: bool,
@@ -326,7 +336,14 @@ pub fn run_replay(a: ReplayArgs) -> anyhow::Result<i32> {
     }
     let mut programs = Vec::new();
     for f in trace_files(&a.files)? {
-        programs.push(program_of_trace(&f, &k)?);
+        let p = program_of_trace(&f, &k)?;
+        for r in 0..a.repeat.max(1) {
+            let mut p = p.clone();
+            if a.repeat > 1 {
+                p.id = format!("{}#{r}", p.id);
+            }
+            programs.push(p);
+        }
     }
     let (results, timing) = run_programs(&programs, &k, a.vm, a.timeout_ms)?;
     println!(
@@ -433,9 +450,20 @@ pub fn run_conform(a: ConformArgs) -> anyhow::Result<i32> {
     for (kind, why) in conform::EXCLUDED {
         eprintln!("note: op kind '{kind}' excluded from random programs: {why}");
     }
-    let models: Vec<ModelProgram> = (0..a.count)
-        .map(|n| conform::generate_one(a.seed, n, feat, &excluded))
-        .collect();
+    let models: Vec<ModelProgram> = match a.only {
+        Some(n) => (0..a.repeat.max(1))
+            .map(|r| {
+                let mut mp = conform::generate_one(a.seed, n, feat, &excluded);
+                if a.repeat > 1 {
+                    mp.id = format!("{}#{r}", mp.id);
+                }
+                mp
+            })
+            .collect(),
+        None => (0..a.count)
+            .map(|n| conform::generate_one(a.seed, n, feat, &excluded))
+            .collect(),
+    };
     let mut programs: Vec<Program> = Vec::new();
     for mp in &models {
         programs.push(

@@ -539,6 +539,11 @@ pub fn run_batch(text: &str, o: &ExecOpts) -> Result<usize> {
         // further program would only time out
         if let Verdict::Error(e) = &r.verdict {
             if e.contains("DEL_DEV") || e.contains("ADD_DEV") {
+                // in the VM (its /init sets UBLK_REALDEV_DONE_FILE): show where the kernel is
+                // stuck — SysRq-W puts every blocked task's stack in the run's kernel log
+                if std::env::var_os("UBLK_REALDEV_DONE_FILE").is_some() {
+                    let _ = std::fs::write("/proc/sysrq-trigger", "w");
+                }
                 crate::report::emit(
                     "error",
                     serde_json::json!({"error": format!("kernel wedged after program {}: {e}", r.id)}),
