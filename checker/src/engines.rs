@@ -24,15 +24,18 @@ pub struct EngineArgs {
     /// explorer | loom | shuttle-random | shuttle-pct | shuttle-dfs.
     #[arg(long, default_value = "explorer")]
     pub engine: String,
-    /// loom: preemption bound (0: unbounded — exponential, see the README).
+    /// loom and shuttle-dfs: preemption bound (0: unbounded — exponential, see the README).
     #[arg(long, default_value_t = 2)]
     pub preemption_bound: usize,
     /// loom: maximum branches of one execution.
     #[arg(long, default_value_t = 100_000)]
     pub max_branches: usize,
-    /// shuttle-random / shuttle-pct: executions; shuttle-dfs: a bound (0: none).
+    /// shuttle-random / shuttle-pct: executions.
     #[arg(long, default_value_t = 2000)]
     pub iterations: usize,
+    /// shuttle-dfs: stop after this many executions (0: none — exhaust the preemption bound).
+    #[arg(long, default_value_t = 0)]
+    pub dfs_iterations: usize,
     /// shuttle-pct: bug depth (4 finds K72's stale-pointer-window S1 in ~1,200 runs; 3 does not in 20,000).
     #[arg(long, default_value_t = 4)]
     pub pct_depth: usize,
@@ -49,6 +52,7 @@ impl EngineArgs {
             "loom" => Engine::Loom {
                 preemption_bound: (self.preemption_bound > 0).then_some(self.preemption_bound),
                 max_branches: self.max_branches,
+                max_executions: None,
             },
             "shuttle-random" => Engine::ShuttleRandom {
                 iterations: self.iterations,
@@ -60,7 +64,8 @@ impl EngineArgs {
                 seed: self.seed,
             },
             "shuttle-dfs" => Engine::ShuttleDfs {
-                max_iterations: (self.iterations > 0).then_some(self.iterations),
+                preemption_bound: (self.preemption_bound > 0).then_some(self.preemption_bound),
+                max_iterations: (self.dfs_iterations > 0).then_some(self.dfs_iterations),
             },
             e => {
                 return Err(format!(
@@ -91,6 +96,8 @@ pub struct EngineResult {
     pub finding: Option<String>,
     pub executions: u64,
     pub threads: usize,
+    /// The actors of each thread (`a+b`: never enabled together, one thread).
+    pub layout: String,
     pub dead_ends: u64,
     pub seconds: f64,
     pub executions_per_sec: f64,
@@ -108,7 +115,7 @@ pub fn run_engine(
     states: bool,
 ) -> Result<(EngineResult, BTreeSet<Projected>), String> {
     let m = Model::new(sc, o.features)?;
-    let threads = step::active_actors(&m, 200_000);
+    let threads = step::layout(&m, 200_000);
     let mut res = EngineResult {
         scenario: sc.name.clone(),
         engine: engine.name().into(),
@@ -116,6 +123,7 @@ pub fn run_engine(
         finding: None,
         executions: 0,
         threads: threads.len(),
+        layout: step::describe(&m, &threads),
         dead_ends: 0,
         seconds: 0.0,
         executions_per_sec: 0.0,
@@ -192,6 +200,7 @@ pub fn exhaustive(e: &Engine) -> bool {
             preemption_bound: None,
             ..
         } | Engine::ShuttleDfs {
+            preemption_bound: None,
             max_iterations: None
         }
     )
@@ -278,6 +287,9 @@ pub fn run_check(
 #[derive(Clone, Debug, Serialize)]
 pub struct AgreeRow {
     pub scenario: String,
+    /// The preemption bound loom and shuttle-dfs used (None: unbounded).
+    pub preemption_bound: Option<usize>,
+    pub threads: usize,
     pub explorer: String,
     pub explorer_states: u64,
     pub projected: usize,
@@ -288,7 +300,10 @@ pub struct AgreeRow {
     pub shuttle_executions: u64,
     pub shuttle_projected: usize,
     pub agree: bool,
+    /// Explorer, loom, shuttle-dfs.
     pub seconds: [f64; 3],
+    /// Explorer states/s, loom and shuttle-dfs executions/s.
+    pub per_second: [f64; 3],
 }
 
 fn verdict_of(v: &EVerdict, f: &Option<String>) -> String {
@@ -298,18 +313,25 @@ fn verdict_of(v: &EVerdict, f: &Option<String>) -> String {
     }
 }
 
-/// Explorer, loom and shuttle-dfs on one scenario: verdicts and, for
-/// passing runs, the projected state sets (loom's equal to the explorer's,
-/// shuttle-dfs's, bounded in iterations, contained in it).  None: too big
-/// for the explorer bound, or more active actors than loom has threads.
+/// Explorer, loom and shuttle-dfs on one *small* configuration: verdicts
+/// and, for passing runs, the projected state sets, which must be equal
+/// (loom and shuttle-dfs under the same preemption bound: `bound` when
+/// every actor has a thread of its own, `merged_bound` when some share one
+/// — a shared thread loses the free switch an actor's blocking gives, so
+/// the same states need more preemptions).  A configuration is small when
+/// the explorer exhausts it within `max_states` states and its active
+/// actors fit loom's threads ([`step::layout`]) and loom exhausts it within
+/// `max_loom` executions; None when it is not.
 pub fn agree_one(
     sc: &Scenario,
     o: &CheckOpts,
-    max_states: u64,
-    loom_bound: Option<usize>,
+    (max_states, max_loom): (u64, Option<usize>),
+    (bound, merged_bound): (Option<usize>, Option<usize>),
     dfs_iterations: Option<usize>,
 ) -> Result<Option<AgreeRow>, String> {
     let m = Model::new(sc, o.features)?;
+    let merged = step::layout(&m, 200_000).iter().any(|g| g.len() > 1);
+    let bound = if merged { merged_bound } else { bound };
     let t0 = Instant::now();
     let ex = Explorer::new(&m)
         .max_states(max_states)
@@ -323,14 +345,23 @@ pub fn agree_one(
     };
     let ex_states: BTreeSet<Projected> = g.nodes.into_iter().collect();
     let loom = Engine::Loom {
-        preemption_bound: loom_bound,
+        preemption_bound: bound,
         max_branches: 100_000,
+        max_executions: max_loom,
     };
     let (lr, ls) = run_engine(sc, o, loom, true)?;
     if lr.verdict == EVerdict::SKIP {
         return Ok(None);
     }
+    if lr.verdict == EVerdict::PASS && max_loom.is_some_and(|n| lr.executions + 1 >= n as u64) {
+        eprintln!(
+            "note: {} is not small: loom did not exhaust it within {} executions",
+            sc.name, lr.executions
+        );
+        return Ok(None);
+    }
     let dfs = Engine::ShuttleDfs {
+        preemption_bound: bound,
         max_iterations: dfs_iterations,
     };
     let (sr, ss) = run_engine(sc, o, dfs, true)?;
@@ -343,11 +374,12 @@ pub fn agree_one(
         norm(&lr.verdict, &lr.finding),
         norm(&sr.verdict, &sr.finding),
     );
-    // loom (within its bound) must reach exactly the explorer's states;
-    // shuttle-dfs (within its iterations) a subset of them
-    let same_sets = ex_v != "PASS" || (ls == ex_states && ss.is_subset(&ex_states));
+    // both must reach exactly the explorer's projected states
+    let same_sets = ex_v != "PASS" || (ls == ex_states && ss == ex_states);
     Ok(Some(AgreeRow {
         scenario: sc.name.clone(),
+        preemption_bound: bound,
+        threads: lr.threads,
         explorer: ex_v.clone(),
         explorer_states: r.states,
         projected: ex_states.len(),
@@ -359,11 +391,16 @@ pub fn agree_one(
         shuttle_projected: ss.len(),
         agree: lv == ex_v && sv == ex_v && same_sets,
         seconds: [t_ex, lr.seconds, sr.seconds],
+        per_second: [
+            r.states as f64 / t_ex.max(1e-9),
+            lr.executions_per_sec,
+            sr.executions_per_sec,
+        ],
     }))
 }
 
 /// `ublksim agree`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct AgreeArgs {
     /// Preset(s) (default: PRE, POST and K72).
     #[arg(long)]
@@ -375,14 +412,20 @@ pub struct AgreeArgs {
     pub with: Vec<String>,
     #[arg(long)]
     pub without: Vec<String>,
-    /// "Small enough": the explorer exhausts it within this many states.
+    /// "Small enough": the explorer exhausts it within this many states ...
     #[arg(long, default_value_t = 2_000)]
     pub max_states: u64,
-    /// loom's preemption bound (0: unbounded).
+    /// ... and loom within this many executions (0: no limit).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_loom: usize,
+    /// The preemption bound of loom and shuttle-dfs, every actor a thread (0: unbounded).
     #[arg(long, default_value_t = 2)]
     pub preemption_bound: usize,
-    /// shuttle-dfs: at most this many executions (0: unbounded).
-    #[arg(long, default_value_t = 20_000)]
+    /// The bound when actors share threads to fit loom (0: unbounded).
+    #[arg(long, default_value_t = 3)]
+    pub merged_bound: usize,
+    /// shuttle-dfs: stop after this many executions (0: none — exhaust the bound).
+    #[arg(long, default_value_t = 0)]
     pub dfs_iterations: usize,
     #[arg(long)]
     pub json: bool,
@@ -408,9 +451,11 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
             ..CheckOpts::new(p, f)
         };
         for sc in &scs {
-            let bound = (a.preemption_bound > 0).then_some(a.preemption_bound);
+            let b = |n: usize| (n > 0).then_some(n);
+            let bound = (b(a.preemption_bound), b(a.merged_bound));
             let dfs = (a.dfs_iterations > 0).then_some(a.dfs_iterations);
-            if let Some(r) = agree_one(sc, &o, a.max_states, bound, dfs)? {
+            let small = (a.max_states, (a.max_loom > 0).then_some(a.max_loom));
+            if let Some(r) = agree_one(sc, &o, small, bound, dfs)? {
                 rows.push((p.name().to_string(), r));
             }
         }
@@ -420,6 +465,15 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
 
 pub fn run_agree(a: AgreeArgs) -> anyhow::Result<i32> {
     let rows = agree_table(&a).map_err(anyhow::Error::msg)?;
+    let show = |b: usize| match b {
+        0 => "unbounded".to_string(),
+        b => format!("preemption bound {b}"),
+    };
+    let bound = format!(
+        "{} (actors sharing threads: {})",
+        show(a.preemption_bound),
+        show(a.merged_bound)
+    );
     if a.json {
         let v: Vec<_> = rows
             .iter()
@@ -428,9 +482,14 @@ pub fn run_agree(a: AgreeArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "{:<5} {:<34} {:<9} {:>7} {:>6} {:<9} {:>9} {:>6} {:<9} {:>9} {:>6}  agree",
+            "ublksim agree — loom and shuttle-dfs: {bound}; projected state sets must be equal"
+        );
+        println!(
+            "{:<5} {:<34} {:>2} {:>2} {:<9} {:>7} {:>5} {:<9} {:>8} {:>5} {:<9} {:>8} {:>5} {:>7} {:>7} {:>7}  agree",
             "preset",
             "scenario",
+            "th",
+            "b",
             "explorer",
             "states",
             "proj",
@@ -439,13 +498,18 @@ pub fn run_agree(a: AgreeArgs) -> anyhow::Result<i32> {
             "proj",
             "shuttle",
             "execs",
-            "proj"
+            "proj",
+            "t-expl",
+            "t-loom",
+            "t-dfs"
         );
         for (p, r) in &rows {
             println!(
-                "{:<5} {:<34} {:<9} {:>7} {:>6} {:<9} {:>9} {:>6} {:<9} {:>9} {:>6}  {}",
+                "{:<5} {:<34} {:>2} {:>2} {:<9} {:>7} {:>5} {:<9} {:>8} {:>5} {:<9} {:>8} {:>5} {:>6.2}s {:>6.2}s {:>6.2}s  {}",
                 p,
                 r.scenario,
+                r.threads,
+                r.preemption_bound.map_or("∞".into(), |b| b.to_string()),
                 r.explorer,
                 r.explorer_states,
                 r.projected,
@@ -455,6 +519,9 @@ pub fn run_agree(a: AgreeArgs) -> anyhow::Result<i32> {
                 r.shuttle_dfs,
                 r.shuttle_executions,
                 r.shuttle_projected,
+                r.seconds[0],
+                r.seconds[1],
+                r.seconds[2],
                 if r.agree { "yes" } else { "NO" }
             );
         }

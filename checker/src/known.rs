@@ -99,6 +99,9 @@ pub const KNOWN: &[Known] = &[
     Known { scenario: "user-copy-vs-elevator", preset: Preset::K612, what: What::Safety(Inv::S1), bug: "B-1", reason: B1_612 },
     Known { scenario: "concurrent-fetch", preset: Preset::K612, what: What::Safety(Inv::S5), bug: "B-5", reason: B5_612 },
     Known { scenario: "cancel-vs-dispatch", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "B-24", reason: B24_612 },
+    Known { scenario: "small-user-copy-vs-elevator", preset: Preset::K612, what: What::Safety(Inv::S1), bug: "B-1", reason: B1_612 },
+    Known { scenario: "small-concurrent-fetch", preset: Preset::K612, what: What::Safety(Inv::S5), bug: "B-5", reason: B5_612 },
+    Known { scenario: "small-cancel-before-start", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "B-24", reason: B24_612 },
     Known { scenario: "recovery-new-server", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "O-8", reason: O8 },
     Known { scenario: "recovery-requeue-612", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "O-8", reason: O8 },
     Known { scenario: "server-death-inflight", preset: Preset::K72, what: What::Hang(Prop::L2), bug: "O-1", reason: O1 },
@@ -125,12 +128,22 @@ pub const KNOWN: &[Known] = &[
     Known { scenario: "per-io-daemons-stress", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
     Known { scenario: "exit-before-unregister", preset: Preset::Post, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
     Known { scenario: "exit-before-unregister", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "small-cancel-before-start", preset: Preset::Post, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
+    Known { scenario: "small-cancel-before-start", preset: Preset::Pre, what: What::Safety(Inv::S7), bug: "B-24", reason: B24 },
     Known {
         scenario: "user-copy-vs-elevator",
         preset: Preset::Pre,
         what: What::Safety(Inv::S1),
         bug: "B-1",
         reason: "the refcount lives in the request pdu: a user copy that looked the request up by tag \
+                 increments it after an elevator switch freed the request (fixed by series patch 02).",
+    },
+    Known {
+        scenario: "small-user-copy-vs-elevator",
+        preset: Preset::Pre,
+        what: What::Safety(Inv::S1),
+        bug: "B-1",
+        reason: "as user-copy-vs-elevator: the refcount lives in the request pdu, and the user copy \
                  increments it after an elevator switch freed the request (fixed by series patch 02).",
     },
     Known {

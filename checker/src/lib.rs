@@ -22,6 +22,7 @@ pub mod projection;
 pub mod replay_real;
 pub mod scenarios;
 pub mod scenarios_k612;
+pub mod scenarios_small;
 pub mod series;
 pub mod sim_cli;
 pub mod sim_shrink;

@@ -446,7 +446,7 @@ pub fn all() -> Vec<Scenario> {
                 control(&[StartDev, StopDev]),
             ],
         ),
-    ].into_iter().chain(crate::scenarios_k612::all()).collect()
+    ].into_iter().chain(crate::scenarios_k612::all()).chain(crate::scenarios_small::all()).collect()
 }
 
 /// The scenarios named (all of them when none is): a command line's `-s` list.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use ublk_checker::check::{replay_file, CheckOpts};
 use ublk_checker::engines::{agree_table, run_engine, AgreeArgs, EVerdict};
 use ublk_checker::scenarios::by_name;
+use ublk_checker::scenarios_small::WITNESSES;
 use ublk_engines::step::Engine;
 use ublk_model::{apply_switches, Preset};
 
@@ -77,6 +78,7 @@ fn loom_finds_seeded_bugs_that_fit_and_skips_what_does_not() {
     let loom = Engine::Loom {
         preemption_bound: Some(2),
         max_branches: 100_000,
+        max_executions: None,
     };
     for (bug, sc, inv) in [
         ("B-11", "fake-timeout-zc", "S4"),
@@ -93,7 +95,7 @@ fn loom_finds_seeded_bugs_that_fit_and_skips_what_does_not() {
         assert_eq!(r.finding.as_deref(), Some(inv));
     }
     let (r, _) = run_engine(
-        &by_name("daemon-zc").unwrap(),
+        &by_name("per-io-daemons-stress").unwrap(),
         &opts(Preset::K72, &[], None),
         loom,
         false,
@@ -103,34 +105,93 @@ fn loom_finds_seeded_bugs_that_fit_and_skips_what_does_not() {
     assert!(r.note.unwrap().contains("at most 5 threads"));
 }
 
+/// Every seeded bug has a small witness on which the explorer, loom and
+/// shuttle-pct all find it (as the same invariant).
+#[test]
+fn every_seeded_bug_is_found_by_every_engine_on_its_small_witness() {
+    let loom = Engine::Loom {
+        preemption_bound: Some(2),
+        max_branches: 100_000,
+        max_executions: None,
+    };
+    let mut bugs = Vec::new();
+    for &(bug, preset, sc, inv) in WITNESSES {
+        let p = Preset::from_name(preset).unwrap();
+        let sc = by_name(sc).unwrap();
+        let o = opts(p, &[bug], None);
+        let ex = ublk_checker::check::run_scenario(&sc, &o).unwrap();
+        assert_eq!(
+            ex.violation.map(|v| v.inv.to_string()).as_deref(),
+            Some(inv),
+            "explorer, {bug} on {}",
+            sc.name
+        );
+        for e in [loom, PCT] {
+            let (r, _) = run_engine(&sc, &o, e, false).unwrap();
+            assert_eq!(
+                r.verdict,
+                EVerdict::FAIL,
+                "{} {bug} on {}: {r:?}",
+                e.name(),
+                sc.name
+            );
+            assert_eq!(r.finding.as_deref(), Some(inv), "{} {bug}", e.name());
+            assert!(r.threads <= ublk_engines::step::LOOM_MAX_THREADS);
+        }
+        bugs.push(bug);
+    }
+    // one witness per seeded bug of the README's table
+    assert_eq!(
+        bugs,
+        ["B-1", "B-5", "B-6", "B-8", "B-10", "B-11", "B-12", "B-24"]
+    );
+}
+
 #[test]
 fn engines_agree_on_the_small_configurations() {
+    // every small witness on K72; the new cuts on POST too
+    let witnesses: Vec<String> = WITNESSES.iter().map(|w| w.2.to_string()).collect();
+    let cuts: Vec<String> = ublk_checker::scenarios_small::all()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     let a = AgreeArgs {
-        preset: vec!["POST".into(), "K72".into()],
-        scenarios: vec!["fetch-without-buffer".into(), "fake-timeout-zc".into()],
+        preset: vec!["K72".into()],
+        scenarios: witnesses.clone(),
         with: vec![],
         without: vec![],
         max_states: 2_000,
+        max_loom: 100_000,
         preemption_bound: 2,
-        dfs_iterations: 5_000,
+        merged_bound: 3,
+        dfs_iterations: 0,
         json: false,
     };
-    let rows = agree_table(&a).unwrap();
-    assert_eq!(rows.len(), 4);
+    let post = AgreeArgs {
+        preset: vec!["POST".into()],
+        scenarios: cuts,
+        ..a.clone()
+    };
+    let mut rows = agree_table(&a).unwrap();
+    assert_eq!(rows.len(), witnesses.len(), "every witness is small");
+    rows.extend(agree_table(&post).unwrap());
     for (p, r) in &rows {
         assert!(r.agree, "{p} {}: {r:?}", r.scenario);
-        assert_eq!(r.loom_projected, r.projected, "{p} {}", r.scenario);
+        if r.explorer == "PASS" {
+            assert_eq!(r.loom_projected, r.projected, "{p} {}", r.scenario);
+            assert_eq!(r.shuttle_projected, r.projected, "{p} {}", r.scenario);
+        }
     }
     // a seeded bug: all three report it
     let b = AgreeArgs {
         preset: vec!["K72".into()],
-        scenarios: vec!["fake-timeout-zc".into()],
-        with: vec!["B-11".into()],
+        scenarios: vec!["small-cancel-before-start".into()],
+        with: vec!["B-24".into()],
         ..a
     };
     let rows = agree_table(&b).unwrap();
     assert!(
-        rows[0].1.agree && rows[0].1.explorer.starts_with("FAIL"),
+        rows[0].1.agree && rows[0].1.explorer == "FAIL S7",
         "{rows:?}"
     );
 }

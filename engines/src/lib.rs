@@ -5,8 +5,11 @@
 //!   shared state (`ublksim check --engine loom|shuttle-*`);
 //! * [`refcount`]: the refcount fast paths at the level of atomics, run
 //!   under loom (`RUSTFLAGS="--cfg loom" cargo test -p ublk-engines --release`);
+//! * [`bounded_dfs`]: a preemption-bounded exhaustive shuttle scheduler
+//!   (`--engine shuttle-dfs`);
 //! * [`inclusion`]: every harness execution must be a run of the step model.
 
+pub mod bounded_dfs;
 pub mod inclusion;
 pub mod refcount;
 pub mod step;

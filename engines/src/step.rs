@@ -11,12 +11,22 @@
 //! finished), not a hang of the engine.  A violation stops the execution and
 //! fails it; the actor sequence (kept under the same mutex) is the trace.
 //!
-//! Which actors become threads: those that can ever step ([`active_actors`],
-//! a search of the model that does not stop at violations).  An actor that
+//! Which actors become threads ([`layout`]): those that can ever step (a
+//! search of the model that does not stop at violations).  An actor that
 //! never steps in any reachable state would only retry and wait, so leaving
-//! it out changes no reachable state; nothing is merged.  loom has at most
-//! [`LOOM_MAX_THREADS`] threads (the main thread runs one actor), so loom
-//! runs only scenarios with that many active actors.
+//! it out changes no reachable state.  Each active actor is a thread of its
+//! own when they fit loom's [`LOOM_MAX_THREADS`] (the main thread runs one
+//! actor).  When they do not, actors that are never enabled in the same
+//! reachable state may share a thread (e.g. `control`, whose only op is
+//! START_DEV, and a submitter that waits for the disk START_DEV adds; or a
+//! server and its ring's exit, which starts with the server's exit): such
+//! a thread steps whichever of its actors is enabled — at most one, in
+//! every reachable state — so in each state the same moves exist, one per
+//! enabled actor, and the engine's schedules are exactly the actor
+//! interleavings of the one-thread-per-actor run.  The grouping is a
+//! minimum colouring of the "enabled together" graph of the search; the
+//! engine re-checks at every step that at most one actor of a thread is
+//! enabled and stops with an error otherwise.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +44,9 @@ pub enum Engine {
     Loom {
         preemption_bound: Option<usize>,
         max_branches: usize,
+        /// Stop after this many executions (`None`: exhaust); a run that
+        /// reaches it explored only part of the space.
+        max_executions: Option<usize>,
     },
     ShuttleRandom {
         iterations: usize,
@@ -44,8 +57,11 @@ pub enum Engine {
         depth: usize,
         seed: u64,
     },
-    /// Exhaustive depth-first (optionally bounded in iterations).
+    /// Exhaustive depth-first over the schedules with at most
+    /// `preemption_bound` preemptions (`None`: all schedules), like loom's
+    /// bound ([`crate::bounded_dfs`]); optionally capped in executions.
     ShuttleDfs {
+        preemption_bound: Option<usize>,
         max_iterations: Option<usize>,
     },
 }
@@ -79,7 +95,8 @@ pub struct RunReport<P> {
     /// Distinct summaries of every state reached.
     pub states: BTreeSet<P>,
     pub elapsed: Duration,
-    pub threads: Vec<ActorId>,
+    /// The actors of each thread.
+    pub threads: Vec<Vec<ActorId>>,
 }
 
 struct Out<P> {
@@ -91,7 +108,7 @@ struct Out<P> {
 
 struct Ctx<P> {
     m: Model,
-    threads: Vec<ActorId>,
+    threads: Vec<Vec<ActorId>>,
     invariants: bool,
     summarize: Summarize<P>,
     executions: AtomicU64,
@@ -146,16 +163,38 @@ impl<P: Ord> Ctx<P> {
     fn enabled(&self, s: &State, a: ActorId) -> bool {
         self.m.may_step(s, a) && !matches!(self.m.step(&mut s.clone(), a), Ok(Outcome::Blocked))
     }
+
+    /// Would thread `i` move in `s`?
+    fn thread_enabled(&self, s: &State, i: usize) -> bool {
+        self.threads[i].iter().any(|&a| self.enabled(s, a))
+    }
+
+    /// The actor thread `i` steps in `s`: the only one of its actors that
+    /// is enabled (none: the thread waits).
+    fn pick(&self, s: &State, i: usize) -> Option<ActorId> {
+        let g = &self.threads[i];
+        if g.len() == 1 {
+            return Some(g[0]);
+        }
+        let en: Vec<ActorId> = g.iter().copied().filter(|&a| self.enabled(s, a)).collect();
+        assert!(
+            en.len() <= 1,
+            "thread layout broken: actors {en:?} of one thread are enabled together"
+        );
+        en.first().copied()
+    }
 }
 
-/// Thread `i` of an execution: step actor `threads[i]` until it is done,
-/// the execution stops, or no live thread can run.  A blocked thread waits
+/// Thread `i` of an execution: step the actors of `threads[i]` until they
+/// are done, the execution stops, or no live thread can run.  A blocked thread waits
 /// on its own condition variable; a thread that steps wakes exactly the
 /// waiting threads whose step the new state enables.
 macro_rules! actor_thread {
     ($name:ident, $sync:ident) => {
+        // `$sync::hold()` / `release()`: the thread holds the model mutex
+        // (only the shuttle DFS scheduler looks: no preemption inside)
         fn $name<P: Ord>(ctx: &Ctx<P>, sh: &($sync::Mutex<Shared>, Vec<$sync::Condvar>), i: usize) {
-            let a = ctx.threads[i];
+            let group = &ctx.threads[i];
             let (mx, cvs) = sh;
             // at the end threads leave one after another (each wakes the
             // next live one), so their exits are not interleaved for nothing
@@ -170,12 +209,13 @@ macro_rules! actor_thread {
                 leave(g);
             };
             let mut g = mx.lock().unwrap();
+            $sync::hold();
             loop {
                 if g.stop {
                     leave(&mut g);
                     return;
                 }
-                if g.s.actors[a as usize].done {
+                if group.iter().all(|&a| g.s.actors[a as usize].done) {
                     g.live[i] = false;
                     if g.quiescent() {
                         stop_all(&mut g);
@@ -190,9 +230,14 @@ macro_rules! actor_thread {
                     }
                     while g.waiting[i] && !g.stop {
                         g = cvs[i].wait(g).unwrap();
+                        $sync::hold();
                     }
                     continue;
                 }
+                let Some(a) = ctx.pick(&g.s, i) else {
+                    g.waiting[i] = true;
+                    continue;
+                };
                 let r = if ctx.invariants {
                     ctx.m.apply(&mut g.s, a)
                 } else {
@@ -212,7 +257,7 @@ macro_rules! actor_thread {
                             if !g.live[j] {
                                 continue;
                             }
-                            let en = ctx.enabled(&g.s, ctx.threads[j]);
+                            let en = ctx.thread_enabled(&g.s, j);
                             if g.waiting[j] && en {
                                 cvs[j].notify_one();
                             }
@@ -223,8 +268,10 @@ macro_rules! actor_thread {
                             return;
                         }
                         // a scheduling point between two steps
+                        $sync::release();
                         drop(g);
                         g = mx.lock().unwrap();
+                        $sync::hold();
                     }
                     Ok(Outcome::Blocked) => {
                         g.waiting[i] = true;
@@ -234,6 +281,7 @@ macro_rules! actor_thread {
                         }
                         while g.waiting[i] && !g.stop {
                             g = cvs[i].wait(g).unwrap();
+                            $sync::hold();
                         }
                     }
                     Err(v) => {
@@ -257,11 +305,7 @@ macro_rules! execution {
             let init = ctx.m.init();
             ctx.record(&init);
             let n = ctx.threads.len();
-            let waiting = ctx
-                .threads
-                .iter()
-                .map(|&a| !ctx.enabled(&init, a))
-                .collect();
+            let waiting = (0..n).map(|i| !ctx.thread_enabled(&init, i)).collect();
             let sh = Arc::new((
                 $sync::Mutex::new(Shared {
                     visited: HashSet::from([init.clone()]),
@@ -296,8 +340,11 @@ macro_rules! execution {
 
 mod loom_sync {
     pub use loom::sync::{Condvar, Mutex};
+    pub fn hold() {}
+    pub fn release() {}
 }
 mod shuttle_sync {
+    pub use crate::bounded_dfs::{hold, release};
     pub use shuttle::sync::{Condvar, Mutex};
 }
 use loom::thread as loom_thread;
@@ -313,19 +360,33 @@ execution!(
     shuttle_thread
 );
 
-/// The actors that step in some reachable state (violations are not
-/// expanded but count), or every actor if `limit` states do not suffice.
-pub fn active_actors(m: &Model, limit: usize) -> Vec<ActorId> {
+/// The threads of a scenario: the actors that step in some reachable state
+/// (violations are not expanded but count), one per thread if they fit
+/// [`LOOM_MAX_THREADS`], else grouped into the fewest threads such that no
+/// two actors of a thread are enabled in the same reachable state (if that
+/// fits; otherwise one per thread again, and loom cannot run it).  Every
+/// actor, one per thread, if `limit` states do not suffice for the search.
+pub fn layout(m: &Model, limit: usize) -> Vec<Vec<ActorId>> {
+    let n = m.actors.len();
     let init = m.init();
     let mut seen = HashSet::from([init.clone()]);
     let mut work = VecDeque::from([init]);
     let mut active = BTreeSet::new();
+    // together[a][b]: a and b are enabled in one reachable state
+    let mut together = vec![vec![false; n]; n];
     while let Some(s) = work.pop_front() {
         if seen.len() > limit {
-            return (0..m.actors.len() as ActorId).collect();
+            return (0..n as ActorId).map(|a| vec![a]).collect();
         }
-        for (info, next) in m.successors(&s) {
-            active.insert(info.actor);
+        let succ = m.successors(&s);
+        for (i, (x, _)) in succ.iter().enumerate() {
+            active.insert(x.actor);
+            for (y, _) in &succ[..i] {
+                together[x.actor as usize][y.actor as usize] = true;
+                together[y.actor as usize][x.actor as usize] = true;
+            }
+        }
+        for (_, next) in succ {
             if let Ok(n) = next {
                 if seen.insert(n.clone()) {
                     work.push_back(n);
@@ -333,23 +394,71 @@ pub fn active_actors(m: &Model, limit: usize) -> Vec<ActorId> {
             }
         }
     }
-    active.into_iter().collect()
+    let active: Vec<ActorId> = active.into_iter().collect();
+    if active.len() > LOOM_MAX_THREADS {
+        for k in 1..=LOOM_MAX_THREADS {
+            let mut colour = vec![usize::MAX; active.len()];
+            if colourable(&active, &together, k, 0, &mut colour) {
+                let mut groups = vec![Vec::new(); k];
+                for (a, c) in active.iter().zip(colour) {
+                    groups[c].push(*a);
+                }
+                return groups;
+            }
+        }
+    }
+    active.into_iter().map(|a| vec![a]).collect()
+}
+
+/// Colour `v[i..]` with at most `k` colours, no two actors enabled together
+/// sharing one (backtracking; a fresh colour is only ever the next unused
+/// one).  The fewest threads: fewer threads mean far fewer schedules (with
+/// every actor of the scenario still free to move whenever it is enabled),
+/// though a merged thread loses the free context switch an actor's
+/// blocking gives, so the same states may need a higher preemption bound.
+fn colourable(v: &[ActorId], t: &[Vec<bool>], k: usize, i: usize, c: &mut [usize]) -> bool {
+    if i == v.len() {
+        return true;
+    }
+    let used = c[..i].iter().copied().max().map_or(0, |m| m + 1);
+    for col in 0..k.min(used + 1) {
+        let clash = (0..i).any(|j| c[j] == col && t[v[i] as usize][v[j] as usize]);
+        if !clash {
+            c[i] = col;
+            if colourable(v, t, k, i + 1, c) {
+                return true;
+            }
+        }
+    }
+    c[i] = usize::MAX;
+    false
+}
+
+/// The threads as actor names, `+` joining actors that share a thread.
+pub fn describe(m: &Model, threads: &[Vec<ActorId>]) -> String {
+    threads
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|a| m.actors[*a as usize].name.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why a scenario does not fit an engine, if it does not.
-pub fn fits(m: &Model, engine: &Engine, threads: &[ActorId]) -> Result<(), String> {
+pub fn fits(m: &Model, engine: &Engine, threads: &[Vec<ActorId>]) -> Result<(), String> {
     if threads.is_empty() {
         return Err("no actor can move".into());
     }
     if matches!(engine, Engine::Loom { .. }) && threads.len() > LOOM_MAX_THREADS {
-        let names: Vec<_> = threads
-            .iter()
-            .map(|a| m.actors[*a as usize].name.as_str())
-            .collect();
         return Err(format!(
-            "{} active actors ({}), loom runs at most {LOOM_MAX_THREADS} threads",
+            "{} active actors ({}), no grouping into {LOOM_MAX_THREADS} threads of actors never \
+             enabled together; loom runs at most {LOOM_MAX_THREADS} threads",
             threads.len(),
-            names.join(", ")
+            describe(m, threads)
         ));
     }
     Ok(())
@@ -366,7 +475,7 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 pub fn run<P: Ord + Send + 'static>(
     m: &Model,
     engine: Engine,
-    threads: Vec<ActorId>,
+    threads: Vec<Vec<ActorId>>,
     invariants: bool,
     summarize: Summarize<P>,
 ) -> RunReport<P> {
@@ -389,10 +498,12 @@ pub fn run<P: Ord + Send + 'static>(
         Engine::Loom {
             preemption_bound,
             max_branches,
+            max_executions,
         } => {
             let mut b = loom::model::Builder::new();
             b.preemption_bound = preemption_bound;
             b.max_branches = max_branches;
+            b.max_permutations = max_executions;
             b.max_threads = LOOM_MAX_THREADS;
             // a hook left by an earlier shuttle run would fire (and print
             // its own error) on every unwind loom does; a failure's text is
@@ -419,8 +530,11 @@ pub fn run<P: Ord + Send + 'static>(
             let s = shuttle::scheduler::PctScheduler::new_from_seed(seed, depth, iterations);
             shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
         }
-        Engine::ShuttleDfs { max_iterations } => {
-            let s = shuttle::scheduler::DfsScheduler::new(max_iterations, false);
+        Engine::ShuttleDfs {
+            preemption_bound,
+            max_iterations,
+        } => {
+            let s = crate::bounded_dfs::PreemptionBoundedDfs::new(preemption_bound, max_iterations);
             shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
         }
     }));
