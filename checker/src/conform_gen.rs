@@ -266,15 +266,8 @@ fn preset_accepts(feat: Features, copy: CopyMode) -> bool {
         name: "probe".into(),
         doc: String::new(),
         dev: DevConfig {
-            nr_queues: 1,
-            depth: 1,
             copy,
-            need_get_data: false,
-            recovery: Recovery::None,
-            elevator: false,
-            table_size: 2,
-            fake_timeout: false,
-            get_data_fails: false,
+            ..DevConfig::default()
         },
         actors: vec![ActorSpec::Server {
             name: "daemon".into(),

@@ -1,6 +1,7 @@
 //! The conformance corpus: hand-written sequential programs, per kernel, whose traces live in
 //! `traces/corpus/` (7.2) and `traces/corpus/6.12/` (6.12) and are replayed by CI.
 
+use crate::build::{sc, server};
 use crate::conform::ModelProgram;
 use crate::scenarios::by_name;
 use ublk_model::config::*;
@@ -85,29 +86,12 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
     ]
 }
 
-fn server(name: &str, prog: Vec<Op>) -> ActorSpec {
-    ActorSpec::Server {
-        name: name.into(),
-        fixed_file: true,
-        prog,
-    }
-}
-
 fn dev(depth: u8, copy: CopyMode, need_get_data: bool) -> DevConfig {
     DevConfig {
         depth,
         copy,
         need_get_data,
         ..DevConfig::default()
-    }
-}
-
-fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
-    Scenario {
-        name: name.into(),
-        doc: doc.into(),
-        dev,
-        actors,
     }
 }
 
@@ -137,6 +121,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                 vec![
                     server(
                         d,
+                        true,
                         vec![
                             fetch(0, false),
                             wait(0),
@@ -170,6 +155,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                 vec![
                     server(
                         d,
+                        true,
                         vec![
                             fetch(0, false),
                             wait(0),
@@ -179,7 +165,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                             Op::Exit,
                         ],
                     ),
-                    server(h, vec![Op::UserCopy { q: Q, tag: 0 }]),
+                    server(h, true, vec![Op::UserCopy { q: Q, tag: 0 }]),
                     ActorSpec::Submitter {
                         q: Q,
                         bios: vec![Bio::Read],
@@ -208,6 +194,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                 vec![
                     server(
                         d,
+                        true,
                         vec![
                             fetch(0, true),
                             fetch(1, true),
@@ -221,7 +208,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                             Op::Exit,
                         ],
                     ),
-                    server(h, vec![fetch(0, true), commit(0, 4096, true)]),
+                    server(h, true, vec![fetch(0, true), commit(0, 4096, true)]),
                     ActorSpec::Control {
                         prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
                     },
@@ -243,6 +230,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                 vec![
                     server(
                         d,
+                        true,
                         vec![
                             commit(0, 4096, true),
                             Op::BadType { q: Q, tag: 0 },

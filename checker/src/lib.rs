@@ -1,6 +1,7 @@
 //! Exploration engines over the ublk model, the built-in scenarios and the
 //! `ublksim` command line.
 
+pub mod build;
 pub mod check;
 pub mod cli;
 pub mod conform;

@@ -1,64 +1,13 @@
 //! The built-in scenarios: small configurations, each a set of actors with
 //! their programs, each exercising one part of the protocol (spec §6.8, §7).
 
+use crate::build::*;
 use ublk_model::config::*;
-
-fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
-    ActorSpec::Server {
-        name: name.into(),
-        fixed_file,
-        prog,
-    }
-}
-
-const Q: u8 = 0;
-
-fn fetch(tag: u8, buf: bool) -> Op {
-    Op::Fetch { q: Q, tag, buf }
-}
-fn wait(tag: u8) -> Op {
-    Op::WaitCqe { q: Q, tag }
-}
-fn commit(tag: u8, result: i32, buf: bool) -> Op {
-    Op::Commit {
-        q: Q,
-        tag,
-        result,
-        buf,
-    }
-}
-fn reg(tag: u8, idx: u8) -> Op {
-    Op::Register { q: Q, tag, idx }
-}
-fn unreg(tag: u8, idx: u8) -> Op {
-    Op::Unregister { q: Q, tag, idx }
-}
-
-fn control(prog: &[CtrlOp]) -> ActorSpec {
-    ActorSpec::Control {
-        prog: prog.to_vec(),
-    }
-}
-fn submit(bios: &[Bio]) -> ActorSpec {
-    ActorSpec::Submitter {
-        q: Q,
-        bios: bios.to_vec(),
-    }
-}
 
 fn zc() -> DevConfig {
     DevConfig {
         copy: CopyMode::ZeroCopy,
         ..DevConfig::default()
-    }
-}
-
-fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
-    Scenario {
-        name: name.into(),
-        doc: doc.into(),
-        dev,
-        actors,
     }
 }
 

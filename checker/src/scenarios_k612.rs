@@ -3,10 +3,9 @@
 //! run on every preset; copy and user-copy modes only (6.12 has no zero
 //! copy).
 
+use crate::build::{fetch, sc, wait, Q};
 use ublk_model::config::*;
 use CtrlOp::{StartDev, StopDev};
-
-const Q: u8 = 0;
 
 fn server(name: &str, prog: Vec<Op>) -> ActorSpec {
     ActorSpec::Server {
@@ -14,12 +13,6 @@ fn server(name: &str, prog: Vec<Op>) -> ActorSpec {
         fixed_file: true,
         prog,
     }
-}
-fn fetch(tag: u8, buf: bool) -> Op {
-    Op::Fetch { q: Q, tag, buf }
-}
-fn wait(tag: u8) -> Op {
-    Op::WaitCqe { q: Q, tag }
 }
 fn commit(tag: u8, buf: bool) -> Op {
     Op::Commit {
@@ -34,14 +27,6 @@ fn copy(depth: u8) -> DevConfig {
         copy: CopyMode::Copy,
         depth,
         ..DevConfig::default()
-    }
-}
-fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
-    Scenario {
-        name: name.into(),
-        doc: doc.into(),
-        dev,
-        actors,
     }
 }
 

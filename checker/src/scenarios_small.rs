@@ -11,24 +11,10 @@
 //! Bugs whose built-in scenario is already small are witnessed by it:
 //! B-11 by `fake-timeout-zc`, B-12 by `fetch-without-buffer`.
 
+use crate::build::{fetch, sc, server, wait, Q};
 use ublk_model::config::*;
 use CtrlOp::StartDev;
 
-const Q: u8 = 0;
-
-fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
-    ActorSpec::Server {
-        name: name.into(),
-        fixed_file,
-        prog,
-    }
-}
-fn fetch(tag: u8, buf: bool) -> Op {
-    Op::Fetch { q: Q, tag, buf }
-}
-fn wait(tag: u8) -> Op {
-    Op::WaitCqe { q: Q, tag }
-}
 fn commit(buf: bool) -> Op {
     Op::Commit {
         q: Q,
@@ -52,14 +38,6 @@ fn dev(copy: CopyMode) -> DevConfig {
     DevConfig {
         copy,
         ..DevConfig::default()
-    }
-}
-fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
-    Scenario {
-        name: name.into(),
-        doc: doc.into(),
-        dev,
-        actors,
     }
 }
 
