@@ -95,7 +95,12 @@ const B1_612: &str = "6.12 keeps the user-copy kref in the request pdu (ublk_rq_
                       ublk_check_and_get_req looks the request up by tag and kref_get_unless_zero \
                       touches it after an elevator switch freed it (B-1, fixed in 6.17 by f053751a413b).";
 
+const B9: &str = "B-8's fix settles and resets the references of zero-copy slots only: the release work \
+                  aborts a USER_COPY slot's request and leaves ref = INIT (WARN in ublk_queue_reinit); \
+                  fixed in 6.19 by daa24603d9f0 (CVE-2025-71070).";
+
 pub const KNOWN: &[Known] = &[
+    Known { scenario: "small-server-exit-owned-user-copy", preset: Preset::Post, what: What::Safety(Inv::S4), bug: "B-9", reason: B9 },
     Known { scenario: "user-copy-vs-elevator", preset: Preset::K612, what: What::Safety(Inv::S1), bug: "B-1", reason: B1_612 },
     Known { scenario: "concurrent-fetch", preset: Preset::K612, what: What::Safety(Inv::S5), bug: "B-5", reason: B5_612 },
     Known { scenario: "cancel-vs-dispatch", preset: Preset::K612, what: What::Safety(Inv::S7), bug: "B-24", reason: B24_612 },

@@ -48,6 +48,7 @@ pub const WITNESSES: &[(&str, &str, &str, &str)] = &[
     ("B-5", "K72", "small-concurrent-fetch", "S5"),
     ("B-6", "PRE", "small-recovery-reissue-abort", "S3"),
     ("B-8", "K72", "small-server-exit-owned", "S4"),
+    ("B-9", "K72", "small-server-exit-owned-user-copy", "S4"),
     ("B-10", "K72", "small-need-get-data-fail", "S5"),
     ("B-11", "K72", "fake-timeout-zc", "S4"),
     ("B-12", "K72", "fetch-without-buffer", "S5"),
@@ -118,6 +119,16 @@ pub fn all() -> Vec<Scenario> {
              reset io->ref before it aborts the request; without that the aborted slot keeps \
              ref = INIT.",
             dev(CopyMode::ZeroCopy),
+            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), read(), start()],
+        ),
+        // B-9: the same with USER_COPY, which B-8's settle check left out.
+        sc(
+            "small-server-exit-owned-user-copy",
+            "Small witness of B-9 (small-server-exit-owned on a USER_COPY device). B-8's fix \
+             settled and reset the references of zero-copy slots only; a USER_COPY slot the \
+             release work aborts keeps ref = INIT (WARN in ublk_queue_reinit), and a later user \
+             copy could take a reference on a completed request.",
+            dev(CopyMode::UserCopy),
             vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), read(), start()],
         ),
         // B-10: `need-get-data-fail` without STOP_DEV and the daemon's
