@@ -5,7 +5,6 @@ use crate::build::{sc, server};
 use crate::conform::ModelProgram;
 use crate::scenarios::by_name;
 use ublk_model::config::*;
-use ublk_model::state::ActorId;
 use ublk_model::{Model, Preset};
 
 /// The corpus of the kernel a preset models (empty for presets no VM boots).
@@ -23,10 +22,8 @@ fn program(scenario: Scenario, preset: Preset, names: &[&str], id: &str) -> Mode
     let order = names
         .iter()
         .map(|n| {
-            m.actors
-                .iter()
-                .position(|d| d.name == *n)
-                .unwrap_or_else(|| panic!("{}: no actor {n}", scenario.name)) as ActorId
+            m.actor_id(n)
+                .unwrap_or_else(|| panic!("{}: no actor {n}", scenario.name))
         })
         .collect();
     ModelProgram {

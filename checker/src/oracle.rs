@@ -215,7 +215,7 @@ mod tests {
     use ublk_model::Preset;
 
     fn actor(m: &Model, name: &str) -> ActorId {
-        m.actors.iter().position(|d| d.name == name).unwrap() as ActorId
+        m.actor_id(name).unwrap()
     }
 
     #[test]

@@ -3,25 +3,10 @@
 //! run on every preset; copy and user-copy modes only (6.12 has no zero
 //! copy).
 
-use crate::build::{fetch, sc, wait, Q};
+use crate::build::{commit, fetch, sc, server, wait, Q};
 use ublk_model::config::*;
 use CtrlOp::{StartDev, StopDev};
 
-fn server(name: &str, prog: Vec<Op>) -> ActorSpec {
-    ActorSpec::Server {
-        name: name.into(),
-        fixed_file: true,
-        prog,
-    }
-}
-fn commit(tag: u8, buf: bool) -> Op {
-    Op::Commit {
-        q: Q,
-        tag,
-        result: 4096,
-        buf,
-    }
-}
 fn copy(depth: u8) -> DevConfig {
     DevConfig {
         copy: CopyMode::Copy,
@@ -40,9 +25,8 @@ pub fn all() -> Vec<Scenario> {
              STOP_DEV cancels the re-armed cmd and the idle FETCH of tag 1.",
             DevConfig { need_get_data: true, ..copy(2) },
             vec![
-                server(
-                    "daemon",
-                    vec![fetch(0, false), fetch(1, false), wait(0), Op::NeedGetData { q: Q, tag: 0 }, wait(0), commit(0, true), wait(0), commit(0, true), wait(0), Op::Exit],
+                server("daemon", true,
+                    vec![fetch(0, false), fetch(1, false), wait(0), Op::NeedGetData { q: Q, tag: 0 }, wait(0), commit(0, 4096, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit],
                 ),
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Write, Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev, StopDev] },
@@ -56,7 +40,7 @@ pub fn all() -> Vec<Scenario> {
              kernels: O-1, the release work never runs while the fd is held).",
             copy(1),
             vec![
-                server("daemon", vec![fetch(0, true), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),
                 ActorSpec::FdHolder,
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev, StopDev] },
@@ -69,7 +53,7 @@ pub fn all() -> Vec<Scenario> {
              idle FETCH; the device is stopped by stop_work (6.12) or the release work.",
             copy(2),
             vec![
-                server("daemon", vec![fetch(0, true), fetch(1, true), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, true), fetch(1, true), wait(0), Op::Exit]),
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev] },
             ],
@@ -81,11 +65,11 @@ pub fn all() -> Vec<Scenario> {
              FETCHes and END_USER_RECOVERY releases the held read to it; then DEL_DEV.",
             DevConfig { recovery: Recovery::Requeue, ..copy(1) },
             vec![
-                server("daemon", vec![fetch(0, true), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),
                 ActorSpec::RecoveryServer {
                     name: "new-daemon".into(),
                     fixed_file: true,
-                    prog: vec![fetch(0, true), wait(0), commit(0, true), wait(0), Op::Exit],
+                    prog: vec![fetch(0, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit],
                 },
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Read, Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev, CtrlOp::StartUserRecovery, CtrlOp::EndUserRecovery, CtrlOp::DelDev] },
@@ -99,7 +83,7 @@ pub fn all() -> Vec<Scenario> {
              (DEL_DEV waits until the server has closed /dev/ublkcN).",
             DevConfig { copy: CopyMode::UserCopy, ..copy(1) },
             vec![
-                server("daemon", vec![fetch(0, false), wait(0), Op::UserCopy { q: Q, tag: 0 }, commit(0, false), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::UserCopy { q: Q, tag: 0 }, commit(0, 4096, false), wait(0), Op::Exit]),
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev, StopDev, CtrlOp::DelDev] },
             ],
@@ -113,11 +97,11 @@ mod tests {
     use ublk_model::{Model, Preset};
 
     fn actor(m: &Model, name: &str) -> u8 {
-        m.actors.iter().position(|d| d.name == name).unwrap() as u8
+        m.actor_id(name).unwrap()
     }
 
     fn by_name(n: &str) -> ublk_model::Scenario {
-        super::all().into_iter().find(|s| s.name == n).unwrap()
+        crate::scenarios::by_name(n).unwrap()
     }
 
     #[test]

@@ -11,29 +11,10 @@
 //! Bugs whose built-in scenario is already small are witnessed by it:
 //! B-11 by `fake-timeout-zc`, B-12 by `fetch-without-buffer`.
 
-use crate::build::{fetch, sc, server, wait, Q};
+use crate::build::{commit, control, fetch, sc, server, submit, wait, Q};
 use ublk_model::config::*;
 use CtrlOp::StartDev;
 
-fn commit(buf: bool) -> Op {
-    Op::Commit {
-        q: Q,
-        tag: 0,
-        result: 4096,
-        buf,
-    }
-}
-fn start() -> ActorSpec {
-    ActorSpec::Control {
-        prog: vec![StartDev],
-    }
-}
-fn read() -> ActorSpec {
-    ActorSpec::Submitter {
-        q: Q,
-        bios: vec![Bio::Read],
-    }
-}
 fn dev(copy: CopyMode) -> DevConfig {
     DevConfig {
         copy,
@@ -70,11 +51,11 @@ pub fn all() -> Vec<Scenario> {
                 ..dev(CopyMode::UserCopy)
             },
             vec![
-                server("daemon", true, vec![fetch(0, false), wait(0), commit(false)]),
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false)]),
                 server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }]),
-                read(),
+                submit(&[Bio::Read]),
                 ActorSpec::Elevator,
-                start(),
+                control(&[StartDev]),
             ],
         ),
         // B-5: `concurrent-fetch` cut to the two FETCHes of one slot.
@@ -105,8 +86,8 @@ pub fn all() -> Vec<Scenario> {
             },
             vec![
                 server("daemon", false, vec![fetch(0, false), wait(0), Op::Register { q: Q, tag: 0, idx: 0 }, Op::Exit]),
-                read(),
-                start(),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
             ],
         ),
         // B-8: `register-vs-server-exit` without the helper and the
@@ -119,7 +100,7 @@ pub fn all() -> Vec<Scenario> {
              reset io->ref before it aborts the request; without that the aborted slot keeps \
              ref = INIT.",
             dev(CopyMode::ZeroCopy),
-            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), read(), start()],
+            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), submit(&[Bio::Read]), control(&[StartDev])],
         ),
         // B-9: the same with USER_COPY, which B-8's settle check left out.
         sc(
@@ -129,7 +110,7 @@ pub fn all() -> Vec<Scenario> {
              release work aborts keeps ref = INIT (WARN in ublk_queue_reinit), and a later user \
              copy could take a reference on a completed request.",
             dev(CopyMode::UserCopy),
-            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), read(), start()],
+            vec![server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]), submit(&[Bio::Read]), control(&[StartDev])],
         ),
         // B-10: `need-get-data-fail` without STOP_DEV and the daemon's
         // exit (the COMMIT_AND_FETCH re-arms the slot and stays pending).
@@ -156,14 +137,14 @@ pub fn all() -> Vec<Scenario> {
                         // 6.12 completes a NEED_GET_DATA from task work: a server
                         // waits for it before it commits (later kernels: at once)
                         wait(0),
-                        commit(false),
+                        commit(0, 4096, false),
                     ],
                 ),
                 ActorSpec::Submitter {
                     q: Q,
                     bios: vec![Bio::Write],
                 },
-                start(),
+                control(&[StartDev]),
             ],
         ),
         // B-24: `cancel-vs-dispatch` with one read and no commit.
@@ -177,8 +158,8 @@ pub fn all() -> Vec<Scenario> {
             vec![
                 server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),
                 ActorSpec::Killer,
-                read(),
-                start(),
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
             ],
         ),
     ]

@@ -48,10 +48,7 @@ fn remap(from: &Model, to: &Model, path: &[ActorId]) -> Vec<ActorId> {
     path.iter()
         .filter_map(|&a| {
             let name = &from.actors[a as usize].name;
-            to.actors
-                .iter()
-                .position(|d| &d.name == name)
-                .map(|i| i as ActorId)
+            to.actor_id(name)
         })
         .collect()
 }

@@ -13,6 +13,7 @@
 //! FETCH under `ub->mutex`) gets the set of results of every continuation.
 //! The scenarios are not in `scenarios::all()`: they probe, they do not check.
 
+use crate::build::commit;
 use crate::explore::{Explorer, Stop};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +33,7 @@ fn daemon_prog(buf: bool) -> Vec<Op> {
             v.push(Op::Fetch { q: Q, tag: 0, buf });
         }
         if with_commit {
-            v.push(commit(buf));
+            v.push(commit(0, 4096, buf));
         }
         v.extend([
             Op::NeedGetData { q: Q, tag: 0 },
@@ -66,24 +67,15 @@ fn daemon_prog(buf: bool) -> Vec<Op> {
         tag: 0,
         idx: 1,
     }); // kept across the commit
-    v.push(commit(buf)); // the real commit
+    v.push(commit(0, 4096, buf)); // the real commit
     probes(&mut v, true, true, 1); // after COMMIT
     v
-}
-
-fn commit(buf: bool) -> Op {
-    Op::Commit {
-        q: Q,
-        tag: 0,
-        result: 4096,
-        buf,
-    }
 }
 
 /// The other thread: each command once, at a moment of the explorer's choosing.
 fn other_prog(buf: bool) -> Vec<Op> {
     vec![
-        commit(buf),
+        commit(0, 4096, buf),
         Op::NeedGetData { q: Q, tag: 0 },
         Op::Register {
             q: Q,

@@ -432,6 +432,14 @@ impl Model {
         out
     }
 
+    /// The actor called `name` (actor names are unique within a model).
+    pub fn actor_id(&self, name: &str) -> Option<ActorId> {
+        self.actors
+            .iter()
+            .position(|d| d.name == name)
+            .map(|i| i as ActorId)
+    }
+
     /// All declared actors have finished (no blocked program left).
     pub fn all_done(&self, s: &State) -> bool {
         self.actors

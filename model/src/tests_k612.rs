@@ -47,7 +47,37 @@ fn run(m: &Model, s: &mut State, a: u8) -> Vec<i32> {
 }
 
 fn actor(m: &Model, name: &str) -> u8 {
-    m.actors.iter().position(|d| d.name == name).unwrap() as u8
+    m.actor_id(name).unwrap()
+}
+
+/// Daemon `d` running `prog`, a submitter with one `bio`, control with
+/// `ctrl`, on K612; the model and the ids of (d, submitter, control).
+fn daemon_bio_control(
+    dev: DevConfig,
+    prog: Vec<Op>,
+    bio: Bio,
+    ctrl: &[CtrlOp],
+) -> (Model, u8, u8, u8) {
+    let sc = scenario(
+        dev,
+        vec![
+            server("d", prog),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![bio],
+            },
+            ActorSpec::Control {
+                prog: ctrl.to_vec(),
+            },
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let ids = (
+        actor(&m, "d"),
+        actor(&m, "submitter0"),
+        actor(&m, "control"),
+    );
+    (m, ids.0, ids.1, ids.2)
 }
 
 /// Run every kernel actor until none moves.
@@ -149,25 +179,7 @@ fn user_copy_commit_drops_the_pdu_kref() {
         copy: CopyMode::UserCopy,
         ..DevConfig::default()
     };
-    let sc = scenario(
-        dev,
-        vec![
-            server("d", prog),
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev],
-            },
-        ],
-    );
-    let m = Model::new(&sc, k612()).unwrap();
-    let (d, b, c) = (
-        actor(&m, "d"),
-        actor(&m, "submitter0"),
-        actor(&m, "control"),
-    );
+    let (m, d, b, c) = daemon_bio_control(dev, prog, Bio::Read, &[CtrlOp::StartDev]);
     let mut s = m.init();
     m.apply(&mut s, d).unwrap(); // FETCH entry
     m.apply(&mut s, d).unwrap(); // fill + mark ready
@@ -208,27 +220,11 @@ fn user_copy_on_a_copy_device_is_einval() {
 
 #[test]
 fn server_death_with_an_inflight_request_and_stop_dev() {
-    let sc = scenario(
+    let (m, d, b, c) = daemon_bio_control(
         copy(),
-        vec![
-            server(
-                "d",
-                vec![fetch(0, true), Op::WaitCqe { q: 0, tag: 0 }, Op::Exit],
-            ),
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-            },
-        ],
-    );
-    let m = Model::new(&sc, k612()).unwrap();
-    let (d, b, c) = (
-        actor(&m, "d"),
-        actor(&m, "submitter0"),
-        actor(&m, "control"),
+        vec![fetch(0, true), Op::WaitCqe { q: 0, tag: 0 }, Op::Exit],
+        Bio::Read,
+        &[CtrlOp::StartDev, CtrlOp::StopDev],
     );
     let mut s = m.init();
     m.apply(&mut s, d).unwrap();
@@ -267,25 +263,7 @@ fn need_get_data_completes_from_task_work() {
         need_get_data: true,
         ..copy()
     };
-    let sc = scenario(
-        dev,
-        vec![
-            server("d", prog),
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Write],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev],
-            },
-        ],
-    );
-    let m = Model::new(&sc, k612()).unwrap();
-    let (d, b, c) = (
-        actor(&m, "d"),
-        actor(&m, "submitter0"),
-        actor(&m, "control"),
-    );
+    let (m, d, b, c) = daemon_bio_control(dev, prog, Bio::Write, &[CtrlOp::StartDev]);
     let mut s = m.init();
     m.apply(&mut s, d).unwrap();
     m.apply(&mut s, d).unwrap();
