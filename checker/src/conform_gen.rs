@@ -22,6 +22,57 @@ use ublk_realdev::program::*;
 /// ring never exits, the buffer is never released, STOP_DEV/DEL_DEV block forever.)
 pub const EXCLUDED: &[(&str, &str)] = &[];
 
+/// Why a program's outcome is not fixed by its order alone (a race with a kernel worker, or a
+/// path the model knows the kernel differs on), each found as a divergence of a real run;
+/// `None` for a program a sequential run pins down. The generator keeps only those.
+fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option<&'static str> {
+    let has = |s: &oracle::Predicted, fs: &[&str]| {
+        s.funcs.iter().any(|f| fs.iter().any(|x| f.starts_with(x)))
+    };
+    let any = |fs: &[&str]| p.steps.iter().any(|s| has(s, fs));
+    // a step of `then` at or after the first step of `first`
+    let later = |first: &[&str], then: &[&str]| {
+        p.steps
+            .iter()
+            .position(|s| has(s, first))
+            .is_some_and(|i| p.steps[i..].iter().any(|s| has(s, then)))
+    };
+    const BIO: &[&str] = &["blk_mq_submit_bio"];
+    if any(&["submit_bio: disk gone"]) {
+        // the model does not model the /dev/ublkbN node's lifecycle (it answers -EIO; the
+        // executor, which opens the node per bio, sees -ENOENT): s1-54, s1-425 (7.2)
+        return Some("a bio after the disk is gone");
+    }
+    if later(&["exit_group (server process)"], BIO) {
+        // the release work tears the disk down concurrently: a canceling queue (-EIO) or a
+        // dead disk (-ENXIO on 7.2) — s1-150 of the second 7.2 run
+        return Some("a bio after the server process exited");
+    }
+    if any(&["ublk_timeout"]) {
+        // 6.12: a server gone while it owns every slot leaves no cmd for the cancel fn;
+        // `ublk_timeout` aborts the request after blk-mq's 30 s default, which the model
+        // settles at once (s1-2 of the first 6.12 run, a hang at 2 s)
+        return Some("a request only the block layer's timeout ends");
+    }
+    if later(
+        &["close(ring fd)", "exit_group", "do_exit"],
+        &["ublk_ctrl_start_dev"],
+    ) {
+        // the ring's exit (and the cancel fn, stop_work or release work it triggers) runs in a
+        // kworker after close() returns: START_DEV meets a LIVE device (-EEXIST) or a stopped
+        // one (0, the disk freed) — s2-34 and s2-142 of the first 6.12 run, one of each
+        return Some("START_DEV after a ring close or server exit");
+    }
+    if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&["do_exit"], BIO) {
+        // 6.12: about 1 in 20 such READs never completes on 6.12.118 (SysRq-W: the reader
+        // in submit_bio_wait, STOP_DEV in del_gendisk's freeze) where the model and every
+        // 7.2 run end it with -EIO through io_uring's fallback task work — O-9 in README.md,
+        // traces/findings/o9-thread-exit-then-read-6.12.jsonl; it would wedge the batch
+        return Some("a bio after a 6.12 server thread exited with its ring open (O-9)");
+    }
+    None
+}
+
 struct Gen<'a> {
     rng: ChaCha8Rng,
     feat: Features,
@@ -55,75 +106,8 @@ impl Gen<'_> {
         let ok = Model::new(&self.sc, self.feat)
             .and_then(|m| oracle::predict(&m, &self.order))
             .map(|p| {
-                // no bio once the disk is gone: the model does not model the
-                // /dev/ublkbN node's lifecycle (it answers -EIO; the executor,
-                // which opens the node per bio, sees -ENOENT) — programs s1-54
-                // and s1-425 of the first 500-program run
-                let disk_gone = p
-                    .steps
-                    .iter()
-                    .any(|s| s.funcs.contains(&"submit_bio: disk gone"));
-                // nor after the server process exited: the release work then
-                // tears the disk down concurrently, and whether a bio meets a
-                // canceling queue (-EIO) or a dead disk (-ENXIO on 7.2) is a
-                // race, not a sequential program (s1-150 of the second run)
-                let exited = p
-                    .steps
-                    .iter()
-                    .position(|s| s.funcs.contains(&"exit_group (server process)"));
-                let bio_after_exit = exited.is_some_and(|e| {
-                    p.steps[e..]
-                        .iter()
-                        .any(|s| s.funcs.iter().any(|f| f.starts_with("blk_mq_submit_bio")))
-                });
-                // nor a request that only the block layer's timeout ends (6.12: a server gone
-                // while it owns every slot — no cmd is left for the cancel fn, and
-                // `ublk_timeout` aborts the request after blk-mq's 30 s default): the model
-                // settles it at once, the kernel half a minute later (s1-2 of the first
-                // 6.12 run, seen as a hang at 2 s)
-                let timed_out = p
-                    .steps
-                    .iter()
-                    .any(|s| s.funcs.iter().any(|f| f.starts_with("ublk_timeout")));
-                // nor START_DEV once a ring was closed or a server thread exited: the ring's
-                // exit (and with it the cancel fn, stop_work or the release work) runs in a
-                // kworker after close() returns, so whether START_DEV meets a LIVE device
-                // (-EEXIST) or a stopped one (0: the disk was freed) is a race (6.12: s2-34
-                // and s2-142 of the first 300-program run, one of each)
-                let torn = p.steps.iter().position(|s| {
-                    s.funcs.iter().any(|f| {
-                        f.starts_with("close(ring fd)")
-                            || f.starts_with("exit_group")
-                            || f.starts_with("do_exit")
-                    })
-                });
-                let start_after_teardown = torn.is_some_and(|t| {
-                    p.steps[t..]
-                        .iter()
-                        .any(|s| s.funcs.iter().any(|f| f.starts_with("ublk_ctrl_start_dev")))
-                });
-                // 6.12 only (per-queue daemon): no bio after a server thread exited with its
-                // ring open. About 1 in 20 such runs on 6.12.118 never completes the READ
-                // (SysRq-W: the reader in submit_bio_wait, STOP_DEV in del_gendisk's freeze),
-                // where the model — and every 7.2 run — ends it with -EIO through io_uring's
-                // fallback task work: an open 6.12 finding (O-9 in README.md), not a model
-                // bug we can fix, and it would wedge the rest of the batch
-                // (`conform --kernel 6.12 --seed 3 --only 279 --repeat 20`)
-                let exit_then_bio = !self.feat.has(ublk_model::Sw::PerIoDaemon)
-                    && p.steps
-                        .iter()
-                        .position(|s| s.funcs.iter().any(|f| f.starts_with("do_exit")))
-                        .is_some_and(|e| {
-                            p.steps[e..]
-                                .iter()
-                                .any(|s| s.funcs.iter().any(|f| f.starts_with("blk_mq_submit_bio")))
-                        });
                 p.violation.is_none()
-                    && !exit_then_bio
-                    && !disk_gone
-                    && !timed_out
-                    && !start_after_teardown
-                    && !bio_after_exit
+                    && timing_dependent(&p, self.feat).is_none()
                     && p.steps.len() == self.order.len()
                     && !p.steps.iter().any(|s| s.observed == Observed::Blocks)
             })
