@@ -1,32 +1,20 @@
 //! Exploration engines over the ublk model, the built-in scenarios and the
 //! `ublksim` command line.
+//!
+//! The rooms, from the bottom up (a room imports only from rooms above it in this list):
+//! * [`scenarios`] — the built-in scenarios and the builders they are written with;
+//! * [`explore`] — the strategies (breadth-first explorer, liveness, loom/shuttle engines,
+//!   the simulator's shrinker), verdicts, known findings, projection and step descriptions;
+//! * [`diff`] — two switch sets compared, and the series page;
+//! * [`teach`] — the teaching aid: prose, pages, diagrams, the bug zoo;
+//! * [`conform`] — real-kernel conformance: the oracle, program generation and compilation,
+//!   the corpus, and the runner that drives the VM or this host's device;
+//! * [`cmd`] — one file per subcommand: its clap arguments and `run`; [`cli`] is the enum.
 
-pub mod build;
-pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod conform;
-pub mod conform_gen;
-pub mod corpus;
-pub mod describe;
 pub mod diff;
-pub mod diff_cli;
-pub mod diff_render;
-pub mod engines;
-pub mod explain;
 pub mod explore;
-pub mod gloss;
-pub mod graph;
-pub mod known;
-pub mod liveness;
-pub mod oracle;
-pub mod projection;
-pub mod replay_real;
 pub mod scenarios;
-pub mod scenarios_k612;
-pub mod scenarios_small;
-pub mod series;
-pub mod sim_cli;
-pub mod sim_shrink;
-pub mod situations;
-pub mod view;
-pub mod zoo;
+pub mod teach;

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
-use ublk_checker::check::{self, CheckOpts, Verdict};
-use ublk_checker::diff::{self, parse_side, DiffOpts};
-use ublk_checker::explore::{Explorer, Stop};
-use ublk_checker::{scenarios, situations};
+use ublk_checker::diff::compare::{self, parse_side, DiffOpts};
+use ublk_checker::diff::situations;
+use ublk_checker::explore::bfs::{Explorer, Stop};
+use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
+use ublk_checker::scenarios;
 use ublk_model::{Inv, Model, Preset, Sw};
 
 fn opts(liveness: bool) -> DiffOpts {
@@ -38,7 +39,7 @@ fn side_syntax() {
 
 #[test]
 fn pre_to_post_removes_the_b1_use_after_free_and_changes_off_daemon_results() {
-    let r = diff::run(
+    let r = compare::run(
         &parse_side("PRE").unwrap(),
         &parse_side("POST").unwrap(),
         &opts(true),
@@ -93,7 +94,7 @@ fn pre_to_post_removes_the_b1_use_after_free_and_changes_off_daemon_results() {
     assert!(d.only_patch > 0 && d.common > 0);
     assert!(!d.examples_patch.is_empty() && !d.examples_patch[0].steps.is_empty());
     // deterministic
-    let again = diff::run(
+    let again = compare::run(
         &parse_side("PRE").unwrap(),
         &parse_side("POST").unwrap(),
         &opts(true),
@@ -136,14 +137,14 @@ fn command_table_agrees_with_observed_results() {
 #[test]
 fn fix_o6_worked_example() {
     let sc = scenarios::by_name("thread-exit-before-start").unwrap();
-    let run = |f| check::run_scenario(&sc, &CheckOpts::new(Preset::K72, f)).unwrap();
+    let run = |f| verdict::run_scenario(&sc, &CheckOpts::new(Preset::K72, f)).unwrap();
     let k72 = Preset::K72.features();
     assert!(!k72.has(Sw::FixO6), "fix-o6 is a proposal, in no preset");
     let before = run(k72);
     assert_eq!(before.verdict, Verdict::Known);
     assert_eq!(before.violation.unwrap().inv, Inv::S7);
     assert_eq!(run(k72.with(Sw::FixO6)).verdict, Verdict::Pass);
-    let r = diff::run(
+    let r = compare::run(
         &parse_side("K72").unwrap(),
         &parse_side("K72+fix-o6").unwrap(),
         &opts(false),
@@ -165,7 +166,7 @@ fn fix_o6_worked_example() {
 fn a_regression_is_worse() {
     let mut o = opts(false);
     o.scenarios = vec![scenarios::by_name("register-vs-elevator").unwrap()];
-    let r = diff::run(
+    let r = compare::run(
         &parse_side("POST").unwrap(),
         &parse_side("POST-p02").unwrap(),
         &o,

@@ -6,7 +6,7 @@
 fn series_page_is_fresh() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/series.md");
     let committed = std::fs::read_to_string(path).expect("docs/series.md exists");
-    let fresh = ublk_checker::series::markdown().unwrap();
+    let fresh = ublk_checker::diff::series::markdown().unwrap();
     assert!(
         committed == fresh,
         "docs/series.md is stale: run `cargo run --release -- series --out docs/series.md`"

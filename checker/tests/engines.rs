@@ -2,10 +2,11 @@
 //! failing executions replay, and the engines agree with the explorer.
 
 use std::path::PathBuf;
-use ublk_checker::check::{replay_file, CheckOpts};
-use ublk_checker::engines::{agree_table, run_engine, AgreeArgs, EVerdict};
+use ublk_checker::cmd::agree::{agree_table, AgreeArgs};
+use ublk_checker::explore::engines::{run_engine, EVerdict};
+use ublk_checker::explore::verdict::{replay_file, CheckOpts};
 use ublk_checker::scenarios::by_name;
-use ublk_checker::scenarios_small::WITNESSES;
+use ublk_checker::scenarios::small::WITNESSES;
 use ublk_engines::step::Engine;
 use ublk_model::{apply_switches, Preset};
 
@@ -119,7 +120,7 @@ fn every_seeded_bug_is_found_by_every_engine_on_its_small_witness() {
         let p = Preset::from_name(preset).unwrap();
         let sc = by_name(sc).unwrap();
         let o = opts(p, &[bug], None);
-        let ex = ublk_checker::check::run_scenario(&sc, &o).unwrap();
+        let ex = ublk_checker::explore::verdict::run_scenario(&sc, &o).unwrap();
         assert_eq!(
             ex.violation.map(|v| v.inv.to_string()).as_deref(),
             Some(inv),
@@ -151,7 +152,7 @@ fn every_seeded_bug_is_found_by_every_engine_on_its_small_witness() {
 fn engines_agree_on_the_small_configurations() {
     // every small witness on K72; the new cuts on POST too
     let witnesses: Vec<String> = WITNESSES.iter().map(|w| w.2.to_string()).collect();
-    let cuts: Vec<String> = ublk_checker::scenarios_small::all()
+    let cuts: Vec<String> = ublk_checker::scenarios::small::all()
         .into_iter()
         .map(|s| s.name)
         .collect();

@@ -1,8 +1,8 @@
 //! Integration tests of the stateful explorer over the model.
 
 use std::collections::BTreeSet;
-use ublk_checker::check::{self, CheckOpts, Verdict};
-use ublk_checker::explore::{Explorer, Order, Stop};
+use ublk_checker::explore::bfs::{Explorer, Order, Stop};
+use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
 use ublk_model::{apply_switches, Features, Inv, Model, Preset};
 
@@ -17,8 +17,8 @@ fn seeded(preset: Preset, bug: &str) -> Features {
     apply_switches(preset.features(), &[bug.to_string()], &[]).unwrap()
 }
 
-fn run(name: &str, preset: Preset, f: Features) -> check::ScenarioResult {
-    check::run_scenario(&scenarios::by_name(name).unwrap(), &opts(preset, f)).unwrap()
+fn run(name: &str, preset: Preset, f: Features) -> verdict::ScenarioResult {
+    verdict::run_scenario(&scenarios::by_name(name).unwrap(), &opts(preset, f)).unwrap()
 }
 
 fn observed(name: &str, f: Features) -> BTreeSet<(String, &'static str, i32)> {
@@ -36,8 +36,8 @@ fn every_scenario_passes_on_k72_and_post_or_is_a_declared_finding() {
     for preset in [Preset::K72, Preset::Post] {
         let mut passed = 0;
         for sc in scenarios::all() {
-            let r = check::run_scenario(&sc, &opts(preset, preset.features())).unwrap();
-            let declared = ublk_checker::known::lookup(&sc.name, preset).is_some();
+            let r = verdict::run_scenario(&sc, &opts(preset, preset.features())).unwrap();
+            let declared = ublk_checker::explore::known::lookup(&sc.name, preset).is_some();
             let want = if declared {
                 Verdict::Known
             } else {
@@ -64,7 +64,7 @@ fn every_scenario_passes_on_k72_and_post_or_is_a_declared_finding() {
 
 #[test]
 fn k72_known_findings_and_post_b24() {
-    let mut k72: Vec<_> = ublk_checker::known::KNOWN
+    let mut k72: Vec<_> = ublk_checker::explore::known::KNOWN
         .iter()
         .filter(|k| k.preset == Preset::K72)
         .map(|k| k.bug)
@@ -193,16 +193,16 @@ fn saved_counterexamples_replay_to_the_same_violation() {
     let mut o = opts(Preset::K72, seeded(Preset::K72, "B-8"));
     o.out = Some(dir.clone());
     let r =
-        check::run_scenario(&scenarios::by_name("register-vs-server-exit").unwrap(), &o).unwrap();
+        verdict::run_scenario(&scenarios::by_name("register-vs-server-exit").unwrap(), &o).unwrap();
     let file = std::path::PathBuf::from(r.trace_file.unwrap());
-    let (text, same) = check::replay_file(&file).unwrap();
+    let (text, same) = verdict::replay_file(&file).unwrap();
     assert!(same, "{text}");
     // a tampered trace does not replay
     let body = std::fs::read_to_string(&file)
         .unwrap()
         .replace("\"message\":\"", "\"message\":\"x");
     std::fs::write(&file, body).unwrap();
-    assert!(!check::replay_file(&file).unwrap().1);
+    assert!(!verdict::replay_file(&file).unwrap().1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -219,11 +219,11 @@ fn exploration_is_deterministic() {
 fn depth_first_finds_bugs_too_and_limits_stop_cleanly() {
     let mut o = opts(Preset::K72, seeded(Preset::K72, "B-5"));
     o.order = Order::Dfs;
-    let r = check::run_scenario(&scenarios::by_name("concurrent-fetch").unwrap(), &o).unwrap();
+    let r = verdict::run_scenario(&scenarios::by_name("concurrent-fetch").unwrap(), &o).unwrap();
     assert_eq!(r.verdict, Verdict::Fail);
     let mut o = opts(Preset::K72, Preset::K72.features());
     o.max_states = 10;
-    let r = check::run_scenario(
+    let r = verdict::run_scenario(
         &scenarios::by_name("offdaemon-register-vs-commit").unwrap(),
         &o,
     )

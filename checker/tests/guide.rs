@@ -7,9 +7,10 @@
 //!   cargo run --release -- zoo --out docs/guide/bug-zoo.md
 
 use std::path::PathBuf;
-use ublk_checker::check::{run_scenario, CheckOpts};
-use ublk_checker::explain::{render, walk, End};
-use ublk_checker::{graph, scenarios, view, zoo};
+use ublk_checker::explore::verdict::{run_scenario, CheckOpts};
+use ublk_checker::scenarios;
+use ublk_checker::teach::explain::{render, walk, End};
+use ublk_checker::teach::{graph, view, zoo};
 use ublk_model::{apply_switches, Preset};
 use ublk_traces::Trace;
 
@@ -105,7 +106,7 @@ fn every_zoo_step_is_glossed() {
         for s in w.steps.iter().filter(|s| !s.violation) {
             assert!(
                 !s.gloss.is_empty(),
-                "{}: step {} `{}` has no gloss in checker/src/gloss.rs",
+                "{}: step {} `{}` has no gloss in checker/src/teach/gloss.rs",
                 e.id,
                 s.n,
                 s.func

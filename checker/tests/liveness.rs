@@ -1,11 +1,11 @@
 //! Hang detection: lassos and dead ends, fairness, KNOWN hangs, replay.
 
-use ublk_checker::check::{self, CheckOpts, Verdict};
+use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
 use ublk_model::{apply_switches, Preset, Prop};
 
-fn run(name: &str, o: CheckOpts) -> check::ScenarioResult {
-    check::run_scenario(&scenarios::by_name(name).unwrap(), &o).unwrap()
+fn run(name: &str, o: CheckOpts) -> verdict::ScenarioResult {
+    verdict::run_scenario(&scenarios::by_name(name).unwrap(), &o).unwrap()
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn hang_traces_replay() {
         };
         let r = run(name, o);
         let file = std::path::PathBuf::from(r.trace_file.unwrap());
-        let (text, same) = check::replay_file(&file).unwrap();
+        let (text, same) = verdict::replay_file(&file).unwrap();
         assert!(same, "{name}: {text}");
         assert!(text.contains("HANG"));
         // a trace cut before its last step no longer reproduces the hang
@@ -94,7 +94,7 @@ fn hang_traces_replay() {
         lines.push(outcome);
         std::fs::write(&file, lines.join("\n")).unwrap();
         assert!(
-            !check::replay_file(&file).map(|(_, s)| s).unwrap_or(false),
+            !verdict::replay_file(&file).map(|(_, s)| s).unwrap_or(false),
             "{name}: truncated trace still reproduces"
         );
     }
@@ -103,7 +103,7 @@ fn hang_traces_replay() {
 
 #[test]
 fn recovery_hands_the_held_request_to_the_new_server() {
-    use ublk_checker::explore::{Explorer, Stop};
+    use ublk_checker::explore::bfs::{Explorer, Stop};
     use ublk_model::Model;
     for preset in [Preset::K72, Preset::Post] {
         let r = run(

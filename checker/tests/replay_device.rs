@@ -23,7 +23,7 @@ fn replay_on_a_host_without_ublk_is_a_clear_error() {
 fn the_corpus_compiles_to_programs_without_blocks() {
     // the 7.2 corpus at the top, 6.12's in its own folder
     for (sub, kernel, at_least) in [("", "7.2", 4), ("6.12", "6.12", 4)] {
-        let k = ublk_checker::conform::kernel_target(kernel).unwrap();
+        let k = ublk_checker::conform::compile::kernel_target(kernel).unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../traces/corpus")
             .join(sub);
@@ -31,11 +31,11 @@ fn the_corpus_compiles_to_programs_without_blocks() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "jsonl") {
-                let prog = ublk_checker::replay_real::program_of_trace(&p, &k).unwrap();
+                let prog = ublk_checker::conform::runner::program_of_trace(&p, &k).unwrap();
                 assert!(prog
                     .steps
                     .iter()
-                    .all(|s| s.expect != ublk_realdev::program::Expect::Blocks));
+                    .all(|s| s.expect != ublk_program::Expect::Blocks));
                 n += 1;
             }
         }
@@ -45,9 +45,9 @@ fn the_corpus_compiles_to_programs_without_blocks() {
 
 #[test]
 fn a_trace_of_another_kernel_is_refused() {
-    let k = ublk_checker::conform::kernel_target("6.12").unwrap();
+    let k = ublk_checker::conform::compile::kernel_target("6.12").unwrap();
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../traces/corpus/daemon-zc-on-daemon.jsonl");
-    let e = ublk_checker::replay_real::program_of_trace(&p, &k).unwrap_err();
+    let e = ublk_checker::conform::runner::program_of_trace(&p, &k).unwrap_err();
     assert!(e.to_string().contains("a trace of preset K72"), "{e}");
 }

@@ -3,9 +3,9 @@
 //! seed gives a byte-identical trace.
 
 use rand::{Rng, SeedableRng};
-use ublk_checker::check::{self, make_trace, CheckOpts, Ending};
+use ublk_checker::explore::shrink::{shrink, Cex};
+use ublk_checker::explore::verdict::{self, make_trace, CheckOpts, Ending};
 use ublk_checker::scenarios;
-use ublk_checker::sim_shrink::{shrink, Cex};
 use ublk_model::config::CopyMode;
 use ublk_model::{apply_switches, Features, Model, Preset};
 use ublk_sim::faults::FaultSet;
@@ -160,7 +160,7 @@ fn every_seeded_bug_is_found_within_1000_seeds_and_shrinks_to_twice_the_shortest
         let (seed, cex) = found.unwrap_or_else(|| panic!("{} not found in 1000 seeds", bug.id));
         let small = shrink(&cex, bug.features);
         assert_eq!(small.violation.inv, cex.violation.inv);
-        let explorer = check::run_scenario(
+        let explorer = verdict::run_scenario(
             &scenarios::by_name(bug.scenario).unwrap(),
             &CheckOpts::new(bug.preset, bug.features),
         )
@@ -190,7 +190,7 @@ fn every_seeded_bug_is_found_within_1000_seeds_and_shrinks_to_twice_the_shortest
         let f = dir.join("t.jsonl");
         t.write(&f).unwrap();
         assert!(
-            check::replay_file(&f).unwrap().1,
+            verdict::replay_file(&f).unwrap().1,
             "{}: shrunk trace does not replay",
             bug.id
         );
@@ -246,7 +246,7 @@ fn k72_sweep_runs_clean_apart_from_known_findings() {
             let (_, r) = run_seed(&bug, seed, 50_000);
             if let Some((_, v)) = r.violation {
                 assert!(
-                    ublk_checker::known::sim_known(bug.features, v.inv).is_some(),
+                    ublk_checker::explore::known::sim_known(bug.features, v.inv).is_some(),
                     "{copy:?} seed {seed}: {v}"
                 );
             }

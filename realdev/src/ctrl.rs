@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::io::wait_cqe;
 use crate::uapi::*;
 
-pub const CONTROL_PATH: &str = "/dev/ublk-control";
+pub use ublk_program::CONTROL_PATH;
 
 /// One control ring on its own `/dev/ublk-control` fd. Not shared between threads: a thread
 /// that must block in a command (START_DEV) opens its own.

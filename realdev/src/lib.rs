@@ -8,17 +8,17 @@
 //! * [`io`] — `/dev/ublkcN`, the descriptor mmap, per-thread io rings and the io commands.
 //! * [`report`] — JSON-lines reporting of observed results.
 //! * [`scenario`] — the checks run by the `ublk-realdev` binary (`smoke`, `o6`).
-//! * [`program`] — sequential programs (the model's predictions) and how a run is judged;
-//!   [`exec`] runs them on the real kernel (`ublk-realdev run-batch`).
+//! * `ublk_program` (crate `program/`, re-exported as [`program`]) — sequential programs (the
+//!   model's predictions) and how a run is judged; [`exec`] runs them on the real kernel (`ublk-realdev run-batch`).
 
 pub mod child;
 pub mod ctrl;
 pub mod error;
 pub mod exec;
 pub mod io;
-pub mod program;
 pub mod report;
 pub mod scenario;
 pub mod uapi;
 
 pub use error::{Error, Result};
+pub use ublk_program as program;

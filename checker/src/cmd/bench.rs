@@ -1,0 +1,83 @@
+//! `ublksim bench`: distinct states/s of the explorer on one scenario (median of runs).
+
+use crate::scenarios;
+use ublk_model::{Model, Preset};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "K72")]
+    pub preset: String,
+    /// Scenario to explore (default: the largest built-in one).
+    #[arg(long, default_value = "per-io-daemons-stress")]
+    pub scenario: String,
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Print a JSON report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Peak resident set size of this process, from /proc (Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
+    use crate::explore::bfs::Explorer;
+    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset '{}' (known: PRE, POST, K72, K612)",
+            a.preset
+        )
+    })?;
+    let sc = scenarios::by_name(&a.scenario)
+        .ok_or_else(|| anyhow::anyhow!("unknown scenario '{}'", a.scenario))?;
+    let m = Model::new(&sc, preset.features()).map_err(anyhow::Error::msg)?;
+    if a.runs == 0 {
+        anyhow::bail!("--runs must be at least 1");
+    }
+    let mut secs = Vec::new();
+    let mut last = None;
+    for _ in 0..a.runs {
+        let r = Explorer::new(&m).run();
+        secs.push(r.elapsed.as_secs_f64());
+        last = Some(r);
+    }
+    let r = last.unwrap();
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    let report = serde_json::json!({
+        "benchmark": "explorer-bfs distinct states/s",
+        "preset": preset.name(),
+        "scenario": sc.name,
+        "runs": a.runs,
+        "states": r.states,
+        "transitions": r.transitions,
+        "max_depth": r.max_depth,
+        "median_seconds": median,
+        "min_seconds": secs[0],
+        "max_seconds": secs[secs.len() - 1],
+        "median_states_per_sec": r.states as f64 / median,
+        "median_transitions_per_sec": r.transitions as f64 / median,
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB",
+            sc.name,
+            preset.name(),
+            r.states,
+            r.transitions,
+            median,
+            a.runs,
+            r.states as f64 / median,
+            r.transitions as f64 / median,
+            peak_rss_kib().map_or("?".into(), |k| k.to_string())
+        );
+    }
+    Ok(0)
+}

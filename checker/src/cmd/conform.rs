@@ -1,0 +1,178 @@
+//! `ublksim conform`: random sequential programs, the model's predictions against the real
+//! kernel (or printed, without --vm/--device).
+
+use crate::conform::compile::ModelProgram;
+use crate::conform::runner::*;
+use crate::conform::{compile, corpus, generate};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use ublk_program::Program;
+
+#[derive(clap::Args)]
+pub struct ConformArgs {
+    #[arg(long, default_value = "7.2")]
+    pub kernel: String,
+    /// Random programs to run.
+    #[arg(long, default_value_t = 100)]
+    pub count: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run only program N of the seed (`sS-N`), `--repeat` times: reproduce one program of a
+    /// batch, e.g. to tell a race from a deterministic divergence.
+    #[arg(long)]
+    pub only: Option<usize>,
+    /// With --only: run the program this many times in one boot.
+    #[arg(long, default_value_t = 1, requires = "only")]
+    pub repeat: usize,
+    /// Boot the kernel in QEMU and run there (without --vm/--device: print the programs).
+    #[arg(long, conflicts_with = "device")]
+    pub vm: bool,
+    #[arg(long)]
+    pub device: bool,
+    /// Also replay the traces of this folder in the same run (e.g. traces/corpus).
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Test hook: alter the errno the model predicts at step N of the first program; the run
+    /// must report the divergence at that step.
+    #[arg(long)]
+    pub perturb: Option<usize>,
+    /// Test hook: append a wait for a CQE that never comes to the first program; the run
+    /// must report a hang there and still finish.
+    #[arg(long)]
+    pub hang: bool,
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Do not shrink divergent programs.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Write the corpus programs as traces into this folder and exit.
+    #[arg(long)]
+    pub write_corpus: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
+    let k = compile::kernel_target(&a.kernel).map_err(anyhow::Error::msg)?;
+    let feat = k.preset.features();
+    if let Some(dir) = &a.write_corpus {
+        std::fs::create_dir_all(dir)?;
+        for mp in corpus::corpus_for(k.preset) {
+            let t = compile::to_trace(&mp, k.preset).map_err(anyhow::Error::msg)?;
+            let p = dir.join(format!("{}.jsonl", mp.id));
+            t.write(&p)?;
+            println!("wrote {}", p.display());
+        }
+        return Ok(0);
+    }
+    let excluded: HashSet<&str> = generate::EXCLUDED.iter().map(|(k, _)| *k).collect();
+    for (kind, why) in generate::EXCLUDED {
+        eprintln!("note: op kind '{kind}' excluded from random programs: {why}");
+    }
+    let models: Vec<ModelProgram> = match a.only {
+        Some(n) => (0..a.repeat.max(1))
+            .map(|r| {
+                let mut mp = generate::generate_one(a.seed, n, feat, &excluded);
+                if a.repeat > 1 {
+                    mp.id = format!("{}#{r}", mp.id);
+                }
+                mp
+            })
+            .collect(),
+        None => (0..a.count)
+            .map(|n| generate::generate_one(a.seed, n, feat, &excluded))
+            .collect(),
+    };
+    let mut programs: Vec<Program> = Vec::new();
+    for mp in &models {
+        programs.push(
+            compile::compile(mp, feat)
+                .map_err(anyhow::Error::msg)?
+                .program,
+        );
+    }
+    if let Some(step) = a.perturb {
+        let p = programs
+            .first_mut()
+            .ok_or_else(|| anyhow::anyhow!("--perturb needs --count ≥ 1"))?;
+        if !generate::perturb(p, step) {
+            anyhow::bail!("--perturb {step}: step {step} of {} has no result", p.id);
+        }
+        eprintln!(
+            "note: --perturb: step {step} of program {} now expects {}",
+            p.id,
+            ublk_program::show_expect(&p.steps[step].expect)
+        );
+    }
+    if a.hang {
+        let p = programs
+            .first_mut()
+            .ok_or_else(|| anyhow::anyhow!("--hang needs --count ≥ 1"))?;
+        inject_hang(p)?;
+    }
+    let mut corpus = Vec::new();
+    if let Some(dir) = &a.corpus {
+        for f in trace_files(std::slice::from_ref(dir))? {
+            corpus.push(program_of_trace(&f, &k)?);
+        }
+    }
+    let total: Vec<Program> = corpus.iter().cloned().chain(programs.clone()).collect();
+    if !a.vm && !a.device {
+        for (mp, p) in models.iter().zip(&programs) {
+            println!("{}:", p.id);
+            print!("{}", describe_program(mp, feat));
+        }
+        return Ok(0);
+    }
+    let (results, timing) = run_programs(&total, &k, a.vm, a.timeout_ms)?;
+    println!(
+        "ublksim conform — kernel {} (model preset {}) — seed {}, {} random programs{}",
+        k.name,
+        k.preset.name(),
+        a.seed,
+        programs.len(),
+        if corpus.is_empty() {
+            String::new()
+        } else {
+            format!(" + {} corpus traces", corpus.len())
+        }
+    );
+    let (ok, div, hang, other) = print_results(&results, a.json);
+    println!(
+        "{} programs: {ok} conform, {div} diverge, {hang} hang, {other} refused/error",
+        results.len()
+    );
+    print_timing(&timing, results.len());
+    // shrink each distinct random-program divergence
+    if !a.no_shrink && a.perturb.is_none() && !a.hang {
+        let mut seen = HashSet::new();
+        for ((mp, p), r) in models
+            .iter()
+            .zip(&programs)
+            .zip(results.iter().skip(corpus.len()))
+        {
+            let Some(sig) = generate::signature(p, &r.verdict) else {
+                continue;
+            };
+            if !seen.insert(sig.clone()) {
+                continue;
+            }
+            let (small, sr) = shrink(mp, &sig, &k, a.vm, a.timeout_ms)?;
+            println!(
+                "\nminimal program for [{sig}] (from {}, {} → {} actions): {}",
+                mp.id,
+                mp.order.len(),
+                small.order.len(),
+                sr.verdict_text
+            );
+            print!("{}", describe_program(&small, feat));
+            if let Ok(t) = compile::to_trace(&small, k.preset) {
+                let f = PathBuf::from("out/divergences").join(format!("{}.jsonl", small.id));
+                if t.write(&f).is_ok() {
+                    println!("    trace saved: {}", f.display());
+                }
+            }
+        }
+    }
+    Ok(if div + hang + other > 0 { 1 } else { 0 })
+}

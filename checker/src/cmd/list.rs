@@ -1,0 +1,54 @@
+//! `ublksim list`: presets, switches and scenarios.
+
+use crate::scenarios;
+use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
+use ublk_model::{ALL_SWITCHES, EVERY_PRESET};
+
+pub fn run() -> anyhow::Result<i32> {
+    print!("{}", list());
+    Ok(0)
+}
+
+fn list() -> String {
+    use std::fmt::Write;
+    let mut s = String::from("PRESETS\n");
+    for p in EVERY_PRESET {
+        let _ = writeln!(s, "  {:<5} {}", p.name(), p.describe());
+    }
+    s.push_str("\nSWITCHES (on in: K612 PRE POST K72)\n");
+    for w in ALL_SWITCHES {
+        let i = w.info();
+        let on: Vec<_> = EVERY_PRESET
+            .iter()
+            .map(|p| if p.features().has(w) { "x" } else { "." })
+            .collect();
+        let kind = match i.kind {
+            SwKind::SeriesPatch => "patch",
+            SwKind::Fix => "fix",
+            SwKind::Refinement => "k72",
+            SwKind::Upstream => "newer",
+        };
+        let bug = i
+            .bug
+            .map(|b| format!(" [absent = seeded bug {b}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {:<24} {:<5} {}    {}{}",
+            i.name,
+            kind,
+            on.join("   "),
+            i.title,
+            bug
+        );
+    }
+    s.push_str("\nSERIES PATCHES WITHOUT OBSERVABLE BEHAVIOUR (not switches)\n");
+    for (p, why) in NON_BEHAVIOURAL_PATCHES {
+        let _ = writeln!(s, "  {p:<5} {why}");
+    }
+    s.push_str("\nSCENARIOS\n");
+    for sc in scenarios::all() {
+        let _ = writeln!(s, "  {:<34} {}", sc.name, sc.doc);
+    }
+    s
+}

@@ -1,0 +1,16 @@
+//! One file per subcommand, as cargo's `src/bin/cargo/commands/`: its clap arguments and its
+//! `run`, which returns the exit code. The work itself lives in the rooms below.
+
+pub mod agree;
+pub mod bench;
+pub mod check;
+pub mod conform;
+pub mod diff;
+pub mod explain;
+pub mod graph;
+pub mod list;
+pub mod replay;
+pub mod series;
+pub mod sim;
+pub mod view;
+pub mod zoo;

@@ -1,0 +1,58 @@
+//! `ublksim replay`: saved traces on a real kernel (the VM, or this host's device), each
+//! observation compared with the model.
+
+use crate::conform::compile;
+use crate::conform::runner::*;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// Trace files or folders of them (`*.jsonl`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Boot the kernel in QEMU (scripts/vm/run.sh) and replay there.
+    #[arg(long, conflicts_with = "device")]
+    pub vm: bool,
+    /// Replay on this host's /dev/ublk-control (root, ublk_drv).
+    #[arg(long)]
+    pub device: bool,
+    #[arg(long, default_value = "7.2")]
+    pub kernel: String,
+    /// Per-step timeout (a step without its effect by then is a hang).
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Print every result as a JSON line.
+    #[arg(long)]
+    pub json: bool,
+    /// Run each trace this many times in one boot (a race shows up as some runs failing).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+}
+
+pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
+    let k = compile::kernel_target(&a.kernel).map_err(anyhow::Error::msg)?;
+    if !a.vm && !a.device {
+        anyhow::bail!("say where to replay: --vm (QEMU) or --device (this host's ublk)");
+    }
+    let mut programs = Vec::new();
+    for f in trace_files(&a.files)? {
+        let p = program_of_trace(&f, &k)?;
+        for r in 0..a.repeat.max(1) {
+            let mut p = p.clone();
+            if a.repeat > 1 {
+                p.id = format!("{}#{r}", p.id);
+            }
+            programs.push(p);
+        }
+    }
+    let (results, timing) = run_programs(&programs, &k, a.vm, a.timeout_ms)?;
+    println!(
+        "ublksim replay — kernel {} — {} traces",
+        k.name,
+        programs.len()
+    );
+    let (ok, div, hang, other) = print_results(&results, a.json);
+    println!("{ok} conform, {div} diverge, {hang} hang, {other} refused/error");
+    print_timing(&timing, results.len());
+    Ok(if div + hang + other > 0 { 1 } else { 0 })
+}

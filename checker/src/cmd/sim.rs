@@ -1,0 +1,295 @@
+//! `ublksim sim`: deterministic simulation of large configurations, with
+//! faults, swarm mode, coverage, shrinking and a determinism check.
+
+use crate::explore::shrink::{shrink, Cex};
+use crate::explore::verdict::{make_trace, print_trace, Ending};
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+use ublk_model::config::CopyMode;
+use ublk_model::{apply_switches, Model, Preset};
+use ublk_sim::coverage::{Coverage, GOALS};
+use ublk_sim::faults::{FaultSet, ALL_FAULTS};
+use ublk_sim::workload::{scenario, Quirk, SimConfig};
+use ublk_sim::{simulate, Progress, RunOpts};
+
+#[derive(clap::Args)]
+pub struct SimArgs {
+    #[arg(long, default_value = "K72")]
+    preset: String,
+    /// Turn a switch (or a seeded bug, `B-8`) on.
+    #[arg(long)]
+    with: Vec<String>,
+    #[arg(long)]
+    without: Vec<String>,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of seeds to run (a sweep: seed, seed+1, …); stops at the first failure.
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Atomic model steps per seed.
+    #[arg(long, default_value_t = 1_000_000)]
+    steps: u64,
+    #[arg(long, default_value_t = 1)]
+    queues: u8,
+    #[arg(long, default_value_t = 2)]
+    depth: u8,
+    /// Offload threads (off-daemon REGISTER / user copy).
+    #[arg(long, default_value_t = 1)]
+    offload: u8,
+    /// Block submitters per queue.
+    #[arg(long, default_value_t = 2)]
+    submitters: u8,
+    /// copy | user-copy | zero-copy | auto-buf-reg
+    #[arg(long, default_value = "zero-copy")]
+    copy: String,
+    /// Faults: `all`, `none`, or a list like `kill,stop=4,elevator` (see `--list-faults`).
+    #[arg(long, default_value = "none")]
+    faults: String,
+    /// Server quirks: `all`, `none`, or a list (double-fetch, no-buffer-fetch,
+    /// need-get-data, commit-before-unregister, unfixed-rings).
+    #[arg(long, default_value = "none")]
+    quirks: String,
+    /// Swarm mode: each seed enables a random subset of the faults (random
+    /// weights) and of the quirks.
+    #[arg(long)]
+    swarm: bool,
+    /// Run every seed twice and compare the results byte for byte.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Print the fault vocabulary and exit.
+    #[arg(long)]
+    list_faults: bool,
+    /// Folder for the full and the shrunk counterexample traces.
+    #[arg(long, default_value = "out/traces")]
+    out: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn copy_mode(s: &str) -> Result<CopyMode> {
+    Ok(match s {
+        "copy" => CopyMode::Copy,
+        "user-copy" => CopyMode::UserCopy,
+        "zero-copy" => CopyMode::ZeroCopy,
+        "auto-buf-reg" => CopyMode::AutoBufReg,
+        _ => bail!("unknown copy mode '{s}' (copy, user-copy, zero-copy, auto-buf-reg)"),
+    })
+}
+
+#[derive(Serialize)]
+struct SeedResult {
+    seed: u64,
+    faults: Vec<&'static str>,
+    quirks: Vec<&'static str>,
+    progress: Progress,
+    violation: Option<String>,
+}
+
+pub fn run(a: SimArgs) -> Result<i32> {
+    if a.list_faults {
+        for f in ALL_FAULTS {
+            println!(
+                "  {:<14} weight {:<2} {}",
+                f.name(),
+                f.default_weight(),
+                f.describe()
+            );
+        }
+        return Ok(0);
+    }
+    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
+        anyhow!(
+            "unknown preset '{}' (known: PRE, POST, K72, K612)",
+            a.preset
+        )
+    })?;
+    let feat =
+        apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
+    let faults = FaultSet::parse(&a.faults).map_err(anyhow::Error::msg)?;
+    if a.queues == 0 || a.depth == 0 || a.queues as usize * a.depth as usize > 8 {
+        bail!("--queues × --depth must be between 1 and 8");
+    }
+    let base = SimConfig {
+        queues: a.queues,
+        depth: a.depth,
+        copy: copy_mode(&a.copy)?,
+        offload: a.offload,
+        submitters: a.submitters,
+        faults: faults.clone(),
+        quirks: Quirk::parse_list(&a.quirks).map_err(anyhow::Error::msg)?,
+    };
+    let t0 = Instant::now();
+    let mut total = Coverage::default();
+    let mut steps = 0u64;
+    let mut results = Vec::new();
+    let mut code = 0;
+    for seed in a.seed..a.seed + a.seeds {
+        let mut cfg = base.clone();
+        if a.swarm {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed);
+            cfg.faults = faults.swarm(&mut rng);
+            cfg.quirks.retain(|_| rng.random_bool(0.5));
+        }
+        let (sc, _) = scenario(&cfg);
+        let m = Model::new(&sc, feat).map_err(anyhow::Error::msg)?;
+        let opts = RunOpts {
+            seed,
+            steps: a.steps,
+            progress_every: 1 << 20,
+            ..RunOpts::default()
+        };
+        let started = Instant::now();
+        let show = !a.json;
+        let r = simulate(&m, &cfg.faults, &opts, |p| {
+            if show {
+                let rate = p.steps as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprintln!(
+                    "  seed {seed}: {} steps ({rate:.0}/s), {} requests completed, {} faults injected, {} episodes",
+                    p.steps, p.requests_completed, p.faults_injected, p.episodes
+                );
+            }
+        });
+        if a.check_determinism {
+            let again = simulate(&m, &cfg.faults, &opts, |_| {});
+            if again != r {
+                bail!("seed {seed}: two runs with the same seed differ — the simulation is not deterministic");
+            }
+        }
+        steps += r.progress.steps;
+        total.merge(&r.coverage);
+        let known = r
+            .violation
+            .as_ref()
+            .and_then(|(_, v)| crate::explore::known::sim_known(feat, v.inv));
+        let violation = r.violation.as_ref().map(|(_, v)| match known {
+            Some((bug, _)) => format!("KNOWN {bug}: {v}"),
+            None => v.to_string(),
+        });
+        results.push(SeedResult {
+            seed,
+            faults: cfg.faults.names(),
+            quirks: cfg.quirks.iter().map(|q| q.name()).collect(),
+            progress: r.progress.clone(),
+            violation,
+        });
+        if let Some((path, v)) = r.violation {
+            if let Some((bug, why)) = known {
+                // a finding this kernel is known to have: report it, go on
+                if !a.json {
+                    println!("seed {seed}: KNOWN {bug} ({}): {why}", v.inv);
+                }
+                report_violation(&a, preset, feat, &m, seed, path, v)?;
+                continue;
+            }
+            code = 1;
+            report_violation(&a, preset, feat, &m, seed, path, v)?;
+            break;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if a.json {
+        let rep = serde_json::json!({
+            "preset": preset.name(),
+            "switches": feat.diff_from(preset.features()),
+            "config": base,
+            "seeds": results,
+            "steps": steps,
+            "seconds": secs,
+            "steps_per_sec": steps as f64 / secs.max(1e-9),
+            "coverage": total,
+            "missed_goals": total.missed(),
+        });
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print_summary(&results, &total, steps, secs);
+    }
+    Ok(code)
+}
+
+fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) {
+    let clean = results.iter().filter(|r| r.violation.is_none()).count();
+    let known = results
+        .iter()
+        .filter(|r| r.violation.as_ref().is_some_and(|v| v.starts_with("KNOWN")))
+        .count();
+    let req: u64 = results.iter().map(|r| r.progress.requests_completed).sum();
+    let faults: u64 = results.iter().map(|r| r.progress.faults_injected).sum();
+    let eps: u64 = results.iter().map(|r| r.progress.episodes).sum();
+    let cut: u64 = results.iter().map(|r| r.progress.episodes_cut).sum();
+    println!(
+        "{} seed(s), {clean} clean, {known} known finding(s); {steps} steps in {secs:.1}s ({:.0} steps/s); \
+         {req} requests completed; {faults} faults injected; {eps} episodes ({cut} cut as stuck or endless)",
+        results.len(),
+        steps as f64 / secs.max(1e-9)
+    );
+    println!("\ncoverage — goals:");
+    for (g, what) in GOALS {
+        let n = cov.goals.get(g).copied().unwrap_or(0);
+        let mark = if n == 0 { "  NOT SEEN" } else { "" };
+        println!("  {g:<20} {n:>10}  {what}{mark}");
+    }
+    println!("coverage — invariant premises (states in which the check had something to check):");
+    for (k, n) in &cov.premises {
+        println!("  {k:<40} {n:>10}");
+    }
+    println!("coverage — steps per kernel function:");
+    for (k, n) in &cov.steps {
+        println!("  {n:>10}  {k}");
+    }
+}
+
+fn report_violation(
+    a: &SimArgs,
+    preset: Preset,
+    feat: ublk_model::Features,
+    m: &Model,
+    seed: u64,
+    path: Vec<u8>,
+    v: ublk_model::Violation,
+) -> Result<()> {
+    let full = make_trace(m, preset, "sim", &path, Ending::Violation(&v));
+    let f_full = a
+        .out
+        .join(format!("sim-{}-seed{seed}-full.jsonl", preset.name()));
+    full.write(&f_full)?;
+    let cex = Cex {
+        scenario: m.scenario.clone(),
+        path,
+        violation: v,
+    };
+    let small = shrink(&cex, feat);
+    let sm = Model::new(&small.scenario, feat).map_err(anyhow::Error::msg)?;
+    let t = make_trace(
+        &sm,
+        preset,
+        "sim-shrunk",
+        &small.path,
+        Ending::Violation(&small.violation),
+    );
+    let f_small = a
+        .out
+        .join(format!("sim-{}-seed{seed}-shrunk.jsonl", preset.name()));
+    t.write(&f_small)?;
+    if !a.json {
+        println!(
+            "seed {seed}: {} after {} steps; shrunk to {} steps, {} actors:",
+            small.violation.inv,
+            cex.path.len(),
+            small.path.len(),
+            small.scenario.actors.len()
+        );
+        print!("{}", print_trace(&sm, &small.path, None));
+        println!(
+            "  full trace: {}\n  shrunk trace: {}  (ublksim check --replay {})",
+            f_full.display(),
+            f_small.display(),
+            f_small.display()
+        );
+    }
+    Ok(())
+}

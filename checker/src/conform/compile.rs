@@ -1,0 +1,399 @@
+//! Sequential programs for the real kernel: from the model (a scenario plus an order of user
+//! actions, see [`crate::conform::oracle`]) to a [`Program`] the real-device executor runs
+//! (`realdev/src/exec.rs`), from a saved trace to such an order, random programs
+//! (`ublksim conform`) and the shrinking of a divergent one.
+
+use crate::conform::oracle::{self, is_kernel_actor, Observed};
+use crate::explore::bfs::fingerprint;
+use std::collections::{HashMap, HashSet};
+use ublk_model::state::{ActorId, CmdSt};
+use ublk_model::{
+    Bio, CopyMode, CtrlOp, DevConfig, Features, Kind, Model, Op, Outcome, Preset, Recovery,
+    Scenario, State,
+};
+use ublk_program::*;
+use ublk_traces::{Header, Trace, TraceStep};
+
+/// A kernel the conformance runs target: the model's preset for it and the VM's kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelTarget {
+    pub name: &'static str,
+    pub preset: Preset,
+    /// `UBLK_VM_KERNEL` for `scripts/vm/run.sh`: the kernel line it boots.
+    pub vm_line: &'static str,
+}
+
+/// `--kernel NAME`: 7.2 (Debian sid, preset K72) or 6.12 (Debian trixie, preset K612).
+pub fn kernel_target(name: &str) -> Result<KernelTarget, String> {
+    let (name, preset) = match name {
+        "7.2" | "K72" => ("7.2", "K72"),
+        "6.12" | "K612" => ("6.12", "K612"),
+        _ => return Err(format!("unknown kernel '{name}' (known: 7.2, 6.12)")),
+    };
+    let preset = Preset::from_name(preset)
+        .ok_or_else(|| format!("kernel {name}: the model has no {preset} preset"))?;
+    Ok(KernelTarget {
+        name,
+        preset,
+        vm_line: name,
+    })
+}
+
+/// A sequential program in the model's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelProgram {
+    pub id: String,
+    pub scenario: Scenario,
+    pub order: Vec<ActorId>,
+}
+
+/// Run kernel actors until none can move (the oracle's `settle`).
+pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    loop {
+        if !seen.insert(fingerprint(s)) {
+            return Ok(());
+        }
+        let mut moved = false;
+        for a in 0..m.actors.len() as ActorId {
+            if !is_kernel_actor(m, a) || !m.may_step(s, a) {
+                continue;
+            }
+            if let Outcome::Stepped(info) = m.apply(s, a).map_err(|v| v.to_string())? {
+                push_step(m, steps, a, info.func, info.result);
+                moved = true;
+                break;
+            }
+        }
+        if !moved {
+            return Ok(());
+        }
+    }
+}
+
+fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, func: &str, result: Option<i32>) {
+    steps.push(TraceStep {
+        i: steps.len() as u32,
+        actor: m.actors[a as usize].name.clone(),
+        actor_id: a,
+        func: func.to_string(),
+        result,
+    });
+}
+
+pub(crate) fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
+    let st = &s.actors[a as usize];
+    match m.actors[a as usize].kind {
+        Kind::Submitter { .. } => st.sub == 1 || st.sub == 2,
+        _ => st.sub != 0,
+    }
+}
+
+/// The action an actor's next operation is, from the state before it.
+fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
+    let st = &s.actors[a as usize];
+    let name = &m.actors[a as usize].name;
+    Ok(match &m.actors[a as usize].kind {
+        Kind::Server { prog, process, .. } => {
+            if *process != 0 {
+                return Err(format!("{name}: recovery servers are not supported yet"));
+            }
+            let Some((op, _)) = prog.get(st.pc as usize) else {
+                return Err(format!("{name}: no operation left"));
+            };
+            match *op {
+                Op::Fetch { tag, buf, .. } => Act::Fetch {
+                    tag: tag as u16,
+                    buf,
+                },
+                Op::Commit {
+                    tag, result, buf, ..
+                } => Act::Commit {
+                    tag: tag as u16,
+                    result,
+                    buf,
+                },
+                Op::NeedGetData { tag, .. } => Act::NeedGetData { tag: tag as u16 },
+                Op::Register { tag, idx, .. } => Act::Register {
+                    tag: tag as u16,
+                    idx: idx as u16,
+                },
+                Op::Unregister { tag, idx, .. } => Act::Unregister {
+                    tag: tag as u16,
+                    idx: idx as u16,
+                },
+                Op::BadType { tag, .. } => Act::BadType { tag: tag as u16 },
+                Op::FixedIo { idx } => Act::FixedIo { idx: idx as u16 },
+                Op::UserCopy { tag, .. } => Act::UserCopy { tag: tag as u16 },
+                Op::WaitCqe { tag, .. } => Act::WaitCqe { tag: tag as u16 },
+                Op::Exit => Act::Exit,
+                Op::ThreadExit => Act::ThreadExit,
+                Op::CloseRing => Act::CloseRing,
+                Op::Loop { .. } | Op::Goto { .. } => {
+                    return Err(format!("{name}: Loop/Goto programs are not supported yet"))
+                }
+            }
+        }
+        Kind::Submitter { bios, .. } => match (st.sub, bios.get(st.pc as usize)) {
+            (0, Some(Bio::Read)) => Act::Read,
+            (0, Some(Bio::Write)) => Act::Write,
+            (0, None) => return Err(format!("{name}: no bio left")),
+            _ => Act::BioWait,
+        },
+        Kind::Control { prog } => match (st.sub, prog.get(st.pc as usize)) {
+            (0, Some(CtrlOp::StartDev)) => Act::StartDev,
+            (0, Some(CtrlOp::StopDev)) => Act::StopDev,
+            (0, Some(c)) => return Err(format!("control: {c:?} is not supported yet")),
+            (0, None) => return Err("control: no command left".into()),
+            _ => Act::CtrlWait,
+        },
+        Kind::Killer => Act::Kill,
+        Kind::FdHolder => Act::CloseFd,
+        Kind::Elevator => return Err("elevator switches are not supported yet".into()),
+        _ => return Err(format!("{name} is a kernel actor")),
+    })
+}
+
+/// The result of compiling a model program.
+pub struct Compiled {
+    pub program: Program,
+    pub prediction: oracle::Prediction,
+    /// Every model step (user and kernel) of the sequential run, for a trace.
+    pub steps: Vec<TraceStep>,
+}
+
+fn expect_of(o: &Observed) -> Expect {
+    match o {
+        Observed::Done(r) => Expect::Done(*r),
+        Observed::Pending => Expect::Pending,
+        Observed::Blocks => Expect::Blocks,
+    }
+}
+
+fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
+    if d.nr_queues != 1 {
+        return Err("only 1 queue is supported".into());
+    }
+    if d.elevator || d.fake_timeout || d.get_data_fails {
+        return Err(
+            "elevator / fault injection (fake_timeout, get_data_fails) cannot be set up on a \
+             real device"
+                .into(),
+        );
+    }
+    Ok(DevCfg {
+        depth: d.depth as u16,
+        copy: match d.copy {
+            CopyMode::Copy => CopyKind::Copy,
+            CopyMode::UserCopy => CopyKind::UserCopy,
+            CopyMode::ZeroCopy => CopyKind::ZeroCopy,
+            CopyMode::AutoBufReg => CopyKind::AutoBufReg,
+        },
+        need_get_data: d.need_get_data,
+        recovery: match d.recovery {
+            Recovery::None => RecoveryKind::None,
+            Recovery::Requeue => RecoveryKind::Requeue,
+            Recovery::Reissue => RecoveryKind::Reissue,
+            Recovery::FailIo => RecoveryKind::FailIo,
+        },
+        table_size: d.table_size as u16,
+    })
+}
+
+/// Compile `mp` under `feat`: the program with the oracle's expectation for each action and
+/// the predicted completions after it. Errors: the scenario cannot be run on a real device, or
+/// the order is not a program of it.
+pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
+    let m = Model::new(&mp.scenario, feat)?;
+    let prediction = oracle::predict(&m, &mp.order)?;
+    let n_user = (0..m.actors.len() as ActorId)
+        .take_while(|&a| !is_kernel_actor(&m, a))
+        .count();
+    let threads: Vec<ThreadSpec> = m.actors[..n_user]
+        .iter()
+        .map(|d| ThreadSpec {
+            name: d.name.clone(),
+            kind: match &d.kind {
+                Kind::Server { task, .. } => ThreadKind::Server {
+                    fixed_file: m.fixed_file[*task as usize],
+                },
+                Kind::Submitter { .. } => ThreadKind::Submitter,
+                Kind::Control { .. } => ThreadKind::Control,
+                Kind::Killer => ThreadKind::Killer,
+                Kind::FdHolder => ThreadKind::FdHolder,
+                _ => ThreadKind::Control,
+            },
+        })
+        .collect();
+    let mut s = m.init();
+    let mut tsteps = Vec::new();
+    settle(&m, &mut s, &mut tsteps)?;
+    let mut steps = Vec::new();
+    // issuing step of each model cmd; outstanding bio (submit step) per submitter
+    let mut cmd_step: HashMap<u8, usize> = HashMap::new();
+    let mut bio_step: HashMap<ActorId, usize> = HashMap::new();
+    let mut reported_done: HashSet<usize> = HashSet::new();
+    for (i, &a) in mp.order.iter().enumerate() {
+        let Some(pred) = prediction.steps.get(i) else {
+            break; // the model broke an invariant before this action
+        };
+        if a as usize >= n_user {
+            return Err(format!("action {i}: actor {a} is not a user actor"));
+        }
+        let act = act_of(&m, &s, a)?;
+        if let Kind::Server { prog, .. } = &m.actors[a as usize].kind {
+            let (op, cmd) = &prog[s.actors[a as usize].pc as usize];
+            if let (Some(c), false) = (cmd, matches!(op, Op::WaitCqe { .. })) {
+                cmd_step.insert(*c, i);
+            }
+        }
+        if matches!(act, Act::Read | Act::Write) {
+            bio_step.insert(a, i);
+        }
+        // execute the action as the oracle does
+        loop {
+            match m.apply(&mut s, a) {
+                Err(_) => break,
+                Ok(Outcome::Stepped(info)) => {
+                    push_step(&m, &mut tsteps, a, info.func, info.result);
+                    if settle(&m, &mut s, &mut tsteps).is_err() {
+                        break;
+                    }
+                    if info.result.is_some() || !mid_op(&m, &s, a) {
+                        break;
+                    }
+                }
+                Ok(Outcome::Blocked) => break,
+            }
+        }
+        if matches!(act, Act::Read | Act::Write | Act::BioWait) && s.actors[a as usize].sub == 0 {
+            // collected, or ended at once (disk gone): nothing outstanding
+            bio_step.remove(&a);
+        }
+        // predicted effects once the kernel settled
+        let mut after = Vec::new();
+        let mut cmds: Vec<_> = cmd_step.iter().map(|(&c, &k)| (k, c)).collect();
+        cmds.sort();
+        for (k, c) in cmds {
+            if k == i {
+                continue;
+            }
+            let d = &m.cmds[c as usize];
+            if s.tasks[d.task as usize].exiting || s.rings[d.ring as usize].exiting {
+                continue; // its CQE cannot be seen any more
+            }
+            match s.cmds[c as usize].st {
+                CmdSt::Pending => after.push(Effect {
+                    of: k,
+                    expect: Expect::Pending,
+                }),
+                CmdSt::Done(r) if reported_done.insert(k) => after.push(Effect {
+                    of: k,
+                    expect: Expect::Done(Some(r)),
+                }),
+                _ => {}
+            }
+        }
+        let mut bios: Vec<_> = bio_step.iter().map(|(&b, &k)| (k, b)).collect();
+        bios.sort();
+        for (k, b) in bios {
+            if k == i {
+                continue;
+            }
+            let st = &s.actors[b as usize];
+            let ended = match st.rq {
+                Some(r) if st.sub == 3 => {
+                    let rq = &s.reqs[r as usize];
+                    rq.round != st.x || rq.ended != 0
+                }
+                _ => false,
+            };
+            if !ended {
+                after.push(Effect {
+                    of: k,
+                    expect: Expect::Pending,
+                });
+            } else if reported_done.insert(k) {
+                after.push(Effect {
+                    of: k,
+                    expect: Expect::Done(Some(st.res)),
+                });
+            }
+        }
+        if let Expect::Done(Some(_)) = expect_of(&pred.observed) {
+            reported_done.insert(i);
+        }
+        let mut expect = expect_of(&pred.observed);
+        if expect == Expect::Pending && matches!(act, Act::Exit | Act::ThreadExit | Act::CloseRing)
+        {
+            // the oracle's "kept cmd" test looks at the op before pc, and an exit does not
+            // advance pc: an exit is never itself pending (reported to the oracle's owner)
+            expect = Expect::Done(None);
+        }
+        steps.push(Step {
+            thread: a as usize,
+            act,
+            expect,
+            after,
+        });
+    }
+    Ok(Compiled {
+        program: Program {
+            id: mp.id.clone(),
+            dev: dev_cfg(&mp.scenario.dev)?,
+            threads,
+            steps,
+        },
+        prediction,
+        steps: tsteps,
+    })
+}
+
+/// A trace of the sequential run of `mp` (header embeds the scenario).
+pub fn to_trace(mp: &ModelProgram, preset: Preset) -> Result<Trace, String> {
+    let feat = preset.features();
+    let c = compile(mp, feat)?;
+    Ok(Trace {
+        header: Header {
+            format: ublk_traces::FORMAT.into(),
+            version: ublk_traces::VERSION,
+            tool: format!("ublksim {}", env!("CARGO_PKG_VERSION")),
+            preset: preset.name().into(),
+            switches: vec![],
+            features: feat,
+            scenario: mp.scenario.clone(),
+            engine: "sequential".into(),
+            state_invariants: true,
+        },
+        steps: c.steps,
+        outcome: None,
+    })
+}
+
+/// The user actions of a trace, in trace order: each step of a user actor that starts an
+/// operation (the actor is not inside a split one) is an action.
+pub fn order_from_trace(t: &Trace) -> Result<Vec<ActorId>, String> {
+    let m = Model::new(&t.header.scenario, t.header.features)?;
+    let mut s = m.init();
+    let mut order = Vec::new();
+    for st in &t.steps {
+        let a = st.actor_id;
+        if a as usize >= m.actors.len() {
+            return Err(format!("step {}: no actor {a}", st.i));
+        }
+        if !is_kernel_actor(&m, a) && !mid_op(&m, &s, a) {
+            order.push(a);
+        }
+        match m.apply(&mut s, a) {
+            Ok(Outcome::Stepped(_)) => {}
+            Ok(Outcome::Blocked) => {
+                return Err(format!("step {}: {} cannot move here", st.i, st.actor))
+            }
+            Err(_) => break, // the recorded violation
+        }
+    }
+    Ok(order)
+}
+
+// ---------------------------------------------------------------------------------------
+// random programs

@@ -1,0 +1,538 @@
+//! Random sequential programs for `ublksim conform`, their shrinking, the
+//! perturbation hook and the corpus: the generator side of [`crate::conform::compile`].
+
+use crate::conform::compile::*;
+use crate::conform::oracle::{self, Observed};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashSet;
+use ublk_model::state::ActorId;
+use ublk_model::{
+    ActorSpec, Bio, CopyMode, CtrlOp, DevConfig, Features, Kind, Model, Op, Outcome, Recovery,
+    Scenario,
+};
+use ublk_program::*;
+
+/// Op kinds the generator leaves out, each with the reason (a divergence reported to the
+/// model's owner, or an executor limit). Logged by `ublksim conform`.
+/// (Bios are generated on depth-1 devices only: see `generate_one`. Programs whose final
+/// STOP_DEV the model says cannot return are regenerated: on 7.2 such a program — the daemon
+/// REGISTERs the request's buffer, COMMITs without UNREGISTER, then exits — wedges the kernel:
+/// the re-armed FETCH is never canceled (`ublk_cancel_cmd` skips a started request), so the
+/// ring never exits, the buffer is never released, STOP_DEV/DEL_DEV block forever.)
+pub const EXCLUDED: &[(&str, &str)] = &[];
+
+/// Why a program's outcome is not fixed by its order alone (a race with a kernel worker, or a
+/// path the model knows the kernel differs on), each found as a divergence of a real run;
+/// `None` for a program a sequential run pins down. The generator keeps only those.
+fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option<&'static str> {
+    let has = |s: &oracle::Predicted, fs: &[&str]| {
+        s.funcs.iter().any(|f| fs.iter().any(|x| f.starts_with(x)))
+    };
+    let any = |fs: &[&str]| p.steps.iter().any(|s| has(s, fs));
+    // a step of `then` at or after the first step of `first`
+    let later = |first: &[&str], then: &[&str]| {
+        p.steps
+            .iter()
+            .position(|s| has(s, first))
+            .is_some_and(|i| p.steps[i..].iter().any(|s| has(s, then)))
+    };
+    const BIO: &[&str] = &["blk_mq_submit_bio"];
+    if any(&["submit_bio: disk gone"]) {
+        // the model does not model the /dev/ublkbN node's lifecycle (it answers -EIO; the
+        // executor, which opens the node per bio, sees -ENOENT): s1-54, s1-425 (7.2)
+        return Some("a bio after the disk is gone");
+    }
+    if later(&["exit_group (server process)"], BIO) {
+        // the release work tears the disk down concurrently: a canceling queue (-EIO) or a
+        // dead disk (-ENXIO on 7.2) — s1-150 of the second 7.2 run
+        return Some("a bio after the server process exited");
+    }
+    if any(&["ublk_timeout"]) {
+        // 6.12: a server gone while it owns every slot leaves no cmd for the cancel fn;
+        // `ublk_timeout` aborts the request after blk-mq's 30 s default, which the model
+        // settles at once (s1-2 of the first 6.12 run, a hang at 2 s)
+        return Some("a request only the block layer's timeout ends");
+    }
+    if later(
+        &["close(ring fd)", "exit_group", "do_exit"],
+        &["ublk_ctrl_start_dev"],
+    ) {
+        // the ring's exit (and the cancel fn, stop_work or release work it triggers) runs in a
+        // kworker after close() returns: START_DEV meets a LIVE device (-EEXIST) or a stopped
+        // one (0, the disk freed) — s2-34 and s2-142 of the first 6.12 run, one of each
+        return Some("START_DEV after a ring close or server exit");
+    }
+    if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&["do_exit"], BIO) {
+        // 6.12: about 1 in 20 such READs never completes on 6.12.118 (SysRq-W: the reader
+        // in submit_bio_wait, STOP_DEV in del_gendisk's freeze) where the model and every
+        // 7.2 run end it with -EIO through io_uring's fallback task work — O-9 in README.md,
+        // traces/findings/o9-thread-exit-then-read-6.12.jsonl; it would wedge the batch
+        return Some("a bio after a 6.12 server thread exited with its ring open (O-9)");
+    }
+    None
+}
+
+struct Gen<'a> {
+    rng: ChaCha8Rng,
+    feat: Features,
+    sc: Scenario,
+    order: Vec<ActorId>,
+    excluded: &'a HashSet<&'a str>,
+}
+
+#[derive(Clone, Copy)]
+struct Ids {
+    daemon: usize,
+    helper: Option<usize>,
+    submitter: usize,
+    control: usize,
+}
+
+impl Gen<'_> {
+    /// Append one action (and the op it needs); keep it when the oracle predicts no block
+    /// and no violation.
+    fn try_push(&mut self, spec_idx: usize, op: Option<GenOp>) -> bool {
+        let (old_sc, old_order) = (self.sc.clone(), self.order.clone());
+        let aid = self.actor_id(spec_idx);
+        match (&mut self.sc.actors[spec_idx], op) {
+            (ActorSpec::Server { prog, .. }, Some(GenOp::Server(o))) => prog.push(o),
+            (ActorSpec::Submitter { bios, .. }, Some(GenOp::Bio(b))) => bios.push(b),
+            (ActorSpec::Control { prog }, Some(GenOp::Ctrl(c))) => prog.push(c),
+            (_, None) => {}
+            _ => return false,
+        }
+        self.order.push(aid);
+        let ok = Model::new(&self.sc, self.feat)
+            .and_then(|m| oracle::predict(&m, &self.order))
+            .map(|p| {
+                p.violation.is_none()
+                    && timing_dependent(&p, self.feat).is_none()
+                    && p.steps.len() == self.order.len()
+                    && !p.steps.iter().any(|s| s.observed == Observed::Blocks)
+            })
+            .unwrap_or(false);
+        if !ok {
+            self.sc = old_sc;
+            self.order = old_order;
+        }
+        ok
+    }
+
+    fn actor_id(&self, spec_idx: usize) -> ActorId {
+        let servers: Vec<usize> = (0..self.sc.actors.len())
+            .filter(|&i| matches!(self.sc.actors[i], ActorSpec::Server { .. }))
+            .collect();
+        if let Some(p) = servers.iter().position(|&i| i == spec_idx) {
+            return p as ActorId;
+        }
+        let others: Vec<usize> = (0..self.sc.actors.len())
+            .filter(|&i| !matches!(self.sc.actors[i], ActorSpec::Server { .. }))
+            .collect();
+        (servers.len() + others.iter().position(|&i| i == spec_idx).unwrap()) as ActorId
+    }
+
+    fn ended(&self, spec_idx: usize) -> bool {
+        matches!(&self.sc.actors[spec_idx], ActorSpec::Server { prog, .. }
+            if prog.iter().any(|o| matches!(o, Op::CloseRing | Op::ThreadExit)))
+    }
+
+    fn stop_issued(&self) -> bool {
+        self.sc
+            .actors
+            .iter()
+            .any(|a| matches!(a, ActorSpec::Control { prog } if prog.contains(&CtrlOp::StopDev)))
+    }
+
+    fn tag(&mut self) -> u8 {
+        self.rng.random_range(0..self.sc.dev.depth)
+    }
+
+    fn random_server_op(&mut self, helper: bool) -> Op {
+        let copy = self.sc.dev.copy;
+        let buf = copy == CopyMode::Copy;
+        let q = 0;
+        let tag = self.tag();
+        let idx = self.rng.random_range(0..2u8);
+        let k = self.rng.random_range(0..100u32);
+        match k {
+            0..=14 => Op::Fetch { q, tag, buf },
+            15..=32 => Op::WaitCqe { q, tag },
+            33..=47 => Op::Commit {
+                q,
+                tag,
+                result: match self.rng.random_range(0..10u32) {
+                    0 => -5,
+                    1 => 0,
+                    _ => 4096,
+                },
+                buf,
+            },
+            48..=60 => Op::Register { q, tag, idx },
+            61..=72 => Op::Unregister { q, tag, idx },
+            73..=80 => Op::FixedIo { idx },
+            81..=88 => Op::UserCopy { q, tag },
+            89..=93 if self.sc.dev.need_get_data => Op::NeedGetData { q, tag },
+            89..=93 => Op::BadType { q, tag },
+            _ if helper => {
+                if self.rng.random_bool(0.5) {
+                    Op::ThreadExit
+                } else {
+                    Op::CloseRing
+                }
+            }
+            _ => Op::WaitCqe { q, tag },
+        }
+    }
+
+    fn allowed(&self, op: &Op) -> bool {
+        let k = match op {
+            Op::Fetch { .. } => "fetch",
+            Op::Commit { .. } => "commit",
+            Op::NeedGetData { .. } => "need-get-data",
+            Op::Register { .. } => "register",
+            Op::Unregister { .. } => "unregister",
+            Op::BadType { .. } => "bad-type",
+            Op::FixedIo { .. } => "fixed-io",
+            Op::UserCopy { .. } => "user-copy",
+            Op::WaitCqe { .. } => "wait",
+            Op::Exit => "exit",
+            Op::ThreadExit => "thread-exit",
+            Op::CloseRing => "close-ring",
+            Op::Loop { .. } | Op::Goto { .. } => "loop",
+        };
+        !self.excluded.contains(k)
+    }
+}
+
+enum GenOp {
+    Server(Op),
+    Bio(Bio),
+    Ctrl(CtrlOp),
+}
+
+/// Random program number `n` of seed `seed` (same inputs, same program). Only programs that
+/// end with a device the model says can be stopped (a final STOP_DEV that returns) are kept:
+/// a program that leaves STOP_DEV blocked wedges the real kernel too (see `EXCLUDED`).
+pub fn generate_one(seed: u64, n: usize, feat: Features, excluded: &HashSet<&str>) -> ModelProgram {
+    let mut last = None;
+    for attempt in 0..50u64 {
+        let mp = generate_attempt(seed, n, attempt, feat, excluded);
+        if ends_stopped(&mp, feat) {
+            return mp;
+        }
+        last = Some(mp);
+    }
+    last.expect("at least one attempt")
+}
+
+/// Does the program end with a STOP_DEV (or its wait) that the model says returns 0?
+fn ends_stopped(mp: &ModelProgram, feat: Features) -> bool {
+    let Ok(c) = compile(mp, feat) else {
+        return false;
+    };
+    c.program
+        .steps
+        .iter()
+        .rev()
+        .find(|s| matches!(s.act, Act::StopDev | Act::CtrlWait))
+        .is_some_and(|s| s.expect == Expect::Done(Some(0)))
+        && matches!(
+            c.program.steps.last().map(|s| &s.act),
+            Some(Act::StopDev | Act::CtrlWait)
+        )
+}
+
+/// Does the model accept a device in copy mode `copy` under `feat` (a kernel that lacks the
+/// mode, like 6.12 without zero copy, makes `Model::new` refuse it)?
+fn preset_accepts(feat: Features, copy: CopyMode) -> bool {
+    let sc = Scenario {
+        name: "probe".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            copy,
+            ..DevConfig::default()
+        },
+        actors: vec![ActorSpec::Server {
+            name: "daemon".into(),
+            fixed_file: false,
+            prog: vec![],
+        }],
+    };
+    Model::new(&sc, feat).is_ok()
+}
+
+fn generate_attempt(
+    seed: u64,
+    n: usize,
+    attempt: u64,
+    feat: Features,
+    excluded: &HashSet<&str>,
+) -> ModelProgram {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ attempt.wrapping_mul(0x5851_f42d),
+    );
+    let depth = rng.random_range(1..=2u8);
+    let mut copy = match rng.random_range(0..10u32) {
+        0..=4 => CopyMode::ZeroCopy,
+        5..=7 => CopyMode::Copy,
+        8 => CopyMode::UserCopy,
+        // the driver registers the buffer at index = tag at dispatch and
+        // unregisters it at the next COMMIT on the same ring
+        _ => CopyMode::AutoBufReg,
+    };
+    // a kernel without zero copy (6.12): the modes its preset accepts, evenly
+    if !preset_accepts(feat, copy) {
+        let ok: Vec<CopyMode> = [CopyMode::Copy, CopyMode::UserCopy]
+            .into_iter()
+            .filter(|&c| preset_accepts(feat, c))
+            .collect();
+        copy = ok[rng.random_range(0..ok.len())];
+    }
+    let need_get_data = copy == CopyMode::Copy && rng.random_bool(0.3);
+    let helper = rng.random_bool(0.5);
+    let server = |name: &str, fixed_file: bool| ActorSpec::Server {
+        name: name.into(),
+        fixed_file,
+        prog: vec![],
+    };
+    let mut actors = vec![server("daemon", rng.random_bool(0.5))];
+    if helper {
+        actors.push(server("helper", false));
+    }
+    actors.push(ActorSpec::Submitter { q: 0, bios: vec![] });
+    actors.push(ActorSpec::Control { prog: vec![] });
+    let ids = Ids {
+        daemon: 0,
+        helper: helper.then_some(1),
+        submitter: actors.len() - 2,
+        control: actors.len() - 1,
+    };
+    let sc = Scenario {
+        name: format!("random-{seed}-{n}"),
+        doc: "random sequential program (ublksim conform)".into(),
+        dev: DevConfig {
+            nr_queues: 1,
+            depth,
+            copy,
+            need_get_data,
+            recovery: Recovery::None,
+            elevator: false,
+            table_size: 2,
+            fake_timeout: false,
+            get_data_fails: false,
+        },
+        actors,
+    };
+    let mut g = Gen {
+        rng,
+        feat,
+        sc,
+        order: vec![],
+        excluded,
+    };
+    // prelude (usually): FETCH every tag (each from the daemon or the helper), START_DEV
+    if g.rng.random_bool(0.85) {
+        for tag in 0..depth {
+            let who = match ids.helper {
+                Some(h) if g.rng.random_bool(0.3) => h,
+                _ => ids.daemon,
+            };
+            let op = Op::Fetch {
+                q: 0,
+                tag,
+                buf: copy == CopyMode::Copy,
+            };
+            g.try_push(who, Some(GenOp::Server(op)));
+        }
+        g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev)));
+    }
+    let target = g.rng.random_range(3..=11usize);
+    let mut tries = 0;
+    while g.order.len() < target + depth as usize + 1 && tries < 200 {
+        tries += 1;
+        let k = g.rng.random_range(0..100u32);
+        let ok = match k {
+            0..=49 => {
+                let op = g.random_server_op(false);
+                g.allowed(&op) && g.try_push(ids.daemon, Some(GenOp::Server(op)))
+            }
+            50..=64 => match ids.helper {
+                // nothing after the helper closed its ring or exited (no ring to submit on)
+                Some(h) if !g.ended(h) => {
+                    let op = g.random_server_op(true);
+                    g.allowed(&op) && g.try_push(h, Some(GenOp::Server(op)))
+                }
+                _ => false,
+            },
+            // bios only on depth 1: blk-mq picks the driver tag (per-cpu hints), the model
+            // the lowest free one, so on depth 2 the first bio's tag is not predictable
+            // (and none after STOP_DEV: the executor opens /dev/ublkbN per bio, and the node
+            // is gone then — ENOENT where the model's submit_bio sees a dying disk, EIO)
+            65..=79 if depth == 1 && !g.stop_issued() => {
+                let b = if g.rng.random_bool(0.6) {
+                    Bio::Read
+                } else {
+                    Bio::Write
+                };
+                g.try_push(ids.submitter, Some(GenOp::Bio(b)))
+            }
+            80..=91 if depth == 1 => g.try_push(ids.submitter, None), // wait for the bio
+            92..=95 => g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),
+            _ => false,
+        };
+        let _ = ok;
+    }
+    // a clean end: STOP_DEV, the server exits, every bio is collected
+    if g.rng.random_bool(0.5) {
+        g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
+        g.try_push(ids.control, None);
+    }
+    g.try_push(ids.daemon, Some(GenOp::Server(Op::Exit)));
+    g.try_push(ids.submitter, None);
+    g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
+    g.try_push(ids.control, None);
+    ModelProgram {
+        id: format!("s{seed}-{n}"),
+        scenario: g.sc,
+        order: g.order,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// shrinking
+
+/// Programs one operation smaller than `mp` that are still valid (no block, no violation):
+/// drop one server or control op (and its action), or one bio (both its actions).
+pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram> {
+    let Ok(m) = Model::new(&mp.scenario, feat) else {
+        return vec![];
+    };
+    // which (spec actor, op index) each action starts, from a sequential run
+    let spec_of_actor: Vec<usize> = {
+        let servers = (0..mp.scenario.actors.len())
+            .filter(|&i| matches!(mp.scenario.actors[i], ActorSpec::Server { .. }));
+        let others = (0..mp.scenario.actors.len()).filter(|&i| {
+            !matches!(
+                mp.scenario.actors[i],
+                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. }
+            )
+        });
+        servers.chain(others).collect()
+    };
+    let mut s = m.init();
+    let mut dummy = Vec::new();
+    let _ = settle(&m, &mut s, &mut dummy);
+    // (spec idx, op idx) -> actions
+    let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    for (i, &a) in mp.order.iter().enumerate() {
+        let st = &s.actors[a as usize];
+        let key = match &m.actors[a as usize].kind {
+            Kind::Server { .. } | Kind::Control { .. } if st.sub == 0 => {
+                Some((spec_of_actor[a as usize], st.pc as usize))
+            }
+            Kind::Submitter { .. } => Some((spec_of_actor[a as usize], st.pc as usize)),
+            _ => None,
+        };
+        if let Some(k) = key {
+            match groups.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((k, vec![i])),
+            }
+        }
+        while let Ok(Outcome::Stepped(info)) = m.apply(&mut s, a) {
+            if settle(&m, &mut s, &mut dummy).is_err() {
+                break;
+            }
+            if info.result.is_some() || !mid_op(&m, &s, a) {
+                break;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((spec, op), actions) in groups.iter().rev() {
+        let mut sc = mp.scenario.clone();
+        match &mut sc.actors[*spec] {
+            ActorSpec::Server { prog, .. } if *op < prog.len() => {
+                prog.remove(*op);
+            }
+            ActorSpec::Control { prog } if *op < prog.len() => {
+                prog.remove(*op);
+            }
+            ActorSpec::Submitter { bios, .. } if *op < bios.len() => {
+                bios.remove(*op);
+            }
+            _ => continue,
+        }
+        let order: Vec<ActorId> = mp
+            .order
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !actions.contains(i))
+            .map(|(_, &a)| a)
+            .collect();
+        let valid = Model::new(&sc, feat)
+            .and_then(|m| oracle::predict(&m, &order))
+            .map(|p| {
+                p.violation.is_none() && !p.steps.iter().any(|s| s.observed == Observed::Blocks)
+            })
+            .unwrap_or(false);
+        if valid {
+            out.push(ModelProgram {
+                id: format!("{}-", mp.id),
+                scenario: sc,
+                order,
+            });
+        }
+    }
+    for (k, c) in out.iter_mut().enumerate() {
+        c.id = format!("{}.{k}", mp.id);
+    }
+    out
+}
+
+/// The kind of a divergence without its step numbers: what diverged and how.
+pub fn signature(p: &Program, v: &Verdict) -> Option<String> {
+    match v {
+        Verdict::Diverges {
+            step,
+            what,
+            expected,
+            got,
+        } => {
+            let what: String = what
+                .split(" (")
+                .next()
+                .unwrap_or(what)
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect();
+            let act = p.steps.get(*step).map(|s| s.act.name()).unwrap_or_default();
+            let act: String = act.chars().filter(|c| !c.is_ascii_digit()).collect();
+            Some(format!("{act} / {what}: expected {expected}, got {got}"))
+        }
+        Verdict::Hang {
+            predicted: false,
+            what,
+            ..
+        } => Some(format!(
+            "hang: {}",
+            what.chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect::<String>()
+        )),
+        _ => None,
+    }
+}
+
+/// Change the expectation of step `step` the way a wrong errno in the model would: a result
+/// becomes another errno. Returns false if that step has no result to perturb.
+pub fn perturb(p: &mut Program, step: usize) -> bool {
+    match p.steps.get_mut(step).map(|s| &mut s.expect) {
+        Some(Expect::Done(Some(r))) => {
+            *r = if *r == -22 { -16 } else { -22 };
+            true
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,13 @@
+//! Real-kernel conformance: the model's predictions for sequential programs ([`oracle`]),
+//! random programs ([`generate`]) compiled to the host↔guest format ([`compile`]), the corpus
+//! of traces ([`corpus`]), and the runner that boots the VM or uses this host's device
+//! ([`runner`]).
+
+pub mod compile;
+pub mod corpus;
+pub mod generate;
+pub mod oracle;
+pub mod runner;
+
+#[cfg(test)]
+mod tests;

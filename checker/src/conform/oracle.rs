@@ -1,0 +1,278 @@
+//! The model as an oracle for *sequential* programs on a real kernel.
+//!
+//! A sequential program is a scenario plus an order of *user actions*: each
+//! action names a user actor (server thread, submitter, control task,
+//! SIGKILL, fd holder, elevator) and means "let this actor do its next
+//! operation".  Between actions the kernel's own contexts (task work, ring
+//! exit, fixed-buffer completion, requeue work, release work) run until
+//! nothing more can happen — on a real machine they run promptly and on
+//! their own.  The oracle returns what user space must observe for each
+//! action: a result, "kept by the driver" (a uring_cmd that stays queued, a
+//! bio that is in flight), or "blocks" (the operation cannot finish: a
+//! replay must see it time out).
+
+use crate::explore::bfs::fingerprint;
+use serde::Serialize;
+use std::collections::HashSet;
+use ublk_model::state::{ActorId, CmdSt};
+use ublk_model::{Kind, Model, Outcome, State, Violation};
+
+/// What one user action is predicted to show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Observed {
+    /// Finished with this result (cmd result, CQE res, bio status, control
+    /// command result); `None` for steps without a result (exit, close).
+    Done(Option<i32>),
+    /// Issued and kept: a uring_cmd queued in the driver, a bio in flight.
+    Pending,
+    /// Cannot proceed even after the kernel settled: a hang at this action.
+    Blocks,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Predicted {
+    pub actor: String,
+    /// The kernel functions the action went through, in order.
+    pub funcs: Vec<&'static str>,
+    pub observed: Observed,
+}
+
+/// The oracle's answer for a whole program.
+#[derive(Clone, Debug, Serialize)]
+pub struct Prediction {
+    pub steps: Vec<Predicted>,
+    /// The model broke an invariant during the program (the program
+    /// exercises a bug of this kernel version).
+    pub violation: Option<Violation>,
+}
+
+/// Is `a` one of the kernel's own contexts (run to quiescence between actions)?
+pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
+    m.actors[a as usize].kind.is_kernel()
+}
+
+/// Run kernel actors until none can move (or they only cycle: a ring exit
+/// retrying a cancel that cannot succeed).  Returns the functions run.
+fn settle(m: &Model, s: &mut State) -> Result<Vec<&'static str>, Violation> {
+    let mut seen = HashSet::new();
+    let mut funcs = Vec::new();
+    loop {
+        if !seen.insert(fingerprint(s)) {
+            return Ok(funcs); // back in a state seen during this settle: a busy loop
+        }
+        let mut moved = false;
+        for a in 0..m.actors.len() as ActorId {
+            if !is_kernel_actor(m, a) || !m.may_step(s, a) {
+                continue;
+            }
+            if let Outcome::Stepped(info) = m.apply(s, a)? {
+                funcs.push(info.func);
+                moved = true;
+                break;
+            }
+        }
+        if !moved {
+            return Ok(funcs);
+        }
+    }
+}
+
+/// Is actor `a` in the middle of an operation (a split kernel path, a bio
+/// being dispatched, a control command past its first step)?
+fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
+    let st = &s.actors[a as usize];
+    match m.actors[a as usize].kind {
+        Kind::Submitter { .. } => st.sub == 1 || st.sub == 2,
+        _ => st.sub != 0,
+    }
+}
+
+/// Predict the observations of the program `order` (user actors only).
+pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
+    let mut s = m.init();
+    let mut steps = Vec::new();
+    let fail = |steps, v| {
+        Ok(Prediction {
+            steps,
+            violation: Some(v),
+        })
+    };
+    if let Err(v) = settle(m, &mut s) {
+        return fail(steps, v);
+    }
+    for (i, &a) in order.iter().enumerate() {
+        if a as usize >= m.actors.len() || is_kernel_actor(m, a) {
+            return Err(format!(
+                "action {i}: actor {a} is not a user actor of this scenario"
+            ));
+        }
+        let name = m.actors[a as usize].name.clone();
+        let issued = issued_cmd(m, &s, a);
+        let mut funcs = Vec::new();
+        let mut result = None;
+        let mut stepped = false;
+        let observed = loop {
+            match m.apply(&mut s, a) {
+                Err(v) => {
+                    steps.push(Predicted {
+                        actor: name,
+                        funcs,
+                        observed: Observed::Done(None),
+                    });
+                    return fail(steps, v);
+                }
+                Ok(Outcome::Stepped(info)) => {
+                    stepped = true;
+                    funcs.push(info.func);
+                    result = info.result.or(result);
+                    match settle(m, &mut s) {
+                        Ok(f) => funcs.extend(f),
+                        Err(v) => {
+                            steps.push(Predicted {
+                                actor: name,
+                                funcs,
+                                observed: Observed::Done(result),
+                            });
+                            return fail(steps, v);
+                        }
+                    }
+                    if result.is_some() || !mid_op(m, &s, a) {
+                        let submitted_bio =
+                            matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
+                                && s.actors[a as usize].sub == 3;
+                        let kept_cmd = result.is_none() && is_kept_cmd(m, &s, a);
+                        break if submitted_bio || kept_cmd {
+                            Observed::Pending
+                        } else {
+                            Observed::Done(result)
+                        };
+                    }
+                }
+                Ok(Outcome::Blocked) => {
+                    // the kernel already settled after the last step: nothing will change
+                    break if stepped {
+                        Observed::Pending
+                    } else {
+                        Observed::Blocks
+                    };
+                }
+            }
+        };
+        // a command kept by the driver but completed before the action is
+        // over (e.g. a COMMIT whose request was requeued and re-dispatched to
+        // the new cmd): user space sees its CQE
+        let observed = match (observed, issued.map(|c| s.cmds[c as usize].st)) {
+            (Observed::Done(None), Some(CmdSt::Done(res))) => Observed::Done(Some(res)),
+            (o, _) => o,
+        };
+        steps.push(Predicted {
+            actor: name,
+            funcs,
+            observed,
+        });
+    }
+    Ok(Prediction {
+        steps,
+        violation: None,
+    })
+}
+
+/// The uring_cmd the server actor's next operation issues, if any.
+fn issued_cmd(m: &Model, s: &State, a: ActorId) -> Option<ublk_model::state::CmdId> {
+    let Kind::Server { prog, .. } = &m.actors[a as usize].kind else {
+        return None;
+    };
+    match prog.get(s.actors[a as usize].pc as usize)? {
+        (ublk_model::Op::WaitCqe { .. }, _) => None,
+        (_, c) => *c,
+    }
+}
+
+/// Did the server action just leave a uring_cmd queued in the driver?
+fn is_kept_cmd(m: &Model, s: &State, a: ActorId) -> bool {
+    let Kind::Server { prog, .. } = &m.actors[a as usize].kind else {
+        return false;
+    };
+    let st = &s.actors[a as usize];
+    let pc = st.pc as usize;
+    // an exit (process or thread) does not advance pc: it keeps nothing
+    let exited = matches!(
+        prog.get(pc).map(|o| &o.0),
+        Some(ublk_model::Op::Exit | ublk_model::Op::ThreadExit)
+    ) && st.done;
+    !exited
+        && pc > 0
+        && prog[pc - 1].1.is_some_and(|c| {
+            !matches!(prog[pc - 1].0, ublk_model::Op::WaitCqe { .. })
+                && s.cmds[c as usize].st == ublk_model::state::CmdSt::Pending
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios;
+    use ublk_model::Preset;
+
+    fn actor(m: &Model, name: &str) -> ActorId {
+        m.actor_id(name).unwrap()
+    }
+
+    #[test]
+    fn daemon_zc_sequential_program() {
+        let m = Model::new(
+            &scenarios::by_name("daemon-zc").unwrap(),
+            Preset::K72.features(),
+        )
+        .unwrap();
+        let (d, c, b) = (
+            actor(&m, "daemon"),
+            actor(&m, "control"),
+            actor(&m, "submitter0"),
+        );
+        // FETCH, START_DEV, submit a read, wait for it, REGISTER, UNREGISTER,
+        // COMMIT, the read completes, STOP_DEV, the re-armed FETCH is aborted
+        let order = [d, c, b, d, d, d, d, b, c, d, d];
+        let p = predict(&m, &order).unwrap();
+        assert!(p.violation.is_none());
+        let obs: Vec<_> = p.steps.iter().map(|s| s.observed.clone()).collect();
+        use Observed::*;
+        assert_eq!(
+            obs,
+            vec![
+                Pending,
+                Done(Some(0)),
+                Pending,
+                Done(Some(0)),
+                Done(Some(0)),
+                Done(Some(0)),
+                Pending,
+                Done(Some(0)),
+                Done(Some(0)),
+                Done(Some(-19)),
+                Done(None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wait_that_cannot_finish_blocks() {
+        let m = Model::new(
+            &scenarios::by_name("daemon-zc").unwrap(),
+            Preset::K72.features(),
+        )
+        .unwrap();
+        let d = actor(&m, "daemon");
+        // FETCH, then wait for a CQE no request will ever produce
+        let p = predict(&m, &[d, d]).unwrap();
+        assert_eq!(p.steps[1].observed, Observed::Blocks);
+    }
+
+    #[test]
+    fn the_oracle_sees_a_seeded_bug() {
+        let f = Preset::K72.features().without(ublk_model::Sw::FixB12);
+        let m = Model::new(&scenarios::by_name("fetch-without-buffer").unwrap(), f).unwrap();
+        let p = predict(&m, &[actor(&m, "daemon")]).unwrap();
+        assert_eq!(p.violation.unwrap().inv, ublk_model::Inv::S5);
+    }
+}

@@ -1,0 +1,102 @@
+//! Tests of compilation, generation and the corpus together.
+
+use crate::conform::compile::*;
+use crate::conform::corpus::corpus_programs;
+use crate::conform::generate::{generate_one, perturb, shrink_candidates};
+use std::collections::HashSet;
+use ublk_model::Preset;
+use ublk_program::*;
+use ublk_traces::Trace;
+
+#[test]
+fn daemon_zc_compiles_with_effects() {
+    let mp = &corpus_programs()[0];
+    let c = compile(mp, Preset::K72.features()).unwrap();
+    let p = &c.program;
+    assert_eq!(p.steps.len(), 11);
+    assert_eq!(p.steps[0].act, Act::Fetch { tag: 0, buf: false });
+    assert_eq!(p.steps[0].expect, Expect::Pending);
+    // the read (step 2) dispatches the request: the FETCH of step 0 completes with 0
+    assert!(p.steps[2].after.contains(&Effect {
+        of: 0,
+        expect: Expect::Done(Some(0))
+    }));
+    assert_eq!(p.steps[7].act, Act::BioWait);
+    assert_eq!(p.steps[7].expect, Expect::Done(Some(0)));
+}
+
+#[test]
+fn trace_round_trip_gives_the_same_order() {
+    for mp in corpus_programs() {
+        let t = to_trace(&mp, Preset::K72).unwrap();
+        let t = Trace::parse(&t.to_jsonl(), "t").unwrap();
+        assert_eq!(order_from_trace(&t).unwrap(), mp.order, "{}", mp.id);
+    }
+}
+
+#[test]
+fn generation_is_deterministic_and_valid() {
+    let ex = HashSet::new();
+    let f = Preset::K72.features();
+    for n in 0..30 {
+        let a = generate_one(7, n, f, &ex);
+        assert_eq!(a, generate_one(7, n, f, &ex));
+        let c = compile(&a, f).unwrap();
+        assert!(c.prediction.violation.is_none());
+        assert!(c.program.steps.iter().all(|s| s.expect != Expect::Blocks));
+    }
+}
+
+#[test]
+fn perturbed_errno_is_reported_at_its_step() {
+    let mp = &corpus_programs()[2];
+    let c = compile(mp, Preset::K72.features()).unwrap();
+    // what a conforming kernel shows: exactly the prediction
+    let got: Vec<Got> = c
+        .program
+        .steps
+        .iter()
+        .map(|s| match &s.expect {
+            Expect::Done(r) => Got::Done(*r),
+            Expect::Pending => Got::Pending,
+            Expect::Blocks => Got::Hang,
+        })
+        .collect();
+    let effects: Vec<Vec<Got>> = c
+        .program
+        .steps
+        .iter()
+        .map(|s| {
+            s.after
+                .iter()
+                .map(|e| match &e.expect {
+                    Expect::Done(r) => Got::Done(*r),
+                    _ => Got::Pending,
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(judge_all(&c.program, &got, &effects), Verdict::Conforms);
+    let step = c
+        .program
+        .steps
+        .iter()
+        .position(|s| matches!(s.act, Act::Register { .. }))
+        .unwrap();
+    let mut p = c.program.clone();
+    assert!(perturb(&mut p, step));
+    let v = judge_all(&p, &got, &effects);
+    assert_eq!(
+        v.text(),
+        format!("diverges at step {step} (REGISTER_IO_BUF t0 idx 0: expected -22 (EINVAL), got 0)")
+    );
+}
+
+#[test]
+fn shrinking_offers_smaller_valid_programs() {
+    let mp = &corpus_programs()[0];
+    let f = Preset::K72.features();
+    let c = shrink_candidates(mp, f);
+    assert!(!c.is_empty());
+    assert!(c.iter().all(|x| x.order.len() < mp.order.len()));
+}

@@ -1,0 +1,250 @@
+//! Hang detection on the explored state graph.
+//!
+//! A hang is (a) a reachable dead end — no weakly fair actor can move — with an open
+//! obligation, or (b) a *fair* cycle along which one obligation stays open.
+//! For (b) we take, per obligation, the subgraph of states where it is open,
+//! split it into strongly connected components (petgraph's Tarjan), and keep
+//! a component if weak fairness allows staying in it forever: every weakly
+//! fair actor is either disabled somewhere in the component or takes a step
+//! inside it.  (A cycle through all of a component's states and edges is then
+//! fair; no cycle is fair in a component that fails the test.)  The reported
+//! counterexample is a lasso: the shortest stem to the component, then a
+//! cycle that returns to the stem's end and visits the steps fairness needs.
+
+use crate::explore::bfs::Graph;
+use petgraph::graph::DiGraph;
+use std::collections::{BTreeMap, VecDeque};
+use ublk_model::state::ActorId;
+use ublk_model::{Model, Obligation, Obligations, Prop};
+
+/// A hang: stem, then (for a lasso) a cycle that repeats forever.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hang {
+    pub prop: Prop,
+    pub obligation: Obligation,
+    pub desc: String,
+    pub stem: Vec<ActorId>,
+    /// Empty for a dead end.
+    pub cycle: Vec<ActorId>,
+}
+
+impl Hang {
+    pub fn is_dead_end(&self) -> bool {
+        self.cycle.is_empty()
+    }
+}
+
+struct Ctx<'g> {
+    g: &'g Graph<Obligations>,
+    out: Vec<Vec<(u32, ActorId)>>,
+    enabled: Vec<u64>,
+    depth: Vec<u32>,
+    fair: u64,
+}
+
+/// Find the hang with the shortest stem, if any.
+pub fn find_hang(m: &Model, g: &Graph<Obligations>) -> Option<Hang> {
+    let n = g.nodes.len();
+    let mut out = vec![Vec::new(); n];
+    let mut enabled = vec![0u64; n];
+    for &(f, t, a) in &g.edges {
+        out[f as usize].push((t, a));
+        enabled[f as usize] |= 1 << a;
+    }
+    let mut depth = vec![0u32; n];
+    for i in 1..n {
+        depth[i] = depth[g.parent[i].0 as usize] + 1; // BFS: parents come first
+    }
+    let fair = (0..m.actors.len() as ActorId)
+        .filter(|&a| m.weakly_fair(a))
+        .fold(0u64, |acc, a| acc | 1 << a);
+    let cx = Ctx {
+        g,
+        out,
+        enabled,
+        depth,
+        fair,
+    };
+    // candidates: (stem length, obligation, entry state, cycle)
+    let mut best: Option<(u32, Obligation, u32, Vec<ActorId>)> = None;
+    let mut consider = |d: u32, o: Obligation, at: u32, cycle: Vec<ActorId>| {
+        let better = match &best {
+            None => true,
+            Some((bd, bo, ..)) => (d, o) < (*bd, *bo),
+        };
+        if better {
+            best = Some((d, o, at, cycle));
+        }
+    };
+    // a dead end for fairness: no weakly fair actor can move (an actor that
+    // may stop — SIGKILL, another process's close — may simply never act)
+    for i in 0..n {
+        if cx.enabled[i] & cx.fair == 0 {
+            if let Some(o) = g.nodes[i].iter().next() {
+                consider(cx.depth[i], o, i as u32, vec![]);
+            }
+        }
+    }
+    let mut all = Obligations::default();
+    for o in &g.nodes {
+        all.reqs |= o.reqs;
+        all.cmds |= o.cmds;
+        all.release |= o.release;
+        all.stop |= o.stop;
+    }
+    for o in all.iter() {
+        if let Some((entry, cycle)) = fair_cycle(&cx, o) {
+            consider(cx.depth[entry as usize], o, entry, cycle);
+        }
+    }
+    let (_, o, at, cycle) = best?;
+    let stem = g.path_to(at);
+    let s = state_at(m, &stem);
+    Some(Hang {
+        prop: m.prop_of(&s, o),
+        obligation: o,
+        desc: m.describe_obligation(o),
+        stem,
+        cycle,
+    })
+}
+
+fn state_at(m: &Model, path: &[ActorId]) -> ublk_model::State {
+    let mut s = m.init();
+    for &a in path {
+        m.step(&mut s, a).expect("explored path replays");
+    }
+    s
+}
+
+/// A fair cycle on which `o` stays open: (entry state, cycle actors).
+fn fair_cycle(cx: &Ctx, o: Obligation) -> Option<(u32, Vec<ActorId>)> {
+    let members: Vec<u32> = (0..cx.g.nodes.len() as u32)
+        .filter(|&i| cx.g.nodes[i as usize].has(o))
+        .collect();
+    if members.is_empty() {
+        return None;
+    }
+    let mut local = BTreeMap::new();
+    let mut dg: DiGraph<u32, ActorId> = DiGraph::with_capacity(members.len(), 0);
+    for &i in &members {
+        local.insert(i, dg.add_node(i));
+    }
+    for &i in &members {
+        for &(t, a) in &cx.out[i as usize] {
+            if let Some(&ti) = local.get(&t) {
+                dg.add_edge(local[&i], ti, a);
+            }
+        }
+    }
+    let mut found: Option<(u32, Vec<ActorId>)> = None;
+    for comp in petgraph::algo::tarjan_scc(&dg) {
+        let inside: std::collections::BTreeSet<u32> = comp.iter().map(|&ni| dg[ni]).collect();
+        let internal: Vec<(u32, u32, ActorId)> = inside
+            .iter()
+            .flat_map(|&s| {
+                cx.out[s as usize]
+                    .iter()
+                    .filter(|(t, _)| inside.contains(t))
+                    .map(move |&(t, a)| (s, t, a))
+            })
+            .collect();
+        if internal.is_empty() {
+            continue;
+        }
+        let taken = internal.iter().fold(0u64, |m, &(_, _, a)| m | 1 << a);
+        let always = inside
+            .iter()
+            .fold(u64::MAX, |m, &s| m & cx.enabled[s as usize]);
+        if always & cx.fair & !taken != 0 {
+            continue; // some fair actor is always enabled and never steps: unfair
+        }
+        let entry = *inside
+            .iter()
+            .min_by_key(|&&s| (cx.depth[s as usize], s))
+            .unwrap();
+        if found
+            .as_ref()
+            .is_some_and(|(e, _)| cx.depth[*e as usize] <= cx.depth[entry as usize])
+        {
+            continue;
+        }
+        let cycle = build_cycle(cx, &inside, &internal, entry, taken);
+        found = Some((entry, cycle));
+    }
+    found
+}
+
+/// A cycle from `entry` back to it inside the component that, for every
+/// fair actor enabled at `entry`, takes one of its steps or passes a state
+/// where it is disabled.
+fn build_cycle(
+    cx: &Ctx,
+    inside: &std::collections::BTreeSet<u32>,
+    internal: &[(u32, u32, ActorId)],
+    entry: u32,
+    taken: u64,
+) -> Vec<ActorId> {
+    let mut path = Vec::new();
+    let mut cur = entry;
+    let start_enabled = cx.enabled[entry as usize] & cx.fair;
+    for a in 0..64u8 {
+        if start_enabled & (1 << a) == 0 {
+            continue;
+        }
+        if taken & (1 << a) != 0 {
+            let &(u, v, _) = internal.iter().find(|e| e.2 == a).unwrap();
+            path.extend(bfs(cx, inside, cur, u));
+            path.push(a);
+            cur = v;
+        } else if let Some(&w) = inside
+            .iter()
+            .find(|&&s| cx.enabled[s as usize] & (1 << a) == 0)
+        {
+            path.extend(bfs(cx, inside, cur, w));
+            cur = w;
+        }
+    }
+    if path.is_empty() {
+        // no waypoint needed: any step inside the component (in a one-state
+        // component the self-loop), then back
+        let &(_, v, a) = internal
+            .iter()
+            .find(|e| e.0 == entry)
+            .expect("a component state has an internal step");
+        path.push(a);
+        cur = v;
+    }
+    path.extend(bfs(cx, inside, cur, entry));
+    path
+}
+
+/// Shortest path (actors) from `from` to `to` using only states inside.
+fn bfs(cx: &Ctx, inside: &std::collections::BTreeSet<u32>, from: u32, to: u32) -> Vec<ActorId> {
+    if from == to {
+        return vec![];
+    }
+    let mut prev: BTreeMap<u32, (u32, ActorId)> = BTreeMap::new();
+    let mut q = VecDeque::from([from]);
+    while let Some(s) = q.pop_front() {
+        for &(t, a) in &cx.out[s as usize] {
+            if !inside.contains(&t) || t == from || prev.contains_key(&t) {
+                continue;
+            }
+            prev.insert(t, (s, a));
+            if t == to {
+                let mut p = vec![];
+                let mut at = to;
+                while at != from {
+                    let (ps, pa) = prev[&at];
+                    p.push(pa);
+                    at = ps;
+                }
+                p.reverse();
+                return p;
+            }
+            q.push_back(t);
+        }
+    }
+    unreachable!("states of one strongly connected component are mutually reachable")
+}

@@ -1,0 +1,521 @@
+//! `ublksim check`: run the explorer on scenarios × a switch set, print the
+//! verdict table, counterexamples (safety violations and hangs), and save
+//! traces.
+
+use crate::explore::bfs::{fingerprint, replay_with, Explorer, Order, Stop};
+use crate::explore::describe;
+use crate::explore::known::What;
+use crate::explore::liveness::{find_hang, Hang};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use ublk_model::state::ActorId;
+use ublk_model::{Features, Model, Preset, Prop, Scenario, Violation};
+use ublk_traces::{HangRec, Header, Outcome, Trace, TraceStep, ViolationRec};
+
+/// Options shared by every scenario of one `check` run.
+pub struct CheckOpts {
+    pub preset: Preset,
+    pub features: Features,
+    pub order: Order,
+    pub max_states: u64,
+    pub max_time: Duration,
+    pub out: Option<PathBuf>,
+    /// Look for hangs (L1–L5) on the explored graph as well.
+    pub liveness: bool,
+    /// Check the state invariants (S4–S6, S9) after every step.  Off, a bug
+    /// that breaks one first can still be seen as the hang it leads to.
+    pub safety: bool,
+}
+
+impl CheckOpts {
+    /// Defaults of `ublksim check` for a preset and switch set.
+    pub fn new(preset: Preset, features: Features) -> Self {
+        CheckOpts {
+            preset,
+            features,
+            order: Order::Bfs,
+            max_states: 5_000_000,
+            max_time: Duration::from_secs(300),
+            out: None,
+            liveness: true,
+            safety: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub enum Verdict {
+    #[serde(rename = "PASS")]
+    Pass,
+    #[serde(rename = "FAIL")]
+    Fail,
+    /// A limit stopped exploration before the state space was exhausted.
+    #[serde(rename = "INCOMPLETE")]
+    Incomplete,
+    /// The finding this kernel version is known to have (see `known.rs`).
+    #[serde(rename = "KNOWN")]
+    Known,
+    /// The kernel cannot express the scenario (a device flag or server
+    /// shape it does not have); the reason is in `stop_reason`.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+/// A hang as reported: which property, which obligation, the lasso's shape.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HangSummary {
+    pub property: Prop,
+    pub obligation: String,
+    pub stem_steps: usize,
+    /// 0 for a dead end.
+    pub cycle_steps: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub verdict: Verdict,
+    pub states: u64,
+    pub transitions: u64,
+    pub max_depth: u32,
+    pub stuck_states: u64,
+    pub seconds: f64,
+    pub states_per_sec: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violation: Option<Violation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hang: Option<HangSummary>,
+    /// For KNOWN (or a known finding that disappeared): the bug and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_file: Option<String>,
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+}
+
+impl ScenarioResult {
+    /// The finding in one phrase for the table ("S4", "hang L3").
+    pub fn finding(&self) -> Option<String> {
+        if let Some(v) = &self.violation {
+            return Some(v.inv.to_string());
+        }
+        self.hang.as_ref().map(|h| format!("hang {}", h.property))
+    }
+}
+
+pub fn engine_name(o: Order) -> &'static str {
+    match o {
+        Order::Bfs => "explorer-bfs",
+        Order::Dfs => "explorer-dfs",
+    }
+}
+
+/// How a trace ends.
+pub enum Ending<'a> {
+    Violation(&'a Violation),
+    Hang(&'a Hang),
+    Nothing,
+}
+
+/// Build the trace of a path through `m` and how it ends.
+pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[ActorId], end: Ending) -> Trace {
+    make_trace_with(m, preset, engine, path, end, true)
+}
+
+/// As [`make_trace`]; `invariants`: whether the state invariants were checked.
+pub fn make_trace_with(
+    m: &Model,
+    preset: Preset,
+    engine: &str,
+    path: &[ActorId],
+    end: Ending,
+    invariants: bool,
+) -> Trace {
+    let (steps, _) = replay_with(m, path, invariants).expect("a path the explorer found replays");
+    let v = match end {
+        Ending::Violation(v) => Some(v),
+        _ => None,
+    };
+    let steps = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let func = if s.func == "(violation)" {
+                v.map(|v| v.func.clone()).unwrap_or_default()
+            } else {
+                s.func.to_string()
+            };
+            TraceStep {
+                i: i as u32,
+                actor: m.actors[s.actor as usize].name.clone(),
+                actor_id: s.actor,
+                func,
+                result: s.result,
+            }
+        })
+        .collect();
+    let outcome = match end {
+        Ending::Violation(v) => Outcome {
+            violation: Some(ViolationRec {
+                invariant: v.inv,
+                message: v.msg.clone(),
+                actor: path
+                    .last()
+                    .map(|a| m.actors[*a as usize].name.clone())
+                    .unwrap_or_default(),
+            }),
+            hang: None,
+        },
+        Ending::Hang(h) => Outcome {
+            violation: None,
+            hang: Some(HangRec {
+                property: h.prop,
+                obligation: h.desc.clone(),
+                cycle_start: (!h.is_dead_end()).then_some(h.stem.len() as u32),
+            }),
+        },
+        Ending::Nothing => Outcome {
+            violation: None,
+            hang: None,
+        },
+    };
+    Trace {
+        header: Header {
+            format: ublk_traces::FORMAT.into(),
+            version: ublk_traces::VERSION,
+            tool: format!("ublksim {}", env!("CARGO_PKG_VERSION")),
+            preset: preset.name().into(),
+            switches: m.feat.diff_from(preset.features()),
+            features: m.feat,
+            scenario: m.scenario.clone(),
+            engine: engine.into(),
+            state_invariants: invariants,
+        },
+        steps,
+        outcome: Some(outcome),
+    }
+}
+
+pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, String> {
+    if let Some(why) = Model::unsupported(sc, o.features) {
+        return Ok(not_applicable(sc, why));
+    }
+    let m = Model::new(sc, o.features)?;
+    let ex = Explorer::new(&m)
+        .order(o.order)
+        .max_states(o.max_states)
+        .max_time(o.max_time)
+        .state_invariants(o.safety);
+    let live = o.liveness && m.liveness_supported() && o.order == Order::Bfs;
+    let (r, hang) = if live {
+        let (r, g) = ex.run_graph(|s| m.obligations(s));
+        let hang = if r.stop == Stop::Exhausted {
+            find_hang(&m, &g)
+        } else {
+            None
+        };
+        (r, hang)
+    } else {
+        (ex.run(), None)
+    };
+    let found: Option<What> = match (&r.counterexample, &hang) {
+        (Some((_, v)), _) => Some(What::Safety(v.inv)),
+        (None, Some(h)) => Some(What::Hang(h.prop)),
+        _ => None,
+    };
+    let mut verdict = match r.stop {
+        Stop::Exhausted if found.is_some() => Verdict::Fail,
+        Stop::Exhausted => Verdict::Pass,
+        Stop::Violation => Verdict::Fail,
+        Stop::StateLimit | Stop::TimeLimit => Verdict::Incomplete,
+    };
+    let mut known_note = None;
+    let unmodified = o.features == o.preset.features();
+    if let Some(k) =
+        crate::explore::known::lookup(&sc.name, o.preset).filter(|k| live || k.what.is_safety())
+    {
+        if found == Some(k.what) {
+            verdict = Verdict::Known;
+            known_note = Some(format!("{} ({}): {}", k.bug, k.what, k.reason));
+        } else if verdict == Verdict::Pass && unmodified && o.safety {
+            // on the preset itself a known finding must keep being found
+            verdict = Verdict::Fail;
+            known_note = Some(format!(
+                "known finding {} ({}) was not found: fixed, or the model changed",
+                k.bug, k.what
+            ));
+        }
+    }
+    let stop_reason = match r.stop {
+        Stop::StateLimit => Some(format!("state limit {} reached", o.max_states)),
+        Stop::TimeLimit => Some(format!("time limit {:?} reached", o.max_time)),
+        _ => None,
+    };
+    let mut res = ScenarioResult {
+        scenario: sc.name.clone(),
+        verdict,
+        states: r.states,
+        transitions: r.transitions,
+        max_depth: r.max_depth,
+        stuck_states: r.stuck,
+        seconds: r.elapsed.as_secs_f64(),
+        states_per_sec: r.states_per_sec(),
+        stop_reason,
+        violation: None,
+        hang: None,
+        known: known_note,
+        trace_file: None,
+        trace: None,
+    };
+    let engine = engine_name(o.order);
+    let trace = match (&r.counterexample, &hang) {
+        (Some((path, v)), _) => {
+            res.violation = Some(v.clone());
+            Some(make_trace_with(
+                &m,
+                o.preset,
+                engine,
+                path,
+                Ending::Violation(v),
+                o.safety,
+            ))
+        }
+        (None, Some(h)) => {
+            res.hang = Some(HangSummary {
+                property: h.prop,
+                obligation: h.desc.clone(),
+                stem_steps: h.stem.len(),
+                cycle_steps: h.cycle.len(),
+            });
+            let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+            Some(make_trace_with(
+                &m,
+                o.preset,
+                engine,
+                &path,
+                Ending::Hang(h),
+                o.safety,
+            ))
+        }
+        _ => None,
+    };
+    if let Some(t) = trace {
+        if let Some(dir) = &o.out {
+            let f = dir.join(format!("{}-{}.jsonl", o.preset.name(), sc.name));
+            t.write(&f).map_err(|e| e.to_string())?;
+            res.trace_file = Some(f.display().to_string());
+        }
+        res.trace = Some(t);
+    }
+    Ok(res)
+}
+
+/// The result for a scenario the kernel cannot express.
+fn not_applicable(sc: &Scenario, why: String) -> ScenarioResult {
+    ScenarioResult {
+        scenario: sc.name.clone(),
+        verdict: Verdict::NotApplicable,
+        states: 0,
+        transitions: 0,
+        max_depth: 0,
+        stuck_states: 0,
+        seconds: 0.0,
+        states_per_sec: 0.0,
+        stop_reason: Some(why),
+        violation: None,
+        hang: None,
+        known: None,
+        trace_file: None,
+        trace: None,
+    }
+}
+
+/// Print a trace step by step with what each step changed; a lasso's cycle
+/// (from `cycle_start`) is marked.
+pub fn print_trace(m: &Model, path: &[ActorId], cycle_start: Option<usize>) -> String {
+    print_trace_with(m, path, cycle_start, true)
+}
+
+/// As [`print_trace`]; `invariants`: check the state invariants after each
+/// step, as the run that found the trace did (`--liveness-only` does not, and
+/// its trace must print as it was explored).
+pub fn print_trace_with(
+    m: &Model,
+    path: &[ActorId],
+    cycle_start: Option<usize>,
+    invariants: bool,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut s = m.init();
+    for (i, &a) in path.iter().enumerate() {
+        if cycle_start == Some(i) {
+            let _ = writeln!(
+                out,
+                "       ── cycle: the following steps repeat forever ──"
+            );
+        }
+        let before = s.clone();
+        let name = &m.actors[a as usize].name;
+        let step = if invariants {
+            m.apply(&mut s, a)
+        } else {
+            m.step(&mut s, a)
+        };
+        match step {
+            Ok(ublk_model::Outcome::Stepped(info)) => {
+                let res = info.result.map(|r| format!("  → {r}")).unwrap_or_default();
+                let _ = writeln!(out, "  {:>3}. {:<22} {}{}", i + 1, name, info.func, res);
+                for c in describe::diff(m, &before, &s) {
+                    let _ = writeln!(out, "         {c}");
+                }
+            }
+            Ok(ublk_model::Outcome::Blocked) => {
+                let _ = writeln!(
+                    out,
+                    "  {:>3}. {name}: (cannot move — trace does not fit the model)",
+                    i + 1
+                );
+                break;
+            }
+            Err(e) => {
+                let f = if e.func.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} ", e.func)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:>3}. {:<22} {f}✗ VIOLATION {}: {}",
+                    i + 1,
+                    name,
+                    e.inv,
+                    e.msg
+                );
+                let _ = writeln!(out, "         {} — {}", e.inv, e.inv.describe());
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Print a hang: the lasso (or the path to the dead end) and what stays open.
+pub fn print_hang(m: &Model, h: &Hang) -> String {
+    let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+    let cycle = (!h.is_dead_end()).then_some(h.stem.len());
+    let mut out = print_trace(m, &path, cycle);
+    let shape = if h.is_dead_end() {
+        "dead end: no actor can move"
+    } else {
+        "the cycle is fair and repeats forever"
+    };
+    out.push_str(&format!(
+        "  ⟳ HANG {} ({}): {}; {shape}\n",
+        h.prop,
+        h.prop.describe(),
+        h.desc
+    ));
+    out
+}
+
+/// Re-execute a saved trace; Ok((report, reproduced)) or Err(why it cannot).
+/// A safety trace must end in the same violation; a lasso must return to
+/// the state where its cycle starts; a dead end must leave no actor able to
+/// move.
+pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
+    let t = Trace::read(path).map_err(|e| e.to_string())?;
+    let preset = Preset::from_name(&t.header.preset)
+        .ok_or_else(|| format!("{}: unknown preset {}", path.display(), t.header.preset))?;
+    let m = Model::new(&t.header.scenario, t.header.features)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let actors: Vec<ActorId> = t.steps.iter().map(|s| s.actor_id).collect();
+    let (steps, v) = replay_with(&m, &actors, t.header.state_invariants)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    for (i, (rec, got)) in t.steps.iter().zip(&steps).enumerate() {
+        let want_func = if got.func == "(violation)" {
+            rec.func.clone()
+        } else {
+            got.func.to_string()
+        };
+        if rec.func != want_func || rec.result != got.result {
+            return Err(format!(
+                "{}: step {i} diverges: trace has {} → {:?}, model does {} → {:?}",
+                path.display(),
+                rec.func,
+                rec.result,
+                got.func,
+                got.result
+            ));
+        }
+    }
+    let outcome = t.outcome.clone().unwrap_or(Outcome {
+        violation: None,
+        hang: None,
+    });
+    let same = match (&outcome.violation, &v, &outcome.hang) {
+        (Some(w), Some(g), _) => w.invariant == g.inv && w.message == g.msg,
+        (None, None, Some(h)) => {
+            hang_reproduced(&m, &actors, h.cycle_start, t.header.state_invariants)
+        }
+        (None, None, None) => true,
+        _ => false,
+    };
+    let mut text = format!(
+        "replay {} — scenario {}, preset {} {}\n",
+        path.display(),
+        t.header.scenario.name,
+        preset.name(),
+        t.header.switches.join(" ")
+    );
+    text.push_str(&print_trace_with(
+        &m,
+        &actors,
+        outcome
+            .hang
+            .as_ref()
+            .and_then(|h| h.cycle_start.map(|c| c as usize)),
+        t.header.state_invariants,
+    ));
+    if let Some(h) = &outcome.hang {
+        text.push_str(&format!("  ⟳ HANG {}: {}\n", h.property, h.obligation));
+    }
+    Ok((text, same))
+}
+
+fn hang_reproduced(
+    m: &Model,
+    path: &[ActorId],
+    cycle_start: Option<u32>,
+    invariants: bool,
+) -> bool {
+    let mut s = m.init();
+    let mut at_cycle = None;
+    for (i, &a) in path.iter().enumerate() {
+        if cycle_start == Some(i as u32) {
+            at_cycle = Some(fingerprint(&s));
+        }
+        let r = if invariants {
+            m.apply(&mut s, a)
+        } else {
+            m.step(&mut s, a)
+        };
+        if r.is_err() {
+            return false;
+        }
+    }
+    match cycle_start {
+        Some(_) => at_cycle == Some(fingerprint(&s)) && !m.obligations(&s).is_empty(),
+        None => {
+            // a dead end for fairness: no weakly fair actor can move
+            let stuck = (0..m.actors.len() as ActorId)
+                .filter(|&a| m.weakly_fair(a))
+                .all(|a| matches!(m.step(&mut s.clone(), a), Ok(ublk_model::Outcome::Blocked)));
+            stuck && !m.obligations(&s).is_empty()
+        }
+    }
+}

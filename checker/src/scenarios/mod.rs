@@ -1,0 +1,10 @@
+//! The scenarios `check` explores: the built-in ones ([`builtin`]), those written for 6.12's
+//! shape ([`k612`]) and the small witnesses of the seeded bugs ([`small`]), all written with
+//! the builders of [`dsl`].
+
+pub mod builtin;
+pub mod dsl;
+pub mod k612;
+pub mod small;
+
+pub use builtin::*;

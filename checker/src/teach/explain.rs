@@ -1,0 +1,417 @@
+//! `ublksim explain TRACE`: a saved counterexample as plain prose.
+//!
+//! A trace file records only which actor moved at each step; everything a
+//! reader needs — what the step did to the slots, the requests and the
+//! device — is recomputed here by re-executing the trace on the model, so
+//! the explanation is exactly as current as the model.  The same [`Walk`]
+//! feeds the HTML viewer (`view.rs`), so the two never disagree.
+
+use crate::explore::describe;
+use crate::teach::gloss::{gloss, lane_kind};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::Path;
+use ublk_model::state::{ActorId, Cell, State};
+use ublk_model::{Model, Outcome, Prop, Violation};
+use ublk_traces::Trace;
+
+/// One slot (`struct ublk_io`) in a ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SlotRow {
+    /// `io[q0t0]`.
+    pub name: String,
+    pub flags: String,
+    /// What the `cmd`/`req` union holds.
+    pub cell: String,
+    /// `io->task` by actor name.
+    pub task: String,
+    /// `io->ref` (symbolic: 0, INIT, INIT-1, 2 …); before p02 the count of
+    /// the request in the union lives in its pdu and is shown there.
+    pub refcnt: String,
+    /// `io->task_registered_buffers`.
+    pub trb: u32,
+}
+
+/// What the reader needs to know about the state after a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Ledger {
+    /// Device line: state, disk, canceling, char-device references.
+    pub dev: String,
+    pub slots: Vec<SlotRow>,
+    /// (request, stage) for every request the trace ever uses.
+    pub reqs: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WalkStep {
+    /// 1-based, as printed.
+    pub n: usize,
+    /// Index into [`Walk::lanes`].
+    pub lane: usize,
+    pub actor: String,
+    pub func: String,
+    /// What the kernel function does, in a phrase (empty if unknown).
+    pub gloss: String,
+    pub result: Option<i32>,
+    pub changes: Vec<String>,
+    pub ledger: Ledger,
+    /// Part of a lasso's cycle (repeats forever).
+    pub in_cycle: bool,
+    /// This step broke an invariant.
+    pub violation: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Lane {
+    pub name: String,
+    /// What kind of context it is, in words.
+    pub kind: String,
+}
+
+/// How the trace ends, in words.
+#[derive(Clone, Debug, Serialize)]
+pub enum End {
+    Violation {
+        inv: String,
+        describe: String,
+        msg: String,
+        step: usize,
+    },
+    Hang {
+        prop: String,
+        describe: String,
+        obligation: String,
+        /// 1-based first step of the cycle; None: a dead end.
+        cycle_start: Option<usize>,
+    },
+    Nothing,
+}
+
+impl End {
+    /// The ending as one sentence.
+    pub fn sentence(&self) -> String {
+        match self {
+            End::Violation {
+                inv,
+                describe,
+                msg,
+                step,
+            } => format!("✗ Step {step} broke {inv} ({describe}): {msg}."),
+            End::Hang {
+                prop,
+                describe,
+                obligation,
+                cycle_start: Some(c),
+            } => format!(
+                "⟳ HANG {prop} ({describe}): {obligation}. Steps {c} to the end repeat forever, \
+                 and every actor that can run gets its turn in them."
+            ),
+            End::Hang {
+                prop,
+                describe,
+                obligation,
+                cycle_start: None,
+            } => format!(
+                "⟳ HANG {prop} ({describe}): {obligation}. Dead end: after the last step no actor \
+                 that must run can move."
+            ),
+            End::Nothing => "The trace ends without a violation or hang.".into(),
+        }
+    }
+}
+
+/// A trace re-executed on the model, step by step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Walk {
+    pub title: String,
+    pub scenario: String,
+    pub doc: String,
+    pub lanes: Vec<Lane>,
+    pub steps: Vec<WalkStep>,
+    /// The state before the first step.
+    pub initial: Ledger,
+    pub end: End,
+}
+
+fn slot_rows(m: &Model, s: &State) -> Vec<SlotRow> {
+    let depth = m.dev.depth as usize;
+    let p02 = m.feat.has(ublk_model::Sw::P02);
+    s.slots
+        .iter()
+        .enumerate()
+        .map(|(i, io)| {
+            let refcnt = if p02 {
+                describe::refcount(io.refcnt)
+            } else {
+                match io.cell {
+                    Cell::Req(r) => {
+                        format!(
+                            "{} (in rq{r}'s pdu)",
+                            describe::refcount(s.reqs[r as usize].pdu_ref)
+                        )
+                    }
+                    _ => "- (lives in the request pdu)".into(),
+                }
+            };
+            SlotRow {
+                name: format!("io[q{}t{}]", i / depth, i % depth),
+                flags: describe::flags(io.flags),
+                cell: describe::cell(io.cell),
+                task: describe::task(m, io.task),
+                refcnt,
+                trb: io.trb,
+            }
+        })
+        .collect()
+}
+
+fn dev_line(s: &State) -> String {
+    let d = &s.dev;
+    let mut v = vec![format!("dev {:?}", d.state)];
+    v.push(if d.has_disk { "disk added" } else { "no disk" }.into());
+    if d.canceling || s.queues.iter().any(|q| q.canceling) {
+        v.push("canceling".into());
+    }
+    if s.queues.iter().any(|q| q.force_abort) {
+        v.push("force_abort".into());
+    }
+    v.push(format!("/dev/ublkcN refs {}", d.file_refs));
+    for (i, r) in s.rings.iter().enumerate() {
+        let n = r.table.iter().filter(|x| x.is_some()).count();
+        if n > 0 {
+            v.push(format!("ring{i}: {n} registered buffer(s)"));
+        }
+    }
+    if !d.requeue.is_empty() {
+        v.push(format!("requeue list {:?}", d.requeue));
+    }
+    v.join(", ")
+}
+
+fn ledger(m: &Model, s: &State, used: &[bool]) -> Ledger {
+    Ledger {
+        dev: dev_line(s),
+        slots: slot_rows(m, s),
+        reqs: s
+            .reqs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| used[*i])
+            .map(|(i, r)| (format!("rq{i}"), describe::req(r)))
+            .collect(),
+    }
+}
+
+/// Re-execute `t` and describe every step.  Fails if the trace does not fit
+/// the model any more (a step diverges from what was recorded).
+pub fn walk(t: &Trace) -> Result<Walk, String> {
+    let m = Model::new(&t.header.scenario, t.header.features)?;
+    let inv = t.header.state_invariants;
+    let mut s = m.init();
+    let mut states = vec![s.clone()];
+    let mut raw = Vec::new();
+    let mut violation: Option<(usize, Violation)> = None;
+    for (i, rec) in t.steps.iter().enumerate() {
+        let a: ActorId = rec.actor_id;
+        if a as usize >= m.actors.len() {
+            return Err(format!("step {}: no actor {a} in this scenario", i + 1));
+        }
+        let before = s.clone();
+        let r = if inv {
+            m.apply(&mut s, a)
+        } else {
+            m.step(&mut s, a)
+        };
+        match r {
+            Ok(Outcome::Stepped(info)) => {
+                if info.func != rec.func || info.result != rec.result {
+                    return Err(format!(
+                        "step {}: the trace has {} → {:?}, the model now does {} → {:?} \
+                         (the model changed since the trace was saved)",
+                        i + 1,
+                        rec.func,
+                        rec.result,
+                        info.func,
+                        info.result
+                    ));
+                }
+                raw.push((
+                    a,
+                    info.func.to_string(),
+                    info.result,
+                    describe::diff(&m, &before, &s),
+                ));
+            }
+            Ok(Outcome::Blocked) => {
+                return Err(format!(
+                "step {}: actor {} cannot move here (the model changed since the trace was saved)",
+                i + 1,
+                m.actors[a as usize].name
+            ))
+            }
+            Err(v) => {
+                // an inline check stops inside the step: name the function
+                // the message names (`ublk_get_req_ref touches …`)
+                let named = v
+                    .msg
+                    .split_whitespace()
+                    .next()
+                    .map(|w| w.trim_end_matches(':'))
+                    .filter(|w| {
+                        w.contains('_') && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    });
+                let func = [v.func.as_str(), rec.func.as_str(), named.unwrap_or("")]
+                    .into_iter()
+                    .find(|f| !f.is_empty())
+                    .unwrap_or("(step breaks an invariant)")
+                    .to_string();
+                raw.push((a, func, None, describe::diff(&m, &before, &s)));
+                violation = Some((i + 1, v));
+                states.push(s.clone());
+                break;
+            }
+        }
+        states.push(s.clone());
+    }
+    // requests worth a ledger line: those not plain "free" at some point
+    let used: Vec<bool> = (0..s.reqs.len())
+        .map(|r| states.iter().any(|st| describe::req(&st.reqs[r]) != "free"))
+        .collect();
+    let outcome = t.outcome.clone();
+    let hang = outcome.as_ref().and_then(|o| o.hang.clone());
+    let cycle = hang
+        .as_ref()
+        .and_then(|h| h.cycle_start)
+        .map(|c| c as usize);
+    let end = match (&violation, &hang) {
+        (Some((step, v)), _) => End::Violation {
+            inv: v.inv.to_string(),
+            describe: v.inv.describe().into(),
+            msg: v.msg.clone(),
+            step: *step,
+        },
+        (None, Some(h)) => End::Hang {
+            prop: h.property.to_string(),
+            describe: Prop::describe(h.property).into(),
+            obligation: h.obligation.clone(),
+            cycle_start: h.cycle_start.map(|c| c as usize + 1),
+        },
+        _ => End::Nothing,
+    };
+    if let (Some(o), None) = (
+        outcome.as_ref().and_then(|o| o.violation.as_ref()),
+        &violation,
+    ) {
+        return Err(format!(
+            "the trace records {} but re-executing it breaks nothing (the model changed)",
+            o.invariant
+        ));
+    }
+    let vstep = violation.as_ref().map(|(n, _)| *n);
+    let steps = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, (a, func, result, changes))| WalkStep {
+            n: i + 1,
+            lane: a as usize,
+            actor: m.actors[a as usize].name.clone(),
+            gloss: gloss(&func).to_string(),
+            func,
+            result,
+            changes,
+            ledger: ledger(&m, &states[i + 1], &used),
+            in_cycle: cycle.is_some_and(|c| i >= c),
+            violation: vstep == Some(i + 1),
+        })
+        .collect();
+    let sw = if t.header.switches.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", t.header.switches.join(" "))
+    };
+    Ok(Walk {
+        title: format!("{} on {}{sw}", t.header.scenario.name, t.header.preset),
+        scenario: t.header.scenario.name.clone(),
+        doc: t.header.scenario.doc.clone(),
+        lanes: m
+            .actors
+            .iter()
+            .map(|d| Lane {
+                name: d.name.clone(),
+                kind: lane_kind(&d.kind).into(),
+            })
+            .collect(),
+        steps,
+        initial: ledger(&m, &states[0], &used),
+        end,
+    })
+}
+
+/// Read and walk a trace file.
+pub fn walk_file(path: &Path) -> Result<Walk, String> {
+    let t = Trace::read(path).map_err(|e| e.to_string())?;
+    walk(&t).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn ledger_lines(l: &Ledger, out: &mut String) {
+    for sl in &l.slots {
+        let _ = writeln!(
+            out,
+            "         │ {}: {} · {} · task {} · ref {} · trb {}",
+            sl.name, sl.flags, sl.cell, sl.task, sl.refcnt, sl.trb
+        );
+    }
+    if !l.reqs.is_empty() {
+        let r: Vec<_> = l.reqs.iter().map(|(n, s)| format!("{n} {s}")).collect();
+        let _ = writeln!(out, "         │ {}", r.join(" · "));
+    }
+}
+
+/// The prose: a header, one line per step (actor, kernel function, what it
+/// did, what changed) with the ledger after it, and the ending in words.
+pub fn render(w: &Walk) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", w.title);
+    let _ = writeln!(out, "{}\n", w.doc);
+    out.push_str(&render_steps(w, 0));
+    let _ = writeln!(out, "\n{}", w.end.sentence());
+    out
+}
+
+/// The step lines from step `first` on (0: with the initial state).
+pub fn render_steps(w: &Walk, first: usize) -> String {
+    let mut out = String::new();
+    if first == 0 {
+        let _ = writeln!(out, "  0. initially: {}", w.initial.dev);
+        ledger_lines(&w.initial, &mut out);
+    }
+    for st in w.steps.iter().filter(|s| s.n >= first.max(1)) {
+        if st.in_cycle && (st.n == 1 || !w.steps[st.n - 2].in_cycle) {
+            let _ = writeln!(out, "     ── cycle: the following steps repeat forever ──");
+        }
+        let kind = &w.lanes[st.lane].kind;
+        let res = st
+            .result
+            .map(|r| format!(" → returns {r}"))
+            .unwrap_or_default();
+        let gloss = if st.gloss.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", st.gloss)
+        };
+        let mark = if st.violation { "✗ " } else { "" };
+        let _ = writeln!(
+            out,
+            "{:>3}. {mark}{} [{kind}] {}{res}{gloss}",
+            st.n, st.actor, st.func
+        );
+        if !st.changes.is_empty() {
+            let _ = writeln!(out, "         changed: {}", st.changes.join("; "));
+        }
+        if st.violation {
+            let _ = writeln!(out, "         state at the violation:");
+        }
+        ledger_lines(&st.ledger, &mut out);
+    }
+    out
+}

@@ -1,0 +1,401 @@
+//! Sequential programs: what the host (`ublksim replay` / `ublksim conform`) sends to the
+//! real-device executor (`ublk_realdev::exec`) and how an observation is judged against the model's
+//! prediction.
+//!
+//! A [`Program`] is a device configuration, a set of threads (the trace's user actors) and an
+//! ordered list of [`Step`]s. Each step names the thread, the action, what the model predicts
+//! user space sees ([`Expect`]) and the *effects* the model predicts once the kernel settled
+//! after the step (completions of earlier commands and bios, [`Effect`]): the executor waits
+//! for every predicted completion before it starts the next step, so the program runs in trace
+//! order without sleeps, and kernel-internal steps are checked by their effect.
+
+use serde::{Deserialize, Serialize};
+
+mod errno;
+pub use errno::errno_name;
+
+/// The ublk control node: `replay --device` looks for it on the host before it starts the
+/// executor there.
+pub const CONTROL_PATH: &str = "/dev/ublk-control";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopyKind {
+    Copy,
+    UserCopy,
+    ZeroCopy,
+    AutoBufReg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecoveryKind {
+    None,
+    Requeue,
+    Reissue,
+    FailIo,
+}
+
+/// The device a program runs on (always 1 queue).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevCfg {
+    pub depth: u16,
+    pub copy: CopyKind,
+    pub need_get_data: bool,
+    pub recovery: RecoveryKind,
+    /// Entries of each server ring's sparse buffer table.
+    pub table_size: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThreadKind {
+    /// A server thread with its own io ring (in the server child process).
+    Server { fixed_file: bool },
+    /// A block client doing O_DIRECT 4 KiB I/O on /dev/ublkbN.
+    Submitter,
+    /// The control task.
+    Control,
+    /// SIGKILL of the server process.
+    Killer,
+    /// Another holder of /dev/ublkcN (a `pidfd_getfd` duplicate held by the executor).
+    FdHolder,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadSpec {
+    pub name: String,
+    pub kind: ThreadKind,
+}
+
+/// One user action. Io commands act on queue 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Act {
+    Fetch {
+        tag: u16,
+        buf: bool,
+    },
+    Commit {
+        tag: u16,
+        result: i32,
+        buf: bool,
+    },
+    NeedGetData {
+        tag: u16,
+    },
+    Register {
+        tag: u16,
+        idx: u16,
+    },
+    Unregister {
+        tag: u16,
+        idx: u16,
+    },
+    BadType {
+        tag: u16,
+    },
+    /// READ_FIXED (READ request) / WRITE_FIXED (WRITE request) of 4 KiB with buffer `idx`.
+    FixedIo {
+        idx: u16,
+    },
+    /// pwrite (READ request) / pread (WRITE request) of 4 KiB on /dev/ublkcN for `tag`.
+    UserCopy {
+        tag: u16,
+    },
+    /// Wait for the CQE of this thread's last FETCH / COMMIT / NEED_GET_DATA on `tag`.
+    WaitCqe {
+        tag: u16,
+    },
+    /// exit_group of the server process.
+    Exit,
+    /// This server thread exits without closing its ring.
+    ThreadExit,
+    /// Close this thread's ring fd.
+    CloseRing,
+    /// Submit a 4 KiB O_DIRECT read / write at offset 0 of /dev/ublkbN.
+    Read,
+    Write,
+    /// Wait for this submitter's last bio.
+    BioWait,
+    StartDev,
+    StopDev,
+    /// Wait for the control task's last command.
+    CtrlWait,
+    /// SIGKILL the server process.
+    Kill,
+    /// The fd holder closes its /dev/ublkcN reference.
+    CloseFd,
+}
+
+impl Act {
+    pub fn name(&self) -> String {
+        match self {
+            Act::Fetch { tag, .. } => format!("FETCH t{tag}"),
+            Act::Commit { tag, result, .. } => format!("COMMIT_AND_FETCH t{tag} res {result}"),
+            Act::NeedGetData { tag } => format!("NEED_GET_DATA t{tag}"),
+            Act::Register { tag, idx } => format!("REGISTER_IO_BUF t{tag} idx {idx}"),
+            Act::Unregister { tag, idx } => format!("UNREGISTER_IO_BUF t{tag} idx {idx}"),
+            Act::BadType { tag } => format!("bad-type cmd t{tag}"),
+            Act::FixedIo { idx } => format!("READ/WRITE_FIXED idx {idx}"),
+            Act::UserCopy { tag } => format!("user copy t{tag}"),
+            Act::WaitCqe { tag } => format!("wait CQE t{tag}"),
+            Act::Exit => "exit_group".into(),
+            Act::ThreadExit => "thread exit".into(),
+            Act::CloseRing => "close ring".into(),
+            Act::Read => "submit READ".into(),
+            Act::Write => "submit WRITE".into(),
+            Act::BioWait => "bio completion".into(),
+            Act::StartDev => "START_DEV".into(),
+            Act::StopDev => "STOP_DEV".into(),
+            Act::CtrlWait => "control completion".into(),
+            Act::Kill => "SIGKILL".into(),
+            Act::CloseFd => "fd holder close".into(),
+        }
+    }
+}
+
+/// What the model predicts for a step (see `checker/src/oracle.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expect {
+    /// Finished with this result (`None`: no result, e.g. exit).
+    Done(Option<i32>),
+    /// Issued and kept (uring_cmd queued, bio in flight): must not have completed.
+    Pending,
+    /// Cannot finish: the replay must see it time out.
+    Blocks,
+}
+
+/// A predicted completion (or non-completion) of the command / bio issued at step `of`, once
+/// the kernel settled after the step that carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effect {
+    pub of: usize,
+    /// `Done(Some(res))` or `Pending`.
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub thread: usize,
+    pub act: Act,
+    pub expect: Expect,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<Effect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    pub id: String,
+    pub dev: DevCfg,
+    pub threads: Vec<ThreadSpec>,
+    pub steps: Vec<Step>,
+}
+
+/// What the executor saw for one step (or effect).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Got {
+    Done(Option<i32>),
+    Pending,
+    /// Nothing within the per-step timeout.
+    Hang,
+    /// The executor could not perform the step.
+    Error(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Conforms,
+    /// `what` names the step or the effect (`completion of step K`).
+    Diverges {
+        step: usize,
+        what: String,
+        expected: String,
+        got: String,
+    },
+    /// A step never completed. `predicted`: the model said it blocks.
+    Hang {
+        step: usize,
+        what: String,
+        predicted: bool,
+    },
+    /// The kernel cannot run this program (flags dropped, unsupported action …).
+    Refused(String),
+    Error(String),
+}
+
+impl Verdict {
+    /// One line: `conforms`, `diverges at step N (…: expected X, got Y)`, `hang at step N …`.
+    pub fn text(&self) -> String {
+        match self {
+            Verdict::Conforms => "conforms".into(),
+            Verdict::Diverges {
+                step,
+                what,
+                expected,
+                got,
+            } => format!("diverges at step {step} ({what}: expected {expected}, got {got})"),
+            Verdict::Hang {
+                step,
+                what,
+                predicted,
+            } => format!(
+                "hang at step {step} ({what}){}",
+                if *predicted {
+                    ", as the model predicts"
+                } else {
+                    ""
+                }
+            ),
+            Verdict::Refused(r) => format!("refused: {r}"),
+            Verdict::Error(e) => format!("error: {e}"),
+        }
+    }
+
+    /// A divergence, an unpredicted hang or an error (not: conforms, predicted hang, refused).
+    pub fn is_failure(&self) -> bool {
+        match self {
+            Verdict::Conforms | Verdict::Refused(_) => false,
+            Verdict::Hang { predicted, .. } => !predicted,
+            _ => true,
+        }
+    }
+}
+
+/// The result of running one program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub id: String,
+    pub verdict: Verdict,
+    pub verdict_text: String,
+    /// Observation of each executed step.
+    pub got: Vec<Got>,
+    pub ms: f64,
+}
+
+pub fn show_res(r: Option<i32>) -> String {
+    match r {
+        None => "done".into(),
+        Some(v) if v < 0 => format!("{v} ({})", errno_name(v)),
+        Some(v) => v.to_string(),
+    }
+}
+
+pub fn show_expect(e: &Expect) -> String {
+    match e {
+        Expect::Done(r) => show_res(*r),
+        Expect::Pending => "pending".into(),
+        Expect::Blocks => "blocks".into(),
+    }
+}
+
+pub fn show_got(g: &Got) -> String {
+    match g {
+        Got::Done(r) => show_res(*r),
+        Got::Pending => "pending".into(),
+        Got::Hang => "no completion (timeout)".into(),
+        Got::Error(e) => format!("executor error: {e}"),
+    }
+}
+
+/// Judge one observation: `None` = agrees, `Some(verdict)` = the program stops here.
+pub fn judge(step: usize, what: &str, expect: &Expect, got: &Got) -> Option<Verdict> {
+    let div = || {
+        Some(Verdict::Diverges {
+            step,
+            what: what.to_string(),
+            expected: show_expect(expect),
+            got: show_got(got),
+        })
+    };
+    match (expect, got) {
+        (Expect::Done(a), Got::Done(b)) if a == b => None,
+        (Expect::Pending, Got::Pending) => None,
+        (Expect::Blocks, Got::Hang) => Some(Verdict::Hang {
+            step,
+            what: what.to_string(),
+            predicted: true,
+        }),
+        (_, Got::Hang) => Some(Verdict::Hang {
+            step,
+            what: format!("{what}: expected {}", show_expect(expect)),
+            predicted: false,
+        }),
+        (_, Got::Error(e)) => Some(Verdict::Error(format!("step {step} ({what}): {e}"))),
+        _ => div(),
+    }
+}
+
+/// Judge a whole recorded run (used to re-judge observations against another prediction, e.g.
+/// the perturbation test): `got[i]` is step i's observation, `effects[i]` what was seen for
+/// step i's effects (same order as `steps[i].after`).
+pub fn judge_all(p: &Program, got: &[Got], effects: &[Vec<Got>]) -> Verdict {
+    for (i, s) in p.steps.iter().enumerate() {
+        let Some(g) = got.get(i) else {
+            return Verdict::Conforms;
+        };
+        if let Some(v) = judge(i, &s.act.name(), &s.expect, g) {
+            return v;
+        }
+        for (e, g) in s.after.iter().zip(effects.get(i).into_iter().flatten()) {
+            let what = format!("completion of step {} ({})", e.of, p.steps[e.of].act.name());
+            if let Some(v) = judge(i, &what, &e.expect, g) {
+                return v;
+            }
+        }
+    }
+    Verdict::Conforms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prog() -> Program {
+        Program {
+            id: "t".into(),
+            dev: DevCfg {
+                depth: 1,
+                copy: CopyKind::ZeroCopy,
+                need_get_data: false,
+                recovery: RecoveryKind::None,
+                table_size: 2,
+            },
+            threads: vec![ThreadSpec {
+                name: "daemon".into(),
+                kind: ThreadKind::Server { fixed_file: true },
+            }],
+            steps: vec![
+                Step {
+                    thread: 0,
+                    act: Act::Fetch { tag: 0, buf: false },
+                    expect: Expect::Pending,
+                    after: vec![],
+                },
+                Step {
+                    thread: 0,
+                    act: Act::Register { tag: 0, idx: 0 },
+                    expect: Expect::Done(Some(-22)),
+                    after: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let p = prog();
+        let s = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Program>(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn judging() {
+        let p = prog();
+        let ok = [Got::Pending, Got::Done(Some(-22))];
+        assert_eq!(judge_all(&p, &ok, &[]), Verdict::Conforms);
+        let bad = [Got::Pending, Got::Done(Some(-16))];
+        assert_eq!(
+            judge_all(&p, &bad, &[]).text(),
+            "diverges at step 1 (REGISTER_IO_BUF t0 idx 0: expected -22 (EINVAL), got -16 (EBUSY))"
+        );
+        let hang = [Got::Hang];
+        assert!(judge_all(&p, &hang, &[]).is_failure());
+    }
+}
