@@ -6,5 +6,6 @@ pub mod builtin;
 pub mod dsl;
 pub mod k612;
 pub mod small;
+pub mod sweep;
 
 pub use builtin::*;

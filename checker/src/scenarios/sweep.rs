@@ -1,0 +1,439 @@
+//! Generated configurations: instead of the one story a hand-written scenario tells, every
+//! combination of a small grammar — device flags, server shape, clients, control program and
+//! one fault — explored exhaustively (the small-scope hypothesis pays only when *every* small
+//! configuration is tried).
+//!
+//! The grammar (one [`Shape`] per configuration):
+//! * device: depth 1–2 (one queue), copy / NEED_GET_DATA copy / user copy / zero copy /
+//!   auto-buf-reg, recovery none / requeue / reissue / fail-io, an I/O scheduler or not,
+//!   rings with or without `/dev/ublkcN` as a fixed file;
+//! * servers: per-io daemons (one thread per tag) or one per-queue daemon thread, each a
+//!   serving loop (FETCH, then per request the copy mode's work and COMMIT_AND_FETCH, until
+//!   the FETCH is aborted, then `exit_group`); zero or one offload thread that touches every
+//!   tag's request off the daemon (REGISTER + fixed I/O + UNREGISTER, or a user copy);
+//! * clients: one or two submitters, each one READ or WRITE;
+//! * control: START_DEV, optionally STOP_DEV; with recovery START/END_USER_RECOVERY and a
+//!   new server process;
+//! * one fault at a moment of the explorer's choosing: SIGKILL, a daemon closing its ring, a
+//!   daemon thread exiting, the offload thread exiting, an elevator switch, another process
+//!   holding `/dev/ublkcN`.
+//!
+//! Configurations that differ only by renaming (which tag a fault hits, which thread serves
+//! which tag) are generated once: faults always hit thread 0, threads serve tags in order.
+
+use ublk_model::config::*;
+
+/// How far the sweep goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Depth 1, every copy mode, fault and control program (the default job's sweep).
+    S1,
+    /// And depth 2: per-io daemons or a per-queue daemon, two clients.
+    S2,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Result<Level, String> {
+        match s {
+            "s1" => Ok(Level::S1),
+            "s2" => Ok(Level::S2),
+            _ => Err(format!("unknown scope '{s}' (known: s1, s2)")),
+        }
+    }
+}
+
+/// The data path of a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Data {
+    Copy,
+    /// Copy with `UBLK_F_NEED_GET_DATA`: a WRITE's data is fetched with NEED_GET_DATA.
+    CopyNgd,
+    UserCopy,
+    ZeroCopy,
+    AutoBufReg,
+}
+
+const DATA: [Data; 5] = [
+    Data::Copy,
+    Data::CopyNgd,
+    Data::UserCopy,
+    Data::ZeroCopy,
+    Data::AutoBufReg,
+];
+
+impl Data {
+    fn mode(self) -> CopyMode {
+        match self {
+            Data::Copy | Data::CopyNgd => CopyMode::Copy,
+            Data::UserCopy => CopyMode::UserCopy,
+            Data::ZeroCopy => CopyMode::ZeroCopy,
+            Data::AutoBufReg => CopyMode::AutoBufReg,
+        }
+    }
+    fn short(self) -> &'static str {
+        match self {
+            Data::Copy => "copy",
+            Data::CopyNgd => "ngd",
+            Data::UserCopy => "uc",
+            Data::ZeroCopy => "zc",
+            Data::AutoBufReg => "abr",
+        }
+    }
+    /// An offload thread has something to do off the daemon.
+    fn offloads(self) -> bool {
+        matches!(self, Data::UserCopy | Data::ZeroCopy)
+    }
+}
+
+/// The one fault of a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    None,
+    Kill,
+    RingClose,
+    ThreadDeath,
+    OffloadDeath,
+    Elevator,
+    FdHolder,
+}
+
+const FAULTS: [Fault; 7] = [
+    Fault::None,
+    Fault::Kill,
+    Fault::RingClose,
+    Fault::ThreadDeath,
+    Fault::OffloadDeath,
+    Fault::Elevator,
+    Fault::FdHolder,
+];
+
+impl Fault {
+    fn short(self) -> &'static str {
+        match self {
+            Fault::None => "nofault",
+            Fault::Kill => "kill",
+            Fault::RingClose => "ringclose",
+            Fault::ThreadDeath => "threadexit",
+            Fault::OffloadDeath => "offloadexit",
+            Fault::Elevator => "elevator",
+            Fault::FdHolder => "fdholder",
+        }
+    }
+}
+
+/// One point of the grammar.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    pub depth: u8,
+    pub data: Data,
+    pub recovery: Recovery,
+    /// Rings register `/dev/ublkcN` as a fixed file.
+    pub fixed: bool,
+    /// One thread FETCHes every tag (else one thread per tag).
+    pub per_queue: bool,
+    pub offload: bool,
+    /// One submitter per bio.
+    pub bios: Vec<Bio>,
+    pub stop: bool,
+    pub fault: Fault,
+}
+
+impl Shape {
+    /// The configuration's name: every choice, short (`g-d1-zc-perio-off-r-stop-kill`).
+    pub fn name(&self) -> String {
+        let mut n = format!("g-d{}-{}", self.depth, self.data.short());
+        n += if self.per_queue { "-perq" } else { "-perio" };
+        if self.offload {
+            n += "-off";
+        }
+        if !self.fixed {
+            n += "-plainfd";
+        }
+        n += "-";
+        for b in &self.bios {
+            n += if *b == Bio::Write { "w" } else { "r" };
+        }
+        if self.stop {
+            n += "-stop";
+        }
+        match self.recovery {
+            Recovery::None => {}
+            Recovery::Requeue => n += "-requeue",
+            Recovery::Reissue => n += "-reissue",
+            Recovery::FailIo => n += "-failio",
+        }
+        n + "-" + self.fault.short()
+    }
+
+    pub fn scenario(&self) -> Scenario {
+        let mode = self.data.mode();
+        let ngd = self.data == Data::CopyNgd;
+        let dev = DevConfig {
+            nr_queues: 1,
+            depth: self.depth,
+            copy: mode,
+            need_get_data: ngd,
+            recovery: self.recovery,
+            elevator: self.fault == Fault::Elevator,
+            table_size: self.depth.max(2),
+            fake_timeout: false,
+            get_data_fails: false,
+        };
+        let tags: Vec<u8> = (0..self.depth).collect();
+        let mut actors = Vec::new();
+        let threads: Vec<Vec<u8>> = if self.per_queue {
+            vec![tags.clone()]
+        } else {
+            tags.iter().map(|&t| vec![t]).collect()
+        };
+        for (i, ts) in threads.iter().enumerate() {
+            actors.push(ActorSpec::Server {
+                name: format!("daemon{i}"),
+                fixed_file: self.fixed,
+                prog: serving_loop(self.data, ts),
+            });
+        }
+        if self.offload {
+            actors.push(ActorSpec::Server {
+                name: "offload".into(),
+                fixed_file: self.fixed,
+                prog: offload(self.data, &tags),
+            });
+        }
+        if self.recovery != Recovery::None {
+            for (i, ts) in threads.iter().enumerate() {
+                actors.push(ActorSpec::RecoveryServer {
+                    name: format!("new-daemon{i}"),
+                    fixed_file: self.fixed,
+                    prog: serving_loop(self.data, ts),
+                });
+            }
+        }
+        for b in &self.bios {
+            actors.push(ActorSpec::Submitter {
+                q: 0,
+                bios: vec![*b],
+            });
+        }
+        let mut ctrl = vec![CtrlOp::StartDev];
+        if self.recovery != Recovery::None {
+            ctrl.extend([CtrlOp::StartUserRecovery, CtrlOp::EndUserRecovery]);
+        }
+        if self.stop {
+            ctrl.push(CtrlOp::StopDev);
+        }
+        actors.push(ActorSpec::Control { prog: ctrl });
+        let offload_thread = threads.len() as u8;
+        match self.fault {
+            Fault::None => {}
+            Fault::Kill => actors.push(ActorSpec::Killer),
+            Fault::RingClose => actors.push(ActorSpec::RingClose { server: 0 }),
+            Fault::ThreadDeath => actors.push(ActorSpec::ThreadDeath { server: 0 }),
+            Fault::OffloadDeath => actors.push(ActorSpec::ThreadDeath {
+                server: offload_thread,
+            }),
+            Fault::Elevator => actors.push(ActorSpec::Elevator),
+            Fault::FdHolder => actors.push(ActorSpec::FdHolder),
+        }
+        Scenario {
+            name: self.name(),
+            doc: "generated by the configuration sweep (check --scope)".into(),
+            dev,
+            actors,
+        }
+    }
+}
+
+/// A daemon thread serving `tags`: FETCH each, then for each tag in turn wait for a request,
+/// serve it (the copy mode's work, COMMIT_AND_FETCH) and wait again, until a wait returns an
+/// error (the FETCH was aborted); then the process exits.
+///
+/// A per-queue daemon waits for its tags in order (the model's wait names its tag; a real
+/// server waits for any CQE), so with two tags it serves tag 0's request before tag 1's.
+fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
+    let buf = data == Data::Copy;
+    let mut prog: Vec<Op> = tags
+        .iter()
+        .map(|&t| Op::Fetch { q: 0, tag: t, buf })
+        .collect();
+    for &t in tags {
+        let commit = Op::Commit {
+            q: 0,
+            tag: t,
+            result: 4096,
+            buf: matches!(data, Data::Copy | Data::CopyNgd),
+        };
+        let body = match data {
+            Data::ZeroCopy => vec![
+                Op::Register {
+                    q: 0,
+                    tag: t,
+                    idx: t,
+                },
+                Op::FixedIo { idx: t },
+                Op::Unregister {
+                    q: 0,
+                    tag: t,
+                    idx: t,
+                },
+                commit,
+            ],
+            Data::UserCopy => vec![Op::UserCopy { q: 0, tag: t }, commit],
+            // every request is a WRITE (see `shapes`): fetch its data, then commit
+            Data::CopyNgd => vec![Op::NeedGetData { q: 0, tag: t }, commit],
+            Data::Copy | Data::AutoBufReg => vec![commit],
+        };
+        // wait, Loop→serve, exit, serve: body…, Loop→next, exit (a COMMIT refused — e.g.
+        // -EBADF once the ring is closed — ends the server), next: wait, Loop→serve, exit
+        let serve = prog.len() as u8 + 3;
+        prog.push(Op::WaitCqe { q: 0, tag: t });
+        prog.push(Op::Loop { to: serve });
+        prog.push(Op::Exit);
+        prog.extend(body);
+        let next = prog.len() as u8 + 2;
+        prog.push(Op::Loop { to: next });
+        prog.push(Op::Exit);
+        prog.push(Op::WaitCqe { q: 0, tag: t });
+        prog.push(Op::Loop { to: serve });
+        prog.push(Op::Exit);
+    }
+    prog
+}
+
+/// An offload thread: once, for every tag, touch the request off the daemon (zero copy:
+/// REGISTER in its own ring, fixed I/O, UNREGISTER; user copy: a pread/pwrite), then exit.
+fn offload(data: Data, tags: &[u8]) -> Vec<Op> {
+    let mut prog = Vec::new();
+    for &t in tags {
+        match data {
+            Data::ZeroCopy => prog.extend([
+                Op::Register {
+                    q: 0,
+                    tag: t,
+                    idx: t,
+                },
+                Op::FixedIo { idx: t },
+                Op::Unregister {
+                    q: 0,
+                    tag: t,
+                    idx: t,
+                },
+            ]),
+            _ => prog.push(Op::UserCopy { q: 0, tag: t }),
+        }
+    }
+    prog.push(Op::ThreadExit);
+    prog
+}
+
+/// Every configuration of `level`, smallest first, each once.
+pub fn configurations(level: Level) -> Vec<Scenario> {
+    shapes(level).iter().map(Shape::scenario).collect()
+}
+
+/// The shapes of `level`, in a fixed order (smallest first).
+pub fn shapes(level: Level) -> Vec<Shape> {
+    let mut out = Vec::new();
+    let depths: &[u8] = if level >= Level::S2 { &[1, 2] } else { &[1] };
+    for &depth in depths {
+        for per_queue in [false, true] {
+            if per_queue && depth == 1 {
+                continue; // one tag: a per-queue daemon is a per-io daemon
+            }
+            for data in DATA {
+                let bios_sets: Vec<Vec<Bio>> = match (depth, data) {
+                    // NEED_GET_DATA is what a server does for a WRITE (it reads the
+                    // direction from the descriptor; a program here is fixed): writes only
+                    (1, Data::CopyNgd) => vec![vec![Bio::Write]],
+                    (1, _) => vec![vec![Bio::Read], vec![Bio::Write]],
+                    (_, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write]],
+                    _ => vec![vec![Bio::Read, Bio::Write]],
+                };
+                for bios in bios_sets {
+                    for offload in [false, true] {
+                        if offload && !data.offloads() {
+                            continue;
+                        }
+                        for fault in FAULTS {
+                            if fault == Fault::OffloadDeath && !offload {
+                                continue;
+                            }
+                            for recovery in recoveries(fault) {
+                                for stop in [false, true] {
+                                    for fixed in fixed_choices(fault, recovery) {
+                                        out.push(Shape {
+                                            depth,
+                                            data,
+                                            recovery,
+                                            fixed,
+                                            per_queue,
+                                            offload,
+                                            bios: bios.clone(),
+                                            stop,
+                                            fault,
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Recovery modes worth trying with a fault: only a dead server starts a recovery.
+fn recoveries(f: Fault) -> Vec<Recovery> {
+    match f {
+        Fault::Kill => vec![
+            Recovery::None,
+            Recovery::Requeue,
+            Recovery::Reissue,
+            Recovery::FailIo,
+        ],
+        _ => vec![Recovery::None],
+    }
+}
+
+/// Whether the rings hold `/dev/ublkcN` as a fixed file matters only when a ring is torn
+/// down while the file may be released (B-6, B-8 orderings).
+fn fixed_choices(f: Fault, r: Recovery) -> Vec<bool> {
+    match (f, r) {
+        (Fault::Kill | Fault::RingClose | Fault::ThreadDeath, Recovery::None) => vec![true, false],
+        _ => vec![true],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use ublk_model::{Model, EVERY_PRESET};
+
+    #[test]
+    fn every_configuration_compiles_or_is_not_applicable_and_names_are_unique() {
+        for level in [Level::S1, Level::S2] {
+            let scs = configurations(level);
+            let names: HashSet<_> = scs.iter().map(|s| s.name.clone()).collect();
+            assert_eq!(names.len(), scs.len(), "{level:?}: duplicate names");
+            for sc in &scs {
+                for p in EVERY_PRESET {
+                    let f = p.features();
+                    if Model::unsupported(sc, f).is_none() {
+                        Model::new(sc, f).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn levels_nest() {
+        let s1: HashSet<_> = shapes(Level::S1).into_iter().collect();
+        let s2: HashSet<_> = shapes(Level::S2).into_iter().collect();
+        assert!(s1.is_subset(&s2));
+        assert!(s2.len() > s1.len());
+    }
+}
