@@ -5,7 +5,8 @@
 //! let report = Explorer::new(&model).breadth_first().max_states(1_000_000).run();
 //! ```
 
-use rustc_hash::FxHashMap;
+use crate::explore::signature::Signature;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
@@ -53,6 +54,10 @@ pub struct Report {
     pub counterexample: Option<(Vec<ActorId>, Violation)>,
     /// With `observe`: every (actor, step, user-visible result) seen.
     pub observed: BTreeSet<(String, &'static str, i32)>,
+    /// With `all_violations`: every distinct violation signature with its first (with BFS,
+    /// shortest) path, in the order found. The violating state is not expanded, so the
+    /// consequences of one bug on that path are not reported as others.
+    pub violations: Vec<(Signature, Vec<ActorId>, Violation)>,
 }
 
 impl Report {
@@ -68,6 +73,7 @@ pub struct Explorer<'a> {
     max_time: Duration,
     observe: bool,
     invariants: bool,
+    all_violations: bool,
 }
 
 impl<'a> Explorer<'a> {
@@ -79,7 +85,14 @@ impl<'a> Explorer<'a> {
             max_time: Duration::from_secs(600),
             observe: false,
             invariants: true,
+            all_violations: false,
         }
+    }
+    /// Go on past a violation (SPIN's `-c0`): the violating state is not expanded, every
+    /// distinct signature is kept with its shortest path ([`Report::violations`]).
+    pub fn all_violations(mut self, on: bool) -> Self {
+        self.all_violations = on;
+        self
     }
     /// Check the state invariants after each step (default); the checks made
     /// inside steps (S1, S2, S3, S7, S8, double completion) always apply.
@@ -150,6 +163,9 @@ impl<'a> Explorer<'a> {
         let mut stop = Stop::Exhausted;
         let mut cex = None;
         let mut observed = BTreeSet::new();
+        let mut violations = Vec::new();
+        let mut signatures: FxHashSet<Signature> = FxHashSet::default();
+        let mut halted = Vec::new();
         'outer: while let Some((idx, s)) = match self.order {
             Order::Bfs => work.pop_front(),
             Order::Dfs => work.pop_back(),
@@ -202,11 +218,26 @@ impl<'a> Explorer<'a> {
                     }
                     Err(v) => {
                         transitions += 1;
-                        let mut path = path_in(&parent, idx);
-                        path.push(a);
-                        cex = Some((path, v));
-                        stop = Stop::Violation;
-                        break 'outer;
+                        if !self.all_violations {
+                            let mut path = path_in(&parent, idx);
+                            path.push(a);
+                            cex = Some((path, v));
+                            stop = Stop::Violation;
+                            break 'outer;
+                        }
+                        moved = true;
+                        if halted.last() != Some(&idx) {
+                            halted.push(idx);
+                        }
+                        let sig = Signature::of_violation(m, &s, a, &v);
+                        if signatures.insert(sig.clone()) {
+                            let mut path = path_in(&parent, idx);
+                            path.push(a);
+                            if cex.is_none() {
+                                cex = Some((path.clone(), v.clone()));
+                            }
+                            violations.push((sig, path, v));
+                        }
                     }
                 }
             }
@@ -223,6 +254,7 @@ impl<'a> Explorer<'a> {
             elapsed: t0.elapsed(),
             counterexample: cex,
             observed,
+            violations,
         };
         (
             report,
@@ -230,6 +262,7 @@ impl<'a> Explorer<'a> {
                 nodes,
                 parent,
                 edges,
+                halted,
             }),
         )
     }
@@ -257,6 +290,9 @@ pub struct Graph<T> {
     pub parent: Vec<(u32, ActorId)>,
     /// Every transition (from, to, actor), including those to known states.
     pub edges: Vec<(u32, u32, ActorId)>,
+    /// With `all_violations`: states with a violating step (not in `edges`), ascending.
+    /// Not dead ends: something can still happen there, and it is a violation.
+    pub halted: Vec<u32>,
 }
 
 impl<T> Graph<T> {

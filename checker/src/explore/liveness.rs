@@ -12,10 +12,28 @@
 //! cycle that returns to the stem's end and visits the steps fairness needs.
 
 use crate::explore::bfs::Graph;
+use crate::explore::signature::{Signature, Situation};
 use petgraph::graph::DiGraph;
 use std::collections::{BTreeMap, VecDeque};
 use ublk_model::state::ActorId;
-use ublk_model::{Model, Obligation, Obligations, Prop};
+use ublk_model::{Model, Obligation, Obligations, Prop, State};
+
+/// What liveness keeps of each explored state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveNode {
+    pub obl: Obligations,
+    /// For hang signatures: grouping dead ends without replaying each one.
+    pub situation: Situation,
+}
+
+impl LiveNode {
+    pub fn of(m: &Model, s: &State) -> LiveNode {
+        LiveNode {
+            obl: m.obligations(s),
+            situation: Situation::of(s),
+        }
+    }
+}
 
 /// A hang: stem, then (for a lasso) a cycle that repeats forever.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,21 +53,25 @@ impl Hang {
 }
 
 struct Ctx<'g> {
-    g: &'g Graph<Obligations>,
+    g: &'g Graph<LiveNode>,
     out: Vec<Vec<(u32, ActorId)>>,
     enabled: Vec<u64>,
     depth: Vec<u32>,
     fair: u64,
 }
 
-/// Find the hang with the shortest stem, if any.
-pub fn find_hang(m: &Model, g: &Graph<Obligations>) -> Option<Hang> {
+fn context<'g>(m: &Model, g: &'g Graph<LiveNode>) -> Ctx<'g> {
     let n = g.nodes.len();
     let mut out = vec![Vec::new(); n];
     let mut enabled = vec![0u64; n];
     for &(f, t, a) in &g.edges {
         out[f as usize].push((t, a));
         enabled[f as usize] |= 1 << a;
+    }
+    for &h in &g.halted {
+        // a state with a violating step is not a dead end, and no cycle through it is fair
+        // to the violating actor: the violation is the finding there
+        enabled[h as usize] = u64::MAX;
     }
     let mut depth = vec![0u32; n];
     for i in 1..n {
@@ -58,13 +80,18 @@ pub fn find_hang(m: &Model, g: &Graph<Obligations>) -> Option<Hang> {
     let fair = (0..m.actors.len() as ActorId)
         .filter(|&a| m.weakly_fair(a))
         .fold(0u64, |acc, a| acc | 1 << a);
-    let cx = Ctx {
+    Ctx {
         g,
         out,
         enabled,
         depth,
         fair,
-    };
+    }
+}
+
+/// Find the hang with the shortest stem, if any.
+pub fn find_hang(m: &Model, g: &Graph<LiveNode>) -> Option<Hang> {
+    let cx = context(m, g);
     // candidates: (stem length, obligation, entry state, cycle)
     let mut best: Option<(u32, Obligation, u32, Vec<ActorId>)> = None;
     let mut consider = |d: u32, o: Obligation, at: u32, cycle: Vec<ActorId>| {
@@ -78,22 +105,15 @@ pub fn find_hang(m: &Model, g: &Graph<Obligations>) -> Option<Hang> {
     };
     // a dead end for fairness: no weakly fair actor can move (an actor that
     // may stop — SIGKILL, another process's close — may simply never act)
-    for i in 0..n {
+    for i in 0..g.nodes.len() {
         if cx.enabled[i] & cx.fair == 0 {
-            if let Some(o) = g.nodes[i].iter().next() {
+            if let Some(o) = g.nodes[i].obl.iter().next() {
                 consider(cx.depth[i], o, i as u32, vec![]);
             }
         }
     }
-    let mut all = Obligations::default();
-    for o in &g.nodes {
-        all.reqs |= o.reqs;
-        all.cmds |= o.cmds;
-        all.release |= o.release;
-        all.stop |= o.stop;
-    }
-    for o in all.iter() {
-        if let Some((entry, cycle)) = fair_cycle(&cx, o) {
+    for o in all_obligations(g).iter() {
+        if let Some((entry, cycle)) = fair_cycles(&cx, o, false).pop() {
             consider(cx.depth[entry as usize], o, entry, cycle);
         }
     }
@@ -109,6 +129,75 @@ pub fn find_hang(m: &Model, g: &Graph<Obligations>) -> Option<Hang> {
     })
 }
 
+fn all_obligations(g: &Graph<LiveNode>) -> Obligations {
+    let mut all = Obligations::default();
+    for n in &g.nodes {
+        let o = n.obl;
+        all.reqs |= o.reqs;
+        all.cmds |= o.cmds;
+        all.release |= o.release;
+        all.stop |= o.stop;
+    }
+    all
+}
+
+/// Every distinct hang, by signature: the shortest stem of each (dead ends, then lassos,
+/// each ordered by stem length).
+pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
+    let cx = context(m, g);
+    // (stem length, obligation, entry, cycle), shortest first
+    let mut cands: Vec<(u32, Obligation, u32, Vec<ActorId>)> = Vec::new();
+    // dead ends: one candidate per (obligation kind, situation), the shallowest
+    let mut seen_dead = std::collections::BTreeSet::new();
+    let mut order: Vec<usize> = (0..g.nodes.len()).collect();
+    order.sort_by_key(|&i| (cx.depth[i], i));
+    for i in order {
+        if cx.enabled[i] & cx.fair != 0 {
+            continue;
+        }
+        for o in g.nodes[i].obl.iter() {
+            let kind = std::mem::discriminant(&o);
+            if seen_dead.insert((format!("{kind:?}"), g.nodes[i].situation)) {
+                cands.push((cx.depth[i], o, i as u32, vec![]));
+            }
+        }
+    }
+    for o in all_obligations(g).iter() {
+        for (entry, cycle) in fair_cycles(&cx, o, true) {
+            cands.push((cx.depth[entry as usize], o, entry, cycle));
+        }
+    }
+    cands.sort_by_key(|c| (c.0, c.1, c.2));
+    let mut out: Vec<(Signature, Hang)> = Vec::new();
+    for (_, o, at, cycle) in cands {
+        let stem = g.path_to(at);
+        let s = state_at(m, &stem);
+        let prop = m.prop_of(&s, o);
+        let mut labels = Vec::new();
+        let mut c = s.clone();
+        for &a in &cycle {
+            if let Ok(ublk_model::Outcome::Stepped(info)) = m.step(&mut c, a) {
+                labels.push(info.func);
+            }
+        }
+        let sig = Signature::of_hang(prop, o, &s, &labels);
+        if out.iter().any(|(k, _)| *k == sig) {
+            continue;
+        }
+        out.push((
+            sig,
+            Hang {
+                prop,
+                obligation: o,
+                desc: m.describe_obligation(o),
+                stem,
+                cycle,
+            },
+        ));
+    }
+    out
+}
+
 fn state_at(m: &Model, path: &[ActorId]) -> ublk_model::State {
     let mut s = m.init();
     for &a in path {
@@ -117,13 +206,14 @@ fn state_at(m: &Model, path: &[ActorId]) -> ublk_model::State {
     s
 }
 
-/// A fair cycle on which `o` stays open: (entry state, cycle actors).
-fn fair_cycle(cx: &Ctx, o: Obligation) -> Option<(u32, Vec<ActorId>)> {
+/// Fair cycles on which `o` stays open: (entry state, cycle actors). `all`: one per fair
+/// component; else only the one with the shallowest entry (at most one element).
+fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<ActorId>)> {
     let members: Vec<u32> = (0..cx.g.nodes.len() as u32)
-        .filter(|&i| cx.g.nodes[i as usize].has(o))
+        .filter(|&i| cx.g.nodes[i as usize].obl.has(o))
         .collect();
     if members.is_empty() {
-        return None;
+        return vec![];
     }
     let mut local = BTreeMap::new();
     let mut dg: DiGraph<u32, ActorId> = DiGraph::with_capacity(members.len(), 0);
@@ -138,6 +228,7 @@ fn fair_cycle(cx: &Ctx, o: Obligation) -> Option<(u32, Vec<ActorId>)> {
         }
     }
     let mut found: Option<(u32, Vec<ActorId>)> = None;
+    let mut every = Vec::new();
     for comp in petgraph::algo::tarjan_scc(&dg) {
         let inside: std::collections::BTreeSet<u32> = comp.iter().map(|&ni| dg[ni]).collect();
         let internal: Vec<(u32, u32, ActorId)> = inside
@@ -163,6 +254,10 @@ fn fair_cycle(cx: &Ctx, o: Obligation) -> Option<(u32, Vec<ActorId>)> {
             .iter()
             .min_by_key(|&&s| (cx.depth[s as usize], s))
             .unwrap();
+        if all {
+            every.push((entry, build_cycle(cx, &inside, &internal, entry, taken)));
+            continue;
+        }
         if found
             .as_ref()
             .is_some_and(|(e, _)| cx.depth[*e as usize] <= cx.depth[entry as usize])
@@ -172,7 +267,11 @@ fn fair_cycle(cx: &Ctx, o: Obligation) -> Option<(u32, Vec<ActorId>)> {
         let cycle = build_cycle(cx, &inside, &internal, entry, taken);
         found = Some((entry, cycle));
     }
-    found
+    if all {
+        every
+    } else {
+        found.into_iter().collect()
+    }
 }
 
 /// A cycle from `entry` back to it inside the component that, for every

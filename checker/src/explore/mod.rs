@@ -10,4 +10,5 @@ pub mod known;
 pub mod liveness;
 pub mod projection;
 pub mod shrink;
+pub mod signature;
 pub mod verdict;

@@ -5,7 +5,7 @@
 use crate::explore::bfs::{fingerprint, replay_with, Explorer, Order, Stop};
 use crate::explore::describe;
 use crate::explore::known::What;
-use crate::explore::liveness::{find_hang, Hang};
+use crate::explore::liveness::{find_hang, Hang, LiveNode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -212,7 +212,7 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         .state_invariants(o.safety);
     let live = o.liveness && m.liveness_supported() && o.order == Order::Bfs;
     let (r, hang) = if live {
-        let (r, g) = ex.run_graph(|s| m.obligations(s));
+        let (r, g) = ex.run_graph(|s| LiveNode::of(&m, s));
         let hang = if r.stop == Stop::Exhausted {
             find_hang(&m, &g)
         } else {

@@ -1,0 +1,177 @@
+//! Root-cause signatures: what a violation or a hang *is*, in terms that stay the same across
+//! scenarios, schedules and state numbering — so that one bug found in two places is one
+//! finding, two bugs in one scenario are two, and a known finding is recognised by what it is
+//! rather than by the scenario it was first seen in.
+//!
+//! A signature is
+//! * the property broken (S1–S9, L1–L5);
+//! * where: for a safety violation the kernel function of the violating step; for a hang its
+//!   shape — a dead end, or the kernel functions of the cycle that repeats forever;
+//! * what: the check's own description (or the open obligation's kind) with every number
+//!   masked (`rq0` and `rq1`, `c0` and `c3`, `slot 1` and `slot 0` are the same situation);
+//! * the situation: the device state, whether a disk exists, whether a user recovery has
+//!   begun — the few facts that tell e.g. a dispatch into a canceled cmd before START_DEV
+//!   (B-24) from one during recovery (O-8).
+
+use serde::Serialize;
+use std::fmt;
+use ublk_model::state::{ActorId, DevState, State};
+use ublk_model::{Model, Obligation, Prop, Violation};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Signature {
+    /// `S1`…`S9`, `L1`…`L5`.
+    pub property: String,
+    /// The kernel function of the violating step, `dead end`, or `cycle: f, g, …`.
+    pub at: String,
+    /// The check's message or the obligation's kind, numbers masked.
+    pub what: String,
+    pub situation: Situation,
+}
+
+/// The state facts that define where a finding happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Situation {
+    /// `dev_info.state`.
+    pub dev: DevStateName,
+    /// `ub->ub_disk` is set (START_DEV added the disk, STOP_DEV has not removed it).
+    pub disk: bool,
+    /// START_USER_RECOVERY succeeded (a new server may be running).
+    pub recovery: bool,
+}
+
+/// [`DevState`] with an order and a stable name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum DevStateName {
+    Dead,
+    Live,
+    Quiesced,
+    FailIo,
+}
+
+impl Situation {
+    pub fn of(s: &State) -> Situation {
+        Situation {
+            dev: match s.dev.state {
+                DevState::Dead => DevStateName::Dead,
+                DevState::Live => DevStateName::Live,
+                DevState::Quiesced => DevStateName::Quiesced,
+                DevState::FailIo => DevStateName::FailIo,
+            },
+            disk: s.dev.has_disk,
+            recovery: s.dev.recovering || s.dev.new_server_open,
+        }
+    }
+}
+
+impl fmt::Display for Situation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.dev)?;
+        f.write_str(if self.disk { ", disk" } else { ", no disk" })?;
+        if self.recovery {
+            f.write_str(", recovering")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {}: {} [{}]",
+            self.property, self.at, self.what, self.situation
+        )
+    }
+}
+
+/// `text` with every run of digits (and every `0x…` hex number) replaced by `#`.
+pub fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'0' && i + 1 < b.len() && b[i + 1] == b'x' {
+            i += 2;
+            while i < b.len() && b[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+            out.push('#');
+        } else if b[i].is_ascii_digit() {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push('#');
+        } else {
+            let c = text[i..].chars().next().expect("inside the string");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// The kernel function a violation happened in: the step's (state invariants are checked
+/// after a step), or the one the inline check names first (`ublk_queue_cmd hands …`).
+fn function_of(v: &Violation) -> String {
+    if !v.func.is_empty() {
+        return v.func.clone();
+    }
+    v.msg
+        .split([' ', ':'])
+        .next()
+        .filter(|w| w.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()))
+        .unwrap_or("?")
+        .to_string()
+}
+
+impl Signature {
+    /// The signature of `v`, broken by actor `a` stepping from state `before`.
+    pub fn of_violation(_m: &Model, before: &State, _a: ActorId, v: &Violation) -> Signature {
+        Signature {
+            property: v.inv.to_string(),
+            at: function_of(v),
+            what: mask_numbers(&v.msg),
+            situation: Situation::of(before),
+        }
+    }
+
+    /// The signature of a hang of `prop` on obligation `o`, entered at state `entry`;
+    /// `cycle`: the functions of the repeating steps (empty for a dead end).
+    pub fn of_hang(prop: Prop, o: Obligation, entry: &State, cycle: &[&str]) -> Signature {
+        let what = match o {
+            Obligation::Request(_) => "a request is never ended",
+            Obligation::Cmd(_) => "a cmd of an exiting ring is never completed",
+            Obligation::Release => "the release work never finishes",
+            Obligation::Stop => "STOP_DEV never returns",
+        };
+        let at = if cycle.is_empty() {
+            "dead end".to_string()
+        } else {
+            let mut f: Vec<&str> = cycle.to_vec();
+            f.sort_unstable();
+            f.dedup();
+            format!("cycle: {}", f.join(", "))
+        };
+        Signature {
+            property: prop.to_string(),
+            at,
+            what: what.into(),
+            situation: Situation::of(entry),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_masked() {
+        assert_eq!(
+            mask_numbers("ublk_queue_cmd hands rq0 to cmd c12, slot 1: ref 0x3fffffff"),
+            "ublk_queue_cmd hands rq# to cmd c#, slot #: ref #"
+        );
+        assert_eq!(mask_numbers("S4 — no é 7"), "S# — no é #");
+    }
+}
