@@ -62,7 +62,38 @@ pub struct Progress {
     pub requests_completed: u64,
     pub faults_injected: u64,
     pub episodes_cut: u64,
+    /// Cut episodes by reason: no block I/O completed for `stall_cap` steps; only kernel
+    /// contexts moved for `kernel_only_cap` steps; longer than `episode_cap`.
+    pub cut_stalled: u64,
+    pub cut_kernel_only: u64,
+    pub cut_long: u64,
+    /// Episodes that ended with nothing able to move while an obligation (L1–L5) was open.
+    pub dead_ends_open: u64,
 }
+
+/// Why an episode ended with an obligation still open: a hang candidate, to be confirmed
+/// (or explained) by exploring the state it ended in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum EpisodeEnd {
+    /// Nothing could move.
+    DeadEnd,
+    /// No block I/O completed for `stall_cap` steps.
+    Stalled,
+    /// Only kernel contexts moved for `kernel_only_cap` steps.
+    KernelOnly,
+    /// Longer than `episode_cap`.
+    Long,
+}
+
+/// An episode that ended with an open obligation: its path from the initial state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HangCandidate {
+    pub end: EpisodeEnd,
+    pub path: Vec<ActorId>,
+}
+
+/// Candidates kept per run: the first of each (end, open obligation kinds).
+pub const MAX_CANDIDATES: usize = 8;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SimReport {
@@ -71,6 +102,8 @@ pub struct SimReport {
     pub coverage: Coverage,
     /// The failing episode's path (actor per step) and its violation.
     pub violation: Option<(Vec<ActorId>, Violation)>,
+    /// Episodes that ended with an obligation open, the first of each kind.
+    pub hang_candidates: Vec<HangCandidate>,
 }
 
 /// Scheduling weight of actor `a` in state `s`: faults carry their own
@@ -123,6 +156,21 @@ pub fn simulate(
     let mut cov = Coverage::default();
     let mut cand: Vec<ActorId> = Vec::with_capacity(n);
     let mut w: Vec<u32> = Vec::with_capacity(n);
+    let mut cands: Vec<HangCandidate> = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut candidate = |end: EpisodeEnd, s: &State, path: &[ActorId]| {
+        let obl = m.obligations(s);
+        if obl.is_empty() || cands.len() >= MAX_CANDIDATES {
+            return;
+        }
+        let k: Vec<_> = obl.iter().map(|o| std::mem::discriminant(&o)).collect();
+        if kinds.insert((end, format!("{k:?}"))) {
+            cands.push(HangCandidate {
+                end,
+                path: path.to_vec(),
+            });
+        }
+    };
     while p.steps < o.steps {
         p.episodes += 1;
         let mut s = m.init();
@@ -135,11 +183,21 @@ pub fn simulate(
                 break;
             }
             let len = path.len() as u64;
-            if len >= o.episode_cap
-                || len - last_completion >= o.stall_cap
-                || len - last_user >= o.kernel_only_cap
-            {
+            let cut = if len >= o.episode_cap {
+                p.cut_long += 1;
+                Some(EpisodeEnd::Long)
+            } else if len - last_completion >= o.stall_cap {
+                p.cut_stalled += 1;
+                Some(EpisodeEnd::Stalled)
+            } else if len - last_user >= o.kernel_only_cap {
+                p.cut_kernel_only += 1;
+                Some(EpisodeEnd::KernelOnly)
+            } else {
+                None
+            };
+            if let Some(end) = cut {
                 p.episodes_cut += 1;
+                candidate(end, &s, &path);
                 break;
             }
             cand.clear();
@@ -193,12 +251,19 @@ pub fn simulate(
                             progress: p,
                             coverage: cov,
                             violation: Some((path, v)),
+                            hang_candidates: cands,
                         };
                     }
                 }
             }
             if !moved {
-                break; // nothing can move: the episode is over
+                // nothing can move: the episode is over; with an obligation open it is a
+                // dead end (a hang for liveness, unless an actor that may never act could)
+                if !m.obligations(&s).is_empty() {
+                    p.dead_ends_open += 1;
+                    candidate(EpisodeEnd::DeadEnd, &s, &path);
+                }
+                break;
             }
         }
     }
@@ -207,6 +272,7 @@ pub fn simulate(
         progress: p,
         coverage: cov,
         violation: None,
+        hang_candidates: cands,
     }
 }
 

@@ -1,7 +1,10 @@
 //! `ublksim sim`: deterministic simulation of large configurations, with
 //! faults, swarm mode, coverage, shrinking and a determinism check.
 
+use crate::explore::confirm::{confirm, shrink_hang, Confirmation, BUDGET};
+use crate::explore::liveness::Hang;
 use crate::explore::shrink::{shrink, Cex};
+use crate::explore::signature::Signature;
 use crate::explore::verdict::{make_trace, print_trace, Ending};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -87,6 +90,11 @@ struct SeedResult {
     quirks: Vec<&'static str>,
     progress: Progress,
     violation: Option<String>,
+    /// A confirmed hang (its signature).
+    hang: Option<String>,
+    /// Hang candidates (episodes ended or cut with an obligation open) and what exploring
+    /// from each said.
+    candidates: Vec<String>,
 }
 
 pub fn run(a: SimArgs) -> Result<i32> {
@@ -170,13 +178,41 @@ pub fn run(a: SimArgs) -> Result<i32> {
             Some((bug, _)) => format!("KNOWN {bug}: {v}"),
             None => v.to_string(),
         });
+        let mut candidates = Vec::new();
+        let mut hang: Option<(Signature, Hang)> = None;
+        if r.violation.is_none() {
+            for c in &r.hang_candidates {
+                let what = confirm(&m, &c.path, BUDGET).map_err(anyhow::Error::msg)?;
+                candidates.push(match &what {
+                    Confirmation::Hang(sig, _) => format!("{:?}: HANG {sig}", c.end),
+                    Confirmation::NotAHang { states } => format!(
+                        "{:?}: not a hang ({states} states explored from where it stopped: every open obligation can still be met)",
+                        c.end
+                    ),
+                    Confirmation::Unconfirmed { states } => format!(
+                        "{:?}: unconfirmed (more than {states} states reachable from where it stopped)",
+                        c.end
+                    ),
+                });
+                if let (None, Confirmation::Hang(sig, h)) = (&hang, what) {
+                    hang = Some((sig, h));
+                }
+            }
+        }
         results.push(SeedResult {
             seed,
             faults: cfg.faults.names(),
             quirks: cfg.quirks.iter().map(|q| q.name()).collect(),
             progress: r.progress.clone(),
             violation,
+            hang: hang.as_ref().map(|(sig, _)| sig.to_string()),
+            candidates,
         });
+        if let Some((sig, h)) = hang {
+            code = 1;
+            report_hang(&a, preset, feat, &m, seed, &sig, &h)?;
+            break;
+        }
         if let Some((path, v)) = r.violation {
             if let Some((bug, why)) = known {
                 // a finding this kernel is known to have: report it, go on
@@ -212,7 +248,10 @@ pub fn run(a: SimArgs) -> Result<i32> {
 }
 
 fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) {
-    let clean = results.iter().filter(|r| r.violation.is_none()).count();
+    let clean = results
+        .iter()
+        .filter(|r| r.violation.is_none() && r.hang.is_none())
+        .count();
     let known = results
         .iter()
         .filter(|r| r.violation.as_ref().is_some_and(|v| v.starts_with("KNOWN")))
@@ -227,6 +266,27 @@ fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) 
         results.len(),
         steps as f64 / secs.max(1e-9)
     );
+    let sum = |f: fn(&Progress) -> u64| results.iter().map(|r| f(&r.progress)).sum::<u64>();
+    println!(
+        "episodes cut: {} with no I/O completing, {} with only kernel contexts moving, {} too long; \
+         {} ended in a dead end with an obligation open",
+        sum(|p| p.cut_stalled),
+        sum(|p| p.cut_kernel_only),
+        sum(|p| p.cut_long),
+        sum(|p| p.dead_ends_open)
+    );
+    let cands: Vec<_> = results
+        .iter()
+        .flat_map(|r| r.candidates.iter().map(move |c| (r.seed, c)))
+        .collect();
+    if !cands.is_empty() {
+        println!(
+            "hang candidates (the first of each kind per seed), explored from where they stopped:"
+        );
+        for (seed, c) in cands {
+            println!("  seed {seed}: {c}");
+        }
+    }
     println!("\ncoverage — goals:");
     for (g, what) in GOALS {
         let n = cov.goals.get(g).copied().unwrap_or(0);
@@ -289,6 +349,51 @@ fn report_violation(
             f_full.display(),
             f_small.display(),
             f_small.display()
+        );
+    }
+    Ok(())
+}
+
+/// Shrink a confirmed hang, save it as a trace `check --replay` accepts, and print it.
+fn report_hang(
+    a: &SimArgs,
+    preset: Preset,
+    feat: ublk_model::Features,
+    m: &Model,
+    seed: u64,
+    sig: &Signature,
+    h: &Hang,
+) -> Result<()> {
+    let (sc, small) = shrink_hang(&m.scenario, feat, sig, h);
+    let sm = Model::new(&sc, feat).map_err(anyhow::Error::msg)?;
+    let path: Vec<u8> = small.stem.iter().chain(&small.cycle).copied().collect();
+    let t = make_trace(&sm, preset, "sim-shrunk", &path, Ending::Hang(&small));
+    let f = a
+        .out
+        .join(format!("sim-{}-seed{seed}-hang.jsonl", preset.name()));
+    t.write(&f)?;
+    if !a.json {
+        let shape = if small.is_dead_end() {
+            format!("a dead end after {} steps", small.stem.len())
+        } else {
+            format!(
+                "a lasso: {} steps, then a {}-step cycle",
+                small.stem.len(),
+                small.cycle.len()
+            )
+        };
+        println!(
+            "seed {seed}: HANG {} — {sig}\n  shrunk to {shape}, {} actors:",
+            small.prop,
+            sc.actors.len()
+        );
+        let cycle = (!small.is_dead_end()).then_some(small.stem.len());
+        print!("{}", print_trace(&sm, &path, cycle));
+        println!(
+            "  ⟳ {}\n  trace: {}  (ublksim check --replay {})",
+            small.desc,
+            f.display(),
+            f.display()
         );
     }
     Ok(())

@@ -74,6 +74,8 @@ pub struct Explorer<'a> {
     observe: bool,
     invariants: bool,
     all_violations: bool,
+    /// Explore from this state (reached from the initial one by the path) instead.
+    start: Option<(State, Vec<ActorId>)>,
 }
 
 impl<'a> Explorer<'a> {
@@ -86,7 +88,21 @@ impl<'a> Explorer<'a> {
             observe: false,
             invariants: true,
             all_violations: false,
+            start: None,
         }
+    }
+    /// Explore what is reachable from the state `path` leads to (e.g. where a simulated
+    /// episode stopped); every reported path still starts at the initial state.
+    pub fn from_path(mut self, path: &[ActorId]) -> Result<Self, String> {
+        let mut s = self.model.init();
+        for (i, &a) in path.iter().enumerate() {
+            match self.model.step(&mut s, a) {
+                Ok(Outcome::Stepped(_)) => {}
+                _ => return Err(format!("step {i}: actor {a} cannot move here")),
+            }
+        }
+        self.start = Some((s, path.to_vec()));
+        Ok(self)
     }
     /// Go on past a violation (SPIN's `-c0`): the violating state is not expanded, every
     /// distinct signature is kept with its shortest path ([`Report::violations`]).
@@ -151,7 +167,10 @@ impl<'a> Explorer<'a> {
         let mut nodes: Vec<T> = Vec::new();
         let mut edges: Vec<(u32, u32, ActorId)> = Vec::new();
         let mut seen: FxHashMap<u128, u32> = FxHashMap::default();
-        let init = m.init();
+        let (init, root) = match &self.start {
+            Some((s, p)) => (s.clone(), p.clone()),
+            None => (m.init(), Vec::new()),
+        };
         seen.insert(fingerprint(&init), 0);
         parent.push((u32::MAX, 0));
         depth.push(0);
@@ -219,7 +238,8 @@ impl<'a> Explorer<'a> {
                     Err(v) => {
                         transitions += 1;
                         if !self.all_violations {
-                            let mut path = path_in(&parent, idx);
+                            let mut path = root.clone();
+                            path.extend(path_in(&parent, idx));
                             path.push(a);
                             cex = Some((path, v));
                             stop = Stop::Violation;
@@ -231,7 +251,8 @@ impl<'a> Explorer<'a> {
                         }
                         let sig = Signature::of_violation(m, &s, a, &v);
                         if signatures.insert(sig.clone()) {
-                            let mut path = path_in(&parent, idx);
+                            let mut path = root.clone();
+                            path.extend(path_in(&parent, idx));
                             path.push(a);
                             if cex.is_none() {
                                 cex = Some((path.clone(), v.clone()));
@@ -263,6 +284,7 @@ impl<'a> Explorer<'a> {
                 parent,
                 edges,
                 halted,
+                root,
             }),
         )
     }
@@ -293,12 +315,18 @@ pub struct Graph<T> {
     /// With `all_violations`: states with a violating step (not in `edges`), ascending.
     /// Not dead ends: something can still happen there, and it is a violation.
     pub halted: Vec<u32>,
+    /// The path from the model's initial state to state 0 (empty unless explored
+    /// [`Explorer::from_path`]).
+    pub root: Vec<ActorId>,
 }
 
 impl<T> Graph<T> {
-    /// The actors of a shortest (BFS) path from the initial state to `idx`.
+    /// The actors of a shortest (BFS) path from the initial state to `idx` (through
+    /// state 0).
     pub fn path_to(&self, idx: u32) -> Vec<ActorId> {
-        path_in(&self.parent, idx)
+        let mut p = self.root.clone();
+        p.extend(path_in(&self.parent, idx));
+        p
     }
 }
 

@@ -4,6 +4,7 @@
 //! findings ([`known`]), and the state views the reports print ([`describe`], [`projection`]).
 
 pub mod bfs;
+pub mod confirm;
 pub mod describe;
 pub mod engines;
 pub mod known;

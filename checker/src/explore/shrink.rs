@@ -55,7 +55,7 @@ fn remap(from: &Model, to: &Model, path: &[ActorId]) -> Vec<ActorId> {
 
 /// Smaller variants of a scenario: one actor removed, or a submitter's
 /// endless workload cut to one bio.
-fn variants(sc: &Scenario) -> Vec<Scenario> {
+pub(crate) fn variants(sc: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
     for (i, a) in sc.actors.iter().enumerate() {
         // the control task and the daemons carry the scenario; the rest may go
