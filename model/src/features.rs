@@ -2,7 +2,7 @@
 //!
 //! A switch names one behavioural difference in `ublk_drv.c` (a patch of the
 //! off-daemon series, a later fix, or a K72-only refinement).  A preset is a
-//! set of switches that matches one kernel.  A seeded bug is the *absence* of
+//! set of switches that matches one kernel (the table in `kernels.rs`).  A seeded bug is the *absence* of
 //! a fix switch: `--with B-5` turns the fix for B-5 off, restoring the old
 //! behaviour, so a bug is found by exploring the old code, never by a flag
 //! test in an invariant.
@@ -362,10 +362,23 @@ pub const NON_BEHAVIOURAL_PATCHES: [(&str, &str); 7] = [
 pub struct Features(pub u32);
 
 impl Features {
-    pub fn has(self, w: Sw) -> bool {
+    /// The set of exactly these switches (for the kernel table's constants).
+    pub const fn of(ws: &[Sw]) -> Self {
+        Features(0).plus(ws)
+    }
+    /// This set and these switches.
+    pub const fn plus(mut self, ws: &[Sw]) -> Self {
+        let mut i = 0;
+        while i < ws.len() {
+            self = self.with(ws[i]);
+            i += 1;
+        }
+        self
+    }
+    pub const fn has(self, w: Sw) -> bool {
         self.0 & (1 << w as u8) != 0
     }
-    pub fn with(mut self, w: Sw) -> Self {
+    pub const fn with(mut self, w: Sw) -> Self {
         self.0 |= 1 << w as u8;
         self
     }
@@ -396,91 +409,6 @@ impl fmt::Debug for Features {
     }
 }
 
-/// A kernel version: a named set of switches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Preset {
-    /// ≈6.16: the tree the series was applied to.
-    Pre,
-    /// 6.17: after the series and the 6.17 follow-up fixes.
-    Post,
-    /// Debian 7.2.13.
-    K72,
-    /// Debian trixie 6.12.118: per-queue daemon, no zero copy, teardown by
-    /// the cancel fn and the timeout handler.
-    K612,
-}
-
-/// The presets of the off-daemon series' history, which every built-in
-/// scenario can run on (`agree` and the engine tests iterate these).
-pub const ALL_PRESETS: [Preset; 3] = [Preset::Pre, Preset::Post, Preset::K72];
-
-/// Every preset a command line accepts: [`ALL_PRESETS`] plus K612, which
-/// refuses scenarios it cannot express (zero copy, per-io daemons, FAIL_IO).
-pub const EVERY_PRESET: [Preset; 4] = [Preset::K612, Preset::Pre, Preset::Post, Preset::K72];
-
-impl Preset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Pre => "PRE",
-            Preset::Post => "POST",
-            Preset::K72 => "K72",
-            Preset::K612 => "K612",
-        }
-    }
-    pub fn describe(self) -> &'static str {
-        match self {
-            Preset::Pre => "≈v6.16, the base of the off-daemon series (refcount in the request pdu, daemon-only REGISTER)",
-            Preset::Post => "v6.17: the series plus its 6.17 fixes (B-8, B-11, B-12)",
-            Preset::K72 => "Debian 7.2.13: POST plus K72's cancel claim, per-io CANCELED clear, daemon user-copy fast path",
-            Preset::K612 => "Debian 6.12.118: per-queue daemon, kref in the request pdu (USER_COPY only), no zero copy, teardown by cancel fn + timeout (stop/quiesce work)",
-        }
-    }
-    pub fn from_name(s: &str) -> Option<Preset> {
-        EVERY_PRESET
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-    }
-    pub fn features(self) -> Features {
-        use Sw::*;
-        // PRE has the unregister zero-copy test; v1 of the series dropped it
-        // 6.12.118: the B-6 fix is in stable 6.12 (abort drops the pdu kref);
-        // the copy-mode FETCH without a buffer fails (-EINVAL, no B-12)
-        let k612 = Features::default().with(FixB6).with(FixB12);
-        let newer = [
-            PerIoDaemon,
-            ZeroCopy,
-            ReleaseWork,
-            SyncGetData,
-            RecoveryFailIo,
-        ];
-        let mut pre = Features::default()
-            .with(FixB5)
-            .with(FixB6)
-            .with(FixB10)
-            .with(V2UnregZc);
-        for w in newer {
-            pre = pre.with(w);
-        }
-        let series = [P02, P03, P04, P06, P09, P11, P12, V2Overflow];
-        let mut post = pre.with(FixB8).with(FixB11).with(FixB12);
-        for w in series {
-            post = post.with(w);
-        }
-        match self {
-            Preset::K612 => k612,
-            Preset::Pre => pre,
-            Preset::Post => post,
-            Preset::K72 => post
-                .with(FixB9)
-                .with(CancelClaimsCmd)
-                .with(FetchClearsCanceled)
-                .with(UserCopyDaemonFast)
-                .with(CancelNoDisk)
-                .with(AutoUnregFirst),
-        }
-    }
-}
-
 /// Parses `--with`/`--without` items onto a preset.  A bug id (`B-5`) means
 /// "the bug present", i.e. its fix switch removed.
 pub fn apply_switches(
@@ -506,6 +434,7 @@ pub fn apply_switches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::Preset;
 
     #[test]
     fn names_round_trip_and_are_unique() {
@@ -521,6 +450,7 @@ mod tests {
         assert_eq!(Sw::for_bug("B-1"), Some(Sw::P02));
         assert_eq!(Sw::for_bug("b11"), Some(Sw::FixB11));
         assert_eq!(Sw::for_bug("B-99"), None);
+        assert_eq!(Sw::for_bug("B-14"), Some(Sw::ReleaseWork));
     }
 
     #[test]
@@ -528,32 +458,5 @@ mod tests {
         let f = apply_switches(Preset::K72.features(), &["B-8".into()], &[]).unwrap();
         assert!(!f.has(Sw::FixB8));
         assert!(apply_switches(f, &["nonsense".into()], &[]).is_err());
-    }
-
-    #[test]
-    fn presets_differ_where_the_series_does() {
-        let (pre, post) = (Preset::Pre.features(), Preset::Post.features());
-        assert!(!pre.has(Sw::P09) && post.has(Sw::P09));
-        assert!(post.diff_from(pre).contains(&"+p02".to_string()));
-    }
-
-    #[test]
-    fn k612_lacks_the_newer_changes() {
-        let k = Preset::K612.features();
-        for w in [
-            Sw::PerIoDaemon,
-            Sw::ZeroCopy,
-            Sw::ReleaseWork,
-            Sw::P02,
-            Sw::FixB5,
-        ] {
-            assert!(!k.has(w), "{}", w.name());
-        }
-        assert!(k.has(Sw::FixB6) && k.has(Sw::FixB12));
-        assert_eq!(Preset::from_name("k612"), Some(Preset::K612));
-        assert_eq!(Sw::for_bug("B-14"), Some(Sw::ReleaseWork));
-        for p in ALL_PRESETS {
-            assert!(p.features().has(Sw::PerIoDaemon), "{}", p.name());
-        }
     }
 }

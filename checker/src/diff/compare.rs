@@ -36,8 +36,9 @@ pub fn parse_side(spec: &str) -> Result<Side, String> {
     let cut = spec.find(['+', '-']).unwrap_or(spec.len());
     let preset = Preset::from_name(&spec[..cut]).ok_or_else(|| {
         format!(
-            "'{spec}': unknown preset '{}' (PRE, POST, K72)",
-            &spec[..cut]
+            "'{spec}': unknown preset '{}' ({})",
+            &spec[..cut],
+            Preset::known_names()
         )
     })?;
     let mut names: Vec<&str> = ALL_SWITCHES.iter().map(|w| w.name()).collect();
