@@ -169,8 +169,8 @@ pub fn verdict(sc: &Scenario, side: &Side, o: &DiffOpts) -> Result<ScenarioResul
     if r.verdict == Verdict::Fail && side.features != side.preset.features() {
         let found = what_of(&r);
         // the preset's own declaration first, then any other version's
-        let mut ks: Vec<_> = crate::explore::known::KNOWN.iter().collect();
-        ks.sort_by_key(|k| k.preset != side.preset);
+        let mut ks: Vec<_> = crate::explore::known::all().collect();
+        ks.sort_by_key(|k| !k.in_preset(side.preset));
         let carried = ks.into_iter().find(|k| {
             k.scenario == sc.name
                 && Some(k.what) == found
