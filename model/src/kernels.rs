@@ -256,8 +256,15 @@ mod tests {
         ] {
             assert_eq!(p.name(), n);
         }
-        assert_eq!(Preset::known_names(), "PRE, POST, K72, K612");
-        assert_eq!(Preset::vm_lines(), "7.2, 6.12");
+    }
+
+    /// The derived messages keep their wording (`check`'s error and help;
+    /// a new row extends them, so this lists only what must stay).
+    #[test]
+    fn derived_messages_keep_their_order() {
+        assert!(Preset::known_names().starts_with("PRE, POST, K72"));
+        assert!(Preset::help().starts_with("Kernel preset: PRE (≈6.16), POST (6.17), K72 (7.2)"));
+        assert!(Preset::vm_lines().ends_with("7.2, 6.12"));
     }
 
     #[test]
