@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use ublk_checker::cmd::agree::{agree_table, AgreeArgs};
 use ublk_checker::explore::engines::{run_engine, EVerdict};
+use ublk_checker::explore::findings::FINDINGS;
 use ublk_checker::explore::verdict::{replay_file, CheckOpts};
 use ublk_checker::scenarios::by_name;
-use ublk_checker::scenarios::small::WITNESSES;
 use ublk_engines::step::Engine;
 use ublk_model::{apply_switches, Preset};
 
@@ -30,18 +30,18 @@ const PCT: Engine = Engine::ShuttlePct {
 fn shuttle_pct_finds_seeded_bugs_and_the_trace_replays() {
     let dir = std::env::temp_dir().join(format!("ublk-engines-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let cases = [
-        (Preset::K72, "B-5", "concurrent-fetch", "S5"),
-        (Preset::K72, "B-8", "register-vs-server-exit", "S4"),
-        (Preset::K72, "B-11", "fake-timeout-zc", "S4"),
-        (Preset::K72, "B-24", "cancel-vs-dispatch", "S7"),
-        (Preset::Pre, "B-6", "recovery-reissue-abort", "S3"),
-    ];
+    let cases: Vec<_> = FINDINGS
+        .iter()
+        .flat_map(|f| f.seeded.iter().map(move |s| (f.id, s)))
+        .filter(|(_, s)| s.shuttle)
+        .map(|(bug, s)| (s.preset, bug, s.scenario, s.inv.to_string()))
+        .collect();
+    assert_eq!(cases.len(), 5);
     for (p, bug, sc, inv) in cases {
         let o = opts(p, &[bug], Some(dir.clone()));
         let (r, _) = run_engine(&by_name(sc).unwrap(), &o, PCT, false).unwrap();
         assert_eq!(r.verdict, EVerdict::FAIL, "{bug} on {sc}: {r:?}");
-        assert_eq!(r.finding.as_deref(), Some(inv), "{bug} on {sc}");
+        assert_eq!(r.finding.as_deref(), Some(inv.as_str()), "{bug} on {sc}");
         let f = PathBuf::from(r.trace_file.unwrap());
         let (_, same) = replay_file(&f).unwrap();
         assert!(
@@ -116,9 +116,13 @@ fn every_seeded_bug_is_found_by_every_engine_on_its_small_witness() {
         max_executions: None,
     };
     let mut bugs = Vec::new();
-    for &(bug, preset, sc, inv) in WITNESSES {
-        let p = Preset::from_name(preset).unwrap();
-        let sc = by_name(sc).unwrap();
+    for f in FINDINGS {
+        let (bug, Some(w)) = (f.id, &f.witness) else {
+            continue;
+        };
+        let (p, inv) = (w.preset, w.inv.to_string());
+        let inv = inv.as_str();
+        let sc = by_name(w.scenario).unwrap();
         let o = opts(p, &[bug], None);
         let ex = ublk_checker::explore::verdict::run_scenario(&sc, &o).unwrap();
         assert_eq!(
@@ -151,7 +155,10 @@ fn every_seeded_bug_is_found_by_every_engine_on_its_small_witness() {
 #[test]
 fn engines_agree_on_the_small_configurations() {
     // every small witness on K72; the new cuts on POST too
-    let witnesses: Vec<String> = WITNESSES.iter().map(|w| w.2.to_string()).collect();
+    let witnesses: Vec<String> = FINDINGS
+        .iter()
+        .filter_map(|f| f.witness.as_ref().map(|w| w.scenario.to_string()))
+        .collect();
     let cuts: Vec<String> = ublk_checker::scenarios::small::all()
         .into_iter()
         .map(|s| s.name)

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use ublk_checker::explore::bfs::{Explorer, Order, Stop};
+use ublk_checker::explore::findings::FINDINGS;
 use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
 use ublk_model::{apply_switches, Features, Inv, Model, Preset};
@@ -64,9 +65,8 @@ fn every_scenario_passes_on_k72_and_post_or_is_a_declared_finding() {
 
 #[test]
 fn k72_known_findings_and_post_b24() {
-    let mut k72: Vec<_> = ublk_checker::explore::known::KNOWN
-        .iter()
-        .filter(|k| k.preset == Preset::K72)
+    let mut k72: Vec<_> = ublk_checker::explore::known::all()
+        .filter(|k| k.in_preset(Preset::K72))
         .map(|k| k.bug)
         .collect();
     k72.sort();
@@ -90,18 +90,13 @@ fn k72_known_findings_and_post_b24() {
 /// Each seeded bug is found by exploring the old code, as the invariant it breaks.
 #[test]
 fn every_seeded_bug_is_found() {
-    let cases: &[(&str, Preset, &str, Inv)] = &[
-        ("B-5", Preset::K72, "concurrent-fetch", Inv::S5),
-        ("B-6", Preset::Pre, "recovery-reissue-abort", Inv::S3),
-        ("B-8", Preset::K72, "register-vs-server-exit", Inv::S4),
-        ("B-10", Preset::K72, "need-get-data-fail", Inv::S5),
-        ("B-11", Preset::K72, "fake-timeout-zc", Inv::S4),
-        ("B-12", Preset::K72, "fetch-without-buffer", Inv::S5),
-        ("B-24", Preset::K72, "cancel-vs-dispatch", Inv::S7),
-        ("B-1", Preset::Post, "register-vs-elevator", Inv::S1),
-        ("B-1", Preset::Post, "user-copy-vs-elevator", Inv::S1),
-    ];
-    for (bug, preset, sc, inv) in cases {
+    let cases = FINDINGS
+        .iter()
+        .flat_map(|f| f.seeded.iter().map(move |s| (f.id, s)));
+    let mut n = 0;
+    for (bug, s) in cases {
+        let (preset, sc, inv) = (&s.preset, s.scenario, &s.inv);
+        n += 1;
         let r = run(sc, *preset, seeded(*preset, bug));
         assert_eq!(r.verdict, Verdict::Fail, "{bug} not found by {sc}");
         assert_eq!(
@@ -119,6 +114,7 @@ fn every_seeded_bug_is_found() {
             preset.name()
         );
     }
+    assert_eq!(n, 9, "the catalogue's seeded cases");
 }
 
 #[test]

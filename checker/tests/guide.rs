@@ -101,7 +101,7 @@ fn bug_zoo_page_is_fresh() {
 
 #[test]
 fn every_zoo_step_is_glossed() {
-    for e in zoo::ZOO {
+    for e in zoo::entries() {
         let w = walk(&trace(e.preset, e.with, e.scenario)).unwrap();
         for s in w.steps.iter().filter(|s| !s.violation) {
             assert!(

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use ublk_checker::scenarios;
-use ublk_model::{Features, Model, Outcome, Sw, ALL_SWITCHES};
+use ublk_model::{Features, Model, Outcome, Sw};
 
 fn enabled(m: &Model, s: &ublk_model::State) -> Vec<u8> {
     (0..m.actors.len() as u8)
@@ -19,12 +19,12 @@ proptest! {
     #[test]
     fn random_walks_never_panic_and_apply_is_deterministic(
         sc in 0usize..64,
-        mask in any::<u32>(),
+        mask in any::<u64>(),
         choices in proptest::collection::vec(any::<u8>(), 1..120),
     ) {
         let all = scenarios::all();
         let sc = &all[sc % all.len()];
-        let feat = Features(mask & ((1u32 << ALL_SWITCHES.len()) - 1));
+        let feat = Features(mask & Features::all().0);
         // a switch set without zero copy / per-io daemons (6.12's) refuses the scenarios it
         // cannot express (any other error is a bug): then walk it with those switches on
         let m = match Model::new(sc, feat) {

@@ -1,8 +1,9 @@
 //! Kernel versions and patches as behaviour switches.
 //!
 //! A switch names one behavioural difference in `ublk_drv.c` (a patch of the
-//! off-daemon series, a later fix, or a K72-only refinement).  A preset is a
-//! set of switches that matches one kernel.  A seeded bug is the *absence* of
+//! off-daemon series, a later fix, or a K72-only refinement), declared once in
+//! the `switches!` table below.  A preset is a set of switches that matches
+//! one kernel (the table in `kernels.rs`).  A seeded bug is the *absence* of
 //! a fix switch: `--with B-5` turns the fix for B-5 off, restoring the old
 //! behaviour, so a bug is found by exploring the old code, never by a flag
 //! test in an invariant.
@@ -10,126 +11,148 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One behavioural switch. `true` in a [`Features`] set means "the kernel has
-/// this code".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[repr(u8)]
-pub enum Sw {
+/// Declares the switches once: the enum (its discriminant is the switch's
+/// bit in [`Features`], so the order is the serialized bit layout: append
+/// new switches at the end), [`ALL_SWITCHES`] and each one's [`SwInfo`].
+macro_rules! switches {
+    ($( $(#[$doc:meta])* $v:ident = $name:literal, $kind:ident, $bug:expr, $title:expr; )*) => {
+        /// One behavioural switch. `true` in a [`Features`] set means "the kernel has
+        /// this code".
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[repr(u8)]
+        pub enum Sw {
+            $( $(#[$doc])* $v, )*
+        }
+
+        /// Every switch, in bit order.
+        pub const ALL_SWITCHES: [Sw; [$(Sw::$v),*].len()] = [$(Sw::$v),*];
+
+        impl Sw {
+            pub fn info(self) -> SwInfo {
+                match self {
+                    $( Sw::$v => SwInfo { sw: self, name: $name, kind: SwKind::$kind, bug: $bug, title: $title }, )*
+                }
+            }
+        }
+    };
+}
+
+switches! {
     /// Series 02 "remove struct ublk_rq_data": the request refcount lives in
     /// `ublk_io` instead of the request pdu (fixes B-1).
-    P02 = 0,
+    P02 = "p02", SeriesPatch, Some("B-1"),
+        "ublk: remove struct ublk_rq_data";
     /// Series 03 "check cmd_op first": -EOPNOTSUPP before any other check.
-    P03,
+    P03 = "p03", SeriesPatch, None,
+        "ublk: check cmd_op first";
     /// Series 04 "handle UBLK_IO_FETCH_REQ earlier": FETCH before the task and
     /// flag checks; a second FETCH of an ACTIVE slot gets -EINVAL.
-    P04,
+    P04 = "p04", SeriesPatch, None,
+        "ublk: handle UBLK_IO_FETCH_REQ earlier";
     /// Series 06 "consolidate ACTIVE/OWNED_BY_SRV checks": one `!OWNED -> -EBUSY`.
-    P06,
+    P06 = "p06", SeriesPatch, None,
+        "ublk: consolidate UBLK_IO_FLAG_{ACTIVE,OWNED_BY_SRV} checks";
     /// Series 09 "allow UBLK_IO_(UN)REGISTER_IO_BUF on any task".
-    P09,
+    P09 = "p09", SeriesPatch, None,
+        "ublk: allow UBLK_IO_(UN)REGISTER_IO_BUF on any task";
     /// Series 11 "optimize UBLK_IO_REGISTER_IO_BUF on daemon task": no atomic,
     /// `task_registered_buffers++`.
-    P11,
+    P11 = "p11", SeriesPatch, None,
+        "ublk: optimize UBLK_IO_REGISTER_IO_BUF on daemon task";
     /// Series 12 "optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task": the
     /// release callback decrements `task_registered_buffers` on the daemon.
-    P12,
+    P12 = "p12", SeriesPatch, None,
+        "ublk: optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task";
     /// Series v2: "Restore check for zero copy support in ublk_unregister_io_buf()".
-    V2UnregZc,
+    V2UnregZc = "v2-unreg-zc-check", SeriesPatch, None,
+        "v2: restore zero-copy check in ublk_unregister_io_buf()";
     /// Series v2: "Check for registered buffer count overflow".
-    V2Overflow,
+    V2Overflow = "v2-trb-overflow-check", SeriesPatch, None,
+        "v2: check for registered buffer count overflow";
     /// B-5 fix "properly serialize all FETCH_REQs": FETCH filled under `ub->mutex`
     /// with the ACTIVE re-check inside.
-    FixB5,
+    FixB5 = "fix-b5", Fix, Some("B-5"),
+        "ublk: properly serialize all FETCH_REQs (b69b8edfb27d)";
     /// B-6 fix "fix handling recovery & reissue in ublk_abort_queue()": abort drops
     /// the server's reference instead of requeueing with it held.
-    FixB6,
+    FixB6 = "fix-b6", Fix, Some("B-6"),
+        "ublk: fix handling recovery & reissue in ublk_abort_queue() (6ee6bd5d4fce)";
     /// B-8 fix "avoid ublk_io_release() called after ublk char dev is closed":
     /// the release work waits until refs settle (zero copy / auto-reg only).
-    FixB8,
+    FixB8 = "fix-b8", Fix, Some("B-8"),
+        "ublk: avoid ublk_io_release() called after ublk char dev is closed (c5c5eb24ed61)";
     /// B-9 fix "clean up user copy references on ublk server exit": the
     /// settle-and-reset also covers USER_COPY devices.
-    FixB9,
+    FixB9 = "fix-b9", Fix, Some("B-9"),
+        "ublk: clean up user copy references on ublk server exit (daa24603d9f0)";
     /// B-10 fix "setup ublk_io correctly in case of ublk_get_data() failure".
-    FixB10,
+    FixB10 = "fix-b10", Fix, Some("B-10"),
+        "ublk: setup ublk_io correctly in case of ublk_get_data() failure (4c8a951787ff)";
     /// B-11 fix "move fake timeout logic into __ublk_complete_rq()".
-    FixB11,
+    FixB11 = "fix-b11", Fix, Some("B-11"),
+        "ublk: move fake timeout logic into __ublk_complete_rq()";
     /// B-12 fix "add helper of ublk_check_fetch_buf()": FETCH without a buffer
     /// in copy mode fails with -EINVAL instead of returning queued-but-unarmed.
-    FixB12,
+    FixB12 = "fix-b12", Fix, Some("B-12"),
+        "ublk: add helper of ublk_check_fetch_buf()";
     /// K72 `ublk_cancel_cmd` takes and NULLs `io->cmd` under `cancel_lock`.
-    CancelClaimsCmd,
+    CancelClaimsCmd = "cancel-claims-cmd", Refinement, None,
+        "K72 ublk_cancel_cmd claims io->cmd under cancel_lock";
     /// K72 clears this slot's CANCELED at each FETCH (`ublk_mark_io_ready`).
-    FetchClearsCanceled,
+    FetchClearsCanceled = "fetch-clears-canceled", Refinement, None,
+        "K72 ublk_mark_io_ready clears the slot's CANCELED";
     /// K72 user copy on the io's daemon takes no reference.
-    UserCopyDaemonFast,
+    UserCopyDaemonFast = "user-copy-daemon-fast", Refinement, None,
+        "K72 user copy on the daemon takes no reference";
     /// 1133b93fc7f6 "set canceling flag even when disk is not allocated".
-    CancelNoDisk,
+    CancelNoDisk = "fix-b24", Fix, Some("B-24"),
+        "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)";
     /// K72 COMMIT unregisters the old auto buffer *before* `ublk_sub_req_ref`
     /// (POST: after, so the release takes the atomic path).
-    AutoUnregFirst,
+    AutoUnregFirst = "auto-unreg-first", Refinement, None,
+        "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()";
     /// Proposed fix for the model's finding O-6 (not upstream code, in no
     /// preset): before the first START_DEV, `ublk_mark_io_ready` keeps the
     /// `canceling` / CANCELED a dying server's ring exit set.  The worked
     /// example of docs/howto.md.
-    FixO6,
+    FixO6 = "fix-o6", Fix, Some("O-6"),
+        "proposal (not upstream): ublk_mark_io_ready keeps canceling set by a ring exit before START_DEV";
     /// "ublk: have a per-io daemon instead of a per-queue daemon" (6.16):
     /// `io->task` per slot.  Without it (K612) one `ubq_daemon` per queue,
     /// set by the FETCH that makes the queue ready; every io command of
     /// another task gets -EINVAL, and the dispatch task work and the cancel
     /// fn compare against it.
-    PerIoDaemon,
+    PerIoDaemon = "per-io-daemon", Upstream, None,
+        "ublk: have a per-io daemon instead of a per-queue daemon (6.16)";
     /// "ublk: zc register/unregister bvec" (6.15, zero-copy series):
     /// REGISTER/UNREGISTER_IO_BUF exist, zero-copy and auto-buf-reg devices,
     /// and `ublk_user_copy` tests USER_COPY itself (-EACCES).  Without it
     /// (K612) those opcodes fall to the switch default (-EINVAL) and a user
     /// copy on a copy-mode device fails in `__ublk_check_and_get_req` (-EINVAL).
-    ZeroCopy,
+    ZeroCopy = "zero-copy", Upstream, None,
+        "ublk: zc register/unregister bvec (6.15 zero-copy series)";
     /// "ublk: improve detection and handling of ublk server exit"
     /// (82a8a30c581b, 6.15) with "move device reset into ublk_ch_release()":
     /// teardown by the char-dev release work.  Without it (K612) the cancel
     /// fn's `ublk_abort_requests` and the timeout handler abort requests and
     /// schedule `stop_work` / `quiesce_work`; `ublk_ch_release` only clears
     /// OPEN; START_USER_RECOVERY reinitialises the queues.
-    ReleaseWork,
+    ReleaseWork = "release-work", Upstream, Some("B-14"),
+        "ublk: improve detection and handling of ublk server exit (82a8a30c581b)";
     /// NEED_GET_DATA handled synchronously in the command (6.15/6.16,
     /// `ublk_get_data`).  Without it (K612) the command re-arms the slot and
     /// re-queues the request to task work (`ublk_handle_need_get_data`),
     /// which copies the data and completes the new cmd.
-    SyncGetData,
+    SyncGetData = "sync-get-data", Upstream, None,
+        "ublk: NEED_GET_DATA handled synchronously (ublk_get_data, 6.15/6.16)";
     /// "ublk: support device recovery without I/O queueing" (6.13):
     /// UBLK_F_USER_RECOVERY_FAIL_IO.
-    RecoveryFailIo,
+    RecoveryFailIo = "recovery-fail-io", Upstream, None,
+        "ublk: support device recovery without I/O queueing (6.13)";
 }
 
-pub const ALL_SWITCHES: [Sw; 27] = [
-    Sw::P02,
-    Sw::P03,
-    Sw::P04,
-    Sw::P06,
-    Sw::P09,
-    Sw::P11,
-    Sw::P12,
-    Sw::V2UnregZc,
-    Sw::V2Overflow,
-    Sw::FixB5,
-    Sw::FixB6,
-    Sw::FixB8,
-    Sw::FixB9,
-    Sw::FixB10,
-    Sw::FixB11,
-    Sw::FixB12,
-    Sw::CancelClaimsCmd,
-    Sw::FetchClearsCanceled,
-    Sw::UserCopyDaemonFast,
-    Sw::CancelNoDisk,
-    Sw::AutoUnregFirst,
-    Sw::FixO6,
-    Sw::PerIoDaemon,
-    Sw::ZeroCopy,
-    Sw::ReleaseWork,
-    Sw::SyncGetData,
-    Sw::RecoveryFailIo,
-];
+// A [`Features`] set has one bit per switch.
+const _: () = assert!(ALL_SWITCHES.len() <= Features::CAPACITY);
 
 /// What kind of change a switch is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -152,177 +175,6 @@ pub struct SwInfo {
 }
 
 impl Sw {
-    pub fn info(self) -> SwInfo {
-        use Sw::*;
-        use SwKind::*;
-        let (name, kind, bug, title) = match self {
-            P02 => (
-                "p02",
-                SeriesPatch,
-                Some("B-1"),
-                "ublk: remove struct ublk_rq_data",
-            ),
-            P03 => ("p03", SeriesPatch, None, "ublk: check cmd_op first"),
-            P04 => (
-                "p04",
-                SeriesPatch,
-                None,
-                "ublk: handle UBLK_IO_FETCH_REQ earlier",
-            ),
-            P06 => (
-                "p06",
-                SeriesPatch,
-                None,
-                "ublk: consolidate UBLK_IO_FLAG_{ACTIVE,OWNED_BY_SRV} checks",
-            ),
-            P09 => (
-                "p09",
-                SeriesPatch,
-                None,
-                "ublk: allow UBLK_IO_(UN)REGISTER_IO_BUF on any task",
-            ),
-            P11 => (
-                "p11",
-                SeriesPatch,
-                None,
-                "ublk: optimize UBLK_IO_REGISTER_IO_BUF on daemon task",
-            ),
-            P12 => (
-                "p12",
-                SeriesPatch,
-                None,
-                "ublk: optimize UBLK_IO_UNREGISTER_IO_BUF on daemon task",
-            ),
-            V2UnregZc => (
-                "v2-unreg-zc-check",
-                SeriesPatch,
-                None,
-                "v2: restore zero-copy check in ublk_unregister_io_buf()",
-            ),
-            V2Overflow => (
-                "v2-trb-overflow-check",
-                SeriesPatch,
-                None,
-                "v2: check for registered buffer count overflow",
-            ),
-            FixB5 => (
-                "fix-b5",
-                Fix,
-                Some("B-5"),
-                "ublk: properly serialize all FETCH_REQs (b69b8edfb27d)",
-            ),
-            FixB6 => (
-                "fix-b6",
-                Fix,
-                Some("B-6"),
-                "ublk: fix handling recovery & reissue in ublk_abort_queue() (6ee6bd5d4fce)",
-            ),
-            FixB8 => (
-                "fix-b8",
-                Fix,
-                Some("B-8"),
-                "ublk: avoid ublk_io_release() called after ublk char dev is closed (c5c5eb24ed61)",
-            ),
-            FixB9 => (
-                "fix-b9",
-                Fix,
-                Some("B-9"),
-                "ublk: clean up user copy references on ublk server exit (daa24603d9f0)",
-            ),
-            FixB10 => (
-                "fix-b10",
-                Fix,
-                Some("B-10"),
-                "ublk: setup ublk_io correctly in case of ublk_get_data() failure (4c8a951787ff)",
-            ),
-            FixB11 => (
-                "fix-b11",
-                Fix,
-                Some("B-11"),
-                "ublk: move fake timeout logic into __ublk_complete_rq()",
-            ),
-            FixB12 => (
-                "fix-b12",
-                Fix,
-                Some("B-12"),
-                "ublk: add helper of ublk_check_fetch_buf()",
-            ),
-            CancelClaimsCmd => (
-                "cancel-claims-cmd",
-                Refinement,
-                None,
-                "K72 ublk_cancel_cmd claims io->cmd under cancel_lock",
-            ),
-            FetchClearsCanceled => (
-                "fetch-clears-canceled",
-                Refinement,
-                None,
-                "K72 ublk_mark_io_ready clears the slot's CANCELED",
-            ),
-            UserCopyDaemonFast => (
-                "user-copy-daemon-fast",
-                Refinement,
-                None,
-                "K72 user copy on the daemon takes no reference",
-            ),
-            CancelNoDisk => (
-                "fix-b24",
-                Fix,
-                Some("B-24"),
-                "ublk: set canceling flag even when disk is not allocated (1133b93fc7f6)",
-            ),
-            AutoUnregFirst => (
-                "auto-unreg-first",
-                Refinement,
-                None,
-                "K72 COMMIT unregisters the auto buffer before ublk_sub_req_ref()",
-            ),
-            FixO6 => (
-                "fix-o6",
-                Fix,
-                Some("O-6"),
-                "proposal (not upstream): ublk_mark_io_ready keeps canceling set by a ring exit before START_DEV",
-            ),
-            PerIoDaemon => (
-                "per-io-daemon",
-                Upstream,
-                None,
-                "ublk: have a per-io daemon instead of a per-queue daemon (6.16)",
-            ),
-            ZeroCopy => (
-                "zero-copy",
-                Upstream,
-                None,
-                "ublk: zc register/unregister bvec (6.15 zero-copy series)",
-            ),
-            ReleaseWork => (
-                "release-work",
-                Upstream,
-                Some("B-14"),
-                "ublk: improve detection and handling of ublk server exit (82a8a30c581b)",
-            ),
-            SyncGetData => (
-                "sync-get-data",
-                Upstream,
-                None,
-                "ublk: NEED_GET_DATA handled synchronously (ublk_get_data, 6.15/6.16)",
-            ),
-            RecoveryFailIo => (
-                "recovery-fail-io",
-                Upstream,
-                None,
-                "ublk: support device recovery without I/O queueing (6.13)",
-            ),
-        };
-        SwInfo {
-            sw: self,
-            name,
-            kind,
-            bug,
-            title,
-        }
-    }
-
     pub fn name(self) -> &'static str {
         self.info().name
     }
@@ -357,15 +209,37 @@ pub const NON_BEHAVIOURAL_PATCHES: [(&str, &str); 7] = [
     ("p14", "cache-align struct ublk_io: layout only"),
 ];
 
-/// A set of switches.
+/// A set of switches: bit `w as u8` for switch `w`.  A `u64` (room for 64
+/// switches) stays as cheap to copy and hash as the `u32` it was: the set is
+/// part of the compiled [`crate::Model`], not of the explored state, and
+/// traces store it as the same number (`"features": 33792`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct Features(pub u32);
+pub struct Features(pub u64);
 
 impl Features {
-    pub fn has(self, w: Sw) -> bool {
+    /// How many switches a set can hold.
+    pub const CAPACITY: usize = u64::BITS as usize;
+    /// Every switch on (`Features(mask & Features::all().0)` masks random bits).
+    pub const fn all() -> Self {
+        Features::of(&ALL_SWITCHES)
+    }
+    /// The set of exactly these switches (for the kernel table's constants).
+    pub const fn of(ws: &[Sw]) -> Self {
+        Features(0).plus(ws)
+    }
+    /// This set and these switches.
+    pub const fn plus(mut self, ws: &[Sw]) -> Self {
+        let mut i = 0;
+        while i < ws.len() {
+            self = self.with(ws[i]);
+            i += 1;
+        }
+        self
+    }
+    pub const fn has(self, w: Sw) -> bool {
         self.0 & (1 << w as u8) != 0
     }
-    pub fn with(mut self, w: Sw) -> Self {
+    pub const fn with(mut self, w: Sw) -> Self {
         self.0 |= 1 << w as u8;
         self
     }
@@ -396,91 +270,6 @@ impl fmt::Debug for Features {
     }
 }
 
-/// A kernel version: a named set of switches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Preset {
-    /// ≈6.16: the tree the series was applied to.
-    Pre,
-    /// 6.17: after the series and the 6.17 follow-up fixes.
-    Post,
-    /// Debian 7.2.13.
-    K72,
-    /// Debian trixie 6.12.118: per-queue daemon, no zero copy, teardown by
-    /// the cancel fn and the timeout handler.
-    K612,
-}
-
-/// The presets of the off-daemon series' history, which every built-in
-/// scenario can run on (`agree` and the engine tests iterate these).
-pub const ALL_PRESETS: [Preset; 3] = [Preset::Pre, Preset::Post, Preset::K72];
-
-/// Every preset a command line accepts: [`ALL_PRESETS`] plus K612, which
-/// refuses scenarios it cannot express (zero copy, per-io daemons, FAIL_IO).
-pub const EVERY_PRESET: [Preset; 4] = [Preset::K612, Preset::Pre, Preset::Post, Preset::K72];
-
-impl Preset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Pre => "PRE",
-            Preset::Post => "POST",
-            Preset::K72 => "K72",
-            Preset::K612 => "K612",
-        }
-    }
-    pub fn describe(self) -> &'static str {
-        match self {
-            Preset::Pre => "≈v6.16, the base of the off-daemon series (refcount in the request pdu, daemon-only REGISTER)",
-            Preset::Post => "v6.17: the series plus its 6.17 fixes (B-8, B-11, B-12)",
-            Preset::K72 => "Debian 7.2.13: POST plus K72's cancel claim, per-io CANCELED clear, daemon user-copy fast path",
-            Preset::K612 => "Debian 6.12.118: per-queue daemon, kref in the request pdu (USER_COPY only), no zero copy, teardown by cancel fn + timeout (stop/quiesce work)",
-        }
-    }
-    pub fn from_name(s: &str) -> Option<Preset> {
-        EVERY_PRESET
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-    }
-    pub fn features(self) -> Features {
-        use Sw::*;
-        // PRE has the unregister zero-copy test; v1 of the series dropped it
-        // 6.12.118: the B-6 fix is in stable 6.12 (abort drops the pdu kref);
-        // the copy-mode FETCH without a buffer fails (-EINVAL, no B-12)
-        let k612 = Features::default().with(FixB6).with(FixB12);
-        let newer = [
-            PerIoDaemon,
-            ZeroCopy,
-            ReleaseWork,
-            SyncGetData,
-            RecoveryFailIo,
-        ];
-        let mut pre = Features::default()
-            .with(FixB5)
-            .with(FixB6)
-            .with(FixB10)
-            .with(V2UnregZc);
-        for w in newer {
-            pre = pre.with(w);
-        }
-        let series = [P02, P03, P04, P06, P09, P11, P12, V2Overflow];
-        let mut post = pre.with(FixB8).with(FixB11).with(FixB12);
-        for w in series {
-            post = post.with(w);
-        }
-        match self {
-            Preset::K612 => k612,
-            Preset::Pre => pre,
-            Preset::Post => post,
-            Preset::K72 => post
-                .with(FixB9)
-                .with(CancelClaimsCmd)
-                .with(FetchClearsCanceled)
-                .with(UserCopyDaemonFast)
-                .with(CancelNoDisk)
-                .with(AutoUnregFirst),
-        }
-    }
-}
-
 /// Parses `--with`/`--without` items onto a preset.  A bug id (`B-5`) means
 /// "the bug present", i.e. its fix switch removed.
 pub fn apply_switches(
@@ -506,6 +295,7 @@ pub fn apply_switches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::Preset;
 
     #[test]
     fn names_round_trip_and_are_unique() {
@@ -521,6 +311,7 @@ mod tests {
         assert_eq!(Sw::for_bug("B-1"), Some(Sw::P02));
         assert_eq!(Sw::for_bug("b11"), Some(Sw::FixB11));
         assert_eq!(Sw::for_bug("B-99"), None);
+        assert_eq!(Sw::for_bug("B-14"), Some(Sw::ReleaseWork));
     }
 
     #[test]
@@ -530,30 +321,14 @@ mod tests {
         assert!(apply_switches(f, &["nonsense".into()], &[]).is_err());
     }
 
+    /// Traces store a set as its number: the bits of the existing switches
+    /// must not move (new switches go at the end of `switches!`).
     #[test]
-    fn presets_differ_where_the_series_does() {
-        let (pre, post) = (Preset::Pre.features(), Preset::Post.features());
-        assert!(!pre.has(Sw::P09) && post.has(Sw::P09));
-        assert!(post.diff_from(pre).contains(&"+p02".to_string()));
-    }
-
-    #[test]
-    fn k612_lacks_the_newer_changes() {
-        let k = Preset::K612.features();
-        for w in [
-            Sw::PerIoDaemon,
-            Sw::ZeroCopy,
-            Sw::ReleaseWork,
-            Sw::P02,
-            Sw::FixB5,
-        ] {
-            assert!(!k.has(w), "{}", w.name());
-        }
-        assert!(k.has(Sw::FixB6) && k.has(Sw::FixB12));
-        assert_eq!(Preset::from_name("k612"), Some(Preset::K612));
-        assert_eq!(Sw::for_bug("B-14"), Some(Sw::ReleaseWork));
-        for p in ALL_PRESETS {
-            assert!(p.features().has(Sw::PerIoDaemon), "{}", p.name());
-        }
+    fn bit_layout_is_stable() {
+        assert_eq!(Preset::K612.features().0, 33792);
+        assert_eq!(Sw::P02 as u8, 0);
+        assert_eq!(Sw::RecoveryFailIo as u8, 26);
+        assert!(ALL_SWITCHES.len() <= Features::CAPACITY);
+        assert_eq!(Features::all().iter().count(), ALL_SWITCHES.len());
     }
 }

@@ -22,6 +22,7 @@ pub mod invariants;
 mod io_cmd;
 pub mod k612;
 mod kactors;
+pub mod kernels;
 pub mod liveness;
 pub mod state;
 mod teardown;
@@ -33,8 +34,9 @@ mod uapi612;
 
 pub use actors::{ActorDef, CmdDef, Kind, Outcome, StepInfo};
 pub use config::*;
-pub use features::{apply_switches, Features, Preset, Sw, ALL_PRESETS, ALL_SWITCHES, EVERY_PRESET};
+pub use features::{apply_switches, Features, Sw, ALL_SWITCHES};
 pub use invariants::{Inv, Violation};
+pub use kernels::{Kernel, Preset, KERNELS};
 pub use liveness::{Obligation, Obligations, Prop};
 pub use state::State;
 

@@ -10,8 +10,8 @@
 # guest's second serial port; then the kernel log of the run, then an exit marker.
 # Exit status: the payload's, or 2 when the VM gave no exit marker (crash, hang, timeout).
 #
-# Environment: UBLK_VM_KERNEL (kernel line: 7.2 = Debian sid's cloud kernel, the default;
-# 6.12 = Debian trixie's), UBLK_VM_CACHE (default <repo>/.cache/vm), UBLK_VM_TIMEOUT (whole
+# Environment: UBLK_VM_KERNEL (kernel line: one with a scripts/vm/kernel-<line>.pin, which names
+# its Debian suite; 7.2 = Debian sid's cloud kernel, the default; 6.12 = Debian trixie's), UBLK_VM_CACHE (default <repo>/.cache/vm), UBLK_VM_TIMEOUT (whole
 # VM, default 300 s), UBLK_VM_KVER (kernel version to use instead of
 # scripts/vm/kernel-<line>.pin), UBLK_VM_REFRESH=1 (re-resolve the line's current kernel even
 # when the pinned one is cached), UBLK_VM_APPEND (extra kernel command line).
@@ -72,13 +72,17 @@ fi
 
 # --- kernel: vmlinuz + ublk_drv.ko + version (cached) ------------------------------------
 LINE=${UBLK_VM_KERNEL:-7.2}
-case "$LINE" in
-    7.2) SUITE="Debian sid" ;;
-    6.12) SUITE="Debian trixie" ;;
-    *) log "unknown kernel line '$LINE' (UBLK_VM_KERNEL: 7.2 or 6.12)"; exit 1 ;;
-esac
-PIN=${UBLK_VM_KVER:-$(tr -d ' \n' < "$HERE/kernel-$LINE.pin")}
-# one private apt view per line (sid for 7.2; trixie and its security updates for 6.12)
+# Each line has a pin file: its pinned kernel (line 1), its Debian suite, apt sources and how
+# to find the suite's current kernel. A new line is a new pin file; nothing here lists them.
+PINF=$HERE/kernel-$LINE.pin
+if [ ! -f "$PINF" ]; then
+    known=$(cd "$HERE" && ls kernel-*.pin | sed 's/^kernel-//; s/\.pin$//' | sort -rV | paste -sd' ' | sed 's/ / or /g')
+    log "unknown kernel line '$LINE' (UBLK_VM_KERNEL: $known)"; exit 1
+fi
+pin_field() { sed -n "s/^$1 //p" "$PINF"; }
+SUITE=$(pin_field suite)
+PIN=${UBLK_VM_KVER:-$(head -1 "$PINF" | tr -d ' \n')}
+# one private apt view per line (the pin file's sources, e.g. trixie and its security updates)
 AD=$C/apt-$LINE
 mkdir -p "$AD/lists/partial" "$AD/cache/archives/partial"
 APT=(-o "Dir::Etc::SourceList=$AD/sources.list" -o Dir::Etc::SourceParts=/dev/null
@@ -89,18 +93,23 @@ resolve_current() {
     m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     [ -n "$m" ] || m=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
     [ -n "$m" ] || m=http://deb.debian.org/debian
-    if [ "$LINE" = 7.2 ]; then
-        printf 'deb %s %s sid main\n' "$k" "$m" > "$AD/sources.list"
-    else
-        printf 'deb %s %s trixie main\ndeb %s %s-security trixie-security main\n' "$k" "$m" "$k" "$m" > "$AD/sources.list"
-    fi
+    pin_field source | while read -r first rest; do
+        case "$first" in
+            -*) printf 'deb %s %s%s %s\n' "$k" "$m" "$first" "$rest" ;;
+            *) printf 'deb %s %s %s %s\n' "$k" "$m" "$first" "$rest" ;;
+        esac
+    done > "$AD/sources.list"
     apt-get "${APT[@]}" update -qq >&2
-    if [ "$LINE" = 7.2 ]; then
-        apt-cache "${APT[@]}" depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}' | sed 's/^linux-image-//'
-    else
-        apt-cache "${APT[@]}" search --names-only '^linux-image-6\.12\.[0-9]+\+deb13[.0-9]*-cloud-amd64$' |
-            awk '{print $1}' | sed 's/^linux-image-//' | sort -V | tail -1
-    fi
+    local how pkg
+    read -r how pkg <<< "$(pin_field current)"
+    case "$how" in
+        meta)
+            apt-cache "${APT[@]}" depends "$pkg" | awk '/Depends: linux-image-[0-9]/{print $2; exit}' | sed 's/^linux-image-//' ;;
+        newest)
+            apt-cache "${APT[@]}" search --names-only "^linux-image-${LINE//./\\.}\\.[0-9]+\\+deb[0-9]+[.0-9]*-cloud-amd64\$" |
+                awk '{print $1}' | sed 's/^linux-image-//' | sort -V | tail -1 ;;
+        *) log "$PINF: unknown 'current' rule '$how'" ;;
+    esac
 }
 
 fetch_kernel() { # $1 = version; fills $C/kernel/$1 or returns 1

@@ -40,7 +40,7 @@ pub struct AgreeArgs {
 /// The agreement table over presets × scenarios; every row must agree.
 pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
     let presets: Vec<ublk_model::Preset> = if a.preset.is_empty() {
-        ublk_model::ALL_PRESETS.to_vec()
+        ublk_model::Preset::all().collect()
     } else {
         a.preset
             .iter()

@@ -28,8 +28,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     use crate::explore::bfs::Explorer;
     let preset = Preset::from_name(&a.preset).ok_or_else(|| {
         anyhow::anyhow!(
-            "unknown preset '{}' (known: PRE, POST, K72, K612)",
-            a.preset
+            "unknown preset '{}' (known: {})",
+            a.preset,
+            Preset::known_names()
         )
     })?;
     let sc = scenarios::by_name(&a.scenario)

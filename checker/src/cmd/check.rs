@@ -10,8 +10,7 @@ use ublk_model::{apply_switches, Model, Preset};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// Kernel preset: PRE (≈6.16), POST (6.17), K72 (7.2), K612 (6.12).
-    #[arg(long, default_value = "K72")]
+    #[arg(long, default_value = "K72", help = Preset::help())]
     pub preset: String,
     /// Scenario(s) to run (default: all).
     #[arg(long = "scenario", short = 's')]
@@ -67,8 +66,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     }
     let preset = Preset::from_name(&a.preset).ok_or_else(|| {
         anyhow::anyhow!(
-            "unknown preset '{}' (known: PRE, POST, K72, K612)",
-            a.preset
+            "unknown preset '{}' (known: {})",
+            a.preset,
+            Preset::known_names()
         )
     })?;
     let features =

@@ -2,7 +2,7 @@
 
 use crate::scenarios;
 use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
-use ublk_model::{ALL_SWITCHES, EVERY_PRESET};
+use ublk_model::{Preset, ALL_SWITCHES};
 
 pub fn run() -> anyhow::Result<i32> {
     print!("{}", list());
@@ -12,14 +12,14 @@ pub fn run() -> anyhow::Result<i32> {
 fn list() -> String {
     use std::fmt::Write;
     let mut s = String::from("PRESETS\n");
-    for p in EVERY_PRESET {
+    for p in Preset::every() {
         let _ = writeln!(s, "  {:<5} {}", p.name(), p.describe());
     }
-    s.push_str("\nSWITCHES (on in: K612 PRE POST K72)\n");
+    let names: Vec<_> = Preset::every().map(Preset::name).collect();
+    let _ = writeln!(s, "\nSWITCHES (on in: {})", names.join(" "));
     for w in ALL_SWITCHES {
         let i = w.info();
-        let on: Vec<_> = EVERY_PRESET
-            .iter()
+        let on: Vec<_> = Preset::every()
             .map(|p| if p.features().has(w) { "x" } else { "." })
             .collect();
         let kind = match i.kind {

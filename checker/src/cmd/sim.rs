@@ -111,8 +111,9 @@ pub fn run(a: SimArgs) -> Result<i32> {
     }
     let preset = Preset::from_name(&a.preset).ok_or_else(|| {
         anyhow!(
-            "unknown preset '{}' (known: PRE, POST, K72, K612)",
-            a.preset
+            "unknown preset '{}' (known: {})",
+            a.preset,
+            Preset::known_names()
         )
     })?;
     let feat =

@@ -23,19 +23,14 @@ pub struct KernelTarget {
     pub vm_line: &'static str,
 }
 
-/// `--kernel NAME`: 7.2 (Debian sid, preset K72) or 6.12 (Debian trixie, preset K612).
+/// `--kernel NAME`: a VM line of the kernel table (7.2, 6.12) or its preset's name (K72).
 pub fn kernel_target(name: &str) -> Result<KernelTarget, String> {
-    let (name, preset) = match name {
-        "7.2" | "K72" => ("7.2", "K72"),
-        "6.12" | "K612" => ("6.12", "K612"),
-        _ => return Err(format!("unknown kernel '{name}' (known: 7.2, 6.12)")),
-    };
-    let preset = Preset::from_name(preset)
-        .ok_or_else(|| format!("kernel {name}: the model has no {preset} preset"))?;
+    let (preset, vm) = Preset::for_vm(name)
+        .ok_or_else(|| format!("unknown kernel '{name}' (known: {})", Preset::vm_lines()))?;
     Ok(KernelTarget {
-        name,
+        name: vm.line,
         preset,
-        vm_line: name,
+        vm_line: vm.line,
     })
 }
 

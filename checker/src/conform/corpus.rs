@@ -1,18 +1,20 @@
 //! The conformance corpus: hand-written sequential programs, per kernel, whose traces live in
-//! `traces/corpus/` (7.2) and `traces/corpus/6.12/` (6.12) and are replayed by CI.
+//! the kernel table's corpus folder (`traces/corpus/` for 7.2, `traces/corpus/6.12/` for 6.12)
+//! and are replayed by CI.  A kernel row names which program set its corpus holds.
 
 use crate::conform::compile::ModelProgram;
 use crate::scenarios::by_name;
 use crate::scenarios::dsl::{sc, server};
 use ublk_model::config::*;
+use ublk_model::kernels::Programs;
 use ublk_model::{Model, Preset};
 
 /// The corpus of the kernel a preset models (empty for presets no VM boots).
 pub fn corpus_for(preset: Preset) -> Vec<ModelProgram> {
-    match preset {
-        Preset::K72 => corpus_programs(),
-        Preset::K612 => corpus_programs_612(),
-        _ => vec![],
+    match preset.kernel().vm.as_ref().map(|vm| vm.programs) {
+        Some(Programs::PerIoDaemon) => corpus_programs(),
+        Some(Programs::PerQueueDaemon) => corpus_programs_612(),
+        None => vec![],
     }
 }
 
@@ -278,7 +280,7 @@ mod tests {
 
     #[test]
     fn every_corpus_program_compiles_without_blocks_or_violations() {
-        for p in [Preset::K72, Preset::K612] {
+        for p in Preset::every().filter(|p| p.kernel().vm.is_some()) {
             for mp in corpus_for(p) {
                 let c = compile(&mp, p.features()).unwrap_or_else(|e| panic!("{}: {e}", mp.id));
                 assert!(c.prediction.violation.is_none(), "{}", mp.id);

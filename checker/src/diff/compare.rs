@@ -36,8 +36,9 @@ pub fn parse_side(spec: &str) -> Result<Side, String> {
     let cut = spec.find(['+', '-']).unwrap_or(spec.len());
     let preset = Preset::from_name(&spec[..cut]).ok_or_else(|| {
         format!(
-            "'{spec}': unknown preset '{}' (PRE, POST, K72)",
-            &spec[..cut]
+            "'{spec}': unknown preset '{}' ({})",
+            &spec[..cut],
+            Preset::known_names()
         )
     })?;
     let mut names: Vec<&str> = ALL_SWITCHES.iter().map(|w| w.name()).collect();
@@ -168,8 +169,8 @@ pub fn verdict(sc: &Scenario, side: &Side, o: &DiffOpts) -> Result<ScenarioResul
     if r.verdict == Verdict::Fail && side.features != side.preset.features() {
         let found = what_of(&r);
         // the preset's own declaration first, then any other version's
-        let mut ks: Vec<_> = crate::explore::known::KNOWN.iter().collect();
-        ks.sort_by_key(|k| k.preset != side.preset);
+        let mut ks: Vec<_> = crate::explore::known::all().collect();
+        ks.sort_by_key(|k| !k.in_preset(side.preset));
         let carried = ks.into_iter().find(|k| {
             k.scenario == sc.name
                 && Some(k.what) == found

@@ -1,12 +1,14 @@
 //! Exploration strategies and what they conclude: one strategy per file (breadth-/depth-first
 //! [`bfs`], hangs on the explored graph [`liveness`], loom and shuttle [`engines`], shrinking of
-//! simulator counterexamples [`shrink`]), the verdict of a scenario ([`verdict`]), the declared
-//! findings ([`known`]), and the state views the reports print ([`describe`], [`projection`]).
+//! simulator counterexamples [`shrink`]), the verdict of a scenario ([`verdict`]), the findings
+//! catalogue ([`findings`]) and the known findings drawn from it ([`known`]), and the state views
+//! the reports print ([`describe`], [`projection`]).
 
 pub mod bfs;
 pub mod confirm;
 pub mod describe;
 pub mod engines;
+pub mod findings;
 pub mod known;
 pub mod liveness;
 pub mod projection;

@@ -6,7 +6,9 @@
 //! together (`ublk_engines::step::layout`).  The explorer, `--engine loom`
 //! and `--engine shuttle-pct` each find the bug on its witness
 //! (`checker/tests/engines.rs`), and the unmodified presets pass or report
-//! exactly the finding the version is known to have (`known.rs`).
+//! exactly the finding the version is known to have (`known.rs`).  Which
+//! bug each witnesses, on which preset, as which invariant, is the
+//! `witness` of its row in the findings catalogue (`explore/findings.rs`).
 //!
 //! Bugs whose built-in scenario is already small are witnessed by it:
 //! B-11 by `fake-timeout-zc`, B-12 by `fetch-without-buffer`.
@@ -21,20 +23,6 @@ fn dev(copy: CopyMode) -> DevConfig {
         ..DevConfig::default()
     }
 }
-
-/// The seeded bugs, each with its small witness: (bug, preset the bug is
-/// seeded on, scenario, invariant it breaks).
-pub const WITNESSES: &[(&str, &str, &str, &str)] = &[
-    ("B-1", "POST", "small-user-copy-vs-elevator", "S1"),
-    ("B-5", "K72", "small-concurrent-fetch", "S5"),
-    ("B-6", "PRE", "small-recovery-reissue-abort", "S3"),
-    ("B-8", "K72", "small-server-exit-owned", "S4"),
-    ("B-9", "K72", "small-server-exit-owned-user-copy", "S4"),
-    ("B-10", "K72", "small-need-get-data-fail", "S5"),
-    ("B-11", "K72", "fake-timeout-zc", "S4"),
-    ("B-12", "K72", "fetch-without-buffer", "S5"),
-    ("B-24", "K72", "small-cancel-before-start", "S7"),
-];
 
 pub fn all() -> Vec<Scenario> {
     vec![
