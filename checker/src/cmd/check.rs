@@ -2,7 +2,7 @@
 //! scenario.
 
 use crate::explore::bfs::Order;
-use crate::explore::verdict::{self, CheckOpts, Verdict};
+use crate::explore::verdict::{self, CheckOpts, Found, Verdict};
 use crate::scenarios;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -122,74 +122,39 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
             println!("\n{} — n/a: {why}", r.scenario);
         }
         for (r, sc) in results.iter().zip(&scs) {
-            if r.trace.is_none() {
-                if let Some(k) = &r.known {
-                    println!("\n{} — FAIL: {k}", r.scenario);
-                }
+            for u in &r.unreached {
+                println!("\n{} — declared finding {u}", r.scenario);
             }
-            if let Some(t) = &r.trace {
-                let m = Model::new(sc, features).map_err(anyhow::Error::msg)?;
-                let path: Vec<u8> = t.steps.iter().map(|s| s.actor_id).collect();
-                let tag = if r.verdict == Verdict::Known {
-                    "KNOWN "
-                } else {
-                    ""
-                };
-                let what = r.finding().unwrap_or_default();
-                let shape = match &r.hang {
-                    Some(h) if h.cycle_steps > 0 => format!(
-                        "a lasso: {} steps, then a {}-step cycle",
-                        h.stem_steps, h.cycle_steps
-                    ),
-                    Some(h) => format!("a dead end after {} steps", h.stem_steps),
-                    None => format!("{} steps", path.len()),
-                };
-                println!("\n{} — {tag}{what} in {shape}:", r.scenario);
-                if let Some(k) = &r.known {
-                    println!("  known: {k}");
-                }
-                let cycle = t
-                    .outcome
-                    .as_ref()
-                    .and_then(|o| o.hang.as_ref())
-                    .and_then(|h| h.cycle_start);
-                print!(
-                    "{}",
-                    verdict::print_trace_with(
-                        &m,
-                        &path,
-                        cycle.map(|c| c as usize),
-                        t.header.state_invariants
-                    )
-                );
-                if let (Some(h), Some(rec)) =
-                    (&r.hang, t.outcome.as_ref().and_then(|o| o.hang.as_ref()))
-                {
-                    let end = if h.cycle_steps > 0 {
-                        "the cycle is fair and repeats forever"
-                    } else {
-                        "dead end: no actor can move"
-                    };
-                    println!(
-                        "  ⟳ HANG {} ({}): {}; {end}",
-                        rec.property,
-                        rec.property.describe(),
-                        rec.obligation
-                    );
-                }
-                if let Some(f) = &r.trace_file {
-                    println!("  trace saved: {f}  (replay: ublksim check --replay {f})");
-                }
+            if r.findings.is_empty() {
+                continue;
+            }
+            let m = Model::new(sc, features).map_err(anyhow::Error::msg)?;
+            for f in &r.findings {
+                print_finding(&r.scenario, &m, f);
             }
         }
         let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+        let mut sigs = std::collections::BTreeMap::new();
+        for f in results.iter().flat_map(|r| &r.findings) {
+            sigs.entry(f.signature.clone()).or_insert(f.known.is_some());
+        }
+        let known = sigs.values().filter(|k| **k).count();
+        let unreached: usize = results.iter().map(|r| r.unreached.len()).sum();
         println!(
-            "\n{} passed, {} failed, {} known, {} incomplete, {} n/a",
+            "\n{} passed, {} failed, {} known, {} incomplete, {} n/a; {} distinct finding signature(s): {} new, {} known{}",
             count(Verdict::Pass),
             count(Verdict::Fail),
             count(Verdict::Known),
             count(Verdict::Incomplete),
-            count(Verdict::NotApplicable)
+            count(Verdict::NotApplicable),
+            sigs.len(),
+            sigs.len() - known,
+            known,
+            if unreached > 0 {
+                format!("; {unreached} declared finding(s) no longer found")
+            } else {
+                String::new()
+            }
         );
     } else {
         let report = serde_json::json!({
@@ -200,8 +165,55 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    let failed = results
-        .iter()
-        .any(|r| matches!(r.verdict, Verdict::Fail | Verdict::Incomplete));
+    let failed = results.iter().any(|r| {
+        matches!(r.verdict, Verdict::Fail | Verdict::Incomplete) || !r.unreached.is_empty()
+    });
     Ok(if failed { 1 } else { 0 })
+}
+
+/// One finding of a scenario: what it is, its signature, whether it is known, and its
+/// shortest counterexample step by step.
+fn print_finding(scenario: &str, m: &Model, f: &Found) {
+    let Some(t) = &f.trace else { return };
+    let path: Vec<u8> = t.steps.iter().map(|s| s.actor_id).collect();
+    let tag = if f.known.is_some() { "KNOWN " } else { "NEW " };
+    let what = f.what();
+    let shape = match &f.hang {
+        Some(h) if h.cycle_steps > 0 => format!(
+            "a lasso: {} steps, then a {}-step cycle",
+            h.stem_steps, h.cycle_steps
+        ),
+        Some(h) => format!("a dead end after {} steps", h.stem_steps),
+        None => format!("{} steps", path.len()),
+    };
+    println!("\n{scenario} — {tag}{what} in {shape}:");
+    println!("  signature: {}", f.signature);
+    if let Some(k) = &f.known {
+        println!("  known: {k}");
+    }
+    let cycle = t
+        .outcome
+        .as_ref()
+        .and_then(|o| o.hang.as_ref())
+        .and_then(|h| h.cycle_start);
+    print!(
+        "{}",
+        verdict::print_trace_with(m, &path, cycle.map(|c| c as usize), t.header.state_invariants)
+    );
+    if let (Some(h), Some(rec)) = (&f.hang, t.outcome.as_ref().and_then(|o| o.hang.as_ref())) {
+        let end = if h.cycle_steps > 0 {
+            "the cycle is fair and repeats forever"
+        } else {
+            "dead end: no actor can move"
+        };
+        println!(
+            "  ⟳ HANG {} ({}): {}; {end}",
+            rec.property,
+            rec.property.describe(),
+            rec.obligation
+        );
+    }
+    if let Some(file) = &f.trace_file {
+        println!("  trace saved: {file}  (replay: ublksim check --replay {file})");
+    }
 }

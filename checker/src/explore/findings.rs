@@ -94,13 +94,41 @@ pub struct Witness {
     pub inv: Inv,
 }
 
-/// A kernel version with switch set `on` has the finding: `scenario` shows `what`.
+/// A kernel version with switch set `on` has the finding: it shows as `what` with a
+/// signature matching `sig`, wherever it occurs; `scenario` is where it is expected (if that
+/// scenario runs on such a kernel and no longer shows it, `check` says so).
 pub struct Known {
     pub scenario: &'static str,
     pub what: What,
+    pub sig: Sig,
     pub on: Where,
     pub reason: &'static str,
 }
+
+/// A signature pattern (see `signature.rs`): the function or hang shape starts with `at`,
+/// the masked message or obligation contains `shape`, and (if set) the situation's recovery
+/// fact is `recovery`.
+#[derive(Clone, Copy, Debug)]
+pub struct Sig {
+    pub at: &'static str,
+    pub shape: &'static str,
+    pub recovery: Option<bool>,
+}
+
+impl Sig {
+    pub fn matches(&self, s: &crate::explore::signature::Signature) -> bool {
+        s.at.starts_with(self.at)
+            && s.what.contains(self.shape)
+            && self.recovery.is_none_or(|r| s.situation.recovery == r)
+    }
+}
+
+/// A pattern every signature of the property matches (to be narrowed).
+pub const ANY: Sig = Sig {
+    at: "",
+    shape: "",
+    recovery: None,
+};
 
 pub struct Finding {
     /// `B-24`, `O-6`; by-design findings have a descriptive id.
@@ -210,10 +238,10 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::Post, scenario: "register-vs-elevator", inv: Inv::S1, shuttle: false }, Seeded { preset: Preset::Post, scenario: "user-copy-vs-elevator", inv: Inv::S1, shuttle: false }],
         witness: Some(Witness { preset: Preset::Post, scenario: "small-user-copy-vs-elevator", inv: Inv::S1 }),
         known: &[
-            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
-            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
-            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE },
-            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE_SMALL },
+            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
+            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
+            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE },
+            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE_SMALL },
         ],
     },
     Finding {
@@ -233,8 +261,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "concurrent-fetch", inv: Inv::S5, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-concurrent-fetch", inv: Inv::S5 }),
         known: &[
-            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S5), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
-            Known { scenario: "small-concurrent-fetch", what: What::Safety(Inv::S5), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S5), sig: ANY, on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "small-concurrent-fetch", what: What::Safety(Inv::S5), sig: ANY, on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
         ],
     },
     Finding {
@@ -282,7 +310,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-server-exit-owned-user-copy", inv: Inv::S4 }),
         known: &[
-            Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
+            Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), sig: ANY, on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
         ],
     },
     Finding {
@@ -320,7 +348,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4 }),
         known: &[
-            Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
+            Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), sig: ANY, on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
         ],
     },
     Finding {
@@ -340,7 +368,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "fetch-without-buffer", inv: Inv::S5, shuttle: false }],
         witness: Some(Witness { preset: Preset::K72, scenario: "fetch-without-buffer", inv: Inv::S5 }),
         known: &[
-            Known { scenario: "fetch-without-buffer", what: What::Safety(Inv::S5), on: Where { on: &[], off: &[FixB12] }, reason: B12 },
+            Known { scenario: "fetch-without-buffer", what: What::Safety(Inv::S5), sig: ANY, on: Where { on: &[], off: &[FixB12] }, reason: B12 },
         ],
     },
     Finding {
@@ -360,13 +388,13 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "cancel-vs-dispatch", inv: Inv::S7, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-cancel-before-start", inv: Inv::S7 }),
         known: &[
-            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
-            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
-            Known { scenario: "register-vs-server-exit", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "per-io-daemons-stress", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "exit-before-unregister", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
+            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
+            Known { scenario: "register-vs-server-exit", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "per-io-daemons-stress", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "exit-before-unregister", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
         ],
     },
     Finding {
@@ -386,8 +414,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
-            Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
+            Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
+            Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
         ],
     },
     Finding {
@@ -399,7 +427,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), on: Where { on: &[P02], off: &[] }, reason: O5 },
+            Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[P02], off: &[] }, reason: O5 },
         ],
     },
     Finding {
@@ -419,8 +447,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
         ],
     },
     Finding {
@@ -440,8 +468,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), on: Where { on: &[P09, CancelNoDisk], off: &[] }, reason: O7 },
-            Known { scenario: "errno-table", what: What::Hang(Prop::L2), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
+            Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[P09, CancelNoDisk], off: &[] }, reason: O7 },
+            Known { scenario: "errno-table", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
         ],
     },
     Finding {
@@ -453,8 +481,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
-            Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
         ],
     },
     Finding {
@@ -466,7 +494,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
+            Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
         ],
     },
     Finding {
@@ -478,7 +506,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
+            Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), sig: ANY, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
         ],
     },
 ];

@@ -10,7 +10,8 @@
 //! switch set has the fix, whatever the user then turns off.
 
 pub use crate::explore::findings::What;
-use crate::explore::findings::{Where, FINDINGS};
+use crate::explore::findings::{Sig, Where, FINDINGS};
+use crate::explore::signature::Signature;
 use ublk_model::{Inv, Preset};
 
 /// One known declaration of one finding.
@@ -20,6 +21,7 @@ pub struct Known {
     pub bug: &'static str,
     pub scenario: &'static str,
     pub what: What,
+    pub sig: Sig,
     /// The switch set that has it.
     pub on: Where,
     pub reason: &'static str,
@@ -30,6 +32,28 @@ impl Known {
     pub fn in_preset(&self, preset: Preset) -> bool {
         self.on.holds(preset.features())
     }
+
+    /// Whether a finding with this signature is this declaration's.
+    pub fn matches(&self, sig: &Signature, what: What) -> bool {
+        self.what == what && self.sig.matches(sig)
+    }
+
+    /// `B-24 (S7): reason`.
+    pub fn note(&self) -> String {
+        format!("{} ({}): {}", self.bug, self.what, self.reason)
+    }
+}
+
+/// The declaration a finding matches on this preset: the kernel version (its own switch
+/// set) has it, wherever it shows — in any scenario. A seeded bug the user turns on is not
+/// the preset's, so it is new.
+pub fn declared(sig: &Signature, what: What, preset: Preset) -> Option<Known> {
+    all().find(|k| k.in_preset(preset) && k.matches(sig, what))
+}
+
+/// The declarations that expect `scenario` to show them on this preset.
+pub fn expected(scenario: &str, preset: Preset) -> impl Iterator<Item = Known> + '_ {
+    all().filter(move |k| k.scenario == scenario && k.in_preset(preset))
 }
 
 /// Every known declaration, in catalogue order.
@@ -39,6 +63,7 @@ pub fn all() -> impl Iterator<Item = Known> {
             bug: f.id,
             scenario: k.scenario,
             what: k.what,
+            sig: k.sig,
             on: k.on,
             reason: k.reason,
         })

@@ -155,7 +155,9 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
         if cx.enabled[i] & cx.fair != 0 {
             continue;
         }
-        for o in g.nodes[i].obl.iter() {
+        // one hang per state: its first open obligation names it (the others — STOP_DEV
+        // waiting for the request that never ends — are the same hang)
+        if let Some(o) = g.nodes[i].obl.iter().next() {
             let kind = std::mem::discriminant(&o);
             if seen_dead.insert((format!("{kind:?}"), g.nodes[i].situation)) {
                 cands.push((cx.depth[i], o, i as u32, vec![]));
@@ -169,7 +171,12 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
     }
     cands.sort_by_key(|c| (c.0, c.1, c.2));
     let mut out: Vec<(Signature, Hang)> = Vec::new();
+    let mut seen_lasso = std::collections::BTreeSet::new();
     for (_, o, at, cycle) in cands {
+        // a fair cycle keeping several obligations open is one hang, named by the first
+        if !cycle.is_empty() && !seen_lasso.insert((at, cycle.clone())) {
+            continue;
+        }
         let stem = g.path_to(at);
         let s = state_at(m, &stem);
         let prop = m.prop_of(&s, o);

@@ -4,8 +4,9 @@
 
 use crate::explore::bfs::{fingerprint, replay_with, Explorer, Order, Stop};
 use crate::explore::describe;
-use crate::explore::known::What;
-use crate::explore::liveness::{find_hang, Hang, LiveNode};
+use crate::explore::known::{self, What};
+use crate::explore::signature::Signature;
+use crate::explore::liveness::{find_hangs, Hang, LiveNode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +96,12 @@ pub struct ScenarioResult {
     pub trace_file: Option<String>,
     #[serde(skip)]
     pub trace: Option<Trace>,
+    /// Every distinct finding (signature), new ones and known ones; the fields above show
+    /// the headline one (the first new finding, else the first known one).
+    pub findings: Vec<Found>,
+    /// Declared findings this scenario shows on this preset that it no longer shows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreached: Vec<String>,
 }
 
 impl ScenarioResult {
@@ -200,62 +207,132 @@ pub fn make_trace_with(
     }
 }
 
+/// One distinct finding of a scenario: its signature, whether a kernel version is declared
+/// to have it, and its shortest counterexample.
+#[derive(Clone, Debug, Serialize)]
+pub struct Found {
+    pub signature: Signature,
+    /// The declaration (`B-24 (S7): reason`) when the preset has this finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violation: Option<Violation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hang: Option<HangSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_file: Option<String>,
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+}
+
+impl Found {
+    pub fn what(&self) -> What {
+        match (&self.violation, &self.hang) {
+            (Some(v), _) => What::Safety(v.inv),
+            (None, Some(h)) => What::Hang(h.property),
+            _ => unreachable!("a finding is a violation or a hang"),
+        }
+    }
+}
+
 pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, String> {
     if let Some(why) = Model::unsupported(sc, o.features) {
         return Ok(not_applicable(sc, why));
     }
     let m = Model::new(sc, o.features)?;
+    // every distinct violation, not only the first: a scenario with a known finding can
+    // still show a new one
     let ex = Explorer::new(&m)
         .order(o.order)
         .max_states(o.max_states)
         .max_time(o.max_time)
-        .state_invariants(o.safety);
+        .state_invariants(o.safety)
+        .all_violations(true);
     let live = o.liveness && m.liveness_supported() && o.order == Order::Bfs;
-    let (r, hang) = if live {
+    let (r, hangs) = if live {
         let (r, g) = ex.run_graph(|s| LiveNode::of(&m, s));
-        let hang = if r.stop == Stop::Exhausted {
-            find_hang(&m, &g)
+        let hangs = if r.stop == Stop::Exhausted {
+            find_hangs(&m, &g)
         } else {
-            None
+            Vec::new()
         };
-        (r, hang)
+        (r, hangs)
     } else {
-        (ex.run(), None)
+        (ex.run(), Vec::new())
     };
-    let found: Option<What> = match (&r.counterexample, &hang) {
-        (Some((_, v)), _) => Some(What::Safety(v.inv)),
-        (None, Some(h)) => Some(What::Hang(h.prop)),
-        _ => None,
-    };
-    let mut verdict = match r.stop {
-        Stop::Exhausted if found.is_some() => Verdict::Fail,
-        Stop::Exhausted => Verdict::Pass,
-        Stop::Violation => Verdict::Fail,
-        Stop::StateLimit | Stop::TimeLimit => Verdict::Incomplete,
-    };
-    let mut known_note = None;
-    let unmodified = o.features == o.preset.features();
-    if let Some(k) =
-        crate::explore::known::lookup(&sc.name, o.preset).filter(|k| live || k.what.is_safety())
-    {
-        if found == Some(k.what) {
-            verdict = Verdict::Known;
-            known_note = Some(format!("{} ({}): {}", k.bug, k.what, k.reason));
-        } else if verdict == Verdict::Pass && unmodified && o.safety {
-            // on the preset itself a known finding must keep being found
-            verdict = Verdict::Fail;
-            known_note = Some(format!(
-                "known finding {} ({}) was not found: fixed, or the model changed",
-                k.bug, k.what
-            ));
-        }
+    let engine = engine_name(o.order);
+    let mut found = Vec::new();
+    for (sig, path, v) in &r.violations {
+        let t = make_trace_with(&m, o.preset, engine, path, Ending::Violation(v), o.safety);
+        found.push(Found {
+            known: known::declared(sig, What::Safety(v.inv), o.preset).map(|k| k.note()),
+            signature: sig.clone(),
+            violation: Some(v.clone()),
+            hang: None,
+            trace_file: None,
+            trace: Some(t),
+        });
+    }
+    for (sig, h) in &hangs {
+        let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+        let t = make_trace_with(&m, o.preset, engine, &path, Ending::Hang(h), o.safety);
+        found.push(Found {
+            known: known::declared(sig, What::Hang(h.prop), o.preset).map(|k| k.note()),
+            signature: sig.clone(),
+            violation: None,
+            hang: Some(HangSummary {
+                property: h.prop,
+                obligation: h.desc.clone(),
+                stem_steps: h.stem.len(),
+                cycle_steps: h.cycle.len(),
+            }),
+            trace_file: None,
+            trace: Some(t),
+        });
     }
     let stop_reason = match r.stop {
         Stop::StateLimit => Some(format!("state limit {} reached", o.max_states)),
         Stop::TimeLimit => Some(format!("time limit {:?} reached", o.max_time)),
         _ => None,
     };
-    let mut res = ScenarioResult {
+    // a declaration for this scenario on this very preset that nothing found any more
+    let unmodified = o.features == o.preset.features();
+    let unreached = if unmodified && o.safety && stop_reason.is_none() {
+        known::expected(&sc.name, o.preset)
+            .filter(|k| live || k.what.is_safety())
+            .filter(|k| !found.iter().any(|f| k.matches(&f.signature, f.what())))
+            .map(|k| format!("{} ({}) is no longer found here: fixed, or the model changed", k.bug, k.what))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(dir) = &o.out {
+        for (i, f) in found.iter_mut().enumerate() {
+            let name = match i {
+                0 => format!("{}-{}.jsonl", o.preset.name(), sc.name),
+                _ => format!("{}-{}-{}.jsonl", o.preset.name(), sc.name, i + 1),
+            };
+            let file = dir.join(name);
+            f.trace.as_ref().expect("a trace per finding").write(&file).map_err(|e| e.to_string())?;
+            f.trace_file = Some(file.display().to_string());
+        }
+    }
+    let verdict = if stop_reason.is_some() {
+        Verdict::Incomplete
+    } else if found.iter().any(|f| f.known.is_none()) {
+        Verdict::Fail
+    } else if !found.is_empty() {
+        Verdict::Known
+    } else {
+        Verdict::Pass
+    };
+    // the headline finding: the first new one, else the first known one
+    let head = found
+        .iter()
+        .position(|f| f.known.is_none())
+        .or((!found.is_empty()).then_some(0));
+    let h = head.map(|i| &found[i]);
+    Ok(ScenarioResult {
         scenario: sc.name.clone(),
         verdict,
         states: r.states,
@@ -265,53 +342,14 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         seconds: r.elapsed.as_secs_f64(),
         states_per_sec: r.states_per_sec(),
         stop_reason,
-        violation: None,
-        hang: None,
-        known: known_note,
-        trace_file: None,
-        trace: None,
-    };
-    let engine = engine_name(o.order);
-    let trace = match (&r.counterexample, &hang) {
-        (Some((path, v)), _) => {
-            res.violation = Some(v.clone());
-            Some(make_trace_with(
-                &m,
-                o.preset,
-                engine,
-                path,
-                Ending::Violation(v),
-                o.safety,
-            ))
-        }
-        (None, Some(h)) => {
-            res.hang = Some(HangSummary {
-                property: h.prop,
-                obligation: h.desc.clone(),
-                stem_steps: h.stem.len(),
-                cycle_steps: h.cycle.len(),
-            });
-            let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
-            Some(make_trace_with(
-                &m,
-                o.preset,
-                engine,
-                &path,
-                Ending::Hang(h),
-                o.safety,
-            ))
-        }
-        _ => None,
-    };
-    if let Some(t) = trace {
-        if let Some(dir) = &o.out {
-            let f = dir.join(format!("{}-{}.jsonl", o.preset.name(), sc.name));
-            t.write(&f).map_err(|e| e.to_string())?;
-            res.trace_file = Some(f.display().to_string());
-        }
-        res.trace = Some(t);
-    }
-    Ok(res)
+        violation: h.and_then(|f| f.violation.clone()),
+        hang: h.and_then(|f| f.hang.clone()),
+        known: h.and_then(|f| f.known.clone()),
+        trace_file: h.and_then(|f| f.trace_file.clone()),
+        trace: h.and_then(|f| f.trace.clone()),
+        findings: found,
+        unreached,
+    })
 }
 
 /// The result for a scenario the kernel cannot express.
@@ -331,6 +369,8 @@ fn not_applicable(sc: &Scenario, why: String) -> ScenarioResult {
         known: None,
         trace_file: None,
         trace: None,
+        findings: Vec::new(),
+        unreached: Vec::new(),
     }
 }
 
