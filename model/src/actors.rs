@@ -8,120 +8,12 @@
 //! the state.
 
 use crate::config::*;
+use crate::defs::Model;
+use crate::defs::*;
 use crate::exec::*;
+use crate::invariants::Violation;
 use crate::io_cmd::Entry;
 use crate::state::*;
-use crate::{Model, Violation};
-
-/// A derived or declared actor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A server thread: runs on `task`, issues uring_cmds on `ring`.
-    Server {
-        task: TaskId,
-        ring: RingId,
-        /// 0: the original server process; 1: the recovery's new server.
-        process: u8,
-        prog: Vec<(Op, Option<CmdId>)>,
-    },
-    Submitter {
-        q: u8,
-        bios: Vec<Bio>,
-    },
-    Control {
-        prog: Vec<CtrlOp>,
-    },
-    /// SIGKILL of the whole server process.
-    Killer,
-    Elevator,
-    /// Task work of a server task (`ublk_cmd_tw_cb`); fallback once it exits.
-    TaskWork {
-        task: TaskId,
-    },
-    /// io_uring ring exit: cancel loop, buffer-table then file teardown.
-    RingExit {
-        ring: RingId,
-    },
-    /// Completion of fixed-buffer I/O on a ring (drops node references).
-    FixedIo {
-        ring: RingId,
-    },
-    /// `blk_mq_requeue_work`.
-    RequeueWork,
-    /// `ublk_ch_release_work_fn` (exit_work).
-    ReleaseWork,
-    /// Another process holding /dev/ublkcN; its one step closes it.
-    FdHolder,
-    /// The recovery's new server process opening /dev/ublkcN (`ublk_ch_open`).
-    Opener,
-    /// Fault: a server thread closes its ring.
-    RingCloseFault {
-        task: TaskId,
-    },
-    /// Fault: a server thread exits (ring left open).
-    ThreadDeathFault {
-        task: TaskId,
-    },
-    /// K612 `ublk_timeout` of a request on hw queue `q` (privileged device).
-    Timeout {
-        q: u8,
-    },
-    /// K612 `ub->stop_work` / `ub->quiesce_work` (one kworker runs both).
-    NosrvWork,
-}
-
-impl Kind {
-    /// One of the kernel's own contexts (task work, ring exit, fixed-buffer
-    /// completion, requeue and release work, the new server's open), as
-    /// opposed to user space and injected events.  Engines that drive user
-    /// actions (the oracle, the simulator's progress tracking) ask this.
-    pub fn is_kernel(&self) -> bool {
-        matches!(
-            self,
-            Kind::TaskWork { .. }
-                | Kind::RingExit { .. }
-                | Kind::FixedIo { .. }
-                | Kind::RequeueWork
-                | Kind::ReleaseWork
-                | Kind::Opener
-                | Kind::Timeout { .. }
-                | Kind::NosrvWork
-        )
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ActorDef {
-    pub name: String,
-    pub kind: Kind,
-}
-
-/// Static identity of a uring_cmd.
-#[derive(Clone, Debug)]
-pub struct CmdDef {
-    pub actor: ActorId,
-    pub task: TaskId,
-    pub ring: RingId,
-    pub q: u8,
-    pub tag: u8,
-    pub op: Op,
-}
-
-/// What one step did, for traces and counterexamples.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepInfo {
-    pub actor: ActorId,
-    /// The kernel function (or user-space action) this step models.
-    pub func: &'static str,
-    /// A result user space observes at this step (cmd result, CQE, bio status).
-    pub result: Option<i32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Blocked,
-    Stepped(StepInfo),
-}
 
 fn op_entry_func(op: &Op) -> &'static str {
     match op {
@@ -233,8 +125,6 @@ impl Model {
         })
     }
 }
-
-pub(crate) type Step = R<Option<(&'static str, Option<i32>)>>;
 
 impl Exec<'_> {
     fn me(&mut self) -> &mut ActorSt {
@@ -397,7 +287,8 @@ impl Exec<'_> {
                 }
                 let sl = self.slot_idx(q, tag);
                 let io = &self.s.slots[sl];
-                if self.m.feat.has(crate::Sw::UserCopyDaemonFast) && io.task == self.current_task()
+                if self.m.feat.has(crate::features::Sw::UserCopyDaemonFast)
+                    && io.task == self.current_task()
                 {
                     let ok = io.has(flag::OWNED_BY_SRV);
                     return done(

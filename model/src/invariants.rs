@@ -4,9 +4,10 @@
 //! makes it (see `exec.rs`, `dispatch.rs`, `io_cmd.rs`); S4, S5, S6 and S9
 //! are state predicates checked after every step by [`check`].
 
-use crate::actors::Kind;
+use crate::defs::Kind;
+use crate::defs::Model;
+use crate::features::Sw;
 use crate::state::*;
-use crate::{Model, Sw};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

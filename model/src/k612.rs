@@ -12,13 +12,14 @@
 //! `ublk_stop_dev`, `ublk_ctrl_start_recovery` (`ublk_queue_reinit`),
 //! `ublk_ctrl_end_recovery`, `ublk_remove`.
 
-use crate::actors::{Kind, Step};
 use crate::config::*;
+use crate::defs::Kind;
+use crate::defs::Model;
 use crate::exec::*;
+use crate::features::{Features, Sw};
 use crate::invariants::Inv;
 use crate::io_cmd::Entry;
 use crate::state::*;
-use crate::{Features, Model, Sw};
 
 pub use crate::uapi612::*;
 

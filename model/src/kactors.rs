@@ -6,8 +6,6 @@ use crate::exec::*;
 use crate::state::*;
 use crate::teardown::Next;
 
-use crate::actors::Step;
-
 /// Sub-step marker: the submitter's request has ended.
 const SUB_WAIT: u8 = 3;
 
@@ -184,7 +182,7 @@ impl Exec<'_> {
                     None,
                 )));
             }
-            if !self.m.feat.has(crate::Sw::ReleaseWork) {
+            if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
                 return self.cancel_fn_612(ring, 0);
             }
             let cursor = self.me_st().y;
@@ -199,7 +197,7 @@ impl Exec<'_> {
             self.me_st().y = c;
             return Ok(Some(("ublk_uring_cmd_cancel_fn: ublk_start_cancel", None)));
         }
-        if !self.m.feat.has(crate::Sw::ReleaseWork) {
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
             return self.cancel_fn_612(ring, sub);
         }
         let c = self.me_st().y;
@@ -295,7 +293,7 @@ impl Exec<'_> {
             self.me_st().done = true;
             return Ok(None);
         }
-        if !self.m.feat.has(crate::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
             return self.control_612(prog[pc]);
         }
         let finish = |x: &mut Self, f: &'static str, res: i32| {
@@ -415,8 +413,8 @@ impl Exec<'_> {
 
     /// Injected faults, the recovery server's open and the other fd holder's
     /// close (moved here from `Model::step`).
-    pub(crate) fn step_fault_or_open(&mut self, kind: &crate::actors::Kind) -> Step {
-        use crate::actors::Kind;
+    pub(crate) fn step_fault_or_open(&mut self, kind: &crate::defs::Kind) -> Step {
+        use crate::defs::Kind;
         match kind {
             Kind::RingCloseFault { task } => {
                 // the ring of task i is ring i; the thread finishes its syscall first

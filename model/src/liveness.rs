@@ -9,9 +9,9 @@
 //! they can; a SIGKILL, an elevator switch or another process holding the
 //! char device *may* never act.
 
-use crate::actors::Kind;
+use crate::defs::Kind;
+use crate::defs::Model;
 use crate::state::*;
-use crate::Model;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -6,9 +6,9 @@
 
 use crate::config::Recovery;
 use crate::exec::*;
+use crate::features::Sw;
 use crate::invariants::Inv;
 use crate::state::*;
-use crate::Sw;
 
 /// What a cancel step leaves to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,7 +227,7 @@ impl Exec<'_> {
             for (sl, io) in self.s.slots.iter_mut().enumerate() {
                 if io.refcnt != 0 || io.trb != 0 {
                     let (r, t) = (io.refcnt, io.trb);
-                    return Err(crate::Violation::new(
+                    return Err(crate::invariants::Violation::new(
                         Inv::S4,
                         format!("ublk_queue_reinit: slot {sl} still has ref {r:#x} trb {t}"),
                     ));
