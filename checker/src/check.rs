@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use ublk_model::state::ActorId;
-use ublk_model::{Features, Model, Preset, Prop, Scenario, Violation};
+use ublk_model::{Features, Func, Model, Preset, Prop, Scenario, Violation};
 use ublk_traces::{HangRec, Header, Outcome, Trace, TraceStep, ViolationRec};
 
 /// Options shared by every scenario of one `check` run.
@@ -144,7 +144,7 @@ pub fn make_trace_with(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let func = if s.func == "(violation)" {
+            let func = if matches!(s.func, Func::Violation) {
                 v.map(|v| v.func.clone()).unwrap_or_default()
             } else {
                 s.func.to_string()
@@ -436,7 +436,7 @@ pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
     let (steps, v) = replay_with(&m, &actors, t.header.state_invariants)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     for (i, (rec, got)) in t.steps.iter().zip(&steps).enumerate() {
-        let want_func = if got.func == "(violation)" {
+        let want_func = if matches!(got.func, Func::Violation) {
             rec.func.clone()
         } else {
             got.func.to_string()

@@ -60,7 +60,7 @@ pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Re
                 continue;
             }
             if let Outcome::Stepped(info) = m.apply(s, a).map_err(|v| v.to_string())? {
-                push_step(m, steps, a, info.func, info.result);
+                push_step(m, steps, a, info.func.label(), info.result);
                 moved = true;
                 break;
             }
@@ -255,7 +255,7 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
             match m.apply(&mut s, a) {
                 Err(_) => break,
                 Ok(Outcome::Stepped(info)) => {
-                    push_step(&m, &mut tsteps, a, info.func, info.result);
+                    push_step(&m, &mut tsteps, a, info.func.label(), info.result);
                     if settle(&m, &mut s, &mut tsteps).is_err() {
                         break;
                     }

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 use ublk_model::state::ActorId;
-use ublk_model::{Model, Outcome, State, StepInfo, Violation};
+use ublk_model::{Func, Model, Outcome, State, StepInfo, Violation};
 
 /// A 128-bit fingerprint (two independent 64-bit hashes): collisions are
 /// negligible at the sizes we explore, and it keeps the visited set small.
@@ -52,7 +52,7 @@ pub struct Report {
     /// Path (actor per step) to the violating step, the violation last.
     pub counterexample: Option<(Vec<ActorId>, Violation)>,
     /// With `observe`: every (actor, step, user-visible result) seen.
-    pub observed: BTreeSet<(String, &'static str, i32)>,
+    pub observed: BTreeSet<(String, Func, i32)>,
 }
 
 impl Report {
@@ -300,7 +300,7 @@ pub fn replay_with(
             Err(v) => {
                 steps.push(StepInfo {
                     actor: a,
-                    func: "(violation)",
+                    func: Func::Violation,
                     result: None,
                 });
                 return Ok((steps, Some(v)));

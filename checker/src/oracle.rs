@@ -15,7 +15,7 @@ use crate::explore::fingerprint;
 use serde::Serialize;
 use std::collections::HashSet;
 use ublk_model::state::{ActorId, CmdSt};
-use ublk_model::{Kind, Model, Outcome, State, Violation};
+use ublk_model::{Func, Kind, Model, Outcome, State, Violation};
 
 /// What one user action is predicted to show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -33,7 +33,7 @@ pub enum Observed {
 pub struct Predicted {
     pub actor: String,
     /// The kernel functions the action went through, in order.
-    pub funcs: Vec<&'static str>,
+    pub funcs: Vec<Func>,
     pub observed: Observed,
 }
 
@@ -53,7 +53,7 @@ pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
 
 /// Run kernel actors until none can move (or they only cycle: a ring exit
 /// retrying a cancel that cannot succeed).  Returns the functions run.
-fn settle(m: &Model, s: &mut State) -> Result<Vec<&'static str>, Violation> {
+fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
     let mut seen = HashSet::new();
     let mut funcs = Vec::new();
     loop {

@@ -15,21 +15,21 @@ use crate::invariants::Violation;
 use crate::io_cmd::Entry;
 use crate::state::*;
 
-fn op_entry_func(op: &Op) -> &'static str {
+fn op_entry_func(op: &Op) -> Func {
     match op {
-        Op::Fetch { .. } => "ublk_ch_uring_cmd_local [FETCH_REQ]",
-        Op::Commit { .. } => "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]",
-        Op::NeedGetData { .. } => "ublk_ch_uring_cmd_local [NEED_GET_DATA]",
-        Op::Register { .. } => "ublk_ch_uring_cmd_local [REGISTER_IO_BUF]",
-        Op::Unregister { .. } => "ublk_ch_uring_cmd_local [UNREGISTER_IO_BUF]",
-        Op::BadType { .. } => "ublk_ch_uring_cmd_local [bad ioctl type]",
-        Op::FixedIo { .. } => "io_uring READ_FIXED: io_find_buf_node",
-        Op::UserCopy { .. } => "ublk_ch_read_iter: checks + blk_mq_tag_to_rq",
-        Op::WaitCqe { .. } => "io_uring_enter: wait for CQE",
-        Op::Exit => "exit_group (server process)",
-        Op::Loop { .. } | Op::Goto { .. } => "(loop)",
-        Op::ThreadExit => "do_exit (this server thread)",
-        Op::CloseRing => "close(ring fd): io_uring ring exit",
+        Op::Fetch { .. } => Func::UblkChUringCmdFetchReq,
+        Op::Commit { .. } => Func::UblkChUringCmdCommitAndFetchReq,
+        Op::NeedGetData { .. } => Func::UblkChUringCmdNeedGetData,
+        Op::Register { .. } => Func::UblkChUringCmdRegisterIoBuf,
+        Op::Unregister { .. } => Func::UblkChUringCmdUnregisterIoBuf,
+        Op::BadType { .. } => Func::UblkChUringCmdBadType,
+        Op::FixedIo { .. } => Func::IoUringReadFixed,
+        Op::UserCopy { .. } => Func::UblkChReadIter,
+        Op::WaitCqe { .. } => Func::IoUringEnterWaitCqe,
+        Op::Exit => Func::ExitGroup,
+        Op::Loop { .. } | Op::Goto { .. } => Func::Loop,
+        Op::ThreadExit => Func::DoExit,
+        Op::CloseRing => Func::CloseRing,
     }
 }
 
@@ -208,7 +208,7 @@ impl Exec<'_> {
                 // io_uring_enter on a closed ring fd
                 self.advance();
                 self.me().res = EBADF;
-                Ok(Some(("io_uring_enter: ring closed", Some(EBADF))))
+                Ok(Some((Func::IoUringEnterRingClosed, Some(EBADF))))
             }
             (_, 0) => {
                 let c = cmd.expect("io op has a cmd");
@@ -233,7 +233,7 @@ impl Exec<'_> {
                 }
                 let c = cmd.unwrap();
                 let res = self.ublk_fetch(c)?;
-                Ok(Some(("ublk_fetch", self.finish_cmd(c, res))))
+                Ok(Some((Func::UblkFetch, self.finish_cmd(c, res))))
             }
             (Op::Register { q, tag, .. }, _) => {
                 let c = cmd.unwrap();
@@ -241,7 +241,7 @@ impl Exec<'_> {
                 let (q, tag) = (*q, *tag);
                 match sub {
                     1 => {
-                        let f = "__ublk_check_and_get_req: refcount_inc_not_zero";
+                        let f = Func::UblkCheckAndGetReqRef;
                         if self.check_and_get_ref(q, tag, r)? {
                             self.me().sub = 2;
                             return Ok(Some((f, None)));
@@ -249,7 +249,7 @@ impl Exec<'_> {
                         Ok(Some((f, self.finish_cmd(c, EINVAL))))
                     }
                     2 => {
-                        let f = "__ublk_check_and_get_req: started/tag check";
+                        let f = Func::UblkCheckAndGetReqStarted;
                         if self.check_req_started(q, tag, r)? {
                             self.me().sub = 3;
                             return Ok(Some((f, None)));
@@ -259,10 +259,7 @@ impl Exec<'_> {
                     _ => {
                         let res = self.register_with_ref(c, r)?;
                         self.me().rq = None;
-                        Ok(Some((
-                            "ublk_register_io_buf: io_buffer_register_bvec",
-                            self.finish_cmd(c, res),
-                        )))
+                        Ok(Some((Func::UblkRegisterIoBuf, self.finish_cmd(c, res))))
                     }
                 }
             }
@@ -273,7 +270,7 @@ impl Exec<'_> {
     /// pread/pwrite on /dev/ublkcN (`ublk_user_copy`), split like REGISTER.
     fn step_user_copy(&mut self, q: u8, tag: u8, sub: u8) -> Step {
         const BYTES: i32 = 4096;
-        let done = |x: &mut Self, f: &'static str, res: i32| {
+        let done = |x: &mut Self, f: Func, res: i32| {
             x.advance();
             x.me().rq = None;
             x.me().res = res;
@@ -281,7 +278,7 @@ impl Exec<'_> {
         };
         match sub {
             0 => {
-                let f = "ublk_ch_read_iter: checks + blk_mq_tag_to_rq";
+                let f = Func::UblkChReadIter;
                 if let Some(e) = self.user_copy_checks(q, tag) {
                     return done(self, f, e);
                 }
@@ -293,7 +290,7 @@ impl Exec<'_> {
                     let ok = io.has(flag::OWNED_BY_SRV);
                     return done(
                         self,
-                        "ublk_user_copy (on daemon, no ref)",
+                        Func::UblkUserCopyOnDaemon,
                         if ok { BYTES } else { EINVAL },
                     );
                 }
@@ -308,7 +305,7 @@ impl Exec<'_> {
                 }
             }
             1 => {
-                let f = "__ublk_check_and_get_req: refcount_inc_not_zero";
+                let f = Func::UblkCheckAndGetReqRef;
                 let r = self.me().rq.unwrap();
                 if self.check_and_get_ref(q, tag, r)? {
                     self.me().sub = 2;
@@ -317,7 +314,7 @@ impl Exec<'_> {
                 done(self, f, EINVAL)
             }
             2 => {
-                let f = "__ublk_check_and_get_req: started/tag check + copy";
+                let f = Func::UblkCheckAndGetReqStartedCopy;
                 let r = self.me().rq.unwrap();
                 if self.check_req_started(q, tag, r)? {
                     self.me().sub = 3;
@@ -328,7 +325,7 @@ impl Exec<'_> {
             _ => {
                 let r = self.me().rq.unwrap();
                 self.put_req_ref(q, tag, r)?;
-                done(self, "ublk_user_copy: ublk_put_req_ref", BYTES)
+                done(self, Func::UblkUserCopyPutReqRef, BYTES)
             }
         }
     }
@@ -429,7 +426,7 @@ impl Exec<'_> {
             return Ok(None);
         }
         self.me().done = true;
-        Ok(Some(("SIGKILL: do_exit of every server thread", None)))
+        Ok(Some((Func::Sigkill, None)))
     }
 
     fn step_task_work(&mut self, task: TaskId) -> Step {
@@ -438,9 +435,9 @@ impl Exec<'_> {
         self.ublk_dispatch_req(c, fallback)?;
         Ok(Some((
             if fallback {
-                "ublk_cmd_tw_cb (fallback): ublk_dispatch_req"
+                Func::UblkCmdTwCbFallback
             } else {
-                "ublk_cmd_tw_cb: ublk_dispatch_req"
+                Func::UblkCmdTwCb
             },
             None,
         )))
@@ -449,10 +446,7 @@ impl Exec<'_> {
     fn step_fixed_io(&mut self, ring: RingId) -> Step {
         let n = self.s.rings[ring as usize].fixed_ops.remove(0);
         self.put_node(n)?;
-        Ok(Some((
-            "io_uring: fixed-buffer I/O completes (io_put_rsrc_node)",
-            None,
-        )))
+        Ok(Some((Func::IoPutRsrcNode, None)))
     }
 }
 

@@ -10,6 +10,7 @@
 
 use crate::config::*;
 use crate::features::Features;
+use crate::func::Func;
 use crate::state::*;
 
 /// A compiled scenario: static tables every step reads.
@@ -129,7 +130,7 @@ pub struct CmdDef {
 pub struct StepInfo {
     pub actor: ActorId,
     /// The kernel function (or user-space action) this step models.
-    pub func: &'static str,
+    pub func: Func,
     /// A result user space observes at this step (cmd result, CQE, bio status).
     pub result: Option<i32>,
 }

@@ -4,6 +4,7 @@
 //! access, in the step that makes it.
 
 use crate::defs::Model;
+pub use crate::func::Func;
 use crate::invariants::{Inv, Violation};
 use crate::state::*;
 
@@ -29,7 +30,7 @@ pub type R<T> = Result<T, Violation>;
 
 /// What one step function returns: `None` if blocked (nothing changed),
 /// else the step's label and the result user space observes.
-pub(crate) type Step = R<Option<(&'static str, Option<i32>)>>;
+pub(crate) type Step = R<Option<(Func, Option<i32>)>>;
 
 /// Who `current` is while a step runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

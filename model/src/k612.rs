@@ -83,7 +83,7 @@ fn per_queue_daemon_violation(sc: &Scenario) -> Option<String> {
 /// Where the 6.12 stop machine is.
 enum Stop {
     Blocked,
-    Stepped(&'static str),
+    Stepped(Func),
     Done,
 }
 
@@ -280,10 +280,7 @@ impl Exec<'_> {
             0 => {
                 self.st().y = c;
                 if self.s.queues[q as usize].daemon != Some(t) {
-                    return Ok(Some((
-                        "ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon (WARN), return",
-                        None,
-                    )));
+                    return Ok(Some((Func::UblkUringCmdCancelFnNotDaemon612, None)));
                 }
                 let go = !self.s.queues[q as usize].canceling && self.s.dev.has_disk;
                 if go {
@@ -292,10 +289,7 @@ impl Exec<'_> {
                 let st = self.st();
                 st.pc = 0;
                 st.sub = if go { 1 } else { 3 };
-                Ok(Some((
-                    "ublk_uring_cmd_cancel_fn: ublk_abort_requests (quiesce)",
-                    None,
-                )))
+                Ok(Some((Func::UblkUringCmdCancelFnAbortRequests612, None)))
             }
             1 => {
                 if self.s.dev.in_dispatch > 0 {
@@ -306,10 +300,7 @@ impl Exec<'_> {
                 let st = self.st();
                 st.pc = set as u8;
                 st.sub = 3;
-                Ok(Some((
-                    "ublk_abort_requests: mark canceling, ublk_abort_queue, unquiesce",
-                    None,
-                )))
+                Ok(Some((Func::UblkAbortRequests612, None)))
             }
             _ => {
                 let r = self.cancel_cmd_steps(sl, sub, 2)?;
@@ -346,10 +337,7 @@ impl Exec<'_> {
         }
         self.mark_canceling_and_abort(q)?;
         self.schedule_nosrv_work();
-        Ok(Some((
-            "ublk_timeout: daemon exiting, no ACTIVE io: ublk_abort_requests, schedule work",
-            None,
-        )))
+        Ok(Some((Func::UblkTimeout612, None)))
     }
 
     /// One step of 6.12 `ublk_stop_dev()` (sub 0–2, then `ublk_cancel_dev`
@@ -391,9 +379,9 @@ impl Exec<'_> {
                 self.st().sub = next;
                 self.st().y = 0;
                 Ok(Stop::Stepped(if quiesce_only {
-                    "ublk_quiesce_work_fn: ub->mutex"
+                    Func::UblkQuiesceWorkFnMutex612
                 } else {
-                    "ublk_stop_dev: ub->mutex"
+                    Func::UblkStopDevMutex
                 }))
             }
             1 => {
@@ -404,14 +392,12 @@ impl Exec<'_> {
                 if quiesce_only {
                     self.s.dev.mutex = None;
                     self.st().sub = CANCEL_DEV + 1;
-                    return Ok(Stop::Stepped("__ublk_quiesce_dev: idle, QUIESCED"));
+                    return Ok(Stop::Stepped(Func::UblkQuiesceDevIdle612));
                 }
                 self.unquiesce_dev_612();
                 self.s.dev.disk_dying = true;
                 self.st().sub = 2;
-                Ok(Stop::Stepped(
-                    "__ublk_quiesce_dev: idle; ublk_unquiesce_dev: force_abort, del_gendisk starts",
-                ))
+                Ok(Stop::Stepped(Func::UblkQuiesceDevUnquiesce612))
             }
             2 => {
                 if self.del_gendisk_done() == crate::teardown::Next::Blocked {
@@ -419,7 +405,7 @@ impl Exec<'_> {
                 }
                 self.s.dev.mutex = None;
                 self.st().sub = CANCEL_DEV + 1;
-                Ok(Stop::Stepped("del_gendisk done, ublk_detach_disk"))
+                Ok(Stop::Stepped(Func::UblkDetachDisk))
             }
             _ => {
                 let sl = self.st().y as usize;
@@ -475,7 +461,7 @@ impl Exec<'_> {
             Stop::Done => {
                 let st = self.st();
                 (st.x, st.sub, st.y) = (0, 0, 0);
-                Ok(Some(("ublk_cancel_dev done (work returns)", None)))
+                Ok(Some((Func::UblkCancelDevDoneWork612, None)))
             }
         }
     }
@@ -494,7 +480,7 @@ impl Exec<'_> {
     /// waits until the last reference of the char device is gone) and the
     /// recovery commands.
     pub(crate) fn control_612(&mut self, op: CtrlOp) -> Step {
-        let finish = |x: &mut Self, f: &'static str, res: i32| {
+        let finish = |x: &mut Self, f: Func, res: i32| {
             let me = x.st();
             (me.pc, me.sub, me.y, me.res) = (me.pc + 1, 0, 0, res);
             Ok(Some((f, Some(res))))
@@ -502,11 +488,11 @@ impl Exec<'_> {
         match op {
             CtrlOp::StartUserRecovery => match self.start_recovery_612() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_start_recovery: ublk_queue_reinit", res),
+                Some(res) => finish(self, Func::UblkCtrlStartRecovery612, res),
             },
             CtrlOp::EndUserRecovery => match self.end_recovery_612() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_end_recovery: unquiesce, kick", res),
+                Some(res) => finish(self, Func::UblkCtrlEndRecovery612, res),
             },
             _ if self.st().sub == SYNC_WORK => {
                 if self.nosrv_work_running() {
@@ -518,8 +504,8 @@ impl Exec<'_> {
                 self.s.dev.stop_work = false;
                 self.s.dev.quiesce_work = false;
                 match op {
-                    CtrlOp::DelDev => finish(self, "ublk_ctrl_del_dev: device released", 0),
-                    _ => finish(self, "ublk_ctrl_stop_dev: cancel_work_sync", 0),
+                    CtrlOp::DelDev => finish(self, Func::UblkCtrlDelDev612, 0),
+                    _ => finish(self, Func::UblkCtrlStopDev612, 0),
                 }
             }
             _ => match self.stop_dev_612(false)? {
@@ -527,7 +513,7 @@ impl Exec<'_> {
                 Stop::Stepped(f) => Ok(Some((f, None))),
                 Stop::Done => {
                     self.st().sub = SYNC_WORK;
-                    Ok(Some(("ublk_cancel_dev done", None)))
+                    Ok(Some((Func::UblkCancelDevDone612, None)))
                 }
             },
         }

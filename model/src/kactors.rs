@@ -55,7 +55,7 @@ impl Exec<'_> {
             0 => {
                 if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.disk_removed) {
                     self.me_st().pc += 1;
-                    return Ok(Some(("submit_bio: disk gone", Some(EIO))));
+                    return Ok(Some((Func::SubmitBioDiskGone, Some(EIO))));
                 }
                 if !self.s.dev.has_disk || self.s.dev.frozen {
                     return Ok(None);
@@ -68,7 +68,7 @@ impl Exec<'_> {
                 me.rq = Some(r);
                 me.x = round;
                 me.sub = 1;
-                Ok(Some(("blk_mq_submit_bio: get request + driver tag", None)))
+                Ok(Some((Func::BlkMqSubmitBio, None)))
             }
             1 => {
                 if self.s.dev.quiesced > 0 {
@@ -77,13 +77,13 @@ impl Exec<'_> {
                 let r = self.me_st().rq.unwrap();
                 let go = self.ublk_queue_rq_start(r)?;
                 self.me_st().sub = if go { 2 } else { SUB_WAIT };
-                Ok(Some(("ublk_queue_rq: prep + blk_mq_start_request", None)))
+                Ok(Some((Func::UblkQueueRqStart, None)))
             }
             2 => {
                 let r = self.me_st().rq.unwrap();
                 self.ublk_queue_cmd(r)?;
                 self.me_st().sub = SUB_WAIT;
-                Ok(Some(("ublk_queue_rq: ublk_queue_cmd", None)))
+                Ok(Some((Func::UblkQueueRqQueueCmd, None)))
             }
             _ => {
                 let r = self.me_st().rq.unwrap();
@@ -98,7 +98,7 @@ impl Exec<'_> {
                 me.pc += 1;
                 me.sub = 0;
                 me.rq = None;
-                Ok(Some(("bio_endio", Some(res))))
+                Ok(Some((Func::BioEndio, Some(res))))
             }
         }
     }
@@ -115,12 +115,12 @@ impl Exec<'_> {
                 if !go {
                     self.me_st().rq = None;
                 }
-                Ok(Some(("blk_mq_requeue_work: ublk_queue_rq", None)))
+                Ok(Some((Func::BlkMqRequeueWorkQueueRq, None)))
             }
             Some(r) => {
                 self.ublk_queue_cmd(r)?;
                 self.me_st().rq = None;
-                Ok(Some(("blk_mq_requeue_work: ublk_queue_cmd", None)))
+                Ok(Some((Func::BlkMqRequeueWorkQueueCmd, None)))
             }
         }
     }
@@ -158,10 +158,7 @@ impl Exec<'_> {
                     // ring itself holds no file reference
                     self.me_st().x = 1;
                     self.drop_file_ref();
-                    return Ok(Some((
-                        "io_uring: last request on /dev/ublkcN freed (fput)",
-                        None,
-                    )));
+                    return Ok(Some((Func::IoUringFputLastRequest, None)));
                 }
                 if !self.s.rings[ring as usize].fixed_ops.is_empty() {
                     return Ok(None);
@@ -177,10 +174,7 @@ impl Exec<'_> {
                     self.drop_file_ref();
                 }
                 self.me_st().done = true;
-                return Ok(Some((
-                    "io_ring_ctx_free: unregister buffers, then files",
-                    None,
-                )));
+                return Ok(Some((Func::IoRingCtxFree, None)));
             }
             if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
                 return self.cancel_fn_612(ring, 0);
@@ -195,7 +189,7 @@ impl Exec<'_> {
                 Next::Finished => self.me_st().sub = 2,
             }
             self.me_st().y = c;
-            return Ok(Some(("ublk_uring_cmd_cancel_fn: ublk_start_cancel", None)));
+            return Ok(Some((Func::UblkUringCmdCancelFnStartCancel, None)));
         }
         if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
             return self.cancel_fn_612(ring, sub);
@@ -214,29 +208,23 @@ impl Exec<'_> {
                 Next::Blocked => Ok(None),
                 _ => {
                     self.me_st().sub = first + 1;
-                    Ok(Some(("ublk_start_cancel: quiesced, set canceling", None)))
+                    Ok(Some((Func::UblkStartCancelQuiesced, None)))
                 }
             },
             1 => {
                 let go = self.ublk_cancel_cmd_1(sl)?;
                 self.me_st().sub = if go { first + 2 } else { 0 };
-                Ok(Some((
-                    "ublk_cancel_cmd: ACTIVE / started-request check",
-                    None,
-                )))
+                Ok(Some((Func::UblkCancelCmdCheckActive, None)))
             }
             2 => {
                 let go = self.ublk_cancel_cmd_2(sl);
                 self.me_st().sub = if go { first + 3 } else { 0 };
-                Ok(Some(("ublk_cancel_cmd: cancel_lock, set CANCELED", None)))
+                Ok(Some((Func::UblkCancelCmdClaim, None)))
             }
             _ => {
                 self.ublk_cancel_cmd_3(sl)?;
                 self.me_st().sub = 0;
-                Ok(Some((
-                    "ublk_cancel_cmd: io_uring_cmd_done(UBLK_IO_RES_ABORT)",
-                    None,
-                )))
+                Ok(Some((Func::UblkCancelCmdComplete, None)))
             }
         }
     }
@@ -249,35 +237,23 @@ impl Exec<'_> {
                     // the work may run again after a new server opened the device
                     self.s.dev.release_pending = false;
                     self.me_st().sub = 0;
-                    return Ok(Some(("ublk_ch_release_work_fn: no disk, skip", None)));
+                    return Ok(Some((Func::UblkChReleaseWorkFnNoDisk, None)));
                 }
-                n => (n, "ublk_ch_release_work_fn: settle refs, ublk_abort_queue"),
+                n => (n, Func::UblkChReleaseWorkFnAbort),
             },
             1 => match self.release_work_2() {
                 Next::Finished => {
                     self.me_st().sub = 3;
-                    return Ok(Some((
-                        "ublk_ch_release_work_fn: ub->mutex, state change",
-                        None,
-                    )));
+                    return Ok(Some((Func::UblkChReleaseWorkFnStateChange, None)));
                 }
-                n => (
-                    n,
-                    "ublk_ch_release_work_fn: ub->mutex, ublk_stop_dev_unlocked",
-                ),
+                n => (n, Func::UblkChReleaseWorkFnStopDev),
             },
-            2 => (
-                self.del_gendisk_done(),
-                "del_gendisk: all requests done, detach disk",
-            ),
+            2 => (self.del_gendisk_done(), Func::DelGendiskDone),
             _ => {
                 self.release_work_3(true)?;
                 self.s.dev.release_pending = false;
                 self.me_st().sub = 0;
-                return Ok(Some((
-                    "ublk_ch_release_work_fn: ublk_reset_ch_dev, clear OPEN",
-                    None,
-                )));
+                return Ok(Some((Func::UblkChReleaseWorkFnReset, None)));
             }
         };
         if next == Next::Blocked {
@@ -296,7 +272,7 @@ impl Exec<'_> {
         if !self.m.feat.has(crate::features::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
             return self.control_612(prog[pc]);
         }
-        let finish = |x: &mut Self, f: &'static str, res: i32| {
+        let finish = |x: &mut Self, f: Func, res: i32| {
             let me = x.me_st();
             me.pc += 1;
             me.sub = 0;
@@ -307,36 +283,33 @@ impl Exec<'_> {
         match (prog[pc], sub) {
             (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_start_recovery", res),
+                Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),
             },
             (CtrlOp::EndUserRecovery, _) => match self.ublk_ctrl_end_recovery() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_end_recovery", res),
+                Some(res) => finish(self, Func::UblkCtrlEndRecovery, res),
             },
             (CtrlOp::StartDev, _) => match self.ublk_ctrl_start_dev()? {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_start_dev", res),
+                Some(res) => finish(self, Func::UblkCtrlStartDev, res),
             },
             (CtrlOp::StopDev | CtrlOp::DelDev, 0) => match self.ublk_stop_dev_1() {
                 Next::Blocked => Ok(None),
                 Next::Continue => {
                     self.me_st().sub = 1;
-                    Ok(Some(("ublk_stop_dev: ub->mutex", None)))
+                    Ok(Some((Func::UblkStopDevMutex, None)))
                 }
                 Next::Finished => {
                     self.s.dev.mutex = None;
                     self.me_st().sub = 4;
-                    Ok(Some(("ublk_stop_dev: already DEAD", None)))
+                    Ok(Some((Func::UblkStopDevAlreadyDead, None)))
                 }
             },
             (CtrlOp::StopDev | CtrlOp::DelDev, 1) => match self.ublk_stop_dev_2() {
                 Next::Blocked => Ok(None),
                 _ => {
                     self.me_st().sub = 2;
-                    Ok(Some((
-                        "ublk_stop_dev: force abort, del_gendisk starts",
-                        None,
-                    )))
+                    Ok(Some((Func::UblkStopDevForceAbort, None)))
                 }
             },
             (CtrlOp::StopDev | CtrlOp::DelDev, 2) => match self.del_gendisk_done() {
@@ -345,7 +318,7 @@ impl Exec<'_> {
                     self.s.dev.mutex = None;
                     self.me_st().sub = 4;
                     self.me_st().y = 0;
-                    Ok(Some(("del_gendisk done, ublk_detach_disk", None)))
+                    Ok(Some((Func::UblkDetachDisk, None)))
                 }
             },
             (op @ (CtrlOp::StopDev | CtrlOp::DelDev), _) => {
@@ -357,10 +330,10 @@ impl Exec<'_> {
                     if self.s.dev.file_refs > 0 || self.s.dev.release_pending {
                         return Ok(None);
                     }
-                    return finish(self, "ublk_ctrl_del_dev", 0);
+                    return finish(self, Func::UblkCtrlDelDev, 0);
                 }
                 if sl >= self.s.slots.len() {
-                    return finish(self, "ublk_ctrl_stop_dev", 0);
+                    return finish(self, Func::UblkCtrlStopDev, 0);
                 }
                 let r = self.cancel_cmd_steps(sl, sub, 3)?;
                 if self.me_st().sub == 0 {
@@ -387,7 +360,7 @@ impl Exec<'_> {
             }
             self.s.dev.frozen = true;
             self.me_st().sub = 1;
-            return Ok(Some(("elevator_switch: blk_mq_freeze_queue", None)));
+            return Ok(Some((Func::ElevatorSwitchFreeze, None)));
         }
         if self.s.reqs.iter().any(|r| r.allocated) {
             return Ok(None);
@@ -405,10 +378,7 @@ impl Exec<'_> {
         self.s.dev.sched_pool += n as u8;
         self.s.dev.frozen = false;
         self.me_st().done = true;
-        Ok(Some((
-            "elevator_switch: free sched requests, unfreeze",
-            None,
-        )))
+        Ok(Some((Func::ElevatorSwitchFree, None)))
     }
 
     /// Injected faults, the recovery server's open and the other fd holder's
@@ -432,7 +402,7 @@ impl Exec<'_> {
                 }
                 self.s.rings[*task as usize].exiting = true;
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("fault: close(ring fd): io_uring ring exit", None)))
+                Ok(Some((Func::FaultCloseRing, None)))
             }
             Kind::ThreadDeathFault { task } => {
                 let busy = self
@@ -443,7 +413,7 @@ impl Exec<'_> {
                 }
                 self.task_exit(*task);
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("fault: do_exit (server thread)", None)))
+                Ok(Some((Func::FaultDoExit, None)))
             }
             Kind::Opener => {
                 // ublk_ch_open: test_and_set_bit(UB_STATE_OPEN); the new
@@ -453,12 +423,12 @@ impl Exec<'_> {
                 self.s.dev.new_server_open = true;
                 self.s.dev.file_refs += refs;
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("ublk_ch_open (new server)", None)))
+                Ok(Some((Func::UblkChOpen, None)))
             }
             Kind::FdHolder => {
                 self.drop_file_ref();
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("close(/dev/ublkcN) in the other process", None)))
+                Ok(Some((Func::CloseOtherFd, None)))
             }
             _ => unreachable!("not a fault/open actor"),
         }

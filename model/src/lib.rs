@@ -19,6 +19,7 @@ pub mod defs;
 mod dispatch;
 pub mod exec;
 pub mod features;
+pub mod func;
 pub mod invariants;
 mod io_cmd;
 pub mod k612;
@@ -35,6 +36,7 @@ mod uapi612;
 pub use config::*;
 pub use defs::{ActorDef, CmdDef, Kind, Model, Outcome, StepInfo};
 pub use features::{apply_switches, Features, Preset, Sw, ALL_PRESETS, ALL_SWITCHES, EVERY_PRESET};
+pub use func::Func;
 pub use invariants::{Inv, Violation};
 pub use liveness::{Obligation, Obligations, Prop};
 pub use state::State;
@@ -405,7 +407,7 @@ impl Model {
                 Err(v) => {
                     let info = StepInfo {
                         actor: a,
-                        func: "(violation)",
+                        func: Func::Violation,
                         result: None,
                     };
                     out.push((info, Err(v)))

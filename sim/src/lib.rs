@@ -173,7 +173,7 @@ pub fn simulate(
                         if is_user(m, a) {
                             last_user = path.len() as u64;
                         }
-                        if info.func == "bio_endio" {
+                        if matches!(info.func, ublk_model::Func::BioEndio) {
                             p.requests_completed += 1;
                             last_completion = path.len() as u64;
                         }
