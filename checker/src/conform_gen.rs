@@ -424,10 +424,10 @@ pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram>
     for (i, &a) in mp.order.iter().enumerate() {
         let st = &s.actors[a as usize];
         let key = match &m.actors[a as usize].kind {
-            Kind::Server { .. } | Kind::Control { .. } if st.sub == 0 => {
-                Some((spec_of_actor[a as usize], st.pc as usize))
+            Kind::Server { .. } | Kind::Control { .. } if !st.in_kernel() => {
+                Some((spec_of_actor[a as usize], st.next_op as usize))
             }
-            Kind::Submitter { .. } => Some((spec_of_actor[a as usize], st.pc as usize)),
+            Kind::Submitter { .. } => Some((spec_of_actor[a as usize], st.next_op as usize)),
             _ => None,
         };
         if let Some(k) = key {

@@ -82,8 +82,8 @@ fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
 fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
     let st = &s.actors[a as usize];
     match m.actors[a as usize].kind {
-        Kind::Submitter { .. } => st.sub == 1 || st.sub == 2,
-        _ => st.sub != 0,
+        Kind::Submitter { .. } => st.bio_dispatching(),
+        _ => st.in_kernel(),
     }
 }
 
@@ -139,7 +139,7 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
                     if result.is_some() || !mid_op(m, &s, a) {
                         let submitted_bio =
                             matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
-                                && s.actors[a as usize].sub == 3;
+                                && s.actors[a as usize].bio_waiting();
                         let kept_cmd = result.is_none() && is_kept_cmd(m, &s, a);
                         break if submitted_bio || kept_cmd {
                             Observed::Pending
@@ -182,7 +182,7 @@ fn issued_cmd(m: &Model, s: &State, a: ActorId) -> Option<ublk_model::state::Cmd
     let Kind::Server { prog, .. } = &m.actors[a as usize].kind else {
         return None;
     };
-    match prog.get(s.actors[a as usize].pc as usize)? {
+    match prog.get(s.actors[a as usize].next_op as usize)? {
         (ublk_model::Op::WaitCqe { .. }, _) => None,
         (_, c) => *c,
     }
@@ -194,7 +194,7 @@ fn is_kept_cmd(m: &Model, s: &State, a: ActorId) -> bool {
         return false;
     };
     let st = &s.actors[a as usize];
-    let pc = st.pc as usize;
+    let pc = st.next_op as usize;
     // an exit (process or thread) does not advance pc: it keeps nothing
     let exited = matches!(
         prog.get(pc).map(|o| &o.0),

@@ -50,7 +50,7 @@ impl Model {
             Kind::ReleaseWork => s.dev.release_pending,
             Kind::Server { process: 1, .. } if !s.dev.new_server_open => false,
             Kind::Opener => s.dev.recovering && !s.dev.open,
-            Kind::Server { prog, .. } => match prog.get(st.pc as usize) {
+            Kind::Server { prog, .. } => match prog.get(st.next_op as usize) {
                 // waiting for a CQE that has not been posted
                 Some((Op::WaitCqe { .. }, Some(c))) => {
                     matches!(s.cmds[*c as usize].st, CmdSt::Done(_))
@@ -109,8 +109,8 @@ impl Model {
             }
             (Some(_), Kind::Submitter { bios, .. }) => {
                 let st = &mut s.actors[a as usize];
-                if st.sub == 0 && bios.get(st.pc as usize) == Some(&Bio::Again) {
-                    st.pc = 0; // an endless workload: start over
+                if st.at == Resume::Idle && bios.get(st.next_op as usize) == Some(&Bio::Again) {
+                    st.next_op = 0; // an endless workload: start over
                 }
             }
             _ => {}
@@ -133,8 +133,8 @@ impl Exec<'_> {
 
     fn advance(&mut self) {
         let me = self.me();
-        me.pc += 1;
-        me.sub = 0;
+        me.next_op += 1;
+        me.at = Resume::Idle;
     }
 
     /// The cmd's handler returned: io_uring completes it unless it is kept.
@@ -152,14 +152,14 @@ impl Exec<'_> {
     }
 
     fn step_server(&mut self, task: TaskId, ring: RingId, prog: &[(Op, Option<CmdId>)]) -> Step {
-        let (pc, sub) = (self.me().pc as usize, self.me().sub);
+        let (pc, at) = (self.me().next_op as usize, self.me().at);
         if self.s.tasks[task as usize].exiting || pc >= prog.len() {
             self.me().done = true;
             return Ok(None);
         }
         let (op, cmd) = &prog[pc];
         let entry = op_entry_func(op);
-        match (op, sub) {
+        match (op, at) {
             (Op::WaitCqe { .. }, _) => {
                 let c = cmd.expect("WaitCqe follows a command");
                 match self.s.cmds[c as usize].st {
@@ -198,19 +198,19 @@ impl Exec<'_> {
                 self.s.rings[ring as usize].fixed_ops.push(n);
                 Ok(Some((entry, Some(0))))
             }
-            (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, sub),
+            (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, at),
             (Op::Loop { .. } | Op::Goto { .. }, _) => {
                 // a loop that never reaches an operation: the program is over
                 self.me().done = true;
                 Ok(None)
             }
-            (_, 0) if self.s.rings[ring as usize].exiting => {
+            (_, Resume::Idle) if self.s.rings[ring as usize].exiting => {
                 // io_uring_enter on a closed ring fd
                 self.advance();
                 self.me().res = EBADF;
                 Ok(Some((Func::IoUringEnterRingClosed, Some(EBADF))))
             }
-            (_, 0) => {
+            (_, Resume::Idle) => {
                 let c = cmd.expect("io op has a cmd");
                 // a new uring_cmd (a loop re-issues the same one once done)
                 self.s.cmds[c as usize] = Cmd {
@@ -221,13 +221,17 @@ impl Exec<'_> {
                 };
                 match self.ublk_ch_uring_cmd_local(c)? {
                     Entry::Done(res) => Ok(Some((entry, self.finish_cmd(c, res)))),
-                    Entry::Fetch | Entry::LookupReg => {
-                        self.me().sub = 1;
+                    Entry::Fetch => {
+                        self.me().at = Resume::Fetch;
+                        Ok(Some((entry, None)))
+                    }
+                    Entry::LookupReg => {
+                        self.me().at = Resume::CheckAndGetReq(GetReqAt::RefInc);
                         Ok(Some((entry, None)))
                     }
                 }
             }
-            (Op::Fetch { .. }, 1) => {
+            (Op::Fetch { .. }, Resume::Fetch) => {
                 if self.fetch_blocked() {
                     return Ok(None);
                 }
@@ -235,40 +239,40 @@ impl Exec<'_> {
                 let res = self.ublk_fetch(c)?;
                 Ok(Some((Func::UblkFetch, self.finish_cmd(c, res))))
             }
-            (Op::Register { q, tag, .. }, _) => {
+            (Op::Register { q, tag, .. }, Resume::CheckAndGetReq(get)) => {
                 let c = cmd.unwrap();
                 let r = self.me().rq.expect("looked-up request");
                 let (q, tag) = (*q, *tag);
-                match sub {
-                    1 => {
+                match get {
+                    GetReqAt::RefInc => {
                         let f = Func::UblkCheckAndGetReqRef;
                         if self.check_and_get_ref(q, tag, r)? {
-                            self.me().sub = 2;
+                            self.me().at = Resume::CheckAndGetReq(GetReqAt::StartedCheck);
                             return Ok(Some((f, None)));
                         }
                         Ok(Some((f, self.finish_cmd(c, EINVAL))))
                     }
-                    2 => {
+                    GetReqAt::StartedCheck => {
                         let f = Func::UblkCheckAndGetReqStarted;
                         if self.check_req_started(q, tag, r)? {
-                            self.me().sub = 3;
+                            self.me().at = Resume::CheckAndGetReq(GetReqAt::Finish);
                             return Ok(Some((f, None)));
                         }
                         Ok(Some((f, self.finish_cmd(c, EINVAL))))
                     }
-                    _ => {
+                    GetReqAt::Finish => {
                         let res = self.register_with_ref(c, r)?;
                         self.me().rq = None;
                         Ok(Some((Func::UblkRegisterIoBuf, self.finish_cmd(c, res))))
                     }
                 }
             }
-            _ => unreachable!("no sub-step {sub} for {op:?}"),
+            _ => unreachable!("no resume point {at:?} for {op:?}"),
         }
     }
 
     /// pread/pwrite on /dev/ublkcN (`ublk_user_copy`), split like REGISTER.
-    fn step_user_copy(&mut self, q: u8, tag: u8, sub: u8) -> Step {
+    fn step_user_copy(&mut self, q: u8, tag: u8, at: Resume) -> Step {
         const BYTES: i32 = 4096;
         let done = |x: &mut Self, f: Func, res: i32| {
             x.advance();
@@ -276,8 +280,8 @@ impl Exec<'_> {
             x.me().res = res;
             Ok(Some((f, Some(res))))
         };
-        match sub {
-            0 => {
+        match at {
+            Resume::Idle => {
                 let f = Func::UblkChReadIter;
                 if let Some(e) = self.user_copy_checks(q, tag) {
                     return done(self, f, e);
@@ -299,34 +303,35 @@ impl Exec<'_> {
                     Some(r) => {
                         let me = self.me();
                         me.rq = Some(r);
-                        me.sub = 1;
+                        me.at = Resume::CheckAndGetReq(GetReqAt::RefInc);
                         Ok(Some((f, None)))
                     }
                 }
             }
-            1 => {
+            Resume::CheckAndGetReq(GetReqAt::RefInc) => {
                 let f = Func::UblkCheckAndGetReqRef;
                 let r = self.me().rq.unwrap();
                 if self.check_and_get_ref(q, tag, r)? {
-                    self.me().sub = 2;
+                    self.me().at = Resume::CheckAndGetReq(GetReqAt::StartedCheck);
                     return Ok(Some((f, None)));
                 }
                 done(self, f, EINVAL)
             }
-            2 => {
+            Resume::CheckAndGetReq(GetReqAt::StartedCheck) => {
                 let f = Func::UblkCheckAndGetReqStartedCopy;
                 let r = self.me().rq.unwrap();
                 if self.check_req_started(q, tag, r)? {
-                    self.me().sub = 3;
+                    self.me().at = Resume::CheckAndGetReq(GetReqAt::Finish);
                     return Ok(Some((f, None)));
                 }
                 done(self, f, EINVAL)
             }
-            _ => {
+            Resume::CheckAndGetReq(GetReqAt::Finish) => {
                 let r = self.me().rq.unwrap();
                 self.put_req_ref(q, tag, r)?;
                 done(self, Func::UblkUserCopyPutReqRef, BYTES)
             }
+            _ => unreachable!("no resume point {at:?} for a user copy"),
         }
     }
 
@@ -402,7 +407,7 @@ impl Exec<'_> {
             .collect();
         if live
             .iter()
-            .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].sub != 0)
+            .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].in_kernel())
         {
             return false;
         }
@@ -450,17 +455,17 @@ impl Exec<'_> {
     }
 }
 
-/// Follow `Loop`/`Goto` ops at the actor's pc (they take no step).
-/// Returns the resolved pc.
+/// Follow `Loop`/`Goto` ops at the actor's next op (they take no step).
+/// Returns the resolved index.
 fn resolve_loops(prog: &[(Op, Option<CmdId>)], st: &mut ActorSt) -> usize {
     for _ in 0..prog.len() {
-        match prog.get(st.pc as usize) {
-            Some((Op::Loop { to }, _)) if st.sub == 0 => {
-                st.pc = if st.res >= 0 { *to } else { st.pc + 1 };
+        match prog.get(st.next_op as usize) {
+            Some((Op::Loop { to }, _)) if st.at == Resume::Idle => {
+                st.next_op = if st.res >= 0 { *to } else { st.next_op + 1 };
             }
-            Some((Op::Goto { to }, _)) if st.sub == 0 => st.pc = *to,
+            Some((Op::Goto { to }, _)) if st.at == Resume::Idle => st.next_op = *to,
             _ => break,
         }
     }
-    st.pc as usize
+    st.next_op as usize
 }

@@ -143,10 +143,10 @@ fn in_handler(m: &Model, s: &State, c: usize) -> bool {
     let st = &s.actors[a];
     match &m.actors[a].kind {
         Kind::Server { prog, .. } => {
-            st.sub > 0
+            st.in_kernel()
                 && !st.done
                 && prog
-                    .get(st.pc as usize)
+                    .get(st.next_op as usize)
                     .is_some_and(|(_, cc)| *cc == Some(c as CmdId))
         }
         _ => false,

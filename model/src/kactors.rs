@@ -6,9 +6,6 @@ use crate::exec::*;
 use crate::state::*;
 use crate::teardown::Next;
 
-/// Sub-step marker: the submitter's request has ended.
-const SUB_WAIT: u8 = 3;
-
 impl Exec<'_> {
     fn me_st(&mut self) -> &mut ActorSt {
         &mut self.s.actors[self.actor as usize]
@@ -46,15 +43,15 @@ impl Exec<'_> {
     }
 
     pub(crate) fn step_submitter(&mut self, q: u8, bios: &[Bio]) -> Step {
-        let (pc, sub) = (self.me_st().pc as usize, self.me_st().sub);
+        let (pc, at) = (self.me_st().next_op as usize, self.me_st().at);
         if pc >= bios.len() {
             self.me_st().done = true;
             return Ok(None);
         }
-        match sub {
-            0 => {
+        match at {
+            Resume::Idle => {
                 if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.disk_removed) {
-                    self.me_st().pc += 1;
+                    self.me_st().next_op += 1;
                     return Ok(Some((Func::SubmitBioDiskGone, Some(EIO))));
                 }
                 if !self.s.dev.has_disk || self.s.dev.frozen {
@@ -66,28 +63,32 @@ impl Exec<'_> {
                 let round = self.s.reqs[r as usize].round;
                 let me = self.me_st();
                 me.rq = Some(r);
-                me.x = round;
-                me.sub = 1;
+                me.round = round;
+                me.at = Resume::QueueRq;
                 Ok(Some((Func::BlkMqSubmitBio, None)))
             }
-            1 => {
+            Resume::QueueRq => {
                 if self.s.dev.quiesced > 0 {
                     return Ok(None);
                 }
                 let r = self.me_st().rq.unwrap();
                 let go = self.ublk_queue_rq_start(r)?;
-                self.me_st().sub = if go { 2 } else { SUB_WAIT };
+                self.me_st().at = if go {
+                    Resume::QueueCmd
+                } else {
+                    Resume::BioWait
+                };
                 Ok(Some((Func::UblkQueueRqStart, None)))
             }
-            2 => {
+            Resume::QueueCmd => {
                 let r = self.me_st().rq.unwrap();
                 self.ublk_queue_cmd(r)?;
-                self.me_st().sub = SUB_WAIT;
+                self.me_st().at = Resume::BioWait;
                 Ok(Some((Func::UblkQueueRqQueueCmd, None)))
             }
-            _ => {
+            Resume::BioWait => {
                 let r = self.me_st().rq.unwrap();
-                let round = self.me_st().x;
+                let round = self.me_st().round;
                 let rq = &self.s.reqs[r as usize];
                 if rq.round == round && rq.ended == 0 {
                     return Ok(None);
@@ -95,11 +96,12 @@ impl Exec<'_> {
                 // the request may have been reallocated since; its end set res
                 let res = self.me_st().res;
                 let me = self.me_st();
-                me.pc += 1;
-                me.sub = 0;
+                me.next_op += 1;
+                me.at = Resume::Idle;
                 me.rq = None;
                 Ok(Some((Func::BioEndio, Some(res))))
             }
+            _ => unreachable!("no resume point {at:?} for a submitter"),
         }
     }
 
@@ -144,127 +146,163 @@ impl Exec<'_> {
     /// for in-flight fixed-buffer I/O, unregister the buffer table (release
     /// callbacks run here, in a kworker), then drop the registered file.
     pub(crate) fn step_ring_exit(&mut self, ring: RingId) -> Step {
-        let sub = self.me_st().sub;
-        if sub == 0 {
-            let any_pending = self
-                .m
-                .cmds
-                .iter()
-                .zip(&self.s.cmds)
-                .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
-            if !any_pending {
-                if !self.m.fixed_file[ring as usize] && self.me_st().x == 0 {
-                    // the last in-flight request on the file is gone: the
-                    // ring itself holds no file reference
-                    self.me_st().x = 1;
-                    self.drop_file_ref();
-                    return Ok(Some((Func::IoUringFputLastRequest, None)));
-                }
-                if !self.s.rings[ring as usize].fixed_ops.is_empty() {
-                    return Ok(None);
-                }
-                let rg = &mut self.s.rings[ring as usize];
-                let nodes: Vec<NodeId> =
-                    rg.table.iter_mut().rev().filter_map(Option::take).collect();
-                for n in nodes {
-                    self.put_node(n)?;
-                }
-                self.s.rings[ring as usize].freed = true;
-                if self.m.fixed_file[ring as usize] {
-                    self.drop_file_ref();
-                }
-                self.me_st().done = true;
-                return Ok(Some((Func::IoRingCtxFree, None)));
-            }
-            if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
-                return self.cancel_fn_612(ring, 0);
-            }
-            let cursor = self.me_st().y;
-            let Some(c) = self.next_cancelable(ring, cursor) else {
-                return Ok(None);
-            };
-            match self.ublk_start_cancel_1() {
-                Next::Blocked => return Ok(None),
-                Next::Continue => self.me_st().sub = 1,
-                Next::Finished => self.me_st().sub = 2,
-            }
-            self.me_st().y = c;
-            return Ok(Some((Func::UblkUringCmdCancelFnStartCancel, None)));
+        let at = self.me_st().at;
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) && at != Resume::Idle {
+            return self.cancel_fn_612(ring);
         }
-        if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
-            return self.cancel_fn_612(ring, sub);
-        }
-        let c = self.me_st().y;
+        let Resume::CancelFn(cancel_at) = at else {
+            return self.ring_exit_next(ring);
+        };
+        let c = self.me_st().cancel_cursor;
         let sl = self.slot_idx(self.m.cmds[c as usize].q, self.m.cmds[c as usize].tag);
-        self.cancel_cmd_steps(sl, sub, 1)
+        let Some((f, next)) = self.cancel_cmd_step(sl, cancel_at)? else {
+            return Ok(None);
+        };
+        self.me_st().at = next.map_or(Resume::Idle, Resume::CancelFn);
+        Ok(Some((f, None)))
     }
 
-    /// Sub-steps 1..=4 of a cancel: [quiesce wait,] ublk_cancel_cmd parts.
-    /// `first` is the sub-step number that starts this machine.
-    pub(crate) fn cancel_cmd_steps(&mut self, sl: usize, sub: u8, first: u8) -> Step {
-        let rel = sub - first;
-        match rel {
-            0 => match self.ublk_start_cancel_2() {
-                Next::Blocked => Ok(None),
-                _ => {
-                    self.me_st().sub = first + 1;
-                    Ok(Some((Func::UblkStartCancelQuiesced, None)))
-                }
-            },
-            1 => {
-                let go = self.ublk_cancel_cmd_1(sl)?;
-                self.me_st().sub = if go { first + 2 } else { 0 };
-                Ok(Some((Func::UblkCancelCmdCheckActive, None)))
+    /// The ring exit between cancels: start canceling the next cancelable
+    /// cmd, or (none pending) drop the file reference and free the ring.
+    fn ring_exit_next(&mut self, ring: RingId) -> Step {
+        let any_pending = self
+            .m
+            .cmds
+            .iter()
+            .zip(&self.s.cmds)
+            .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
+        if !any_pending {
+            if !self.m.fixed_file[ring as usize] && !self.me_st().ring_file_dropped() {
+                // the last in-flight request on the file is gone: the
+                // ring itself holds no file reference
+                self.me_st().set_ring_file_dropped();
+                self.drop_file_ref();
+                return Ok(Some((Func::IoUringFputLastRequest, None)));
             }
-            2 => {
-                let go = self.ublk_cancel_cmd_2(sl);
-                self.me_st().sub = if go { first + 3 } else { 0 };
-                Ok(Some((Func::UblkCancelCmdClaim, None)))
+            if !self.s.rings[ring as usize].fixed_ops.is_empty() {
+                return Ok(None);
             }
-            _ => {
-                self.ublk_cancel_cmd_3(sl)?;
-                self.me_st().sub = 0;
-                Ok(Some((Func::UblkCancelCmdComplete, None)))
+            let rg = &mut self.s.rings[ring as usize];
+            let nodes: Vec<NodeId> = rg.table.iter_mut().rev().filter_map(Option::take).collect();
+            for n in nodes {
+                self.put_node(n)?;
             }
+            self.s.rings[ring as usize].freed = true;
+            if self.m.fixed_file[ring as usize] {
+                self.drop_file_ref();
+            }
+            self.me_st().done = true;
+            return Ok(Some((Func::IoRingCtxFree, None)));
         }
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
+            return self.cancel_fn_612(ring);
+        }
+        let cursor = self.me_st().cancel_cursor;
+        let Some(c) = self.next_cancelable(ring, cursor) else {
+            return Ok(None);
+        };
+        self.me_st().at = match self.ublk_start_cancel_1() {
+            Next::Blocked => return Ok(None),
+            Next::Continue => Resume::CancelFn(CancelAt::StartCancelQuiesce),
+            Next::Finished => Resume::CancelFn(CancelAt::CheckActive),
+        };
+        self.me_st().cancel_cursor = c;
+        Ok(Some((Func::UblkUringCmdCancelFnStartCancel, None)))
+    }
+
+    /// One step of a cancel on slot `sl`: the quiesce wait of
+    /// `ublk_start_cancel()` (ring exit only), then the three parts of
+    /// `ublk_cancel_cmd()`.  `None` if blocked; else the step and where the
+    /// cancel resumes (`None`: this slot is done).
+    pub(crate) fn cancel_cmd_step(
+        &mut self,
+        sl: usize,
+        at: CancelAt,
+    ) -> R<Option<(Func, Option<CancelAt>)>> {
+        Ok(Some(match at {
+            CancelAt::StartCancelQuiesce => match self.ublk_start_cancel_2() {
+                Next::Blocked => return Ok(None),
+                _ => (Func::UblkStartCancelQuiesced, Some(CancelAt::CheckActive)),
+            },
+            CancelAt::CheckActive => {
+                let go = self.ublk_cancel_cmd_1(sl)?;
+                (
+                    Func::UblkCancelCmdCheckActive,
+                    go.then_some(CancelAt::Claim),
+                )
+            }
+            CancelAt::Claim => {
+                let go = self.ublk_cancel_cmd_2(sl);
+                (Func::UblkCancelCmdClaim, go.then_some(CancelAt::Complete))
+            }
+            CancelAt::Complete => {
+                self.ublk_cancel_cmd_3(sl)?;
+                (Func::UblkCancelCmdComplete, None)
+            }
+        }))
+    }
+
+    /// `ublk_cancel_dev()` (from `ublk_stop_dev()`): one cancel step on slot
+    /// `slot`; once its cancel is done, the walk moves to the next slot.
+    pub(crate) fn cancel_dev_step(&mut self, slot: u8, at: CancelAt) -> Step {
+        let Some((f, next)) = self.cancel_cmd_step(slot as usize, at)? else {
+            return Ok(None);
+        };
+        self.me_st().at = Resume::StopDev(match next {
+            Some(at) => StopDevAt::CancelDev { slot, at },
+            None => StopDevAt::CancelDev {
+                slot: slot + 1,
+                at: CancelAt::CheckActive,
+            },
+        });
+        Ok(Some((f, None)))
     }
 
     pub(crate) fn step_release_work(&mut self) -> Step {
-        let sub = self.me_st().sub;
-        let (next, func) = match sub {
-            0 => match self.release_work_1()? {
+        let at = self.me_st().at;
+        let (next, func, then) = match at {
+            Resume::Idle => match self.release_work_1()? {
                 Next::Finished => {
                     // the work may run again after a new server opened the device
                     self.s.dev.release_pending = false;
-                    self.me_st().sub = 0;
+                    self.me_st().at = Resume::Idle;
                     return Ok(Some((Func::UblkChReleaseWorkFnNoDisk, None)));
                 }
-                n => (n, Func::UblkChReleaseWorkFnAbort),
+                n => (n, Func::UblkChReleaseWorkFnAbort, Resume::ReleaseMutex),
             },
-            1 => match self.release_work_2() {
+            Resume::ReleaseMutex => match self.release_work_2() {
                 Next::Finished => {
-                    self.me_st().sub = 3;
+                    self.me_st().at = Resume::ReleaseReset;
                     return Ok(Some((Func::UblkChReleaseWorkFnStateChange, None)));
                 }
-                n => (n, Func::UblkChReleaseWorkFnStopDev),
+                n => (
+                    n,
+                    Func::UblkChReleaseWorkFnStopDev,
+                    Resume::ReleaseDelGendisk,
+                ),
             },
-            2 => (self.del_gendisk_done(), Func::DelGendiskDone),
-            _ => {
+            Resume::ReleaseDelGendisk => (
+                self.del_gendisk_done(),
+                Func::DelGendiskDone,
+                Resume::ReleaseReset,
+            ),
+            Resume::ReleaseReset => {
                 self.release_work_3(true)?;
                 self.s.dev.release_pending = false;
-                self.me_st().sub = 0;
+                self.me_st().at = Resume::Idle;
                 return Ok(Some((Func::UblkChReleaseWorkFnReset, None)));
             }
+            _ => unreachable!("no resume point {at:?} for the release work"),
         };
         if next == Next::Blocked {
             return Ok(None);
         }
-        self.me_st().sub += 1;
+        self.me_st().at = then;
         Ok(Some((func, None)))
     }
 
     pub(crate) fn step_control(&mut self, prog: &[CtrlOp]) -> Step {
-        let (pc, sub) = (self.me_st().pc as usize, self.me_st().sub);
+        let (pc, at) = (self.me_st().next_op as usize, self.me_st().at);
         if pc >= prog.len() {
             self.me_st().done = true;
             return Ok(None);
@@ -274,13 +312,17 @@ impl Exec<'_> {
         }
         let finish = |x: &mut Self, f: Func, res: i32| {
             let me = x.me_st();
-            me.pc += 1;
-            me.sub = 0;
-            me.y = 0;
+            me.next_op += 1;
+            me.at = Resume::Idle;
             me.res = res;
             Ok(Some((f, Some(res))))
         };
-        match (prog[pc], sub) {
+        // ublk_cancel_dev() starts at slot 0
+        let cancel_dev = Resume::StopDev(StopDevAt::CancelDev {
+            slot: 0,
+            at: CancelAt::CheckActive,
+        });
+        match (prog[pc], at) {
             (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery() {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),
@@ -293,37 +335,43 @@ impl Exec<'_> {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlStartDev, res),
             },
-            (CtrlOp::StopDev | CtrlOp::DelDev, 0) => match self.ublk_stop_dev_1() {
+            (CtrlOp::StopDev | CtrlOp::DelDev, Resume::Idle) => match self.ublk_stop_dev_1() {
                 Next::Blocked => Ok(None),
                 Next::Continue => {
-                    self.me_st().sub = 1;
+                    self.me_st().at = Resume::StopDev(StopDevAt::ForceAbort);
                     Ok(Some((Func::UblkStopDevMutex, None)))
                 }
                 Next::Finished => {
                     self.s.dev.mutex = None;
-                    self.me_st().sub = 4;
+                    self.me_st().at = cancel_dev;
                     Ok(Some((Func::UblkStopDevAlreadyDead, None)))
                 }
             },
-            (CtrlOp::StopDev | CtrlOp::DelDev, 1) => match self.ublk_stop_dev_2() {
-                Next::Blocked => Ok(None),
-                _ => {
-                    self.me_st().sub = 2;
-                    Ok(Some((Func::UblkStopDevForceAbort, None)))
+            (CtrlOp::StopDev | CtrlOp::DelDev, Resume::StopDev(StopDevAt::ForceAbort)) => {
+                match self.ublk_stop_dev_2() {
+                    Next::Blocked => Ok(None),
+                    _ => {
+                        self.me_st().at = Resume::StopDev(StopDevAt::DelGendisk);
+                        Ok(Some((Func::UblkStopDevForceAbort, None)))
+                    }
                 }
-            },
-            (CtrlOp::StopDev | CtrlOp::DelDev, 2) => match self.del_gendisk_done() {
-                Next::Blocked => Ok(None),
-                _ => {
-                    self.s.dev.mutex = None;
-                    self.me_st().sub = 4;
-                    self.me_st().y = 0;
-                    Ok(Some((Func::UblkDetachDisk, None)))
+            }
+            (CtrlOp::StopDev | CtrlOp::DelDev, Resume::StopDev(StopDevAt::DelGendisk)) => {
+                match self.del_gendisk_done() {
+                    Next::Blocked => Ok(None),
+                    _ => {
+                        self.s.dev.mutex = None;
+                        self.me_st().at = cancel_dev;
+                        Ok(Some((Func::UblkDetachDisk, None)))
+                    }
                 }
-            },
-            (op @ (CtrlOp::StopDev | CtrlOp::DelDev), _) => {
+            }
+            (
+                op @ (CtrlOp::StopDev | CtrlOp::DelDev),
+                Resume::StopDev(StopDevAt::CancelDev { slot, at }),
+            ) => {
                 // ublk_cancel_dev(): ublk_cancel_cmd on every slot, no mutex
-                let sl = self.me_st().y as usize;
+                let sl = slot as usize;
                 if sl >= self.s.slots.len() && op == CtrlOp::DelDev {
                     // ublk_remove, then wait until the device's last
                     // reference (the char device's, the release work's) is gone
@@ -335,14 +383,9 @@ impl Exec<'_> {
                 if sl >= self.s.slots.len() {
                     return finish(self, Func::UblkCtrlStopDev, 0);
                 }
-                let r = self.cancel_cmd_steps(sl, sub, 3)?;
-                if self.me_st().sub == 0 {
-                    let me = self.me_st();
-                    me.y += 1;
-                    me.sub = 4; // next slot: part 1 of ublk_cancel_cmd
-                }
-                Ok(r)
+                self.cancel_dev_step(slot, at)
             }
+            (op, at) => unreachable!("no resume point {at:?} for {op:?}"),
         }
     }
 
@@ -354,12 +397,12 @@ impl Exec<'_> {
             self.me_st().done = true;
             return Ok(None);
         }
-        if self.me_st().sub == 0 {
+        if self.me_st().at == Resume::Idle {
             if !self.s.dev.has_disk {
                 return Ok(None);
             }
             self.s.dev.frozen = true;
-            self.me_st().sub = 1;
+            self.me_st().at = Resume::ElevatorFrozen;
             return Ok(Some((Func::ElevatorSwitchFreeze, None)));
         }
         if self.s.reqs.iter().any(|r| r.allocated) {
@@ -392,7 +435,7 @@ impl Exec<'_> {
                 // START_DEV (a ring exit before it is scenario thread-exit-before-start)
                 let busy = self
                     .server_actor(*task)
-                    .is_some_and(|sa| self.s.actors[sa as usize].sub != 0);
+                    .is_some_and(|sa| self.s.actors[sa as usize].in_kernel());
                 if busy
                     || !self.s.dev.has_disk
                     || self.s.tasks[*task as usize].exiting
@@ -407,7 +450,7 @@ impl Exec<'_> {
             Kind::ThreadDeathFault { task } => {
                 let busy = self
                     .server_actor(*task)
-                    .is_some_and(|sa| self.s.actors[sa as usize].sub != 0);
+                    .is_some_and(|sa| self.s.actors[sa as usize].in_kernel());
                 if busy || self.s.tasks[*task as usize].exiting {
                     return Ok(None);
                 }

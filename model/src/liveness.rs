@@ -158,7 +158,8 @@ impl Model {
                 .any(|(d, st)| match &d.kind {
                     Kind::Control { prog } => {
                         !st.done
-                            && prog.get(st.pc as usize) == Some(&crate::config::CtrlOp::StopDev)
+                            && prog.get(st.next_op as usize)
+                                == Some(&crate::config::CtrlOp::StopDev)
                     }
                     _ => false,
                 });

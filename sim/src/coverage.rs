@@ -87,7 +87,7 @@ impl Coverage {
         if allocated < allocated_before && released_by {
             self.hit("release-completes");
         }
-        if f == Func::UblkCancelCmdCheckActive && s.actors[info.actor as usize].sub == 0 {
+        if f == Func::UblkCancelCmdCheckActive && !s.actors[info.actor as usize].in_kernel() {
             self.hit("cancel-skips");
         }
         if f == Func::UblkCmdTwCbFallback {
