@@ -127,10 +127,6 @@ impl Model {
 }
 
 impl Exec<'_> {
-    fn me(&mut self) -> &mut ActorSt {
-        &mut self.s.actors[self.actor as usize]
-    }
-
     fn advance(&mut self) {
         let me = self.me();
         me.next_op += 1;

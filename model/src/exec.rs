@@ -62,6 +62,11 @@ impl Exec<'_> {
         }
     }
 
+    /// The acting actor's own state.
+    pub(crate) fn me(&mut self) -> &mut ActorSt {
+        &mut self.s.actors[self.actor as usize]
+    }
+
     pub fn slot_idx(&self, q: u8, tag: u8) -> usize {
         q as usize * self.m.dev.depth as usize + tag as usize
     }

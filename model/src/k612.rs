@@ -88,10 +88,6 @@ enum Stop {
 }
 
 impl Exec<'_> {
-    fn st(&mut self) -> &mut ActorSt {
-        &mut self.s.actors[self.actor as usize]
-    }
-
     /// `ublk_ch_release()`: the last reference on /dev/ublkcN.  6.12 only
     /// clears OPEN; since 6.15 the release work tears the device down.
     pub(crate) fn ublk_ch_release(&mut self) {
@@ -258,15 +254,15 @@ impl Exec<'_> {
     /// marks canceling and aborts; then `ublk_cancel_cmd`, after which the
     /// stop / quiesce work is scheduled if this call set canceling.
     pub(crate) fn cancel_fn_612(&mut self, ring: RingId) -> Step {
-        let at = self.st().at;
+        let at = self.me().at;
         let c = if at == Resume::Idle {
-            let cursor = self.st().cancel_cursor;
+            let cursor = self.me().cancel_cursor;
             let Some(c) = self.next_cancelable(ring, cursor) else {
                 return Ok(None);
             };
             c
         } else {
-            self.st().cancel_cursor
+            self.me().cancel_cursor
         };
         let d = &self.m.cmds[c as usize];
         let (q, t) = (d.q, d.task);
@@ -277,7 +273,7 @@ impl Exec<'_> {
         };
         match at {
             Resume::Idle => {
-                self.st().cancel_cursor = c;
+                self.me().cancel_cursor = c;
                 if self.s.queues[q as usize].daemon != Some(t) {
                     return Ok(Some((Func::UblkUringCmdCancelFnNotDaemon612, None)));
                 }
@@ -285,7 +281,7 @@ impl Exec<'_> {
                 if go {
                     self.s.dev.quiesced += 1;
                 }
-                self.st().at = if go {
+                self.me().at = if go {
                     Resume::AbortRequests612
                 } else {
                     cancel_cmd(false)
@@ -298,14 +294,14 @@ impl Exec<'_> {
                 }
                 let set = self.mark_canceling_and_abort(q)?;
                 self.s.dev.quiesced -= 1;
-                self.st().at = cancel_cmd(set);
+                self.me().at = cancel_cmd(set);
                 Ok(Some((Func::UblkAbortRequests612, None)))
             }
             Resume::CancelCmd612 { at, need_schedule } => {
                 let Some((f, next)) = self.cancel_cmd_step(sl, at)? else {
                     return Ok(None);
                 };
-                self.st().at = match next {
+                self.me().at = match next {
                     Some(at) => Resume::CancelCmd612 { at, need_schedule },
                     None => {
                         if need_schedule {
@@ -352,7 +348,7 @@ impl Exec<'_> {
     /// `ublk_quiesce_work_fn` instead (LIVE → quiesce, wait idle, QUIESCED;
     /// the queue stays quiesced until END_USER_RECOVERY).
     fn stop_dev_612(&mut self, quiesce_only: bool) -> R<Stop> {
-        let at = self.st().at;
+        let at = self.me().at;
         let queue_io = self.m.dev.recovery.queues_io();
         let idle = |s: &State| s.dev.in_dispatch == 0 && !s.reqs.iter().any(|r| r.started);
         let cancel_dev = Resume::StopDev(StopDevAt::CancelDev {
@@ -387,7 +383,7 @@ impl Exec<'_> {
                     self.s.dev.disk_dying = true;
                     Resume::StopDev(StopDevAt::DelGendisk)
                 };
-                self.st().at = next;
+                self.me().at = next;
                 Ok(Stop::Stepped(if quiesce_only {
                     Func::UblkQuiesceWorkFnMutex612
                 } else {
@@ -401,12 +397,12 @@ impl Exec<'_> {
                 self.s.dev.state = DevState::Quiesced;
                 if quiesce_only {
                     self.s.dev.mutex = None;
-                    self.st().at = cancel_dev;
+                    self.me().at = cancel_dev;
                     return Ok(Stop::Stepped(Func::UblkQuiesceDevIdle612));
                 }
                 self.unquiesce_dev_612();
                 self.s.dev.disk_dying = true;
-                self.st().at = Resume::StopDev(StopDevAt::DelGendisk);
+                self.me().at = Resume::StopDev(StopDevAt::DelGendisk);
                 Ok(Stop::Stepped(Func::UblkQuiesceDevUnquiesce612))
             }
             Resume::StopDev(StopDevAt::DelGendisk) => {
@@ -414,7 +410,7 @@ impl Exec<'_> {
                     return Ok(Stop::Blocked);
                 }
                 self.s.dev.mutex = None;
-                self.st().at = cancel_dev;
+                self.me().at = cancel_dev;
                 Ok(Stop::Stepped(Func::UblkDetachDisk))
             }
             Resume::StopDev(StopDevAt::CancelDev { slot, at }) => {
@@ -443,7 +439,7 @@ impl Exec<'_> {
     /// The kworker running `ublk_stop_work_fn` / `ublk_quiesce_work_fn`;
     /// [`ActorSt::nosrv_work`] is 1 (stop) or 2 (quiesce) while one runs.
     pub(crate) fn step_nosrv_work(&mut self) -> Step {
-        let running = self.st().nosrv_work();
+        let running = self.me().nosrv_work();
         let which = match running {
             0 if self.s.dev.stop_work => 1,
             0 if self.s.dev.quiesce_work => 2,
@@ -458,12 +454,12 @@ impl Exec<'_> {
                         1 => self.s.dev.stop_work = false,
                         _ => self.s.dev.quiesce_work = false,
                     }
-                    self.st().set_nosrv_work(which);
+                    self.me().set_nosrv_work(which);
                 }
                 Ok(Some((f, None)))
             }
             Stop::Done => {
-                let st = self.st();
+                let st = self.me();
                 st.set_nosrv_work(0);
                 st.at = Resume::Idle;
                 Ok(Some((Func::UblkCancelDevDoneWork612, None)))
@@ -486,7 +482,7 @@ impl Exec<'_> {
     /// recovery commands.
     pub(crate) fn control_612(&mut self, op: CtrlOp) -> Step {
         let finish = |x: &mut Self, f: Func, res: i32| {
-            let me = x.st();
+            let me = x.me();
             (me.next_op, me.at, me.res) = (me.next_op + 1, Resume::Idle, res);
             Ok(Some((f, Some(res))))
         };
@@ -500,7 +496,7 @@ impl Exec<'_> {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlEndRecovery612, res),
             },
-            _ if self.st().at == sync_work => {
+            _ if self.me().at == sync_work => {
                 if self.nosrv_work_running() {
                     return Ok(None);
                 }
@@ -518,7 +514,7 @@ impl Exec<'_> {
                 Stop::Blocked => Ok(None),
                 Stop::Stepped(f) => Ok(Some((f, None))),
                 Stop::Done => {
-                    self.st().at = sync_work;
+                    self.me().at = sync_work;
                     Ok(Some((Func::UblkCancelDevDone612, None)))
                 }
             },

@@ -7,10 +7,6 @@ use crate::state::*;
 use crate::teardown::Next;
 
 impl Exec<'_> {
-    fn me_st(&mut self) -> &mut ActorSt {
-        &mut self.s.actors[self.actor as usize]
-    }
-
     /// Allocate a request and a driver tag on hw queue `q`
     /// (`blk_mq_get_request` + `blk_mq_get_driver_tag`).
     fn alloc_request(&mut self, q: u8, write: bool) -> Option<RqId> {
@@ -43,15 +39,15 @@ impl Exec<'_> {
     }
 
     pub(crate) fn step_submitter(&mut self, q: u8, bios: &[Bio]) -> Step {
-        let (pc, at) = (self.me_st().next_op as usize, self.me_st().at);
+        let (pc, at) = (self.me().next_op as usize, self.me().at);
         if pc >= bios.len() {
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(None);
         }
         match at {
             Resume::Idle => {
                 if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.disk_removed) {
-                    self.me_st().next_op += 1;
+                    self.me().next_op += 1;
                     return Ok(Some((Func::SubmitBioDiskGone, Some(EIO))));
                 }
                 if !self.s.dev.has_disk || self.s.dev.frozen {
@@ -61,7 +57,7 @@ impl Exec<'_> {
                     return Ok(None);
                 };
                 let round = self.s.reqs[r as usize].round;
-                let me = self.me_st();
+                let me = self.me();
                 me.rq = Some(r);
                 me.round = round;
                 me.at = Resume::QueueRq;
@@ -71,9 +67,9 @@ impl Exec<'_> {
                 if self.s.dev.quiesced > 0 {
                     return Ok(None);
                 }
-                let r = self.me_st().rq.unwrap();
+                let r = self.me().rq.unwrap();
                 let go = self.ublk_queue_rq_start(r)?;
-                self.me_st().at = if go {
+                self.me().at = if go {
                     Resume::QueueCmd
                 } else {
                     Resume::BioWait
@@ -81,21 +77,21 @@ impl Exec<'_> {
                 Ok(Some((Func::UblkQueueRqStart, None)))
             }
             Resume::QueueCmd => {
-                let r = self.me_st().rq.unwrap();
+                let r = self.me().rq.unwrap();
                 self.ublk_queue_cmd(r)?;
-                self.me_st().at = Resume::BioWait;
+                self.me().at = Resume::BioWait;
                 Ok(Some((Func::UblkQueueRqQueueCmd, None)))
             }
             Resume::BioWait => {
-                let r = self.me_st().rq.unwrap();
-                let round = self.me_st().round;
+                let r = self.me().rq.unwrap();
+                let round = self.me().round;
                 let rq = &self.s.reqs[r as usize];
                 if rq.round == round && rq.ended == 0 {
                     return Ok(None);
                 }
                 // the request may have been reallocated since; its end set res
-                let res = self.me_st().res;
-                let me = self.me_st();
+                let res = self.me().res;
+                let me = self.me();
                 me.next_op += 1;
                 me.at = Resume::Idle;
                 me.rq = None;
@@ -106,22 +102,22 @@ impl Exec<'_> {
     }
 
     pub(crate) fn step_requeue_work(&mut self) -> Step {
-        match self.me_st().rq {
+        match self.me().rq {
             None => {
                 if self.s.dev.quiesced > 0 {
                     return Ok(None);
                 }
                 let r = self.s.dev.requeue_run.remove(0);
-                self.me_st().rq = Some(r);
+                self.me().rq = Some(r);
                 let go = self.ublk_queue_rq_start(r)?;
                 if !go {
-                    self.me_st().rq = None;
+                    self.me().rq = None;
                 }
                 Ok(Some((Func::BlkMqRequeueWorkQueueRq, None)))
             }
             Some(r) => {
                 self.ublk_queue_cmd(r)?;
-                self.me_st().rq = None;
+                self.me().rq = None;
                 Ok(Some((Func::BlkMqRequeueWorkQueueCmd, None)))
             }
         }
@@ -146,19 +142,19 @@ impl Exec<'_> {
     /// for in-flight fixed-buffer I/O, unregister the buffer table (release
     /// callbacks run here, in a kworker), then drop the registered file.
     pub(crate) fn step_ring_exit(&mut self, ring: RingId) -> Step {
-        let at = self.me_st().at;
+        let at = self.me().at;
         if !self.m.feat.has(crate::features::Sw::ReleaseWork) && at != Resume::Idle {
             return self.cancel_fn_612(ring);
         }
         let Resume::CancelFn(cancel_at) = at else {
             return self.ring_exit_next(ring);
         };
-        let c = self.me_st().cancel_cursor;
+        let c = self.me().cancel_cursor;
         let sl = self.slot_idx(self.m.cmds[c as usize].q, self.m.cmds[c as usize].tag);
         let Some((f, next)) = self.cancel_cmd_step(sl, cancel_at)? else {
             return Ok(None);
         };
-        self.me_st().at = next.map_or(Resume::Idle, Resume::CancelFn);
+        self.me().at = next.map_or(Resume::Idle, Resume::CancelFn);
         Ok(Some((f, None)))
     }
 
@@ -172,10 +168,10 @@ impl Exec<'_> {
             .zip(&self.s.cmds)
             .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
         if !any_pending {
-            if !self.m.fixed_file[ring as usize] && !self.me_st().ring_file_dropped() {
+            if !self.m.fixed_file[ring as usize] && !self.me().ring_file_dropped() {
                 // the last in-flight request on the file is gone: the
                 // ring itself holds no file reference
-                self.me_st().set_ring_file_dropped();
+                self.me().set_ring_file_dropped();
                 self.drop_file_ref();
                 return Ok(Some((Func::IoUringFputLastRequest, None)));
             }
@@ -191,127 +187,36 @@ impl Exec<'_> {
             if self.m.fixed_file[ring as usize] {
                 self.drop_file_ref();
             }
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(Some((Func::IoRingCtxFree, None)));
         }
         if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
             return self.cancel_fn_612(ring);
         }
-        let cursor = self.me_st().cancel_cursor;
+        let cursor = self.me().cancel_cursor;
         let Some(c) = self.next_cancelable(ring, cursor) else {
             return Ok(None);
         };
-        self.me_st().at = match self.ublk_start_cancel_1() {
+        self.me().at = match self.ublk_start_cancel_1() {
             Next::Blocked => return Ok(None),
             Next::Continue => Resume::CancelFn(CancelAt::StartCancelQuiesce),
             Next::Finished => Resume::CancelFn(CancelAt::CheckActive),
         };
-        self.me_st().cancel_cursor = c;
+        self.me().cancel_cursor = c;
         Ok(Some((Func::UblkUringCmdCancelFnStartCancel, None)))
     }
 
-    /// One step of a cancel on slot `sl`: the quiesce wait of
-    /// `ublk_start_cancel()` (ring exit only), then the three parts of
-    /// `ublk_cancel_cmd()`.  `None` if blocked; else the step and where the
-    /// cancel resumes (`None`: this slot is done).
-    pub(crate) fn cancel_cmd_step(
-        &mut self,
-        sl: usize,
-        at: CancelAt,
-    ) -> R<Option<(Func, Option<CancelAt>)>> {
-        Ok(Some(match at {
-            CancelAt::StartCancelQuiesce => match self.ublk_start_cancel_2() {
-                Next::Blocked => return Ok(None),
-                _ => (Func::UblkStartCancelQuiesced, Some(CancelAt::CheckActive)),
-            },
-            CancelAt::CheckActive => {
-                let go = self.ublk_cancel_cmd_1(sl)?;
-                (
-                    Func::UblkCancelCmdCheckActive,
-                    go.then_some(CancelAt::Claim),
-                )
-            }
-            CancelAt::Claim => {
-                let go = self.ublk_cancel_cmd_2(sl);
-                (Func::UblkCancelCmdClaim, go.then_some(CancelAt::Complete))
-            }
-            CancelAt::Complete => {
-                self.ublk_cancel_cmd_3(sl)?;
-                (Func::UblkCancelCmdComplete, None)
-            }
-        }))
-    }
-
-    /// `ublk_cancel_dev()` (from `ublk_stop_dev()`): one cancel step on slot
-    /// `slot`; once its cancel is done, the walk moves to the next slot.
-    pub(crate) fn cancel_dev_step(&mut self, slot: u8, at: CancelAt) -> Step {
-        let Some((f, next)) = self.cancel_cmd_step(slot as usize, at)? else {
-            return Ok(None);
-        };
-        self.me_st().at = Resume::StopDev(match next {
-            Some(at) => StopDevAt::CancelDev { slot, at },
-            None => StopDevAt::CancelDev {
-                slot: slot + 1,
-                at: CancelAt::CheckActive,
-            },
-        });
-        Ok(Some((f, None)))
-    }
-
-    pub(crate) fn step_release_work(&mut self) -> Step {
-        let at = self.me_st().at;
-        let (next, func, then) = match at {
-            Resume::Idle => match self.release_work_1()? {
-                Next::Finished => {
-                    // the work may run again after a new server opened the device
-                    self.s.dev.release_pending = false;
-                    self.me_st().at = Resume::Idle;
-                    return Ok(Some((Func::UblkChReleaseWorkFnNoDisk, None)));
-                }
-                n => (n, Func::UblkChReleaseWorkFnAbort, Resume::ReleaseMutex),
-            },
-            Resume::ReleaseMutex => match self.release_work_2() {
-                Next::Finished => {
-                    self.me_st().at = Resume::ReleaseReset;
-                    return Ok(Some((Func::UblkChReleaseWorkFnStateChange, None)));
-                }
-                n => (
-                    n,
-                    Func::UblkChReleaseWorkFnStopDev,
-                    Resume::ReleaseDelGendisk,
-                ),
-            },
-            Resume::ReleaseDelGendisk => (
-                self.del_gendisk_done(),
-                Func::DelGendiskDone,
-                Resume::ReleaseReset,
-            ),
-            Resume::ReleaseReset => {
-                self.release_work_3(true)?;
-                self.s.dev.release_pending = false;
-                self.me_st().at = Resume::Idle;
-                return Ok(Some((Func::UblkChReleaseWorkFnReset, None)));
-            }
-            _ => unreachable!("no resume point {at:?} for the release work"),
-        };
-        if next == Next::Blocked {
-            return Ok(None);
-        }
-        self.me_st().at = then;
-        Ok(Some((func, None)))
-    }
-
     pub(crate) fn step_control(&mut self, prog: &[CtrlOp]) -> Step {
-        let (pc, at) = (self.me_st().next_op as usize, self.me_st().at);
+        let (pc, at) = (self.me().next_op as usize, self.me().at);
         if pc >= prog.len() {
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(None);
         }
         if !self.m.feat.has(crate::features::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
             return self.control_612(prog[pc]);
         }
         let finish = |x: &mut Self, f: Func, res: i32| {
-            let me = x.me_st();
+            let me = x.me();
             me.next_op += 1;
             me.at = Resume::Idle;
             me.res = res;
@@ -338,12 +243,12 @@ impl Exec<'_> {
             (CtrlOp::StopDev | CtrlOp::DelDev, Resume::Idle) => match self.ublk_stop_dev_1() {
                 Next::Blocked => Ok(None),
                 Next::Continue => {
-                    self.me_st().at = Resume::StopDev(StopDevAt::ForceAbort);
+                    self.me().at = Resume::StopDev(StopDevAt::ForceAbort);
                     Ok(Some((Func::UblkStopDevMutex, None)))
                 }
                 Next::Finished => {
                     self.s.dev.mutex = None;
-                    self.me_st().at = cancel_dev;
+                    self.me().at = cancel_dev;
                     Ok(Some((Func::UblkStopDevAlreadyDead, None)))
                 }
             },
@@ -351,7 +256,7 @@ impl Exec<'_> {
                 match self.ublk_stop_dev_2() {
                     Next::Blocked => Ok(None),
                     _ => {
-                        self.me_st().at = Resume::StopDev(StopDevAt::DelGendisk);
+                        self.me().at = Resume::StopDev(StopDevAt::DelGendisk);
                         Ok(Some((Func::UblkStopDevForceAbort, None)))
                     }
                 }
@@ -361,7 +266,7 @@ impl Exec<'_> {
                     Next::Blocked => Ok(None),
                     _ => {
                         self.s.dev.mutex = None;
-                        self.me_st().at = cancel_dev;
+                        self.me().at = cancel_dev;
                         Ok(Some((Func::UblkDetachDisk, None)))
                     }
                 }
@@ -394,15 +299,15 @@ impl Exec<'_> {
     /// entries are cleared by `blk_mq_clear_rq_mapping`), new pool, unfreeze.
     pub(crate) fn step_elevator(&mut self) -> Step {
         if !self.m.dev.elevator {
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(None);
         }
-        if self.me_st().at == Resume::Idle {
+        if self.me().at == Resume::Idle {
             if !self.s.dev.has_disk {
                 return Ok(None);
             }
             self.s.dev.frozen = true;
-            self.me_st().at = Resume::ElevatorFrozen;
+            self.me().at = Resume::ElevatorFrozen;
             return Ok(Some((Func::ElevatorSwitchFreeze, None)));
         }
         if self.s.reqs.iter().any(|r| r.allocated) {
@@ -420,7 +325,7 @@ impl Exec<'_> {
         }
         self.s.dev.sched_pool += n as u8;
         self.s.dev.frozen = false;
-        self.me_st().done = true;
+        self.me().done = true;
         Ok(Some((Func::ElevatorSwitchFree, None)))
     }
 
