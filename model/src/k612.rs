@@ -437,9 +437,9 @@ impl Exec<'_> {
     }
 
     /// The kworker running `ublk_stop_work_fn` / `ublk_quiesce_work_fn`;
-    /// [`ActorSt::nosrv_work`] is 1 (stop) or 2 (quiesce) while one runs.
+    /// `nosrv_work` of its state is 1 (stop) or 2 (quiesce) while one runs.
     pub(crate) fn step_nosrv_work(&mut self) -> Step {
-        let running = self.me().nosrv_work();
+        let running = self.me().nosrv_work;
         let which = match running {
             0 if self.s.dev.stop_work => 1,
             0 if self.s.dev.quiesce_work => 2,
@@ -454,13 +454,13 @@ impl Exec<'_> {
                         1 => self.s.dev.stop_work = false,
                         _ => self.s.dev.quiesce_work = false,
                     }
-                    self.me().set_nosrv_work(which);
+                    self.me().nosrv_work = which;
                 }
                 Ok(Some((f, None)))
             }
             Stop::Done => {
                 let st = self.me();
-                st.set_nosrv_work(0);
+                st.nosrv_work = 0;
                 st.at = Resume::Idle;
                 Ok(Some((Func::UblkCancelDevDoneWork612, None)))
             }
@@ -473,7 +473,7 @@ impl Exec<'_> {
             .actors
             .iter()
             .zip(&self.s.actors)
-            .any(|(d, st)| d.kind == Kind::NosrvWork && st.nosrv_work() != 0)
+            .any(|(d, st)| d.kind == Kind::NosrvWork && st.nosrv_work != 0)
     }
 
     /// 6.12 control commands other than START_DEV: STOP_DEV and DEL_DEV

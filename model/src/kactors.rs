@@ -168,10 +168,10 @@ impl Exec<'_> {
             .zip(&self.s.cmds)
             .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
         if !any_pending {
-            if !self.m.fixed_file[ring as usize] && !self.me().ring_file_dropped() {
+            if !self.m.fixed_file[ring as usize] && !self.me().file_dropped {
                 // the last in-flight request on the file is gone: the
                 // ring itself holds no file reference
-                self.me().set_ring_file_dropped();
+                self.me().file_dropped = true;
                 self.drop_file_ref();
                 return Ok(Some((Func::IoUringFputLastRequest, None)));
             }

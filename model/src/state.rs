@@ -332,8 +332,16 @@ pub struct ActorSt {
     /// Ring exit: the cmd the cancel walk picked last (the walk resumes
     /// after it).
     pub cancel_cursor: u8,
-    /// See [`ActorSt::claimed_cmd`]: one cell, three meanings.
-    aliased: u8,
+    /// K72 `ublk_cancel_cmd()`: the cmd it took out of `io->cmd` under
+    /// `cancel_lock`, completed in its next step (ring exit, control's
+    /// `ublk_cancel_dev`, the 6.12 stop work).
+    pub claimed_cmd: CmdId,
+    /// Ring exit of a plain-fd ring: its last in-flight request on
+    /// /dev/ublkcN was freed, and with it the ring's file reference.
+    pub file_dropped: bool,
+    /// 6.12 stop/quiesce kworker: the work item running (1
+    /// `ublk_stop_work_fn`, 2 `ublk_quiesce_work_fn`), 0 none.
+    pub nosrv_work: u8,
     /// Last user-visible result this actor observed.
     pub res: i32,
     /// Finished (or dead).
@@ -368,46 +376,6 @@ impl ActorSt {
             }
             _ => false,
         }
-    }
-
-    // ---- one cell, three meanings ----
-    //
-    // MODEL BUG, kept on purpose (behaviour-preserving refactor): the model
-    // used to keep three different facts in one scratch register `x`, and
-    // exploring distinguishes states by it, so the typed state keeps the
-    // one cell and names each use here:
-    //  * K72 `ublk_cancel_cmd()` stores the cmd it claimed (any canceler:
-    //    ring exit, control's `ublk_cancel_dev`, the 6.12 stop work);
-    //  * the ring-exit actor reads "nonzero" as "this ring's last request on
-    //    /dev/ublkcN was freed, its file reference dropped" — so after it
-    //    claims cmd 1 or higher, a plain-fd ring never drops that reference
-    //    and the char device is never released;
-    //  * the 6.12 stop/quiesce kworker keeps which work runs (1 stop,
-    //    2 quiesce) — a claim overwrites it (K72 switches without
-    //    `release-work` only).
-
-    /// The cmd `ublk_cancel_cmd()` claimed (K72 `CancelClaimsCmd`).
-    pub fn claimed_cmd(&self) -> CmdId {
-        self.aliased
-    }
-    pub fn set_claimed_cmd(&mut self, c: CmdId) {
-        self.aliased = c;
-    }
-    /// Ring exit: the ring's file reference on /dev/ublkcN was dropped
-    /// (aliases [`ActorSt::claimed_cmd`]).
-    pub fn ring_file_dropped(&self) -> bool {
-        self.aliased != 0
-    }
-    pub fn set_ring_file_dropped(&mut self) {
-        self.aliased = 1;
-    }
-    /// 6.12 stop/quiesce kworker: 0 idle, 1 `ublk_stop_work_fn`, 2
-    /// `ublk_quiesce_work_fn` (aliases [`ActorSt::claimed_cmd`]).
-    pub fn nosrv_work(&self) -> u8 {
-        self.aliased
-    }
-    pub fn set_nosrv_work(&mut self, w: u8) {
-        self.aliased = w;
     }
 }
 

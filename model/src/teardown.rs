@@ -90,7 +90,7 @@ impl Exec<'_> {
             match cell {
                 Cell::Cmd(c) => {
                     self.s.cmds[c as usize].g_claimed = true;
-                    self.s.actors[self.actor as usize].set_claimed_cmd(c);
+                    self.s.actors[self.actor as usize].claimed_cmd = c;
                 }
                 _ => return false,
             }
@@ -102,7 +102,7 @@ impl Exec<'_> {
     /// `io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT)`.
     pub fn ublk_cancel_cmd_3(&mut self, sl: usize) -> R<()> {
         let c = if self.m.feat.has(Sw::CancelClaimsCmd) {
-            self.s.actors[self.actor as usize].claimed_cmd()
+            self.s.actors[self.actor as usize].claimed_cmd
         } else {
             match self.s.slots[sl].cell {
                 Cell::Cmd(c) => c,
