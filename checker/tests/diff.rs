@@ -9,7 +9,7 @@ use ublk_checker::diff::situations;
 use ublk_checker::explore::bfs::{Explorer, Stop};
 use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
-use ublk_model::{Inv, Model, Preset, Sw};
+use ublk_model::{Func, Inv, Model, Preset, Sw};
 
 fn opts(liveness: bool) -> DiffOpts {
     DiffOpts {
@@ -119,7 +119,9 @@ fn command_table_agrees_with_observed_results() {
             let seen: BTreeSet<i32> = r
                 .observed
                 .iter()
-                .filter(|(a, f, _)| (a == "daemon" || a == "other") && !f.contains("wait for CQE"))
+                .filter(|(a, f, _)| {
+                    (a == "daemon" || a == "other") && *f != Func::IoUringEnterWaitCqe
+                })
                 .map(|(_, _, v)| *v)
                 .collect();
             let table: BTreeSet<i32> = t

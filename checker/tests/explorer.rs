@@ -5,7 +5,7 @@ use ublk_checker::explore::bfs::{Explorer, Order, Stop};
 use ublk_checker::explore::findings::FINDINGS;
 use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
-use ublk_model::{apply_switches, Features, Inv, Model, Preset};
+use ublk_model::{apply_switches, Features, Func, Inv, Model, Preset};
 
 fn opts(preset: Preset, features: Features) -> CheckOpts {
     CheckOpts {
@@ -22,7 +22,7 @@ fn run(name: &str, preset: Preset, f: Features) -> verdict::ScenarioResult {
     verdict::run_scenario(&scenarios::by_name(name).unwrap(), &opts(preset, f)).unwrap()
 }
 
-fn observed(name: &str, f: Features) -> BTreeSet<(String, &'static str, i32)> {
+fn observed(name: &str, f: Features) -> BTreeSet<(String, Func, i32)> {
     let m = Model::new(&scenarios::by_name(name).unwrap(), f).unwrap();
     let r = Explorer::new(&m).observe().run();
     assert_eq!(r.stop, Stop::Exhausted, "{name} must exhaust");
@@ -137,8 +137,8 @@ fn turning_off_p02_on_post_brings_the_use_after_free_back() {
 #[test]
 fn turning_off_p09_makes_off_daemon_register_fail_with_einval() {
     let post = Preset::Post.features();
-    let reg = "ublk_ch_uring_cmd_local [REGISTER_IO_BUF]";
-    let done = "ublk_register_io_buf: io_buffer_register_bvec";
+    let reg = Func::UblkChUringCmdRegisterIoBuf;
+    let done = Func::UblkRegisterIoBuf;
     let on = observed("offdaemon-register-vs-commit", post);
     assert!(
         on.contains(&("helper".into(), done, 0)),
@@ -163,22 +163,18 @@ fn turning_off_p09_makes_off_daemon_register_fail_with_einval() {
 fn errno_consequences_of_the_reordering() {
     let get = |f: Features| observed("errno-table", f);
     let (k72, pre) = (get(Preset::K72.features()), get(Preset::Pre.features()));
-    let bad = (
-        "daemon".to_string(),
-        "ublk_ch_uring_cmd_local [bad ioctl type]",
-        0,
-    );
+    let bad = ("daemon".to_string(), Func::UblkChUringCmdBadType, 0);
     // bad ioctl type with a bad q_id: -EINVAL before p03, -EOPNOTSUPP after
     assert!(k72.contains(&(bad.0.clone(), bad.1, -95)));
     assert!(pre.contains(&(bad.0.clone(), bad.1, -22)));
     // COMMIT before any FETCH: -EINVAL on both (task NULL / !OWNED)
-    let commit = "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]";
+    let commit = Func::UblkChUringCmdCommitAndFetchReq;
     assert!(
         k72.contains(&("daemon".into(), commit, -22))
             && pre.contains(&("daemon".into(), commit, -22))
     );
     // UNREGISTER on the daemon after the commit: allowed since p09, -EBUSY before
-    let unreg = "ublk_ch_uring_cmd_local [UNREGISTER_IO_BUF]";
+    let unreg = Func::UblkChUringCmdUnregisterIoBuf;
     assert!(k72.contains(&("daemon".into(), unreg, 0)));
     assert!(pre.contains(&("daemon".into(), unreg, -16)));
 }

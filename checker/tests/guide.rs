@@ -11,7 +11,7 @@ use ublk_checker::explore::verdict::{run_scenario, CheckOpts};
 use ublk_checker::scenarios;
 use ublk_checker::teach::explain::{render, walk, End};
 use ublk_checker::teach::{graph, view, zoo};
-use ublk_model::{apply_switches, Preset};
+use ublk_model::{apply_switches, Func, Preset};
 use ublk_traces::Trace;
 
 fn root() -> PathBuf {
@@ -125,7 +125,12 @@ fn explain_tells_a_safety_violation() {
     let dispatch = w
         .steps
         .iter()
-        .find(|s| s.func.starts_with("ublk_cmd_tw_cb"))
+        .find(|s| {
+            matches!(
+                Func::from_label(&s.func),
+                Some(Func::UblkCmdTwCb | Func::UblkCmdTwCbFallback)
+            )
+        })
         .unwrap();
     let io = &dispatch.ledger.slots[0];
     assert_eq!(

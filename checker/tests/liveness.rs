@@ -2,7 +2,7 @@
 
 use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
-use ublk_model::{apply_switches, Preset, Prop};
+use ublk_model::{apply_switches, Func, Preset, Prop};
 
 fn run(name: &str, o: CheckOpts) -> verdict::ScenarioResult {
     verdict::run_scenario(&scenarios::by_name(name).unwrap(), &o).unwrap()
@@ -118,7 +118,7 @@ fn recovery_hands_the_held_request_to_the_new_server() {
         .unwrap();
         let rep = Explorer::new(&m).observe().run();
         assert_eq!(rep.stop, Stop::Exhausted);
-        let seen = |a: &str, f: &str, v: i32| {
+        let seen = |a: &str, f: Func, v: i32| {
             rep.observed
                 .iter()
                 .any(|(x, y, z)| x == a && *y == f && *z == v)
@@ -126,17 +126,13 @@ fn recovery_hands_the_held_request_to_the_new_server() {
         // the new server receives the request (its FETCH completes with 0) and
         // the reader sees success; END_USER_RECOVERY returns 0
         assert!(
-            seen("new-daemon", "io_uring_enter: wait for CQE", 0),
+            seen("new-daemon", Func::IoUringEnterWaitCqe, 0),
             "{:?}",
             rep.observed
         );
-        assert!(seen("submitter0", "bio_endio", 0));
-        assert!(seen("control", "ublk_ctrl_end_recovery", 0));
+        assert!(seen("submitter0", Func::BioEndio, 0));
+        assert!(seen("control", Func::UblkCtrlEndRecovery, 0));
         // and the old server never completes it
-        assert!(!seen(
-            "daemon",
-            "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]",
-            0
-        ));
+        assert!(!seen("daemon", Func::UblkChUringCmdCommitAndFetchReq, 0));
     }
 }

@@ -94,8 +94,8 @@ pub fn start_state(m: &Model, helpers: usize) -> Result<State, String> {
     let mut work = VecDeque::from([init]);
     while let Some(s) = work.pop_front() {
         let io = &s.slots[0];
-        if s.actors[0].pc == 2
-            && s.actors[0].sub == 0
+        if s.actors[0].next_op == 2
+            && !s.actors[0].in_kernel()
             && io.flags & flag::OWNED_BY_SRV != 0
             && matches!(io.cell, Cell::Req(_))
         {
@@ -103,7 +103,7 @@ pub fn start_state(m: &Model, helpers: usize) -> Result<State, String> {
         }
         for (info, next) in m.successors(&s) {
             let a = info.actor as usize;
-            if (1..=helpers).contains(&a) || (a == 0 && s.actors[0].pc >= 2) {
+            if (1..=helpers).contains(&a) || (a == 0 && s.actors[0].next_op >= 2) {
                 continue;
             }
             if let Ok(n) = next {

@@ -8,136 +8,28 @@
 //! the state.
 
 use crate::config::*;
+use crate::defs::Model;
+use crate::defs::*;
 use crate::exec::*;
+use crate::invariants::Violation;
 use crate::io_cmd::Entry;
 use crate::state::*;
-use crate::{Model, Violation};
 
-/// A derived or declared actor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A server thread: runs on `task`, issues uring_cmds on `ring`.
-    Server {
-        task: TaskId,
-        ring: RingId,
-        /// 0: the original server process; 1: the recovery's new server.
-        process: u8,
-        prog: Vec<(Op, Option<CmdId>)>,
-    },
-    Submitter {
-        q: u8,
-        bios: Vec<Bio>,
-    },
-    Control {
-        prog: Vec<CtrlOp>,
-    },
-    /// SIGKILL of the whole server process.
-    Killer,
-    Elevator,
-    /// Task work of a server task (`ublk_cmd_tw_cb`); fallback once it exits.
-    TaskWork {
-        task: TaskId,
-    },
-    /// io_uring ring exit: cancel loop, buffer-table then file teardown.
-    RingExit {
-        ring: RingId,
-    },
-    /// Completion of fixed-buffer I/O on a ring (drops node references).
-    FixedIo {
-        ring: RingId,
-    },
-    /// `blk_mq_requeue_work`.
-    RequeueWork,
-    /// `ublk_ch_release_work_fn` (exit_work).
-    ReleaseWork,
-    /// Another process holding /dev/ublkcN; its one step closes it.
-    FdHolder,
-    /// The recovery's new server process opening /dev/ublkcN (`ublk_ch_open`).
-    Opener,
-    /// Fault: a server thread closes its ring.
-    RingCloseFault {
-        task: TaskId,
-    },
-    /// Fault: a server thread exits (ring left open).
-    ThreadDeathFault {
-        task: TaskId,
-    },
-    /// K612 `ublk_timeout` of a request on hw queue `q` (privileged device).
-    Timeout {
-        q: u8,
-    },
-    /// K612 `ub->stop_work` / `ub->quiesce_work` (one kworker runs both).
-    NosrvWork,
-}
-
-impl Kind {
-    /// One of the kernel's own contexts (task work, ring exit, fixed-buffer
-    /// completion, requeue and release work, the new server's open), as
-    /// opposed to user space and injected events.  Engines that drive user
-    /// actions (the oracle, the simulator's progress tracking) ask this.
-    pub fn is_kernel(&self) -> bool {
-        matches!(
-            self,
-            Kind::TaskWork { .. }
-                | Kind::RingExit { .. }
-                | Kind::FixedIo { .. }
-                | Kind::RequeueWork
-                | Kind::ReleaseWork
-                | Kind::Opener
-                | Kind::Timeout { .. }
-                | Kind::NosrvWork
-        )
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ActorDef {
-    pub name: String,
-    pub kind: Kind,
-}
-
-/// Static identity of a uring_cmd.
-#[derive(Clone, Debug)]
-pub struct CmdDef {
-    pub actor: ActorId,
-    pub task: TaskId,
-    pub ring: RingId,
-    pub q: u8,
-    pub tag: u8,
-    pub op: Op,
-}
-
-/// What one step did, for traces and counterexamples.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepInfo {
-    pub actor: ActorId,
-    /// The kernel function (or user-space action) this step models.
-    pub func: &'static str,
-    /// A result user space observes at this step (cmd result, CQE, bio status).
-    pub result: Option<i32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Blocked,
-    Stepped(StepInfo),
-}
-
-fn op_entry_func(op: &Op) -> &'static str {
+fn op_entry_func(op: &Op) -> Func {
     match op {
-        Op::Fetch { .. } => "ublk_ch_uring_cmd_local [FETCH_REQ]",
-        Op::Commit { .. } => "ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]",
-        Op::NeedGetData { .. } => "ublk_ch_uring_cmd_local [NEED_GET_DATA]",
-        Op::Register { .. } => "ublk_ch_uring_cmd_local [REGISTER_IO_BUF]",
-        Op::Unregister { .. } => "ublk_ch_uring_cmd_local [UNREGISTER_IO_BUF]",
-        Op::BadType { .. } => "ublk_ch_uring_cmd_local [bad ioctl type]",
-        Op::FixedIo { .. } => "io_uring READ_FIXED: io_find_buf_node",
-        Op::UserCopy { .. } => "ublk_ch_read_iter: checks + blk_mq_tag_to_rq",
-        Op::WaitCqe { .. } => "io_uring_enter: wait for CQE",
-        Op::Exit => "exit_group (server process)",
-        Op::Loop { .. } | Op::Goto { .. } => "(loop)",
-        Op::ThreadExit => "do_exit (this server thread)",
-        Op::CloseRing => "close(ring fd): io_uring ring exit",
+        Op::Fetch { .. } => Func::UblkChUringCmdFetchReq,
+        Op::Commit { .. } => Func::UblkChUringCmdCommitAndFetchReq,
+        Op::NeedGetData { .. } => Func::UblkChUringCmdNeedGetData,
+        Op::Register { .. } => Func::UblkChUringCmdRegisterIoBuf,
+        Op::Unregister { .. } => Func::UblkChUringCmdUnregisterIoBuf,
+        Op::BadType { .. } => Func::UblkChUringCmdBadType,
+        Op::FixedIo { .. } => Func::IoUringReadFixed,
+        Op::UserCopy { .. } => Func::UblkChReadIter,
+        Op::WaitCqe { .. } => Func::IoUringEnterWaitCqe,
+        Op::Exit => Func::ExitGroup,
+        Op::Loop { .. } | Op::Goto { .. } => Func::Loop,
+        Op::ThreadExit => Func::DoExit,
+        Op::CloseRing => Func::CloseRing,
     }
 }
 
@@ -158,7 +50,7 @@ impl Model {
             Kind::ReleaseWork => s.dev.release_pending,
             Kind::Server { process: 1, .. } if !s.dev.new_server_open => false,
             Kind::Opener => s.dev.recovering && !s.dev.open,
-            Kind::Server { prog, .. } => match prog.get(st.pc as usize) {
+            Kind::Server { prog, .. } => match prog.get(st.next_op as usize) {
                 // waiting for a CQE that has not been posted
                 Some((Op::WaitCqe { .. }, Some(c))) => {
                     matches!(s.cmds[*c as usize].st, CmdSt::Done(_))
@@ -217,8 +109,8 @@ impl Model {
             }
             (Some(_), Kind::Submitter { bios, .. }) => {
                 let st = &mut s.actors[a as usize];
-                if st.sub == 0 && bios.get(st.pc as usize) == Some(&Bio::Again) {
-                    st.pc = 0; // an endless workload: start over
+                if st.at == Resume::Idle && bios.get(st.next_op as usize) == Some(&Bio::Again) {
+                    st.next_op = 0; // an endless workload: start over
                 }
             }
             _ => {}
@@ -234,17 +126,11 @@ impl Model {
     }
 }
 
-pub(crate) type Step = R<Option<(&'static str, Option<i32>)>>;
-
 impl Exec<'_> {
-    fn me(&mut self) -> &mut ActorSt {
-        &mut self.s.actors[self.actor as usize]
-    }
-
     fn advance(&mut self) {
         let me = self.me();
-        me.pc += 1;
-        me.sub = 0;
+        me.next_op += 1;
+        me.at = Resume::Idle;
     }
 
     /// The cmd's handler returned: io_uring completes it unless it is kept.
@@ -262,14 +148,14 @@ impl Exec<'_> {
     }
 
     fn step_server(&mut self, task: TaskId, ring: RingId, prog: &[(Op, Option<CmdId>)]) -> Step {
-        let (pc, sub) = (self.me().pc as usize, self.me().sub);
+        let (pc, at) = (self.me().next_op as usize, self.me().at);
         if self.s.tasks[task as usize].exiting || pc >= prog.len() {
             self.me().done = true;
             return Ok(None);
         }
         let (op, cmd) = &prog[pc];
         let entry = op_entry_func(op);
-        match (op, sub) {
+        match (op, at) {
             (Op::WaitCqe { .. }, _) => {
                 let c = cmd.expect("WaitCqe follows a command");
                 match self.s.cmds[c as usize].st {
@@ -308,19 +194,19 @@ impl Exec<'_> {
                 self.s.rings[ring as usize].fixed_ops.push(n);
                 Ok(Some((entry, Some(0))))
             }
-            (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, sub),
+            (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, at),
             (Op::Loop { .. } | Op::Goto { .. }, _) => {
                 // a loop that never reaches an operation: the program is over
                 self.me().done = true;
                 Ok(None)
             }
-            (_, 0) if self.s.rings[ring as usize].exiting => {
+            (_, Resume::Idle) if self.s.rings[ring as usize].exiting => {
                 // io_uring_enter on a closed ring fd
                 self.advance();
                 self.me().res = EBADF;
-                Ok(Some(("io_uring_enter: ring closed", Some(EBADF))))
+                Ok(Some((Func::IoUringEnterRingClosed, Some(EBADF))))
             }
-            (_, 0) => {
+            (_, Resume::Idle) => {
                 let c = cmd.expect("io op has a cmd");
                 // a new uring_cmd (a loop re-issues the same one once done)
                 self.s.cmds[c as usize] = Cmd {
@@ -331,78 +217,80 @@ impl Exec<'_> {
                 };
                 match self.ublk_ch_uring_cmd_local(c)? {
                     Entry::Done(res) => Ok(Some((entry, self.finish_cmd(c, res)))),
-                    Entry::Fetch | Entry::LookupReg => {
-                        self.me().sub = 1;
+                    Entry::Fetch => {
+                        self.me().at = Resume::Fetch;
+                        Ok(Some((entry, None)))
+                    }
+                    Entry::LookupReg => {
+                        self.me().at = Resume::CheckAndGetReq(GetReqAt::RefInc);
                         Ok(Some((entry, None)))
                     }
                 }
             }
-            (Op::Fetch { .. }, 1) => {
+            (Op::Fetch { .. }, Resume::Fetch) => {
                 if self.fetch_blocked() {
                     return Ok(None);
                 }
                 let c = cmd.unwrap();
                 let res = self.ublk_fetch(c)?;
-                Ok(Some(("ublk_fetch", self.finish_cmd(c, res))))
+                Ok(Some((Func::UblkFetch, self.finish_cmd(c, res))))
             }
-            (Op::Register { q, tag, .. }, _) => {
+            (Op::Register { q, tag, .. }, Resume::CheckAndGetReq(get)) => {
                 let c = cmd.unwrap();
                 let r = self.me().rq.expect("looked-up request");
                 let (q, tag) = (*q, *tag);
-                match sub {
-                    1 => {
-                        let f = "__ublk_check_and_get_req: refcount_inc_not_zero";
+                match get {
+                    GetReqAt::RefInc => {
+                        let f = Func::UblkCheckAndGetReqRef;
                         if self.check_and_get_ref(q, tag, r)? {
-                            self.me().sub = 2;
+                            self.me().at = Resume::CheckAndGetReq(GetReqAt::StartedCheck);
                             return Ok(Some((f, None)));
                         }
                         Ok(Some((f, self.finish_cmd(c, EINVAL))))
                     }
-                    2 => {
-                        let f = "__ublk_check_and_get_req: started/tag check";
+                    GetReqAt::StartedCheck => {
+                        let f = Func::UblkCheckAndGetReqStarted;
                         if self.check_req_started(q, tag, r)? {
-                            self.me().sub = 3;
+                            self.me().at = Resume::CheckAndGetReq(GetReqAt::Finish);
                             return Ok(Some((f, None)));
                         }
                         Ok(Some((f, self.finish_cmd(c, EINVAL))))
                     }
-                    _ => {
+                    GetReqAt::Finish => {
                         let res = self.register_with_ref(c, r)?;
                         self.me().rq = None;
-                        Ok(Some((
-                            "ublk_register_io_buf: io_buffer_register_bvec",
-                            self.finish_cmd(c, res),
-                        )))
+                        Ok(Some((Func::UblkRegisterIoBuf, self.finish_cmd(c, res))))
                     }
                 }
             }
-            _ => unreachable!("no sub-step {sub} for {op:?}"),
+            _ => unreachable!("no resume point {at:?} for {op:?}"),
         }
     }
 
     /// pread/pwrite on /dev/ublkcN (`ublk_user_copy`), split like REGISTER.
-    fn step_user_copy(&mut self, q: u8, tag: u8, sub: u8) -> Step {
+    fn step_user_copy(&mut self, q: u8, tag: u8, at: Resume) -> Step {
         const BYTES: i32 = 4096;
-        let done = |x: &mut Self, f: &'static str, res: i32| {
+        let done = |x: &mut Self, f: Func, res: i32| {
             x.advance();
             x.me().rq = None;
             x.me().res = res;
             Ok(Some((f, Some(res))))
         };
-        match sub {
-            0 => {
-                let f = "ublk_ch_read_iter: checks + blk_mq_tag_to_rq";
+        match at {
+            Resume::Idle => {
+                let f = Func::UblkChReadIter;
                 if let Some(e) = self.user_copy_checks(q, tag) {
                     return done(self, f, e);
                 }
                 let sl = self.slot_idx(q, tag);
                 let io = &self.s.slots[sl];
-                if self.m.feat.has(crate::Sw::UserCopyDaemonFast) && io.task == self.current_task()
+                if self.m.feat.has(crate::features::Sw::UserCopyDaemonFast)
+                    && io.task == self.current_task()
                 {
                     let ok = io.has(flag::OWNED_BY_SRV);
                     return done(
                         self,
-                        "ublk_user_copy (on daemon, no ref)",
+                        Func::UblkUserCopyOnDaemon,
                         if ok { BYTES } else { EINVAL },
                     );
                 }
@@ -411,34 +299,35 @@ impl Exec<'_> {
                     Some(r) => {
                         let me = self.me();
                         me.rq = Some(r);
-                        me.sub = 1;
+                        me.at = Resume::CheckAndGetReq(GetReqAt::RefInc);
                         Ok(Some((f, None)))
                     }
                 }
             }
-            1 => {
-                let f = "__ublk_check_and_get_req: refcount_inc_not_zero";
+            Resume::CheckAndGetReq(GetReqAt::RefInc) => {
+                let f = Func::UblkCheckAndGetReqRef;
                 let r = self.me().rq.unwrap();
                 if self.check_and_get_ref(q, tag, r)? {
-                    self.me().sub = 2;
+                    self.me().at = Resume::CheckAndGetReq(GetReqAt::StartedCheck);
                     return Ok(Some((f, None)));
                 }
                 done(self, f, EINVAL)
             }
-            2 => {
-                let f = "__ublk_check_and_get_req: started/tag check + copy";
+            Resume::CheckAndGetReq(GetReqAt::StartedCheck) => {
+                let f = Func::UblkCheckAndGetReqStartedCopy;
                 let r = self.me().rq.unwrap();
                 if self.check_req_started(q, tag, r)? {
-                    self.me().sub = 3;
+                    self.me().at = Resume::CheckAndGetReq(GetReqAt::Finish);
                     return Ok(Some((f, None)));
                 }
                 done(self, f, EINVAL)
             }
-            _ => {
+            Resume::CheckAndGetReq(GetReqAt::Finish) => {
                 let r = self.me().rq.unwrap();
                 self.put_req_ref(q, tag, r)?;
-                done(self, "ublk_user_copy: ublk_put_req_ref", BYTES)
+                done(self, Func::UblkUserCopyPutReqRef, BYTES)
             }
+            _ => unreachable!("no resume point {at:?} for a user copy"),
         }
     }
 
@@ -514,7 +403,7 @@ impl Exec<'_> {
             .collect();
         if live
             .iter()
-            .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].sub != 0)
+            .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].in_kernel())
         {
             return false;
         }
@@ -538,7 +427,7 @@ impl Exec<'_> {
             return Ok(None);
         }
         self.me().done = true;
-        Ok(Some(("SIGKILL: do_exit of every server thread", None)))
+        Ok(Some((Func::Sigkill, None)))
     }
 
     fn step_task_work(&mut self, task: TaskId) -> Step {
@@ -547,9 +436,9 @@ impl Exec<'_> {
         self.ublk_dispatch_req(c, fallback)?;
         Ok(Some((
             if fallback {
-                "ublk_cmd_tw_cb (fallback): ublk_dispatch_req"
+                Func::UblkCmdTwCbFallback
             } else {
-                "ublk_cmd_tw_cb: ublk_dispatch_req"
+                Func::UblkCmdTwCb
             },
             None,
         )))
@@ -558,24 +447,21 @@ impl Exec<'_> {
     fn step_fixed_io(&mut self, ring: RingId) -> Step {
         let n = self.s.rings[ring as usize].fixed_ops.remove(0);
         self.put_node(n)?;
-        Ok(Some((
-            "io_uring: fixed-buffer I/O completes (io_put_rsrc_node)",
-            None,
-        )))
+        Ok(Some((Func::IoPutRsrcNode, None)))
     }
 }
 
-/// Follow `Loop`/`Goto` ops at the actor's pc (they take no step).
-/// Returns the resolved pc.
+/// Follow `Loop`/`Goto` ops at the actor's next op (they take no step).
+/// Returns the resolved index.
 fn resolve_loops(prog: &[(Op, Option<CmdId>)], st: &mut ActorSt) -> usize {
     for _ in 0..prog.len() {
-        match prog.get(st.pc as usize) {
-            Some((Op::Loop { to }, _)) if st.sub == 0 => {
-                st.pc = if st.res >= 0 { *to } else { st.pc + 1 };
+        match prog.get(st.next_op as usize) {
+            Some((Op::Loop { to }, _)) if st.at == Resume::Idle => {
+                st.next_op = if st.res >= 0 { *to } else { st.next_op + 1 };
             }
-            Some((Op::Goto { to }, _)) if st.sub == 0 => st.pc = *to,
+            Some((Op::Goto { to }, _)) if st.at == Resume::Idle => st.next_op = *to,
             _ => break,
         }
     }
-    st.pc as usize
+    st.next_op as usize
 }

@@ -4,9 +4,9 @@
 
 use crate::config::CopyMode;
 use crate::exec::*;
+use crate::features::Sw;
 use crate::invariants::Inv;
 use crate::state::*;
-use crate::Sw;
 
 impl Exec<'_> {
     /// QR1 — `ublk_queue_rq()` up to and including `blk_mq_start_request()`

@@ -3,9 +3,10 @@
 //! [`Exec::rq`] so S1 (no access to freed request memory) is checked at the
 //! access, in the step that makes it.
 
+use crate::defs::Model;
+pub use crate::func::Func;
 use crate::invariants::{Inv, Violation};
 use crate::state::*;
-use crate::Model;
 
 pub const EINVAL: i32 = -22;
 pub const EBUSY: i32 = -16;
@@ -26,6 +27,10 @@ pub const UBLK_IO_RES_NEED_GET_DATA: i32 = 1;
 pub const REQ_BYTES: u32 = 4096;
 
 pub type R<T> = Result<T, Violation>;
+
+/// What one step function returns: `None` if blocked (nothing changed),
+/// else the step's label and the result user space observes.
+pub(crate) type Step = R<Option<(Func, Option<i32>)>>;
 
 /// Who `current` is while a step runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +62,11 @@ impl Exec<'_> {
         }
     }
 
+    /// The acting actor's own state.
+    pub(crate) fn me(&mut self) -> &mut ActorSt {
+        &mut self.s.actors[self.actor as usize]
+    }
+
     pub fn slot_idx(&self, q: u8, tag: u8) -> usize {
         q as usize * self.m.dev.depth as usize + tag as usize
     }
@@ -78,13 +88,13 @@ impl Exec<'_> {
     /// Since p11 that is `UBLK_REFCOUNT_INIT` (an auto registration counts in
     /// `task_registered_buffers`); before, 1 (+1 for an auto registration).
     pub fn init_req_ref(&mut self, sl: usize, r: RqId, auto_ok: bool) -> R<()> {
-        let split = self.m.feat.has(crate::Sw::P11);
+        let split = self.m.feat.has(crate::features::Sw::P11);
         let v = if split {
             UBLK_REFCOUNT_INIT
         } else {
             1 + auto_ok as u32
         };
-        if self.m.feat.has(crate::Sw::P02) {
+        if self.m.feat.has(crate::features::Sw::P02) {
             self.s.slots[sl].refcnt = v;
         } else {
             self.rq(r, "ublk_init_req_ref")?.pdu_ref = v;
@@ -97,7 +107,7 @@ impl Exec<'_> {
 
     /// `refcount_inc_not_zero()` on the reference cell of slot `sl` / request `r`.
     pub fn get_ref(&mut self, sl: usize, r: RqId) -> R<bool> {
-        let cell = if self.m.feat.has(crate::Sw::P02) {
+        let cell = if self.m.feat.has(crate::features::Sw::P02) {
             &mut self.s.slots[sl].refcnt
         } else {
             &mut self.rq(r, "ublk_get_req_ref")?.pdu_ref
@@ -117,7 +127,7 @@ impl Exec<'_> {
 
     /// `refcount_sub_and_test()`: true when the count reached zero.
     pub fn sub_ref(&mut self, sl: usize, r: RqId, n: u32, func: &str) -> R<bool> {
-        let cell = if self.m.feat.has(crate::Sw::P02) {
+        let cell = if self.m.feat.has(crate::features::Sw::P02) {
             &mut self.s.slots[sl].refcnt
         } else {
             &mut self.rq(r, func)?.pdu_ref
@@ -231,7 +241,7 @@ impl Exec<'_> {
         self.ghost_out(sl, r, -1)?;
         let on_daemon =
             self.current_task().is_some() && self.s.slots[sl].task == self.current_task();
-        if self.m.feat.has(crate::Sw::P12) && on_daemon && self.s.slots[sl].trb > 0 {
+        if self.m.feat.has(crate::features::Sw::P12) && on_daemon && self.s.slots[sl].trb > 0 {
             self.s.slots[sl].trb -= 1;
             return Ok(());
         }

@@ -4,9 +4,10 @@
 //! makes it (see `exec.rs`, `dispatch.rs`, `io_cmd.rs`); S4, S5, S6 and S9
 //! are state predicates checked after every step by [`check`].
 
-use crate::actors::Kind;
+use crate::defs::Kind;
+use crate::defs::Model;
+use crate::features::Sw;
 use crate::state::*;
-use crate::{Model, Sw};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -142,10 +143,10 @@ fn in_handler(m: &Model, s: &State, c: usize) -> bool {
     let st = &s.actors[a];
     match &m.actors[a].kind {
         Kind::Server { prog, .. } => {
-            st.sub > 0
+            st.in_kernel()
                 && !st.done
                 && prog
-                    .get(st.pc as usize)
+                    .get(st.next_op as usize)
                     .is_some_and(|(_, cc)| *cc == Some(c as CmdId))
         }
         _ => false,

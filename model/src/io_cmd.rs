@@ -8,9 +8,9 @@
 
 use crate::config::{CopyMode, Op};
 use crate::exec::*;
+use crate::features::Sw;
 use crate::invariants::Inv;
 use crate::state::*;
-use crate::Sw;
 
 /// Where `ublk_ch_uring_cmd_local()` sends a command after its checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

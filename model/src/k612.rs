@@ -12,13 +12,14 @@
 //! `ublk_stop_dev`, `ublk_ctrl_start_recovery` (`ublk_queue_reinit`),
 //! `ublk_ctrl_end_recovery`, `ublk_remove`.
 
-use crate::actors::{Kind, Step};
 use crate::config::*;
+use crate::defs::Kind;
+use crate::defs::Model;
 use crate::exec::*;
+use crate::features::{Features, Sw};
 use crate::invariants::Inv;
 use crate::io_cmd::Entry;
 use crate::state::*;
-use crate::{Features, Model, Sw};
 
 pub use crate::uapi612::*;
 
@@ -82,20 +83,11 @@ fn per_queue_daemon_violation(sc: &Scenario) -> Option<String> {
 /// Where the 6.12 stop machine is.
 enum Stop {
     Blocked,
-    Stepped(&'static str),
+    Stepped(Func),
     Done,
 }
 
-/// Sub-step where `ublk_cancel_dev`'s slot walk starts (`cancel_cmd_steps`
-/// numbering: first + 1..=3).
-const CANCEL_DEV: u8 = 10;
-const SYNC_WORK: u8 = 20;
-
 impl Exec<'_> {
-    fn st(&mut self) -> &mut ActorSt {
-        &mut self.s.actors[self.actor as usize]
-    }
-
     /// `ublk_ch_release()`: the last reference on /dev/ublkcN.  6.12 only
     /// clears OPEN; since 6.15 the release work tears the device down.
     pub(crate) fn ublk_ch_release(&mut self) {
@@ -255,69 +247,72 @@ impl Exec<'_> {
         }
     }
 
-    /// 6.12 `ublk_uring_cmd_cancel_fn` for the ring-exit actor: sub 0 picks
-    /// the next cancelable cmd, checks its task against `ubq_daemon` (a
-    /// mismatch — e.g. no daemon yet — only WARNs: the cmd stays, the ring
-    /// exit retries) and starts `ublk_abort_requests` (quiesce); sub 1 marks
-    /// canceling and aborts; subs 3–5 are `ublk_cancel_cmd`, after which the
-    /// stop / quiesce work is scheduled if this call set canceling.  `pc`
-    /// of the ring-exit actor holds that "need_schedule".
-    pub(crate) fn cancel_fn_612(&mut self, ring: RingId, sub: u8) -> Step {
-        let c = if sub == 0 {
-            let cursor = self.st().y;
+    /// 6.12 `ublk_uring_cmd_cancel_fn` for the ring-exit actor: from idle it
+    /// picks the next cancelable cmd, checks its task against `ubq_daemon`
+    /// (a mismatch — e.g. no daemon yet — only WARNs: the cmd stays, the
+    /// ring exit retries) and starts `ublk_abort_requests` (quiesce); then
+    /// marks canceling and aborts; then `ublk_cancel_cmd`, after which the
+    /// stop / quiesce work is scheduled if this call set canceling.
+    pub(crate) fn cancel_fn_612(&mut self, ring: RingId) -> Step {
+        let at = self.me().at;
+        let c = if at == Resume::Idle {
+            let cursor = self.me().cancel_cursor;
             let Some(c) = self.next_cancelable(ring, cursor) else {
                 return Ok(None);
             };
             c
         } else {
-            self.st().y
+            self.me().cancel_cursor
         };
         let d = &self.m.cmds[c as usize];
         let (q, t) = (d.q, d.task);
         let sl = self.slot_idx(q, d.tag);
-        match sub {
-            0 => {
-                self.st().y = c;
+        let cancel_cmd = |need_schedule| Resume::CancelCmd612 {
+            at: CancelAt::CheckActive,
+            need_schedule,
+        };
+        match at {
+            Resume::Idle => {
+                self.me().cancel_cursor = c;
                 if self.s.queues[q as usize].daemon != Some(t) {
-                    return Ok(Some((
-                        "ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon (WARN), return",
-                        None,
-                    )));
+                    return Ok(Some((Func::UblkUringCmdCancelFnNotDaemon612, None)));
                 }
                 let go = !self.s.queues[q as usize].canceling && self.s.dev.has_disk;
                 if go {
                     self.s.dev.quiesced += 1;
                 }
-                let st = self.st();
-                st.pc = 0;
-                st.sub = if go { 1 } else { 3 };
-                Ok(Some((
-                    "ublk_uring_cmd_cancel_fn: ublk_abort_requests (quiesce)",
-                    None,
-                )))
+                self.me().at = if go {
+                    Resume::AbortRequests612
+                } else {
+                    cancel_cmd(false)
+                };
+                Ok(Some((Func::UblkUringCmdCancelFnAbortRequests612, None)))
             }
-            1 => {
+            Resume::AbortRequests612 => {
                 if self.s.dev.in_dispatch > 0 {
                     return Ok(None);
                 }
                 let set = self.mark_canceling_and_abort(q)?;
                 self.s.dev.quiesced -= 1;
-                let st = self.st();
-                st.pc = set as u8;
-                st.sub = 3;
-                Ok(Some((
-                    "ublk_abort_requests: mark canceling, ublk_abort_queue, unquiesce",
-                    None,
-                )))
+                self.me().at = cancel_cmd(set);
+                Ok(Some((Func::UblkAbortRequests612, None)))
             }
-            _ => {
-                let r = self.cancel_cmd_steps(sl, sub, 2)?;
-                if self.st().sub == 0 && self.st().pc == 1 {
-                    self.st().pc = 0;
-                    self.schedule_nosrv_work();
-                }
-                Ok(r)
+            Resume::CancelCmd612 { at, need_schedule } => {
+                let Some((f, next)) = self.cancel_cmd_step(sl, at)? else {
+                    return Ok(None);
+                };
+                self.me().at = match next {
+                    Some(at) => Resume::CancelCmd612 { at, need_schedule },
+                    None => {
+                        if need_schedule {
+                            self.schedule_nosrv_work();
+                        }
+                        Resume::Idle
+                    }
+                };
+                Ok(Some((f, None)))
             }
+            _ => unreachable!("no resume point {at:?} for the 6.12 cancel fn"),
         }
     }
 
@@ -345,22 +340,23 @@ impl Exec<'_> {
         }
         self.mark_canceling_and_abort(q)?;
         self.schedule_nosrv_work();
-        Ok(Some((
-            "ublk_timeout: daemon exiting, no ACTIVE io: ublk_abort_requests, schedule work",
-            None,
-        )))
+        Ok(Some((Func::UblkTimeout612, None)))
     }
 
-    /// One step of 6.12 `ublk_stop_dev()` (sub 0–2, then `ublk_cancel_dev`
-    /// from `CANCEL_DEV`), for STOP_DEV, DEL_DEV and `ublk_stop_work_fn`.
-    /// `quiesce_only`: `ublk_quiesce_work_fn` instead (LIVE → quiesce, wait
-    /// idle, QUIESCED; the queue stays quiesced until END_USER_RECOVERY).
+    /// One step of 6.12 `ublk_stop_dev()` (then `ublk_cancel_dev`), for
+    /// STOP_DEV, DEL_DEV and `ublk_stop_work_fn`.  `quiesce_only`:
+    /// `ublk_quiesce_work_fn` instead (LIVE → quiesce, wait idle, QUIESCED;
+    /// the queue stays quiesced until END_USER_RECOVERY).
     fn stop_dev_612(&mut self, quiesce_only: bool) -> R<Stop> {
-        let sub = self.st().sub;
+        let at = self.me().at;
         let queue_io = self.m.dev.recovery.queues_io();
         let idle = |s: &State| s.dev.in_dispatch == 0 && !s.reqs.iter().any(|r| r.started);
-        match sub {
-            0 => {
+        let cancel_dev = Resume::StopDev(StopDevAt::CancelDev {
+            slot: 0,
+            at: CancelAt::CheckActive,
+        });
+        match at {
+            Resume::Idle => {
                 if self.s.dev.mutex.is_some() {
                     return Ok(Stop::Blocked);
                 }
@@ -369,73 +365,64 @@ impl Exec<'_> {
                 let next = if quiesce_only {
                     if live {
                         self.s.dev.quiesced += 1;
-                        1
+                        Resume::StopDev(StopDevAt::QuiesceDev612)
                     } else {
                         self.s.dev.mutex = None;
-                        CANCEL_DEV + 1
+                        cancel_dev
                     }
                 } else if self.s.dev.state == DevState::Dead {
                     self.s.dev.mutex = None;
-                    CANCEL_DEV + 1
+                    cancel_dev
                 } else if queue_io && live {
                     self.s.dev.quiesced += 1; // __ublk_quiesce_dev
-                    1
+                    Resume::StopDev(StopDevAt::QuiesceDev612)
                 } else {
                     if queue_io {
                         self.unquiesce_dev_612();
                     }
                     self.s.dev.disk_dying = true;
-                    2
+                    Resume::StopDev(StopDevAt::DelGendisk)
                 };
-                self.st().sub = next;
-                self.st().y = 0;
+                self.me().at = next;
                 Ok(Stop::Stepped(if quiesce_only {
-                    "ublk_quiesce_work_fn: ub->mutex"
+                    Func::UblkQuiesceWorkFnMutex612
                 } else {
-                    "ublk_stop_dev: ub->mutex"
+                    Func::UblkStopDevMutex
                 }))
             }
-            1 => {
+            Resume::StopDev(StopDevAt::QuiesceDev612) => {
                 if !idle(self.s) {
                     return Ok(Stop::Blocked);
                 }
                 self.s.dev.state = DevState::Quiesced;
                 if quiesce_only {
                     self.s.dev.mutex = None;
-                    self.st().sub = CANCEL_DEV + 1;
-                    return Ok(Stop::Stepped("__ublk_quiesce_dev: idle, QUIESCED"));
+                    self.me().at = cancel_dev;
+                    return Ok(Stop::Stepped(Func::UblkQuiesceDevIdle612));
                 }
                 self.unquiesce_dev_612();
                 self.s.dev.disk_dying = true;
-                self.st().sub = 2;
-                Ok(Stop::Stepped(
-                    "__ublk_quiesce_dev: idle; ublk_unquiesce_dev: force_abort, del_gendisk starts",
-                ))
+                self.me().at = Resume::StopDev(StopDevAt::DelGendisk);
+                Ok(Stop::Stepped(Func::UblkQuiesceDevUnquiesce612))
             }
-            2 => {
+            Resume::StopDev(StopDevAt::DelGendisk) => {
                 if self.del_gendisk_done() == crate::teardown::Next::Blocked {
                     return Ok(Stop::Blocked);
                 }
                 self.s.dev.mutex = None;
-                self.st().sub = CANCEL_DEV + 1;
-                Ok(Stop::Stepped("del_gendisk done, ublk_detach_disk"))
+                self.me().at = cancel_dev;
+                Ok(Stop::Stepped(Func::UblkDetachDisk))
             }
-            _ => {
-                let sl = self.st().y as usize;
-                if sl >= self.s.slots.len() {
+            Resume::StopDev(StopDevAt::CancelDev { slot, at }) => {
+                if slot as usize >= self.s.slots.len() {
                     return Ok(Stop::Done);
                 }
-                let r = self.cancel_cmd_steps(sl, sub, CANCEL_DEV)?;
-                if self.st().sub == 0 {
-                    let st = self.st();
-                    st.y += 1;
-                    st.sub = CANCEL_DEV + 1;
-                }
-                Ok(match r {
+                Ok(match self.cancel_dev_step(slot, at)? {
                     Some((f, _)) => Stop::Stepped(f),
                     None => Stop::Blocked,
                 })
             }
+            _ => unreachable!("no resume point {at:?} in ublk_stop_dev"),
         }
     }
 
@@ -450,9 +437,9 @@ impl Exec<'_> {
     }
 
     /// The kworker running `ublk_stop_work_fn` / `ublk_quiesce_work_fn`;
-    /// `x` = 1 (stop) or 2 (quiesce) while one runs.
+    /// `nosrv_work` of its state is 1 (stop) or 2 (quiesce) while one runs.
     pub(crate) fn step_nosrv_work(&mut self) -> Step {
-        let running = self.st().x;
+        let running = self.me().nosrv_work;
         let which = match running {
             0 if self.s.dev.stop_work => 1,
             0 if self.s.dev.quiesce_work => 2,
@@ -467,14 +454,15 @@ impl Exec<'_> {
                         1 => self.s.dev.stop_work = false,
                         _ => self.s.dev.quiesce_work = false,
                     }
-                    self.st().x = which;
+                    self.me().nosrv_work = which;
                 }
                 Ok(Some((f, None)))
             }
             Stop::Done => {
-                let st = self.st();
-                (st.x, st.sub, st.y) = (0, 0, 0);
-                Ok(Some(("ublk_cancel_dev done (work returns)", None)))
+                let st = self.me();
+                st.nosrv_work = 0;
+                st.at = Resume::Idle;
+                Ok(Some((Func::UblkCancelDevDoneWork612, None)))
             }
         }
     }
@@ -485,7 +473,7 @@ impl Exec<'_> {
             .actors
             .iter()
             .zip(&self.s.actors)
-            .any(|(d, st)| d.kind == Kind::NosrvWork && st.x != 0)
+            .any(|(d, st)| d.kind == Kind::NosrvWork && st.nosrv_work != 0)
     }
 
     /// 6.12 control commands other than START_DEV: STOP_DEV and DEL_DEV
@@ -493,21 +481,22 @@ impl Exec<'_> {
     /// waits until the last reference of the char device is gone) and the
     /// recovery commands.
     pub(crate) fn control_612(&mut self, op: CtrlOp) -> Step {
-        let finish = |x: &mut Self, f: &'static str, res: i32| {
-            let me = x.st();
-            (me.pc, me.sub, me.y, me.res) = (me.pc + 1, 0, 0, res);
+        let finish = |x: &mut Self, f: Func, res: i32| {
+            let me = x.me();
+            (me.next_op, me.at, me.res) = (me.next_op + 1, Resume::Idle, res);
             Ok(Some((f, Some(res))))
         };
+        let sync_work = Resume::StopDev(StopDevAt::CancelWorkSync612);
         match op {
             CtrlOp::StartUserRecovery => match self.start_recovery_612() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_start_recovery: ublk_queue_reinit", res),
+                Some(res) => finish(self, Func::UblkCtrlStartRecovery612, res),
             },
             CtrlOp::EndUserRecovery => match self.end_recovery_612() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_end_recovery: unquiesce, kick", res),
+                Some(res) => finish(self, Func::UblkCtrlEndRecovery612, res),
             },
-            _ if self.st().sub == SYNC_WORK => {
+            _ if self.me().at == sync_work => {
                 if self.nosrv_work_running() {
                     return Ok(None);
                 }
@@ -517,16 +506,16 @@ impl Exec<'_> {
                 self.s.dev.stop_work = false;
                 self.s.dev.quiesce_work = false;
                 match op {
-                    CtrlOp::DelDev => finish(self, "ublk_ctrl_del_dev: device released", 0),
-                    _ => finish(self, "ublk_ctrl_stop_dev: cancel_work_sync", 0),
+                    CtrlOp::DelDev => finish(self, Func::UblkCtrlDelDev612, 0),
+                    _ => finish(self, Func::UblkCtrlStopDev612, 0),
                 }
             }
             _ => match self.stop_dev_612(false)? {
                 Stop::Blocked => Ok(None),
                 Stop::Stepped(f) => Ok(Some((f, None))),
                 Stop::Done => {
-                    self.st().sub = SYNC_WORK;
-                    Ok(Some(("ublk_cancel_dev done", None)))
+                    self.me().at = sync_work;
+                    Ok(Some((Func::UblkCancelDevDone612, None)))
                 }
             },
         }

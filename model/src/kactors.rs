@@ -6,16 +6,7 @@ use crate::exec::*;
 use crate::state::*;
 use crate::teardown::Next;
 
-use crate::actors::Step;
-
-/// Sub-step marker: the submitter's request has ended.
-const SUB_WAIT: u8 = 3;
-
 impl Exec<'_> {
-    fn me_st(&mut self) -> &mut ActorSt {
-        &mut self.s.actors[self.actor as usize]
-    }
-
     /// Allocate a request and a driver tag on hw queue `q`
     /// (`blk_mq_get_request` + `blk_mq_get_driver_tag`).
     fn alloc_request(&mut self, q: u8, write: bool) -> Option<RqId> {
@@ -48,16 +39,16 @@ impl Exec<'_> {
     }
 
     pub(crate) fn step_submitter(&mut self, q: u8, bios: &[Bio]) -> Step {
-        let (pc, sub) = (self.me_st().pc as usize, self.me_st().sub);
+        let (pc, at) = (self.me().next_op as usize, self.me().at);
         if pc >= bios.len() {
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(None);
         }
-        match sub {
-            0 => {
+        match at {
+            Resume::Idle => {
                 if self.s.dev.disk_dying || (!self.s.dev.has_disk && self.s.dev.disk_removed) {
-                    self.me_st().pc += 1;
-                    return Ok(Some(("submit_bio: disk gone", Some(EIO))));
+                    self.me().next_op += 1;
+                    return Ok(Some((Func::SubmitBioDiskGone, Some(EIO))));
                 }
                 if !self.s.dev.has_disk || self.s.dev.frozen {
                     return Ok(None);
@@ -66,63 +57,68 @@ impl Exec<'_> {
                     return Ok(None);
                 };
                 let round = self.s.reqs[r as usize].round;
-                let me = self.me_st();
+                let me = self.me();
                 me.rq = Some(r);
-                me.x = round;
-                me.sub = 1;
-                Ok(Some(("blk_mq_submit_bio: get request + driver tag", None)))
+                me.round = round;
+                me.at = Resume::QueueRq;
+                Ok(Some((Func::BlkMqSubmitBio, None)))
             }
-            1 => {
+            Resume::QueueRq => {
                 if self.s.dev.quiesced > 0 {
                     return Ok(None);
                 }
-                let r = self.me_st().rq.unwrap();
+                let r = self.me().rq.unwrap();
                 let go = self.ublk_queue_rq_start(r)?;
-                self.me_st().sub = if go { 2 } else { SUB_WAIT };
-                Ok(Some(("ublk_queue_rq: prep + blk_mq_start_request", None)))
+                self.me().at = if go {
+                    Resume::QueueCmd
+                } else {
+                    Resume::BioWait
+                };
+                Ok(Some((Func::UblkQueueRqStart, None)))
             }
-            2 => {
-                let r = self.me_st().rq.unwrap();
+            Resume::QueueCmd => {
+                let r = self.me().rq.unwrap();
                 self.ublk_queue_cmd(r)?;
-                self.me_st().sub = SUB_WAIT;
-                Ok(Some(("ublk_queue_rq: ublk_queue_cmd", None)))
+                self.me().at = Resume::BioWait;
+                Ok(Some((Func::UblkQueueRqQueueCmd, None)))
             }
-            _ => {
-                let r = self.me_st().rq.unwrap();
-                let round = self.me_st().x;
+            Resume::BioWait => {
+                let r = self.me().rq.unwrap();
+                let round = self.me().round;
                 let rq = &self.s.reqs[r as usize];
                 if rq.round == round && rq.ended == 0 {
                     return Ok(None);
                 }
                 // the request may have been reallocated since; its end set res
-                let res = self.me_st().res;
-                let me = self.me_st();
-                me.pc += 1;
-                me.sub = 0;
+                let res = self.me().res;
+                let me = self.me();
+                me.next_op += 1;
+                me.at = Resume::Idle;
                 me.rq = None;
-                Ok(Some(("bio_endio", Some(res))))
+                Ok(Some((Func::BioEndio, Some(res))))
             }
+            _ => unreachable!("no resume point {at:?} for a submitter"),
         }
     }
 
     pub(crate) fn step_requeue_work(&mut self) -> Step {
-        match self.me_st().rq {
+        match self.me().rq {
             None => {
                 if self.s.dev.quiesced > 0 {
                     return Ok(None);
                 }
                 let r = self.s.dev.requeue_run.remove(0);
-                self.me_st().rq = Some(r);
+                self.me().rq = Some(r);
                 let go = self.ublk_queue_rq_start(r)?;
                 if !go {
-                    self.me_st().rq = None;
+                    self.me().rq = None;
                 }
-                Ok(Some(("blk_mq_requeue_work: ublk_queue_rq", None)))
+                Ok(Some((Func::BlkMqRequeueWorkQueueRq, None)))
             }
             Some(r) => {
                 self.ublk_queue_cmd(r)?;
-                self.me_st().rq = None;
-                Ok(Some(("blk_mq_requeue_work: ublk_queue_cmd", None)))
+                self.me().rq = None;
+                Ok(Some((Func::BlkMqRequeueWorkQueueCmd, None)))
             }
         }
     }
@@ -146,232 +142,155 @@ impl Exec<'_> {
     /// for in-flight fixed-buffer I/O, unregister the buffer table (release
     /// callbacks run here, in a kworker), then drop the registered file.
     pub(crate) fn step_ring_exit(&mut self, ring: RingId) -> Step {
-        let sub = self.me_st().sub;
-        if sub == 0 {
-            let any_pending = self
-                .m
-                .cmds
-                .iter()
-                .zip(&self.s.cmds)
-                .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
-            if !any_pending {
-                if !self.m.fixed_file[ring as usize] && self.me_st().x == 0 {
-                    // the last in-flight request on the file is gone: the
-                    // ring itself holds no file reference
-                    self.me_st().x = 1;
-                    self.drop_file_ref();
-                    return Ok(Some((
-                        "io_uring: last request on /dev/ublkcN freed (fput)",
-                        None,
-                    )));
-                }
-                if !self.s.rings[ring as usize].fixed_ops.is_empty() {
-                    return Ok(None);
-                }
-                let rg = &mut self.s.rings[ring as usize];
-                let nodes: Vec<NodeId> =
-                    rg.table.iter_mut().rev().filter_map(Option::take).collect();
-                for n in nodes {
-                    self.put_node(n)?;
-                }
-                self.s.rings[ring as usize].freed = true;
-                if self.m.fixed_file[ring as usize] {
-                    self.drop_file_ref();
-                }
-                self.me_st().done = true;
-                return Ok(Some((
-                    "io_ring_ctx_free: unregister buffers, then files",
-                    None,
-                )));
-            }
-            if !self.m.feat.has(crate::Sw::ReleaseWork) {
-                return self.cancel_fn_612(ring, 0);
-            }
-            let cursor = self.me_st().y;
-            let Some(c) = self.next_cancelable(ring, cursor) else {
-                return Ok(None);
-            };
-            match self.ublk_start_cancel_1() {
-                Next::Blocked => return Ok(None),
-                Next::Continue => self.me_st().sub = 1,
-                Next::Finished => self.me_st().sub = 2,
-            }
-            self.me_st().y = c;
-            return Ok(Some(("ublk_uring_cmd_cancel_fn: ublk_start_cancel", None)));
+        let at = self.me().at;
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) && at != Resume::Idle {
+            return self.cancel_fn_612(ring);
         }
-        if !self.m.feat.has(crate::Sw::ReleaseWork) {
-            return self.cancel_fn_612(ring, sub);
-        }
-        let c = self.me_st().y;
-        let sl = self.slot_idx(self.m.cmds[c as usize].q, self.m.cmds[c as usize].tag);
-        self.cancel_cmd_steps(sl, sub, 1)
-    }
-
-    /// Sub-steps 1..=4 of a cancel: [quiesce wait,] ublk_cancel_cmd parts.
-    /// `first` is the sub-step number that starts this machine.
-    pub(crate) fn cancel_cmd_steps(&mut self, sl: usize, sub: u8, first: u8) -> Step {
-        let rel = sub - first;
-        match rel {
-            0 => match self.ublk_start_cancel_2() {
-                Next::Blocked => Ok(None),
-                _ => {
-                    self.me_st().sub = first + 1;
-                    Ok(Some(("ublk_start_cancel: quiesced, set canceling", None)))
-                }
-            },
-            1 => {
-                let go = self.ublk_cancel_cmd_1(sl)?;
-                self.me_st().sub = if go { first + 2 } else { 0 };
-                Ok(Some((
-                    "ublk_cancel_cmd: ACTIVE / started-request check",
-                    None,
-                )))
-            }
-            2 => {
-                let go = self.ublk_cancel_cmd_2(sl);
-                self.me_st().sub = if go { first + 3 } else { 0 };
-                Ok(Some(("ublk_cancel_cmd: cancel_lock, set CANCELED", None)))
-            }
-            _ => {
-                self.ublk_cancel_cmd_3(sl)?;
-                self.me_st().sub = 0;
-                Ok(Some((
-                    "ublk_cancel_cmd: io_uring_cmd_done(UBLK_IO_RES_ABORT)",
-                    None,
-                )))
-            }
-        }
-    }
-
-    pub(crate) fn step_release_work(&mut self) -> Step {
-        let sub = self.me_st().sub;
-        let (next, func) = match sub {
-            0 => match self.release_work_1()? {
-                Next::Finished => {
-                    // the work may run again after a new server opened the device
-                    self.s.dev.release_pending = false;
-                    self.me_st().sub = 0;
-                    return Ok(Some(("ublk_ch_release_work_fn: no disk, skip", None)));
-                }
-                n => (n, "ublk_ch_release_work_fn: settle refs, ublk_abort_queue"),
-            },
-            1 => match self.release_work_2() {
-                Next::Finished => {
-                    self.me_st().sub = 3;
-                    return Ok(Some((
-                        "ublk_ch_release_work_fn: ub->mutex, state change",
-                        None,
-                    )));
-                }
-                n => (
-                    n,
-                    "ublk_ch_release_work_fn: ub->mutex, ublk_stop_dev_unlocked",
-                ),
-            },
-            2 => (
-                self.del_gendisk_done(),
-                "del_gendisk: all requests done, detach disk",
-            ),
-            _ => {
-                self.release_work_3(true)?;
-                self.s.dev.release_pending = false;
-                self.me_st().sub = 0;
-                return Ok(Some((
-                    "ublk_ch_release_work_fn: ublk_reset_ch_dev, clear OPEN",
-                    None,
-                )));
-            }
+        let Resume::CancelFn(cancel_at) = at else {
+            return self.ring_exit_next(ring);
         };
-        if next == Next::Blocked {
+        let c = self.me().cancel_cursor;
+        let sl = self.slot_idx(self.m.cmds[c as usize].q, self.m.cmds[c as usize].tag);
+        let Some((f, next)) = self.cancel_cmd_step(sl, cancel_at)? else {
             return Ok(None);
+        };
+        self.me().at = next.map_or(Resume::Idle, Resume::CancelFn);
+        Ok(Some((f, None)))
+    }
+
+    /// The ring exit between cancels: start canceling the next cancelable
+    /// cmd, or (none pending) drop the file reference and free the ring.
+    fn ring_exit_next(&mut self, ring: RingId) -> Step {
+        let any_pending = self
+            .m
+            .cmds
+            .iter()
+            .zip(&self.s.cmds)
+            .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
+        if !any_pending {
+            if !self.m.fixed_file[ring as usize] && !self.me().file_dropped {
+                // the last in-flight request on the file is gone: the
+                // ring itself holds no file reference
+                self.me().file_dropped = true;
+                self.drop_file_ref();
+                return Ok(Some((Func::IoUringFputLastRequest, None)));
+            }
+            if !self.s.rings[ring as usize].fixed_ops.is_empty() {
+                return Ok(None);
+            }
+            let rg = &mut self.s.rings[ring as usize];
+            let nodes: Vec<NodeId> = rg.table.iter_mut().rev().filter_map(Option::take).collect();
+            for n in nodes {
+                self.put_node(n)?;
+            }
+            self.s.rings[ring as usize].freed = true;
+            if self.m.fixed_file[ring as usize] {
+                self.drop_file_ref();
+            }
+            self.me().done = true;
+            return Ok(Some((Func::IoRingCtxFree, None)));
         }
-        self.me_st().sub += 1;
-        Ok(Some((func, None)))
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) {
+            return self.cancel_fn_612(ring);
+        }
+        let cursor = self.me().cancel_cursor;
+        let Some(c) = self.next_cancelable(ring, cursor) else {
+            return Ok(None);
+        };
+        self.me().at = match self.ublk_start_cancel_1() {
+            Next::Blocked => return Ok(None),
+            Next::Continue => Resume::CancelFn(CancelAt::StartCancelQuiesce),
+            Next::Finished => Resume::CancelFn(CancelAt::CheckActive),
+        };
+        self.me().cancel_cursor = c;
+        Ok(Some((Func::UblkUringCmdCancelFnStartCancel, None)))
     }
 
     pub(crate) fn step_control(&mut self, prog: &[CtrlOp]) -> Step {
-        let (pc, sub) = (self.me_st().pc as usize, self.me_st().sub);
+        let (pc, at) = (self.me().next_op as usize, self.me().at);
         if pc >= prog.len() {
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(None);
         }
-        if !self.m.feat.has(crate::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
+        if !self.m.feat.has(crate::features::Sw::ReleaseWork) && prog[pc] != CtrlOp::StartDev {
             return self.control_612(prog[pc]);
         }
-        let finish = |x: &mut Self, f: &'static str, res: i32| {
-            let me = x.me_st();
-            me.pc += 1;
-            me.sub = 0;
-            me.y = 0;
+        let finish = |x: &mut Self, f: Func, res: i32| {
+            let me = x.me();
+            me.next_op += 1;
+            me.at = Resume::Idle;
             me.res = res;
             Ok(Some((f, Some(res))))
         };
-        match (prog[pc], sub) {
+        // ublk_cancel_dev() starts at slot 0
+        let cancel_dev = Resume::StopDev(StopDevAt::CancelDev {
+            slot: 0,
+            at: CancelAt::CheckActive,
+        });
+        match (prog[pc], at) {
             (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_start_recovery", res),
+                Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),
             },
             (CtrlOp::EndUserRecovery, _) => match self.ublk_ctrl_end_recovery() {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_end_recovery", res),
+                Some(res) => finish(self, Func::UblkCtrlEndRecovery, res),
             },
             (CtrlOp::StartDev, _) => match self.ublk_ctrl_start_dev()? {
                 None => Ok(None),
-                Some(res) => finish(self, "ublk_ctrl_start_dev", res),
+                Some(res) => finish(self, Func::UblkCtrlStartDev, res),
             },
-            (CtrlOp::StopDev | CtrlOp::DelDev, 0) => match self.ublk_stop_dev_1() {
+            (CtrlOp::StopDev | CtrlOp::DelDev, Resume::Idle) => match self.ublk_stop_dev_1() {
                 Next::Blocked => Ok(None),
                 Next::Continue => {
-                    self.me_st().sub = 1;
-                    Ok(Some(("ublk_stop_dev: ub->mutex", None)))
+                    self.me().at = Resume::StopDev(StopDevAt::ForceAbort);
+                    Ok(Some((Func::UblkStopDevMutex, None)))
                 }
                 Next::Finished => {
                     self.s.dev.mutex = None;
-                    self.me_st().sub = 4;
-                    Ok(Some(("ublk_stop_dev: already DEAD", None)))
+                    self.me().at = cancel_dev;
+                    Ok(Some((Func::UblkStopDevAlreadyDead, None)))
                 }
             },
-            (CtrlOp::StopDev | CtrlOp::DelDev, 1) => match self.ublk_stop_dev_2() {
-                Next::Blocked => Ok(None),
-                _ => {
-                    self.me_st().sub = 2;
-                    Ok(Some((
-                        "ublk_stop_dev: force abort, del_gendisk starts",
-                        None,
-                    )))
+            (CtrlOp::StopDev | CtrlOp::DelDev, Resume::StopDev(StopDevAt::ForceAbort)) => {
+                match self.ublk_stop_dev_2() {
+                    Next::Blocked => Ok(None),
+                    _ => {
+                        self.me().at = Resume::StopDev(StopDevAt::DelGendisk);
+                        Ok(Some((Func::UblkStopDevForceAbort, None)))
+                    }
                 }
-            },
-            (CtrlOp::StopDev | CtrlOp::DelDev, 2) => match self.del_gendisk_done() {
-                Next::Blocked => Ok(None),
-                _ => {
-                    self.s.dev.mutex = None;
-                    self.me_st().sub = 4;
-                    self.me_st().y = 0;
-                    Ok(Some(("del_gendisk done, ublk_detach_disk", None)))
+            }
+            (CtrlOp::StopDev | CtrlOp::DelDev, Resume::StopDev(StopDevAt::DelGendisk)) => {
+                match self.del_gendisk_done() {
+                    Next::Blocked => Ok(None),
+                    _ => {
+                        self.s.dev.mutex = None;
+                        self.me().at = cancel_dev;
+                        Ok(Some((Func::UblkDetachDisk, None)))
+                    }
                 }
-            },
-            (op @ (CtrlOp::StopDev | CtrlOp::DelDev), _) => {
+            }
+            (
+                op @ (CtrlOp::StopDev | CtrlOp::DelDev),
+                Resume::StopDev(StopDevAt::CancelDev { slot, at }),
+            ) => {
                 // ublk_cancel_dev(): ublk_cancel_cmd on every slot, no mutex
-                let sl = self.me_st().y as usize;
+                let sl = slot as usize;
                 if sl >= self.s.slots.len() && op == CtrlOp::DelDev {
                     // ublk_remove, then wait until the device's last
                     // reference (the char device's, the release work's) is gone
                     if self.s.dev.file_refs > 0 || self.s.dev.release_pending {
                         return Ok(None);
                     }
-                    return finish(self, "ublk_ctrl_del_dev", 0);
+                    return finish(self, Func::UblkCtrlDelDev, 0);
                 }
                 if sl >= self.s.slots.len() {
-                    return finish(self, "ublk_ctrl_stop_dev", 0);
+                    return finish(self, Func::UblkCtrlStopDev, 0);
                 }
-                let r = self.cancel_cmd_steps(sl, sub, 3)?;
-                if self.me_st().sub == 0 {
-                    let me = self.me_st();
-                    me.y += 1;
-                    me.sub = 4; // next slot: part 1 of ublk_cancel_cmd
-                }
-                Ok(r)
+                self.cancel_dev_step(slot, at)
             }
+            (op, at) => unreachable!("no resume point {at:?} for {op:?}"),
         }
     }
 
@@ -380,16 +299,16 @@ impl Exec<'_> {
     /// entries are cleared by `blk_mq_clear_rq_mapping`), new pool, unfreeze.
     pub(crate) fn step_elevator(&mut self) -> Step {
         if !self.m.dev.elevator {
-            self.me_st().done = true;
+            self.me().done = true;
             return Ok(None);
         }
-        if self.me_st().sub == 0 {
+        if self.me().at == Resume::Idle {
             if !self.s.dev.has_disk {
                 return Ok(None);
             }
             self.s.dev.frozen = true;
-            self.me_st().sub = 1;
-            return Ok(Some(("elevator_switch: blk_mq_freeze_queue", None)));
+            self.me().at = Resume::ElevatorFrozen;
+            return Ok(Some((Func::ElevatorSwitchFreeze, None)));
         }
         if self.s.reqs.iter().any(|r| r.allocated) {
             return Ok(None);
@@ -406,17 +325,14 @@ impl Exec<'_> {
         }
         self.s.dev.sched_pool += n as u8;
         self.s.dev.frozen = false;
-        self.me_st().done = true;
-        Ok(Some((
-            "elevator_switch: free sched requests, unfreeze",
-            None,
-        )))
+        self.me().done = true;
+        Ok(Some((Func::ElevatorSwitchFree, None)))
     }
 
     /// Injected faults, the recovery server's open and the other fd holder's
     /// close (moved here from `Model::step`).
-    pub(crate) fn step_fault_or_open(&mut self, kind: &crate::actors::Kind) -> Step {
-        use crate::actors::Kind;
+    pub(crate) fn step_fault_or_open(&mut self, kind: &crate::defs::Kind) -> Step {
+        use crate::defs::Kind;
         match kind {
             Kind::RingCloseFault { task } => {
                 // the ring of task i is ring i; the thread finishes its syscall first
@@ -424,7 +340,7 @@ impl Exec<'_> {
                 // START_DEV (a ring exit before it is scenario thread-exit-before-start)
                 let busy = self
                     .server_actor(*task)
-                    .is_some_and(|sa| self.s.actors[sa as usize].sub != 0);
+                    .is_some_and(|sa| self.s.actors[sa as usize].in_kernel());
                 if busy
                     || !self.s.dev.has_disk
                     || self.s.tasks[*task as usize].exiting
@@ -434,18 +350,18 @@ impl Exec<'_> {
                 }
                 self.s.rings[*task as usize].exiting = true;
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("fault: close(ring fd): io_uring ring exit", None)))
+                Ok(Some((Func::FaultCloseRing, None)))
             }
             Kind::ThreadDeathFault { task } => {
                 let busy = self
                     .server_actor(*task)
-                    .is_some_and(|sa| self.s.actors[sa as usize].sub != 0);
+                    .is_some_and(|sa| self.s.actors[sa as usize].in_kernel());
                 if busy || self.s.tasks[*task as usize].exiting {
                     return Ok(None);
                 }
                 self.task_exit(*task);
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("fault: do_exit (server thread)", None)))
+                Ok(Some((Func::FaultDoExit, None)))
             }
             Kind::Opener => {
                 // ublk_ch_open: test_and_set_bit(UB_STATE_OPEN); the new
@@ -455,12 +371,12 @@ impl Exec<'_> {
                 self.s.dev.new_server_open = true;
                 self.s.dev.file_refs += refs;
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("ublk_ch_open (new server)", None)))
+                Ok(Some((Func::UblkChOpen, None)))
             }
             Kind::FdHolder => {
                 self.drop_file_ref();
                 self.s.actors[self.actor as usize].done = true;
-                Ok(Some(("close(/dev/ublkcN) in the other process", None)))
+                Ok(Some((Func::CloseOtherFd, None)))
             }
             _ => unreachable!("not a fault/open actor"),
         }

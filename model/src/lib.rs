@@ -15,9 +15,11 @@
 
 pub mod actors;
 pub mod config;
+pub mod defs;
 mod dispatch;
 pub mod exec;
 pub mod features;
+pub mod func;
 pub mod invariants;
 mod io_cmd;
 pub mod k612;
@@ -32,33 +34,16 @@ mod tests;
 mod tests_k612;
 mod uapi612;
 
-pub use actors::{ActorDef, CmdDef, Kind, Outcome, StepInfo};
 pub use config::*;
+pub use defs::{ActorDef, CmdDef, Kind, Model, Outcome, StepInfo};
 pub use features::{apply_switches, Features, Sw, ALL_SWITCHES};
+pub use func::Func;
 pub use invariants::{Inv, Violation};
 pub use kernels::{Kernel, Preset, KERNELS};
 pub use liveness::{Obligation, Obligations, Prop};
 pub use state::State;
 
 use state::*;
-
-/// A compiled scenario: static tables every step reads.
-#[derive(Clone, Debug)]
-pub struct Model {
-    pub scenario: Scenario,
-    pub dev: DevConfig,
-    pub feat: Features,
-    pub actors: Vec<ActorDef>,
-    pub cmds: Vec<CmdDef>,
-    /// Owner task of each ring.
-    pub rings: Vec<TaskId>,
-    /// Whether each ring registered /dev/ublkcN as a fixed file.
-    pub fixed_file: Vec<bool>,
-    /// Server process of each task: 0 the original server, 1 the server
-    /// that takes over in a user recovery.
-    pub procs: Vec<u8>,
-    n_servers: u8,
-}
 
 fn is_io_cmd(op: &Op) -> Option<(u8, u8)> {
     match *op {
@@ -424,7 +409,7 @@ impl Model {
                 Err(v) => {
                     let info = StepInfo {
                         actor: a,
-                        func: "(violation)",
+                        func: Func::Violation,
                         result: None,
                     };
                     out.push((info, Err(v)))

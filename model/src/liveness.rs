@@ -9,9 +9,9 @@
 //! they can; a SIGKILL, an elevator switch or another process holding the
 //! char device *may* never act.
 
-use crate::actors::Kind;
+use crate::defs::Kind;
+use crate::defs::Model;
 use crate::state::*;
-use crate::Model;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -158,7 +158,8 @@ impl Model {
                 .any(|(d, st)| match &d.kind {
                     Kind::Control { prog } => {
                         !st.done
-                            && prog.get(st.pc as usize) == Some(&crate::config::CtrlOp::StopDev)
+                            && prog.get(st.next_op as usize)
+                                == Some(&crate::config::CtrlOp::StopDev)
                     }
                     _ => false,
                 });

@@ -224,21 +224,159 @@ pub struct Task {
     pub tw: Vec<Tw>,
 }
 
-/// Program counter and scratch registers of one actor.
+/// Where a split `__ublk_check_and_get_req()` resumes (REGISTER_IO_BUF and
+/// a pread/pwrite on /dev/ublkcN, after the tag lookup stored `rq`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum GetReqAt {
+    /// `refcount_inc_not_zero()` on the looked-up request.
+    RefInc,
+    /// The request is started and still owns the tag (then the copy).
+    StartedCheck,
+    /// `ublk_register_io_buf`'s `io_buffer_register_bvec()` / the copy's
+    /// `ublk_put_req_ref()`.
+    Finish,
+}
+
+/// Where a split `ublk_cancel_cmd()` resumes (and the wait inside
+/// `ublk_start_cancel()` that precedes it on the ring-exit path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum CancelAt {
+    /// `ublk_start_cancel()`: `blk_mq_quiesce_queue()` waits for dispatch.
+    StartCancelQuiesce,
+    /// `ublk_cancel_cmd()`: ACTIVE / started-request check (lock-free).
+    CheckActive,
+    /// `ublk_cancel_cmd()`: under `cancel_lock`, set CANCELED (K72: claim).
+    Claim,
+    /// `ublk_cancel_cmd()`: `io_uring_cmd_done(UBLK_IO_RES_ABORT)`.
+    Complete,
+}
+
+/// Where a split `ublk_stop_dev()` resumes (STOP_DEV / DEL_DEV; on 6.12
+/// also `ublk_stop_work_fn` / `ublk_quiesce_work_fn`).  The first step
+/// (taking `ub->mutex`) starts from [`Resume::Idle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum StopDevAt {
+    /// 7.x `ublk_force_abort_dev()`: wait until no request is started.
+    ForceAbort,
+    /// 6.12 `__ublk_quiesce_dev()`: wait until idle, then QUIESCED.
+    QuiesceDev612,
+    /// `del_gendisk()` waits for every request to end.
+    DelGendisk,
+    /// `ublk_cancel_dev()`: `ublk_cancel_cmd()` on slot `slot`, then the next.
+    CancelDev { slot: u8, at: CancelAt },
+    /// 6.12 STOP_DEV / DEL_DEV after `ublk_cancel_dev()`: `cancel_work_sync()`
+    /// of the stop/quiesce work (DEL_DEV: and the char device's last reference).
+    CancelWorkSync612,
+}
+
+/// Where an actor is inside a kernel function the model splits into several
+/// atomic steps (the resume point of the split; `Idle` between functions).
+/// Each variant names the C function that continues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub enum Resume {
+    /// Not inside a split function.
+    #[default]
+    Idle,
+    /// Server: FETCH_REQ passed `ublk_ch_uring_cmd_local()`'s checks;
+    /// `ublk_fetch()` (under `ub->mutex`) is next.
+    Fetch,
+    /// Server: `__ublk_check_and_get_req()` on the request in `rq`.
+    CheckAndGetReq(GetReqAt),
+    /// Submitter: `blk_mq_submit_bio()` holds request `rq`; `ublk_queue_rq()`
+    /// QR1 (prep + `blk_mq_start_request()`) is next.
+    QueueRq,
+    /// Submitter: QR2, `ublk_queue_cmd()`, is next.
+    QueueCmd,
+    /// Submitter: waits for its request (allocation `round`) to end.
+    BioWait,
+    /// Ring exit, 7.x `ublk_uring_cmd_cancel_fn()` on the cmd at
+    /// `cancel_cursor`: `ublk_start_cancel()` then `ublk_cancel_cmd()`.
+    CancelFn(CancelAt),
+    /// Ring exit, 6.12 `ublk_uring_cmd_cancel_fn()`: `ublk_abort_requests()`
+    /// waits for dispatch, marks canceling, aborts, unquiesces.
+    AbortRequests612,
+    /// Ring exit, 6.12 `ublk_uring_cmd_cancel_fn()`: `ublk_cancel_cmd()`;
+    /// `need_schedule`: this call set canceling, so it schedules the stop /
+    /// quiesce work once the cmd is canceled.
+    CancelCmd612 { at: CancelAt, need_schedule: bool },
+    /// Release work, `ublk_ch_release_work_fn()` after its abort: next
+    /// `ub->mutex` and the state change.
+    ReleaseMutex,
+    /// Release work: `del_gendisk()` waits for every request.
+    ReleaseDelGendisk,
+    /// Release work: `ublk_reset_ch_dev()`, clear OPEN.
+    ReleaseReset,
+    /// Control (or the 6.12 stop/quiesce kworker): inside `ublk_stop_dev()`.
+    StopDev(StopDevAt),
+    /// `elevator_switch()`: the queue is frozen; waits until no request is
+    /// allocated, then frees the old scheduler's requests.
+    ElevatorFrozen,
+}
+
+/// The state of one actor: its place in its program, where it is inside a
+/// split kernel function, and the locals the C code keeps across the split.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default, Serialize)]
 pub struct ActorSt {
-    pub pc: u8,
-    pub sub: u8,
+    /// Index of the next operation in the actor's program: a server's ops,
+    /// a submitter's bios, a control task's commands (unused by others).
+    pub next_op: u8,
+    /// Resume point inside a split kernel function.
+    pub at: Resume,
     /// Request pointer held across split steps (`req` local of the C code).
+    /// A REGISTER whose lookup fails after the lookup leaves it set (stale)
+    /// until the next lookup; kept, as it distinguishes states.
     pub rq: Option<RqId>,
-    /// Another scratch value (cursor, claimed cmd, allocation round, …).
-    pub x: u8,
-    /// Cursor of loops (ring-exit cancel walk, cancel_dev slot walk).
-    pub y: u8,
+    /// Submitter: allocation round of its request, to tell a reallocated
+    /// request from its own.  Left (stale) after the bio ends.
+    pub round: u8,
+    /// Ring exit: the cmd the cancel walk picked last (the walk resumes
+    /// after it).
+    pub cancel_cursor: u8,
+    /// K72 `ublk_cancel_cmd()`: the cmd it took out of `io->cmd` under
+    /// `cancel_lock`, completed in its next step (ring exit, control's
+    /// `ublk_cancel_dev`, the 6.12 stop work).
+    pub claimed_cmd: CmdId,
+    /// Ring exit of a plain-fd ring: its last in-flight request on
+    /// /dev/ublkcN was freed, and with it the ring's file reference.
+    pub file_dropped: bool,
+    /// 6.12 stop/quiesce kworker: the work item running (1
+    /// `ublk_stop_work_fn`, 2 `ublk_quiesce_work_fn`), 0 none.
+    pub nosrv_work: u8,
     /// Last user-visible result this actor observed.
     pub res: i32,
     /// Finished (or dead).
     pub done: bool,
+}
+
+impl ActorSt {
+    /// Inside a split kernel function (a syscall not yet returned, a work
+    /// item half done)?
+    pub fn in_kernel(&self) -> bool {
+        self.at != Resume::Idle
+    }
+
+    /// Submitter: its bio is between `blk_mq_submit_bio()` and
+    /// `ublk_queue_cmd()` (being dispatched).
+    pub fn bio_dispatching(&self) -> bool {
+        matches!(self.at, Resume::QueueRq | Resume::QueueCmd)
+    }
+
+    /// Submitter: its bio is submitted and waits for its request to end.
+    pub fn bio_waiting(&self) -> bool {
+        self.at == Resume::BioWait
+    }
+
+    /// Submitter waiting for its request: has the request ended (or been
+    /// reallocated, which means it ended)?
+    pub fn bio_ended(&self, reqs: &[Req]) -> bool {
+        match self.rq {
+            Some(r) if self.bio_waiting() => {
+                let rq = &reqs[r as usize];
+                rq.round != self.round || rq.ended != 0
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The whole model state.

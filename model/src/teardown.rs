@@ -1,14 +1,15 @@
 //! Cancel, release and the control commands that start and stop a device:
 //! `ublk_uring_cmd_cancel_fn` (= `ublk_start_cancel` + `ublk_cancel_cmd`, split
 //! at its lock boundaries), `ublk_ch_release_work_fn`, `ublk_ctrl_start_dev`,
-//! `ublk_stop_dev`.  Each function here is one atomic step; the actor code
-//! (`actors.rs`) sequences them and holds the locks between steps.
+//! `ublk_stop_dev`.  Each `_1`/`_2`/`_3` function here is one atomic step;
+//! `cancel_cmd_step` and `step_release_work` sequence the cancel and the
+//! release work (by `ActorSt::at`), the control actor (`kactors.rs`) STOP_DEV.
 
 use crate::config::Recovery;
 use crate::exec::*;
+use crate::features::Sw;
 use crate::invariants::Inv;
 use crate::state::*;
-use crate::Sw;
 
 /// What a cancel step leaves to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +90,7 @@ impl Exec<'_> {
             match cell {
                 Cell::Cmd(c) => {
                     self.s.cmds[c as usize].g_claimed = true;
-                    self.s.actors[self.actor as usize].x = c;
+                    self.s.actors[self.actor as usize].claimed_cmd = c;
                 }
                 _ => return false,
             }
@@ -101,7 +102,7 @@ impl Exec<'_> {
     /// `io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT)`.
     pub fn ublk_cancel_cmd_3(&mut self, sl: usize) -> R<()> {
         let c = if self.m.feat.has(Sw::CancelClaimsCmd) {
-            self.s.actors[self.actor as usize].x
+            self.s.actors[self.actor as usize].claimed_cmd
         } else {
             match self.s.slots[sl].cell {
                 Cell::Cmd(c) => c,
@@ -116,6 +117,54 @@ impl Exec<'_> {
             }
         };
         self.cmd_done(c, UBLK_IO_RES_ABORT, "ublk_cancel_cmd")
+    }
+
+    /// One step of a cancel on slot `sl`: the quiesce wait of
+    /// `ublk_start_cancel()` (ring exit only), then the three parts of
+    /// `ublk_cancel_cmd()`.  `None` if blocked; else the step and where the
+    /// cancel resumes (`None`: this slot is done).
+    pub(crate) fn cancel_cmd_step(
+        &mut self,
+        sl: usize,
+        at: CancelAt,
+    ) -> R<Option<(Func, Option<CancelAt>)>> {
+        Ok(Some(match at {
+            CancelAt::StartCancelQuiesce => match self.ublk_start_cancel_2() {
+                Next::Blocked => return Ok(None),
+                _ => (Func::UblkStartCancelQuiesced, Some(CancelAt::CheckActive)),
+            },
+            CancelAt::CheckActive => {
+                let go = self.ublk_cancel_cmd_1(sl)?;
+                (
+                    Func::UblkCancelCmdCheckActive,
+                    go.then_some(CancelAt::Claim),
+                )
+            }
+            CancelAt::Claim => {
+                let go = self.ublk_cancel_cmd_2(sl);
+                (Func::UblkCancelCmdClaim, go.then_some(CancelAt::Complete))
+            }
+            CancelAt::Complete => {
+                self.ublk_cancel_cmd_3(sl)?;
+                (Func::UblkCancelCmdComplete, None)
+            }
+        }))
+    }
+
+    /// `ublk_cancel_dev()` (from `ublk_stop_dev()`): one cancel step on slot
+    /// `slot`; once its cancel is done, the walk moves to the next slot.
+    pub(crate) fn cancel_dev_step(&mut self, slot: u8, at: CancelAt) -> Step {
+        let Some((f, next)) = self.cancel_cmd_step(slot as usize, at)? else {
+            return Ok(None);
+        };
+        self.me().at = Resume::StopDev(match next {
+            Some(at) => StopDevAt::CancelDev { slot, at },
+            None => StopDevAt::CancelDev {
+                slot: slot + 1,
+                at: CancelAt::CheckActive,
+            },
+        });
+        Ok(Some((f, None)))
     }
 
     /// Does the device count references (`ublk_dev_need_req_ref`) in the
@@ -227,7 +276,7 @@ impl Exec<'_> {
             for (sl, io) in self.s.slots.iter_mut().enumerate() {
                 if io.refcnt != 0 || io.trb != 0 {
                     let (r, t) = (io.refcnt, io.trb);
-                    return Err(crate::Violation::new(
+                    return Err(crate::invariants::Violation::new(
                         Inv::S4,
                         format!("ublk_queue_reinit: slot {sl} still has ref {r:#x} trb {t}"),
                     ));
@@ -243,6 +292,51 @@ impl Exec<'_> {
         }
         self.s.dev.open = false;
         Ok(())
+    }
+
+    /// The release-work kworker: `ublk_ch_release_work_fn()` in the steps
+    /// above, resuming at `ActorSt::at`.
+    pub(crate) fn step_release_work(&mut self) -> Step {
+        let at = self.me().at;
+        let (next, func, then) = match at {
+            Resume::Idle => match self.release_work_1()? {
+                Next::Finished => {
+                    // the work may run again after a new server opened the device
+                    self.s.dev.release_pending = false;
+                    self.me().at = Resume::Idle;
+                    return Ok(Some((Func::UblkChReleaseWorkFnNoDisk, None)));
+                }
+                n => (n, Func::UblkChReleaseWorkFnAbort, Resume::ReleaseMutex),
+            },
+            Resume::ReleaseMutex => match self.release_work_2() {
+                Next::Finished => {
+                    self.me().at = Resume::ReleaseReset;
+                    return Ok(Some((Func::UblkChReleaseWorkFnStateChange, None)));
+                }
+                n => (
+                    n,
+                    Func::UblkChReleaseWorkFnStopDev,
+                    Resume::ReleaseDelGendisk,
+                ),
+            },
+            Resume::ReleaseDelGendisk => (
+                self.del_gendisk_done(),
+                Func::DelGendiskDone,
+                Resume::ReleaseReset,
+            ),
+            Resume::ReleaseReset => {
+                self.release_work_3(true)?;
+                self.s.dev.release_pending = false;
+                self.me().at = Resume::Idle;
+                return Ok(Some((Func::UblkChReleaseWorkFnReset, None)));
+            }
+            _ => unreachable!("no resume point {at:?} for the release work"),
+        };
+        if next == Next::Blocked {
+            return Ok(None);
+        }
+        self.me().at = then;
+        Ok(Some((func, None)))
     }
 
     /// `ublk_ctrl_start_dev()`: wait until every io is fetched, then under

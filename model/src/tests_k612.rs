@@ -242,7 +242,7 @@ fn server_death_with_an_inflight_request_and_stop_dev() {
         Outcome::Stepped(i) => i,
         Outcome::Blocked => panic!("the timeout handler must fire"),
     };
-    assert!(info.func.starts_with("ublk_timeout"));
+    assert_eq!(info.func, crate::Func::UblkTimeout612);
     assert_eq!(s.reqs[0].res, EIO, "aborted: ABORTED → BLK_STS_IOERR");
     assert!(s.queues[0].canceling && s.dev.stop_work);
     settle(&m, &mut s); // stop_work: ublk_stop_dev

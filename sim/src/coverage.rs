@@ -4,7 +4,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use ublk_model::state::{flag, Cell, CmdSt, State};
-use ublk_model::{Kind, Model, StepInfo};
+use ublk_model::{Func, Kind, Model, StepInfo};
 
 /// Behaviours a good run should show at least once.
 pub const GOALS: [(&str, &str); 12] = [
@@ -68,11 +68,11 @@ impl Coverage {
     /// Account one step and the state after it; `allocated_before`: number
     /// of allocated requests before the step.
     pub fn record(&mut self, m: &Model, info: &StepInfo, s: &State, allocated_before: usize) {
-        *self.steps.entry(info.func).or_default() += 1;
+        *self.steps.entry(info.func.label()).or_default() += 1;
         let f = info.func;
         let offdaemon = matches!(&m.actors[info.actor as usize].kind,
             Kind::Server { task, .. } if s.slots.iter().all(|io| io.task != Some(*task)));
-        if f == "__ublk_check_and_get_req: refcount_inc_not_zero" && offdaemon {
+        if f == Func::UblkCheckAndGetReqRef && offdaemon {
             self.hit(if info.result.is_none() {
                 "offdaemon-ref"
             } else {
@@ -80,42 +80,44 @@ impl Coverage {
             });
         }
         let allocated = s.reqs.iter().filter(|r| r.allocated).count();
-        let released_by = [
-            "UNREGISTER_IO_BUF",
-            "fixed-buffer I/O completes",
-            "io_ring_ctx_free",
-        ];
-        if allocated < allocated_before && released_by.iter().any(|p| f.contains(p)) {
+        let released_by = matches!(
+            f,
+            Func::UblkChUringCmdUnregisterIoBuf | Func::IoPutRsrcNode | Func::IoRingCtxFree
+        );
+        if allocated < allocated_before && released_by {
             self.hit("release-completes");
         }
-        if f == "ublk_cancel_cmd: ACTIVE / started-request check"
-            && s.actors[info.actor as usize].sub == 0
-        {
+        if f == Func::UblkCancelCmdCheckActive && !s.actors[info.actor as usize].in_kernel() {
             self.hit("cancel-skips");
         }
-        if f.starts_with("ublk_cmd_tw_cb (fallback)") {
+        if f == Func::UblkCmdTwCbFallback {
             self.hit("fallback-dispatch");
         }
-        if f == "blk_mq_requeue_work: ublk_queue_rq" {
+        if f == Func::BlkMqRequeueWorkQueueRq {
             self.hit("requeue-redispatch");
         }
-        if f == "ublk_ctrl_end_recovery" && info.result == Some(0) {
+        if f == Func::UblkCtrlEndRecovery && info.result == Some(0) {
             self.hit("recovered");
         }
-        if f == "ublk_stop_dev: ub->mutex" && allocated_before > 0 {
+        if f == Func::UblkStopDevMutex && allocated_before > 0 {
             self.hit("stop-inflight");
         }
-        if f == "elevator_switch: free sched requests, unfreeze" {
+        if f == Func::ElevatorSwitchFree {
             self.hit("elevator-free");
         }
-        if f == "ublk_ch_release_work_fn: settle refs, ublk_abort_queue" {
+        if f == Func::UblkChReleaseWorkFnAbort {
             self.hit("release-abort");
         }
         if s.dev.fake_timeout_used && !self.goals.contains_key("fake-timeout") {
             self.hit("fake-timeout");
         }
         if info.result == Some(-16)
-            && (f.contains("REGISTER_IO_BUF") || f.contains("register_bvec"))
+            && matches!(
+                f,
+                Func::UblkChUringCmdRegisterIoBuf
+                    | Func::UblkChUringCmdUnregisterIoBuf
+                    | Func::UblkRegisterIoBuf
+            )
         {
             self.hit("table-busy");
         }

@@ -116,7 +116,7 @@ pub fn weight(m: &Model, faults: &FaultSet, s: &State, a: ActorId) -> u32 {
         Kind::RingCloseFault { .. } => faults.weight(Fault::RingExit),
         Kind::ThreadDeathFault { .. } => faults.weight(Fault::OffloadDeath),
         Kind::Elevator => faults.weight(Fault::Elevator),
-        Kind::Control { prog } => match prog.get(s.actors[a as usize].pc as usize) {
+        Kind::Control { prog } => match prog.get(s.actors[a as usize].next_op as usize) {
             Some(CtrlOp::StopDev) => faults.weight(Fault::Stop).max(1),
             _ => BASE_WEIGHT,
         },
@@ -137,7 +137,7 @@ fn is_fault(m: &Model, a: ActorId, s: &State) -> bool {
         | Kind::ThreadDeathFault { .. }
         | Kind::Elevator => true,
         Kind::Control { prog } => {
-            prog.get(s.actors[a as usize].pc as usize) == Some(&CtrlOp::StopDev)
+            prog.get(s.actors[a as usize].next_op as usize) == Some(&CtrlOp::StopDev)
         }
         _ => false,
     }
@@ -231,7 +231,7 @@ pub fn simulate(
                         if is_user(m, a) {
                             last_user = path.len() as u64;
                         }
-                        if info.func == "bio_endio" {
+                        if matches!(info.func, ublk_model::Func::BioEndio) {
                             p.requests_completed += 1;
                             last_completion = path.len() as u64;
                         }

@@ -198,7 +198,12 @@ fn print_finding(scenario: &str, m: &Model, f: &Found) {
         .and_then(|h| h.cycle_start);
     print!(
         "{}",
-        verdict::print_trace_with(m, &path, cycle.map(|c| c as usize), t.header.state_invariants)
+        verdict::print_trace_with(
+            m,
+            &path,
+            cycle.map(|c| c as usize),
+            t.header.state_invariants
+        )
     );
     if let (Some(h), Some(rec)) = (&f.hang, t.outcome.as_ref().and_then(|o| o.hang.as_ref())) {
         let end = if h.cycle_steps > 0 {

@@ -55,7 +55,7 @@ pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Re
                 continue;
             }
             if let Outcome::Stepped(info) = m.apply(s, a).map_err(|v| v.to_string())? {
-                push_step(m, steps, a, info.func, info.result);
+                push_step(m, steps, a, info.func.label(), info.result);
                 moved = true;
                 break;
             }
@@ -79,8 +79,8 @@ fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, func: &str, resu
 pub(crate) fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
     let st = &s.actors[a as usize];
     match m.actors[a as usize].kind {
-        Kind::Submitter { .. } => st.sub == 1 || st.sub == 2,
-        _ => st.sub != 0,
+        Kind::Submitter { .. } => st.bio_dispatching(),
+        _ => st.in_kernel(),
     }
 }
 
@@ -93,7 +93,7 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
             if *process != 0 {
                 return Err(format!("{name}: recovery servers are not supported yet"));
             }
-            let Some((op, _)) = prog.get(st.pc as usize) else {
+            let Some((op, _)) = prog.get(st.next_op as usize) else {
                 return Err(format!("{name}: no operation left"));
             };
             match *op {
@@ -129,17 +129,17 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
                 }
             }
         }
-        Kind::Submitter { bios, .. } => match (st.sub, bios.get(st.pc as usize)) {
-            (0, Some(Bio::Read)) => Act::Read,
-            (0, Some(Bio::Write)) => Act::Write,
-            (0, None) => return Err(format!("{name}: no bio left")),
+        Kind::Submitter { bios, .. } => match (st.in_kernel(), bios.get(st.next_op as usize)) {
+            (false, Some(Bio::Read)) => Act::Read,
+            (false, Some(Bio::Write)) => Act::Write,
+            (false, None) => return Err(format!("{name}: no bio left")),
             _ => Act::BioWait,
         },
-        Kind::Control { prog } => match (st.sub, prog.get(st.pc as usize)) {
-            (0, Some(CtrlOp::StartDev)) => Act::StartDev,
-            (0, Some(CtrlOp::StopDev)) => Act::StopDev,
-            (0, Some(c)) => return Err(format!("control: {c:?} is not supported yet")),
-            (0, None) => return Err("control: no command left".into()),
+        Kind::Control { prog } => match (st.in_kernel(), prog.get(st.next_op as usize)) {
+            (false, Some(CtrlOp::StartDev)) => Act::StartDev,
+            (false, Some(CtrlOp::StopDev)) => Act::StopDev,
+            (false, Some(c)) => return Err(format!("control: {c:?} is not supported yet")),
+            (false, None) => return Err("control: no command left".into()),
             _ => Act::CtrlWait,
         },
         Kind::Killer => Act::Kill,
@@ -237,7 +237,7 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
         }
         let act = act_of(&m, &s, a)?;
         if let Kind::Server { prog, .. } = &m.actors[a as usize].kind {
-            let (op, cmd) = &prog[s.actors[a as usize].pc as usize];
+            let (op, cmd) = &prog[s.actors[a as usize].next_op as usize];
             if let (Some(c), false) = (cmd, matches!(op, Op::WaitCqe { .. })) {
                 cmd_step.insert(*c, i);
             }
@@ -250,7 +250,7 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
             match m.apply(&mut s, a) {
                 Err(_) => break,
                 Ok(Outcome::Stepped(info)) => {
-                    push_step(&m, &mut tsteps, a, info.func, info.result);
+                    push_step(&m, &mut tsteps, a, info.func.label(), info.result);
                     if settle(&m, &mut s, &mut tsteps).is_err() {
                         break;
                     }
@@ -261,7 +261,8 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
                 Ok(Outcome::Blocked) => break,
             }
         }
-        if matches!(act, Act::Read | Act::Write | Act::BioWait) && s.actors[a as usize].sub == 0 {
+        if matches!(act, Act::Read | Act::Write | Act::BioWait) && !s.actors[a as usize].in_kernel()
+        {
             // collected, or ended at once (disk gone): nothing outstanding
             bio_step.remove(&a);
         }
@@ -296,13 +297,7 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
                 continue;
             }
             let st = &s.actors[b as usize];
-            let ended = match st.rq {
-                Some(r) if st.sub == 3 => {
-                    let rq = &s.reqs[r as usize];
-                    rq.round != st.x || rq.ended != 0
-                }
-                _ => false,
-            };
+            let ended = st.bio_ended(&s.reqs);
             if !ended {
                 after.push(Effect {
                     of: k,

@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
 use ublk_model::state::ActorId;
 use ublk_model::{
-    ActorSpec, Bio, CopyMode, CtrlOp, DevConfig, Features, Kind, Model, Op, Outcome, Recovery,
-    Scenario,
+    ActorSpec, Bio, CopyMode, CtrlOp, DevConfig, Features, Func, Kind, Model, Op, Outcome,
+    Recovery, Scenario,
 };
 use ublk_program::*;
 
@@ -26,44 +26,40 @@ pub const EXCLUDED: &[(&str, &str)] = &[];
 /// path the model knows the kernel differs on), each found as a divergence of a real run;
 /// `None` for a program a sequential run pins down. The generator keeps only those.
 fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option<&'static str> {
-    let has = |s: &oracle::Predicted, fs: &[&str]| {
-        s.funcs.iter().any(|f| fs.iter().any(|x| f.starts_with(x)))
-    };
-    let any = |fs: &[&str]| p.steps.iter().any(|s| has(s, fs));
+    use Func::*;
+    let has = |s: &oracle::Predicted, fs: &[Func]| s.funcs.iter().any(|f| fs.contains(f));
+    let any = |fs: &[Func]| p.steps.iter().any(|s| has(s, fs));
     // a step of `then` at or after the first step of `first`
-    let later = |first: &[&str], then: &[&str]| {
+    let later = |first: &[Func], then: &[Func]| {
         p.steps
             .iter()
             .position(|s| has(s, first))
             .is_some_and(|i| p.steps[i..].iter().any(|s| has(s, then)))
     };
-    const BIO: &[&str] = &["blk_mq_submit_bio"];
-    if any(&["submit_bio: disk gone"]) {
+    const BIO: &[Func] = &[BlkMqSubmitBio];
+    if any(&[SubmitBioDiskGone]) {
         // the model does not model the /dev/ublkbN node's lifecycle (it answers -EIO; the
         // executor, which opens the node per bio, sees -ENOENT): s1-54, s1-425 (7.2)
         return Some("a bio after the disk is gone");
     }
-    if later(&["exit_group (server process)"], BIO) {
+    if later(&[ExitGroup], BIO) {
         // the release work tears the disk down concurrently: a canceling queue (-EIO) or a
         // dead disk (-ENXIO on 7.2) — s1-150 of the second 7.2 run
         return Some("a bio after the server process exited");
     }
-    if any(&["ublk_timeout"]) {
+    if any(&[UblkTimeout612]) {
         // 6.12: a server gone while it owns every slot leaves no cmd for the cancel fn;
         // `ublk_timeout` aborts the request after blk-mq's 30 s default, which the model
         // settles at once (s1-2 of the first 6.12 run, a hang at 2 s)
         return Some("a request only the block layer's timeout ends");
     }
-    if later(
-        &["close(ring fd)", "exit_group", "do_exit"],
-        &["ublk_ctrl_start_dev"],
-    ) {
+    if later(&[CloseRing, ExitGroup, DoExit], &[UblkCtrlStartDev]) {
         // the ring's exit (and the cancel fn, stop_work or release work it triggers) runs in a
         // kworker after close() returns: START_DEV meets a LIVE device (-EEXIST) or a stopped
         // one (0, the disk freed) — s2-34 and s2-142 of the first 6.12 run, one of each
         return Some("START_DEV after a ring close or server exit");
     }
-    if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&["do_exit"], BIO) {
+    if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&[DoExit], BIO) {
         // 6.12: about 1 in 20 such READs never completes on 6.12.118 (SysRq-W: the reader
         // in submit_bio_wait, STOP_DEV in del_gendisk's freeze) where the model and every
         // 7.2 run end it with -EIO through io_uring's fallback task work — O-9 in README.md,
@@ -428,10 +424,10 @@ pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram>
     for (i, &a) in mp.order.iter().enumerate() {
         let st = &s.actors[a as usize];
         let key = match &m.actors[a as usize].kind {
-            Kind::Server { .. } | Kind::Control { .. } if st.sub == 0 => {
-                Some((spec_of_actor[a as usize], st.pc as usize))
+            Kind::Server { .. } | Kind::Control { .. } if !st.in_kernel() => {
+                Some((spec_of_actor[a as usize], st.next_op as usize))
             }
-            Kind::Submitter { .. } => Some((spec_of_actor[a as usize], st.pc as usize)),
+            Kind::Submitter { .. } => Some((spec_of_actor[a as usize], st.next_op as usize)),
             _ => None,
         };
         if let Some(k) = key {

@@ -15,7 +15,7 @@ use crate::explore::bfs::fingerprint;
 use serde::Serialize;
 use std::collections::HashSet;
 use ublk_model::state::{ActorId, CmdSt};
-use ublk_model::{Kind, Model, Outcome, State, Violation};
+use ublk_model::{Func, Kind, Model, Outcome, State, Violation};
 
 /// What one user action is predicted to show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -33,7 +33,7 @@ pub enum Observed {
 pub struct Predicted {
     pub actor: String,
     /// The kernel functions the action went through, in order.
-    pub funcs: Vec<&'static str>,
+    pub funcs: Vec<Func>,
     pub observed: Observed,
 }
 
@@ -53,7 +53,7 @@ pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
 
 /// Run kernel actors until none can move (or they only cycle: a ring exit
 /// retrying a cancel that cannot succeed).  Returns the functions run.
-fn settle(m: &Model, s: &mut State) -> Result<Vec<&'static str>, Violation> {
+fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
     let mut seen = HashSet::new();
     let mut funcs = Vec::new();
     loop {
@@ -82,8 +82,8 @@ fn settle(m: &Model, s: &mut State) -> Result<Vec<&'static str>, Violation> {
 fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
     let st = &s.actors[a as usize];
     match m.actors[a as usize].kind {
-        Kind::Submitter { .. } => st.sub == 1 || st.sub == 2,
-        _ => st.sub != 0,
+        Kind::Submitter { .. } => st.bio_dispatching(),
+        _ => st.in_kernel(),
     }
 }
 
@@ -139,7 +139,7 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
                     if result.is_some() || !mid_op(m, &s, a) {
                         let submitted_bio =
                             matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
-                                && s.actors[a as usize].sub == 3;
+                                && s.actors[a as usize].bio_waiting();
                         let kept_cmd = result.is_none() && is_kept_cmd(m, &s, a);
                         break if submitted_bio || kept_cmd {
                             Observed::Pending
@@ -182,7 +182,7 @@ fn issued_cmd(m: &Model, s: &State, a: ActorId) -> Option<ublk_model::state::Cmd
     let Kind::Server { prog, .. } = &m.actors[a as usize].kind else {
         return None;
     };
-    match prog.get(s.actors[a as usize].pc as usize)? {
+    match prog.get(s.actors[a as usize].next_op as usize)? {
         (ublk_model::Op::WaitCqe { .. }, _) => None,
         (_, c) => *c,
     }
@@ -194,7 +194,7 @@ fn is_kept_cmd(m: &Model, s: &State, a: ActorId) -> bool {
         return false;
     };
     let st = &s.actors[a as usize];
-    let pc = st.pc as usize;
+    let pc = st.next_op as usize;
     // an exit (process or thread) does not advance pc: it keeps nothing
     let exited = matches!(
         prog.get(pc).map(|o| &o.0),

@@ -16,7 +16,7 @@ use crate::explore::verdict::{self, CheckOpts, ScenarioResult, Verdict};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use ublk_model::{apply_switches, Features, Model, Preset, Scenario, Sw, ALL_SWITCHES};
+use ublk_model::{apply_switches, Features, Func, Model, Preset, Scenario, Sw, ALL_SWITCHES};
 
 /// One side of a diff: a preset and its switch changes.
 #[derive(Clone, Debug, Serialize)]
@@ -222,7 +222,7 @@ pub fn steps(m: &Model, path: &[u8]) -> Vec<String> {
     let (infos, v) = replay(m, path).unwrap_or_default();
     let mut out: Vec<String> = infos
         .iter()
-        .filter(|i| i.func != "(violation)")
+        .filter(|i| i.func != Func::Violation)
         .map(|i| {
             let res = i
                 .result

@@ -208,10 +208,10 @@ pub fn table(f: Features) -> Result<CmdTable, String> {
                 continue;
             };
             let st = &s.actors[a as usize];
-            let Some((op, _)) = prog.get(st.pc as usize) else {
+            let Some((op, _)) = prog.get(st.next_op as usize) else {
                 continue;
             };
-            let (Some(cmd), 0) = (command(op), st.sub) else {
+            let (Some(cmd), false) = (command(op), st.in_kernel()) else {
                 continue;
             };
             let who = match s.slots[0].task {
@@ -237,7 +237,7 @@ fn finals(
     to: u32,
     a: u8,
 ) -> BTreeSet<Res> {
-    let pc = nodes[from as usize].actors[a as usize].pc;
+    let pc = nodes[from as usize].actors[a as usize].next_op;
     let step = |f: u32| {
         let mut s = nodes[f as usize].clone();
         match m.apply(&mut s, a) {
@@ -246,7 +246,7 @@ fn finals(
         }
     };
     let mut res = BTreeSet::new();
-    if nodes[to as usize].actors[a as usize].pc != pc {
+    if nodes[to as usize].actors[a as usize].next_op != pc {
         res.insert(step(from).filter(|r| *r != EIOCBQUEUED));
         return res;
     }
@@ -254,7 +254,7 @@ fn finals(
     let mut work = vec![to];
     while let Some(n) = work.pop() {
         for &(next, b) in out.get(&n).map_or(&[][..], |v| v.as_slice()) {
-            if b == a && nodes[next as usize].actors[a as usize].pc != pc {
+            if b == a && nodes[next as usize].actors[a as usize].next_op != pc {
                 res.insert(step(n));
             } else if seen.insert(next) {
                 work.push(next);

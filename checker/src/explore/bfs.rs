@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 use ublk_model::state::ActorId;
-use ublk_model::{Model, Outcome, State, StepInfo, Violation};
+use ublk_model::{Func, Model, Outcome, State, StepInfo, Violation};
 
 /// A 128-bit fingerprint (two independent 64-bit hashes): collisions are
 /// negligible at the sizes we explore, and it keeps the visited set small.
@@ -53,7 +53,7 @@ pub struct Report {
     /// Path (actor per step) to the violating step, the violation last.
     pub counterexample: Option<(Vec<ActorId>, Violation)>,
     /// With `observe`: every (actor, step, user-visible result) seen.
-    pub observed: BTreeSet<(String, &'static str, i32)>,
+    pub observed: BTreeSet<(String, Func, i32)>,
     /// With `all_violations`: every distinct violation signature with its first (with BFS,
     /// shortest) path, in the order found. The violating state is not expanded, so the
     /// consequences of one bug on that path are not reported as others.
@@ -364,7 +364,7 @@ pub fn replay_with(
             Err(v) => {
                 steps.push(StepInfo {
                     actor: a,
-                    func: "(violation)",
+                    func: Func::Violation,
                     result: None,
                 });
                 return Ok((steps, Some(v)));

@@ -184,7 +184,7 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
         let mut c = s.clone();
         for &a in &cycle {
             if let Ok(ublk_model::Outcome::Stepped(info)) = m.step(&mut c, a) {
-                labels.push(info.func);
+                labels.push(info.func.label());
             }
         }
         let sig = Signature::of_hang(prop, o, &s, &labels);

@@ -192,7 +192,7 @@ pub fn project(m: &Model, s: &State) -> Projected {
             .zip(&s.actors)
             .filter(|(d, _)| declared(&d.kind))
             .map(|(_, a)| ActorP {
-                pc: a.pc,
+                pc: a.next_op,
                 done: a.done,
             })
             .collect(),

@@ -5,13 +5,13 @@
 use crate::explore::bfs::{fingerprint, replay_with, Explorer, Order, Stop};
 use crate::explore::describe;
 use crate::explore::known::{self, What};
-use crate::explore::signature::Signature;
 use crate::explore::liveness::{find_hangs, Hang, LiveNode};
+use crate::explore::signature::Signature;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use ublk_model::state::ActorId;
-use ublk_model::{Features, Model, Preset, Prop, Scenario, Violation};
+use ublk_model::{Features, Func, Model, Preset, Prop, Scenario, Violation};
 use ublk_traces::{HangRec, Header, Outcome, Trace, TraceStep, ViolationRec};
 
 /// Options shared by every scenario of one `check` run.
@@ -151,7 +151,7 @@ pub fn make_trace_with(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let func = if s.func == "(violation)" {
+            let func = if matches!(s.func, Func::Violation) {
                 v.map(|v| v.func.clone()).unwrap_or_default()
             } else {
                 s.func.to_string()
@@ -301,7 +301,12 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         known::expected(&sc.name, o.preset)
             .filter(|k| live || k.what.is_safety())
             .filter(|k| !found.iter().any(|f| k.matches(&f.signature, f.what())))
-            .map(|k| format!("{} ({}) is no longer found here: fixed, or the model changed", k.bug, k.what))
+            .map(|k| {
+                format!(
+                    "{} ({}) is no longer found here: fixed, or the model changed",
+                    k.bug, k.what
+                )
+            })
             .collect()
     } else {
         Vec::new()
@@ -313,7 +318,11 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
                 _ => format!("{}-{}-{}.jsonl", o.preset.name(), sc.name, i + 1),
             };
             let file = dir.join(name);
-            f.trace.as_ref().expect("a trace per finding").write(&file).map_err(|e| e.to_string())?;
+            f.trace
+                .as_ref()
+                .expect("a trace per finding")
+                .write(&file)
+                .map_err(|e| e.to_string())?;
             f.trace_file = Some(file.display().to_string());
         }
     }
@@ -477,7 +486,7 @@ pub fn replay_file(path: &Path) -> Result<(String, bool), String> {
     let (steps, v) = replay_with(&m, &actors, t.header.state_invariants)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     for (i, (rec, got)) in t.steps.iter().zip(&steps).enumerate() {
-        let want_func = if got.func == "(violation)" {
+        let want_func = if matches!(got.func, Func::Violation) {
             rec.func.clone()
         } else {
             got.func.to_string()

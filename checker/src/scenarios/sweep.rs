@@ -410,7 +410,7 @@ fn fixed_choices(f: Fault, r: Recovery) -> Vec<bool> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use ublk_model::{Model, EVERY_PRESET};
+    use ublk_model::{Model, Preset};
 
     #[test]
     fn every_configuration_compiles_or_is_not_applicable_and_names_are_unique() {
@@ -419,7 +419,7 @@ mod tests {
             let names: HashSet<_> = scs.iter().map(|s| s.name.clone()).collect();
             assert_eq!(names.len(), scs.len(), "{level:?}: duplicate names");
             for sc in &scs {
-                for p in EVERY_PRESET {
+                for p in Preset::every() {
                     let f = p.features();
                     if Model::unsupported(sc, f).is_none() {
                         Model::new(sc, f).unwrap_or_else(|e| panic!("{}: {e}", sc.name));

@@ -224,7 +224,7 @@ pub fn walk(t: &Trace) -> Result<Walk, String> {
         };
         match r {
             Ok(Outcome::Stepped(info)) => {
-                if info.func != rec.func || info.result != rec.result {
+                if info.func.label() != rec.func || info.result != rec.result {
                     return Err(format!(
                         "step {}: the trace has {} → {:?}, the model now does {} → {:?} \
                          (the model changed since the trace was saved)",
