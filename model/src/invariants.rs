@@ -166,10 +166,19 @@ fn check_cmds(m: &Model, s: &State) -> Result<(), Violation> {
         let reachable =
             io.is_some_and(|io| io.cell == Cell::Cmd(c as CmdId) && io.has(flag::ACTIVE));
         if !reachable {
+            // what the slot holds instead tells two lost cmds apart: a second FETCH that
+            // overwrote it (B-5) from a FETCH that never armed the slot (B-12)
+            let holds = match io.map(|io| (io.cell, io.has(flag::ACTIVE))) {
+                Some((Cell::Cmd(_), true)) => "another cmd",
+                Some((Cell::Cmd(_), false)) => "another cmd, not ACTIVE",
+                Some((Cell::Req(_), _)) => "a request",
+                Some((Cell::None, true)) => "nothing, ACTIVE",
+                _ => "nothing",
+            };
             return fail(
                 Inv::S5,
                 format!(
-                    "cmd c{c} is kept by the driver but slot q{}t{} no longer holds it (lost cmd)",
+                    "cmd c{c} is kept by the driver but slot q{}t{} no longer holds it (lost cmd; the slot holds {holds})",
                     d.q, d.tag
                 ),
             );

@@ -114,18 +114,19 @@ impl Model {
         self.server_tasks().all(|t| s.tasks[t as usize].exiting)
     }
 
-    /// Request `r` is owned by a server thread that exited while other
-    /// threads of its process live on: the server broke its side of the
-    /// protocol (L1 assumes a responsive server), and the driver cannot act
-    /// before the whole process is gone (then L2 applies).
+    /// Request `r` is owned by a server thread that exited — or closed the ring it serves
+    /// the slot with — while other threads of its process live on: the server broke its
+    /// side of the protocol (L1 assumes a responsive server; a thread without its ring can
+    /// never COMMIT), and the driver cannot act before the whole process is gone (then L2
+    /// applies).
     fn abandoned(&self, s: &State, r: RqId) -> bool {
         s.slots.iter().any(|io| {
             io.has(flag::OWNED_BY_SRV)
                 && io.cell == Cell::Req(r)
                 && io.task.is_some_and(|t| {
                     let p = self.procs[t as usize];
-                    s.tasks[t as usize].exiting
-                        && self.proc_tasks(p).any(|u| !s.tasks[u as usize].exiting)
+                    let gone = s.tasks[t as usize].exiting || s.rings[t as usize].exiting;
+                    gone && self.proc_tasks(p).any(|u| !s.tasks[u as usize].exiting)
                 })
         })
     }

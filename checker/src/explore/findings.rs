@@ -96,7 +96,8 @@ pub struct Witness {
 
 /// A kernel version with switch set `on` has the finding: it shows as `what` with a
 /// signature matching `sig`, wherever it occurs; `scenario` is where it is expected (if that
-/// scenario runs on such a kernel and no longer shows it, `check` says so).
+/// scenario runs on such a kernel and no longer shows it, `check` says so; empty: no built-in
+/// scenario shows this form, only generated configurations or the simulator).
 pub struct Known {
     pub scenario: &'static str,
     pub what: What,
@@ -113,6 +114,7 @@ pub struct Sig {
     pub at: &'static str,
     pub shape: &'static str,
     pub recovery: Option<bool>,
+    pub fake_timeout: Option<bool>,
 }
 
 impl Sig {
@@ -120,15 +122,79 @@ impl Sig {
         s.at.starts_with(self.at)
             && s.what.contains(self.shape)
             && self.recovery.is_none_or(|r| s.situation.recovery == r)
+            && self.fake_timeout.is_none_or(|f| s.situation.fake_timeout == f)
     }
 }
 
-/// A pattern every signature of the property matches (to be narrowed).
-pub const ANY: Sig = Sig {
-    at: "",
-    shape: "",
-    recovery: None,
-};
+/// `at` and `shape`, in any situation.
+pub const fn sig(at: &'static str, shape: &'static str) -> Sig {
+    Sig {
+        at,
+        shape,
+        recovery: None,
+        fake_timeout: None,
+    }
+}
+
+impl Sig {
+    /// Only while a user recovery is under way.
+    pub const fn recovering(self) -> Sig {
+        Sig {
+            recovery: Some(true),
+            ..self
+        }
+    }
+    /// Only outside a user recovery.
+    pub const fn not_recovering(self) -> Sig {
+        Sig {
+            recovery: Some(false),
+            ..self
+        }
+    }
+    /// Only when (or unless) the fault injection dropped a completion.
+    pub const fn fake_timeout(self, on: bool) -> Sig {
+        Sig {
+            fake_timeout: Some(on),
+            ..self
+        }
+    }
+}
+
+/// A dispatch into a cmd the ring exit already completed, outside recovery (B-24).
+const B24_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").not_recovering();
+/// The same dispatch during a user recovery (O-8).
+const O8_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").recovering();
+/// A request that never ends because nothing will run the release work (O-1).
+const O1_SIG: Sig = sig("dead end", "a request is never ended").fake_timeout(false);
+/// A ring exit that spins on a slot whose started request a buffer holds (O-7).
+const O7_SIG: Sig = sig(
+    "cycle: ublk_cancel_cmd: ACTIVE / started-request check",
+    "a request is never ended",
+)
+.fake_timeout(false);
+/// Any hang once the fault injection dropped a completion (by design).
+const FAKE_SIG: Sig = sig("", "").fake_timeout(true);
+
+const B5_612_READY: &str = "the other face of 6.12's unserialized FETCH (B-5): the second FETCH of one slot \
+                            counts the slot ready a second time, so the queue looks ready with a slot \
+                            unfetched (fixed in 6.15 by b69b8edfb27d).";
+
+const B5_612_CANCEL: &str = "after 6.12's unserialized FETCH (B-5) a thread that is not the queue's \
+                             ubq_daemon keeps a FETCH; when its ring exits, ublk_uring_cmd_cancel_fn \
+                             WARNs (task != ubq_daemon) and returns without completing it, so the ring \
+                             exit never finishes (fixed in 6.15 by b69b8edfb27d).";
+
+const B24_AFTER: &str = "the rest of B-24's story on other schedules: after START_DEV hands a request to \
+                         the cmd the ring exit already completed, the cancel walk or the dispatch \
+                         completes that cmd again (fixed by 1133b93fc7f6).";
+
+const O6_AFTER: &str = "the rest of O-6's story on other schedules: with the exited thread's slot \
+                        dispatched through a NULL io->cmd, its task work and the STOP cancel walk find \
+                        no cmd in the slot (own analysis, confirmed on 7.2.13).";
+
+const O8_AFTER: &str = "the rest of O-8's story on other schedules: the new server's FETCH completed by \
+                        the still running cancel walk is completed again by the dispatch or the next \
+                        cancel (own analysis of 6.12.118).";
 
 pub struct Finding {
     /// `B-24`, `O-6`; by-design findings have a descriptive id.
@@ -238,10 +304,10 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::Post, scenario: "register-vs-elevator", inv: Inv::S1, shuttle: false }, Seeded { preset: Preset::Post, scenario: "user-copy-vs-elevator", inv: Inv::S1, shuttle: false }],
         witness: Some(Witness { preset: Preset::Post, scenario: "small-user-copy-vs-elevator", inv: Inv::S1 }),
         known: &[
-            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
-            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
-            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE },
-            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE_SMALL },
+            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
+            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
+            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE },
+            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE_SMALL },
         ],
     },
     Finding {
@@ -261,8 +327,10 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "concurrent-fetch", inv: Inv::S5, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-concurrent-fetch", inv: Inv::S5 }),
         known: &[
-            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S5), sig: ANY, on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
-            Known { scenario: "small-concurrent-fetch", what: What::Safety(Inv::S5), sig: ANY, on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds another cmd"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "small-concurrent-fetch", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds another cmd"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S9), sig: sig("ublk_fetch", "nr_io_ready is"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612_READY },
+            Known { scenario: "concurrent-fetch", what: What::Hang(Prop::L3), sig: sig("cycle: ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon", "a cmd of an exiting ring"), on: Where { on: &[], off: &[FixB5, PerIoDaemon] }, reason: B5_612_CANCEL },
         ],
     },
     Finding {
@@ -310,7 +378,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-server-exit-owned-user-copy", inv: Inv::S4 }),
         known: &[
-            Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), sig: ANY, on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
+            Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), sig: sig("ublk_ch_release_work_fn", "should be"), on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
         ],
     },
     Finding {
@@ -348,7 +416,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4 }),
         known: &[
-            Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), sig: ANY, on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
+            Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), sig: sig("ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", "should be"), on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
         ],
     },
     Finding {
@@ -368,7 +436,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "fetch-without-buffer", inv: Inv::S5, shuttle: false }],
         witness: Some(Witness { preset: Preset::K72, scenario: "fetch-without-buffer", inv: Inv::S5 }),
         known: &[
-            Known { scenario: "fetch-without-buffer", what: What::Safety(Inv::S5), sig: ANY, on: Where { on: &[], off: &[FixB12] }, reason: B12 },
+            Known { scenario: "fetch-without-buffer", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds nothing"), on: Where { on: &[], off: &[FixB12] }, reason: B12 },
         ],
     },
     Finding {
@@ -388,13 +456,15 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "cancel-vs-dispatch", inv: Inv::S7, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-cancel-before-start", inv: Inv::S7 }),
         known: &[
-            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
-            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
-            Known { scenario: "register-vs-server-exit", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "per-io-daemons-stress", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "exit-before-unregister", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
+            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
+            Known { scenario: "register-vs-server-exit", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "per-io-daemons-stress", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "exit-before-unregister", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
         ],
     },
     Finding {
@@ -414,8 +484,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
-            Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
+            Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), sig: O1_SIG, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
+            Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), sig: O1_SIG, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
         ],
     },
     Finding {
@@ -427,7 +497,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: ANY, on: Where { on: &[P02], off: &[] }, reason: O5 },
+            Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: sig("__ublk_check_and_get_req", "whose memory was freed"), on: Where { on: &[P02], off: &[] }, reason: O5 },
         ],
     },
     Finding {
@@ -447,8 +517,10 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: ANY, on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd"), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("ublk_cancel_cmd: cancel_lock, set CANCELED", "is OWNED_BY_SRV but io->req is not its started request"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
         ],
     },
     Finding {
@@ -468,8 +540,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[P09, CancelNoDisk], off: &[] }, reason: O7 },
-            Known { scenario: "errno-table", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
+            Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[P09], off: &[] }, reason: O7 },
+            Known { scenario: "errno-table", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
         ],
     },
     Finding {
@@ -481,8 +553,10 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
-            Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), sig: ANY, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), sig: O8_SIG, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), sig: O8_SIG, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").recovering(), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8_AFTER },
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").recovering(), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8_AFTER },
         ],
     },
     Finding {
@@ -494,7 +568,8 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), sig: ANY, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
+            Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
         ],
     },
     Finding {
@@ -506,7 +581,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), sig: ANY, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
+            Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended"), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
         ],
     },
 ];

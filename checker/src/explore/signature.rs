@@ -10,8 +10,8 @@
 //! * what: the check's own description (or the open obligation's kind) with every number
 //!   masked (`rq0` and `rq1`, `c0` and `c3`, `slot 1` and `slot 0` are the same situation);
 //! * the situation: the device state, whether a disk exists, whether a user recovery has
-//!   begun — the few facts that tell e.g. a dispatch into a canceled cmd before START_DEV
-//!   (B-24) from one during recovery (O-8).
+//!   begun, whether the fault injection dropped a completion — the few facts that tell e.g.
+//!   a dispatch into a canceled cmd before START_DEV (B-24) from one during recovery (O-8).
 
 use serde::Serialize;
 use std::fmt;
@@ -38,6 +38,9 @@ pub struct Situation {
     pub disk: bool,
     /// START_USER_RECOVERY succeeded (a new server may be running).
     pub recovery: bool,
+    /// The `fail_io_timeout` fault injection dropped a completion (by design, the request
+    /// then waits for the timeout handler).
+    pub fake_timeout: bool,
 }
 
 /// [`DevState`] with an order and a stable name.
@@ -60,6 +63,7 @@ impl Situation {
             },
             disk: s.dev.has_disk,
             recovery: s.dev.recovering || s.dev.new_server_open,
+            fake_timeout: s.dev.fake_timeout_used,
         }
     }
 }
@@ -70,6 +74,9 @@ impl fmt::Display for Situation {
         f.write_str(if self.disk { ", disk" } else { ", no disk" })?;
         if self.recovery {
             f.write_str(", recovering")?;
+        }
+        if self.fake_timeout {
+            f.write_str(", completion dropped by fail_io_timeout")?;
         }
         Ok(())
     }
