@@ -108,6 +108,8 @@ pub struct Finding {
     pub kind: Kind,
     /// The switch whose absence is the bug (`--with <id>` turns it off).
     pub fix: Option<Sw>,
+    /// The upstream commit that fixed it (12 hex digits), when there is one.
+    pub commit: Option<&'static str>,
     /// Status on real kernels.
     pub status: &'static str,
     pub zoo: Option<Zoo>,
@@ -197,6 +199,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-1",
         kind: Kind::Seeded,
         fix: Some(P02),
+        commit: Some("f053751a413b"),
         status: "fixed in 6.17 by series patch 02 (f053751a413b)",
         zoo: Some(Zoo {
             title: "use-after-free: the refcount lived in the freed request",
@@ -220,6 +223,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-5",
         kind: Kind::Seeded,
         fix: Some(FixB5),
+        commit: Some("b69b8edfb27d"),
         status: "fixed in 6.15 (b69b8edfb27d), not in 6.12.118",
         zoo: Some(Zoo {
             title: "two FETCHes for one slot",
@@ -241,6 +245,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-6",
         kind: Kind::Seeded,
         fix: Some(FixB6),
+        commit: Some("6ee6bd5d4fce"),
         status: "fixed in 6.15-rc2 (6ee6bd5d4fce), also in stable 6.12",
         zoo: Some(Zoo {
             title: "REISSUE abort requeued with the server's reference held",
@@ -259,6 +264,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-8",
         kind: Kind::Seeded,
         fix: Some(FixB8),
+        commit: Some("c5c5eb24ed61"),
         status: "fixed in 6.17 (c5c5eb24ed61)",
         zoo: Some(Zoo {
             title: "release work does not wait for references to settle",
@@ -277,6 +283,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-9",
         kind: Kind::Seeded,
         fix: Some(FixB9),
+        commit: Some("daa24603d9f0"),
         status: "fixed in 6.19 (daa24603d9f0, CVE-2025-71070)",
         zoo: None,
         seeded: &[],
@@ -289,6 +296,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-10",
         kind: Kind::Seeded,
         fix: Some(FixB10),
+        commit: Some("4c8a951787ff"),
         status: "fixed in 6.16-rc4 (4c8a951787ff)",
         zoo: Some(Zoo {
             title: "NEED_GET_DATA failure leaves the slot unfilled",
@@ -307,6 +315,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-11",
         kind: Kind::Seeded,
         fix: Some(FixB11),
+        commit: None,
         status: "fixed in 6.17",
         zoo: Some(Zoo {
             title: "fake timeout skips the reference drop",
@@ -327,6 +336,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-12",
         kind: Kind::Seeded,
         fix: Some(FixB12),
+        commit: None,
         status: "fixed in 6.17 (ublk_check_fetch_buf)",
         zoo: Some(Zoo {
             title: "FETCH without a buffer queued unarmed",
@@ -344,9 +354,21 @@ pub const FINDINGS: &[Finding] = &[
         ],
     },
     Finding {
+        id: "B-14",
+        kind: Kind::Seeded,
+        fix: Some(ReleaseWork),
+        commit: Some("82a8a30c581b"),
+        status: "fixed in 6.15; 6.12.118 tears down by the cancel fn and the timeout handler instead",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[],
+    },
+    Finding {
         id: "B-24",
         kind: Kind::Seeded,
         fix: Some(CancelNoDisk),
+        commit: Some("1133b93fc7f6"),
         status: "fixed in 7.x (1133b93fc7f6), not in 6.12.118, PRE or POST",
         zoo: Some(Zoo {
             title: "no canceling when a ring exits before START_DEV",
@@ -373,6 +395,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-1",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "open in 7.2 (spec §7.1)",
         zoo: Some(Zoo {
             title: "a dead server's request waits for another process's close",
@@ -394,6 +417,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-5",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "predicted by the spec (§5.3), found by the simulator; needs a full freeze and elevator switch inside a few instructions",
         zoo: None,
         seeded: &[],
@@ -406,6 +430,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-6",
         kind: Kind::Own,
         fix: Some(FixO6),
+        commit: None,
         status: "confirmed on Debian 7.2.13 (NULL pointer dereference in ublk_queue_rq); not reported upstream",
         zoo: Some(Zoo {
             title: "readiness clears canceling set by a closed ring",
@@ -427,6 +452,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-7",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "confirmed on Debian 7.2.13 (STOP_DEV and DEL_DEV never return); not reported upstream",
         zoo: Some(Zoo {
             title: "server dies between COMMIT and UNREGISTER of its own buffer",
@@ -448,6 +474,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-8",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "own analysis of 6.12.118, not reproduced on a real kernel",
         zoo: None,
         seeded: &[],
@@ -461,6 +488,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "fake-timeout",
         kind: Kind::ByDesign,
         fix: None,
+        commit: None,
         status: "by design (fail_io_timeout fault injection)",
         zoo: None,
         seeded: &[],
@@ -473,6 +501,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "pre-p09 rule",
         kind: Kind::ByDesign,
         fix: None,
+        commit: None,
         status: "the documented pre-6.17 rule: unregister before commit",
         zoo: None,
         seeded: &[],
@@ -482,3 +511,69 @@ pub const FINDINGS: &[Finding] = &[
         ],
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ublk_model::ALL_SWITCHES;
+
+    /// The catalogue and the switch table agree: a finding's fix switch
+    /// names it as its seeded bug, every switch with a bug id has its row,
+    /// and a commit in the switch's title is the finding's commit.
+    #[test]
+    fn catalogue_matches_the_switches() {
+        for f in FINDINGS {
+            if let Some(w) = f.fix {
+                assert_eq!(w.info().bug, Some(f.id), "{}: fix {}", f.id, w.name());
+            }
+            if let Some(c) = f.commit {
+                let zoo = f.zoo.as_ref().map_or("", |z| z.fix);
+                let title = f.fix.map_or("", |w| w.info().title);
+                assert!(
+                    title.contains(c) || zoo.contains(c),
+                    "{}: {c} in no title",
+                    f.id
+                );
+            }
+            // a seeded bug is seeded by turning its fix switch off
+            assert!(f.kind != Kind::Seeded || f.fix.is_some(), "{}", f.id);
+        }
+        for w in ALL_SWITCHES {
+            if let Some(bug) = w.info().bug {
+                assert!(
+                    FINDINGS.iter().any(|f| f.id == bug && f.fix == Some(w)),
+                    "{bug}"
+                );
+            }
+        }
+    }
+
+    /// The README's two tables of seeded bugs say what the catalogue says.
+    #[test]
+    fn readme_tables_match_the_catalogue() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        let row = |id: &str, needles: &[String]| {
+            readme.lines().any(|l| {
+                l.starts_with(&format!("| {id} ")) && needles.iter().all(|n| l.contains(n.as_str()))
+            })
+        };
+        for f in FINDINGS {
+            if let Some(w) = &f.witness {
+                let want = [
+                    format!("| {} `--with {}` |", w.preset.name(), f.id),
+                    format!("`{}` | {} |", w.scenario, w.inv),
+                ];
+                assert!(row(f.id, &want), "README witness row of {}: {want:?}", f.id);
+            }
+            if let Some(s) = f.seeded.first() {
+                let want = [format!("`{}`", s.scenario), format!("| {} ", s.inv)];
+                assert!(
+                    row(f.id, &want),
+                    "README seeded-bug row of {}: {want:?}",
+                    f.id
+                );
+            }
+        }
+    }
+}
