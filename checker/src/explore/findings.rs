@@ -289,6 +289,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-server-exit-owned-user-copy", inv: Inv::S4 }),
         known: &[
+            // B-8's fix present (it settles zero copy only), B-9's absent
             Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
         ],
     },
@@ -329,6 +330,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4 }),
         known: &[
+            // zero copy (the scenario needs it) without the B-11 fix
             Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
         ],
     },
@@ -409,6 +411,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // only the release work (82a8a30c581b) aborts a dead server's requests
             Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
             Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
         ],
@@ -423,6 +426,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // the lookup by tag then refcount in ublk_io: p02's code
             Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), on: Where { on: &[P02], off: &[] }, reason: O5 },
         ],
     },
@@ -444,6 +448,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // K72's readiness clears canceling: NULL io->cmd (S7); else CANCELED is cleared (S6)
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
         ],
@@ -466,7 +471,9 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // p09 lets the daemon COMMIT before UNREGISTER; without the B-24 fix its S7 comes first
             Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), on: Where { on: &[P09, CancelNoDisk], off: &[] }, reason: O7 },
+            // before p09 the UNREGISTER after COMMIT is refused: the buffer waits for the ring exit
             Known { scenario: "errno-table", what: What::Hang(Prop::L2), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
         ],
     },
@@ -480,6 +487,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // 6.12's quiesce work (no release work)
             Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
             Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
         ],
@@ -494,6 +502,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // by design; without the B-11 fix its S4 comes first
             Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
         ],
     },
@@ -507,6 +516,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // zero copy before p09
             Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
         ],
     },
