@@ -202,6 +202,8 @@ pub struct Finding {
     pub kind: Kind,
     /// The switch whose absence is the bug (`--with <id>` turns it off).
     pub fix: Option<Sw>,
+    /// The upstream commit that fixed it (12 hex digits), when there is one.
+    pub commit: Option<&'static str>,
     /// Status on real kernels.
     pub status: &'static str,
     pub zoo: Option<Zoo>,
@@ -291,6 +293,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-1",
         kind: Kind::Seeded,
         fix: Some(P02),
+        commit: Some("f053751a413b"),
         status: "fixed in 6.17 by series patch 02 (f053751a413b)",
         zoo: Some(Zoo {
             title: "use-after-free: the refcount lived in the freed request",
@@ -314,6 +317,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-5",
         kind: Kind::Seeded,
         fix: Some(FixB5),
+        commit: Some("b69b8edfb27d"),
         status: "fixed in 6.15 (b69b8edfb27d), not in 6.12.118",
         zoo: Some(Zoo {
             title: "two FETCHes for one slot",
@@ -337,6 +341,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-6",
         kind: Kind::Seeded,
         fix: Some(FixB6),
+        commit: Some("6ee6bd5d4fce"),
         status: "fixed in 6.15-rc2 (6ee6bd5d4fce), also in stable 6.12",
         zoo: Some(Zoo {
             title: "REISSUE abort requeued with the server's reference held",
@@ -355,6 +360,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-8",
         kind: Kind::Seeded,
         fix: Some(FixB8),
+        commit: Some("c5c5eb24ed61"),
         status: "fixed in 6.17 (c5c5eb24ed61)",
         zoo: Some(Zoo {
             title: "release work does not wait for references to settle",
@@ -373,11 +379,13 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-9",
         kind: Kind::Seeded,
         fix: Some(FixB9),
+        commit: Some("daa24603d9f0"),
         status: "fixed in 6.19 (daa24603d9f0, CVE-2025-71070)",
         zoo: None,
         seeded: &[],
         witness: Some(Witness { preset: Preset::K72, scenario: "small-server-exit-owned-user-copy", inv: Inv::S4 }),
         known: &[
+            // B-8's fix present (it settles zero copy only), B-9's absent
             Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), sig: sig("ublk_ch_release_work_fn", "should be"), on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
         ],
     },
@@ -385,6 +393,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-10",
         kind: Kind::Seeded,
         fix: Some(FixB10),
+        commit: Some("4c8a951787ff"),
         status: "fixed in 6.16-rc4 (4c8a951787ff)",
         zoo: Some(Zoo {
             title: "NEED_GET_DATA failure leaves the slot unfilled",
@@ -403,6 +412,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-11",
         kind: Kind::Seeded,
         fix: Some(FixB11),
+        commit: None,
         status: "fixed in 6.17",
         zoo: Some(Zoo {
             title: "fake timeout skips the reference drop",
@@ -416,6 +426,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[Seeded { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4, shuttle: true }],
         witness: Some(Witness { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4 }),
         known: &[
+            // zero copy (the scenario needs it) without the B-11 fix
             Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), sig: sig("ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", "should be"), on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
         ],
     },
@@ -423,6 +434,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-12",
         kind: Kind::Seeded,
         fix: Some(FixB12),
+        commit: None,
         status: "fixed in 6.17 (ublk_check_fetch_buf)",
         zoo: Some(Zoo {
             title: "FETCH without a buffer queued unarmed",
@@ -440,9 +452,21 @@ pub const FINDINGS: &[Finding] = &[
         ],
     },
     Finding {
+        id: "B-14",
+        kind: Kind::Seeded,
+        fix: Some(ReleaseWork),
+        commit: Some("82a8a30c581b"),
+        status: "fixed in 6.15; 6.12.118 tears down by the cancel fn and the timeout handler instead",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[],
+    },
+    Finding {
         id: "B-24",
         kind: Kind::Seeded,
         fix: Some(CancelNoDisk),
+        commit: Some("1133b93fc7f6"),
         status: "fixed in 7.x (1133b93fc7f6), not in 6.12.118, PRE or POST",
         zoo: Some(Zoo {
             title: "no canceling when a ring exits before START_DEV",
@@ -471,6 +495,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-1",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "open in 7.2 (spec §7.1)",
         zoo: Some(Zoo {
             title: "a dead server's request waits for another process's close",
@@ -484,6 +509,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // only the release work (82a8a30c581b) aborts a dead server's requests
             Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), sig: O1_SIG, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
             Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), sig: O1_SIG, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
         ],
@@ -492,11 +518,13 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-5",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "predicted by the spec (§5.3), found by the simulator; needs a full freeze and elevator switch inside a few instructions",
         zoo: None,
         seeded: &[],
         witness: None,
         known: &[
+            // the lookup by tag then refcount in ublk_io: p02's code
             Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: sig("__ublk_check_and_get_req", "whose memory was freed"), on: Where { on: &[P02], off: &[] }, reason: O5 },
         ],
     },
@@ -504,6 +532,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-6",
         kind: Kind::Own,
         fix: Some(FixO6),
+        commit: None,
         status: "confirmed on Debian 7.2.13 (NULL pointer dereference in ublk_queue_rq); not reported upstream",
         zoo: Some(Zoo {
             title: "readiness clears canceling set by a closed ring",
@@ -517,6 +546,7 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // K72's readiness clears canceling: NULL io->cmd (S7); else CANCELED is cleared (S6)
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd"), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("ublk_cancel_cmd: cancel_lock, set CANCELED", "is OWNED_BY_SRV but io->req is not its started request"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
@@ -527,6 +557,7 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-7",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "confirmed on Debian 7.2.13 (STOP_DEV and DEL_DEV never return); not reported upstream",
         zoo: Some(Zoo {
             title: "server dies between COMMIT and UNREGISTER of its own buffer",
@@ -540,7 +571,10 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
+            // p09 lets the daemon COMMIT before UNREGISTER (exploring past B-24's S7, the hang
+            // shows on POST too)
             Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[P09], off: &[] }, reason: O7 },
+            // before p09 the UNREGISTER after COMMIT is refused: the buffer waits for the ring exit
             Known { scenario: "errno-table", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
         ],
     },
@@ -548,11 +582,13 @@ pub const FINDINGS: &[Finding] = &[
         id: "O-8",
         kind: Kind::Own,
         fix: None,
+        commit: None,
         status: "own analysis of 6.12.118, not reproduced on a real kernel",
         zoo: None,
         seeded: &[],
         witness: None,
         known: &[
+            // 6.12's quiesce work (no release work)
             Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), sig: O8_SIG, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
             Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), sig: O8_SIG, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
             Known { scenario: "recovery-new-server", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").recovering(), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8_AFTER },
@@ -563,11 +599,13 @@ pub const FINDINGS: &[Finding] = &[
         id: "fake-timeout",
         kind: Kind::ByDesign,
         fix: None,
+        commit: None,
         status: "by design (fail_io_timeout fault injection)",
         zoo: None,
         seeded: &[],
         witness: None,
         known: &[
+            // by design; without the B-11 fix its S4 comes first
             Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
             Known { scenario: "", what: What::Hang(Prop::L1), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
         ],
@@ -576,12 +614,80 @@ pub const FINDINGS: &[Finding] = &[
         id: "pre-p09 rule",
         kind: Kind::ByDesign,
         fix: None,
+        commit: None,
         status: "the documented pre-6.17 rule: unregister before commit",
         zoo: None,
         seeded: &[],
         witness: None,
         known: &[
+            // zero copy before p09
             Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended"), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
         ],
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ublk_model::ALL_SWITCHES;
+
+    /// The catalogue and the switch table agree: a finding's fix switch
+    /// names it as its seeded bug, every switch with a bug id has its row,
+    /// and a commit in the switch's title is the finding's commit.
+    #[test]
+    fn catalogue_matches_the_switches() {
+        for f in FINDINGS {
+            if let Some(w) = f.fix {
+                assert_eq!(w.info().bug, Some(f.id), "{}: fix {}", f.id, w.name());
+            }
+            if let Some(c) = f.commit {
+                let zoo = f.zoo.as_ref().map_or("", |z| z.fix);
+                let title = f.fix.map_or("", |w| w.info().title);
+                assert!(
+                    title.contains(c) || zoo.contains(c),
+                    "{}: {c} in no title",
+                    f.id
+                );
+            }
+            // a seeded bug is seeded by turning its fix switch off
+            assert!(f.kind != Kind::Seeded || f.fix.is_some(), "{}", f.id);
+        }
+        for w in ALL_SWITCHES {
+            if let Some(bug) = w.info().bug {
+                assert!(
+                    FINDINGS.iter().any(|f| f.id == bug && f.fix == Some(w)),
+                    "{bug}"
+                );
+            }
+        }
+    }
+
+    /// The README's two tables of seeded bugs say what the catalogue says.
+    #[test]
+    fn readme_tables_match_the_catalogue() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        let row = |id: &str, needles: &[String]| {
+            readme.lines().any(|l| {
+                l.starts_with(&format!("| {id} ")) && needles.iter().all(|n| l.contains(n.as_str()))
+            })
+        };
+        for f in FINDINGS {
+            if let Some(w) = &f.witness {
+                let want = [
+                    format!("| {} `--with {}` |", w.preset.name(), f.id),
+                    format!("`{}` | {} |", w.scenario, w.inv),
+                ];
+                assert!(row(f.id, &want), "README witness row of {}: {want:?}", f.id);
+            }
+            if let Some(s) = f.seeded.first() {
+                let want = [format!("`{}`", s.scenario), format!("| {} ", s.inv)];
+                assert!(
+                    row(f.id, &want),
+                    "README seeded-bug row of {}: {want:?}",
+                    f.id
+                );
+            }
+        }
+    }
+}
