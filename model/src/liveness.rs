@@ -110,7 +110,7 @@ impl Model {
     }
 
     /// Are all server threads gone?
-    fn server_gone(&self, s: &State) -> bool {
+    pub fn server_gone(&self, s: &State) -> bool {
         self.server_tasks().all(|t| s.tasks[t as usize].exiting)
     }
 

@@ -115,6 +115,7 @@ pub struct Sig {
     pub shape: &'static str,
     pub recovery: Option<bool>,
     pub fake_timeout: Option<bool>,
+    pub server_gone: Option<bool>,
 }
 
 impl Sig {
@@ -122,7 +123,12 @@ impl Sig {
         s.at.starts_with(self.at)
             && s.what.contains(self.shape)
             && self.recovery.is_none_or(|r| s.situation.recovery == r)
-            && self.fake_timeout.is_none_or(|f| s.situation.fake_timeout == f)
+            && self
+                .fake_timeout
+                .is_none_or(|f| s.situation.fake_timeout == f)
+            && self
+                .server_gone
+                .is_none_or(|g| s.situation.server_gone == g)
     }
 }
 
@@ -133,6 +139,7 @@ pub const fn sig(at: &'static str, shape: &'static str) -> Sig {
         shape,
         recovery: None,
         fake_timeout: None,
+        server_gone: None,
     }
 }
 
@@ -148,6 +155,13 @@ impl Sig {
     pub const fn not_recovering(self) -> Sig {
         Sig {
             recovery: Some(false),
+            ..self
+        }
+    }
+    /// Only while part of the server lives on (one thread left, or closed its ring).
+    pub const fn live_server(self) -> Sig {
+        Sig {
+            server_gone: Some(false),
             ..self
         }
     }
@@ -184,7 +198,8 @@ const B5_612_CANCEL: &str = "after 6.12's unserialized FETCH (B-5) a thread that
                              WARNs (task != ubq_daemon) and returns without completing it, so the ring \
                              exit never finishes (fixed in 6.15 by b69b8edfb27d).";
 
-const B24_AFTER: &str = "the rest of B-24's story on other schedules: after START_DEV hands a request to \
+const B24_AFTER: &str =
+    "the rest of B-24's story on other schedules: after START_DEV hands a request to \
                          the cmd the ring exit already completed, the cancel walk or the dispatch \
                          completes that cmd again (fixed by 1133b93fc7f6).";
 
@@ -547,10 +562,10 @@ pub const FINDINGS: &[Finding] = &[
         witness: None,
         known: &[
             // K72's readiness clears canceling: NULL io->cmd (S7); else CANCELED is cleared (S6)
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd"), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("ublk_cancel_cmd: cancel_lock, set CANCELED", "is OWNED_BY_SRV but io->req is not its started request"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd"), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("ublk_cancel_cmd: cancel_lock, set CANCELED", "is OWNED_BY_SRV but io->req is not its started request").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
         ],
     },
     Finding {

@@ -102,7 +102,8 @@ mod tests {
                         && a.sig.at == b.sig.at
                         && a.sig.shape == b.sig.shape
                         && a.sig.recovery == b.sig.recovery
-                        && a.sig.fake_timeout == b.sig.fake_timeout;
+                        && a.sig.fake_timeout == b.sig.fake_timeout
+                        && a.sig.server_gone == b.sig.server_gone;
                     assert!(
                         !same_pattern || a.bug == b.bug,
                         "{} and {} declare the same signature on {}",

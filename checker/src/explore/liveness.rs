@@ -30,7 +30,7 @@ impl LiveNode {
     pub fn of(m: &Model, s: &State) -> LiveNode {
         LiveNode {
             obl: m.obligations(s),
-            situation: Situation::of(s),
+            situation: Situation::of(m, s),
         }
     }
 }
@@ -187,7 +187,7 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
                 labels.push(info.func.label());
             }
         }
-        let sig = Signature::of_hang(prop, o, &s, &labels);
+        let sig = Signature::of_hang(m, prop, o, &s, &labels);
         if out.iter().any(|(k, _)| *k == sig) {
             continue;
         }

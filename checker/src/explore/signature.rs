@@ -10,8 +10,10 @@
 //! * what: the check's own description (or the open obligation's kind) with every number
 //!   masked (`rq0` and `rq1`, `c0` and `c3`, `slot 1` and `slot 0` are the same situation);
 //! * the situation: the device state, whether a disk exists, whether a user recovery has
-//!   begun, whether the fault injection dropped a completion — the few facts that tell e.g.
-//!   a dispatch into a canceled cmd before START_DEV (B-24) from one during recovery (O-8).
+//!   begun, whether the fault injection dropped a completion, whether the whole server is
+//!   gone — the few facts that tell e.g. a dispatch into a canceled cmd before START_DEV
+//!   (B-24) from one during recovery (O-8), or one after the server died (B-24) from one
+//!   after a single thread of a live server left (O-6).
 
 use serde::Serialize;
 use std::fmt;
@@ -41,6 +43,8 @@ pub struct Situation {
     /// The `fail_io_timeout` fault injection dropped a completion (by design, the request
     /// then waits for the timeout handler).
     pub fake_timeout: bool,
+    /// Every server thread is gone (SIGKILL, exit_group): the kernel alone must clean up.
+    pub server_gone: bool,
 }
 
 /// [`DevState`] with an order and a stable name.
@@ -53,7 +57,7 @@ pub enum DevStateName {
 }
 
 impl Situation {
-    pub fn of(s: &State) -> Situation {
+    pub fn of(m: &Model, s: &State) -> Situation {
         Situation {
             dev: match s.dev.state {
                 DevState::Dead => DevStateName::Dead,
@@ -64,6 +68,7 @@ impl Situation {
             disk: s.dev.has_disk,
             recovery: s.dev.recovering || s.dev.new_server_open,
             fake_timeout: s.dev.fake_timeout_used,
+            server_gone: m.server_gone(s),
         }
     }
 }
@@ -77,6 +82,9 @@ impl fmt::Display for Situation {
         }
         if self.fake_timeout {
             f.write_str(", completion dropped by fail_io_timeout")?;
+        }
+        if self.server_gone {
+            f.write_str(", server gone")?;
         }
         Ok(())
     }
@@ -134,18 +142,24 @@ fn function_of(v: &Violation) -> String {
 
 impl Signature {
     /// The signature of `v`, broken by actor `a` stepping from state `before`.
-    pub fn of_violation(_m: &Model, before: &State, _a: ActorId, v: &Violation) -> Signature {
+    pub fn of_violation(m: &Model, before: &State, _a: ActorId, v: &Violation) -> Signature {
         Signature {
             property: v.inv.to_string(),
             at: function_of(v),
             what: mask_numbers(&v.msg),
-            situation: Situation::of(before),
+            situation: Situation::of(m, before),
         }
     }
 
     /// The signature of a hang of `prop` on obligation `o`, entered at state `entry`;
     /// `cycle`: the functions of the repeating steps (empty for a dead end).
-    pub fn of_hang(prop: Prop, o: Obligation, entry: &State, cycle: &[&str]) -> Signature {
+    pub fn of_hang(
+        m: &Model,
+        prop: Prop,
+        o: Obligation,
+        entry: &State,
+        cycle: &[&str],
+    ) -> Signature {
         let what = match o {
             Obligation::Request(_) => "a request is never ended",
             Obligation::Cmd(_) => "a cmd of an exiting ring is never completed",
@@ -164,7 +178,7 @@ impl Signature {
             property: prop.to_string(),
             at,
             what: what.into(),
-            situation: Situation::of(entry),
+            situation: Situation::of(m, entry),
         }
     }
 }
