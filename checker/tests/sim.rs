@@ -243,10 +243,10 @@ fn k72_sweep_runs_clean_apart_from_known_findings() {
                 quirks: "all",
                 scenario: "-",
             };
-            let (_, r) = run_seed(&bug, seed, 50_000);
-            if let Some((_, v)) = r.violation {
+            let (m, r) = run_seed(&bug, seed, 50_000);
+            if let Some((path, v)) = r.violation {
                 assert!(
-                    ublk_checker::explore::known::sim_known(bug.features, v.inv).is_some(),
+                    ublk_checker::explore::known::sim_known(&m, Preset::K72, &path, &v).is_some(),
                     "{copy:?} seed {seed}: {v}"
                 );
             }

@@ -135,9 +135,12 @@ impl Model {
     pub fn obligations(&self, s: &State) -> Obligations {
         let mut o = Obligations::default();
         let parks = self.dev.recovery.queues_io();
+        // once a live server abandoned a request, no request is owed (L1 assumes a
+        // responsive server): the others may wait behind it, e.g. in STOP_DEV's freeze
+        let abandoned = (0..s.reqs.len()).any(|r| self.abandoned(s, r as RqId));
         for (i, r) in s.reqs.iter().enumerate() {
             let parked = parks && s.dev.requeue.contains(&(i as RqId));
-            if r.allocated && r.alive && !parked && !self.abandoned(s, i as RqId) {
+            if r.allocated && r.alive && !parked && !abandoned {
                 o.reqs |= 1 << i;
             }
         }
@@ -150,7 +153,6 @@ impl Model {
         o.release = s.dev.release_pending;
         // STOP_DEV returns "if the server keeps serving": not owed once a
         // server thread abandoned a request it owns
-        let abandoned = (0..s.reqs.len()).any(|r| self.abandoned(s, r as RqId));
         o.stop = !abandoned
             && self
                 .actors

@@ -2,6 +2,7 @@
 //! faults, swarm mode, coverage, shrinking and a determinism check.
 
 use crate::explore::confirm::{confirm, shrink_hang, Confirmation, BUDGET};
+use crate::explore::known::{self, What};
 use crate::explore::liveness::Hang;
 use crate::explore::shrink::{shrink, Cex};
 use crate::explore::signature::Signature;
@@ -174,13 +175,14 @@ pub fn run(a: SimArgs) -> Result<i32> {
         let known = r
             .violation
             .as_ref()
-            .and_then(|(_, v)| crate::explore::known::sim_known(feat, v.inv));
-        let violation = r.violation.as_ref().map(|(_, v)| match known {
-            Some((bug, _)) => format!("KNOWN {bug}: {v}"),
+            .and_then(|(path, v)| known::sim_known(&m, preset, path, v));
+        let violation = r.violation.as_ref().map(|(_, v)| match &known {
+            Some(k) => format!("KNOWN {}: {v}", k.bug),
             None => v.to_string(),
         });
         let mut candidates = Vec::new();
         let mut hang: Option<(Signature, Hang)> = None;
+        let mut known_hang = None;
         if r.violation.is_none() {
             for c in &r.hang_candidates {
                 let what = confirm(&m, &c.path, BUDGET).map_err(anyhow::Error::msg)?;
@@ -195,8 +197,16 @@ pub fn run(a: SimArgs) -> Result<i32> {
                         c.end
                     ),
                 });
-                if let (None, Confirmation::Hang(sig, h)) = (&hang, what) {
-                    hang = Some((sig, h));
+                if let Confirmation::Hang(sig, h) = what {
+                    match known::declared(&sig, What::Hang(h.prop), preset) {
+                        Some(k) => {
+                            let c = candidates.last_mut().expect("just pushed");
+                            *c = format!("{c} — KNOWN {}", k.bug);
+                            known_hang.get_or_insert(k);
+                        }
+                        None if hang.is_none() => hang = Some((sig, h)),
+                        None => {}
+                    }
                 }
             }
         }
@@ -205,7 +215,8 @@ pub fn run(a: SimArgs) -> Result<i32> {
             faults: cfg.faults.names(),
             quirks: cfg.quirks.iter().map(|q| q.name()).collect(),
             progress: r.progress.clone(),
-            violation,
+            violation: violation
+                .or(known_hang.map(|k| format!("KNOWN {}: hang {}", k.bug, k.what))),
             hang: hang.as_ref().map(|(sig, _)| sig.to_string()),
             candidates,
         });
@@ -215,10 +226,10 @@ pub fn run(a: SimArgs) -> Result<i32> {
             break;
         }
         if let Some((path, v)) = r.violation {
-            if let Some((bug, why)) = known {
+            if let Some(k) = known {
                 // a finding this kernel is known to have: report it, go on
                 if !a.json {
-                    println!("seed {seed}: KNOWN {bug} ({}): {why}", v.inv);
+                    println!("seed {seed}: KNOWN {}", k.note());
                 }
                 report_violation(&a, preset, feat, &m, seed, path, v)?;
                 continue;

@@ -591,6 +591,9 @@ pub const FINDINGS: &[Finding] = &[
             Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[P09], off: &[] }, reason: O7 },
             // before p09 the UNREGISTER after COMMIT is refused: the buffer waits for the ring exit
             Known { scenario: "errno-table", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
+            // the same spin when the daemon closes its ring (a live server) between COMMIT and
+            // UNREGISTER: found by the simulator
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[] }, reason: O7 },
         ],
     },
     Finding {

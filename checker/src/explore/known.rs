@@ -12,7 +12,7 @@
 pub use crate::explore::findings::What;
 use crate::explore::findings::{Sig, Where, FINDINGS};
 use crate::explore::signature::Signature;
-use ublk_model::{Inv, Preset};
+use ublk_model::Preset;
 
 /// One known declaration of one finding.
 #[derive(Clone, Copy, Debug)]
@@ -78,13 +78,15 @@ pub fn lookup(scenario: &str, preset: Preset) -> Option<Known> {
     all().find(|k| k.scenario == scenario && k.in_preset(preset))
 }
 
-/// Known findings a *simulation* can run into, recognised by the invariant
-/// they break and the code that makes it the only explanation: with p02
-/// (refcount in ublk_io) every other access to request memory happens with
-/// the request known alive, so an S1 is the O-5 window.
-pub fn sim_known(features: ublk_model::Features, inv: Inv) -> Option<(&'static str, &'static str)> {
-    let o5 = all().find(|k| k.bug == "O-5")?;
-    (inv == Inv::S1 && features.has(ublk_model::Sw::P02)).then_some(("O-5", o5.reason))
+/// The declaration a simulated violation (the last step of `path`) matches on `preset`:
+/// the simulator uses the same signatures as `check`.
+pub fn sim_known(
+    m: &ublk_model::Model,
+    preset: Preset,
+    path: &[ublk_model::state::ActorId],
+    v: &ublk_model::Violation,
+) -> Option<Known> {
+    declared(&Signature::of_path(m, path, v), What::Safety(v.inv), preset)
 }
 
 #[cfg(test)]

@@ -151,6 +151,16 @@ impl Signature {
         }
     }
 
+    /// The signature of `v`, broken by the last step of `path` (replayed from the initial
+    /// state; e.g. a simulated episode).
+    pub fn of_path(m: &Model, path: &[ActorId], v: &Violation) -> Signature {
+        let mut s = m.init();
+        for &a in &path[..path.len().saturating_sub(1)] {
+            let _ = m.step(&mut s, a);
+        }
+        Signature::of_violation(m, &s, path.last().copied().unwrap_or(0), v)
+    }
+
     /// The signature of a hang of `prop` on obligation `o`, entered at state `entry`;
     /// `cycle`: the functions of the repeating steps (empty for a dead end).
     pub fn of_hang(
