@@ -119,16 +119,33 @@ impl Model {
     /// side of the protocol (L1 assumes a responsive server; a thread without its ring can
     /// never COMMIT), and the driver cannot act before the whole process is gone (then L2
     /// applies).
+    ///
+    /// Likewise a request a buffer pins that is registered in the ring of a thread that
+    /// exited while the process (and so the ring) lives on: nothing in the kernel drops that
+    /// registration before the process goes (found by the configuration sweep,
+    /// `g-d1-zc-perio-off-r-offloadexit`: an offload thread dies between REGISTER and
+    /// UNREGISTER).
     fn abandoned(&self, s: &State, r: RqId) -> bool {
-        s.slots.iter().any(|io| {
-            io.has(flag::OWNED_BY_SRV)
-                && io.cell == Cell::Req(r)
-                && io.task.is_some_and(|t| {
-                    let p = self.procs[t as usize];
-                    let gone = s.tasks[t as usize].exiting || s.rings[t as usize].exiting;
-                    gone && self.proc_tasks(p).any(|u| !s.tasks[u as usize].exiting)
-                })
-        })
+        let dead_thread_alive_proc = |t: TaskId| {
+            let p = self.procs[t as usize];
+            s.tasks[t as usize].exiting && self.proc_tasks(p).any(|u| !s.tasks[u as usize].exiting)
+        };
+        let pinned = s.nodes.iter().flatten().any(|n| {
+            n.rq == r
+                && s.reqs[r as usize].round == n.round
+                && !s.rings[n.ring as usize].exiting
+                && dead_thread_alive_proc(self.rings[n.ring as usize])
+        });
+        pinned
+            || s.slots.iter().any(|io| {
+                io.has(flag::OWNED_BY_SRV)
+                    && io.cell == Cell::Req(r)
+                    && io.task.is_some_and(|t| {
+                        let p = self.procs[t as usize];
+                        let gone = s.tasks[t as usize].exiting || s.rings[t as usize].exiting;
+                        gone && self.proc_tasks(p).any(|u| !s.tasks[u as usize].exiting)
+                    })
+            })
     }
 
     /// The obligations open in `s`.

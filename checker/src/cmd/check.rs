@@ -2,8 +2,10 @@
 //! scenario.
 
 use crate::explore::bfs::Order;
+use crate::explore::sweep;
 use crate::explore::verdict::{self, CheckOpts, Found, Verdict};
 use crate::scenarios;
+use crate::scenarios::sweep::{configurations as sweep_configs, Level};
 use std::path::PathBuf;
 use std::time::Duration;
 use ublk_model::{apply_switches, Model, Preset};
@@ -46,6 +48,23 @@ pub struct CheckArgs {
     /// breaks one first is then shown as the hang it leads to).
     #[arg(long, conflicts_with = "no_liveness")]
     pub liveness_only: bool,
+    /// Also explore the generated configurations of this scope (`s1`: depth 1, every data
+    /// path, server shape, fault and control program; `s2`: and depth 2), or `none`.
+    /// Default: `s1` when no scenario is named.
+    #[arg(long, value_parser = ["none", "s1", "s2"])]
+    pub scope: Option<String>,
+    /// Sweep: explore only shard I of N of the configurations (`I/N`, I from 0).
+    #[arg(long, default_value = "0/1")]
+    pub shard: String,
+    /// Sweep: distinct states per configuration before it is cut (counted as cut).
+    #[arg(long, default_value_t = 200_000)]
+    pub budget: u64,
+    /// Sweep: worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Sweep: write every configuration's result as JSON here (mergeable across shards).
+    #[arg(long)]
+    pub sweep_json: Option<PathBuf>,
     #[command(flatten)]
     pub engine: crate::explore::engines::EngineArgs,
 }
@@ -165,10 +184,133 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    let failed = results.iter().any(|r| {
+    let mut failed = results.iter().any(|r| {
         matches!(r.verdict, Verdict::Fail | Verdict::Incomplete) || !r.unreached.is_empty()
     });
+    let scope = match (&a.scope, a.scenarios.is_empty()) {
+        (Some(s), _) => s.clone(),
+        (None, true) => "s1".into(),
+        (None, false) => "none".into(),
+    };
+    if scope != "none" {
+        let level = Level::parse(&scope).map_err(anyhow::Error::msg)?;
+        let new = run_sweep(&a, level, &opts)?;
+        failed |= new > 0;
+    }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// `I/N` → (I, N).
+fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
+    let bad = || anyhow::anyhow!("--shard takes I/N with 0 <= I < N (got '{s}')");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The generated configurations of `level` (this shard), explored and summarised by
+/// signature; returns the number of new signatures.
+fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<usize> {
+    let (shard, of) = parse_shard(&a.shard)?;
+    let configs: Vec<(usize, ublk_model::Scenario)> = sweep_configs(level)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % of == shard)
+        .collect();
+    let opts = CheckOpts {
+        max_states: a.budget,
+        out: None,
+        order: base.order,
+        max_time: base.max_time,
+        liveness: base.liveness,
+        safety: base.safety,
+        ..CheckOpts::new(base.preset, base.features)
+    };
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let rep = sweep::run(&configs, &opts, threads, |done, all| {
+        if tty && (done % 16 == 0 || done == all) {
+            eprint!("\r  sweep {level:?}: {done}/{all} configurations");
+            if done == all {
+                eprintln!();
+            }
+        }
+    })
+    .map_err(anyhow::Error::msg)?;
+    if let Some(f) = &a.sweep_json {
+        ublk_traces::write_atomic(f, serde_json::to_string_pretty(&rep)?.as_bytes())?;
+    }
+    // the shortest counterexample of each signature, saved; new ones printed in full
+    for s in &rep.signatures {
+        let c = rep
+            .configs
+            .iter()
+            .find(|c| c.name == s.shortest)
+            .expect("the configuration is in the report");
+        let f = c
+            .findings
+            .iter()
+            .find(|f| f.signature == s.signature)
+            .expect("the finding is in its configuration");
+        let file = a
+            .out
+            .join(format!("{}-{}.jsonl", base.preset.name(), c.name));
+        if let Some(t) = &f.trace {
+            t.write(&file)?;
+        }
+        if !a.json && s.known.is_none() {
+            let sc = sweep_configs(level)
+                .into_iter()
+                .nth(c.index)
+                .expect("numbered in the grammar");
+            let m = Model::new(&sc, base.features).map_err(anyhow::Error::msg)?;
+            let mut f = f.clone();
+            f.trace_file = Some(file.display().to_string());
+            print_finding(&c.name, &m, &f);
+        }
+    }
+    if !a.json {
+        println!(
+            "\ngenerated configurations (scope {}, shard {}/{of}, budget {} states): {} explored, {} complete, {} cut by the budget, {} n/a; {} states",
+            format!("{level:?}").to_lowercase(),
+            shard,
+            a.budget,
+            rep.explored,
+            rep.complete,
+            rep.cut,
+            rep.not_applicable,
+            rep.states
+        );
+        println!(
+            "  {} distinct finding signature(s): {} new, {} known",
+            rep.signatures.len(),
+            rep.new_signatures(),
+            rep.signatures.len() - rep.new_signatures()
+        );
+        for s in &rep.signatures {
+            let tag = match &s.known {
+                Some(k) => format!("KNOWN {}", k.split_whitespace().next().unwrap_or("")),
+                None => "NEW".into(),
+            };
+            println!(
+                "  {tag:<14} {} — in {} configuration(s); smallest {}; shortest {} ({} steps)",
+                s.signature, s.configurations, s.smallest, s.shortest, s.shortest_steps
+            );
+        }
+        for c in rep
+            .configs
+            .iter()
+            .filter(|c| c.verdict == Verdict::Incomplete)
+        {
+            println!("  cut by the budget: {} ({} states)", c.name, c.states);
+        }
+    }
+    Ok(rep.new_signatures())
 }
 
 /// One finding of a scenario: what it is, its signature, whether it is known, and its

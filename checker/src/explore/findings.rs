@@ -203,6 +203,20 @@ const B24_AFTER: &str =
                          the cmd the ring exit already completed, the cancel walk or the dispatch \
                          completes that cmd again (fixed by 1133b93fc7f6).";
 
+const B24_RECOVERY: &str = "B-24 with user recovery (found by the configuration sweep): a ring exit before \
+                            START_DEV cancels the FETCH without setting canceling; after the server's \
+                            death the release work resets the slot for recovery (io->cmd NULL) and the \
+                            request it requeued is dispatched through the empty slot (fixed by \
+                            1133b93fc7f6; gone with fix-b24).";
+
+const B14_612: &str = "6.12.118's server-exit handling before 82a8a30c581b (B-14), found by the configuration \
+                       sweep: a daemon closes its ring while a request is being dispatched to its \
+                       FETCH; the cancel fn's ublk_abort_requests sets canceling (the slot is still \
+                       ACTIVE, nothing aborted), the task work then hands the request to the closed \
+                       ring's cmd, the server exits; the timeout handler's ublk_abort_requests returns \
+                       early because canceling is set, and the stop work's del_gendisk waits for the \
+                       request forever. Own analysis, not yet tried on a real 6.12 kernel.";
+
 const O6_AFTER: &str = "the rest of O-6's story on other schedules: with the exited thread's slot \
                         dispatched through a NULL io->cmd, its task work and the STOP cancel walk find \
                         no cmd in the slot (own analysis, confirmed on 7.2.13).";
@@ -475,7 +489,10 @@ pub const FINDINGS: &[Finding] = &[
         zoo: None,
         seeded: &[],
         witness: None,
-        known: &[],
+        known: &[
+            // found by the configuration sweep on K612 (g-d1-copy-perio-r-ringclose)
+            Known { scenario: "", what: What::Hang(Prop::L2), sig: sig("dead end", "a request is never ended").fake_timeout(false), on: Where { on: &[], off: &[ReleaseWork] }, reason: B14_612 },
+        ],
     },
     Finding {
         id: "B-24",
@@ -504,6 +521,9 @@ pub const FINDINGS: &[Finding] = &[
             Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
+            // found by the configuration sweep: with user recovery the release work resets the
+            // slot (io->cmd NULL) and the requeued request is dispatched through it
+            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
         ],
     },
     Finding {

@@ -14,4 +14,5 @@ pub mod liveness;
 pub mod projection;
 pub mod shrink;
 pub mod signature;
+pub mod sweep;
 pub mod verdict;
