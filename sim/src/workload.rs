@@ -149,7 +149,13 @@ fn daemon(c: &SimConfig, q: u8, t: u8, exit: Op) -> Vec<Op> {
         ],
         CopyMode::UserCopy => vec![Op::UserCopy { q, tag: t }, commit],
         // every request is a WRITE: fetch the data, then commit
-        CopyMode::Copy if ngd => vec![Op::NeedGetData { q, tag: t }, commit],
+        // wait for NEED_GET_DATA's completion (the copy; 6.12 does it in task work) before
+        // committing, as a server does
+        CopyMode::Copy if ngd => vec![
+            Op::NeedGetData { q, tag: t },
+            Op::WaitCqe { q, tag: t },
+            commit,
+        ],
         CopyMode::AutoBufReg | CopyMode::Copy => vec![commit],
     };
     loop_of(&mut prog, body, t, q, exit);

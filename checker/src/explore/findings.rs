@@ -209,6 +209,11 @@ const B24_RECOVERY: &str = "B-24 with user recovery (found by the configuration 
                             request it requeued is dispatched through the empty slot (fixed by \
                             1133b93fc7f6; gone with fix-b24).";
 
+const B11_612: &str =
+    "6.12's ublk_commit_completion skips ublk_put_req_ref when blk_should_fake_timeout() \
+                       fires, so a USER_COPY request keeps the server's reference in its pdu kref \
+                       (B-11's shape before 6.17; found by the configuration sweep).";
+
 const B14_612: &str = "6.12.118's server-exit handling before 82a8a30c581b (B-14), found by the configuration \
                        sweep: a daemon closes its ring while a request is being dispatched to its \
                        FETCH; the cancel fn's ublk_abort_requests sets canceling (the slot is still \
@@ -457,6 +462,9 @@ pub const FINDINGS: &[Finding] = &[
         known: &[
             // zero copy (the scenario needs it) without the B-11 fix
             Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), sig: sig("ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", "should be"), on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
+            // 6.12 skips ublk_put_req_ref (the user-copy kref) under the fake timeout: found by
+            // the configuration sweep
+            Known { scenario: "", what: What::Safety(Inv::S4), sig: sig("ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", "should be"), on: Where { on: &[], off: &[FixB11, ZeroCopy] }, reason: B11_612 },
         ],
     },
     Finding {
@@ -645,7 +653,9 @@ pub const FINDINGS: &[Finding] = &[
         known: &[
             // by design; without the B-11 fix its S4 comes first
             Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
-            Known { scenario: "", what: What::Hang(Prop::L1), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
+            // the dropped completion hangs on every kernel (found by the sweep and the simulator)
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
         ],
     },
     Finding {

@@ -14,9 +14,12 @@
 //! * clients: one or two submitters, each one READ or WRITE;
 //! * control: START_DEV, optionally STOP_DEV; with recovery START/END_USER_RECOVERY and a
 //!   new server process;
-//! * one fault at a moment of the explorer's choosing: SIGKILL, a daemon closing its ring, a
-//!   daemon thread exiting, the offload thread exiting, an elevator switch, another process
-//!   holding `/dev/ublkcN`.
+//! * one fault or quirk: at a moment of the explorer's choosing SIGKILL, a daemon closing its
+//!   ring, a daemon thread exiting, the offload thread exiting, an elevator switch, another
+//!   process holding `/dev/ublkcN`; or the `fail_io_timeout` injection dropping the first
+//!   completion, the first data copy of NEED_GET_DATA failing, a second thread FETCHing tag 0
+//!   too, a copy-mode FETCH without a buffer — legal (or buggy) user space the driver must
+//!   survive, each what some historical bug needed.
 //!
 //! Configurations that differ only by renaming (which tag a fault hits, which thread serves
 //! which tag) are generated once: faults always hit thread 0, threads serve tags in order.
@@ -95,9 +98,17 @@ pub enum Fault {
     OffloadDeath,
     Elevator,
     FdHolder,
+    /// `fail_io_timeout`: the first completion is dropped to the timeout handler.
+    FakeTimeout,
+    /// The first `ublk_get_data()` copies nothing (NEED_GET_DATA only).
+    GetDataFail,
+    /// A second thread FETCHes tag 0 too, then exits (before or after the daemon).
+    DoubleFetch,
+    /// Copy mode: the daemon's first FETCH carries no buffer.
+    NoBufferFetch,
 }
 
-const FAULTS: [Fault; 7] = [
+const FAULTS: [Fault; 11] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -105,6 +116,10 @@ const FAULTS: [Fault; 7] = [
     Fault::OffloadDeath,
     Fault::Elevator,
     Fault::FdHolder,
+    Fault::FakeTimeout,
+    Fault::GetDataFail,
+    Fault::DoubleFetch,
+    Fault::NoBufferFetch,
 ];
 
 impl Fault {
@@ -117,6 +132,20 @@ impl Fault {
             Fault::OffloadDeath => "offloadexit",
             Fault::Elevator => "elevator",
             Fault::FdHolder => "fdholder",
+            Fault::FakeTimeout => "faketimeout",
+            Fault::GetDataFail => "getdatafail",
+            Fault::DoubleFetch => "doublefetch",
+            Fault::NoBufferFetch => "nobuffetch",
+        }
+    }
+
+    /// Whether the fault makes sense for a data path.
+    fn fits(self, data: Data, offload: bool) -> bool {
+        match self {
+            Fault::OffloadDeath => offload,
+            Fault::GetDataFail => data == Data::CopyNgd,
+            Fault::NoBufferFetch => data == Data::Copy,
+            _ => true,
         }
     }
 }
@@ -176,8 +205,8 @@ impl Shape {
             recovery: self.recovery,
             elevator: self.fault == Fault::Elevator,
             table_size: self.depth.max(2),
-            fake_timeout: false,
-            get_data_fails: false,
+            fake_timeout: self.fault == Fault::FakeTimeout,
+            get_data_fails: self.fault == Fault::GetDataFail,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();
@@ -187,10 +216,33 @@ impl Shape {
             tags.iter().map(|&t| vec![t]).collect()
         };
         for (i, ts) in threads.iter().enumerate() {
+            let mut prog = serving_loop(self.data, ts);
+            if self.fault == Fault::NoBufferFetch && i == 0 {
+                prog[0] = Op::Fetch {
+                    q: 0,
+                    tag: ts[0],
+                    buf: false,
+                };
+            }
             actors.push(ActorSpec::Server {
                 name: format!("daemon{i}"),
                 fixed_file: self.fixed,
-                prog: serving_loop(self.data, ts),
+                prog,
+            });
+        }
+        if self.fault == Fault::DoubleFetch {
+            // after the daemons and before the offload thread: fault actors name servers
+            // by index
+            let mut prog = serving_loop(self.data, &[0]);
+            for op in prog.iter_mut() {
+                if *op == Op::Exit {
+                    *op = Op::ThreadExit;
+                }
+            }
+            actors.push(ActorSpec::Server {
+                name: "second-fetcher".into(),
+                fixed_file: self.fixed,
+                prog,
             });
         }
         if self.offload {
@@ -223,7 +275,7 @@ impl Shape {
             ctrl.push(CtrlOp::StopDev);
         }
         actors.push(ActorSpec::Control { prog: ctrl });
-        let offload_thread = threads.len() as u8;
+        let offload_thread = threads.len() as u8 + u8::from(self.fault == Fault::DoubleFetch);
         match self.fault {
             Fault::None => {}
             Fault::Kill => actors.push(ActorSpec::Killer),
@@ -234,6 +286,8 @@ impl Shape {
             }),
             Fault::Elevator => actors.push(ActorSpec::Elevator),
             Fault::FdHolder => actors.push(ActorSpec::FdHolder),
+            Fault::FakeTimeout | Fault::GetDataFail | Fault::DoubleFetch | Fault::NoBufferFetch => {
+            }
         }
         Scenario {
             name: self.name(),
@@ -279,8 +333,13 @@ fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
                 commit,
             ],
             Data::UserCopy => vec![Op::UserCopy { q: 0, tag: t }, commit],
-            // every request is a WRITE (see `shapes`): fetch its data, then commit
-            Data::CopyNgd => vec![Op::NeedGetData { q: 0, tag: t }, commit],
+            // every request is a WRITE (see `shapes`): fetch its data, wait for the copy
+            // (6.12 does it in task work), then commit
+            Data::CopyNgd => vec![
+                Op::NeedGetData { q: 0, tag: t },
+                Op::WaitCqe { q: 0, tag: t },
+                commit,
+            ],
             Data::Copy | Data::AutoBufReg => vec![commit],
         };
         // wait, Loop→serve, exit, serve: body…, Loop→next, exit (a COMMIT refused — e.g.
@@ -355,7 +414,7 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                             continue;
                         }
                         for fault in FAULTS {
-                            if fault == Fault::OffloadDeath && !offload {
+                            if !fault.fits(data, offload) {
                                 continue;
                             }
                             for recovery in recoveries(fault) {
@@ -399,9 +458,9 @@ fn recoveries(f: Fault) -> Vec<Recovery> {
 
 /// Whether the rings hold `/dev/ublkcN` as a fixed file matters only when a ring is torn
 /// down while the file may be released (B-6, B-8 orderings).
-fn fixed_choices(f: Fault, r: Recovery) -> Vec<bool> {
-    match (f, r) {
-        (Fault::Kill | Fault::RingClose | Fault::ThreadDeath, Recovery::None) => vec![true, false],
+fn fixed_choices(f: Fault, _r: Recovery) -> Vec<bool> {
+    match f {
+        Fault::Kill | Fault::RingClose | Fault::ThreadDeath => vec![true, false],
         _ => vec![true],
     }
 }
