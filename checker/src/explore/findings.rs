@@ -369,6 +369,8 @@ pub const FINDINGS: &[Finding] = &[
             Known { scenario: "small-concurrent-fetch", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds another cmd"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
             Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S9), sig: sig("ublk_fetch", "nr_io_ready is"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612_READY },
             Known { scenario: "concurrent-fetch", what: What::Hang(Prop::L3), sig: sig("cycle: ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon", "a cmd of an exiting ring"), on: Where { on: &[], off: &[FixB5, PerIoDaemon] }, reason: B5_612_CANCEL },
+            // the same spin seen from the request it holds (found by the configuration sweep)
+            Known { scenario: "", what: What::Hang(Prop::L2), sig: sig("cycle: ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon", "a request is never ended"), on: Where { on: &[], off: &[FixB5, PerIoDaemon] }, reason: B5_612_CANCEL },
         ],
     },
     Finding {

@@ -29,7 +29,8 @@ use ublk_model::config::*;
 /// How far the sweep goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
-    /// Depth 1, every copy mode, fault and control program (the default job's sweep).
+    /// Depth 1, every copy mode, fault and control program (the default job's sweep), and
+    /// depth 2 for the second-FETCH quirk.
     S1,
     /// And depth 2: per-io daemons or a per-queue daemon, two clients.
     S2,
@@ -393,7 +394,7 @@ pub fn configurations(level: Level) -> Vec<Scenario> {
 /// The shapes of `level`, in a fixed order (smallest first).
 pub fn shapes(level: Level) -> Vec<Shape> {
     let mut out = Vec::new();
-    let depths: &[u8] = if level >= Level::S2 { &[1, 2] } else { &[1] };
+    let depths: &[u8] = &[1, 2];
     for &depth in depths {
         for per_queue in [false, true] {
             if per_queue && depth == 1 {
@@ -415,6 +416,14 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                         }
                         for fault in FAULTS {
                             if !fault.fits(data, offload) {
+                                continue;
+                            }
+                            // s1 takes depth 2 only where one tag cannot show it: a second
+                            // FETCH of a slot is refused once a depth-1 queue is ready (B-5)
+                            if level == Level::S1
+                                && depth == 2
+                                && (fault != Fault::DoubleFetch || per_queue || offload)
+                            {
                                 continue;
                             }
                             for recovery in recoveries(fault) {
