@@ -6,7 +6,7 @@ use crate::explore::known::{self, What};
 use crate::explore::liveness::Hang;
 use crate::explore::shrink::{shrink, Cex};
 use crate::explore::signature::Signature;
-use crate::explore::verdict::{make_trace, print_trace, Ending};
+use crate::explore::verdict::{make_trace, make_trace_with, print_trace, print_trace_with, Ending};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -72,6 +72,10 @@ pub struct SimArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Hangs only: do not stop at the state invariants S4–S6, S9 (a bug that breaks one first
+    /// runs on into the hang it leads to, e.g. B-12's lost FETCH into a ring exit that never ends).
+    #[arg(long)]
+    liveness_only: bool,
 }
 
 fn copy_mode(s: &str) -> Result<CopyMode> {
@@ -151,6 +155,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
             seed,
             steps: a.steps,
             progress_every: 1 << 20,
+            invariants: !a.liveness_only,
             ..RunOpts::default()
         };
         let started = Instant::now();
@@ -185,7 +190,8 @@ pub fn run(a: SimArgs) -> Result<i32> {
         let mut known_hang = None;
         if r.violation.is_none() {
             for c in &r.hang_candidates {
-                let what = confirm(&m, &c.path, BUDGET).map_err(anyhow::Error::msg)?;
+                let what =
+                    confirm(&m, &c.path, BUDGET, !a.liveness_only).map_err(anyhow::Error::msg)?;
                 candidates.push(match &what {
                     Confirmation::Hang(sig, _) => format!("{:?}: HANG {sig}", c.end),
                     Confirmation::NotAHang { states } => format!(
@@ -376,10 +382,11 @@ fn report_hang(
     sig: &Signature,
     h: &Hang,
 ) -> Result<()> {
-    let (sc, small) = shrink_hang(&m.scenario, feat, sig, h);
+    let inv = !a.liveness_only;
+    let (sc, small) = shrink_hang(&m.scenario, feat, sig, h, inv);
     let sm = Model::new(&sc, feat).map_err(anyhow::Error::msg)?;
     let path: Vec<u8> = small.stem.iter().chain(&small.cycle).copied().collect();
-    let t = make_trace(&sm, preset, "sim-shrunk", &path, Ending::Hang(&small));
+    let t = make_trace_with(&sm, preset, "sim-shrunk", &path, Ending::Hang(&small), inv);
     let f = a
         .out
         .join(format!("sim-{}-seed{seed}-hang.jsonl", preset.name()));
@@ -400,7 +407,7 @@ fn report_hang(
             sc.actors.len()
         );
         let cycle = (!small.is_dead_end()).then_some(small.stem.len());
-        print!("{}", print_trace(&sm, &path, cycle));
+        print!("{}", print_trace_with(&sm, &path, cycle, inv));
         println!(
             "  ⟳ {}\n  trace: {}  (ublksim check --replay {})",
             small.desc,

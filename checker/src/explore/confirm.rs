@@ -39,8 +39,15 @@ pub enum Confirmation {
 }
 
 /// Explore from the end of `path` (every state reachable from there) and look for hangs.
-pub fn confirm(m: &Model, path: &[ActorId], budget: u64) -> Result<Confirmation, String> {
+/// `invariants`: check the state invariants, as the run that found the candidate did.
+pub fn confirm(
+    m: &Model,
+    path: &[ActorId],
+    budget: u64,
+    invariants: bool,
+) -> Result<Confirmation, String> {
     let ex = Explorer::new(m)
+        .state_invariants(invariants)
         .from_path(path)?
         .max_states(budget)
         .max_time(Duration::from_secs(60))
@@ -57,8 +64,9 @@ pub fn confirm(m: &Model, path: &[ActorId], budget: u64) -> Result<Confirmation,
 }
 
 /// The hangs of a whole scenario (explored from its initial state), if it fits the budget.
-fn hangs_of(m: &Model, budget: u64) -> Option<Vec<(Signature, Hang)>> {
+fn hangs_of(m: &Model, budget: u64, invariants: bool) -> Option<Vec<(Signature, Hang)>> {
     let ex = Explorer::new(m)
+        .state_invariants(invariants)
         .max_states(budget)
         .max_time(Duration::from_secs(30))
         .all_violations(true);
@@ -69,9 +77,15 @@ fn hangs_of(m: &Model, budget: u64) -> Option<Vec<(Signature, Hang)>> {
 /// Shrink a confirmed hang: drop actors while the smaller scenario, explored whole, still has
 /// a hang with signature `sig`; the result is that scenario and its shortest such hang. If
 /// not even the original scenario can be explored whole, the episode's lasso stays.
-pub fn shrink_hang(sc: &Scenario, feat: Features, sig: &Signature, h: &Hang) -> (Scenario, Hang) {
+pub fn shrink_hang(
+    sc: &Scenario,
+    feat: Features,
+    sig: &Signature,
+    h: &Hang,
+    invariants: bool,
+) -> (Scenario, Hang) {
     let same = |m: &Model| -> Option<Hang> {
-        hangs_of(m, BUDGET)?
+        hangs_of(m, BUDGET, invariants)?
             .into_iter()
             .find(|(k, _)| k == sig)
             .map(|(_, h)| h)
