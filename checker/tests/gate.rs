@@ -1,0 +1,99 @@
+//! The mutation gate: what `cargo mutants` runs for every mutant of the model's kernel
+//! functions (`.cargo/mutants.toml`, `scripts/mutants`). It fails on any verdict other than
+//! the declared ones: the default check of every preset (built-in scenarios), the default
+//! configuration sweep on K72, and a fixed simulator sweep — a new finding signature, a
+//! declared finding no longer found, or a state budget hit all fail it. A mutant that
+//! survives it changes nothing the project checks.
+
+use ublk_checker::explore::known::{self, What};
+use ublk_checker::explore::signature::Signature;
+use ublk_checker::explore::verdict::{run_scenario, CheckOpts, Verdict};
+use ublk_checker::scenarios;
+use ublk_checker::scenarios::sweep::{configurations, Level};
+use ublk_model::config::CopyMode;
+use ublk_model::{Model, Preset};
+use ublk_sim::faults::FaultSet;
+use ublk_sim::workload::{scenario, Quirk, SimConfig};
+use ublk_sim::{simulate, RunOpts};
+
+fn clean(preset: Preset, scs: &[ublk_model::Scenario], max_states: u64) -> Vec<String> {
+    let o = CheckOpts {
+        max_states,
+        ..CheckOpts::new(preset, preset.features())
+    };
+    let mut bad = Vec::new();
+    for sc in scs {
+        let r = run_scenario(sc, &o).expect("scenario runs");
+        match r.verdict {
+            Verdict::Pass | Verdict::Known | Verdict::NotApplicable => {}
+            Verdict::Incomplete if max_states < 1_000_000 => {} // a sweep budget cut
+            v => bad.push(format!("{} {}: {v:?}", preset.name(), sc.name)),
+        }
+        for f in r.findings.iter().filter(|f| f.known.is_none()) {
+            bad.push(format!("{} {}: new {}", preset.name(), sc.name, f.signature));
+        }
+        for u in &r.unreached {
+            bad.push(format!("{} {}: {u}", preset.name(), sc.name));
+        }
+    }
+    bad
+}
+
+#[test]
+fn default_check_of_every_preset_shows_only_declared_findings() {
+    let mut bad = Vec::new();
+    for p in Preset::every() {
+        bad.extend(clean(p, &scenarios::all(), 5_000_000));
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn default_sweep_on_k72_shows_only_declared_findings() {
+    let bad = clean(Preset::K72, &configurations(Level::S1), 200_000);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn fixed_simulator_sweep_on_k72_shows_only_declared_findings() {
+    let mut bad = Vec::new();
+    for copy in [
+        CopyMode::ZeroCopy,
+        CopyMode::UserCopy,
+        CopyMode::Copy,
+        CopyMode::AutoBufReg,
+    ] {
+        for seed in 1..=6u64 {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed);
+            let c = SimConfig {
+                copy,
+                faults: FaultSet::all().swarm(&mut rng),
+                quirks: Quirk::parse_list("all")
+                    .unwrap()
+                    .into_iter()
+                    .filter(|_| rng.random_bool(0.5))
+                    .collect(),
+                ..SimConfig::default()
+            };
+            let m = Model::new(&scenario(&c).0, Preset::K72.features()).unwrap();
+            let r = simulate(
+                &m,
+                &c.faults,
+                &RunOpts {
+                    seed,
+                    steps: 40_000,
+                    ..RunOpts::default()
+                },
+                |_| {},
+            );
+            if let Some((path, v)) = &r.violation {
+                let sig = Signature::of_path(&m, path, v);
+                if known::declared(&sig, What::Safety(v.inv), Preset::K72).is_none() {
+                    bad.push(format!("{copy:?} seed {seed}: new {sig}"));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
