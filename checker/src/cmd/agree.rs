@@ -50,7 +50,7 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
     let scs: Vec<Scenario> = crate::scenarios::select(&a.scenarios)?;
     let mut rows = Vec::new();
     for p in presets {
-        let f = ublk_model::apply_switches(p.features(), &a.with, &a.without)?;
+        let f = crate::cmd::input::switch_set(p, &a.with, &a.without).map_err(|e| e.to_string())?;
         let o = CheckOpts {
             out: None,
             liveness: false,

@@ -25,8 +25,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub json: bool,
     /// Run each trace this many times in one boot (a race shows up as some runs failing).
-    #[arg(long, default_value_t = 1)]
-    pub repeat: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub repeat: u64,
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {

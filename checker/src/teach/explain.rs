@@ -7,6 +7,7 @@
 //! feeds the HTML viewer (`view.rs`), so the two never disagree.
 
 use crate::explore::describe;
+use crate::explore::verdict::{verify, ReplayOpts};
 use crate::teach::gloss::{gloss, lane_kind};
 use serde::Serialize;
 use std::fmt::Write;
@@ -204,8 +205,20 @@ fn ledger(m: &Model, s: &State, used: &[bool]) -> Ledger {
 
 /// Re-execute `t` and describe every step.  Fails if the trace does not fit
 /// the model any more (a step diverges from what was recorded).
+/// The trace is first re-executed in full ([`verify`]): a trace that does
+/// not replay (a step or the recorded ending differs) is refused, so the
+/// prose never narrates an ending the model does not reach.
 pub fn walk(t: &Trace) -> Result<Walk, String> {
-    let m = Model::new(&t.header.scenario, t.header.features)?;
+    walk_with(t, false)
+}
+
+/// As [`walk`]; `prefix`: accept a trace without an outcome line.
+pub fn walk_with(t: &Trace, prefix: bool) -> Result<Walk, String> {
+    let v = verify(t, prefix)?;
+    if let Some(why) = v.mismatch {
+        return Err(format!("the trace does not replay: {why}"));
+    }
+    let m = v.model;
     let inv = t.header.state_invariants;
     let mut s = m.init();
     let mut states = vec![s.clone()];
@@ -348,9 +361,9 @@ pub fn walk(t: &Trace) -> Result<Walk, String> {
 }
 
 /// Read and walk a trace file.
-pub fn walk_file(path: &Path) -> Result<Walk, String> {
-    let t = Trace::read(path).map_err(|e| e.to_string())?;
-    walk(&t).map_err(|e| format!("{}: {e}", path.display()))
+pub fn walk_file(path: &Path, o: &ReplayOpts) -> Result<Walk, String> {
+    let t = Trace::read_limited(path, &o.limits).map_err(|e| e.to_string())?;
+    walk_with(&t, o.prefix).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn ledger_lines(l: &Ledger, out: &mut String) {
