@@ -137,6 +137,11 @@ fn a_scenario_with_a_bad_reference_is_refused_naming_the_field() {
     readers_refuse(&f, "Submitter.q = 1", t.dir.path());
     // real-kernel replay reads (and refuses) it before touching any device
     usage_error(&["replay", "--device", &f], "Submitter.q = 1");
+    // ... and a trace whose steps are not what the model does
+    let mut l = Traces::lines(&t.violation());
+    l[2]["func"] = "something_else".into();
+    let f = t.write("func.jsonl", &l);
+    usage_error(&["replay", "--device", &f], "step 2 diverges");
 }
 
 #[test]
@@ -298,6 +303,22 @@ fn arguments_are_validated_at_the_edge() {
     );
     usage_error(&["check", "--prefix"], "only with --replay");
     usage_error(&["check", "--max-states", "0"], "--max-states");
+    usage_error(&["check", "--max-seconds", "0"], "--max-seconds");
+    usage_error(&["bench", "--runs", "0"], "--runs");
+    usage_error(&["replay", "--vm", "--repeat", "0", "x"], "--repeat");
+    usage_error(&["conform", "--timeout-ms", "0"], "--timeout-ms");
+    usage_error(
+        &[
+            "diff",
+            "--base",
+            "PRE",
+            "--patch",
+            "POST",
+            "--max-states",
+            "0",
+        ],
+        "--max-states",
+    );
 }
 
 #[test]

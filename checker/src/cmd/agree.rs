@@ -19,7 +19,7 @@ pub struct AgreeArgs {
     #[arg(long)]
     pub without: Vec<String>,
     /// "Small enough": the explorer exhausts it within this many states ...
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
     /// ... and loom within this many executions (0: no limit).
     #[arg(long, default_value_t = 100_000)]

@@ -40,7 +40,7 @@ pub struct ConformArgs {
     /// must report a hang there and still finish.
     #[arg(long)]
     pub hang: bool,
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
     /// Do not shrink divergent programs.
     #[arg(long)]
