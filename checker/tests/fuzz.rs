@@ -352,3 +352,15 @@ fn regressions_stay_fixed() {
     }
     assert!(n >= 2);
 }
+
+/// `explain` streams: its text is exactly the walk's, step for step.
+#[test]
+fn streamed_explain_is_the_walk_rendered() {
+    use ublk_checker::teach::explain::{render, render_stream, walk};
+    for text in bases() {
+        let t = Trace::parse(text, "b").unwrap();
+        let mut out = Vec::new();
+        render_stream(&t, false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), render(&walk(&t).unwrap()));
+    }
+}

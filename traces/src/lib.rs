@@ -17,7 +17,8 @@ pub mod validate;
 pub const FORMAT: &str = "ublk-sim-trace";
 pub const VERSION: u32 = 1;
 
-/// How much of an (untrusted) trace file a reader accepts.
+/// How much of an (untrusted) trace file a reader accepts (default: 256 MiB, 2 M steps — a
+/// simulator's full trace of `--steps 1000000` fits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Bytes read at most; a longer file (or a device like /dev/zero) is refused.
@@ -29,8 +30,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 64 << 20,
-            max_steps: 1_000_000,
+            max_bytes: 256 << 20,
+            max_steps: 2_000_000,
         }
     }
 }

@@ -64,7 +64,8 @@ pub struct CheckArgs {
 
 pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     if let Some(f) = &a.replay {
-        let r = verdict::replay_file_with(f, &a.input.replay_opts()).map_err(anyhow::Error::msg)?;
+        let r = verdict::replay_file_with(f, &a.input.replay_opts(TraceInput::MAX_STEPS))
+            .map_err(anyhow::Error::msg)?;
         print!("{}", r.text);
         if let Some(why) = r.mismatch {
             eprintln!(
@@ -81,7 +82,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if a.input.prefix
-        || a.input.max_steps != TraceInput::DEFAULT_MAX_STEPS
+        || a.input.max_steps.is_some()
         || a.input.max_trace_bytes != TraceInput::DEFAULT_MAX_BYTES
     {
         anyhow::bail!("--prefix, --max-steps and --max-trace-bytes apply only with --replay");

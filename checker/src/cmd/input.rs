@@ -9,9 +9,10 @@ pub struct TraceInput {
     /// Refuse a trace file larger than this many bytes.
     #[arg(long, default_value_t = TraceInput::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_trace_bytes: u64,
-    /// Refuse a trace with more steps than this (explain and view hold every step's ledger).
-    #[arg(long, default_value_t = TraceInput::DEFAULT_MAX_STEPS, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub max_steps: u64,
+    /// Refuse a trace with more steps than this [default: 2,000,000; view: 100,000, as its
+    /// page holds every step's state].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_steps: Option<u64>,
     /// Accept a trace without an outcome line (cut short) as a prefix: its steps are checked,
     /// there is no ending to reproduce.
     #[arg(long)]
@@ -19,18 +20,22 @@ pub struct TraceInput {
 }
 
 impl TraceInput {
-    pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
-    pub const DEFAULT_MAX_STEPS: u64 = 100_000;
-    pub fn limits(&self) -> Limits {
+    pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+    /// Steps of `check --replay`, `explain` (which streams) and `replay`.
+    pub const MAX_STEPS: u64 = 2_000_000;
+    /// Steps of `view`: its page embeds every step's state.
+    pub const VIEW_MAX_STEPS: u64 = 100_000;
+    /// The limits, `default_steps` unless `--max-steps` is given.
+    pub fn limits(&self, default_steps: u64) -> Limits {
         Limits {
             max_bytes: self.max_trace_bytes,
-            max_steps: self.max_steps as usize,
+            max_steps: self.max_steps.unwrap_or(default_steps) as usize,
         }
     }
-    pub fn replay_opts(&self) -> ReplayOpts {
+    pub fn replay_opts(&self, default_steps: u64) -> ReplayOpts {
         ReplayOpts {
             prefix: self.prefix,
-            limits: self.limits(),
+            limits: self.limits(default_steps),
         }
     }
 }

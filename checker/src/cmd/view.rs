@@ -23,7 +23,12 @@ pub fn run(a: ViewArgs) -> anyhow::Result<i32> {
             a.out.display()
         );
     }
-    let w = walk_file(&a.trace, &a.input.replay_opts()).map_err(anyhow::Error::msg)?;
+    let w = walk_file(
+        &a.trace,
+        &a.input
+            .replay_opts(crate::cmd::input::TraceInput::VIEW_MAX_STEPS),
+    )
+    .map_err(anyhow::Error::msg)?;
     ublk_traces::write_atomic(&a.out, page(&w).as_bytes())?;
     if ublk_traces::is_stdout(&a.out) {
         return Ok(0);
