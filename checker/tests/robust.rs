@@ -462,20 +462,33 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn an_interrupted_write_leaves_no_temp_file() {
-    // a long view write to a FIFO-free path, interrupted: SIGINT removes the temp file
+    // the test hook holds the temp file for 5 s; SIGINT then must remove it
     let t = Traces::new();
     let v = t.violation();
     let out = t.dir.path().join("page.html");
-    let mut child = bin().args(["view", s(&v), "-o", s(&out)]).spawn().unwrap();
+    let mut child = bin()
+        .args(["view", s(&v), "-o", s(&out)])
+        .env("UBLKSIM_TEST_SLOW_WRITE", "1")
+        .spawn()
+        .unwrap();
+    let temps = || -> Vec<PathBuf> {
+        walk(t.dir.path())
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+            .collect()
+    };
+    let t0 = std::time::Instant::now();
+    while temps().is_empty() {
+        assert!(t0.elapsed().as_secs() < 20, "no temp file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
-    let _ = child.wait();
-    let tmp: Vec<_> = walk(t.dir.path())
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
-        .collect();
-    assert!(tmp.is_empty(), "{tmp:?}");
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130));
+    assert!(temps().is_empty(), "{:?}", temps());
+    assert!(!out.exists());
 }
 
 #[test]

@@ -407,6 +407,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TraceError> {
     if let Ok(mut v) = PENDING.lock() {
         v.push(tmp_path.clone());
     }
+    if std::env::var_os("UBLKSIM_TEST_SLOW_WRITE").is_some() {
+        // test hook: hold the temp file so a test can interrupt the write
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
     let res = tmp
         .write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
