@@ -437,6 +437,8 @@ fn output_files_are_never_inputs_devices_or_half_written() {
     );
     let o = run(&["check", "-s", "daemon-zc", "--out", s(&out), "--parents"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let corpus = t.dir.path().join("p/q/corpus");
+    usage_error(&["conform", "--write-corpus", s(&corpus)], "does not exist");
     // no temp file anywhere
     let mut left = Vec::new();
     for e in walk(t.dir.path()) {

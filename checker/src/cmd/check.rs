@@ -96,9 +96,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     let features = switch_set(preset, &a.with, &a.without)?;
     let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
     crate::cmd::input::prepare_out_dir(
+        "--out",
         &a.out,
         a.out == std::path::Path::new("out/traces"),
-        a.parents,
+        Some(a.parents),
     )?;
     let opts = CheckOpts {
         order: if a.dfs { Order::Dfs } else { Order::Bfs },

@@ -56,7 +56,8 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
     let k = compile::kernel_target(&a.kernel).map_err(anyhow::Error::msg)?;
     let feat = k.preset.features();
     if let Some(dir) = &a.write_corpus {
-        std::fs::create_dir_all(dir)?;
+        // the folder's last level is created by the first write, not a whole tree
+        crate::cmd::input::prepare_out_dir("--write-corpus", dir, false, None)?;
         for mp in corpus::corpus_for(k.preset) {
             let t = compile::to_trace(&mp, k.preset).map_err(anyhow::Error::msg)?;
             let p = dir.join(format!("{}.jsonl", mp.id));

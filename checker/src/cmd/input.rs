@@ -56,16 +56,22 @@ pub fn switch_set(
     ublk_model::apply_switches(preset.features(), with, without).map_err(anyhow::Error::msg)
 }
 
-/// The `--out` folder of `check` and `sim`: traces are written into it as they are found, and
-/// only its last level is created then.  The default folder (`out/traces`) may lack its
-/// parent too, which is created here; another folder whose parent is missing is refused unless
-/// `parents` (`--parents`), so a typo does not grow a tree somewhere.
-pub fn prepare_out_dir(out: &std::path::Path, default: bool, parents: bool) -> anyhow::Result<()> {
+/// An output folder (`check --out`, `sim --out`, `conform --write-corpus`): files are written
+/// into it as they are made, and only its last level is created then.  The default folder
+/// (`out/traces`) may lack its parent too, which is created here; another folder whose parent
+/// is missing is refused unless `parents` is `Some(true)` (`--parents`; None: the command has
+/// no such flag), so a typo does not grow a tree somewhere.
+pub fn prepare_out_dir(
+    flag: &str,
+    out: &std::path::Path,
+    default: bool,
+    parents: Option<bool>,
+) -> anyhow::Result<()> {
     if out.is_dir() {
         return Ok(());
     }
     if out.exists() {
-        anyhow::bail!("--out {}: exists and is not a folder", out.display());
+        anyhow::bail!("{flag} {}: exists and is not a folder", out.display());
     }
     let up = out
         .parent()
@@ -74,13 +80,18 @@ pub fn prepare_out_dir(out: &std::path::Path, default: bool, parents: bool) -> a
     if up.is_dir() {
         return Ok(());
     }
-    if default || parents {
+    if default || parents == Some(true) {
         std::fs::create_dir_all(up)?;
         return Ok(());
     }
     anyhow::bail!(
-        "--out {}: folder {} does not exist (--parents creates it)",
+        "{flag} {}: folder {} does not exist{}",
         out.display(),
-        up.display()
+        up.display(),
+        if parents.is_some() {
+            " (--parents creates it)"
+        } else {
+            ""
+        }
     )
 }

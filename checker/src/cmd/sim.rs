@@ -121,9 +121,10 @@ pub fn run(a: SimArgs) -> Result<i32> {
     };
     let faults = FaultSet::parse(&a.faults).map_err(anyhow::Error::msg)?;
     crate::cmd::input::prepare_out_dir(
+        "--out",
         &a.out,
         a.out == std::path::Path::new("out/traces"),
-        a.parents,
+        Some(a.parents),
     )?;
     if a.queues == 0 || a.depth == 0 || a.queues as usize * a.depth as usize > 8 {
         bail!("--queues × --depth must be between 1 and 8");
