@@ -26,7 +26,7 @@ mkdir -p "$art"
 # check exits 1 on FAIL (B-8 seeded); the trace is what we want
 "$bin" check --with B-8 -s register-vs-server-exit --out "$tmp/traces" >/dev/null || true
 "$bin" check -s exit-before-unregister --out "$tmp/traces" >/dev/null
-"$bin" view "$tmp/traces/K72-register-vs-server-exit.jsonl" -o "$art/viewer-b8.html"
+"$bin" view "$tmp/traces/K72+B-8-register-vs-server-exit.jsonl" -o "$art/viewer-b8.html"
 "$bin" view "$tmp/traces/K72-exit-before-unregister.jsonl" -o "$art/viewer-o7.html"
 /usr/bin/python3 scripts/viewer-test.py "$art/viewer-b8.html" "VIOLATION S4" "$art/viewer.png"
 /usr/bin/python3 scripts/viewer-test.py "$art/viewer-o7.html" "HANG L2" "$art/viewer-lasso.png"

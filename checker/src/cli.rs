@@ -47,6 +47,11 @@ enum Cmd {
 /// Runs the CLI; returns the process exit code (0 ok, 1 violation, 2 error).
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // an interrupted write leaves no temp file behind
+    let _ = ctrlc::set_handler(|| {
+        ublk_traces::remove_pending_temps();
+        std::process::exit(130);
+    });
     let r = match cli.cmd {
         Cmd::List => cmd::list::run(),
         Cmd::Check(a) => cmd::check::run(a),

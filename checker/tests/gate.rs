@@ -30,7 +30,12 @@ fn clean(preset: Preset, scs: &[ublk_model::Scenario], max_states: u64) -> Vec<S
             v => bad.push(format!("{} {}: {v:?}", preset.name(), sc.name)),
         }
         for f in r.findings.iter().filter(|f| f.known.is_none()) {
-            bad.push(format!("{} {}: new {}", preset.name(), sc.name, f.signature));
+            bad.push(format!(
+                "{} {}: new {}",
+                preset.name(),
+                sc.name,
+                f.signature
+            ));
         }
         for u in &r.unreached {
             bad.push(format!("{} {}: {u}", preset.name(), sc.name));

@@ -97,6 +97,70 @@ pub struct RunReport<P> {
     pub elapsed: Duration,
     /// The actors of each thread.
     pub threads: Vec<Vec<ActorId>>,
+    /// The [`RunLimits`] limit that stopped the run before the engine was done.
+    pub limit: Option<String>,
+}
+
+/// Limits every engine honours (the explorer's `--max-seconds` and
+/// `--max-states`, the latter counted in executions here).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    pub max_time: Option<Duration>,
+    pub max_executions: Option<u64>,
+}
+
+/// A shuttle scheduler that starts no new execution once a limit is reached.
+struct Limited<S> {
+    /// Taken (and leaked) when a limit stopped the run: shuttle's random
+    /// and PCT schedulers print a "failing seed" message when dropped before
+    /// their iterations are done.
+    inner: Option<S>,
+    stopped: bool,
+    limits: RunLimits,
+    t0: Instant,
+    started: u64,
+    hit: Arc<StdMutex<Option<String>>>,
+}
+
+impl<S> Drop for Limited<S> {
+    fn drop(&mut self) {
+        if self.stopped {
+            std::mem::forget(self.inner.take());
+        }
+    }
+}
+
+impl<S: shuttle::scheduler::Scheduler> shuttle::scheduler::Scheduler for Limited<S> {
+    fn new_execution(&mut self) -> Option<shuttle::scheduler::Schedule> {
+        let why = match self.limits {
+            RunLimits {
+                max_time: Some(t), ..
+            } if self.t0.elapsed() >= t => Some(format!("time limit {}s reached", t.as_secs())),
+            RunLimits {
+                max_executions: Some(n),
+                ..
+            } if self.started >= n => Some(format!("execution limit {n} reached")),
+            _ => None,
+        };
+        if let Some(w) = why {
+            *self.hit.lock().unwrap() = Some(w);
+            self.stopped = true;
+            return None;
+        }
+        self.started += 1;
+        self.inner.as_mut()?.new_execution()
+    }
+    fn next_task(
+        &mut self,
+        runnable: &[&shuttle::scheduler::Task],
+        current: Option<shuttle::scheduler::TaskId>,
+        yielding: bool,
+    ) -> Option<shuttle::scheduler::TaskId> {
+        self.inner.as_mut()?.next_task(runnable, current, yielding)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.inner.as_mut().map_or(0, |s| s.next_u64())
+    }
 }
 
 struct Out<P> {
@@ -479,7 +543,35 @@ pub fn run<P: Ord + Send + 'static>(
     invariants: bool,
     summarize: Summarize<P>,
 ) -> RunReport<P> {
+    run_limited(
+        m,
+        engine,
+        threads,
+        invariants,
+        summarize,
+        RunLimits::default(),
+    )
+}
+
+/// As [`run`], stopping at `limits` (the report names the limit reached).
+pub fn run_limited<P: Ord + Send + 'static>(
+    m: &Model,
+    engine: Engine,
+    threads: Vec<Vec<ActorId>>,
+    invariants: bool,
+    summarize: Summarize<P>,
+    limits: RunLimits,
+) -> RunReport<P> {
     let t0 = Instant::now();
+    let hit: Arc<StdMutex<Option<String>>> = Arc::new(StdMutex::new(None));
+    let limited = |inner| Limited {
+        inner: Some(inner),
+        stopped: false,
+        limits,
+        t0,
+        started: 0,
+        hit: hit.clone(),
+    };
     let ctx = Arc::new(Ctx {
         m: m.clone(),
         threads: threads.clone(),
@@ -503,7 +595,17 @@ pub fn run<P: Ord + Send + 'static>(
             let mut b = loom::model::Builder::new();
             b.preemption_bound = preemption_bound;
             b.max_branches = max_branches;
-            b.max_permutations = max_executions;
+            // loom counts from 1: `max_permutations` n runs n - 1 executions
+            let cap = limits
+                .max_executions
+                .map(|n| n.saturating_add(1).min(usize::MAX as u64) as usize);
+            b.max_permutations = match (max_executions, cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            b.max_duration = limits.max_time;
+            // loom looks at its limits only every checkpoint_interval executions
+            b.checkpoint_interval = 1;
             b.max_threads = LOOM_MAX_THREADS;
             // a hook left by an earlier shuttle run would fire (and print
             // its own error) on every unwind loom does; a failure's text is
@@ -520,7 +622,11 @@ pub fn run<P: Ord + Send + 'static>(
         }
         Engine::ShuttleRandom { iterations, seed } => {
             let s = shuttle::scheduler::RandomScheduler::new_from_seed(seed, iterations);
-            shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
+            shuttle::Runner::new(
+                limited(Box::new(s) as Box<dyn shuttle::scheduler::Scheduler + Send>),
+                shuttle::Config::new(),
+            )
+            .run(move || shuttle_execution(&c));
         }
         Engine::ShuttlePct {
             iterations,
@@ -528,17 +634,35 @@ pub fn run<P: Ord + Send + 'static>(
             seed,
         } => {
             let s = shuttle::scheduler::PctScheduler::new_from_seed(seed, depth, iterations);
-            shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
+            shuttle::Runner::new(
+                limited(Box::new(s) as Box<dyn shuttle::scheduler::Scheduler + Send>),
+                shuttle::Config::new(),
+            )
+            .run(move || shuttle_execution(&c));
         }
         Engine::ShuttleDfs {
             preemption_bound,
             max_iterations,
         } => {
             let s = crate::bounded_dfs::PreemptionBoundedDfs::new(preemption_bound, max_iterations);
-            shuttle::Runner::new(s, shuttle::Config::new()).run(move || shuttle_execution(&c));
+            shuttle::Runner::new(
+                limited(Box::new(s) as Box<dyn shuttle::scheduler::Scheduler + Send>),
+                shuttle::Config::new(),
+            )
+            .run(move || shuttle_execution(&c));
         }
     }));
     let mut o = ctx.out.lock().unwrap();
+    let executions = ctx.executions.load(Ordering::Relaxed);
+    let mut limit = hit.lock().unwrap().take();
+    if limit.is_none() && matches!(engine, Engine::Loom { .. }) && o.failure.is_none() {
+        // loom stops quietly at max_duration / max_permutations
+        if let Some(t) = limits.max_time.filter(|t| t0.elapsed() >= *t) {
+            limit = Some(format!("time limit {}s reached", t.as_secs()));
+        } else if let Some(n) = limits.max_executions.filter(|n| executions >= *n) {
+            limit = Some(format!("execution limit {n} reached"));
+        }
+    }
     let error = match (&r, &o.failure) {
         (Err(e), None) => Some(panic_text(e.as_ref())),
         _ => None,
@@ -552,5 +676,6 @@ pub fn run<P: Ord + Send + 'static>(
         states: std::mem::take(&mut o.states),
         elapsed: t0.elapsed(),
         threads,
+        limit,
     }
 }

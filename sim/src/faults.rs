@@ -122,8 +122,15 @@ impl FaultSet {
                 Some((n, w)) => (
                     n,
                     Some(
-                        w.parse::<u32>()
-                            .map_err(|_| format!("bad weight in '{item}'"))?,
+                        w.trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|w| (1..=1000).contains(w))
+                            .ok_or_else(|| {
+                                format!(
+                                    "bad weight in '{item}': 1..=1000 (to leave a fault out, do not list it)"
+                                )
+                            })?,
                     ),
                 ),
                 None => (item, None),
@@ -135,10 +142,12 @@ impl FaultSet {
                     known.join(", ")
                 )
             })?;
+            if v.iter().any(|(g, _)| *g == f) {
+                return Err(format!("fault '{}' listed twice", f.name()));
+            }
             v.push((f, w.unwrap_or_else(|| f.default_weight())));
         }
         v.sort();
-        v.dedup_by_key(|x| x.0);
         Ok(FaultSet(v))
     }
 

@@ -19,7 +19,7 @@ pub struct AgreeArgs {
     #[arg(long)]
     pub without: Vec<String>,
     /// "Small enough": the explorer exhausts it within this many states ...
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
     /// ... and loom within this many executions (0: no limit).
     #[arg(long, default_value_t = 100_000)]
@@ -50,7 +50,7 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
     let scs: Vec<Scenario> = crate::scenarios::select(&a.scenarios)?;
     let mut rows = Vec::new();
     for p in presets {
-        let f = ublk_model::apply_switches(p.features(), &a.with, &a.without)?;
+        let f = crate::cmd::input::switch_set(p, &a.with, &a.without).map_err(|e| e.to_string())?;
         let o = CheckOpts {
             out: None,
             liveness: false,

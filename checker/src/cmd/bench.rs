@@ -10,8 +10,8 @@ pub struct BenchArgs {
     /// Scenario to explore (default: the largest built-in one).
     #[arg(long, default_value = "per-io-daemons-stress")]
     pub scenario: String,
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub runs: u64,
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! `ublksim check`: explore scenarios (or re-execute a saved trace) and report a verdict per
 //! scenario.
 
+use crate::cmd::input::{switch_set, TraceInput};
 use crate::explore::bfs::Order;
 use crate::explore::sweep;
 use crate::explore::verdict::{self, CheckOpts, Found, Verdict};
@@ -8,7 +9,7 @@ use crate::scenarios;
 use crate::scenarios::sweep::{configurations as sweep_configs, Level};
 use std::path::PathBuf;
 use std::time::Duration;
-use ublk_model::{apply_switches, Model, Preset};
+use ublk_model::{Model, Preset};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -26,20 +27,28 @@ pub struct CheckArgs {
     /// Depth-first instead of breadth-first (counterexamples not shortest).
     #[arg(long)]
     pub dfs: bool,
-    /// Stop a scenario after this many distinct states.
-    #[arg(long, default_value_t = 5_000_000)]
+    /// Stop a scenario after this many distinct states (loom, shuttle: executions).
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
-    /// Stop a scenario after this many seconds.
-    #[arg(long, default_value_t = 300)]
+    /// Stop a scenario after this many seconds (every engine).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub max_seconds: u64,
-    /// Folder for counterexample traces.
+    /// Folder for counterexample traces (`<PRESET><switches>-<scenario>.jsonl`).
     #[arg(long, default_value = "out/traces")]
     pub out: PathBuf,
+    /// Create the missing parent folders of --out.
+    #[arg(long)]
+    pub parents: bool,
     /// Print a JSON report instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Re-execute a saved trace instead of exploring.
-    #[arg(long)]
+    /// Re-execute a saved trace instead of exploring (every step and the outcome must match;
+    /// the options of an exploration do not apply).
+    #[arg(long, conflicts_with_all = [
+        "preset", "scenarios", "with", "without", "dfs", "max_states", "max_seconds", "out", "parents",
+        "json", "no_liveness", "liveness_only", "engine", "preemption_bound", "max_branches",
+        "iterations", "dfs_iterations", "pct_depth", "seed",
+    ])]
     pub replay: Option<PathBuf>,
     /// Safety only: skip the search for hangs (L1–L5).
     #[arg(long)]
@@ -67,21 +76,34 @@ pub struct CheckArgs {
     pub sweep_json: Option<PathBuf>,
     #[command(flatten)]
     pub engine: crate::explore::engines::EngineArgs,
+    #[command(flatten)]
+    pub input: crate::cmd::input::TraceInput,
 }
 
 pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     if let Some(f) = &a.replay {
-        let (text, same) = verdict::replay_file(f).map_err(anyhow::Error::msg)?;
-        print!("{text}");
-        if !same {
+        let r = verdict::replay_file_with(f, &a.input.replay_opts(TraceInput::MAX_STEPS))
+            .map_err(anyhow::Error::msg)?;
+        print!("{}", r.text);
+        if let Some(why) = r.mismatch {
             eprintln!(
-                "ublksim: replay of {} does not end as the trace records",
+                "ublksim: replay of {} does not end as the trace records: {why}",
                 f.display()
             );
             return Ok(1);
         }
+        if !r.has_outcome {
+            println!("replay reproduces the recorded steps (a prefix: no outcome recorded)");
+            return Ok(0);
+        }
         println!("replay reproduces the recorded outcome");
         return Ok(0);
+    }
+    if a.input.prefix
+        || a.input.max_steps.is_some()
+        || a.input.max_trace_bytes != TraceInput::DEFAULT_MAX_BYTES
+    {
+        anyhow::bail!("--prefix, --max-steps and --max-trace-bytes apply only with --replay");
     }
     let preset = Preset::from_name(&a.preset).ok_or_else(|| {
         anyhow::anyhow!(
@@ -90,9 +112,14 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
             Preset::known_names()
         )
     })?;
-    let features =
-        apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
+    let features = switch_set(preset, &a.with, &a.without)?;
     let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
+    crate::cmd::input::prepare_out_dir(
+        "--out",
+        &a.out,
+        a.out == std::path::Path::new("out/traces"),
+        Some(a.parents),
+    )?;
     let opts = CheckOpts {
         order: if a.dfs { Order::Dfs } else { Order::Bfs },
         max_states: a.max_states,
@@ -139,6 +166,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         {
             let why = r.stop_reason.as_deref().unwrap_or_default();
             println!("\n{} — n/a: {why}", r.scenario);
+        }
+        for r in results.iter().filter(|r| r.verdict == Verdict::Incomplete) {
+            let why = r.stop_reason.as_deref().unwrap_or_default();
+            println!("\n{} — INCOMPLETE: {why}", r.scenario);
         }
         for (r, sc) in results.iter().zip(&scs) {
             for u in &r.unreached {

@@ -13,8 +13,8 @@ pub struct ConformArgs {
     #[arg(long, default_value = "7.2")]
     pub kernel: String,
     /// Random programs to run.
-    #[arg(long, default_value_t = 100)]
-    pub count: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub count: u64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Run only program N of the seed (`sS-N`), `--repeat` times: reproduce one program of a
@@ -22,8 +22,8 @@ pub struct ConformArgs {
     #[arg(long)]
     pub only: Option<usize>,
     /// With --only: run the program this many times in one boot.
-    #[arg(long, default_value_t = 1, requires = "only")]
-    pub repeat: usize,
+    #[arg(long, default_value_t = 1, requires = "only", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub repeat: u64,
     /// Boot the kernel in QEMU and run there (without --vm/--device: print the programs).
     #[arg(long, conflicts_with = "device")]
     pub vm: bool,
@@ -40,7 +40,7 @@ pub struct ConformArgs {
     /// must report a hang there and still finish.
     #[arg(long)]
     pub hang: bool,
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
     /// Do not shrink divergent programs.
     #[arg(long)]
@@ -56,7 +56,8 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
     let k = compile::kernel_target(&a.kernel).map_err(anyhow::Error::msg)?;
     let feat = k.preset.features();
     if let Some(dir) = &a.write_corpus {
-        std::fs::create_dir_all(dir)?;
+        // the folder's last level is created by the first write, not a whole tree
+        crate::cmd::input::prepare_out_dir("--write-corpus", dir, false, None)?;
         for mp in corpus::corpus_for(k.preset) {
             let t = compile::to_trace(&mp, k.preset).map_err(anyhow::Error::msg)?;
             let p = dir.join(format!("{}.jsonl", mp.id));
@@ -79,7 +80,7 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
                 mp
             })
             .collect(),
-        None => (0..a.count)
+        None => (0..a.count as usize)
             .map(|n| generate::generate_one(a.seed, n, feat, &excluded))
             .collect(),
     };

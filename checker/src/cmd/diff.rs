@@ -23,9 +23,9 @@ pub struct DiffArgs {
     /// Show unchanged command-result rows too.
     #[arg(long)]
     pub all_rows: bool,
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub max_seconds: u64,
     /// Safety only: skip the search for hangs (L1–L5).
     #[arg(long)]

@@ -8,6 +8,7 @@ pub mod conform;
 pub mod diff;
 pub mod explain;
 pub mod graph;
+pub mod input;
 pub mod list;
 pub mod replay;
 pub mod series;

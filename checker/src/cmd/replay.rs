@@ -19,14 +19,14 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "7.2")]
     pub kernel: String,
     /// Per-step timeout (a step without its effect by then is a hang).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
     /// Print every result as a JSON line.
     #[arg(long)]
     pub json: bool,
     /// Run each trace this many times in one boot (a race shows up as some runs failing).
-    #[arg(long, default_value_t = 1)]
-    pub repeat: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub repeat: u64,
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {

@@ -6,13 +6,15 @@ use crate::explore::known::{self, What};
 use crate::explore::liveness::Hang;
 use crate::explore::shrink::{shrink, Cex};
 use crate::explore::signature::Signature;
-use crate::explore::verdict::{make_trace, make_trace_with, print_trace, print_trace_with, Ending};
+use crate::explore::verdict::{
+    make_trace, make_trace_with, print_trace, print_trace_with, switch_label, Ending,
+};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 use ublk_model::config::CopyMode;
-use ublk_model::{apply_switches, Model, Preset};
+use ublk_model::{Model, Preset};
 use ublk_sim::coverage::{Coverage, GOALS};
 use ublk_sim::faults::{FaultSet, ALL_FAULTS};
 use ublk_sim::workload::{scenario, Quirk, SimConfig};
@@ -31,10 +33,10 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Number of seeds to run (a sweep: seed, seed+1, …); stops at the first failure.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Atomic model steps per seed.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     steps: u64,
     #[arg(long, default_value_t = 1)]
     queues: u8,
@@ -69,6 +71,9 @@ pub struct SimArgs {
     /// Folder for the full and the shrunk counterexample traces.
     #[arg(long, default_value = "out/traces")]
     out: PathBuf,
+    /// Create the missing parent folders of --out.
+    #[arg(long)]
+    parents: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -121,9 +126,22 @@ pub fn run(a: SimArgs) -> Result<i32> {
             Preset::known_names()
         )
     })?;
-    let feat =
-        apply_switches(preset.features(), &a.with, &a.without).map_err(anyhow::Error::msg)?;
+    let feat = crate::cmd::input::switch_set(preset, &a.with, &a.without)?;
+    let Some(end) = a.seed.checked_add(a.seeds) else {
+        bail!(
+            "--seed {} with --seeds {} would run past seed {} (u64::MAX)",
+            a.seed,
+            a.seeds,
+            u64::MAX
+        );
+    };
     let faults = FaultSet::parse(&a.faults).map_err(anyhow::Error::msg)?;
+    crate::cmd::input::prepare_out_dir(
+        "--out",
+        &a.out,
+        a.out == std::path::Path::new("out/traces"),
+        Some(a.parents),
+    )?;
     if a.queues == 0 || a.depth == 0 || a.queues as usize * a.depth as usize > 8 {
         bail!("--queues × --depth must be between 1 and 8");
     }
@@ -141,7 +159,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
     let mut steps = 0u64;
     let mut results = Vec::new();
     let mut code = 0;
-    for seed in a.seed..a.seed + a.seeds {
+    for seed in a.seed..end {
         let mut cfg = base.clone();
         if a.swarm {
             use rand::{Rng, SeedableRng};
@@ -331,9 +349,10 @@ fn report_violation(
     v: ublk_model::Violation,
 ) -> Result<()> {
     let full = make_trace(m, preset, "sim", &path, Ending::Violation(&v));
-    let f_full = a
-        .out
-        .join(format!("sim-{}-seed{seed}-full.jsonl", preset.name()));
+    let f_full = a.out.join(format!(
+        "sim-{}-seed{seed}-full.jsonl",
+        switch_label(preset, feat)
+    ));
     full.write(&f_full)?;
     let cex = Cex {
         scenario: m.scenario.clone(),
@@ -349,9 +368,10 @@ fn report_violation(
         &small.path,
         Ending::Violation(&small.violation),
     );
-    let f_small = a
-        .out
-        .join(format!("sim-{}-seed{seed}-shrunk.jsonl", preset.name()));
+    let f_small = a.out.join(format!(
+        "sim-{}-seed{seed}-shrunk.jsonl",
+        switch_label(preset, feat)
+    ));
     t.write(&f_small)?;
     if !a.json {
         println!(

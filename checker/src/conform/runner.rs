@@ -206,6 +206,16 @@ pub fn program_of_trace(path: &Path, k: &KernelTarget) -> anyhow::Result<Program
             k.preset.name()
         );
     }
+    // an untrusted trace: its steps must be what the model does (no outcome needed: the
+    // corpus records programs, not findings)
+    let v = crate::explore::verdict::verify(&t, true)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(why) = v.mismatch {
+        anyhow::bail!(
+            "{}: the trace does not replay on the model: {why}",
+            path.display()
+        );
+    }
     let order = compile::order_from_trace(&t).map_err(anyhow::Error::msg)?;
     let id = path
         .file_stem()

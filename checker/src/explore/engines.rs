@@ -18,27 +18,37 @@ use std::time::Instant;
 use ublk_engines::step::{self, Engine, Summarize};
 use ublk_model::{Model, Scenario};
 
+/// The engines of `check --engine`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    Explorer,
+    Loom,
+    ShuttleRandom,
+    ShuttlePct,
+    ShuttleDfs,
+}
+
 /// Engine options of `check`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct EngineArgs {
     /// explorer | loom | shuttle-random | shuttle-pct | shuttle-dfs.
-    #[arg(long, default_value = "explorer")]
-    pub engine: String,
+    #[arg(long, value_enum, default_value = "explorer")]
+    pub engine: EngineKind,
     /// loom and shuttle-dfs: preemption bound (0: unbounded — exponential, see the README).
     #[arg(long, default_value_t = 2)]
     pub preemption_bound: usize,
     /// loom: maximum branches of one execution.
-    #[arg(long, default_value_t = 100_000)]
-    pub max_branches: usize,
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_branches: u64,
     /// shuttle-random / shuttle-pct: executions.
-    #[arg(long, default_value_t = 2000)]
-    pub iterations: usize,
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub iterations: u64,
     /// shuttle-dfs: stop after this many executions (0: none — exhaust the preemption bound).
     #[arg(long, default_value_t = 0)]
     pub dfs_iterations: usize,
     /// shuttle-pct: bug depth (4 finds K72's stale-pointer-window S1 in ~1,200 runs; 3 does not in 20,000).
-    #[arg(long, default_value_t = 4)]
-    pub pct_depth: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub pct_depth: u64,
     /// shuttle-random / shuttle-pct: the seed (same seed, same schedules).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -47,31 +57,26 @@ pub struct EngineArgs {
 impl EngineArgs {
     /// The engine, or None for the explorer.
     pub fn engine(&self) -> Result<Option<Engine>, String> {
-        Ok(Some(match self.engine.as_str() {
-            "explorer" => return Ok(None),
-            "loom" => Engine::Loom {
+        Ok(Some(match self.engine {
+            EngineKind::Explorer => return Ok(None),
+            EngineKind::Loom => Engine::Loom {
                 preemption_bound: (self.preemption_bound > 0).then_some(self.preemption_bound),
-                max_branches: self.max_branches,
+                max_branches: self.max_branches as usize,
                 max_executions: None,
             },
-            "shuttle-random" => Engine::ShuttleRandom {
-                iterations: self.iterations,
+            EngineKind::ShuttleRandom => Engine::ShuttleRandom {
+                iterations: self.iterations as usize,
                 seed: self.seed,
             },
-            "shuttle-pct" => Engine::ShuttlePct {
-                iterations: self.iterations,
-                depth: self.pct_depth,
+            EngineKind::ShuttlePct => Engine::ShuttlePct {
+                iterations: self.iterations as usize,
+                depth: self.pct_depth as usize,
                 seed: self.seed,
             },
-            "shuttle-dfs" => Engine::ShuttleDfs {
+            EngineKind::ShuttleDfs => Engine::ShuttleDfs {
                 preemption_bound: (self.preemption_bound > 0).then_some(self.preemption_bound),
                 max_iterations: (self.dfs_iterations > 0).then_some(self.dfs_iterations),
             },
-            e => {
-                return Err(format!(
-                "unknown engine '{e}' (explorer, loom, shuttle-random, shuttle-pct, shuttle-dfs)"
-            ))
-            }
         }))
     }
 }
@@ -85,6 +90,9 @@ pub enum EVerdict {
     SKIP,
     /// The engine stopped on a limit or an error of its own.
     ERROR,
+    /// `--max-seconds` or `--max-states` (executions here) stopped the run
+    /// before the engine was done (the note names the limit).
+    INCOMPLETE,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -140,7 +148,11 @@ pub fn run_engine(
     } else {
         None
     };
-    let r = step::run(&m, engine, threads, o.safety, summarize);
+    let limits = step::RunLimits {
+        max_time: Some(o.max_time),
+        max_executions: Some(o.max_states),
+    };
+    let r = step::run_limited(&m, engine, threads, o.safety, summarize, limits);
     res.executions = r.executions;
     res.dead_ends = r.stuck;
     res.seconds = r.elapsed.as_secs_f64();
@@ -154,7 +166,7 @@ pub fn run_engine(
             if let Some(dir) = &o.out {
                 let f = dir.join(format!(
                     "{}-{}-{}.jsonl",
-                    o.preset.name(),
+                    crate::explore::verdict::switch_label(o.preset, o.features),
                     sc.name,
                     engine.name()
                 ));
@@ -170,6 +182,14 @@ pub fn run_engine(
         (None, Some(e)) => {
             res.note = Some(e.clone());
             EVerdict::ERROR
+        }
+        (None, None) if r.limit.is_some() => {
+            res.note = Some(format!(
+                "{} after {} executions: not a complete run",
+                r.limit.clone().unwrap_or_default(),
+                r.executions
+            ));
+            EVerdict::INCOMPLETE
         }
         (None, None) => match known {
             Some(k) if o.features == o.preset.features() && exhaustive(&engine) => {
@@ -277,9 +297,12 @@ pub fn run_check(
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
     }
-    let bad = results
-        .iter()
-        .any(|r| matches!(r.verdict, EVerdict::FAIL | EVerdict::ERROR));
+    let bad = results.iter().any(|r| {
+        matches!(
+            r.verdict,
+            EVerdict::FAIL | EVerdict::ERROR | EVerdict::INCOMPLETE
+        )
+    });
     Ok(i32::from(bad))
 }
 

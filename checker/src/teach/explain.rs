@@ -7,6 +7,7 @@
 //! feeds the HTML viewer (`view.rs`), so the two never disagree.
 
 use crate::explore::describe;
+use crate::explore::verdict::{verify, ReplayOpts};
 use crate::teach::gloss::{gloss, lane_kind};
 use serde::Serialize;
 use std::fmt::Write;
@@ -204,51 +205,119 @@ fn ledger(m: &Model, s: &State, used: &[bool]) -> Ledger {
 
 /// Re-execute `t` and describe every step.  Fails if the trace does not fit
 /// the model any more (a step diverges from what was recorded).
+/// The trace is first re-executed in full ([`verify`]): a trace that does
+/// not replay (a step or the recorded ending differs) is refused, so the
+/// prose never narrates an ending the model does not reach.
 pub fn walk(t: &Trace) -> Result<Walk, String> {
-    let m = Model::new(&t.header.scenario, t.header.features)?;
+    walk_with(t, false)
+}
+
+/// As [`walk`]; `prefix`: accept a trace without an outcome line.
+pub fn walk_with(t: &Trace, prefix: bool) -> Result<Walk, String> {
+    let mut head = None;
+    let mut steps = Vec::new();
+    let end = walk_each(
+        t,
+        prefix,
+        |h| head = Some(h.clone()),
+        |_, st| steps.push(st),
+    )?;
+    let h = head.expect("the head comes first");
+    Ok(Walk {
+        title: h.title,
+        scenario: h.scenario,
+        doc: h.doc,
+        lanes: h.lanes,
+        steps,
+        initial: h.initial,
+        end,
+    })
+}
+
+/// What a walk knows before its first step.
+#[derive(Clone, Debug)]
+pub struct WalkHead {
+    pub title: String,
+    pub scenario: String,
+    pub doc: String,
+    pub lanes: Vec<Lane>,
+    pub initial: Ledger,
+}
+
+fn step_once(m: &Model, s: &mut State, a: ActorId, inv: bool) -> Result<Outcome, Violation> {
+    if inv {
+        m.apply(s, a)
+    } else {
+        m.step(s, a)
+    }
+}
+
+/// The walk one step at a time, in bounded memory: the trace is verified, a first pass finds
+/// the requests worth a ledger line, a second hands each step to `on_step` as it is made
+/// (after `on_head`).  Returns the ending.
+pub fn walk_each(
+    t: &Trace,
+    prefix: bool,
+    on_head: impl FnOnce(&WalkHead),
+    mut on_step: impl FnMut(&WalkHead, WalkStep),
+) -> Result<End, String> {
+    let v = verify(t, prefix)?;
+    if let Some(why) = v.mismatch {
+        return Err(format!("the trace does not replay: {why}"));
+    }
+    let m = v.model;
     let inv = t.header.state_invariants;
+    // pass 1: requests worth a ledger line — those not plain "free" at some point
     let mut s = m.init();
-    let mut states = vec![s.clone()];
-    let mut raw = Vec::new();
+    let mut used = vec![false; s.reqs.len()];
+    let mark = |s: &State, used: &mut Vec<bool>| {
+        for (r, u) in used.iter_mut().enumerate() {
+            *u |= describe::req(&s.reqs[r]) != "free";
+        }
+    };
+    mark(&s, &mut used);
+    for &a in &v.path {
+        let r = step_once(&m, &mut s, a, inv);
+        mark(&s, &mut used);
+        if r.is_err() {
+            break;
+        }
+    }
+    let hang = t.outcome.as_ref().and_then(|o| o.hang.clone());
+    let cycle = hang
+        .as_ref()
+        .and_then(|h| h.cycle_start)
+        .map(|c| c as usize);
+    let sw = if t.header.switches.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", t.header.switches.join(" "))
+    };
+    let s0 = m.init();
+    let head = WalkHead {
+        title: format!("{} on {}{sw}", t.header.scenario.name, t.header.preset),
+        scenario: t.header.scenario.name.clone(),
+        doc: t.header.scenario.doc.clone(),
+        lanes: m
+            .actors
+            .iter()
+            .map(|d| Lane {
+                name: d.name.clone(),
+                kind: lane_kind(&d.kind).into(),
+            })
+            .collect(),
+        initial: ledger(&m, &s0, &used),
+    };
+    on_head(&head);
+    // pass 2: each step as it is made
+    let mut s = s0;
     let mut violation: Option<(usize, Violation)> = None;
     for (i, rec) in t.steps.iter().enumerate() {
         let a: ActorId = rec.actor_id;
-        if a as usize >= m.actors.len() {
-            return Err(format!("step {}: no actor {a} in this scenario", i + 1));
-        }
         let before = s.clone();
-        let r = if inv {
-            m.apply(&mut s, a)
-        } else {
-            m.step(&mut s, a)
-        };
-        match r {
-            Ok(Outcome::Stepped(info)) => {
-                if info.func.label() != rec.func || info.result != rec.result {
-                    return Err(format!(
-                        "step {}: the trace has {} → {:?}, the model now does {} → {:?} \
-                         (the model changed since the trace was saved)",
-                        i + 1,
-                        rec.func,
-                        rec.result,
-                        info.func,
-                        info.result
-                    ));
-                }
-                raw.push((
-                    a,
-                    info.func.to_string(),
-                    info.result,
-                    describe::diff(&m, &before, &s),
-                ));
-            }
-            Ok(Outcome::Blocked) => {
-                return Err(format!(
-                "step {}: actor {} cannot move here (the model changed since the trace was saved)",
-                i + 1,
-                m.actors[a as usize].name
-            ))
-            }
+        let (func, result) = match step_once(&m, &mut s, a, inv) {
+            Ok(Outcome::Stepped(info)) => (info.func.to_string(), info.result),
+            Ok(Outcome::Blocked) => unreachable!("verified: every step moves"),
             Err(v) => {
                 // an inline check stops inside the step: name the function
                 // the message names (`ublk_get_req_ref touches …`)
@@ -265,25 +334,30 @@ pub fn walk(t: &Trace) -> Result<Walk, String> {
                     .find(|f| !f.is_empty())
                     .unwrap_or("(step breaks an invariant)")
                     .to_string();
-                raw.push((a, func, None, describe::diff(&m, &before, &s)));
                 violation = Some((i + 1, v));
-                states.push(s.clone());
-                break;
+                (func, None)
             }
+        };
+        on_step(
+            &head,
+            WalkStep {
+                n: i + 1,
+                lane: a as usize,
+                actor: m.actors[a as usize].name.clone(),
+                gloss: gloss(&func).to_string(),
+                func,
+                result,
+                changes: describe::diff(&m, &before, &s),
+                ledger: ledger(&m, &s, &used),
+                in_cycle: cycle.is_some_and(|c| i >= c),
+                violation: violation.is_some(),
+            },
+        );
+        if violation.is_some() {
+            break;
         }
-        states.push(s.clone());
     }
-    // requests worth a ledger line: those not plain "free" at some point
-    let used: Vec<bool> = (0..s.reqs.len())
-        .map(|r| states.iter().any(|st| describe::req(&st.reqs[r]) != "free"))
-        .collect();
-    let outcome = t.outcome.clone();
-    let hang = outcome.as_ref().and_then(|o| o.hang.clone());
-    let cycle = hang
-        .as_ref()
-        .and_then(|h| h.cycle_start)
-        .map(|c| c as usize);
-    let end = match (&violation, &hang) {
+    Ok(match (&violation, &hang) {
         (Some((step, v)), _) => End::Violation {
             inv: v.inv.to_string(),
             describe: v.inv.describe().into(),
@@ -297,60 +371,49 @@ pub fn walk(t: &Trace) -> Result<Walk, String> {
             cycle_start: h.cycle_start.map(|c| c as usize + 1),
         },
         _ => End::Nothing,
-    };
-    if let (Some(o), None) = (
-        outcome.as_ref().and_then(|o| o.violation.as_ref()),
-        &violation,
-    ) {
-        return Err(format!(
-            "the trace records {} but re-executing it breaks nothing (the model changed)",
-            o.invariant
-        ));
-    }
-    let vstep = violation.as_ref().map(|(n, _)| *n);
-    let steps = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, (a, func, result, changes))| WalkStep {
-            n: i + 1,
-            lane: a as usize,
-            actor: m.actors[a as usize].name.clone(),
-            gloss: gloss(&func).to_string(),
-            func,
-            result,
-            changes,
-            ledger: ledger(&m, &states[i + 1], &used),
-            in_cycle: cycle.is_some_and(|c| i >= c),
-            violation: vstep == Some(i + 1),
-        })
-        .collect();
-    let sw = if t.header.switches.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", t.header.switches.join(" "))
-    };
-    Ok(Walk {
-        title: format!("{} on {}{sw}", t.header.scenario.name, t.header.preset),
-        scenario: t.header.scenario.name.clone(),
-        doc: t.header.scenario.doc.clone(),
-        lanes: m
-            .actors
-            .iter()
-            .map(|d| Lane {
-                name: d.name.clone(),
-                kind: lane_kind(&d.kind).into(),
-            })
-            .collect(),
-        steps,
-        initial: ledger(&m, &states[0], &used),
-        end,
     })
 }
 
+/// `explain` without holding the walk: the same text as [`render`] of [`walk`], written as
+/// each step is made (memory bounded by one step, not the trace's length).
+pub fn render_stream(t: &Trace, prefix: bool, out: &mut impl std::io::Write) -> Result<(), String> {
+    let sink = std::cell::RefCell::new((out, None::<std::io::Error>));
+    let put = |text: &str| {
+        let mut g = sink.borrow_mut();
+        if g.1.is_none() {
+            if let Err(e) = g.0.write_all(text.as_bytes()) {
+                g.1 = Some(e);
+            }
+        }
+    };
+    let mut prev_cycle = false;
+    let end = walk_each(
+        t,
+        prefix,
+        |h| {
+            let mut text = format!("{}\n{}\n\n", h.title, h.doc);
+            let _ = writeln!(text, "  0. initially: {}", h.initial.dev);
+            ledger_lines(&h.initial, &mut text);
+            put(&text);
+        },
+        |h, st| {
+            let mut text = String::new();
+            step_text(&h.lanes, &st, prev_cycle, &mut text);
+            prev_cycle = st.in_cycle;
+            put(&text);
+        },
+    )?;
+    put(&format!("\n{}\n", end.sentence()));
+    match sink.into_inner().1 {
+        Some(e) => Err(e.to_string()),
+        None => Ok(()),
+    }
+}
+
 /// Read and walk a trace file.
-pub fn walk_file(path: &Path) -> Result<Walk, String> {
-    let t = Trace::read(path).map_err(|e| e.to_string())?;
-    walk(&t).map_err(|e| format!("{}: {e}", path.display()))
+pub fn walk_file(path: &Path, o: &ReplayOpts) -> Result<Walk, String> {
+    let t = Trace::read_limited(path, &o.limits).map_err(|e| e.to_string())?;
+    walk_with(&t, o.prefix).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn ledger_lines(l: &Ledger, out: &mut String) {
@@ -386,32 +449,38 @@ pub fn render_steps(w: &Walk, first: usize) -> String {
         ledger_lines(&w.initial, &mut out);
     }
     for st in w.steps.iter().filter(|s| s.n >= first.max(1)) {
-        if st.in_cycle && (st.n == 1 || !w.steps[st.n - 2].in_cycle) {
-            let _ = writeln!(out, "     ── cycle: the following steps repeat forever ──");
-        }
-        let kind = &w.lanes[st.lane].kind;
-        let res = st
-            .result
-            .map(|r| format!(" → returns {r}"))
-            .unwrap_or_default();
-        let gloss = if st.gloss.is_empty() {
-            String::new()
-        } else {
-            format!(" — {}", st.gloss)
-        };
-        let mark = if st.violation { "✗ " } else { "" };
-        let _ = writeln!(
-            out,
-            "{:>3}. {mark}{} [{kind}] {}{res}{gloss}",
-            st.n, st.actor, st.func
-        );
-        if !st.changes.is_empty() {
-            let _ = writeln!(out, "         changed: {}", st.changes.join("; "));
-        }
-        if st.violation {
-            let _ = writeln!(out, "         state at the violation:");
-        }
-        ledger_lines(&st.ledger, &mut out);
+        let prev_cycle = st.n >= 2 && w.steps[st.n - 2].in_cycle;
+        step_text(&w.lanes, st, prev_cycle, &mut out);
     }
     out
+}
+
+/// One step's lines: the cycle marker where a cycle starts, the step, what changed, the ledger.
+fn step_text(lanes: &[Lane], st: &WalkStep, prev_cycle: bool, out: &mut String) {
+    if st.in_cycle && !prev_cycle {
+        let _ = writeln!(out, "     ── cycle: the following steps repeat forever ──");
+    }
+    let kind = &lanes[st.lane].kind;
+    let res = st
+        .result
+        .map(|r| format!(" → returns {r}"))
+        .unwrap_or_default();
+    let gloss = if st.gloss.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", st.gloss)
+    };
+    let mark = if st.violation { "✗ " } else { "" };
+    let _ = writeln!(
+        out,
+        "{:>3}. {mark}{} [{kind}] {}{res}{gloss}",
+        st.n, st.actor, st.func
+    );
+    if !st.changes.is_empty() {
+        let _ = writeln!(out, "         changed: {}", st.changes.join("; "));
+    }
+    if st.violation {
+        let _ = writeln!(out, "         state at the violation:");
+    }
+    ledger_lines(&st.ledger, out);
 }

@@ -94,7 +94,7 @@ pub fn markdown() -> Result<String, String> {
          Every bug the model can seed, and every finding the model made on real versions, with the \
          fix and the end of its counterexample as `ublksim explain` prints it (how to read it: \
          [reading traces](reading-traces.md)). Each excerpt below was produced by running the \
-         command above it; `check` saves the trace as `out/traces/<PRESET>-<scenario>.jsonl`, and \
+         command above it; `check` saves the trace as `out/traces/<PRESET><switches>-<scenario>.jsonl`, and \
          `ublksim explain` / `ublksim view` show it whole.\n\n",
     );
     out.push_str("| id | what | seeded by | scenario | verdict |\n|---|---|---|---|---|\n");
@@ -121,7 +121,10 @@ pub fn markdown() -> Result<String, String> {
         let w = walk(t)?;
         let _ = writeln!(out, "\n## {}\n\n**{}.** {}\n", e.id, e.title, e.story);
         let _ = writeln!(out, "**Fix:** {}\n", e.fix);
-        let file = format!("out/traces/{}-{}.jsonl", e.preset.name(), e.scenario);
+        let file = format!(
+            "out/traces/{}",
+            crate::explore::verdict::trace_file_name(e.preset, t.header.features, e.scenario)
+        );
         let _ = writeln!(
             out,
             "```sh\n{}        # {verdict} in {} steps\nublksim explain {file}\n```\n",
