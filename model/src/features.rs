@@ -149,6 +149,12 @@ switches! {
     /// UBLK_F_USER_RECOVERY_FAIL_IO.
     RecoveryFailIo = "recovery-fail-io", Upstream, None,
         "ublk: support device recovery without I/O queueing (6.13)";
+    /// B-2 fix "fix race between io_uring_cmd_complete_in_task and
+    /// ublk_cancel_cmd" (6.15-rc, stable 6.12): `ublk_cancel_cmd` leaves
+    /// the cmd alone while a started request owns the tag (its dispatch
+    /// task work will complete the cmd, or abort the request).
+    FixB2 = "fix-b2", Fix, Some("B-2"),
+        "ublk: fix race between io_uring_cmd_complete_in_task and ublk_cancel_cmd";
 }
 
 // A [`Features`] set has one bit per switch.
@@ -212,7 +218,7 @@ pub const NON_BEHAVIOURAL_PATCHES: [(&str, &str); 7] = [
 /// A set of switches: bit `w as u8` for switch `w`.  A `u64` (room for 64
 /// switches) stays as cheap to copy and hash as the `u32` it was: the set is
 /// part of the compiled [`crate::Model`], not of the explored state, and
-/// traces store it as the same number (`"features": 33792`).
+/// traces store it as the same number (`"features": 134251520`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Features(pub u64);
 
@@ -325,7 +331,7 @@ mod tests {
     /// must not move (new switches go at the end of `switches!`).
     #[test]
     fn bit_layout_is_stable() {
-        assert_eq!(Preset::K612.features().0, 33792);
+        assert_eq!(Preset::K612.features().0, 134_251_520);
         assert_eq!(Sw::P02 as u8, 0);
         assert_eq!(Sw::RecoveryFailIo as u8, 26);
         assert!(ALL_SWITCHES.len() <= Features::CAPACITY);

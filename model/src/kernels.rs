@@ -55,6 +55,7 @@ use Sw::*;
 /// ≈6.16: the base of the off-daemon series.  It has the unregister
 /// zero-copy test that v1 of the series dropped.
 const PRE: Features = Features::of(&[
+    FixB2,
     FixB5,
     FixB6,
     FixB10,
@@ -79,8 +80,9 @@ const K72: Features = POST.plus(&[
     AutoUnregFirst,
 ]);
 /// 6.12.118: the B-6 fix is in stable 6.12 (abort drops the pdu kref); the
-/// copy-mode FETCH without a buffer fails (-EINVAL, no B-12).
-const K612: Features = Features::of(&[FixB6, FixB12]);
+/// copy-mode FETCH without a buffer fails (-EINVAL, no B-12); `ublk_cancel_cmd`
+/// skips a tag with a started request (B-2's fix, backported to 6.12.y).
+const K612: Features = Features::of(&[FixB2, FixB6, FixB12]);
 
 /// Every kernel, oldest first.  [`Preset`]'s constants index this table.
 pub const KERNELS: &[Kernel] = &[

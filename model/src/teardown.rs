@@ -63,9 +63,18 @@ impl Exec<'_> {
     /// `ublk_cancel_cmd()` part 1 (lock-free): is there a cmd to cancel?
     /// Not if the slot is not ACTIVE, nor if a started request owns the tag
     /// (its dispatch task work will complete the cmd, or abort the request).
+    ///
+    /// Without `fix-b2` (before "ublk: fix race between
+    /// io_uring_cmd_complete_in_task and ublk_cancel_cmd", 6.15-rc, spec §6.2
+    /// "K615s … contains the B-2 race") only the ACTIVE test exists: a cmd
+    /// that `ublk_queue_cmd` already handed to task work is completed here
+    /// too, and the dispatch then runs on a completed cmd.
     pub fn ublk_cancel_cmd_1(&mut self, sl: usize) -> R<bool> {
         if !self.s.slots[sl].has(flag::ACTIVE) {
             return Ok(false);
+        }
+        if !self.m.feat.has(Sw::FixB2) {
+            return Ok(true);
         }
         let tag = (sl % self.m.dev.depth as usize) as u8;
         if let Some(r) = self.s.tags_rqs[sl] {

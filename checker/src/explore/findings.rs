@@ -348,6 +348,17 @@ pub const FINDINGS: &[Finding] = &[
         ],
     },
     Finding {
+        id: "B-2",
+        kind: Kind::Seeded,
+        fix: Some(FixB2),
+        commit: None,
+        status: "fixed in 6.15-rc, backported to 6.12.y (spec §6.2: K615s has the race)",
+        zoo: None,
+        seeded: &[Seeded { preset: Preset::K72, scenario: "small-ring-close-vs-dispatch", inv: Inv::S6, shuttle: false }],
+        witness: None,
+        known: &[],
+    },
+    Finding {
         id: "B-5",
         kind: Kind::Seeded,
         fix: Some(FixB5),

@@ -150,5 +150,20 @@ pub fn all() -> Vec<Scenario> {
                 control(&[StartDev]),
             ],
         ),
+        // B-2: the daemon's ring is closed while `ublk_queue_cmd` has handed
+        // the request to its cmd's task work (the thread lives on).
+        sc(
+            "small-ring-close-vs-dispatch",
+            "Witness of B-2. The daemon's ring is closed (a fault, after START_DEV) while a read              is on its way to the daemon's FETCH: the ring exit's cancel must leave the cmd alone              once the request is started, because the dispatch task work (still to run on the              live daemon thread) completes it; otherwise the cancel completes it with              UBLK_IO_RES_ABORT first and the dispatch completes a completed cmd. (Zero copy, no \
+             buffer registered: 6.12 cannot run it; in copy mode 6.12 strands the request once \
+             its daemon exits, the B-14 class of hang, not analysed here.)",
+            dev(CopyMode::ZeroCopy),
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), Op::Exit]),
+                ActorSpec::RingClose { server: 0 },
+                submit(&[Bio::Read]),
+                control(&[StartDev]),
+            ],
+        ),
     ]
 }
