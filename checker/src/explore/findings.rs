@@ -669,6 +669,9 @@ pub const FINDINGS: &[Finding] = &[
             // the dropped completion hangs on every kernel (found by the sweep and the simulator)
             Known { scenario: "", what: What::Hang(Prop::L1), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
             Known { scenario: "", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L3), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L4), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L5), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
         ],
     },
     Finding {
