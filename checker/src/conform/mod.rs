@@ -10,4 +10,6 @@ pub mod oracle;
 pub mod runner;
 
 #[cfg(test)]
+mod oracle_k612_tests;
+#[cfg(test)]
 mod tests;

@@ -319,20 +319,11 @@ fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
             buf: matches!(data, Data::Copy | Data::CopyNgd),
         };
         let body = match data {
-            Data::ZeroCopy => vec![
-                Op::Register {
-                    q: 0,
-                    tag: t,
-                    idx: t,
-                },
-                Op::FixedIo { idx: t },
-                Op::Unregister {
-                    q: 0,
-                    tag: t,
-                    idx: t,
-                },
-                commit,
-            ],
+            Data::ZeroCopy => {
+                let mut b = zero_copy_io(t).to_vec();
+                b.push(commit);
+                b
+            }
             Data::UserCopy => vec![Op::UserCopy { q: 0, tag: t }, commit],
             // every request is a WRITE (see `shapes`): fetch its data, wait for the copy
             // (6.12 does it in task work), then commit
@@ -360,25 +351,31 @@ fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
     prog
 }
 
+/// Zero-copy I/O on tag `t`'s request from the caller's ring: REGISTER at table index `t`,
+/// one fixed-buffer I/O, UNREGISTER.
+fn zero_copy_io(t: u8) -> [Op; 3] {
+    [
+        Op::Register {
+            q: 0,
+            tag: t,
+            idx: t,
+        },
+        Op::FixedIo { idx: t },
+        Op::Unregister {
+            q: 0,
+            tag: t,
+            idx: t,
+        },
+    ]
+}
+
 /// An offload thread: once, for every tag, touch the request off the daemon (zero copy:
 /// REGISTER in its own ring, fixed I/O, UNREGISTER; user copy: a pread/pwrite), then exit.
 fn offload(data: Data, tags: &[u8]) -> Vec<Op> {
     let mut prog = Vec::new();
     for &t in tags {
         match data {
-            Data::ZeroCopy => prog.extend([
-                Op::Register {
-                    q: 0,
-                    tag: t,
-                    idx: t,
-                },
-                Op::FixedIo { idx: t },
-                Op::Unregister {
-                    q: 0,
-                    tag: t,
-                    idx: t,
-                },
-            ]),
+            Data::ZeroCopy => prog.extend(zero_copy_io(t)),
             _ => prog.push(Op::UserCopy { q: 0, tag: t }),
         }
     }
