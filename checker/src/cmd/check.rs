@@ -189,6 +189,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
             sigs.entry(f.signature.clone()).or_insert(f.known.is_some());
         }
         let known = sigs.values().filter(|k| **k).count();
+        let total: u64 = results.iter().map(|r| r.states).sum();
         let unreached: usize = results.iter().map(|r| r.unreached.len()).sum();
         println!(
             "\n{} passed, {} failed, {} known, {} incomplete, {} n/a; {} distinct finding signature(s): {} new, {} known{}",
@@ -205,6 +206,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
             } else {
                 String::new()
             }
+        );
+        println!(
+            "visited states are kept as xxh3-128 fingerprints: the chance that two of the {total} \
+             states explored were merged is below {:.0e}",
+            crate::explore::bfs::omission_bound(total).max(f64::MIN_POSITIVE)
         );
     } else {
         let report = serde_json::json!({
