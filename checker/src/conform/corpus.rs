@@ -82,6 +82,53 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, d, h, d, b, c, d, d],
             "user-copy-daemon-and-helper",
         ),
+        // a ring without /dev/ublkcN as a fixed file: the daemon owns the read's request,
+        // closes its ring (the exit cancels the other tag's FETCH) and exits; the last close
+        // of /dev/ublkcN runs the release work, which fails the read with -EIO. (The model
+        // kept the ring exit's "file dropped" and its claimed cmd in one register, so after
+        // cancelling cmd 1 the file was never released: the read hung; measured on 7.2.)
+        program(
+            sc(
+                "plain-fd-ring-close-release",
+                "plain-fd ring closed while its daemon owns a request, then exit",
+                DevConfig {
+                    depth: 2,
+                    copy: CopyMode::Copy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        false,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::Fetch {
+                                q: 0,
+                                tag: 1,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::CloseRing,
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, d, c, b, d, d, d, b],
+            "plain-fd-ring-close-release",
+        ),
     ]
 }
 
