@@ -100,7 +100,9 @@ struct SeedResult {
     quirks: Vec<&'static str>,
     progress: Progress,
     violation: Option<String>,
-    /// A confirmed hang (its signature).
+    /// A confirmed hang a declaration matches (`KNOWN <bug>: hang <property>`).
+    known_hang: Option<String>,
+    /// A confirmed hang no declaration matches (its signature).
     hang: Option<String>,
     /// Hang candidates (episodes ended or cut with an obligation open) and what exploring
     /// from each said.
@@ -239,8 +241,8 @@ pub fn run(a: SimArgs) -> Result<i32> {
             faults: cfg.faults.names(),
             quirks: cfg.quirks.iter().map(|q| q.name()).collect(),
             progress: r.progress.clone(),
-            violation: violation
-                .or(known_hang.map(|k| format!("KNOWN {}: hang {}", k.bug, k.what))),
+            violation,
+            known_hang: known_hang.map(|k| format!("KNOWN {}: hang {}", k.bug, k.what)),
             hang: hang.as_ref().map(|(sig, _)| sig.to_string()),
             candidates,
         });
@@ -286,11 +288,13 @@ pub fn run(a: SimArgs) -> Result<i32> {
 fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) {
     let clean = results
         .iter()
-        .filter(|r| r.violation.is_none() && r.hang.is_none())
+        .filter(|r| r.violation.is_none() && r.hang.is_none() && r.known_hang.is_none())
         .count();
     let known = results
         .iter()
-        .filter(|r| r.violation.as_ref().is_some_and(|v| v.starts_with("KNOWN")))
+        .filter(|r| {
+            r.known_hang.is_some() || r.violation.as_ref().is_some_and(|v| v.starts_with("KNOWN"))
+        })
         .count();
     let req: u64 = results.iter().map(|r| r.progress.requests_completed).sum();
     let faults: u64 = results.iter().map(|r| r.progress.faults_injected).sum();
