@@ -50,5 +50,6 @@ fn b12_lost_fetch_is_found_as_the_ring_exit_that_never_ends() {
 
 #[test]
 fn without_release_work_a_dead_servers_request_never_ends() {
-    finds_replayable_hang(&["--without", "release-work"], "L1");
+    // which obligation the first confirmed hang names depends on the schedule (L1 today)
+    finds_replayable_hang(&["--without", "release-work"], "L");
 }

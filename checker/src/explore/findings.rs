@@ -165,6 +165,13 @@ impl Sig {
             ..self
         }
     }
+    /// In or out of a user recovery (documents that both were seen).
+    pub const fn recovering_or_not(self) -> Sig {
+        Sig {
+            recovery: None,
+            ..self
+        }
+    }
     /// Only when (or unless) the fault injection dropped a completion.
     pub const fn fake_timeout(self, on: bool) -> Sig {
         Sig {
@@ -513,6 +520,9 @@ pub const FINDINGS: &[Finding] = &[
         known: &[
             // found by the configuration sweep on K612 (g-d1-copy-perio-r-ringclose)
             Known { scenario: "", what: What::Hang(Prop::L2), sig: sig("dead end", "a request is never ended").fake_timeout(false), on: Where { on: &[], off: &[ReleaseWork] }, reason: B14_612 },
+            // the same with a recovery server still to come (its threads count as the live
+            // server, so the property is L1): found by the simulator on K612
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended").fake_timeout(false).recovering_or_not(), on: Where { on: &[], off: &[ReleaseWork] }, reason: B14_612 },
         ],
     },
     Finding {

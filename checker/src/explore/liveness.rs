@@ -183,7 +183,13 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
         let mut labels = Vec::new();
         let mut c = s.clone();
         for &a in &cycle {
-            if let Ok(ublk_model::Outcome::Stepped(info)) = m.step(&mut c, a) {
+            // the kernel's steps name the cycle; user space retrying (a submitter's bios
+            // failing, a server's commands refused) is not what keeps the obligation open —
+            // a cycle of only those is a dead end of the kernel
+            let stepped = m.step(&mut c, a);
+            if let (true, Ok(ublk_model::Outcome::Stepped(info))) =
+                (m.actors[a as usize].kind.is_kernel(), stepped)
+            {
                 labels.push(info.func.label());
             }
         }
