@@ -38,19 +38,23 @@ pub struct SimArgs {
     /// Atomic model steps per seed.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     steps: u64,
+    /// Hardware queues.
     #[arg(long, default_value_t = 1)]
     queues: u8,
-    #[arg(long, default_value_t = 2)]
-    depth: u8,
+    /// Tags per queue (default 2; 1 on a kernel with one daemon per queue, e.g. K612, whose
+    /// per-io daemon threads the workload cannot use).
+    #[arg(long)]
+    depth: Option<u8>,
     /// Offload threads (off-daemon REGISTER / user copy).
     #[arg(long, default_value_t = 1)]
     offload: u8,
     /// Block submitters per queue.
     #[arg(long, default_value_t = 2)]
     submitters: u8,
-    /// copy | user-copy | zero-copy | auto-buf-reg
-    #[arg(long, default_value = "zero-copy")]
-    copy: String,
+    /// copy | user-copy | zero-copy | auto-buf-reg (default zero-copy; copy on a kernel
+    /// without zero copy, e.g. K612).
+    #[arg(long)]
+    copy: Option<String>,
     /// Faults: `all`, `none`, or a list like `kill,stop=4,elevator` (see `--list-faults`).
     #[arg(long, default_value = "none")]
     faults: String,
@@ -144,13 +148,25 @@ pub fn run(a: SimArgs) -> Result<i32> {
         a.out == std::path::Path::new("out/traces"),
         Some(a.parents),
     )?;
-    if a.queues == 0 || a.depth == 0 || a.queues as usize * a.depth as usize > 8 {
+    // defaults that fit the kernel: its data paths and its daemon shape
+    let pf = preset.features();
+    let depth = a.depth.unwrap_or(if pf.has(ublk_model::Sw::PerIoDaemon) {
+        2
+    } else {
+        1
+    });
+    let copy = match &a.copy {
+        Some(c) => copy_mode(c)?,
+        None if pf.has(ublk_model::Sw::ZeroCopy) => CopyMode::ZeroCopy,
+        None => CopyMode::Copy,
+    };
+    if a.queues == 0 || depth == 0 || a.queues as usize * depth as usize > 8 {
         bail!("--queues × --depth must be between 1 and 8");
     }
     let base = SimConfig {
         queues: a.queues,
-        depth: a.depth,
-        copy: copy_mode(&a.copy)?,
+        depth,
+        copy,
         offload: a.offload,
         submitters: a.submitters,
         faults: faults.clone(),
