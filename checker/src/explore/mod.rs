@@ -12,6 +12,7 @@ pub mod findings;
 pub mod known;
 pub mod liveness;
 pub mod projection;
+pub mod replay;
 pub mod shrink;
 pub mod signature;
 pub mod sweep;
