@@ -1,7 +1,7 @@
 //! `ublksim bench`: distinct states/s of the explorer on one scenario (median of runs).
 
 use crate::scenarios;
-use ublk_model::{Model, Preset};
+use ublk_model::Model;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -26,13 +26,7 @@ fn peak_rss_kib() -> Option<u64> {
 
 pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     use crate::explore::bfs::Explorer;
-    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown preset '{}' (known: {})",
-            a.preset,
-            Preset::known_names()
-        )
-    })?;
+    let preset = crate::cmd::input::preset(&a.preset)?;
     let sc = scenarios::by_name(&a.scenario)
         .ok_or_else(|| anyhow::anyhow!("unknown scenario '{}'", a.scenario))?;
     let m = Model::new(&sc, preset.features()).map_err(anyhow::Error::msg)?;

@@ -105,21 +105,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     {
         anyhow::bail!("--prefix, --max-steps and --max-trace-bytes apply only with --replay");
     }
-    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown preset '{}' (known: {})",
-            a.preset,
-            Preset::known_names()
-        )
-    })?;
+    let preset = crate::cmd::input::preset(&a.preset)?;
     let features = switch_set(preset, &a.with, &a.without)?;
     let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
-    crate::cmd::input::prepare_out_dir(
-        "--out",
-        &a.out,
-        a.out == std::path::Path::new("out/traces"),
-        Some(a.parents),
-    )?;
+    crate::cmd::input::prepare_traces_dir(&a.out, a.parents)?;
     let opts = CheckOpts {
         order: if a.dfs { Order::Dfs } else { Order::Bfs },
         max_states: a.max_states,

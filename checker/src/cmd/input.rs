@@ -61,6 +61,26 @@ pub fn switch_set(
 /// (`out/traces`) may lack its parent too, which is created here; another folder whose parent
 /// is missing is refused unless `parents` is `Some(true)` (`--parents`; None: the command has
 /// no such flag), so a typo does not grow a tree somewhere.
+/// The preset named on the command line, or an error that lists the known ones.
+pub fn preset(name: &str) -> anyhow::Result<ublk_model::Preset> {
+    ublk_model::Preset::from_name(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset '{name}' (known: {})",
+            ublk_model::Preset::known_names()
+        )
+    })
+}
+
+/// `--out` of a command that saves counterexample traces (default `out/traces`).
+pub fn prepare_traces_dir(out: &std::path::Path, parents: bool) -> anyhow::Result<()> {
+    prepare_out_dir(
+        "--out",
+        out,
+        out == std::path::Path::new("out/traces"),
+        Some(parents),
+    )
+}
+
 pub fn prepare_out_dir(
     flag: &str,
     out: &std::path::Path,

@@ -9,7 +9,7 @@ use crate::explore::signature::Signature;
 use crate::explore::verdict::{
     make_trace, make_trace_with, print_trace, print_trace_with, switch_label, Ending,
 };
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -125,13 +125,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let preset = Preset::from_name(&a.preset).ok_or_else(|| {
-        anyhow!(
-            "unknown preset '{}' (known: {})",
-            a.preset,
-            Preset::known_names()
-        )
-    })?;
+    let preset = crate::cmd::input::preset(&a.preset)?;
     let feat = crate::cmd::input::switch_set(preset, &a.with, &a.without)?;
     let Some(end) = a.seed.checked_add(a.seeds) else {
         bail!(
@@ -142,12 +136,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
         );
     };
     let faults = FaultSet::parse(&a.faults).map_err(anyhow::Error::msg)?;
-    crate::cmd::input::prepare_out_dir(
-        "--out",
-        &a.out,
-        a.out == std::path::Path::new("out/traces"),
-        Some(a.parents),
-    )?;
+    crate::cmd::input::prepare_traces_dir(&a.out, a.parents)?;
     // defaults that fit the kernel: its data paths and its daemon shape
     let pf = preset.features();
     let depth = a.depth.unwrap_or(if pf.has(ublk_model::Sw::PerIoDaemon) {
