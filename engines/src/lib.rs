@@ -11,6 +11,7 @@
 
 pub mod bounded_dfs;
 pub mod inclusion;
+pub mod layout;
 pub mod refcount;
 pub mod step;
 pub mod sync;
