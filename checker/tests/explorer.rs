@@ -223,3 +223,34 @@ fn depth_first_finds_bugs_too_and_limits_stop_cleanly() {
     assert_eq!(r.verdict, Verdict::Incomplete);
     assert!(r.stop_reason.unwrap().contains("state limit"));
 }
+
+/// A scenario that no longer reaches the race it declares is flagged: the elevator
+/// switch removed from `register-vs-elevator` (name kept), the check still passes,
+/// but the declared goal `elevator-free` is never reached.
+#[test]
+fn a_pass_that_never_reaches_the_scenarios_race_is_vacuous() {
+    let mut sc = scenarios::by_name("register-vs-elevator").unwrap();
+    let full = verdict::run_scenario(&sc, &opts(Preset::K72, Preset::K72.features())).unwrap();
+    assert_eq!(full.verdict, Verdict::Pass);
+    assert!(full.vacuous.is_empty(), "{:?}", full.vacuous);
+    sc.actors
+        .retain(|a| !matches!(a, ublk_model::ActorSpec::Elevator));
+    let r = verdict::run_scenario(&sc, &opts(Preset::K72, Preset::K72.features())).unwrap();
+    assert_eq!(r.verdict, Verdict::Pass);
+    assert!(
+        r.vacuous.iter().any(|v| v.starts_with("elevator-free")),
+        "{:?}",
+        r.vacuous
+    );
+}
+
+/// Every scenario named in the goals table exists, and declares at least one goal.
+#[test]
+fn the_goals_table_names_real_scenarios() {
+    let names: Vec<_> = scenarios::all().into_iter().map(|s| s.name).collect();
+    let declared = names
+        .iter()
+        .filter(|n| !scenarios::goals(n).is_empty())
+        .count();
+    assert!(declared >= 30, "{declared} scenarios declare goals");
+}

@@ -40,6 +40,9 @@ fn clean(preset: Preset, scs: &[ublk_model::Scenario], max_states: u64) -> Vec<S
         for u in &r.unreached {
             bad.push(format!("{} {}: {u}", preset.name(), sc.name));
         }
+        for v in &r.vacuous {
+            bad.push(format!("{} {}: vacuous: {v}", preset.name(), sc.name));
+        }
     }
     bad
 }

@@ -13,7 +13,8 @@
 
 use crate::refcount::{Ev, Op as HOp, Who, EINVAL};
 use std::collections::{HashSet, VecDeque};
-use ublk_model::state::{flag, Cell, State};
+use ublk_model::state::State;
+use ublk_model::view::Refs;
 use ublk_model::{
     ActorSpec, Bio, CtrlOp, DevConfig, Features, Model, Op, Outcome, Preset, Scenario,
 };
@@ -93,12 +94,7 @@ pub fn start_state(m: &Model, helpers: usize) -> Result<State, String> {
     let mut seen = HashSet::from([init.clone()]);
     let mut work = VecDeque::from([init]);
     while let Some(s) = work.pop_front() {
-        let io = &s.slots[0];
-        if s.actors[0].next_op == 2
-            && !s.actors[0].in_kernel()
-            && io.flags & flag::OWNED_BY_SRV != 0
-            && matches!(io.cell, Cell::Req(_))
-        {
+        if s.actors[0].next_op == 2 && !s.actors[0].in_kernel() && m.slot_view(&s, 0).owned() {
             return Ok(s);
         }
         for (info, next) in m.successors(&s) {
@@ -166,12 +162,16 @@ fn check_log_on(
         }
     }
     if let Some((r, t, c)) = finals {
-        let io = &s.slots[0];
-        let ended: u32 = s.reqs.iter().map(|q| q.ended as u32).sum();
-        if (io.refcnt, io.trb, ended) != (r, t, c) {
+        let io = m.slot_view(&s, 0);
+        let ended: u32 = m.req_views(&s).map(|q| q.ends as u32).sum();
+        let io_ref = match io.refs {
+            Refs::Io(v) => v,
+            Refs::Pdu(_) => 0, // before p02 `io->ref` does not exist
+        };
+        if (io_ref, io.trb, ended) != (r, t, c) {
             return Err(format!(
-                "after the log: model ref {} trb {} completions {ended}, harness ref {r} trb {t} completions {c}",
-                io.refcnt, io.trb
+                "after the log: model ref {io_ref} trb {} completions {ended}, harness ref {r} trb {t} completions {c}",
+                io.trb
             ));
         }
     }

@@ -26,6 +26,7 @@ pub mod k612;
 mod kactors;
 pub mod kernels;
 pub mod liveness;
+pub mod properties;
 pub mod state;
 mod teardown;
 #[cfg(test)]
@@ -33,6 +34,7 @@ mod tests;
 #[cfg(test)]
 mod tests_k612;
 mod uapi612;
+pub mod view;
 
 pub use config::*;
 pub use defs::{ActorDef, CmdDef, Kind, Model, Outcome, StepInfo};
@@ -41,6 +43,7 @@ pub use func::Func;
 pub use invariants::{Inv, Violation};
 pub use kernels::{Kernel, Preset, KERNELS};
 pub use liveness::{Obligation, Obligations, Prop};
+pub use properties::{Expectation, Goal, Property, PropertyId};
 pub use state::State;
 
 use state::*;

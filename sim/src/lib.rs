@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use ublk_model::config::CtrlOp;
+use ublk_model::properties::Before;
 use ublk_model::state::ActorId;
 use ublk_model::{Kind, Model, Outcome, State, Violation};
 use workload::BASE_WEIGHT;
@@ -179,7 +180,7 @@ pub fn simulate(
         p.episodes += 1;
         let mut s = m.init();
         let mut path: Vec<ActorId> = Vec::new();
-        let mut allocated = 0usize;
+        let mut before = Before::default();
         let mut last_completion = 0u64;
         let mut last_user = 0u64;
         loop {
@@ -244,8 +245,8 @@ pub fn simulate(
                             p.requests_completed += 1;
                             last_completion = path.len() as u64;
                         }
-                        cov.record(m, &info, &s, allocated);
-                        allocated = s.reqs.iter().filter(|r| r.allocated).count();
+                        cov.record(m, &info, &s, before);
+                        before = Before::of(m, &s);
                         if o.progress_every > 0 && p.steps % o.progress_every == 0 {
                             progress(&p);
                         }

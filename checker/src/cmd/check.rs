@@ -164,6 +164,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
             for u in &r.unreached {
                 println!("\n{} — declared finding {u}", r.scenario);
             }
+            for v in &r.vacuous {
+                println!("\n{} — VACUOUS: goal {v}", r.scenario);
+            }
             if r.findings.is_empty() {
                 continue;
             }
@@ -180,8 +183,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         let known = sigs.values().filter(|k| **k).count();
         let total: u64 = results.iter().map(|r| r.states).sum();
         let unreached: usize = results.iter().map(|r| r.unreached.len()).sum();
+        let vacuous = results.iter().filter(|r| !r.vacuous.is_empty()).count();
         println!(
-            "\n{} passed, {} failed, {} known, {} incomplete, {} n/a; {} distinct finding signature(s): {} new, {} known{}",
+            "\n{} passed, {} failed, {} known, {} incomplete, {} n/a; {} distinct finding signature(s): {} new, {} known{}{}",
             count(Verdict::Pass),
             count(Verdict::Fail),
             count(Verdict::Known),
@@ -192,6 +196,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
             known,
             if unreached > 0 {
                 format!("; {unreached} declared finding(s) no longer found")
+            } else {
+                String::new()
+            },
+            if vacuous > 0 {
+                format!("; {vacuous} scenario(s) vacuous (a declared goal never reached)")
             } else {
                 String::new()
             }
@@ -211,7 +220,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     let mut failed = results.iter().any(|r| {
-        matches!(r.verdict, Verdict::Fail | Verdict::Incomplete) || !r.unreached.is_empty()
+        matches!(r.verdict, Verdict::Fail | Verdict::Incomplete)
+            || !r.unreached.is_empty()
+            || !r.vacuous.is_empty()
     });
     let scope = match (&a.scope, a.scenarios.is_empty()) {
         (Some(s), _) => s.clone(),

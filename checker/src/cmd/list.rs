@@ -2,7 +2,7 @@
 
 use crate::scenarios;
 use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
-use ublk_model::{Preset, ALL_SWITCHES};
+use ublk_model::{Expectation, Preset, ALL_SWITCHES};
 
 pub fn run() -> anyhow::Result<i32> {
     print!("{}", list());
@@ -46,9 +46,23 @@ fn list() -> String {
     for (p, why) in NON_BEHAVIOURAL_PATCHES {
         let _ = writeln!(s, "  {p:<5} {why}");
     }
+    s.push_str("\nPROPERTIES (always: a counterexample is a path; eventually: a lasso or a dead end; sometimes: a goal, never reached = vacuous)\n");
+    for p in ublk_model::properties::properties() {
+        let e = match p.expectation {
+            Expectation::Always => "always",
+            Expectation::Eventually => "eventually",
+            Expectation::Sometimes => "sometimes",
+        };
+        let _ = writeln!(s, "  {:<20} {e:<10} {}", p.name, p.describe);
+    }
     s.push_str("\nSCENARIOS\n");
     for sc in scenarios::all() {
         let _ = writeln!(s, "  {:<34} {}", sc.name, sc.doc);
+        let g = scenarios::goals(&sc.name);
+        if !g.is_empty() {
+            let names: Vec<_> = g.iter().map(|g| g.name()).collect();
+            let _ = writeln!(s, "  {:<34} sometimes: {}", "", names.join(", "));
+        }
     }
     s
 }

@@ -14,8 +14,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 use ublk_model::config::CopyMode;
+use ublk_model::Goal;
 use ublk_model::{Model, Preset};
-use ublk_sim::coverage::{Coverage, GOALS};
+use ublk_sim::coverage::Coverage;
 use ublk_sim::faults::{FaultSet, ALL_FAULTS};
 use ublk_sim::workload::{scenario, Quirk, SimConfig};
 use ublk_sim::{simulate, Progress, RunOpts};
@@ -333,7 +334,8 @@ fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) 
         }
     }
     println!("\ncoverage — goals:");
-    for (g, what) in GOALS {
+    for goal in Goal::ALL {
+        let (g, what) = (goal.name(), goal.describe());
         let n = cov.goals.get(g).copied().unwrap_or(0);
         let mark = if n == 0 { "  NOT SEEN" } else { "" };
         println!("  {g:<20} {n:>10}  {what}{mark}");

@@ -150,20 +150,17 @@ pub fn command(op: &Op) -> Option<&'static str> {
 
 /// The slot situation a command enters in (slot q0t0).
 pub fn situation(m: &Model, s: &State) -> String {
-    let io = &s.slots[0];
-    let other = io.flags & !(flag::ACTIVE | flag::OWNED_BY_SRV);
+    let io = m.slot_view(s, 0);
+    let other = io.flags.0 & !(flag::ACTIVE | flag::OWNED_BY_SRV);
     match io.cell {
-        _ if other != 0 => format!("flags {}", crate::explore::describe::flags(io.flags)),
-        Cell::None if io.flags == 0 && io.task.is_none() => "before FETCH".into(),
-        Cell::Cmd(c) if io.flags == flag::ACTIVE => match m.cmds[c as usize].op {
+        _ if other != 0 => format!("flags {}", io.flags),
+        Cell::None if io.flags.0 == 0 && io.task.is_none() => "before FETCH".into(),
+        Cell::Cmd(c) if io.flags.0 == flag::ACTIVE => match m.cmds[c as usize].op {
             Op::Fetch { .. } => "ACTIVE (fetched)".into(),
             _ => "ACTIVE (after COMMIT)".into(),
         },
-        Cell::Req(_) if io.flags == flag::OWNED_BY_SRV => "OWNED".into(),
-        _ => format!(
-            "flags {} (other cell)",
-            crate::explore::describe::flags(io.flags)
-        ),
+        Cell::Req(_) if io.flags.0 == flag::OWNED_BY_SRV => "OWNED".into(),
+        _ => format!("flags {} (other cell)", io.flags),
     }
 }
 
@@ -214,7 +211,7 @@ pub fn table(f: Features) -> Result<CmdTable, String> {
             let (Some(cmd), false) = (command(op), st.in_kernel()) else {
                 continue;
             };
-            let who = match s.slots[0].task {
+            let who = match m.slot_view(s, 0).task {
                 None => "no io->task yet",
                 Some(t) if t == *task => "daemon",
                 Some(_) => "other task",

@@ -10,8 +10,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
+use ublk_model::properties::Before;
 use ublk_model::state::ActorId;
-use ublk_model::{Func, Model, Outcome, State, StepInfo, Violation};
+use ublk_model::{Func, Goal, Model, Outcome, State, StepInfo, Violation};
 
 /// A 128-bit fingerprint of the state: xxh3-128 over its `Hash` encoding. The visited set
 /// keeps fingerprints, not states, so two states that collide would be merged (hash
@@ -83,6 +84,9 @@ pub struct Report {
     /// shortest) path, in the order found. The violating state is not expanded, so the
     /// consequences of one bug on that path are not reported as others.
     pub violations: Vec<(Signature, Vec<ActorId>, Violation)>,
+    /// With `sometimes`: each goal reached, with its first (with BFS, shortest) path, in
+    /// the order the goals were given; goals never reached are absent.
+    pub discoveries: Vec<(Goal, Vec<ActorId>)>,
 }
 
 impl Report {
@@ -99,6 +103,8 @@ pub struct Explorer<'a> {
     observe: bool,
     invariants: bool,
     all_violations: bool,
+    /// "Sometimes" goals to look for (stateright's discoveries).
+    goals: Vec<Goal>,
     /// Explore from this state (reached from the initial one by the path) instead.
     start: Option<(State, Vec<ActorId>)>,
 }
@@ -113,6 +119,7 @@ impl<'a> Explorer<'a> {
             observe: false,
             invariants: true,
             all_violations: false,
+            goals: Vec::new(),
             start: None,
         }
     }
@@ -133,6 +140,13 @@ impl<'a> Explorer<'a> {
     /// distinct signature is kept with its shortest path ([`Report::violations`]).
     pub fn all_violations(mut self, on: bool) -> Self {
         self.all_violations = on;
+        self
+    }
+    /// Look for these goals on every transition and report the first path to each
+    /// ([`Report::discoveries`]): a goal never reached means the run never showed the
+    /// behaviour, and a PASS about it is vacuous.
+    pub fn sometimes(mut self, goals: &[Goal]) -> Self {
+        self.goals = goals.to_vec();
         self
     }
     /// Check the state invariants after each step (default); the checks made
@@ -210,6 +224,8 @@ impl<'a> Explorer<'a> {
         let mut violations = Vec::new();
         let mut signatures: FxHashSet<Signature> = FxHashSet::default();
         let mut halted = Vec::new();
+        let mut pending: Vec<Goal> = self.goals.clone();
+        let mut found: Vec<(Goal, Vec<ActorId>)> = Vec::new();
         'outer: while let Some((idx, s)) = match self.order {
             Order::Bfs => work.pop_front(),
             Order::Dfs => work.pop_back(),
@@ -219,6 +235,7 @@ impl<'a> Explorer<'a> {
                 break;
             }
             let mut moved = false;
+            let before = (!pending.is_empty()).then(|| Before::of(m, &s));
             for a in 0..m.actors.len() as ActorId {
                 if !m.may_step(&s, a) {
                     continue;
@@ -236,6 +253,18 @@ impl<'a> Explorer<'a> {
                         transitions += 1;
                         if let (true, Some(r)) = (self.observe, info.result) {
                             observed.insert((m.actors[a as usize].name.clone(), info.func, r));
+                        }
+                        if let Some(b) = before {
+                            let hit = |g: &Goal| g.reached(m, b, &info, &n);
+                            if pending.iter().any(hit) {
+                                let mut path = root.clone();
+                                path.extend(path_in(&parent, idx));
+                                path.push(a);
+                                for g in pending.iter().filter(|g| hit(g)) {
+                                    found.push((*g, path.clone()));
+                                }
+                                pending.retain(|g| !hit(g));
+                            }
                         }
                         let fp = fingerprint(&n);
                         if let Some(&to) = seen.get(&fp) {
@@ -301,6 +330,11 @@ impl<'a> Explorer<'a> {
             counterexample: cex,
             observed,
             violations,
+            discoveries: self
+                .goals
+                .iter()
+                .filter_map(|g| found.iter().find(|(f, _)| f == g).cloned())
+                .collect(),
         };
         (
             report,

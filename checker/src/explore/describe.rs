@@ -2,47 +2,8 @@
 //! counterexamples (`io[q0t0]: flags ACTIVE → OWNED_BY_SRV, ref 0 → INIT`).
 
 use ublk_model::state::*;
+use ublk_model::view::{RefCount, Refs};
 use ublk_model::Model;
-
-pub fn flags(f: u8) -> String {
-    let names = [
-        (flag::ACTIVE, "ACTIVE"),
-        (flag::OWNED_BY_SRV, "OWNED_BY_SRV"),
-        (flag::NEED_GET_DATA, "NEED_GET_DATA"),
-        (flag::AUTO_BUF_REG, "AUTO_BUF_REG"),
-        (flag::CANCELED, "CANCELED"),
-    ];
-    let v: Vec<_> = names
-        .iter()
-        .filter(|(b, _)| f & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    if v.is_empty() {
-        "0".into()
-    } else {
-        v.join("|")
-    }
-}
-
-pub fn refcount(v: u32) -> String {
-    match v {
-        0 => "0".into(),
-        UBLK_REFCOUNT_INIT => "INIT".into(),
-        v if v > UBLK_REFCOUNT_INIT / 2 && v < UBLK_REFCOUNT_INIT => {
-            format!("INIT-{}", UBLK_REFCOUNT_INIT - v)
-        }
-        v if v > UBLK_REFCOUNT_INIT => format!("INIT+{}", v - UBLK_REFCOUNT_INIT),
-        v => v.to_string(),
-    }
-}
-
-pub fn cell(c: Cell) -> String {
-    match c {
-        Cell::None => "NULL".into(),
-        Cell::Cmd(c) => format!("cmd c{c}"),
-        Cell::Req(r) => format!("req rq{r}"),
-    }
-}
 
 fn ch<T: PartialEq>(out: &mut Vec<String>, name: &str, a: &T, b: &T, show: impl Fn(&T) -> String) {
     if a != b {
@@ -97,7 +58,8 @@ pub fn diff(m: &Model, a: &State, b: &State) -> Vec<String> {
     ch(&mut out, "requeue list", &da.requeue, &db.requeue, |v| {
         format!("{v:?}")
     });
-    for (i, (qa, qb)) in a.queues.iter().zip(&b.queues).enumerate() {
+    let (qa, qb) = (m.dev_view(a).queues, m.dev_view(b).queues);
+    for (i, (qa, qb)) in qa.iter().zip(&qb).enumerate() {
         ch(
             &mut out,
             &format!("q{i}.canceling"),
@@ -120,29 +82,37 @@ pub fn diff(m: &Model, a: &State, b: &State) -> Vec<String> {
             |v| v.to_string(),
         );
     }
-    let depth = m.dev.depth as usize;
-    for (i, (sa, sb)) in a.slots.iter().zip(&b.slots).enumerate() {
-        let n = format!("io[q{}t{}]", i / depth, i % depth);
+    for i in 0..a.slots.len() {
+        let (sa, sb) = (m.slot_view(a, i), m.slot_view(b, i));
+        let n = sa.name();
         ch(&mut out, &format!("{n}.flags"), &sa.flags, &sb.flags, |v| {
-            flags(*v)
+            v.to_string()
         });
         ch(&mut out, &format!("{n}.cmd/req"), &sa.cell, &sb.cell, |v| {
-            cell(*v)
+            v.to_string()
         });
         ch(&mut out, &format!("{n}.task"), &sa.task, &sb.task, |v| {
-            task(m, *v)
+            m.task_name(*v)
         });
-        ch(&mut out, &format!("{n}.ref"), &sa.refcnt, &sb.refcnt, |v| {
-            refcount(*v)
-        });
+        // `io->ref` (since p02; before, the count is in the request, shown with it)
+        let io_ref = |r: Refs| match r {
+            Refs::Io(v) => Some(v),
+            Refs::Pdu(_) => None,
+        };
+        ch(
+            &mut out,
+            &format!("{n}.ref"),
+            &io_ref(sa.refs),
+            &io_ref(sb.refs),
+            |v| v.map_or(String::new(), |v| RefCount(v).to_string()),
+        );
         ch(&mut out, &format!("{n}.trb"), &sa.trb, &sb.trb, |v| {
             v.to_string()
         });
     }
-    for (i, (ra, rb)) in a.reqs.iter().zip(&b.reqs).enumerate() {
-        ch(&mut out, &format!("rq{i}"), &req(ra), &req(rb), |v| {
-            v.clone()
-        });
+    for i in 0..a.reqs.len() {
+        let (ra, rb) = (m.req_view(a, i).to_string(), m.req_view(b, i).to_string());
+        ch(&mut out, &format!("rq{i}"), &ra, &rb, |v| v.clone());
     }
     ch(&mut out, "tags->rqs", &a.tags_rqs, &b.tags_rqs, |v| {
         let e: Vec<_> = v
@@ -181,7 +151,7 @@ pub fn diff(m: &Model, a: &State, b: &State) -> Vec<String> {
     }
     for (i, t) in b.tasks.iter().enumerate() {
         if t.exiting && !a.tasks[i].exiting {
-            out.push(format!("task {} exiting", task(m, Some(i as u8))));
+            out.push(format!("task {} exiting", m.task_name(Some(i as u8))));
         }
     }
     out
@@ -189,38 +159,4 @@ pub fn diff(m: &Model, a: &State, b: &State) -> Vec<String> {
 
 fn holder(m: &Model, a: Option<ActorId>) -> String {
     a.map_or("free".into(), |a| m.actors[a as usize].name.clone())
-}
-
-/// `io->task` by the name of the server thread it is.
-pub fn task(m: &Model, t: Option<TaskId>) -> String {
-    t.map_or("NULL".into(), |t| {
-        m.actors
-            .iter()
-            .find(|d| matches!(d.kind, ublk_model::Kind::Server { task, .. } if task == t))
-            .map_or(format!("task{t}"), |d| d.name.clone())
-    })
-}
-
-/// A request's stage in words (`IN_FLIGHT tag 0`, `ended(4096)`, `FREED`).
-pub fn req(r: &Req) -> String {
-    if !r.alive {
-        return "FREED".into();
-    }
-    if !r.allocated {
-        return if r.ended > 0 {
-            format!("ended({})", r.res)
-        } else {
-            "free".into()
-        };
-    }
-    let st = if r.started { "IN_FLIGHT" } else { "IDLE" };
-    let pdu = if r.pdu_ref != 0 {
-        format!(" pdu ref {}", refcount(r.pdu_ref))
-    } else {
-        String::new()
-    };
-    format!(
-        "{st} tag {}{pdu}",
-        r.tag.map_or("-".into(), |t| t.to_string())
-    )
 }

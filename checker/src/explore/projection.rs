@@ -27,7 +27,8 @@
 
 use serde::Serialize;
 use std::fmt;
-use ublk_model::state::*;
+use ublk_model::state::{Cell, RqId, State, UBLK_REFCOUNT_INIT};
+use ublk_model::view::{Flags, Refs, ReqView, SlotView, Stage};
 use ublk_model::{Kind, Model, Sw};
 
 /// A reference count, symbolic: the server's dispatch share shows as `INIT`
@@ -114,21 +115,15 @@ pub fn declared(k: &Kind) -> bool {
 
 /// The request whose pdu holds slot `sl`'s count before p02: the one the
 /// slot is serving (its dispatch round), else the one its tag maps to.
-fn pdu_owner(s: &State, sl: usize) -> Option<RqId> {
-    match s.slots[sl].cell {
-        Cell::Req(r) => Some(r),
-        _ => s.slots[sl].g_round.or(s.tags_rqs[sl]),
-    }
+fn pdu_owner(io: &SlotView) -> Option<RqId> {
+    io.serves.or(io.tags_rq)
 }
 
-fn ref_sym(m: &Model, s: &State, sl: usize) -> RefSym {
-    let io = &s.slots[sl];
-    let (raw, rq) = if m.feat.has(Sw::P02) {
-        (io.refcnt as i64, pdu_owner(s, sl))
-    } else {
-        let r = pdu_owner(s, sl);
-        let v = r.map_or(0, |r| s.reqs[r as usize].pdu_ref as i64);
-        (v, r)
+fn ref_sym(m: &Model, s: &State, io: &SlotView) -> RefSym {
+    let rq = pdu_owner(io);
+    let raw = match io.refs {
+        Refs::Io(v) => v as i64,
+        Refs::Pdu(_) => rq.map_or(0, |r| m.req_view(s, r as usize).pdu_ref as i64),
     };
     if m.feat.has(Sw::P11) {
         let total = raw + io.trb as i64;
@@ -139,7 +134,7 @@ fn ref_sym(m: &Model, s: &State, sl: usize) -> RefSym {
             RefSym::Count(total)
         }
     } else {
-        let hold = rq.is_some_and(|r| s.reqs[r as usize].g_hold);
+        let hold = rq.is_some_and(|r| m.req_view(s, r as usize).server_holds);
         if hold {
             RefSym::Init(raw - 1)
         } else {
@@ -148,44 +143,36 @@ fn ref_sym(m: &Model, s: &State, sl: usize) -> RefSym {
     }
 }
 
-fn rq_st(r: &Req) -> RqSt {
-    if !r.alive {
-        RqSt::Freed
-    } else if r.allocated {
-        if r.started {
-            RqSt::InFlight
-        } else {
-            RqSt::Idle
-        }
-    } else if r.ended > 0 {
-        RqSt::Ended(r.res)
-    } else {
-        RqSt::Free
+fn rq_st(r: ReqView) -> RqSt {
+    match r.stage {
+        Stage::Freed => RqSt::Freed,
+        Stage::InFlight => RqSt::InFlight,
+        Stage::Idle => RqSt::Idle,
+        Stage::Ended(res) => RqSt::Ended(res),
+        Stage::Free => RqSt::Free,
     }
 }
 
 /// Project state `s` of model `m`.
 pub fn project(m: &Model, s: &State) -> Projected {
-    let slots = (0..s.slots.len())
-        .map(|sl| {
-            let io = &s.slots[sl];
-            SlotP {
-                flags: io.flags,
-                cell: match io.cell {
-                    Cell::None => CellKind::Null,
-                    Cell::Cmd(_) => CellKind::Cmd,
-                    Cell::Req(_) => CellKind::Req,
-                },
-                task_set: io.task.is_some(),
-                refs: ref_sym(m, s, sl),
-            }
+    let slots = m
+        .slot_views(s)
+        .map(|io| SlotP {
+            flags: io.flags.0,
+            cell: match io.cell {
+                Cell::None => CellKind::Null,
+                Cell::Cmd(_) => CellKind::Cmd,
+                Cell::Req(_) => CellKind::Req,
+            },
+            task_set: io.task.is_some(),
+            refs: ref_sym(m, s, &io),
         })
         .collect();
     Projected {
-        dev_state: format!("{:?}", s.dev.state),
-        canceling: s.queues.iter().map(|q| q.canceling).collect(),
+        dev_state: format!("{:?}", m.dev_view(s).state),
+        canceling: m.dev_view(s).queues.iter().map(|q| q.canceling).collect(),
         slots,
-        reqs: s.reqs.iter().map(rq_st).collect(),
+        reqs: m.req_views(s).map(rq_st).collect(),
         actors: m
             .actors
             .iter()
@@ -215,7 +202,7 @@ impl Projected {
             let task = if io.task_set { " task" } else { "" };
             parts.push(format!(
                 "io{i} {} {cell}{task} ref {}",
-                crate::explore::describe::flags(io.flags),
+                Flags(io.flags),
                 io.refs
             ));
         }

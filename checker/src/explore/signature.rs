@@ -58,16 +58,17 @@ pub enum DevStateName {
 
 impl Situation {
     pub fn of(m: &Model, s: &State) -> Situation {
+        let d = m.dev_view(s);
         Situation {
-            dev: match s.dev.state {
+            dev: match d.state {
                 DevState::Dead => DevStateName::Dead,
                 DevState::Live => DevStateName::Live,
                 DevState::Quiesced => DevStateName::Quiesced,
                 DevState::FailIo => DevStateName::FailIo,
             },
-            disk: s.dev.has_disk,
-            recovery: s.dev.recovering || s.dev.new_server_open,
-            fake_timeout: s.dev.fake_timeout_used,
+            disk: d.has_disk,
+            recovery: d.recovering || d.new_server_open,
+            fake_timeout: d.fake_timeout_used,
             server_gone: m.server_gone(s),
         }
     }

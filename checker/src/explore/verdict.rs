@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 use ublk_model::state::ActorId;
-use ublk_model::{Features, Func, Model, Preset, Prop, Scenario, Violation};
+use ublk_model::{Features, Func, Goal, Model, Preset, Prop, Scenario, Violation};
 use ublk_traces::{HangRec, Header, Outcome, Trace, TraceStep, ViolationRec};
 
 /// Options shared by every scenario of one `check` run.
@@ -101,6 +101,13 @@ pub struct ScenarioResult {
     /// Declared findings this scenario shows on this preset that it no longer shows.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreached: Vec<String>,
+    /// "Sometimes" goals the model reached in this scenario (every goal is looked for).
+    #[serde(skip)]
+    pub goals: Vec<Goal>,
+    /// Goals the scenario declares ([`crate::scenarios::goals`]) that exploration never
+    /// reached: a PASS here is vacuous — the race the scenario exists for did not happen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vacuous: Vec<String>,
 }
 
 impl ScenarioResult {
@@ -268,7 +275,8 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         .max_states(o.max_states)
         .max_time(o.max_time)
         .state_invariants(o.safety)
-        .all_violations(true);
+        .all_violations(true)
+        .sometimes(&Goal::ALL);
     let live = o.liveness && m.liveness_supported() && o.order == Order::Bfs;
     let (r, hangs) = if live {
         let (r, g) = ex.run_graph(|s| LiveNode::of(&m, s));
@@ -332,6 +340,7 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
     } else {
         Vec::new()
     };
+    let goals: Vec<Goal> = r.discoveries.iter().map(|(g, _)| *g).collect();
     if let Some(dir) = &o.out {
         for (i, f) in found.iter_mut().enumerate() {
             let name = match i {
@@ -356,6 +365,21 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
     } else {
         Verdict::Pass
     };
+    // only a PASS can be vacuous: a finding is evidence the scenario did something
+    let vacuous = if verdict == Verdict::Pass {
+        crate::scenarios::goals(&sc.name)
+            .iter()
+            .filter(|g| !goals.contains(g))
+            .map(|g| {
+                format!(
+                    "{g} ({}) never happens: the scenario's race is not reached",
+                    g.describe()
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // the headline finding: the first new one, else the first known one
     let head = found
         .iter()
@@ -379,6 +403,8 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         trace: h.and_then(|f| f.trace.clone()),
         findings: found,
         unreached,
+        goals,
+        vacuous,
     })
 }
 
@@ -401,6 +427,8 @@ fn not_applicable(sc: &Scenario, why: String) -> ScenarioResult {
         trace: None,
         findings: Vec::new(),
         unreached: Vec::new(),
+        goals: Vec::new(),
+        vacuous: Vec::new(),
     }
 }
 

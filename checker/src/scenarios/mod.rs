@@ -4,8 +4,10 @@
 
 pub mod builtin;
 pub mod dsl;
+pub mod goals;
 pub mod k612;
 pub mod small;
 pub mod sweep;
 
 pub use builtin::*;
+pub use goals::goals;

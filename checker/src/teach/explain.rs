@@ -12,7 +12,8 @@ use crate::teach::gloss::{gloss, lane_kind};
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
-use ublk_model::state::{ActorId, Cell, State};
+use ublk_model::state::{ActorId, State};
+use ublk_model::view::{RefCount, Refs, Stage};
 use ublk_model::{Model, Outcome, Prop, Violation};
 use ublk_traces::Trace;
 
@@ -135,53 +136,35 @@ pub struct Walk {
 }
 
 fn slot_rows(m: &Model, s: &State) -> Vec<SlotRow> {
-    let depth = m.dev.depth as usize;
-    let p02 = m.feat.has(ublk_model::Sw::P02);
-    s.slots
-        .iter()
-        .enumerate()
-        .map(|(i, io)| {
-            let refcnt = if p02 {
-                describe::refcount(io.refcnt)
-            } else {
-                match io.cell {
-                    Cell::Req(r) => {
-                        format!(
-                            "{} (in rq{r}'s pdu)",
-                            describe::refcount(s.reqs[r as usize].pdu_ref)
-                        )
-                    }
-                    _ => "- (lives in the request pdu)".into(),
-                }
-            };
-            SlotRow {
-                name: format!("io[q{}t{}]", i / depth, i % depth),
-                flags: describe::flags(io.flags),
-                cell: describe::cell(io.cell),
-                task: describe::task(m, io.task),
-                refcnt,
-                trb: io.trb,
-            }
+    m.slot_views(s)
+        .map(|io| SlotRow {
+            name: io.name(),
+            flags: io.flags.to_string(),
+            cell: io.cell.to_string(),
+            task: m.task_name(io.task),
+            refcnt: match io.refs {
+                Refs::Io(v) => RefCount(v).to_string(),
+                Refs::Pdu(Some((r, v))) => format!("{} (in rq{r}'s pdu)", RefCount(v)),
+                Refs::Pdu(None) => "- (lives in the request pdu)".into(),
+            },
+            trb: io.trb,
         })
         .collect()
 }
 
-fn dev_line(s: &State) -> String {
-    let d = &s.dev;
+fn dev_line(m: &Model, s: &State) -> String {
+    let d = m.dev_view(s);
     let mut v = vec![format!("dev {:?}", d.state)];
     v.push(if d.has_disk { "disk added" } else { "no disk" }.into());
-    if d.canceling || s.queues.iter().any(|q| q.canceling) {
+    if d.canceling {
         v.push("canceling".into());
     }
-    if s.queues.iter().any(|q| q.force_abort) {
+    if d.force_abort {
         v.push("force_abort".into());
     }
     v.push(format!("/dev/ublkcN refs {}", d.file_refs));
-    for (i, r) in s.rings.iter().enumerate() {
-        let n = r.table.iter().filter(|x| x.is_some()).count();
-        if n > 0 {
-            v.push(format!("ring{i}: {n} registered buffer(s)"));
-        }
+    for (i, n) in d.buffers {
+        v.push(format!("ring{i}: {n} registered buffer(s)"));
     }
     if !d.requeue.is_empty() {
         v.push(format!("requeue list {:?}", d.requeue));
@@ -191,14 +174,12 @@ fn dev_line(s: &State) -> String {
 
 fn ledger(m: &Model, s: &State, used: &[bool]) -> Ledger {
     Ledger {
-        dev: dev_line(s),
+        dev: dev_line(m, s),
         slots: slot_rows(m, s),
-        reqs: s
-            .reqs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| used[*i])
-            .map(|(i, r)| (format!("rq{i}"), describe::req(r)))
+        reqs: m
+            .req_views(s)
+            .filter(|r| used[r.id as usize])
+            .map(|r| (format!("rq{}", r.id), r.to_string()))
             .collect(),
     }
 }
@@ -272,7 +253,7 @@ pub fn walk_each(
     let mut used = vec![false; s.reqs.len()];
     let mark = |s: &State, used: &mut Vec<bool>| {
         for (r, u) in used.iter_mut().enumerate() {
-            *u |= describe::req(&s.reqs[r]) != "free";
+            *u |= m.req_view(s, r).stage != Stage::Free;
         }
     };
     mark(&s, &mut used);

@@ -12,12 +12,12 @@
 //! when the committed DOT files are stale.
 
 use crate::explore::bfs::Explorer;
-use crate::explore::describe;
 use crate::scenarios;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use ublk_model::state::{Cell, DevState, Req, State};
-use ublk_model::{Model, Outcome, Preset, Sw};
+use ublk_model::state::{Cell, DevState, State};
+use ublk_model::view::{Flags, RefCount, Refs, SlotView};
+use ublk_model::{Model, Outcome, Preset};
 
 /// What a diagram shows of each state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,38 +50,20 @@ pub const ALL: &[Spec] = &[
     Spec { name: "device-recovery", scenario: "recovery-new-server", preset: Preset::K72, view: View::Device, title: "User recovery with REISSUE: a new server takes over (K72)" },
 ];
 
-fn stage(r: &Req) -> String {
-    if !r.alive {
-        "FREED".into()
-    } else if r.allocated {
-        if r.started { "IN_FLIGHT" } else { "IDLE" }.into()
-    } else if r.ended > 0 {
-        format!("ended({})", r.res)
-    } else {
-        "free".into()
-    }
-}
-
 /// The reference count as a reader thinks of it: `io->ref` since p02, the
-/// request pdu's count before (the request the slot serves).
-fn ref_of(m: &Model, s: &State, sl: usize) -> String {
-    let io = &s.slots[sl];
-    if m.feat.has(Sw::P02) {
-        return format!("ref {}", describe::refcount(io.refcnt));
+/// pdu count of the request the slot serves before.
+fn ref_of(io: &SlotView) -> String {
+    match io.refs {
+        Refs::Io(v) => format!("ref {}", RefCount(v)),
+        r => format!("pdu ref {}", RefCount(r.value())),
     }
-    let owner = match io.cell {
-        Cell::Req(r) => Some(r),
-        _ => io.g_round,
-    };
-    let v = owner.map_or(0, |r| s.reqs[r as usize].pdu_ref);
-    format!("pdu ref {}", describe::refcount(v))
 }
 
-fn flags(f: u8) -> String {
-    if f == 0 {
+fn flags(f: Flags) -> String {
+    if f.0 == 0 {
         "no flags".into()
     } else {
-        describe::flags(f)
+        f.to_string()
     }
 }
 
@@ -89,7 +71,7 @@ fn flags(f: u8) -> String {
 pub fn label(m: &Model, v: View, s: &State) -> String {
     match v {
         View::Slot(sl) => {
-            let io = &s.slots[sl];
+            let io = m.slot_view(s, sl);
             let cell = match io.cell {
                 Cell::None => "NULL",
                 Cell::Cmd(_) => "io->cmd",
@@ -98,19 +80,17 @@ pub fn label(m: &Model, v: View, s: &State) -> String {
             format!(
                 "{}\\n{cell}\\n{} · trb {}",
                 flags(io.flags),
-                ref_of(m, s, sl),
+                ref_of(&io),
                 io.trb
             )
         }
         View::Request(r) => {
-            let rq = &s.reqs[r];
-            let slot = rq
-                .tag
-                .map_or(0, |t| rq.q as usize * m.dev.depth as usize + t as usize);
-            format!("rq{r} {}\\nslot {}", stage(rq), flags(s.slots[slot].flags))
+            let rq = m.req_view(s, r);
+            let slot = m.slot_view(s, m.slot_of_req(s, r));
+            format!("rq{r} {}\\nslot {}", rq.stage, flags(slot.flags))
         }
         View::Device => {
-            let d = &s.dev;
+            let d = m.dev_view(s);
             let mut l1 = format!("{:?}", d.state);
             if d.has_disk {
                 l1.push_str(", disk");
@@ -118,12 +98,12 @@ pub fn label(m: &Model, v: View, s: &State) -> String {
             if d.canceling {
                 l1.push_str(", canceling");
             }
-            if s.queues.iter().any(|q| q.force_abort) {
+            if d.force_abort {
                 l1.push_str(", force_abort");
             }
             let mut l2 = Vec::new();
             if d.state != DevState::Dead || d.used || d.disk_removed {
-                l2.push(format!("rq0 {}", stage(&s.reqs[0])));
+                l2.push(format!("rq0 {}", m.req_view(s, 0).stage));
             }
             if d.recovering {
                 l2.push("recovering".into());
