@@ -381,7 +381,12 @@ fn every_engine_honours_the_limits_and_incomplete_names_the_limit() {
         a.extend(args.iter().copied());
         let o = run(&a);
         let text = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(o.status.code(), Some(1), "{a:?}: {text}{}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "INCOMPLETE exits 3: {a:?}: {text}{}",
+            stderr(&o)
+        );
         assert!(text.contains("INCOMPLETE"), "{a:?}: {text}");
         assert!(text.contains(want), "{a:?}: {text}");
         assert!(

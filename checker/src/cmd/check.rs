@@ -219,11 +219,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    let mut failed = results.iter().any(|r| {
-        matches!(r.verdict, Verdict::Fail | Verdict::Incomplete)
-            || !r.unreached.is_empty()
-            || !r.vacuous.is_empty()
-    });
+    let mut failed = results
+        .iter()
+        .any(|r| r.verdict == Verdict::Fail || !r.unreached.is_empty() || !r.vacuous.is_empty());
+    let incomplete = results.iter().any(|r| r.verdict == Verdict::Incomplete);
     let scope = match (&a.scope, a.scenarios.is_empty()) {
         (Some(s), _) => s.clone(),
         (None, true) => "s1".into(),
@@ -234,7 +233,14 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         let new = run_sweep(&a, level, &opts)?;
         failed |= new > 0;
     }
-    Ok(if failed { 1 } else { 0 })
+    // exit codes: 0 pass/known, 1 a failure, 3 nothing failed but a limit stopped a scenario
+    Ok(if failed {
+        1
+    } else if incomplete {
+        3
+    } else {
+        0
+    })
 }
 
 /// `I/N` → (I, N).

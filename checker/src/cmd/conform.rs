@@ -34,11 +34,11 @@ pub struct ConformArgs {
     pub corpus: Option<PathBuf>,
     /// Test hook: alter the errno the model predicts at step N of the first program; the run
     /// must report the divergence at that step.
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub perturb: Option<usize>,
     /// Test hook: append a wait for a CQE that never comes to the first program; the run
     /// must report a hang there and still finish.
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub hang: bool,
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,

@@ -297,13 +297,18 @@ pub fn run_check(
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
     }
-    let bad = results.iter().any(|r| {
-        matches!(
-            r.verdict,
-            EVerdict::FAIL | EVerdict::ERROR | EVerdict::INCOMPLETE
-        )
-    });
-    Ok(i32::from(bad))
+    // 1: a failure; 3: nothing failed, but a limit stopped a run (INCOMPLETE)
+    let bad = results
+        .iter()
+        .any(|r| matches!(r.verdict, EVerdict::FAIL | EVerdict::ERROR));
+    let cut = results.iter().any(|r| r.verdict == EVerdict::INCOMPLETE);
+    Ok(if bad {
+        1
+    } else if cut {
+        3
+    } else {
+        0
+    })
 }
 
 /// One row of `ublksim agree`.
