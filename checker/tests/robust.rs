@@ -373,6 +373,16 @@ fn every_engine_honours_the_limits_and_incomplete_names_the_limit() {
             ],
             "state limit 100 reached",
         ),
+        (
+            vec![
+                "-s",
+                "per-io-daemons-stress",
+                "--max-memory",
+                "16",
+                "--no-liveness",
+            ],
+            "memory limit 16 MiB reached",
+        ),
     ] {
         let mut a = vec!["check", "--out", s(&out)];
         if !args.contains(&"-s") {

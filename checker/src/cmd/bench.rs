@@ -15,13 +15,14 @@ pub struct BenchArgs {
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
+    /// Keep whole states in the visited set instead of fingerprints.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 /// Peak resident set size of this process, from /proc (Linux), in KiB.
 fn peak_rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    l.split_whitespace().nth(1)?.parse().ok()
+    crate::explore::bfs::peak_rss_bytes().map(|b| b / 1024)
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
@@ -36,14 +37,16 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     let mut secs = Vec::new();
     let mut last = None;
     for _ in 0..a.runs {
-        let r = Explorer::new(&m).run();
+        let r = Explorer::new(&m).exact(a.exact).run();
         secs.push(r.elapsed.as_secs_f64());
         last = Some(r);
     }
     let r = last.unwrap();
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
+    let rss = peak_rss_kib();
     let report = serde_json::json!({
+        "schema": "ublksim.bench/1",
         "benchmark": "explorer-bfs distinct states/s",
         "preset": preset.name(),
         "scenario": sc.name,
@@ -56,13 +59,18 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
         "max_seconds": secs[secs.len() - 1],
         "median_states_per_sec": r.states as f64 / median,
         "median_transitions_per_sec": r.transitions as f64 / median,
-        "peak_rss_kib": peak_rss_kib(),
+        "peak_rss_kib": rss,
+        // the whole process's peak (visited set, parent links, frontier, model) per state
+        "bytes_per_state": rss.map(|k| (k * 1024) as f64 / r.states.max(1) as f64),
+        "visited_set": if a.exact { "exact states" } else { "xxh3-128 fingerprints" },
+        "reductions": Vec::<String>::new(),
+        "threads": 1,
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB",
+            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB ({} B/state; {}, no reductions, 1 thread)",
             sc.name,
             preset.name(),
             r.states,
@@ -71,7 +79,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
             a.runs,
             r.states as f64 / median,
             r.transitions as f64 / median,
-            peak_rss_kib().map_or("?".into(), |k| k.to_string())
+            rss.map_or("?".into(), |k| k.to_string()),
+            rss.map_or("?".into(), |k| (k * 1024 / r.states.max(1)).to_string()),
+            if a.exact { "exact states" } else { "fingerprints" }
         );
     }
     Ok(0)

@@ -33,6 +33,17 @@ pub struct CheckArgs {
     /// Stop a scenario after this many seconds (every engine).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub max_seconds: u64,
+    /// Keep whole states in the visited set instead of 128-bit fingerprints (no omission
+    /// possible; more memory — for small configurations).
+    #[arg(long)]
+    pub exact: bool,
+    /// Stop a scenario (INCOMPLETE, what was found so far kept) when the process's
+    /// resident memory reaches this many MiB.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub max_memory: Option<u64>,
+    /// No progress on stderr (it is shown only when stderr is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Folder for counterexample traces (`<PRESET><switches>-<scenario>.jsonl`).
     #[arg(long, default_value = "out/traces")]
     pub out: PathBuf,
@@ -46,7 +57,7 @@ pub struct CheckArgs {
     /// the options of an exploration do not apply).
     #[arg(long, conflicts_with_all = [
         "preset", "scenarios", "with", "without", "dfs", "max_states", "max_seconds", "out", "parents",
-        "json", "no_liveness", "liveness_only", "engine", "preemption_bound", "max_branches",
+        "json", "no_liveness", "liveness_only", "engine", "exact", "max_memory", "preemption_bound", "max_branches",
         "iterations", "dfs_iterations", "pct_depth", "seed",
     ])]
     pub replay: Option<PathBuf>,
@@ -109,6 +120,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     let features = switch_set(preset, &a.with, &a.without)?;
     let scs = scenarios::select(&a.scenarios).map_err(anyhow::Error::msg)?;
     crate::cmd::input::prepare_traces_dir(&a.out, a.parents)?;
+    let spin = spinner(a.quiet);
     let opts = CheckOpts {
         order: if a.dfs { Order::Dfs } else { Order::Bfs },
         max_states: a.max_states,
@@ -116,6 +128,12 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         out: Some(a.out.clone()),
         liveness: !a.no_liveness,
         safety: !a.liveness_only,
+        exact: a.exact,
+        max_memory: a.max_memory.map(|m| m << 20),
+        progress: spin.clone().map(|s| {
+            std::sync::Arc::new(move |n: &str, p: &crate::explore::bfs::Progress| s.update(n, p))
+                as crate::explore::verdict::ProgressFn
+        }),
         ..CheckOpts::new(preset, features)
     };
     if let Some(e) = a.engine.engine().map_err(anyhow::Error::msg)? {
@@ -132,7 +150,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         );
     }
     for sc in &scs {
-        let r = verdict::run_scenario(sc, &opts).map_err(anyhow::Error::msg)?;
+        let r = verdict::run_scenario(sc, &opts).map_err(anyhow::Error::msg);
+        if let Some(s) = &spin {
+            s.clear();
+        }
+        let r = r?;
         if !a.json {
             let v = match r.verdict {
                 Verdict::Pass => "PASS".to_string(),
@@ -243,6 +265,46 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// A spinner on stderr showing the scenario being explored (states, depth, rate, memory),
+/// when stderr is a terminal and `--quiet` is not given; cleared after each scenario so it
+/// never mixes with the table on stdout.
+#[derive(Default)]
+struct Spinner(std::sync::Mutex<Option<indicatif::ProgressBar>>);
+
+impl Spinner {
+    fn update(&self, name: &str, p: &crate::explore::bfs::Progress) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = g.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                    .expect("a valid template"),
+            );
+            b
+        });
+        let rate = p.states as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        let mem = p
+            .rss_bytes
+            .map_or(String::new(), |b| format!(", {} MiB", b >> 20));
+        bar.set_message(format!(
+            "{name}: {} states, depth {}, {:.0} states/s{mem}",
+            p.states, p.depth, rate
+        ));
+        bar.tick();
+    }
+
+    fn clear(&self) {
+        if let Some(b) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn spinner(quiet: bool) -> Option<std::sync::Arc<Spinner>> {
+    (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| std::sync::Arc::new(Spinner::default()))
+}
+
 /// `I/N` → (I, N).
 fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
     let bad = || anyhow::anyhow!("--shard takes I/N with 0 <= I < N (got '{s}')");
@@ -270,21 +332,34 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
         max_time: base.max_time,
         liveness: base.liveness,
         safety: base.safety,
+        exact: base.exact,
+        max_memory: base.max_memory,
         ..CheckOpts::new(base.preset, base.features)
     };
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let rep = sweep::run(&configs, &opts, threads, |done, all| {
-        if tty && (done % 16 == 0 || done == all) {
-            eprint!("\r  sweep {level:?}: {done}/{all} configurations");
-            if done == all {
-                eprintln!();
-            }
-        }
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.quiet;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(configs.len() as u64),
+        if tty {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  sweep {msg}: {pos}/{len} configurations {wide_bar} {elapsed}",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(format!("{level:?}"));
+    let rep = sweep::run(&configs, &opts, threads, |done, _| {
+        bar.set_position(done as u64);
     })
     .map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
     if let Some(f) = &a.sweep_json {
         ublk_traces::write_atomic(f, serde_json::to_string_pretty(&rep)?.as_bytes())?;
     }

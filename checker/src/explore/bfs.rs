@@ -50,6 +50,83 @@ pub fn omission_bound(states: u64) -> f64 {
     n * n / 2f64.powi(129)
 }
 
+/// The visited set: fingerprints (hash compaction, the default) or whole states (exact:
+/// no omission possible, for small configurations and to test the fingerprints).
+enum Visited {
+    Fingerprints(FxHashMap<u128, u32>),
+    Exact(FxHashMap<State, u32>),
+}
+
+impl Visited {
+    fn new(exact: bool) -> Self {
+        if exact {
+            Visited::Exact(FxHashMap::default())
+        } else {
+            Visited::Fingerprints(FxHashMap::default())
+        }
+    }
+    /// The index of `s` if it was visited; otherwise records it as `id` (one hash per
+    /// transition).
+    fn probe(&mut self, s: &State, id: u32) -> Option<u32> {
+        use std::collections::hash_map::Entry;
+        match self {
+            Visited::Fingerprints(m) => match m.entry(fingerprint(s)) {
+                Entry::Occupied(e) => Some(*e.get()),
+                Entry::Vacant(e) => {
+                    e.insert(id);
+                    None
+                }
+            },
+            Visited::Exact(m) => match m.get(s) {
+                Some(&i) => Some(i),
+                None => {
+                    m.insert(s.clone(), id);
+                    None
+                }
+            },
+        }
+    }
+    fn insert(&mut self, s: &State, id: u32) {
+        match self {
+            Visited::Fingerprints(m) => {
+                m.insert(fingerprint(s), id);
+            }
+            Visited::Exact(m) => {
+                m.insert(s.clone(), id);
+            }
+        }
+    }
+}
+
+/// Peak resident set size of this process in bytes (Linux `/proc/self/status` VmHWM;
+/// `None` elsewhere).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|k| k * 1024)
+}
+
+/// Current resident set size in bytes (`/proc/self/statm`).
+fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// What a long exploration reports while it runs (states, depth, rate, memory).
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub states: u64,
+    pub transitions: u64,
+    pub depth: u32,
+    pub elapsed: Duration,
+    pub rss_bytes: Option<u64>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
     Bfs,
@@ -64,6 +141,8 @@ pub enum Stop {
     Violation,
     StateLimit,
     TimeLimit,
+    /// `--max-memory`: the process's resident set reached the limit.
+    MemoryLimit,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +184,12 @@ pub struct Explorer<'a> {
     all_violations: bool,
     /// "Sometimes" goals to look for (stateright's discoveries).
     goals: Vec<Goal>,
+    /// Keep whole states in the visited set instead of fingerprints.
+    exact: bool,
+    /// Stop when the resident set reaches this many bytes.
+    max_memory: Option<u64>,
+    /// Called about every `progress_every` expanded states.
+    progress: Option<(u64, &'a (dyn Fn(&Progress) + Sync))>,
     /// Explore from this state (reached from the initial one by the path) instead.
     start: Option<(State, Vec<ActorId>)>,
 }
@@ -120,6 +205,9 @@ impl<'a> Explorer<'a> {
             invariants: true,
             all_violations: false,
             goals: Vec::new(),
+            exact: false,
+            max_memory: None,
+            progress: None,
             start: None,
         }
     }
@@ -140,6 +228,23 @@ impl<'a> Explorer<'a> {
     /// distinct signature is kept with its shortest path ([`Report::violations`]).
     pub fn all_violations(mut self, on: bool) -> Self {
         self.all_violations = on;
+        self
+    }
+    /// Keep whole states, not fingerprints, in the visited set: no two states can be
+    /// merged (more memory; for small configurations and to cross-check fingerprints).
+    pub fn exact(mut self, on: bool) -> Self {
+        self.exact = on;
+        self
+    }
+    /// Stop (INCOMPLETE, what was found so far kept) once the process's resident set
+    /// reaches `bytes`.
+    pub fn max_memory(mut self, bytes: Option<u64>) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+    /// Report progress to `f` about every `every` expanded states.
+    pub fn progress(mut self, every: u64, f: &'a (dyn Fn(&Progress) + Sync)) -> Self {
+        self.progress = Some((every.max(1), f));
         self
     }
     /// Look for these goals on every transition and report the first path to each
@@ -205,12 +310,12 @@ impl<'a> Explorer<'a> {
         let mut depth: Vec<u32> = Vec::new();
         let mut nodes: Vec<T> = Vec::new();
         let mut edges: Vec<(u32, u32, ActorId)> = Vec::new();
-        let mut seen: FxHashMap<u128, u32> = FxHashMap::default();
+        let mut seen = Visited::new(self.exact);
         let (init, root) = match &self.start {
             Some((s, p)) => (s.clone(), p.clone()),
             None => (m.init(), Vec::new()),
         };
-        seen.insert(fingerprint(&init), 0);
+        seen.insert(&init, 0);
         parent.push((u32::MAX, 0));
         depth.push(0);
         if let Some(f) = summarize.as_mut() {
@@ -230,9 +335,28 @@ impl<'a> Explorer<'a> {
             Order::Bfs => work.pop_front(),
             Order::Dfs => work.pop_back(),
         } {
-            if (idx & 0x3ff) == 0 && t0.elapsed() > self.max_time {
-                stop = Stop::TimeLimit;
-                break;
+            if (idx & 0x3ff) == 0 {
+                if t0.elapsed() > self.max_time {
+                    stop = Stop::TimeLimit;
+                    break;
+                }
+                if let (Some(max), Some(rss)) = (self.max_memory, rss_bytes()) {
+                    if rss >= max {
+                        stop = Stop::MemoryLimit;
+                        break;
+                    }
+                }
+            }
+            if let Some((every, f)) = self.progress {
+                if u64::from(idx) % every == 0 && idx > 0 {
+                    f(&Progress {
+                        states: parent.len() as u64,
+                        transitions,
+                        depth: max_depth,
+                        elapsed: t0.elapsed(),
+                        rss_bytes: rss_bytes(),
+                    });
+                }
             }
             let mut moved = false;
             let before = (!pending.is_empty()).then(|| Before::of(m, &s));
@@ -266,8 +390,7 @@ impl<'a> Explorer<'a> {
                                 pending.retain(|g| !hit(g));
                             }
                         }
-                        let fp = fingerprint(&n);
-                        if let Some(&to) = seen.get(&fp) {
+                        if let Some(to) = seen.probe(&n, parent.len() as u32) {
                             if keep {
                                 edges.push((idx, to, a));
                             }
@@ -278,7 +401,6 @@ impl<'a> Explorer<'a> {
                             break 'outer;
                         }
                         let id = parent.len() as u32;
-                        seen.insert(fp, id);
                         parent.push((idx, a));
                         let d = depth[idx as usize] + 1;
                         depth.push(d);

@@ -2,7 +2,7 @@
 //! verdict table, counterexamples (safety violations and hangs), and save
 //! traces.
 
-use crate::explore::bfs::{replay_with, Explorer, Order, Stop};
+use crate::explore::bfs::{replay_with, Explorer, Order, Progress, Stop};
 use crate::explore::known::{self, What};
 use crate::explore::liveness::{find_hangs, Hang, LiveNode};
 use crate::explore::signature::Signature;
@@ -26,7 +26,16 @@ pub struct CheckOpts {
     /// Check the state invariants (S4–S6, S9) after every step.  Off, a bug
     /// that breaks one first can still be seen as the hang it leads to.
     pub safety: bool,
+    /// Keep whole states in the visited set (no hash compaction).
+    pub exact: bool,
+    /// Stop a scenario when the process's resident set reaches this many bytes.
+    pub max_memory: Option<u64>,
+    /// Told the scenario's name and the explorer's progress now and then.
+    pub progress: Option<ProgressFn>,
 }
+
+/// A progress sink shared by the threads of a sweep.
+pub type ProgressFn = std::sync::Arc<dyn Fn(&str, &Progress) + Send + Sync>;
 
 impl CheckOpts {
     /// Defaults of `ublksim check` for a preset and switch set.
@@ -40,6 +49,9 @@ impl CheckOpts {
             out: None,
             liveness: true,
             safety: true,
+            exact: false,
+            max_memory: None,
+            progress: None,
         }
     }
 }
@@ -268,15 +280,25 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         return Ok(not_applicable(sc, why));
     }
     let m = Model::new(sc, o.features)?;
+    let report = |p: &Progress| {
+        if let Some(f) = &o.progress {
+            f(&sc.name, p)
+        }
+    };
     // every distinct violation, not only the first: a scenario with a known finding can
     // still show a new one
-    let ex = Explorer::new(&m)
+    let mut ex = Explorer::new(&m)
         .order(o.order)
         .max_states(o.max_states)
         .max_time(o.max_time)
         .state_invariants(o.safety)
         .all_violations(true)
-        .sometimes(&Goal::ALL);
+        .sometimes(&Goal::ALL)
+        .exact(o.exact)
+        .max_memory(o.max_memory);
+    if o.progress.is_some() {
+        ex = ex.progress(50_000, &report);
+    }
     let live = o.liveness && m.liveness_supported() && o.order == Order::Bfs;
     let (r, hangs) = if live {
         let (r, g) = ex.run_graph(|s| LiveNode::of(&m, s));
@@ -322,6 +344,10 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
     let stop_reason = match r.stop {
         Stop::StateLimit => Some(format!("state limit {} reached", o.max_states)),
         Stop::TimeLimit => Some(format!("time limit {:?} reached", o.max_time)),
+        Stop::MemoryLimit => Some(format!(
+            "memory limit {} MiB reached",
+            o.max_memory.unwrap_or_default() >> 20
+        )),
         _ => None,
     };
     // a declaration for this scenario on this very preset that nothing found any more
