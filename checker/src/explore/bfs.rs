@@ -127,6 +127,9 @@ pub struct Progress {
     pub rss_bytes: Option<u64>,
 }
 
+/// Where [`Explorer::progress`] reports.
+pub type ProgressSink<'a> = dyn Fn(&Progress) + Sync + 'a;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
     Bfs,
@@ -189,7 +192,7 @@ pub struct Explorer<'a> {
     /// Stop when the resident set reaches this many bytes.
     max_memory: Option<u64>,
     /// Called about every `progress_every` expanded states.
-    progress: Option<(u64, &'a (dyn Fn(&Progress) + Sync))>,
+    progress: Option<(u64, &'a ProgressSink<'a>)>,
     /// Explore from this state (reached from the initial one by the path) instead.
     start: Option<(State, Vec<ActorId>)>,
 }
@@ -243,7 +246,7 @@ impl<'a> Explorer<'a> {
         self
     }
     /// Report progress to `f` about every `every` expanded states.
-    pub fn progress(mut self, every: u64, f: &'a (dyn Fn(&Progress) + Sync)) -> Self {
+    pub fn progress(mut self, every: u64, f: &'a ProgressSink<'a>) -> Self {
         self.progress = Some((every.max(1), f));
         self
     }
