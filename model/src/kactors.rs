@@ -325,6 +325,8 @@ impl Exec<'_> {
         }
         self.s.dev.sched_pool += n as u8;
         self.s.dev.frozen = false;
+        // the write to queue/scheduler returns: the switch is no longer in the kernel
+        self.me().at = Resume::Idle;
         self.me().done = true;
         Ok(Some((Func::ElevatorSwitchFree, None)))
     }

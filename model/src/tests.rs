@@ -218,3 +218,58 @@ fn plain_fd_ring_exit_after_claiming_cmd_1_releases_the_char_device() {
     );
     assert_eq!(s.dev.state, DevState::Dead);
 }
+
+/// A finished elevator switch has returned: its actor is done and no longer inside the
+/// kernel (the oracle reads "in the kernel" as "the sysfs write has not returned").
+#[test]
+fn a_finished_elevator_switch_is_not_in_the_kernel() {
+    let sc = Scenario {
+        name: "unit".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            elevator: true,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "d".into(),
+                fixed_file: true,
+                prog: vec![Op::Fetch {
+                    q: 0,
+                    tag: 0,
+                    buf: false,
+                }],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+            ActorSpec::Elevator,
+        ],
+    };
+    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let mut s = m.init();
+    let el = (m
+        .actors
+        .iter()
+        .position(|a| matches!(a.kind, crate::Kind::Elevator)))
+    .unwrap() as u8;
+    // the FETCH, then START_DEV
+    for _ in 0..50 {
+        for a in 0..m.actors.len() as u8 {
+            if a != el {
+                let _ = m.apply(&mut s, a);
+            }
+        }
+        if s.dev.has_disk {
+            break;
+        }
+    }
+    assert!(s.dev.has_disk, "START_DEV added the disk");
+    let mut steps = 0;
+    while let Ok(Outcome::Stepped(_)) = m.apply(&mut s, el) {
+        steps += 1;
+        assert!(steps < 10);
+    }
+    assert!(s.actors[el as usize].done);
+    assert!(!s.actors[el as usize].in_kernel());
+}
