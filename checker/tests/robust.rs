@@ -541,3 +541,54 @@ fn every_built_in_and_simulated_scenario_passes_the_validator() {
         }
     }
 }
+
+/// `--keep-new` appends the smallest configuration of each new sweep signature to the
+/// kept list, once; every kept name is a configuration; a non-regular file is refused.
+#[test]
+fn keep_new_appends_each_new_signatures_configuration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("found.txt");
+    let out = dir.path().join("traces");
+    let args = |k: &str| {
+        vec![
+            "check".to_string(),
+            "--with".into(),
+            "B-24".into(),
+            "-s".into(),
+            "daemon-zc".into(),
+            "--scope".into(),
+            "s1".into(),
+            "--shard".into(),
+            "0/8".into(),
+            "-q".into(),
+            "--out".into(),
+            s(&out).to_string(),
+            "--keep-new".into(),
+            k.to_string(),
+        ]
+    };
+    let a = args(s(&kept));
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = run(&a);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a seeded bug's new signature fails"
+    );
+    let text = std::fs::read_to_string(&kept).unwrap();
+    let names = ublk_checker::scenarios::found::names_in(&text);
+    assert!(!names.is_empty(), "{text}");
+    for n in &names {
+        assert!(ublk_checker::scenarios::sweep::by_name(n).is_some(), "{n}");
+    }
+    run(&a);
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        text,
+        "no name twice"
+    );
+    let a = args("/dev/null");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = run(&a);
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}

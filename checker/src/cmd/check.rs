@@ -82,6 +82,11 @@ pub struct CheckArgs {
     /// Sweep: worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Sweep: append the smallest configuration of every new signature to this list of
+    /// kept scenarios (`checker/src/scenarios/found.txt`: a rebuild puts them in every
+    /// default check).
+    #[arg(long)]
+    pub keep_new: Option<PathBuf>,
     /// Sweep: write every configuration's result as JSON here (mergeable across shards).
     #[arg(long)]
     pub sweep_json: Option<PathBuf>,
@@ -305,6 +310,41 @@ fn spinner(quiet: bool) -> Option<std::sync::Arc<Spinner>> {
         .then(|| std::sync::Arc::new(Spinner::default()))
 }
 
+/// Append the smallest configuration of each new signature of `rep` to the kept list `f`
+/// (names already there are not repeated; the file must be a regular file or missing).
+fn keep_new(f: &std::path::Path, rep: &crate::explore::sweep::SweepReport) -> anyhow::Result<()> {
+    use std::io::Write;
+    let old = match std::fs::symlink_metadata(f) {
+        Ok(md) if !md.file_type().is_file() => {
+            anyhow::bail!("--keep-new {}: not a regular file", f.display())
+        }
+        Ok(_) => std::fs::read_to_string(f)?,
+        Err(_) => String::new(),
+    };
+    let have: Vec<&str> = crate::scenarios::found::names_in(&old);
+    let mut add = String::new();
+    for s in rep.signatures.iter().filter(|s| s.known.is_none()) {
+        if have.contains(&s.smallest.as_str()) || add.contains(&format!("{} ", s.smallest)) {
+            continue;
+        }
+        add.push_str(&format!("{}  # {}\n", s.smallest, s.signature));
+    }
+    if add.is_empty() {
+        return Ok(());
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(f)?;
+    out.write_all(add.as_bytes())?;
+    eprintln!(
+        "kept {} configuration(s) in {} (rebuild to check them by default)",
+        add.lines().count(),
+        f.display()
+    );
+    Ok(())
+}
+
 /// `I/N` → (I, N).
 fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
     let bad = || anyhow::anyhow!("--shard takes I/N with 0 <= I < N (got '{s}')");
@@ -391,6 +431,9 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
             f.trace_file = Some(file.display().to_string());
             print_finding(&c.name, &m, &f);
         }
+    }
+    if let Some(f) = &a.keep_new {
+        keep_new(f, &rep)?;
     }
     if !a.json {
         println!(

@@ -395,7 +395,7 @@ pub fn all() -> Vec<Scenario> {
                 control(&[StartDev, StopDev]),
             ],
         ),
-    ].into_iter().chain(crate::scenarios::k612::all()).chain(crate::scenarios::small::all()).collect()
+    ].into_iter().chain(crate::scenarios::k612::all()).chain(crate::scenarios::small::all()).chain(crate::scenarios::found::all()).collect()
 }
 
 /// The scenarios named (all of them when none is): a command line's `-s` list.
@@ -409,6 +409,11 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
         .collect()
 }
 
+/// A built-in (or kept) scenario, else a generated configuration of the sweep by its name
+/// (`g-d1-copy-perio-r-kill`), so `check -s` can re-check one configuration.
 pub fn by_name(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all()
+        .into_iter()
+        .find(|s| s.name == name)
+        .or_else(|| crate::scenarios::sweep::by_name(name))
 }

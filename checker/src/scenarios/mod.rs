@@ -4,6 +4,7 @@
 
 pub mod builtin;
 pub mod dsl;
+pub mod found;
 pub mod goals;
 pub mod k612;
 pub mod small;

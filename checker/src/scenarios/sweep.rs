@@ -383,6 +383,18 @@ fn offload(data: Data, tags: &[u8]) -> Vec<Op> {
     prog
 }
 
+/// The configuration named `name` (in `s1` or `s2`).
+pub fn by_name(name: &str) -> Option<Scenario> {
+    if !name.starts_with("g-") {
+        return None;
+    }
+    [Level::S1, Level::S2]
+        .into_iter()
+        .flat_map(shapes)
+        .find(|s| s.name() == name)
+        .map(|s| s.scenario())
+}
+
 /// Every configuration of `level`, smallest first, each once.
 pub fn configurations(level: Level) -> Vec<Scenario> {
     shapes(level).iter().map(Shape::scenario).collect()
