@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// List presets, switches (patches, fixes, seeded bugs) and scenarios.
-    List,
+    List(cmd::list::ListArgs),
     /// Explore scenarios exhaustively and report a verdict per scenario.
     Check(cmd::check::CheckArgs),
     /// Benchmark the explorer: distinct states/s on a scenario (median of runs).
@@ -53,7 +53,7 @@ pub fn main() -> i32 {
         std::process::exit(130);
     });
     let r = match cli.cmd {
-        Cmd::List => cmd::list::run(),
+        Cmd::List(a) => cmd::list::run(a),
         Cmd::Check(a) => cmd::check::run(a),
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Sim(a) => cmd::sim::run(a),

@@ -592,3 +592,93 @@ fn keep_new_appends_each_new_signatures_configuration_once() {
     let o = run(&a);
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
 }
+
+/// `--json` prints exactly one JSON document on stdout, naming its schema, for every
+/// report kind that runs without a kernel.
+#[test]
+fn every_json_report_is_one_document_with_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let o = s(&out);
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "check",
+            vec![
+                "check",
+                "-s",
+                "daemon-zc",
+                "--scope",
+                "none",
+                "--json",
+                "--out",
+                o,
+            ],
+        ),
+        (
+            "check",
+            vec![
+                "check",
+                "-s",
+                "daemon-zc",
+                "--scope",
+                "none",
+                "--json",
+                "--out",
+                o,
+                "--engine",
+                "shuttle-pct",
+                "--max-states",
+                "5",
+            ],
+        ),
+        ("sim", vec!["sim", "--steps", "2000", "--json", "--out", o]),
+        (
+            "diff",
+            vec![
+                "diff",
+                "--base",
+                "K72",
+                "--patch",
+                "K72+B-8",
+                "-s",
+                "daemon-zc",
+                "--json",
+            ],
+        ),
+        (
+            "bench",
+            vec!["bench", "--scenario", "daemon-zc", "--runs", "1", "--json"],
+        ),
+        ("list", vec!["list", "--json"]),
+        ("conform", vec!["conform", "--count", "2", "--json"]),
+    ];
+    for (kind, args) in runs {
+        let r = run(&args);
+        let text = String::from_utf8_lossy(&r.stdout);
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {text}"));
+        assert_eq!(v["schema"], format!("ublksim.{kind}/1"), "{args:?}");
+    }
+    // explain of a counterexample a seeded bug gives
+    run(&[
+        "check",
+        "--with",
+        "B-8",
+        "-s",
+        "register-vs-server-exit",
+        "--scope",
+        "none",
+        "-q",
+        "--out",
+        o,
+    ]);
+    let t = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a trace");
+    let r = run(&["explain", "--json", s(&t)]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["schema"], "ublksim.explain/1");
+    assert!(v["steps"].as_array().is_some_and(|a| !a.is_empty()));
+}

@@ -85,7 +85,7 @@ pub fn run(a: AgreeArgs) -> anyhow::Result<i32> {
             .iter()
             .map(|(p, r)| serde_json::json!({"preset": p, "row": r}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::cmd::report::print("agree", serde_json::json!({ "rows": v }))?;
     } else {
         println!(
             "ublksim agree — loom and shuttle-dfs: {bound}; projected state sets must be equal"

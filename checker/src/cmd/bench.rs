@@ -46,7 +46,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     let median = secs[secs.len() / 2];
     let rss = peak_rss_kib();
     let report = serde_json::json!({
-        "schema": "ublksim.bench/1",
         "benchmark": "explorer-bfs distinct states/s",
         "preset": preset.name(),
         "scenario": sc.name,
@@ -67,7 +66,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
         "threads": 1,
     });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::cmd::report::print("bench", report)?;
     } else {
         println!(
             "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB ({} B/state; {}, no reductions, 1 thread)",

@@ -239,12 +239,12 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         );
     } else {
         let report = serde_json::json!({
-            "tool": format!("ublksim {}", env!("CARGO_PKG_VERSION")),
+            "engine": if a.dfs { "dfs" } else { "bfs" },
             "preset": preset.name(),
             "switches": features.diff_from(preset.features()),
             "results": results,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::cmd::report::print("check", report)?;
     }
     let mut failed = results
         .iter()

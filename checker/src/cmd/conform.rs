@@ -119,6 +119,18 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
     }
     let total: Vec<Program> = corpus.iter().cloned().chain(programs.clone()).collect();
     if !a.vm && !a.device {
+        if a.json {
+            crate::cmd::report::print(
+                "conform",
+                serde_json::json!({
+                    "kernel": k.name,
+                    "preset": k.preset.name(),
+                    "seed": a.seed,
+                    "programs": programs,
+                }),
+            )?;
+            return Ok(0);
+        }
         for (mp, p) in models.iter().zip(&programs) {
             println!("{}:", p.id);
             print!("{}", describe_program(mp, feat));
@@ -126,7 +138,15 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let (results, timing) = run_programs(&total, &k, a.vm, a.timeout_ms)?;
-    println!(
+    // with --json, stdout carries one JSON document and the prose goes to stderr
+    let say = |t: String| {
+        if a.json {
+            eprintln!("{t}")
+        } else {
+            println!("{t}")
+        }
+    };
+    say(format!(
         "ublksim conform — kernel {} (model preset {}) — seed {}, {} random programs{}",
         k.name,
         k.preset.name(),
@@ -137,12 +157,24 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
         } else {
             format!(" + {} corpus traces", corpus.len())
         }
-    );
+    ));
     let (ok, div, hang, other) = print_results(&results, a.json);
-    println!(
+    say(format!(
         "{} programs: {ok} conform, {div} diverge, {hang} hang, {other} refused/error",
         results.len()
-    );
+    ));
+    if a.json {
+        crate::cmd::report::print(
+            "conform",
+            serde_json::json!({
+                "kernel": k.name,
+                "preset": k.preset.name(),
+                "seed": a.seed,
+                "results": results,
+                "summary": {"conform": ok, "diverge": div, "hang": hang, "other": other},
+            }),
+        )?;
+    }
     print_timing(&timing, results.len());
     // shrink each distinct random-program divergence
     if !a.no_shrink && a.perturb.is_none() && !a.hang {
@@ -159,18 +191,18 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
                 continue;
             }
             let (small, sr) = shrink(mp, &sig, &k, a.vm, a.timeout_ms)?;
-            println!(
+            say(format!(
                 "\nminimal program for [{sig}] (from {}, {} → {} actions): {}",
                 mp.id,
                 mp.order.len(),
                 small.order.len(),
                 sr.verdict_text
-            );
-            print!("{}", describe_program(&small, feat));
+            ));
+            say(describe_program(&small, feat).trim_end().to_string());
             if let Ok(t) = compile::to_trace(&small, k.preset) {
                 let f = PathBuf::from("out/divergences").join(format!("{}.jsonl", small.id));
                 if t.write(&f).is_ok() {
-                    println!("    trace saved: {}", f.display());
+                    say(format!("    trace saved: {}", f.display()));
                 }
             }
         }

@@ -50,7 +50,7 @@ pub fn run(a: DiffArgs) -> anyhow::Result<i32> {
     };
     let r = compare::run(&base, &patch, &o).map_err(anyhow::Error::msg)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        crate::cmd::report::print("diff", &r)?;
     } else {
         print!("{}", diff_render::text(&r, a.all_rows));
     }

@@ -4,9 +4,63 @@ use crate::scenarios;
 use ublk_model::features::{SwKind, NON_BEHAVIOURAL_PATCHES};
 use ublk_model::{Expectation, Preset, ALL_SWITCHES};
 
-pub fn run() -> anyhow::Result<i32> {
-    print!("{}", list());
+/// `ublksim list` arguments.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Print a JSON report instead of the text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: ListArgs) -> anyhow::Result<i32> {
+    if a.json {
+        crate::cmd::report::print("list", json())?;
+    } else {
+        print!("{}", list());
+    }
     Ok(0)
+}
+
+/// The same facts as [`list`], as data.
+fn json() -> serde_json::Value {
+    let presets: Vec<_> = Preset::every()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name(),
+                "describe": p.describe(),
+                "switches": p.features().iter().map(|w| w.name()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let switches: Vec<_> = ALL_SWITCHES
+        .iter()
+        .map(|w| {
+            let i = w.info();
+            serde_json::json!({
+                "name": i.name,
+                "kind": format!("{:?}", i.kind),
+                "title": i.title,
+                "bug": i.bug,
+            })
+        })
+        .collect();
+    let properties = ublk_model::properties::properties();
+    let scenarios: Vec<_> = scenarios::all()
+        .iter()
+        .map(|sc| {
+            serde_json::json!({
+                "name": sc.name,
+                "doc": sc.doc,
+                "sometimes": scenarios::goals(&sc.name).iter().map(|g| g.name()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "presets": presets,
+        "switches": switches,
+        "properties": properties,
+        "scenarios": scenarios,
+    })
 }
 
 fn list() -> String {

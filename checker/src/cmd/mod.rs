@@ -11,6 +11,7 @@ pub mod graph;
 pub mod input;
 pub mod list;
 pub mod replay;
+pub mod report;
 pub mod series;
 pub mod sim;
 pub mod view;

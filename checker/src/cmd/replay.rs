@@ -46,13 +46,27 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
         }
     }
     let (results, timing) = run_programs(&programs, &k, a.vm, a.timeout_ms)?;
-    println!(
+    let head = format!(
         "ublksim replay — kernel {} — {} traces",
         k.name,
         programs.len()
     );
     let (ok, div, hang, other) = print_results(&results, a.json);
-    println!("{ok} conform, {div} diverge, {hang} hang, {other} refused/error");
+    let tail = format!("{ok} conform, {div} diverge, {hang} hang, {other} refused/error");
+    if a.json {
+        // stdout carries one JSON document, the prose goes to stderr
+        eprintln!("{head}\n{tail}");
+        crate::cmd::report::print(
+            "replay",
+            serde_json::json!({
+                "kernel": k.name,
+                "results": results,
+                "summary": {"conform": ok, "diverge": div, "hang": hang, "other": other},
+            }),
+        )?;
+    } else {
+        println!("{head}\n{tail}");
+    }
     print_timing(&timing, results.len());
     Ok(if div + hang + other > 0 { 1 } else { 0 })
 }

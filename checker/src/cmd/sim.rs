@@ -284,7 +284,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
             "coverage": total,
             "missed_goals": total.missed(),
         });
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        crate::cmd::report::print("sim", rep)?;
     } else {
         print_summary(&results, &total, steps, secs);
     }

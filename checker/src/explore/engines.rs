@@ -286,16 +286,12 @@ pub fn run_check(
         }
     } else {
         let report = serde_json::json!({
-            "tool": format!("ublksim {}", env!("CARGO_PKG_VERSION")),
             "engine": engine.name(),
             "preset": o.preset.name(),
             "switches": o.features.diff_from(o.preset.features()),
             "results": results,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        crate::cmd::report::print("check", report).map_err(|e| e.to_string())?;
     }
     // 1: a failure; 3: nothing failed, but a limit stopped a run (INCOMPLETE)
     let bad = results
