@@ -2,12 +2,15 @@
 //! functions (`.cargo/mutants.toml`, `scripts/mutants`). It fails on any verdict other than
 //! the declared ones: the default check of every preset (built-in scenarios), the default
 //! configuration sweep on K72, and a fixed simulator sweep — a new finding signature, a
-//! declared finding no longer found, or a state budget hit all fail it. A mutant that
-//! survives it changes nothing the project checks.
+//! declared finding no longer found, or a state budget hit all fail it. It also fails when
+//! the model no longer reproduces a trace of the conformance corpus (`traces/corpus/`: runs a
+//! real kernel reproduced, step by step with the same results — what user space sees, which
+//! no invariant looks at: a CQE's value, a bio's status). A mutant that survives it changes
+//! nothing the project checks.
 
 use ublk_checker::explore::known::{self, What};
 use ublk_checker::explore::signature::Signature;
-use ublk_checker::explore::verdict::{run_scenario, CheckOpts, Verdict};
+use ublk_checker::explore::verdict::{run_scenario, verify, CheckOpts, Verdict};
 use ublk_checker::scenarios;
 use ublk_checker::scenarios::sweep::{configurations, Level};
 use ublk_model::config::CopyMode;
@@ -15,6 +18,7 @@ use ublk_model::{Model, Preset};
 use ublk_sim::faults::FaultSet;
 use ublk_sim::workload::{scenario, Quirk, SimConfig};
 use ublk_sim::{simulate, RunOpts};
+use ublk_traces::Trace;
 
 fn clean(preset: Preset, scs: &[ublk_model::Scenario], max_states: u64) -> Vec<String> {
     let o = CheckOpts {
@@ -100,5 +104,31 @@ fn fixed_simulator_sweep_on_k72_shows_only_declared_findings() {
             }
         }
     }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn the_model_reproduces_the_conformance_corpus() {
+    // the 7.2 corpus at the top, 6.12's in its own folder (the folders of the kernel table)
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/corpus");
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for dir in [root.clone(), root.join("6.12")] {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "jsonl") {
+                continue;
+            }
+            n += 1;
+            let t = Trace::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            // a prefix: the corpus records programs, not findings
+            match verify(&t, true) {
+                Ok(v) if v.mismatch.is_none() => {}
+                Ok(v) => bad.push(format!("{}: {}", p.display(), v.mismatch.unwrap())),
+                Err(e) => bad.push(format!("{}: {e}", p.display())),
+            }
+        }
+    }
+    assert!(n >= 12, "{n} corpus traces");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
