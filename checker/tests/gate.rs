@@ -5,9 +5,11 @@
 //! declared finding no longer found, or a state budget hit all fail it. It also fails when
 //! the model no longer reproduces a trace of the conformance corpus (`traces/corpus/`: runs a
 //! real kernel reproduced, step by step with the same results — what user space sees, which
-//! no invariant looks at: a CQE's value, a bio's status). A mutant that survives it changes
-//! nothing the project checks.
+//! no invariant looks at: a CQE's value, a bio's status), and when a scenario's injected
+//! fault can no longer fire (its verdict would then say nothing about the fault). A mutant
+//! that survives it changes nothing the project checks.
 
+use ublk_checker::explore::bfs::Explorer;
 use ublk_checker::explore::known::{self, What};
 use ublk_checker::explore::signature::Signature;
 use ublk_checker::explore::verdict::{run_scenario, verify, CheckOpts, Verdict};
@@ -130,5 +132,51 @@ fn the_model_reproduces_the_conformance_corpus() {
         }
     }
     assert!(n >= 12, "{n} corpus traces");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn every_injected_fault_fires_in_its_scenarios() {
+    // a built-in scenario that injects a one-shot fault (fail_io_timeout dropping a
+    // completion, the first NEED_GET_DATA copy failing) must reach a state where the fault
+    // fired, on every preset that runs it: a PASS or KNOWN of a scenario whose fault never
+    // fires is about another scenario
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for p in Preset::every() {
+        for sc in scenarios::all() {
+            let dev = &sc.dev;
+            if !(dev.fake_timeout || dev.get_data_fails)
+                || Model::unsupported(&sc, p.features()).is_some()
+            {
+                continue;
+            }
+            n += 1;
+            let m = Model::new(&sc, p.features()).unwrap();
+            let (mut timeout, mut get_data) = (false, false);
+            // reachability only: the step that fires a fault may break a state invariant
+            // (B-11 on PRE), and that state must count
+            let x = Explorer::new(&m)
+                .all_violations(true)
+                .state_invariants(false);
+            x.run_graph(|s| {
+                timeout |= s.dev.fake_timeout_used;
+                get_data |= s.dev.get_data_fail_used;
+            });
+            for (injected, fired, what) in [
+                (dev.fake_timeout, timeout, "fail_io_timeout"),
+                (
+                    dev.get_data_fails,
+                    get_data,
+                    "the failing NEED_GET_DATA copy",
+                ),
+            ] {
+                if injected && !fired {
+                    bad.push(format!("{} {}: {what} never fires", p.name(), sc.name));
+                }
+            }
+        }
+    }
+    assert!(n >= 5, "{n} scenario runs with a fault");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
