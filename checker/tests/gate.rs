@@ -74,11 +74,13 @@ fn fixed_simulator_sweep_on_k72_shows_only_declared_findings() {
         CopyMode::Copy,
         CopyMode::AutoBufReg,
     ] {
-        for seed in 1..=6u64 {
+        // seeds 7 and 8 on two queues: a tag's slot is per queue (ublk_queue's ios[])
+        for seed in 1..=8u64 {
             use rand::{Rng, SeedableRng};
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed);
             let c = SimConfig {
                 copy,
+                queues: if seed > 6 { 2 } else { 1 },
                 faults: FaultSet::all().swarm(&mut rng),
                 quirks: Quirk::parse_list("all")
                     .unwrap()
