@@ -129,6 +129,56 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, d, c, b, d, d, d, b],
             "plain-fd-ring-close-release",
         ),
+        // what __ublk_complete_rq makes of a COMMIT's result: a READ committed with 0 bytes
+        // fails (-EIO); a WRITE committed with 0 bytes is a partial completion
+        // (blk_update_request with 0 bytes), requeued with a kick and dispatched again to
+        // the slot's new FETCH, then committed in full; STOP cancels the last FETCH
+        program(
+            sc(
+                "commit-results",
+                "copy mode: a READ committed with 0 bytes, a WRITE with 0 bytes, then in full",
+                DevConfig {
+                    copy: CopyMode::Copy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(d, true, {
+                        let commit = |result| Op::Commit {
+                            q: 0,
+                            tag: 0,
+                            result,
+                            buf: true,
+                        };
+                        let wait = Op::WaitCqe { q: 0, tag: 0 };
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            wait.clone(),
+                            commit(0),
+                            wait.clone(),
+                            commit(0),
+                            wait.clone(),
+                            commit(4096),
+                            wait,
+                            Op::Exit,
+                        ]
+                    }),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read, Bio::Write],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, d, b, b, d, d, d, d, b, c, d, d],
+            "commit-results-7.2",
+        ),
     ]
 }
 
