@@ -338,6 +338,7 @@ impl Model {
                 sched_pool: 0,
                 fake_timeout_used: false,
                 get_data_fail_used: false,
+                bad_auto_used: false,
                 stop_work: false,
                 quiesce_work: false,
             },

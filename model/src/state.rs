@@ -91,6 +91,8 @@ pub struct Dev {
     /// The fake-timeout injection was consumed.
     pub fake_timeout_used: bool,
     pub get_data_fail_used: bool,
+    /// The bad auto-buf-reg descriptor of `DevConfig::bad_auto_fetch` was consumed.
+    pub bad_auto_used: bool,
     /// K612 `ub->stop_work` / `ub->quiesce_work` scheduled (cancel fn or
     /// timeout handler after `ublk_abort_requests`).
     pub stop_work: bool,

@@ -413,15 +413,19 @@ impl Exec<'_> {
     }
 
     /// `ublk_ctrl_start_recovery()`: the device must have USER_RECOVERY, be
-    /// closed and QUIESCED or FAIL_IO.  The control program is modelled as
-    /// waiting for that (it polls GET_DEV_INFO), so only -EINVAL is seen.
-    pub fn ublk_ctrl_start_recovery(&mut self) -> Option<i32> {
+    /// closed and QUIESCED or FAIL_IO.  With `poll` the control program
+    /// waits for that (it polls GET_DEV_INFO), so only -EINVAL is seen;
+    /// without, the command's -EBUSY is the answer.
+    pub fn ublk_ctrl_start_recovery(&mut self, poll: bool) -> Option<i32> {
         if self.m.dev.recovery == Recovery::None {
             return Some(EINVAL);
         }
-        let recoverable = matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo);
-        if self.s.dev.mutex.is_some() || self.s.dev.open || !recoverable {
+        if self.s.dev.mutex.is_some() {
             return None;
+        }
+        let recoverable = matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo);
+        if self.s.dev.open || !recoverable {
+            return if poll { None } else { Some(EBUSY) };
         }
         self.s.dev.recovering = true;
         Some(0)
