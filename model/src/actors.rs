@@ -49,7 +49,7 @@ impl Model {
             Kind::RequeueWork => !s.dev.requeue_run.is_empty() || st.rq.is_some(),
             Kind::ReleaseWork => s.dev.release_pending,
             Kind::Server { process: 1, .. } if !s.dev.new_server_open => false,
-            Kind::Opener => s.dev.recovering && !s.dev.open,
+            Kind::Opener => (s.dev.recovering || s.dev.recovery_tried) && !s.dev.open,
             Kind::Server { prog, .. } => match prog.get(st.next_op as usize) {
                 // waiting for a CQE that has not been posted
                 Some((Op::WaitCqe { .. }, Some(c))) => {

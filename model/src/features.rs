@@ -174,6 +174,12 @@ switches! {
     /// queue whose `ubq_daemon` a previous START already put and cleared.
     FixB24c = "fix-b24c", Fix, Some("B-24c"),
         "ublk_drv: fix NULL pointer dereference in ublk_ctrl_start_recovery() (e58f5142f883)";
+    /// B-18 fix "wait on ublk_dev_ready() instead of ub->completion"
+    /// (432a9b2780c0, 7.2-rc4, CVE-2026-68173): END_USER_RECOVERY waits on
+    /// the readiness itself (`ublk_wait_dev_ready_and_lock`) instead of
+    /// `ub->completion`, which only a successful START_USER_RECOVERY re-arms.
+    FixB18 = "fix-b18", Fix, Some("B-18"),
+        "ublk: wait on ublk_dev_ready() instead of ub->completion (432a9b2780c0, CVE-2026-68173)";
 }
 
 // A [`Features`] set has one bit per switch.

@@ -177,6 +177,9 @@ impl Exec<'_> {
         let depth = self.m.dev.depth;
         self.s.dev.nr_io_ready += 1;
         let dev_ready = self.s.dev.nr_io_ready == self.m.nr_slots();
+        if dev_ready {
+            self.s.dev.completion_done = true; // complete_all(&ub->completion)
+        }
         if self.m.feat.has(Sw::FetchClearsCanceled) {
             // K72: per io, per queue, then device
             self.s.slots[sl].flags &= !flag::CANCELED;

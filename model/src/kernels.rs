@@ -79,10 +79,12 @@ const POST: Features = PRE
         FixB8, FixB11, FixB12, P02, P03, P04, P06, P09, P11, P12, V2Overflow,
     ])
     .without(FixB13);
-/// Debian 7.2.13: POST, B-9's, B-13's and B-24's fixes and K72's refinements.
+/// Debian 7.2.13: POST, B-9's, B-13's, B-18's and B-24's fixes and K72's
+/// refinements.
 const K72: Features = POST.plus(&[
     FixB9,
     FixB13,
+    FixB18,
     CancelClaimsCmd,
     FetchClearsCanceled,
     UserCopyDaemonFast,

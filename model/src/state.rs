@@ -68,6 +68,15 @@ pub struct Dev {
     pub recovering: bool,
     /// The new server process opened /dev/ublkcN.
     pub new_server_open: bool,
+    /// A START_USER_RECOVERY was issued (whatever it answered): the new
+    /// server process is up and opens /dev/ublkcN once it is free.
+    pub recovery_tried: bool,
+    /// `ub->completion` is complete: `complete_all` when the device became
+    /// ready; re-armed (`init_completion`) by a successful START_USER_RECOVERY.
+    pub completion_done: bool,
+    /// Ghost: END_USER_RECOVERY made the device LIVE and no cancel has set
+    /// `canceling` since — a held request is no longer excused (L1/L2).
+    pub g_recovered: bool,
     pub canceling: bool,
     pub nr_io_ready: u8,
     /// Holder of `ub->mutex`.

@@ -329,6 +329,16 @@ const B13: &str = "6.17's ublk_fetch fills the slot (ACTIVE, io->cmd) before ubl
                    and the slot keeps it as its ACTIVE io->cmd (spec §4.2 B-13; found by the \
                    configuration sweep's bad-descriptor quirk).";
 
+const B18: &str = "END_USER_RECOVERY waits on ub->completion, complete since the device was first ready and \
+                   re-armed only by a successful START_USER_RECOVERY: after a START that failed (-EBUSY, \
+                   ignored) it marks the device LIVE and kicks the requeue list while canceling is still \
+                   set; the held request is parked again and nothing kicks the list once the last FETCH \
+                   clears canceling (CVE-2026-68173, fixed in 7.2-rc4 by 432a9b2780c0). On POST the s1 \
+                   sweep's requeue-kill configurations reach the same stranded-after-END state through \
+                   B-24 (a ring exit before START_DEV; the dead daemon's fallback dispatch parks the \
+                   request after END_USER_RECOVERY — the model lets that fallback task work run after \
+                   the ring was freed, a doubt); the signatures cannot tell the two apart.";
+
 const B12: &str =
     "a copy-mode FETCH without a buffer is queued without arming the slot: no cancel can \
                  find the cmd (fixed by ublk_check_fetch_buf, 6.17).";
@@ -590,6 +600,20 @@ pub const FINDINGS: &[Finding] = &[
             // found by the configuration sweep: with user recovery the release work resets the
             // slot (io->cmd NULL) and the requeued request is dispatched through it
             Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
+        ],
+    },
+    Finding {
+        id: "B-18",
+        kind: Kind::Seeded,
+        fix: Some(FixB18),
+        commit: Some("432a9b2780c0"),
+        status: "fixed in 7.2-rc4 (432a9b2780c0, CVE-2026-68173: affected 6.15 to 7.1); PRE and POST have it",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // the completion wait (before 432a9b2780c0); 6.12's own recovery path is not modelled with it
+            Known { scenario: "recovery-end-without-start", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended").fake_timeout(false).recovering(), on: Where { on: &[ReleaseWork], off: &[FixB18] }, reason: B18 },
         ],
     },
     Finding {
