@@ -117,5 +117,8 @@ fn which_seeded_bugs_the_s1_sweep_alone_finds() {
     assert_eq!(missed, SWEEP_MISSES, "found by the sweep alone: {found:?}");
 }
 
-/// The seeded bugs the s1 sweep alone does not show (see the test above).
-const SWEEP_MISSES: &[&str] = &[];
+/// The seeded bugs the s1 sweep alone does not show (see the test above):
+/// B-18 needs a START_USER_RECOVERY whose -EBUSY is ignored, B-24c a second
+/// START_USER_RECOVERY; the sweep's control programs poll START until it
+/// succeeds, once.
+const SWEEP_MISSES: &[&str] = &["B-18", "B-24c"];
