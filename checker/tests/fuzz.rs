@@ -286,6 +286,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     table_size,
                     fake_timeout: ft,
                     get_data_fails: gdf,
+                    bad_auto_fetch: false,
                 }
             },
         );

@@ -11,7 +11,7 @@ use crate::config::*;
 use crate::defs::Model;
 use crate::defs::*;
 use crate::exec::*;
-use crate::invariants::Violation;
+use crate::invariants::{Inv, Violation};
 use crate::io_cmd::Entry;
 use crate::state::*;
 
@@ -49,7 +49,7 @@ impl Model {
             Kind::RequeueWork => !s.dev.requeue_run.is_empty() || st.rq.is_some(),
             Kind::ReleaseWork => s.dev.release_pending,
             Kind::Server { process: 1, .. } if !s.dev.new_server_open => false,
-            Kind::Opener => s.dev.recovering && !s.dev.open,
+            Kind::Opener => (s.dev.recovering || s.dev.recovery_tried) && !s.dev.open,
             Kind::Server { prog, .. } => match prog.get(st.next_op as usize) {
                 // waiting for a CQE that has not been posted
                 Some((Op::WaitCqe { .. }, Some(c))) => {
@@ -134,17 +134,31 @@ impl Exec<'_> {
     }
 
     /// The cmd's handler returned: io_uring completes it unless it is kept.
-    fn finish_cmd(&mut self, c: CmdId, res: i32) -> Option<i32> {
+    /// S6 at the access: a cmd io_uring completes here must not be left in
+    /// a slot as its ACTIVE `io->cmd` (the driver would hand a request to it
+    /// or cancel it later).
+    fn finish_cmd(&mut self, f: Func, c: CmdId, res: i32) -> R<Option<i32>> {
         self.advance();
         if res == EIOCBQUEUED {
-            return None;
+            return Ok(None);
+        }
+        let kept = self
+            .s
+            .slots
+            .iter()
+            .position(|io| io.has(flag::ACTIVE) && io.cell == Cell::Cmd(c));
+        if let Some(sl) = kept {
+            return self.fail(
+                Inv::S6,
+                format!("{f}: the handler returns {res}, so io_uring completes cmd c{c}, but slot {sl} keeps it as its ACTIVE io->cmd"),
+            );
         }
         let cmd = &mut self.s.cmds[c as usize];
         if cmd.st == CmdSt::Pending {
             cmd.st = CmdSt::Done(res);
         }
         self.me().res = res;
-        Some(res)
+        Ok(Some(res))
     }
 
     fn step_server(&mut self, task: TaskId, ring: RingId, prog: &[(Op, Option<CmdId>)]) -> Step {
@@ -216,7 +230,7 @@ impl Exec<'_> {
                     g_claimed: false,
                 };
                 match self.ublk_ch_uring_cmd_local(c)? {
-                    Entry::Done(res) => Ok(Some((entry, self.finish_cmd(c, res)))),
+                    Entry::Done(res) => Ok(Some((entry, self.finish_cmd(entry, c, res)?))),
                     Entry::Fetch => {
                         self.me().at = Resume::Fetch;
                         Ok(Some((entry, None)))
@@ -233,7 +247,10 @@ impl Exec<'_> {
                 }
                 let c = cmd.unwrap();
                 let res = self.ublk_fetch(c)?;
-                Ok(Some((Func::UblkFetch, self.finish_cmd(c, res))))
+                Ok(Some((
+                    Func::UblkFetch,
+                    self.finish_cmd(Func::UblkFetch, c, res)?,
+                )))
             }
             (Op::Register { q, tag, .. }, Resume::CheckAndGetReq(get)) => {
                 let c = cmd.unwrap();
@@ -246,7 +263,7 @@ impl Exec<'_> {
                             self.me().at = Resume::CheckAndGetReq(GetReqAt::StartedCheck);
                             return Ok(Some((f, None)));
                         }
-                        Ok(Some((f, self.finish_cmd(c, EINVAL))))
+                        Ok(Some((f, self.finish_cmd(f, c, EINVAL)?)))
                     }
                     GetReqAt::StartedCheck => {
                         let f = Func::UblkCheckAndGetReqStarted;
@@ -254,12 +271,15 @@ impl Exec<'_> {
                             self.me().at = Resume::CheckAndGetReq(GetReqAt::Finish);
                             return Ok(Some((f, None)));
                         }
-                        Ok(Some((f, self.finish_cmd(c, EINVAL))))
+                        Ok(Some((f, self.finish_cmd(f, c, EINVAL)?)))
                     }
                     GetReqAt::Finish => {
                         let res = self.register_with_ref(c, r)?;
                         self.me().rq = None;
-                        Ok(Some((Func::UblkRegisterIoBuf, self.finish_cmd(c, res))))
+                        Ok(Some((
+                            Func::UblkRegisterIoBuf,
+                            self.finish_cmd(Func::UblkRegisterIoBuf, c, res)?,
+                        )))
                     }
                 }
             }

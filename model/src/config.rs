@@ -68,6 +68,11 @@ pub struct DevConfig {
     pub fake_timeout: bool,
     /// The first `ublk_get_data()` copies 0 bytes (no pages / signal).
     pub get_data_fails: bool,
+    /// AUTO_BUF_REG: the first FETCH carries an invalid `ublk_auto_buf_reg`
+    /// descriptor in `sqe->addr` (a reserved field set): -EINVAL, the slot
+    /// must stay unarmed (B-13).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bad_auto_fetch: bool,
 }
 
 impl Default for DevConfig {
@@ -82,6 +87,7 @@ impl Default for DevConfig {
             table_size: 2,
             fake_timeout: false,
             get_data_fails: false,
+            bad_auto_fetch: false,
         }
     }
 }
@@ -143,6 +149,9 @@ pub enum CtrlOp {
     /// START_USER_RECOVERY, issued once the old server is gone and the
     /// device is QUIESCED or FAIL_IO (the control program polls the state).
     StartUserRecovery,
+    /// START_USER_RECOVERY issued once more without waiting (a retry, or a
+    /// second management tool): its -EBUSY / -EINVAL is taken as the answer.
+    StartUserRecoveryOnce,
     /// END_USER_RECOVERY: waits until the new server FETCHed every io.
     EndUserRecovery,
     /// DEL_DEV: `ublk_remove` (stop the device, cancel its cmds), then wait

@@ -24,6 +24,16 @@ impl Exec<'_> {
             self.end_request(r, EIO, "ublk_queue_rq")?;
             return Ok(false);
         }
+        if !self.m.feat.has(Sw::FixB7) && self.s.queues[q].canceling {
+            // B-7: from d796cea7b9f3 ("ublk: implement ->queue_rqs()", 6.15
+            // merge window) until 18461f2a02be (6.15-rc2) `ublk_prep_req`
+            // returned BLK_STS_IOERR while `ubq->canceling` was set, for
+            // `ublk_queue_rq` too, before `blk_mq_start_request`: blk-mq ends
+            // the request with an error even in recovery-queue mode, where
+            // `__ublk_abort_rq` would requeue it.
+            self.end_request(r, EIO, "ublk_queue_rq")?;
+            return Ok(false);
+        }
         self.start_request(r)?;
         if self.s.queues[q].canceling {
             self.ublk_abort_rq(r)?;

@@ -154,7 +154,32 @@ switches! {
     /// the cmd alone while a started request owns the tag (its dispatch
     /// task work will complete the cmd, or abort the request).
     FixB2 = "fix-b2", Fix, Some("B-2"),
-        "ublk: fix race between io_uring_cmd_complete_in_task and ublk_cancel_cmd";
+        "ublk: fix race between io_uring_cmd_complete_in_task and ublk_cancel_cmd (f40139fde527)";
+    /// B-7 fix "don't fail request for recovery & reissue in case of
+    /// ubq->canceling" (18461f2a02be, 6.15-rc2): `ublk_queue_rq` no longer
+    /// fails a request in `ublk_prep_req` while `canceling` is set; it starts
+    /// it and `__ublk_abort_rq` requeues it (recovery-queue mode).  6.12 never
+    /// had the regression (its `ublk_queue_rq` calls `__ublk_abort_rq`).
+    FixB7 = "fix-b7", Fix, Some("B-7"),
+        "ublk: don't fail request for recovery & reissue in case of ubq->canceling (18461f2a02be)";
+    /// B-13 fix: the auto-buf-reg descriptor in `sqe->addr` is validated
+    /// (`ublk_validate_io_buf`) before FETCH fills the slot.  6.16 (PRE)
+    /// handled the failure too (9172dbf3a6d3); 6.17's "store auto buffer
+    /// register data into struct ublk_io" parsed it after `ublk_fill_io_cmd`.
+    FixB13 = "fix-b13", Fix, Some("B-13"),
+        "ublk: validate the auto-buf-reg descriptor before filling the slot (ublk_validate_io_buf)";
+    /// "ublk_drv: fix NULL pointer dereference in ublk_ctrl_start_recovery()"
+    /// (6.10, in 6.12): START_USER_RECOVERY fails with -EINVAL while no
+    /// queue is ready (`!ub->nr_queues_ready`), instead of reinitialising a
+    /// queue whose `ubq_daemon` a previous START already put and cleared.
+    FixB24c = "fix-b24c", Fix, Some("B-24c"),
+        "ublk_drv: fix NULL pointer dereference in ublk_ctrl_start_recovery() (e58f5142f883)";
+    /// B-18 fix "wait on ublk_dev_ready() instead of ub->completion"
+    /// (432a9b2780c0, 7.2-rc4, CVE-2026-68173): END_USER_RECOVERY waits on
+    /// the readiness itself (`ublk_wait_dev_ready_and_lock`) instead of
+    /// `ub->completion`, which only a successful START_USER_RECOVERY re-arms.
+    FixB18 = "fix-b18", Fix, Some("B-18"),
+        "ublk: wait on ublk_dev_ready() instead of ub->completion (432a9b2780c0, CVE-2026-68173)";
 }
 
 // A [`Features`] set has one bit per switch.
@@ -218,7 +243,7 @@ pub const NON_BEHAVIOURAL_PATCHES: [(&str, &str); 7] = [
 /// A set of switches: bit `w as u8` for switch `w`.  A `u64` (room for 64
 /// switches) stays as cheap to copy and hash as the `u32` it was: the set is
 /// part of the compiled [`crate::Model`], not of the explored state, and
-/// traces store it as the same number (`"features": 134251520`).
+/// traces store it as the same number (`"features": 1476428800`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Features(pub u64);
 
@@ -249,7 +274,7 @@ impl Features {
         self.0 |= 1 << w as u8;
         self
     }
-    pub fn without(mut self, w: Sw) -> Self {
+    pub const fn without(mut self, w: Sw) -> Self {
         self.0 &= !(1 << w as u8);
         self
     }
@@ -331,7 +356,7 @@ mod tests {
     /// must not move (new switches go at the end of `switches!`).
     #[test]
     fn bit_layout_is_stable() {
-        assert_eq!(Preset::K612.features().0, 134_251_520);
+        assert_eq!(Preset::K612.features().0, 1_476_428_800);
         assert_eq!(Sw::P02 as u8, 0);
         assert_eq!(Sw::RecoveryFailIo as u8, 26);
         assert!(ALL_SWITCHES.len() <= Features::CAPACITY);

@@ -1,6 +1,7 @@
-//! Safety invariants S1–S9 (spec §9.3).
+//! Safety invariants S1–S9 (spec §9.3) and S10 (recovery semantics, spec
+//! §1.6 / §3.6: in recovery-queue mode new I/O is held, not failed).
 //!
-//! S1, S2, S3, S7 and S8 are checked *at the access* inside the step that
+//! S1, S2, S3, S7, S8 and S10 are checked *at the access* inside the step that
 //! makes it (see `exec.rs`, `dispatch.rs`, `io_cmd.rs`); S4, S5, S6 and S9
 //! are state predicates checked after every step by [`check`].
 
@@ -22,6 +23,7 @@ pub enum Inv {
     S7,
     S8,
     S9,
+    S10,
 }
 
 impl Inv {
@@ -36,6 +38,7 @@ impl Inv {
             Inv::S7 => "a request is only handed to a slot whose cmd is pending",
             Inv::S8 => "daemon-only operations run on io->task",
             Inv::S9 => "START_DEV only with every slot armed; readiness counts armed slots",
+            Inv::S10 => "recovery-queue mode: until STOP_DEV, ublk_queue_rq holds (requeues) a request it cannot hand to a server instead of failing it",
         }
     }
 }

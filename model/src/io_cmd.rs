@@ -133,6 +133,17 @@ impl Exec<'_> {
             self.s.cmds[c as usize].cancelable = true;
             return Ok(EIOCBQUEUED);
         }
+        // an invalid auto-buf-reg descriptor (DevConfig::bad_auto_fetch):
+        // K72 `ublk_validate_io_buf` rejects it before anything else
+        let bad_auto = self.m.dev.copy == CopyMode::AutoBufReg
+            && self.m.dev.bad_auto_fetch
+            && !self.s.dev.bad_auto_used;
+        if bad_auto {
+            self.s.dev.bad_auto_used = true;
+            if f.has(Sw::FixB13) {
+                return Ok(EINVAL);
+            }
+        }
         if self.s.dev.nr_io_ready == self.m.nr_slots() {
             return Ok(EBUSY);
         }
@@ -140,6 +151,14 @@ impl Exec<'_> {
             return Ok(EINVAL);
         }
         self.ublk_fill_io_cmd(sl, c);
+        if bad_auto {
+            // B-13: 6.17 `ublk_fetch` fills the slot first, then
+            // `ublk_config_io_buf` → `ublk_set_auto_buf_reg` fails and it
+            // returns -EINVAL before setting io->task and counting the io
+            // ready; io_uring completes the cmd with the error while the slot
+            // stays ACTIVE holding it (spec §4.2, B-13).
+            return Ok(EINVAL);
+        }
         self.s.slots[sl].task = self.current_task();
         self.ublk_mark_io_ready(q, sl);
         self.s.cmds[c as usize].cancelable = true; // ublk_prep_cancel
@@ -158,6 +177,9 @@ impl Exec<'_> {
         let depth = self.m.dev.depth;
         self.s.dev.nr_io_ready += 1;
         let dev_ready = self.s.dev.nr_io_ready == self.m.nr_slots();
+        if dev_ready {
+            self.s.dev.completion_done = true; // complete_all(&ub->completion)
+        }
         if self.m.feat.has(Sw::FetchClearsCanceled) {
             // K72: per io, per queue, then device
             self.s.slots[sl].flags &= !flag::CANCELED;

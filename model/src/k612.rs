@@ -488,7 +488,11 @@ impl Exec<'_> {
         };
         let sync_work = Resume::StopDev(StopDevAt::CancelWorkSync612);
         match op {
-            CtrlOp::StartUserRecovery => match self.start_recovery_612() {
+            CtrlOp::StartUserRecovery => match self.start_recovery_612(true)? {
+                None => Ok(None),
+                Some(res) => finish(self, Func::UblkCtrlStartRecovery612, res),
+            },
+            CtrlOp::StartUserRecoveryOnce => match self.start_recovery_612(false)? {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlStartRecovery612, res),
             },
@@ -521,17 +525,44 @@ impl Exec<'_> {
         }
     }
 
-    /// 6.12 `ublk_ctrl_start_recovery()`: no USER_RECOVERY → -EINVAL; the
-    /// control program waits (polling) until the char device is closed and
-    /// the device QUIESCED (else -EBUSY); then `ublk_queue_reinit` of every
-    /// queue (daemon NULL, canceling off, slot flags 0) and readiness reset.
-    fn start_recovery_612(&mut self) -> Option<i32> {
+    /// 6.12 `ublk_ctrl_start_recovery()` under `ub->mutex`: no
+    /// USER_RECOVERY → -EINVAL; no ready queue (`!ub->nr_queues_ready`) →
+    /// -EINVAL; the char device still open or the device not QUIESCED →
+    /// -EBUSY (with `poll` the control program waits, polling, until that
+    /// passes); then `ublk_queue_reinit` of every queue (put and clear
+    /// `ubq_daemon`, canceling off, slot flags 0) and readiness reset.
+    ///
+    /// Without `fix-b24c` (before e58f5142f883 "ublk_drv: fix NULL pointer
+    /// dereference in ublk_ctrl_start_recovery()", 6.11-rc7) there is no
+    /// `nr_queues_ready` test: a second START_USER_RECOVERY after the first
+    /// reset (no new daemon set up yet) runs `ublk_queue_reinit` on a queue
+    /// whose `ubq_daemon` is NULL — WARN, then `put_task_struct(NULL)`.
+    fn start_recovery_612(&mut self, poll: bool) -> R<Option<i32>> {
         if self.m.dev.recovery == Recovery::None {
-            return Some(EINVAL);
+            return Ok(Some(EINVAL));
         }
-        let d = &self.s.dev;
-        if d.mutex.is_some() || d.open || d.state != DevState::Quiesced {
-            return None;
+        let busy = self.s.dev.open || self.s.dev.state != DevState::Quiesced;
+        if self.s.dev.mutex.is_some() || (poll && busy) {
+            return Ok(None);
+        }
+        let depth = self.m.dev.depth;
+        let nr_queues_ready = self
+            .s
+            .queues
+            .iter()
+            .filter(|q| q.nr_io_ready == depth)
+            .count();
+        if self.m.feat.has(Sw::FixB24c) && nr_queues_ready == 0 {
+            return Ok(Some(EINVAL));
+        }
+        if busy {
+            return Ok(Some(EBUSY));
+        }
+        if let Some(q) = self.s.queues.iter().position(|q| q.daemon.is_none()) {
+            return self.fail(
+                Inv::S9,
+                format!("ublk_queue_reinit: queue {q} has no ubq_daemon (put_task_struct(NULL)): START_USER_RECOVERY resets a queue no daemon set up"),
+            );
         }
         for q in &mut self.s.queues {
             (q.nr_io_ready, q.daemon, q.canceling) = (0, None, false);
@@ -541,7 +572,7 @@ impl Exec<'_> {
         }
         self.s.dev.nr_io_ready = 0;
         self.s.dev.recovering = true;
-        Some(0)
+        Ok(Some(0))
     }
 
     /// 6.12 `ublk_ctrl_end_recovery()`: wait for every queue to be ready,

@@ -228,7 +228,11 @@ impl Exec<'_> {
             at: CancelAt::CheckActive,
         });
         match (prog[pc], at) {
-            (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery() {
+            (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery(true) {
+                None => Ok(None),
+                Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),
+            },
+            (CtrlOp::StartUserRecoveryOnce, _) => match self.ublk_ctrl_start_recovery(false) {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),
             },

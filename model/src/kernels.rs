@@ -53,12 +53,17 @@ pub enum Programs {
 use Sw::*;
 
 /// ≈6.16: the base of the off-daemon series.  It has the unregister
-/// zero-copy test that v1 of the series dropped.
+/// zero-copy test that v1 of the series dropped.  B-7's fix (6.15-rc2),
+/// 6.16's handling of a bad auto-buf-reg descriptor in FETCH (B-13) and
+/// the 6.11 START_USER_RECOVERY check (B-24c; 6.15 rewrote that path).
 const PRE: Features = Features::of(&[
     FixB2,
     FixB5,
     FixB6,
+    FixB7,
     FixB10,
+    FixB13,
+    FixB24c,
     V2UnregZc,
     PerIoDaemon,
     ZeroCopy,
@@ -66,13 +71,20 @@ const PRE: Features = Features::of(&[
     SyncGetData,
     RecoveryFailIo,
 ]);
-/// 6.17: the series and its 6.17 fixes.
-const POST: Features = PRE.plus(&[
-    FixB8, FixB11, FixB12, P02, P03, P04, P06, P09, P11, P12, V2Overflow,
-]);
-/// Debian 7.2.13: POST, B-9's and B-24's fixes and K72's refinements.
+/// 6.17: the series and its 6.17 fixes; its FETCH parses the auto-buf-reg
+/// descriptor after filling the slot again (B-13, "store auto buffer
+/// register data into struct ublk_io").
+const POST: Features = PRE
+    .plus(&[
+        FixB8, FixB11, FixB12, P02, P03, P04, P06, P09, P11, P12, V2Overflow,
+    ])
+    .without(FixB13);
+/// Debian 7.2.13: POST, B-9's, B-13's, B-18's and B-24's fixes and K72's
+/// refinements.
 const K72: Features = POST.plus(&[
     FixB9,
+    FixB13,
+    FixB18,
     CancelClaimsCmd,
     FetchClearsCanceled,
     UserCopyDaemonFast,
@@ -81,8 +93,11 @@ const K72: Features = POST.plus(&[
 ]);
 /// 6.12.118: the B-6 fix is in stable 6.12 (abort drops the pdu kref); the
 /// copy-mode FETCH without a buffer fails (-EINVAL, no B-12); `ublk_cancel_cmd`
-/// skips a tag with a started request (B-2's fix, backported to 6.12.y).
-const K612: Features = Features::of(&[FixB2, FixB6, FixB12]);
+/// skips a tag with a started request (B-2's fix, backported to 6.12.y);
+/// START_USER_RECOVERY refuses a device with no ready queue (B-24c, 6.11).
+/// 6.12 never had B-7's regression (its `ublk_queue_rq` requeues through
+/// `__ublk_abort_rq` while canceling), so it runs the fixed path.
+const K612: Features = Features::of(&[FixB2, FixB6, FixB7, FixB12, FixB24c]);
 
 /// Every kernel, oldest first.  [`Preset`]'s constants index this table.
 pub const KERNELS: &[Kernel] = &[

@@ -156,7 +156,12 @@ impl Model {
         // responsive server): the others may wait behind it, e.g. in STOP_DEV's freeze
         let abandoned = (0..s.reqs.len()).any(|r| self.abandoned(s, r as RqId));
         for (i, r) in s.reqs.iter().enumerate() {
-            let parked = parks && s.dev.requeue.contains(&(i as RqId));
+            // parked "until END_USER_RECOVERY / STOP_DEV" (spec §9.4 L2): once
+            // END_USER_RECOVERY made the device LIVE (and no server died since)
+            // nothing excuses a held request
+            let parked = parks
+                && s.dev.requeue.contains(&(i as RqId))
+                && !(s.dev.state == DevState::Live && s.dev.g_recovered);
             if r.allocated && r.alive && !parked && !abandoned {
                 o.reqs |= 1 << i;
             }

@@ -68,6 +68,15 @@ pub struct Dev {
     pub recovering: bool,
     /// The new server process opened /dev/ublkcN.
     pub new_server_open: bool,
+    /// A START_USER_RECOVERY was issued (whatever it answered): the new
+    /// server process is up and opens /dev/ublkcN once it is free.
+    pub recovery_tried: bool,
+    /// `ub->completion` is complete: `complete_all` when the device became
+    /// ready; re-armed (`init_completion`) by a successful START_USER_RECOVERY.
+    pub completion_done: bool,
+    /// Ghost: END_USER_RECOVERY made the device LIVE and no cancel has set
+    /// `canceling` since — a held request is no longer excused (L1/L2).
+    pub g_recovered: bool,
     pub canceling: bool,
     pub nr_io_ready: u8,
     /// Holder of `ub->mutex`.
@@ -91,6 +100,8 @@ pub struct Dev {
     /// The fake-timeout injection was consumed.
     pub fake_timeout_used: bool,
     pub get_data_fail_used: bool,
+    /// The bad auto-buf-reg descriptor of `DevConfig::bad_auto_fetch` was consumed.
+    pub bad_auto_used: bool,
     /// K612 `ub->stop_work` / `ub->quiesce_work` scheduled (cancel fn or
     /// timeout handler after `ublk_abort_requests`).
     pub stop_work: bool,

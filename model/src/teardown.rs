@@ -22,6 +22,9 @@ pub enum Next {
 
 impl Exec<'_> {
     fn set_canceling(&mut self, v: bool) {
+        if v {
+            self.s.dev.g_recovered = false;
+        }
         self.s.dev.canceling = v;
         for q in &mut self.s.queues {
             q.canceling = v;
@@ -413,28 +416,52 @@ impl Exec<'_> {
     }
 
     /// `ublk_ctrl_start_recovery()`: the device must have USER_RECOVERY, be
-    /// closed and QUIESCED or FAIL_IO.  The control program is modelled as
-    /// waiting for that (it polls GET_DEV_INFO), so only -EINVAL is seen.
-    pub fn ublk_ctrl_start_recovery(&mut self) -> Option<i32> {
+    /// closed and QUIESCED or FAIL_IO.  With `poll` the control program
+    /// waits for that (it polls GET_DEV_INFO), so only -EINVAL is seen;
+    /// without, the command's -EBUSY is the answer.
+    pub fn ublk_ctrl_start_recovery(&mut self, poll: bool) -> Option<i32> {
         if self.m.dev.recovery == Recovery::None {
             return Some(EINVAL);
         }
-        let recoverable = matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo);
-        if self.s.dev.mutex.is_some() || self.s.dev.open || !recoverable {
+        if self.s.dev.mutex.is_some() {
             return None;
         }
+        let recoverable = matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo);
+        if self.s.dev.open || !recoverable {
+            if poll {
+                return None;
+            }
+            self.s.dev.recovery_tried = true;
+            return Some(EBUSY);
+        }
+        self.s.dev.recovery_tried = true;
+        self.s.dev.completion_done = false; // init_completion(&ub->completion)
         self.s.dev.recovering = true;
         Some(0)
     }
 
     /// `ublk_ctrl_end_recovery()`: wait until every io is fetched
     /// (`ublk_wait_dev_ready_and_lock`), then LIVE and kick the requeue list
-    /// so the held requests reach the new server.
+    /// so the held requests reach the new server.  The new server issues it
+    /// once it has opened /dev/ublkcN (and queued its FETCHes).
+    ///
+    /// Without `fix-b18` (before 432a9b2780c0, 7.2-rc4, CVE-2026-68173) it
+    /// waits on `ub->completion` instead: complete since the device was
+    /// first ready, and re-armed only by a *successful* START_USER_RECOVERY.
+    /// After a START that failed (-EBUSY, ignored) the wait returns at once,
+    /// the device goes LIVE and the requeue list is kicked while `canceling`
+    /// is still set: the held request is parked again, and once the last
+    /// FETCH clears `canceling` nothing kicks the list again.
     pub fn ublk_ctrl_end_recovery(&mut self) -> Option<i32> {
         if self.m.dev.recovery == Recovery::None {
             return Some(EINVAL);
         }
-        if self.s.dev.nr_io_ready != self.m.nr_slots() || self.s.dev.mutex.is_some() {
+        let ready = if self.m.feat.has(Sw::FixB18) {
+            self.s.dev.nr_io_ready == self.m.nr_slots()
+        } else {
+            self.s.dev.completion_done
+        };
+        if !self.s.dev.new_server_open || !ready || self.s.dev.mutex.is_some() {
             return None;
         }
         if !matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo) {
@@ -442,6 +469,7 @@ impl Exec<'_> {
         }
         self.s.dev.state = DevState::Live;
         self.s.dev.recovering = false;
+        self.s.dev.g_recovered = true;
         self.kick_requeue_list();
         Some(0)
     }

@@ -317,6 +317,7 @@ fn generate_attempt(
             table_size: 2,
             fake_timeout: false,
             get_data_fails: false,
+            bad_auto_fetch: false,
         },
         actors,
     };

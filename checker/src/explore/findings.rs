@@ -324,6 +324,21 @@ const B1_PRE_SMALL: &str = "as user-copy-vs-elevator: the refcount lives in the 
 const B11: &str = "a faked timeout skips dropping the server's reference at COMMIT, so buffer releases can \
                  never settle the count (fixed in 6.17 by moving the check into __ublk_complete_rq).";
 
+const B13: &str = "6.17's ublk_fetch fills the slot (ACTIVE, io->cmd) before ublk_set_auto_buf_reg parses the \
+                   auto-buf-reg descriptor; an invalid one returns -EINVAL, io_uring completes the cmd \
+                   and the slot keeps it as its ACTIVE io->cmd (spec §4.2 B-13; found by the \
+                   configuration sweep's bad-descriptor quirk).";
+
+const B18: &str = "END_USER_RECOVERY waits on ub->completion, complete since the device was first ready and \
+                   re-armed only by a successful START_USER_RECOVERY: after a START that failed (-EBUSY, \
+                   ignored) it marks the device LIVE and kicks the requeue list while canceling is still \
+                   set; the held request is parked again and nothing kicks the list once the last FETCH \
+                   clears canceling (CVE-2026-68173, fixed in 7.2-rc4 by 432a9b2780c0). On POST the s1 \
+                   sweep's requeue-kill configurations reach the same stranded-after-END state through \
+                   B-24 (a ring exit before START_DEV; the dead daemon's fallback dispatch parks the \
+                   request after END_USER_RECOVERY — the model lets that fallback task work run after \
+                   the ring was freed, a doubt); the signatures cannot tell the two apart.";
+
 const B12: &str =
     "a copy-mode FETCH without a buffer is queued without arming the slot: no cancel can \
                  find the cmd (fixed by ublk_check_fetch_buf, 6.17).";
@@ -358,8 +373,8 @@ pub const FINDINGS: &[Finding] = &[
         id: "B-2",
         kind: Kind::Seeded,
         fix: Some(FixB2),
-        commit: None,
-        status: "fixed in 6.15-rc, backported to 6.12.y (spec §6.2: K615s has the race)",
+        commit: Some("f40139fde527"),
+        status: "fixed in 6.15-rc (f40139fde527), backported to 6.12.y (spec §6.2: K615s has the race)",
         zoo: None,
         seeded: &[Seeded { preset: Preset::K72, scenario: "small-ring-close-vs-dispatch", inv: Inv::S6, shuttle: false }],
         witness: None,
@@ -408,6 +423,20 @@ pub const FINDINGS: &[Finding] = &[
         }),
         seeded: &[Seeded { preset: Preset::Pre, scenario: "recovery-reissue-abort", inv: Inv::S3, shuttle: true }],
         witness: Some(Witness { preset: Preset::Pre, scenario: "small-recovery-reissue-abort", inv: Inv::S3 }),
+        known: &[],
+    },
+    Finding {
+        id: "B-7",
+        kind: Kind::Seeded,
+        fix: Some(FixB7),
+        commit: Some("18461f2a02be"),
+        status: "regression of the 6.15 merge window (d796cea7b9f3, ->queue_rqs), fixed in 6.15-rc2 (18461f2a02be); 6.12 never had it",
+        zoo: None,
+        seeded: &[
+            Seeded { preset: Preset::K72, scenario: "recovery-new-server", inv: Inv::S10, shuttle: false },
+            Seeded { preset: Preset::K72, scenario: "recovery-reissue-abort", inv: Inv::S10, shuttle: false },
+        ],
+        witness: None,
         known: &[],
     },
     Finding {
@@ -509,6 +538,22 @@ pub const FINDINGS: &[Finding] = &[
         ],
     },
     Finding {
+        id: "B-13",
+        kind: Kind::Seeded,
+        fix: Some(FixB13),
+        commit: None,
+        status: "in 6.17 (POST; the July-2025 \"store auto buffer register data into struct ublk_io\" refactor), \
+                 fixed by K72's ublk_validate_io_buf (commit not located); found only by the s1 sweep's \
+                 bad-descriptor quirk (g-d1-abr-perio-r-badautofetch)",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // POST has it (found by the configuration sweep)
+            Known { scenario: "", what: What::Safety(Inv::S6), sig: sig("ublk_fetch", "so io_uring completes cmd c#, but slot # keeps it as its ACTIVE io->cmd"), on: Where { on: &[ZeroCopy], off: &[FixB13] }, reason: B13 },
+        ],
+    },
+    Finding {
         id: "B-14",
         kind: Kind::Seeded,
         fix: Some(ReleaseWork),
@@ -556,6 +601,31 @@ pub const FINDINGS: &[Finding] = &[
             // slot (io->cmd NULL) and the requeued request is dispatched through it
             Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
         ],
+    },
+    Finding {
+        id: "B-18",
+        kind: Kind::Seeded,
+        fix: Some(FixB18),
+        commit: Some("432a9b2780c0"),
+        status: "fixed in 7.2-rc4 (432a9b2780c0, CVE-2026-68173: affected 6.15 to 7.1); PRE and POST have it",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // the completion wait (before 432a9b2780c0); 6.12's own recovery path is not modelled with it
+            Known { scenario: "recovery-end-without-start", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended").fake_timeout(false).recovering(), on: Where { on: &[ReleaseWork], off: &[FixB18] }, reason: B18 },
+        ],
+    },
+    Finding {
+        id: "B-24c",
+        kind: Kind::Seeded,
+        fix: Some(FixB24c),
+        commit: Some("e58f5142f883"),
+        status: "fixed in 6.11-rc7 (e58f5142f883), in every preset; 6.15 rewrote START_USER_RECOVERY (no reset), so only 6.12's path can show it (spec §7 B-24, third item)",
+        zoo: None,
+        seeded: &[Seeded { preset: Preset::K612, scenario: "recovery-start-twice", inv: Inv::S9, shuttle: false }],
+        witness: None,
+        known: &[],
     },
     Finding {
         id: "O-1",

@@ -4,7 +4,7 @@
 //! rather than by the scenario it was first seen in.
 //!
 //! A signature is
-//! * the property broken (S1–S9, L1–L5);
+//! * the property broken (S1–S10, L1–L5);
 //! * where: for a safety violation the kernel function of the violating step; for a hang its
 //!   shape — a dead end, or the kernel functions of the cycle that repeats forever;
 //! * what: the check's own description (or the open obligation's kind) with every number

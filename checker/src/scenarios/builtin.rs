@@ -350,6 +350,27 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         sc(
+            "recovery-end-without-start",
+            "USER_RECOVERY_REISSUE, zero copy (no buffer registered): the server exits while it owns \
+             a request, which the release work requeues and holds. The recovery tool issues \
+             START_USER_RECOVERY once and ignores its answer (-EBUSY while the old server's file is \
+             still open, CVE-2026-68173's case); the new server opens /dev/ublkcN once it is free, \
+             FETCHes and sends END_USER_RECOVERY, which must wait until every io is fetched before it \
+             kicks the held request to it (B-18). No STOP_DEV: the request must reach the new \
+             server (L1).",
+            DevConfig { recovery: Recovery::Reissue, ..zc() },
+            vec![
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]),
+                ActorSpec::RecoveryServer {
+                    name: "new-daemon".into(),
+                    fixed_file: true,
+                    prog: vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit],
+                },
+                submit(&[Bio::Read]),
+                control(&[StartDev, CtrlOp::StartUserRecoveryOnce, CtrlOp::EndUserRecovery]),
+            ],
+        ),
+        sc(
             "stale-pointer-window",
             "The residual window of __ublk_check_and_get_req after p02 (spec §5.3, O-5): an offload \
              thread loads tags->rqs[tag]; before its refcount_inc_not_zero on ublk_io, that request \

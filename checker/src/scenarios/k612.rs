@@ -88,5 +88,27 @@ pub fn all() -> Vec<Scenario> {
                 ActorSpec::Control { prog: vec![StartDev, StopDev, CtrlOp::DelDev] },
             ],
         ),
+        // B-24c: `recovery-requeue-612` with a second START_USER_RECOVERY
+        // (no polling) right after the first.
+        sc(
+            "recovery-start-twice",
+            "Witness of B-24c (recovery-requeue-612 with a second START_USER_RECOVERY, its answer \
+             taken as is). USER_RECOVERY; the server dies owning a request; START_USER_RECOVERY \
+             resets the queues; a second START_USER_RECOVERY before the new server has set a queue \
+             up must be refused (6.12: -EINVAL, no ready queue; later kernels: -EBUSY or 0, they no \
+             longer reset in START) instead of resetting a queue whose ubq_daemon the first one \
+             already put and cleared (6.12 before e58f5142f883: NULL pointer dereference).",
+            DevConfig { recovery: Recovery::Requeue, ..copy(1) },
+            vec![
+                server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),
+                ActorSpec::RecoveryServer {
+                    name: "new-daemon".into(),
+                    fixed_file: true,
+                    prog: vec![fetch(0, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit],
+                },
+                ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
+                ActorSpec::Control { prog: vec![StartDev, CtrlOp::StartUserRecovery, CtrlOp::StartUserRecoveryOnce, CtrlOp::EndUserRecovery, CtrlOp::DelDev] },
+            ],
+        ),
     ]
 }

@@ -18,8 +18,9 @@
 //!   ring, a daemon thread exiting, the offload thread exiting, an elevator switch, another
 //!   process holding `/dev/ublkcN`; or the `fail_io_timeout` injection dropping the first
 //!   completion, the first data copy of NEED_GET_DATA failing, a second thread FETCHing tag 0
-//!   too, a copy-mode FETCH without a buffer — legal (or buggy) user space the driver must
-//!   survive, each what some historical bug needed.
+//!   too, a copy-mode FETCH without a buffer, an auto-buf-reg FETCH with an invalid
+//!   descriptor — legal (or buggy) user space the driver must survive, each what some
+//!   historical bug needed.
 //!
 //! Configurations that differ only by renaming (which tag a fault hits, which thread serves
 //! which tag) are generated once: faults always hit thread 0, threads serve tags in order.
@@ -107,9 +108,11 @@ pub enum Fault {
     DoubleFetch,
     /// Copy mode: the daemon's first FETCH carries no buffer.
     NoBufferFetch,
+    /// Auto-buf-reg: the first FETCH carries an invalid descriptor in `sqe->addr`.
+    BadAutoFetch,
 }
 
-const FAULTS: [Fault; 11] = [
+const FAULTS: [Fault; 12] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -121,6 +124,7 @@ const FAULTS: [Fault; 11] = [
     Fault::GetDataFail,
     Fault::DoubleFetch,
     Fault::NoBufferFetch,
+    Fault::BadAutoFetch,
 ];
 
 impl Fault {
@@ -137,6 +141,7 @@ impl Fault {
             Fault::GetDataFail => "getdatafail",
             Fault::DoubleFetch => "doublefetch",
             Fault::NoBufferFetch => "nobuffetch",
+            Fault::BadAutoFetch => "badautofetch",
         }
     }
 
@@ -146,6 +151,7 @@ impl Fault {
             Fault::OffloadDeath => offload,
             Fault::GetDataFail => data == Data::CopyNgd,
             Fault::NoBufferFetch => data == Data::Copy,
+            Fault::BadAutoFetch => data == Data::AutoBufReg,
             _ => true,
         }
     }
@@ -208,6 +214,7 @@ impl Shape {
             table_size: self.depth.max(2),
             fake_timeout: self.fault == Fault::FakeTimeout,
             get_data_fails: self.fault == Fault::GetDataFail,
+            bad_auto_fetch: self.fault == Fault::BadAutoFetch,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();
@@ -287,8 +294,11 @@ impl Shape {
             }),
             Fault::Elevator => actors.push(ActorSpec::Elevator),
             Fault::FdHolder => actors.push(ActorSpec::FdHolder),
-            Fault::FakeTimeout | Fault::GetDataFail | Fault::DoubleFetch | Fault::NoBufferFetch => {
-            }
+            Fault::FakeTimeout
+            | Fault::GetDataFail
+            | Fault::DoubleFetch
+            | Fault::NoBufferFetch
+            | Fault::BadAutoFetch => {}
         }
         Scenario {
             name: self.name(),
