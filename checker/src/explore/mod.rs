@@ -5,6 +5,7 @@
 //! the reports print ([`describe`], [`projection`]).
 
 pub mod bfs;
+pub mod catalogue;
 pub mod confirm;
 pub mod describe;
 pub mod engines;

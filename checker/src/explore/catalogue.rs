@@ -1,0 +1,580 @@
+//! The rows of the findings catalogue ([`crate::explore::findings`]): every seeded
+//! bug and every finding of the model on real versions, with the signature patterns
+//! and reasons their declarations share. The types and what each field means are in
+//! `findings.rs`; this file is only the data, so a new finding is one row here.
+
+use crate::explore::findings::*;
+use ublk_model::{Inv, Preset, Prop, Sw::*};
+
+/// A dispatch into a cmd the ring exit already completed, outside recovery (B-24).
+const B24_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").not_recovering();
+/// The same dispatch during a user recovery (O-8).
+const O8_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").recovering();
+/// A request that never ends because nothing will run the release work (O-1).
+const O1_SIG: Sig = sig("dead end", "a request is never ended").fake_timeout(false);
+/// A ring exit that spins on a slot whose started request a buffer holds (O-7).
+const O7_SIG: Sig = sig(
+    "cycle: ublk_cancel_cmd: ACTIVE / started-request check",
+    "a request is never ended",
+)
+.fake_timeout(false);
+/// Any hang once the fault injection dropped a completion (by design).
+const FAKE_SIG: Sig = sig("", "").fake_timeout(true);
+
+const B5_612_READY: &str = "the other face of 6.12's unserialized FETCH (B-5): the second FETCH of one slot \
+                            counts the slot ready a second time, so the queue looks ready with a slot \
+                            unfetched (fixed in 6.15 by b69b8edfb27d).";
+
+const B5_612_CANCEL: &str = "after 6.12's unserialized FETCH (B-5) a thread that is not the queue's \
+                             ubq_daemon keeps a FETCH; when its ring exits, ublk_uring_cmd_cancel_fn \
+                             WARNs (task != ubq_daemon) and returns without completing it, so the ring \
+                             exit never finishes (fixed in 6.15 by b69b8edfb27d).";
+
+const B24_AFTER: &str =
+    "the rest of B-24's story on other schedules: after START_DEV hands a request to \
+                         the cmd the ring exit already completed, the cancel walk or the dispatch \
+                         completes that cmd again (fixed by 1133b93fc7f6).";
+
+const B24_RECOVERY: &str = "B-24 with user recovery (found by the configuration sweep): a ring exit before \
+                            START_DEV cancels the FETCH without setting canceling; after the server's \
+                            death the release work resets the slot for recovery (io->cmd NULL) and the \
+                            request it requeued is dispatched through the empty slot (fixed by \
+                            1133b93fc7f6; gone with fix-b24).";
+
+const B11_612: &str =
+    "6.12's ublk_commit_completion skips ublk_put_req_ref when blk_should_fake_timeout() \
+                       fires, so a USER_COPY request keeps the server's reference in its pdu kref \
+                       (B-11's shape before 6.17; found by the configuration sweep).";
+
+const B14_612: &str = "6.12.118's server-exit handling before 82a8a30c581b (B-14), found by the configuration \
+                       sweep: a daemon closes its ring while a request is being dispatched to its \
+                       FETCH; the cancel fn's ublk_abort_requests sets canceling (the slot is still \
+                       ACTIVE, nothing aborted), the task work then hands the request to the closed \
+                       ring's cmd, the server exits; the timeout handler's ublk_abort_requests returns \
+                       early because canceling is set, and the stop work's del_gendisk waits for the \
+                       request forever. Own analysis, not yet tried on a real 6.12 kernel.";
+
+const O6_AFTER: &str = "the rest of O-6's story on other schedules: with the exited thread's slot \
+                        dispatched through a NULL io->cmd, its task work and the STOP cancel walk find \
+                        no cmd in the slot (own analysis, confirmed on 7.2.13).";
+
+const O8_AFTER: &str = "the rest of O-8's story on other schedules: the new server's FETCH completed by \
+                        the still running cancel walk is completed again by the dispatch or the next \
+                        cancel (own analysis of 6.12.118).";
+
+const B24: &str = "ring exit before the first START_DEV cancels the FETCH without setting canceling (POST's \
+                   ublk_start_cancel returns early without a disk); START_DEV then dispatches into the \
+                   canceled slot. Fixed by 1133b93fc7f6 (7.x), spec §7 B-24.";
+
+const O6: &str = "own analysis, not reported upstream, confirmed on Debian 7.2.13 (scripts/vm/run.sh o6 \
+                  --mode close: NULL pointer dereference in ublk_queue_rq): a per-io daemon thread \
+                  closes its ring and exits after its FETCH and \
+                  before the device is ready; the FETCH that then makes the device ready clears \
+                  canceling (K72 ublk_mark_io_ready) or CANCELED (POST ublk_reset_io_flags) although \
+                  the exited thread's cmd was canceled, so START_DEV succeeds and ublk_queue_cmd \
+                  dispatches through a NULL (K72) / completed (POST) io->cmd.";
+
+const O7: &str = "own analysis, not reported upstream: the server dies between COMMIT_AND_FETCH and \
+                  UNREGISTER of a buffer registered in its own ring. ublk_cancel_cmd skips the slot \
+                  because its request is started; the request waits for the buffer's last reference, \
+                  which io_uring drops only in io_ring_ctx_free, after the cancel loop: ring exit and \
+                  the request hang. Confirmed on Debian 7.2.13 (STOP_DEV and DEL_DEV never return).";
+
+const O1: &str =
+    "another process holds /dev/ublkcN: the release work (the only thing that aborts a dead \
+                  server's requests since 82a8a30c581b) never runs, so the request never ends and \
+                  STOP_DEV blocks in del_gendisk (spec §7.1 O-1, open in 7.2).";
+
+const FAKE: &str = "fail_io_timeout fault injection drops the request's completion by design; a privileged \
+                    device's ublk_timeout only re-arms the timer, and the exiting ring's cancel skips the \
+                    slot of a started request, so the request (and the server's ring exit) never finish.";
+
+const PRE_UNREG: &str =
+    "before p09 an UNREGISTER after COMMIT is refused with -EBUSY, so the buffer is \
+                         released only at ring teardown (the documented pre-6.17 rule: unregister \
+                         before commit); STOP_DEV waits for the request meanwhile.";
+
+const O5: &str = "own analysis (spec §5.3, O-5): __ublk_check_and_get_req loads tags->rqs[tag] before \
+                  refcount_inc_not_zero(&io->ref); if meanwhile that request completes, an elevator \
+                  switch frees it and a new request is dispatched on the tag, the increment succeeds \
+                  and the started/tag check reads freed memory. Needs a full freeze and elevator \
+                  switch inside a few instructions.";
+
+const O8: &str = "own analysis of 6.12.118, not reported upstream: ublk_quiesce_work_fn drops ub->mutex \
+                  after QUIESCED and only then walks ublk_cancel_dev; START_USER_RECOVERY (which needs \
+                  QUIESCED and takes only ub->mutex, no flush of quiesce_work) reinitialises the queue, \
+                  the new server FETCHes, and the still running walk completes the new FETCH with \
+                  UBLK_IO_RES_ABORT; the next request is handed to that completed cmd.";
+
+const B5_612: &str = "6.12 __ublk_ch_uring_cmd checks ACTIVE and fills the slot without a lock (only \
+                      ublk_mark_io_ready takes ub->mutex), so two threads FETCHing one slot before the \
+                      queue is ready both succeed and one cmd is lost (spec §7 B-5, fixed in 6.15 by \
+                      b69b8edfb27d, not in 6.12.118).";
+
+const B24_612: &str = "6.12 ublk_abort_requests returns before setting canceling when there is no disk, so a \
+                       ring exit after the queue is ready but before START_DEV cancels the FETCH and \
+                       START_DEV still succeeds; ublk_queue_rq hands the request to the completed cmd \
+                       (the 6.12 form of B-24, 1133b93fc7f6 not in 6.12.118).";
+
+const B1_612: &str = "6.12 keeps the user-copy kref in the request pdu (ublk_rq_data): \
+                      ublk_check_and_get_req looks the request up by tag and kref_get_unless_zero \
+                      touches it after an elevator switch freed it (B-1, fixed in 6.17 by f053751a413b).";
+
+const B9: &str = "B-8's fix settles and resets the references of zero-copy slots only: the release work \
+                  aborts a USER_COPY slot's request and leaves ref = INIT (WARN in ublk_queue_reinit); \
+                  fixed in 6.19 by daa24603d9f0 (CVE-2025-71070).";
+
+const B1_PRE: &str = "the refcount lives in the request pdu: a user copy that looked the request up by tag \
+                 increments it after an elevator switch freed the request (fixed by series patch 02).";
+
+const B1_PRE_SMALL: &str = "as user-copy-vs-elevator: the refcount lives in the request pdu, and the user copy \
+                 increments it after an elevator switch freed the request (fixed by series patch 02).";
+
+const B11: &str = "a faked timeout skips dropping the server's reference at COMMIT, so buffer releases can \
+                 never settle the count (fixed in 6.17 by moving the check into __ublk_complete_rq).";
+
+const B13: &str = "6.17's ublk_fetch fills the slot (ACTIVE, io->cmd) before ublk_set_auto_buf_reg parses the \
+                   auto-buf-reg descriptor; an invalid one returns -EINVAL, io_uring completes the cmd \
+                   and the slot keeps it as its ACTIVE io->cmd (spec §4.2 B-13; found by the \
+                   configuration sweep's bad-descriptor quirk).";
+
+const B18: &str = "END_USER_RECOVERY waits on ub->completion, complete since the device was first ready and \
+                   re-armed only by a successful START_USER_RECOVERY: after a START that failed (-EBUSY, \
+                   ignored) it marks the device LIVE and kicks the requeue list while canceling is still \
+                   set; the held request is parked again and nothing kicks the list once the last FETCH \
+                   clears canceling (CVE-2026-68173, fixed in 7.2-rc4 by 432a9b2780c0). On POST the s1 \
+                   sweep's requeue-kill configurations reach the same stranded-after-END state through \
+                   B-24 (a ring exit before START_DEV; the dead daemon's fallback dispatch parks the \
+                   request after END_USER_RECOVERY — the model lets that fallback task work run after \
+                   the ring was freed, a doubt); the signatures cannot tell the two apart.";
+
+const B12: &str =
+    "a copy-mode FETCH without a buffer is queued without arming the slot: no cancel can \
+                 find the cmd (fixed by ublk_check_fetch_buf, 6.17).";
+
+/// Every finding, in the zoo's order.
+pub const FINDINGS: &[Finding] = &[
+    Finding {
+        id: "B-1",
+        kind: Kind::Seeded,
+        fix: Some(P02),
+        commit: Some("f053751a413b"),
+        status: "fixed in 6.17 by series patch 02 (f053751a413b)",
+        zoo: Some(Zoo {
+            title: "use-after-free: the refcount lived in the freed request",
+            preset: Preset::Pre,
+            seeded: false,
+            scenario: "user-copy-vs-elevator",
+            tail: 4,
+            story: "Before the series the reference count sat in the request's pdu. A user copy (or, after p09, an off-daemon REGISTER) finds the request by tag — a plain pointer — and only then takes a reference *inside* it. If the request completed and an elevator switch freed the scheduler's request pages in between, the increment lands in freed memory (S1).",
+            fix: "series patch 02, \"ublk: remove struct ublk_rq_data\" (f053751a413b, 6.17): the count moves into `struct ublk_io`, which lives as long as the device; the lookup takes the reference there first and reads the request only if that succeeded.",
+        }),
+        seeded: &[Seeded { preset: Preset::Post, scenario: "register-vs-elevator", inv: Inv::S1, shuttle: false }, Seeded { preset: Preset::Post, scenario: "user-copy-vs-elevator", inv: Inv::S1, shuttle: false }],
+        witness: Some(Witness { preset: Preset::Post, scenario: "small-user-copy-vs-elevator", inv: Inv::S1 }),
+        known: &[
+            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
+            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[], off: &[P02, PerIoDaemon] }, reason: B1_612 },
+            Known { scenario: "user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE },
+            Known { scenario: "small-user-copy-vs-elevator", what: What::Safety(Inv::S1), sig: sig("ublk_get_req_ref", "whose memory was freed"), on: Where { on: &[PerIoDaemon], off: &[P02] }, reason: B1_PRE_SMALL },
+        ],
+    },
+    Finding {
+        id: "B-2",
+        kind: Kind::Seeded,
+        fix: Some(FixB2),
+        commit: Some("f40139fde527"),
+        status: "fixed in 6.15-rc (f40139fde527), backported to 6.12.y (spec §6.2: K615s has the race)",
+        zoo: None,
+        seeded: &[Seeded { preset: Preset::K72, scenario: "small-ring-close-vs-dispatch", inv: Inv::S6, shuttle: false }],
+        witness: None,
+        known: &[],
+    },
+    Finding {
+        id: "B-5",
+        kind: Kind::Seeded,
+        fix: Some(FixB5),
+        commit: Some("b69b8edfb27d"),
+        status: "fixed in 6.15 (b69b8edfb27d), not in 6.12.118",
+        zoo: Some(Zoo {
+            title: "two FETCHes for one slot",
+            preset: Preset::K72,
+            seeded: true,
+            scenario: "concurrent-fetch",
+            tail: 3,
+            story: "FETCH_REQ checked \"slot not ACTIVE\" outside any lock. Two server threads fetching the same tag both pass the check and both store their cmd; the first cmd is lost — no dispatch or cancel will ever complete it (S5) — and the slot is counted ready twice.",
+            fix: "\"ublk: properly serialize all FETCH_REQs\" (b69b8edfb27d, 6.15): FETCH runs under `ub->mutex` with the ACTIVE re-check inside.",
+        }),
+        seeded: &[Seeded { preset: Preset::K72, scenario: "concurrent-fetch", inv: Inv::S5, shuttle: true }],
+        witness: Some(Witness { preset: Preset::K72, scenario: "small-concurrent-fetch", inv: Inv::S5 }),
+        known: &[
+            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds another cmd"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "small-concurrent-fetch", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds another cmd"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612 },
+            Known { scenario: "concurrent-fetch", what: What::Safety(Inv::S9), sig: sig("ublk_fetch", "nr_io_ready is"), on: Where { on: &[], off: &[FixB5] }, reason: B5_612_READY },
+            Known { scenario: "concurrent-fetch", what: What::Hang(Prop::L3), sig: sig("cycle: ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon", "a cmd of an exiting ring"), on: Where { on: &[], off: &[FixB5, PerIoDaemon] }, reason: B5_612_CANCEL },
+            // the same spin seen from the request it holds (found by the configuration sweep)
+            Known { scenario: "", what: What::Hang(Prop::L2), sig: sig("cycle: ublk_uring_cmd_cancel_fn: cmd's task is not ubq_daemon", "a request is never ended"), on: Where { on: &[], off: &[FixB5, PerIoDaemon] }, reason: B5_612_CANCEL },
+        ],
+    },
+    Finding {
+        id: "B-6",
+        kind: Kind::Seeded,
+        fix: Some(FixB6),
+        commit: Some("6ee6bd5d4fce"),
+        status: "fixed in 6.15-rc2 (6ee6bd5d4fce), also in stable 6.12",
+        zoo: Some(Zoo {
+            title: "REISSUE abort requeued with the server's reference held",
+            preset: Preset::Pre,
+            seeded: true,
+            scenario: "recovery-reissue-abort",
+            tail: 4,
+            story: "With USER_RECOVERY_REISSUE the abort of a dead server's request requeued it at once, without dropping the server's reference. The requeued request could then end while the dead server's ring still held a zero-copy buffer on it; the buffer's release later ran on a finished request (S3).",
+            fix: "\"ublk: fix handling recovery & reissue in ublk_abort_queue()\" (6ee6bd5d4fce, 6.15-rc2): the abort drops the reference and requeues or fails only when it was the last.",
+        }),
+        seeded: &[Seeded { preset: Preset::Pre, scenario: "recovery-reissue-abort", inv: Inv::S3, shuttle: true }],
+        witness: Some(Witness { preset: Preset::Pre, scenario: "small-recovery-reissue-abort", inv: Inv::S3 }),
+        known: &[],
+    },
+    Finding {
+        id: "B-7",
+        kind: Kind::Seeded,
+        fix: Some(FixB7),
+        commit: Some("18461f2a02be"),
+        status: "regression of the 6.15 merge window (d796cea7b9f3, ->queue_rqs), fixed in 6.15-rc2 (18461f2a02be); 6.12 never had it",
+        zoo: None,
+        seeded: &[
+            Seeded { preset: Preset::K72, scenario: "recovery-new-server", inv: Inv::S10, shuttle: false },
+            Seeded { preset: Preset::K72, scenario: "recovery-reissue-abort", inv: Inv::S10, shuttle: false },
+        ],
+        witness: None,
+        known: &[],
+    },
+    Finding {
+        id: "B-8",
+        kind: Kind::Seeded,
+        fix: Some(FixB8),
+        commit: Some("c5c5eb24ed61"),
+        status: "fixed in 6.17 (c5c5eb24ed61)",
+        zoo: Some(Zoo {
+            title: "release work does not wait for references to settle",
+            preset: Preset::K72,
+            seeded: true,
+            scenario: "register-vs-server-exit",
+            tail: 3,
+            story: "When the last reference to /dev/ublkcN goes, the release work aborts what the dead server owned and resets the slots. Registered buffers may still sit in a ring's table at that moment; their release (`ublk_io_release`) would later run on a reset slot. Without the fix the release work also leaves the server's INIT share in `io->ref` after ending the request — the shortest counterexample the checker finds breaks S4 exactly there, before any buffer is involved.",
+            fix: "\"ublk: avoid ublk_io_release() called after ublk char dev is closed\" (c5c5eb24ed61, 6.17): the release work reschedules itself until every slot's `ref + trb` is 0 or INIT, then forces both to 0 before aborting.",
+        }),
+        seeded: &[Seeded { preset: Preset::K72, scenario: "register-vs-server-exit", inv: Inv::S4, shuttle: true }],
+        witness: Some(Witness { preset: Preset::K72, scenario: "small-server-exit-owned", inv: Inv::S4 }),
+        known: &[],
+    },
+    Finding {
+        id: "B-9",
+        kind: Kind::Seeded,
+        fix: Some(FixB9),
+        commit: Some("daa24603d9f0"),
+        status: "fixed in 6.19 (daa24603d9f0, CVE-2025-71070)",
+        zoo: None,
+        seeded: &[],
+        witness: Some(Witness { preset: Preset::K72, scenario: "small-server-exit-owned-user-copy", inv: Inv::S4 }),
+        known: &[
+            // B-8's fix present (it settles zero copy only), B-9's absent
+            Known { scenario: "small-server-exit-owned-user-copy", what: What::Safety(Inv::S4), sig: sig("ublk_ch_release_work_fn", "should be"), on: Where { on: &[FixB8], off: &[FixB9] }, reason: B9 },
+        ],
+    },
+    Finding {
+        id: "B-10",
+        kind: Kind::Seeded,
+        fix: Some(FixB10),
+        commit: Some("4c8a951787ff"),
+        status: "fixed in 6.16-rc4 (4c8a951787ff)",
+        zoo: Some(Zoo {
+            title: "NEED_GET_DATA failure leaves the slot unfilled",
+            preset: Preset::K72,
+            seeded: true,
+            scenario: "need-get-data-fail",
+            tail: 3,
+            story: "When the copy of a WRITE's data failed, NEED_GET_DATA requeued the request but returned before storing the new cmd in the slot: the slot was not ACTIVE and held no cmd the driver could complete (S5); the re-issued request would be handed to a stale `io->cmd`.",
+            fix: "\"ublk: setup ublk_io correctly in case of ublk_get_data() failure\" (4c8a951787ff, 6.16-rc4).",
+        }),
+        seeded: &[Seeded { preset: Preset::K72, scenario: "need-get-data-fail", inv: Inv::S5, shuttle: false }],
+        witness: Some(Witness { preset: Preset::K72, scenario: "small-need-get-data-fail", inv: Inv::S5 }),
+        known: &[],
+    },
+    Finding {
+        id: "B-11",
+        kind: Kind::Seeded,
+        fix: Some(FixB11),
+        commit: None,
+        status: "fixed in 6.17",
+        zoo: Some(Zoo {
+            title: "fake timeout skips the reference drop",
+            preset: Preset::K72,
+            seeded: true,
+            scenario: "fake-timeout-zc",
+            tail: 3,
+            story: "With the `fail_io_timeout` fault injection, series patch 10 returned early from COMMIT before `ublk_sub_req_ref`. After patch 11 that skip leaks the server's INIT share: buffer releases can never bring the count to 0 (S4).",
+            fix: "\"ublk: move fake timeout logic into __ublk_complete_rq()\" (6.17): COMMIT always drops the share; only the final end is skipped.",
+        }),
+        seeded: &[Seeded { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4, shuttle: true }],
+        witness: Some(Witness { preset: Preset::K72, scenario: "fake-timeout-zc", inv: Inv::S4 }),
+        known: &[
+            // zero copy (the scenario needs it) without the B-11 fix
+            Known { scenario: "fake-timeout-zc", what: What::Safety(Inv::S4), sig: sig("ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", "should be"), on: Where { on: &[ZeroCopy], off: &[FixB11] }, reason: B11 },
+            // 6.12 skips ublk_put_req_ref (the user-copy kref) under the fake timeout: found by
+            // the configuration sweep
+            Known { scenario: "", what: What::Safety(Inv::S4), sig: sig("ublk_ch_uring_cmd_local [COMMIT_AND_FETCH_REQ]", "should be"), on: Where { on: &[], off: &[FixB11, ZeroCopy] }, reason: B11_612 },
+        ],
+    },
+    Finding {
+        id: "B-12",
+        kind: Kind::Seeded,
+        fix: Some(FixB12),
+        commit: None,
+        status: "fixed in 6.17 (ublk_check_fetch_buf)",
+        zoo: Some(Zoo {
+            title: "FETCH without a buffer queued unarmed",
+            preset: Preset::K72,
+            seeded: true,
+            scenario: "fetch-without-buffer",
+            tail: 2,
+            story: "In copy mode a FETCH must carry a buffer address. Without one, `ublk_fetch` returned 0 without filling the slot and the caller kept the cmd as if the slot were armed: a pending cmd no slot points to, which no cancel can find (S5; the ring exit would hang).",
+            fix: "\"ublk: add helper of ublk_check_fetch_buf()\" (6.17): such a FETCH fails with -EINVAL.",
+        }),
+        seeded: &[Seeded { preset: Preset::K72, scenario: "fetch-without-buffer", inv: Inv::S5, shuttle: false }],
+        witness: Some(Witness { preset: Preset::K72, scenario: "fetch-without-buffer", inv: Inv::S5 }),
+        known: &[
+            Known { scenario: "fetch-without-buffer", what: What::Safety(Inv::S5), sig: sig("ublk_fetch", "the slot holds nothing"), on: Where { on: &[], off: &[FixB12] }, reason: B12 },
+        ],
+    },
+    Finding {
+        id: "B-13",
+        kind: Kind::Seeded,
+        fix: Some(FixB13),
+        commit: None,
+        status: "in 6.17 (POST; the July-2025 \"store auto buffer register data into struct ublk_io\" refactor), \
+                 fixed by K72's ublk_validate_io_buf (commit not located); found only by the s1 sweep's \
+                 bad-descriptor quirk (g-d1-abr-perio-r-badautofetch)",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // POST has it (found by the configuration sweep)
+            Known { scenario: "", what: What::Safety(Inv::S6), sig: sig("ublk_fetch", "so io_uring completes cmd c#, but slot # keeps it as its ACTIVE io->cmd"), on: Where { on: &[ZeroCopy], off: &[FixB13] }, reason: B13 },
+        ],
+    },
+    Finding {
+        id: "B-14",
+        kind: Kind::Seeded,
+        fix: Some(ReleaseWork),
+        commit: Some("82a8a30c581b"),
+        status: "fixed in 6.15; 6.12.118 tears down by the cancel fn and the timeout handler instead",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // found by the configuration sweep on K612 (g-d1-copy-perio-r-ringclose)
+            Known { scenario: "", what: What::Hang(Prop::L2), sig: sig("dead end", "a request is never ended").fake_timeout(false), on: Where { on: &[], off: &[ReleaseWork] }, reason: B14_612 },
+            // the same with a recovery server still to come (its threads count as the live
+            // server, so the property is L1): found by the simulator on K612
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended").fake_timeout(false).recovering_or_not(), on: Where { on: &[], off: &[ReleaseWork] }, reason: B14_612 },
+        ],
+    },
+    Finding {
+        id: "B-24",
+        kind: Kind::Seeded,
+        fix: Some(CancelNoDisk),
+        commit: Some("1133b93fc7f6"),
+        status: "fixed in 7.x (1133b93fc7f6), not in 6.12.118, PRE or POST",
+        zoo: Some(Zoo {
+            title: "no canceling when a ring exits before START_DEV",
+            preset: Preset::K72,
+            seeded: true,
+            scenario: "cancel-vs-dispatch",
+            tail: 4,
+            story: "A ring exit before the first START_DEV cancels the FETCH, but `ublk_start_cancel` returned early without a disk and never set `canceling`. START_DEV still succeeds, and `ublk_queue_rq` hands the first request to the canceled, completed cmd (S7).",
+            fix: "\"ublk: set canceling flag even when disk is not allocated\" (1133b93fc7f6, 7.x). PRE and POST have the bug.",
+        }),
+        seeded: &[Seeded { preset: Preset::K72, scenario: "cancel-vs-dispatch", inv: Inv::S7, shuttle: true }],
+        witness: Some(Witness { preset: Preset::K72, scenario: "small-cancel-before-start", inv: Inv::S7 }),
+        known: &[
+            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
+            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[], off: &[CancelNoDisk, PerIoDaemon] }, reason: B24_612 },
+            Known { scenario: "register-vs-server-exit", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "cancel-vs-dispatch", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "per-io-daemons-stress", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "exit-before-unregister", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
+            // found by the configuration sweep: with user recovery the release work resets the
+            // slot (io->cmd NULL) and the requeued request is dispatched through it
+            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
+        ],
+    },
+    Finding {
+        id: "B-18",
+        kind: Kind::Seeded,
+        fix: Some(FixB18),
+        commit: Some("432a9b2780c0"),
+        status: "fixed in 7.2-rc4 (432a9b2780c0, CVE-2026-68173: affected 6.15 to 7.1); PRE and POST have it",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // the completion wait (before 432a9b2780c0); 6.12's own recovery path is not modelled with it
+            Known { scenario: "recovery-end-without-start", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended").fake_timeout(false).recovering(), on: Where { on: &[ReleaseWork], off: &[FixB18] }, reason: B18 },
+        ],
+    },
+    Finding {
+        id: "B-24c",
+        kind: Kind::Seeded,
+        fix: Some(FixB24c),
+        commit: Some("e58f5142f883"),
+        status: "fixed in 6.11-rc7 (e58f5142f883), in every preset; 6.15 rewrote START_USER_RECOVERY (no reset), so only 6.12's path can show it (spec §7 B-24, third item)",
+        zoo: None,
+        seeded: &[Seeded { preset: Preset::K612, scenario: "recovery-start-twice", inv: Inv::S9, shuttle: false }],
+        witness: None,
+        known: &[],
+    },
+    Finding {
+        id: "O-1",
+        kind: Kind::Own,
+        fix: None,
+        commit: None,
+        status: "open in 7.2 (spec §7.1)",
+        zoo: Some(Zoo {
+            title: "a dead server's request waits for another process's close",
+            preset: Preset::K72,
+            seeded: false,
+            scenario: "stop-with-fd-held",
+            tail: 4,
+            story: "Only the release work — run at the *last* close of /dev/ublkcN — aborts a dead server's requests. If another process holds a reference to the char device (a forked helper, a dup), it never runs: the request never ends and STOP_DEV waits in `del_gendisk` forever (hang L2). Found on every preset.",
+            fix: "open in 7.2 (spec §7.1); a prototype fix exists outside the tree.",
+        }),
+        seeded: &[],
+        witness: None,
+        known: &[
+            // only the release work (82a8a30c581b) aborts a dead server's requests
+            Known { scenario: "server-death-inflight", what: What::Hang(Prop::L2), sig: O1_SIG, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
+            Known { scenario: "stop-with-fd-held", what: What::Hang(Prop::L2), sig: O1_SIG, on: Where { on: &[ReleaseWork], off: &[] }, reason: O1 },
+        ],
+    },
+    Finding {
+        id: "O-5",
+        kind: Kind::Own,
+        fix: None,
+        commit: None,
+        status: "predicted by the spec (§5.3), found by the simulator; needs a full freeze and elevator switch inside a few instructions",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // the lookup by tag then refcount in ublk_io: p02's code
+            Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: sig("__ublk_check_and_get_req", "whose memory was freed"), on: Where { on: &[P02], off: &[] }, reason: O5 },
+        ],
+    },
+    Finding {
+        id: "O-6",
+        kind: Kind::Own,
+        fix: Some(FixO6),
+        commit: None,
+        status: "confirmed on Debian 7.2.13 (NULL pointer dereference in ublk_queue_rq); not reported upstream",
+        zoo: Some(Zoo {
+            title: "readiness clears canceling set by a closed ring",
+            preset: Preset::K72,
+            seeded: false,
+            scenario: "thread-exit-before-start",
+            tail: 4,
+            story: "With per-io daemon threads, one thread FETCHes, closes its ring and exits before the device is ready: the ring exit sets `canceling` and cancels its cmd. The other thread's FETCH then makes the device ready, which clears `canceling` (K72 `ublk_mark_io_ready`); START_DEV succeeds and a request for the exited thread's tag is handed to a NULL `io->cmd` (S7). Confirmed on Debian 7.2.13 (NULL pointer dereference in `ublk_queue_rq`).",
+            fix: "not reported upstream; the model's proposal is the switch `fix-o6` (see docs/howto.md).",
+        }),
+        seeded: &[],
+        witness: None,
+        known: &[
+            // K72's readiness clears canceling: NULL io->cmd (S7); else CANCELED is cleared (S6)
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd"), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("ublk_cancel_cmd: cancel_lock, set CANCELED", "is OWNED_BY_SRV but io->req is not its started request").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+        ],
+    },
+    Finding {
+        id: "O-7",
+        kind: Kind::Own,
+        fix: None,
+        commit: None,
+        status: "confirmed on Debian 7.2.13 (STOP_DEV and DEL_DEV never return); not reported upstream",
+        zoo: Some(Zoo {
+            title: "server dies between COMMIT and UNREGISTER of its own buffer",
+            preset: Preset::K72,
+            seeded: false,
+            scenario: "exit-before-unregister",
+            tail: 5,
+            story: "Since p09 the daemon may COMMIT while its own registered buffer still holds the request, and UNREGISTER afterwards. If it dies in between, the exiting ring's cancel loop skips the slot (its request is started), and the buffer that holds the request is released only when io_uring frees the ring — after that loop. The ring exit spins and the request never ends (hang L2, a lasso).",
+            fix: "own analysis, not reported upstream; confirmed on Debian 7.2.13 by `ublksim conform` (STOP_DEV and DEL_DEV never return, later ADD_DEVs time out); no fix.",
+        }),
+        seeded: &[],
+        witness: None,
+        known: &[
+            // p09 lets the daemon COMMIT before UNREGISTER (exploring past B-24's S7, the hang
+            // shows on POST too)
+            Known { scenario: "exit-before-unregister", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[P09], off: &[] }, reason: O7 },
+            // before p09 the UNREGISTER after COMMIT is refused: the buffer waits for the ring exit
+            Known { scenario: "errno-table", what: What::Hang(Prop::L2), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[P09] }, reason: O7 },
+            // the same spin when the daemon closes its ring (a live server) between COMMIT and
+            // UNREGISTER: found by the simulator
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[] }, reason: O7 },
+        ],
+    },
+    Finding {
+        id: "O-8",
+        kind: Kind::Own,
+        fix: None,
+        commit: None,
+        status: "own analysis of 6.12.118, not reproduced on a real kernel",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // 6.12's quiesce work (no release work)
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S7), sig: O8_SIG, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-requeue-612", what: What::Safety(Inv::S7), sig: O8_SIG, on: Where { on: &[], off: &[ReleaseWork] }, reason: O8 },
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").recovering(), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8_AFTER },
+            Known { scenario: "recovery-new-server", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").recovering(), on: Where { on: &[], off: &[ReleaseWork] }, reason: O8_AFTER },
+        ],
+    },
+    Finding {
+        id: "fake-timeout",
+        kind: Kind::ByDesign,
+        fix: None,
+        commit: None,
+        status: "by design (fail_io_timeout fault injection)",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // by design; without the B-11 fix its S4 comes first
+            Known { scenario: "fake-timeout-zc", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[FixB11], off: &[] }, reason: FAKE },
+            // the dropped completion hangs on every kernel (found by the sweep and the simulator)
+            Known { scenario: "", what: What::Hang(Prop::L1), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L2), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L3), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L4), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+            Known { scenario: "", what: What::Hang(Prop::L5), sig: FAKE_SIG, on: Where { on: &[], off: &[] }, reason: FAKE },
+        ],
+    },
+    Finding {
+        id: "pre-p09 rule",
+        kind: Kind::ByDesign,
+        fix: None,
+        commit: None,
+        status: "the documented pre-6.17 rule: unregister before commit",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            // zero copy before p09
+            Known { scenario: "daemon-unreg-after-commit", what: What::Hang(Prop::L1), sig: sig("dead end", "a request is never ended"), on: Where { on: &[ZeroCopy], off: &[P09] }, reason: PRE_UNREG },
+        ],
+    },
+];
