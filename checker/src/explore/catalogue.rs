@@ -41,6 +41,13 @@ const B24_RECOVERY: &str = "B-24 with user recovery (found by the configuration 
                             request it requeued is dispatched through the empty slot (fixed by \
                             1133b93fc7f6; gone with fix-b24).";
 
+const B24_RECOVERY_TOOL: &str = "B-24 seen during a user recovery (found by the configuration sweep's \
+                                 recovery tool that ignores START_USER_RECOVERY's -EBUSY): the server \
+                                 dies before START_DEV, the ring exit cancels the FETCH without setting \
+                                 canceling, START_DEV succeeds, and once a new server has opened the \
+                                 device the request is handed to the canceled cmd (fixed by \
+                                 1133b93fc7f6; gone with fix-b24).";
+
 const B11_612: &str =
     "6.12's ublk_commit_completion skips ublk_put_req_ref when blk_should_fake_timeout() \
                        fires, so a USER_COPY request keeps the server's reference in its pdu kref \
@@ -409,6 +416,10 @@ pub const FINDINGS: &[Finding] = &[
             // found by the configuration sweep: with user recovery the release work resets the
             // slot (io->cmd NULL) and the requeued request is dispatched through it
             Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
+            // found by the sweep's recovery tool that ignores START_USER_RECOVERY's -EBUSY
+            // (kill-startonce, kill-starttwice): B-24's dispatch into the canceled cmd, while
+            // the new server has opened the device
+            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "which was already completed").recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_RECOVERY_TOOL },
         ],
     },
     Finding {

@@ -110,9 +110,15 @@ pub enum Fault {
     NoBufferFetch,
     /// Auto-buf-reg: the first FETCH carries an invalid descriptor in `sqe->addr`.
     BadAutoFetch,
+    /// SIGKILL, and the recovery tool issues START_USER_RECOVERY once and ignores its
+    /// answer (an -EBUSY while the old server's file is still open: B-18's case).
+    KillStartOnce,
+    /// SIGKILL, and the recovery tool issues START_USER_RECOVERY a second time, taking
+    /// its answer as is (B-24c's case).
+    KillStartTwice,
 }
 
-const FAULTS: [Fault; 12] = [
+const FAULTS: [Fault; 14] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -125,6 +131,8 @@ const FAULTS: [Fault; 12] = [
     Fault::DoubleFetch,
     Fault::NoBufferFetch,
     Fault::BadAutoFetch,
+    Fault::KillStartOnce,
+    Fault::KillStartTwice,
 ];
 
 impl Fault {
@@ -142,6 +150,8 @@ impl Fault {
             Fault::DoubleFetch => "doublefetch",
             Fault::NoBufferFetch => "nobuffetch",
             Fault::BadAutoFetch => "badautofetch",
+            Fault::KillStartOnce => "kill-startonce",
+            Fault::KillStartTwice => "kill-starttwice",
         }
     }
 
@@ -276,8 +286,17 @@ impl Shape {
             });
         }
         let mut ctrl = vec![CtrlOp::StartDev];
-        if self.recovery != Recovery::None {
-            ctrl.extend([CtrlOp::StartUserRecovery, CtrlOp::EndUserRecovery]);
+        match (self.recovery, self.fault) {
+            (Recovery::None, _) => {}
+            (_, Fault::KillStartOnce) => {
+                ctrl.extend([CtrlOp::StartUserRecoveryOnce, CtrlOp::EndUserRecovery])
+            }
+            (_, Fault::KillStartTwice) => ctrl.extend([
+                CtrlOp::StartUserRecovery,
+                CtrlOp::StartUserRecoveryOnce,
+                CtrlOp::EndUserRecovery,
+            ]),
+            _ => ctrl.extend([CtrlOp::StartUserRecovery, CtrlOp::EndUserRecovery]),
         }
         if self.stop {
             ctrl.push(CtrlOp::StopDev);
@@ -286,7 +305,9 @@ impl Shape {
         let offload_thread = threads.len() as u8 + u8::from(self.fault == Fault::DoubleFetch);
         match self.fault {
             Fault::None => {}
-            Fault::Kill => actors.push(ActorSpec::Killer),
+            Fault::Kill | Fault::KillStartOnce | Fault::KillStartTwice => {
+                actors.push(ActorSpec::Killer)
+            }
             Fault::RingClose => actors.push(ActorSpec::RingClose { server: 0 }),
             Fault::ThreadDeath => actors.push(ActorSpec::ThreadDeath { server: 0 }),
             Fault::OffloadDeath => actors.push(ActorSpec::ThreadDeath {
@@ -480,6 +501,10 @@ fn recoveries(f: Fault) -> Vec<Recovery> {
             Recovery::Reissue,
             Recovery::FailIo,
         ],
+        // the recovery tool's variants exist only with a recovery to start
+        Fault::KillStartOnce | Fault::KillStartTwice => {
+            vec![Recovery::Requeue, Recovery::Reissue, Recovery::FailIo]
+        }
         _ => vec![Recovery::None],
     }
 }
