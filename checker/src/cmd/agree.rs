@@ -49,6 +49,19 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
     };
     let scs: Vec<Scenario> = crate::scenarios::select(&a.scenarios)?;
     let mut rows = Vec::new();
+    // a bar on stderr (hidden when it is not a terminal): presets × scenarios done
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some((presets.len() * scs.len()) as u64),
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  agree {pos}/{len} {wide_bar} {elapsed} {msg}")
+            .expect("a valid template"),
+    );
     for p in presets {
         let f = crate::cmd::input::switch_set(p, &a.with, &a.without).map_err(|e| e.to_string())?;
         let o = CheckOpts {
@@ -57,6 +70,7 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
             ..CheckOpts::new(p, f)
         };
         for sc in &scs {
+            bar.set_message(format!("{} {}", p.name(), sc.name));
             let b = |n: usize| (n > 0).then_some(n);
             let bound = (b(a.preemption_bound), b(a.merged_bound));
             let dfs = (a.dfs_iterations > 0).then_some(a.dfs_iterations);
@@ -64,8 +78,10 @@ pub fn agree_table(a: &AgreeArgs) -> Result<Vec<(String, AgreeRow)>, String> {
             if let Some(r) = agree_one(sc, &o, small, bound, dfs)? {
                 rows.push((p.name().to_string(), r));
             }
+            bar.inc(1);
         }
     }
+    bar.finish_and_clear();
     Ok(rows)
 }
 
