@@ -17,11 +17,11 @@ impl Exec<'_> {
         let q = self.rq(r, "ublk_queue_rq")?.q as usize;
         let rec = self.m.dev.recovery;
         if self.s.queues[q].fail_io {
-            self.end_request(r, EREMOTEIO, "ublk_queue_rq")?; // BLK_STS_TARGET
+            self.ublk_queue_rq_fail(r, EREMOTEIO)?; // BLK_STS_TARGET
             return Ok(false);
         }
         if rec.queues_io() && self.s.queues[q].force_abort {
-            self.end_request(r, EIO, "ublk_queue_rq")?;
+            self.ublk_queue_rq_fail(r, EIO)?;
             return Ok(false);
         }
         if !self.m.feat.has(Sw::FixB7) && self.s.queues[q].canceling {
@@ -31,7 +31,7 @@ impl Exec<'_> {
             // `ublk_queue_rq` too, before `blk_mq_start_request`: blk-mq ends
             // the request with an error even in recovery-queue mode, where
             // `__ublk_abort_rq` would requeue it.
-            self.end_request(r, EIO, "ublk_queue_rq")?;
+            self.ublk_queue_rq_fail(r, EIO)?;
             return Ok(false);
         }
         self.start_request(r)?;
@@ -185,6 +185,21 @@ impl Exec<'_> {
             return Ok(()); // pretend the completion was lost: the timeout handler owns it
         }
         self.end_request(r, 0, "__ublk_complete_rq")
+    }
+
+    /// `ublk_queue_rq()` returns an error status: blk-mq ends the request with it.
+    /// S10 is checked here: with USER_RECOVERY (with or without REISSUE), while the device
+    /// is not being stopped (`force_abort`), a request the driver cannot hand to a server
+    /// must wait on the requeue list for the next server, not fail.
+    fn ublk_queue_rq_fail(&mut self, r: RqId, res: i32) -> R<()> {
+        let q = self.rq(r, "ublk_queue_rq")?.q as usize;
+        if self.m.dev.recovery.queues_io() && !self.s.queues[q].force_abort {
+            return self.fail(
+                Inv::S10,
+                format!("ublk_queue_rq fails rq{r} with {res} in recovery-queue mode while the device is not stopping"),
+            );
+        }
+        self.end_request(r, res, "ublk_queue_rq")
     }
 
     /// `__ublk_abort_rq()`: requeue in recovery-queue mode, else end with EIO.

@@ -264,21 +264,6 @@ impl Exec<'_> {
     /// checked here, at the one place a request ends.
     pub fn end_request(&mut self, r: RqId, res: i32, func: &str) -> R<()> {
         let rq = self.rq(r, func)?;
-        let q = rq.q as usize;
-        if res < 0
-            && self.m.dev.recovery.queues_io()
-            && matches!(func, "ublk_queue_rq" | "__ublk_abort_rq")
-            && !self.s.queues[q].force_abort
-        {
-            // USER_RECOVERY (with or without REISSUE): while the device is
-            // not being stopped (`force_abort`), a request the driver cannot
-            // hand to a server waits on the requeue list for the next server
-            return self.fail(
-                Inv::S10,
-                format!("{func} fails rq{r} with {res} in recovery-queue mode while the device is not stopping"),
-            );
-        }
-        let rq = self.rq(r, func)?;
         if !rq.allocated || rq.ended > 0 {
             return self.fail(
                 Inv::S2,

@@ -362,7 +362,8 @@ pub const FINDINGS: &[Finding] = &[
                  fixed by K72's ublk_validate_io_buf (commit not located); found only by the s1 sweep's \
                  bad-descriptor quirk (g-d1-abr-perio-r-badautofetch)",
         zoo: None,
-        seeded: &[],
+        // the generated configuration that shows it (no built-in scenario does)
+        seeded: &[Seeded { preset: Preset::K72, scenario: "g-d1-abr-perio-r-badautofetch", inv: Inv::S6, shuttle: false }],
         witness: None,
         known: &[
             // POST has it (found by the configuration sweep)
