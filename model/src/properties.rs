@@ -142,7 +142,10 @@ impl Goal {
             }
             Goal::FallbackDispatch => f == Func::UblkCmdTwCbFallback,
             Goal::RequeueRedispatch => f == Func::BlkMqRequeueWorkQueueRq,
-            Goal::Recovered => f == Func::UblkCtrlEndRecovery && info.result == Some(0),
+            Goal::Recovered => {
+                matches!(f, Func::UblkCtrlEndRecovery | Func::UblkCtrlEndRecovery612)
+                    && info.result == Some(0)
+            }
             Goal::StopInflight => f == Func::UblkStopDevMutex && before.allocated > 0,
             Goal::ElevatorFree => f == Func::ElevatorSwitchFree,
             Goal::ReleaseAbort => f == Func::UblkChReleaseWorkFnAbort,

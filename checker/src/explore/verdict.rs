@@ -391,21 +391,17 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
     } else {
         Verdict::Pass
     };
-    // only a PASS can be vacuous: a finding is evidence the scenario did something
-    let vacuous = if verdict == Verdict::Pass {
-        crate::scenarios::goals(&sc.name)
-            .iter()
-            .filter(|g| !goals.contains(g))
-            .map(|g| {
-                format!(
-                    "{g} ({}) never happens: the scenario's race is not reached",
-                    g.describe()
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // a PASS or KNOWN verdict can be vacuous (a new finding is its own evidence)
+    let vacuous = crate::scenarios::goals::goals_for(&sc.name, &verdict)
+        .iter()
+        .filter(|g| !goals.contains(g))
+        .map(|g| {
+            format!(
+                "{g} ({}) never happens: the scenario's race is not reached",
+                g.describe()
+            )
+        })
+        .collect();
     // the headline finding: the first new one, else the first known one
     let head = found
         .iter()
