@@ -273,3 +273,62 @@ fn a_finished_elevator_switch_is_not_in_the_kernel() {
     assert!(s.actors[el as usize].done);
     assert!(!s.actors[el as usize].in_kernel());
 }
+
+/// START_USER_RECOVERY (7.x) asked once is refused with -EBUSY unless the device is
+/// QUIESCED or FAIL_IO *and* its char device is closed: a device whose server exited
+/// before START_DEV (closed, but DEAD) is not recoverable.
+#[test]
+fn start_user_recovery_needs_a_recoverable_closed_device() {
+    let sc = Scenario {
+        name: "unit".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            recovery: Recovery::Requeue,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "d".into(),
+                fixed_file: true,
+                prog: vec![
+                    Op::Fetch {
+                        q: 0,
+                        tag: 0,
+                        buf: false,
+                    },
+                    Op::Exit,
+                ],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartUserRecoveryOnce],
+            },
+        ],
+    };
+    for p in [Preset::K72, Preset::Post] {
+        let m = Model::new(&sc, p.features()).unwrap();
+        let c = m.actor_id("control").unwrap();
+        let mut s = m.init();
+        // everything but the control task runs to quiescence: the server exits, its
+        // ring's exit and the release work run
+        for _ in 0..200 {
+            let moved = (0..m.actors.len() as u8)
+                .filter(|&a| a != c)
+                .any(|a| matches!(m.apply(&mut s, a), Ok(Outcome::Stepped(_))));
+            if !moved {
+                break;
+            }
+        }
+        assert!(
+            !s.dev.open,
+            "{}: the release work closed the device",
+            p.name()
+        );
+        assert_eq!(s.dev.state, DevState::Dead);
+        let mut r = Vec::new();
+        while let Ok(Outcome::Stepped(i)) = m.apply(&mut s, c) {
+            r.extend(i.result);
+        }
+        assert_eq!(r, [EBUSY], "{}", p.name());
+        assert!(!s.dev.recovering);
+    }
+}

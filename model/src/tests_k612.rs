@@ -292,3 +292,40 @@ fn add_dev_and_get_features() {
     );
     assert_eq!(add_dev_flags_612(0, false), Err(EPERM));
 }
+
+/// START_USER_RECOVERY on 6.12: a recovery tool that polls (`StartUserRecovery`) waits
+/// while the device is not QUIESCED — it does not return -EBUSY — and one that asks once
+/// (`StartUserRecoveryOnce`) gets -EBUSY.
+#[test]
+fn start_user_recovery_polls_while_busy_and_asked_once_is_ebusy() {
+    for (op, want) in [
+        (CtrlOp::StartUserRecovery, None),
+        (CtrlOp::StartUserRecoveryOnce, Some(EBUSY)),
+    ] {
+        let sc = scenario(
+            DevConfig {
+                recovery: Recovery::Requeue,
+                ..copy()
+            },
+            vec![
+                server("daemon", vec![fetch(0, true)]),
+                ActorSpec::Control {
+                    prog: vec![CtrlOp::StartDev, op.clone()],
+                },
+            ],
+        );
+        let m = Model::new(&sc, k612()).unwrap();
+        let mut s = m.init();
+        run(&m, &mut s, actor(&m, "daemon"));
+        let c = actor(&m, "control");
+        // START_DEV, then the recovery command on a LIVE device whose server lives
+        let got = run(&m, &mut s, c);
+        assert_eq!(got.first(), Some(&0), "START_DEV");
+        assert_eq!(
+            got.get(1).copied(),
+            want,
+            "{op:?} on a busy device: {got:?}"
+        );
+        assert_eq!(s.dev.state, DevState::Live);
+    }
+}
