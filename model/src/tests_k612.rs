@@ -310,7 +310,7 @@ fn start_user_recovery_polls_while_busy_and_asked_once_is_ebusy() {
             vec![
                 server("daemon", vec![fetch(0, true)]),
                 ActorSpec::Control {
-                    prog: vec![CtrlOp::StartDev, op.clone()],
+                    prog: vec![CtrlOp::StartDev, op],
                 },
             ],
         );
