@@ -300,3 +300,85 @@ fn every_seeded_bug_is_still_reported() {
     assert!(n >= 18, "{n} seeded cases and witnesses");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+#[test]
+fn three_registrations_of_one_request_are_no_overflow() {
+    // io->ref saturates far above what any scenario takes (refcount_inc_not_zero's
+    // overflow check): a helper thread that registers one request's buffer at three table
+    // indices holds INIT + 3 references, which is no overflow (S4), on every preset that
+    // lets a helper register.
+    use ublk_model::config::*;
+    let reg = |idx| Op::Register { q: 0, tag: 0, idx };
+    let unreg = |idx| Op::Unregister { q: 0, tag: 0, idx };
+    let sc = Scenario {
+        name: "three-registrations".into(),
+        doc: "a helper registers the daemon's request at three table indices".into(),
+        dev: DevConfig {
+            copy: CopyMode::ZeroCopy,
+            table_size: 3,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "daemon".into(),
+                fixed_file: true,
+                prog: vec![
+                    Op::Fetch {
+                        q: 0,
+                        tag: 0,
+                        buf: false,
+                    },
+                    Op::WaitCqe { q: 0, tag: 0 },
+                    Op::Commit {
+                        q: 0,
+                        tag: 0,
+                        result: 4096,
+                        buf: false,
+                    },
+                    Op::WaitCqe { q: 0, tag: 0 },
+                    Op::Exit,
+                ],
+            },
+            ActorSpec::Server {
+                name: "helper".into(),
+                fixed_file: false,
+                prog: vec![
+                    reg(0),
+                    reg(1),
+                    reg(2),
+                    unreg(0),
+                    unreg(1),
+                    unreg(2),
+                    Op::ThreadExit,
+                ],
+            },
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    };
+    let mut bad = Vec::new();
+    let mut three = Vec::new();
+    for p in Preset::every() {
+        bad.extend(clean(p, std::slice::from_ref(&sc), 5_000_000));
+        if Model::unsupported(&sc, p.features()).is_some() {
+            continue;
+        }
+        // the three registrations do coexist (else the check says nothing)
+        let m = Model::new(&sc, p.features()).unwrap();
+        let mut held = 0;
+        Explorer::new(&m).run_graph(|s| held = held.max(s.nodes.iter().flatten().count()));
+        if held == 3 {
+            three.push(p.name());
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert!(
+        three.contains(&"K72"),
+        "three buffers held at once on {three:?}"
+    );
+}
