@@ -382,3 +382,35 @@ fn three_registrations_of_one_request_are_no_overflow() {
         "three buffers held at once on {three:?}"
     );
 }
+
+#[test]
+fn the_daemons_unregister_before_commit_succeeds() {
+    // UNREGISTER_IO_BUF of a buffer the daemon registered, before its COMMIT, can return 0
+    // on every kernel with zero copy — before p09 too (only an UNREGISTER after COMMIT is
+    // refused there): scenario daemon-zc, which every such preset runs (other schedules see
+    // STOP_DEV first: -EINVAL, -EBUSY)
+    use ublk_model::Func;
+    let sc = scenarios::by_name("daemon-zc").unwrap();
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for p in Preset::every() {
+        if Model::unsupported(&sc, p.features()).is_some() {
+            continue;
+        }
+        n += 1;
+        let m = Model::new(&sc, p.features()).unwrap();
+        let r = Explorer::new(&m).observe().run();
+        let unreg = Func::UblkChUringCmdUnregisterIoBuf;
+        let got: Vec<i32> = r
+            .observed
+            .iter()
+            .filter(|(a, f, _)| a == "daemon" && *f == unreg)
+            .map(|(_, _, v)| *v)
+            .collect();
+        if !got.contains(&0) {
+            bad.push(format!("{}: the daemon's UNREGISTER → {got:?}", p.name()));
+        }
+    }
+    assert!(n >= 3, "{n} presets with zero copy");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
