@@ -226,6 +226,63 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, c, b, d, d, d, d, b, c, d, d],
             "errno-extra-7.2",
         ),
+        // a COMMIT_AND_FETCH from another thread than the slot's daemon: -EINVAL (only
+        // REGISTER/UNREGISTER may come from off the daemon)
+        program(
+            sc(
+                "offdaemon-commit",
+                "zero copy: a helper thread commits the daemon's request",
+                DevConfig {
+                    copy: CopyMode::ZeroCopy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: false,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    server(
+                        h,
+                        false,
+                        vec![
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::ThreadExit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, h, h, d, b, c, d, d],
+            "offdaemon-commit-7.2",
+        ),
     ]
 }
 
