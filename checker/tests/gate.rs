@@ -414,3 +414,51 @@ fn the_daemons_unregister_before_commit_succeeds() {
     assert!(n >= 3, "{n} presets with zero copy");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+#[test]
+fn every_proposed_fix_removes_its_finding() {
+    // A finding whose fix is a proposal (a switch on in no preset, e.g. fix-o6): each
+    // scenario that declares it on a preset no longer shows it with the switch turned on —
+    // the proposal's code paths run in no preset's check otherwise.
+    use ublk_checker::explore::findings::FINDINGS;
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for f in FINDINGS {
+        let Some(fix) = f.fix else { continue };
+        if Preset::every().any(|p| p.features().has(fix)) {
+            continue;
+        }
+        for p in Preset::every() {
+            let declared: Vec<_> = known::all()
+                .filter(|k| k.bug == f.id && !k.scenario.is_empty() && k.in_preset(p))
+                .collect();
+            for k in &declared {
+                n += 1;
+                let sc = scenarios::by_name(k.scenario).expect("declared scenario");
+                let o = CheckOpts::new(p, p.features().with(fix));
+                let r = run_scenario(&sc, &o).expect("scenario runs");
+                if r.verdict == Verdict::Incomplete {
+                    bad.push(format!(
+                        "{} {} +{}: incomplete",
+                        p.name(),
+                        sc.name,
+                        fix.name()
+                    ));
+                }
+                for x in &r.findings {
+                    if k.matches(&x.signature, x.what()) {
+                        bad.push(format!(
+                            "{} {} +{}: still {}",
+                            p.name(),
+                            sc.name,
+                            fix.name(),
+                            x.signature
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(n >= 1, "{n} declarations with a proposed fix");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
