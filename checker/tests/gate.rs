@@ -462,3 +462,68 @@ fn every_proposed_fix_removes_its_finding() {
     assert!(n >= 1, "{n} declarations with a proposed fix");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+#[test]
+fn a_per_queue_daemon_serves_every_tag() {
+    // 6.12's per-queue daemon: two reads in flight on one queue of depth 2, each committed
+    // by the queue's daemon on its own tag, shows no new finding on K612 (its daemon-only
+    // checks find the queue of a slot from the slot's index; the gate's other K612 inputs
+    // reach them on tag 0 only — a mutant of that lookup survived them)
+    use ublk_model::config::*;
+    let (fetch, wait) = (
+        |tag| Op::Fetch {
+            q: 0,
+            tag,
+            buf: true,
+        },
+        |tag| Op::WaitCqe { q: 0, tag },
+    );
+    let commit = |tag| Op::Commit {
+        q: 0,
+        tag,
+        result: 4096,
+        buf: true,
+    };
+    let sc = Scenario {
+        name: "two-tags-one-daemon".into(),
+        doc: "copy mode, depth 2: two reads in flight, one daemon commits both".into(),
+        dev: DevConfig {
+            copy: CopyMode::Copy,
+            depth: 2,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "daemon".into(),
+                fixed_file: true,
+                prog: vec![
+                    fetch(0),
+                    fetch(1),
+                    wait(1),
+                    commit(1),
+                    wait(0),
+                    commit(0),
+                    wait(1),
+                    wait(0),
+                    Op::Exit,
+                ],
+            },
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    };
+    let mut bad = Vec::new();
+    for p in [Preset::K612] {
+        bad.extend(clean(p, std::slice::from_ref(&sc), 2_000_000));
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
