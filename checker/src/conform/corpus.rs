@@ -283,6 +283,56 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, h, h, d, b, c, d, d],
             "offdaemon-commit-7.2",
         ),
+        // copy mode without NEED_GET_DATA: a COMMIT of a WRITE without a buffer address is
+        // -EINVAL (the slot stays the server's); the COMMIT with one ends the write
+        program(
+            sc(
+                "commit-without-buffer",
+                "copy mode: the daemon commits a WRITE without, then with, a buffer",
+                DevConfig {
+                    copy: CopyMode::Copy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Write],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, d, d, b, c, d, d],
+            "commit-without-buffer-7.2",
+        ),
     ]
 }
 
