@@ -6,8 +6,11 @@
 //! the model no longer reproduces a trace of the conformance corpus (`traces/corpus/`: runs a
 //! real kernel reproduced, step by step with the same results — what user space sees, which
 //! no invariant looks at: a CQE's value, a bio's status), and when a scenario's injected
-//! fault can no longer fire (its verdict would then say nothing about the fault). A mutant
-//! that survives it changes nothing the project checks.
+//! fault can no longer fire (its verdict would then say nothing about the fault), when a
+//! seeded bug of the findings catalogue is no longer reported with its fix switch off (a
+//! check weakened at the access shows only on a bug that trips it), and when a proposed fix
+//! (a switch on in no preset) no longer removes its finding. A mutant that survives it
+//! changes nothing the project checks.
 
 use ublk_checker::explore::bfs::Explorer;
 use ublk_checker::explore::known::{self, What};
