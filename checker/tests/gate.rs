@@ -6,8 +6,11 @@
 //! the model no longer reproduces a trace of the conformance corpus (`traces/corpus/`: runs a
 //! real kernel reproduced, step by step with the same results — what user space sees, which
 //! no invariant looks at: a CQE's value, a bio's status), and when a scenario's injected
-//! fault can no longer fire (its verdict would then say nothing about the fault). A mutant
-//! that survives it changes nothing the project checks.
+//! fault can no longer fire (its verdict would then say nothing about the fault), when a
+//! seeded bug of the findings catalogue is no longer reported with its fix switch off (a
+//! check weakened at the access shows only on a bug that trips it), and when a proposed fix
+//! (a switch on in no preset) no longer removes its finding. A mutant that survives it
+//! changes nothing the project checks.
 
 use ublk_checker::explore::bfs::Explorer;
 use ublk_checker::explore::known::{self, What};
@@ -298,5 +301,229 @@ fn every_seeded_bug_is_still_reported() {
         }
     }
     assert!(n >= 18, "{n} seeded cases and witnesses");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn three_registrations_of_one_request_are_no_overflow() {
+    // io->ref saturates far above what any scenario takes (refcount_inc_not_zero's
+    // overflow check): a helper thread that registers one request's buffer at three table
+    // indices holds INIT + 3 references, which is no overflow (S4), on every preset that
+    // lets a helper register.
+    use ublk_model::config::*;
+    let reg = |idx| Op::Register { q: 0, tag: 0, idx };
+    let unreg = |idx| Op::Unregister { q: 0, tag: 0, idx };
+    let sc = Scenario {
+        name: "three-registrations".into(),
+        doc: "a helper registers the daemon's request at three table indices".into(),
+        dev: DevConfig {
+            copy: CopyMode::ZeroCopy,
+            table_size: 3,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "daemon".into(),
+                fixed_file: true,
+                prog: vec![
+                    Op::Fetch {
+                        q: 0,
+                        tag: 0,
+                        buf: false,
+                    },
+                    Op::WaitCqe { q: 0, tag: 0 },
+                    Op::Commit {
+                        q: 0,
+                        tag: 0,
+                        result: 4096,
+                        buf: false,
+                    },
+                    Op::WaitCqe { q: 0, tag: 0 },
+                    Op::Exit,
+                ],
+            },
+            ActorSpec::Server {
+                name: "helper".into(),
+                fixed_file: false,
+                prog: vec![
+                    reg(0),
+                    reg(1),
+                    reg(2),
+                    unreg(0),
+                    unreg(1),
+                    unreg(2),
+                    Op::ThreadExit,
+                ],
+            },
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    };
+    let mut bad = Vec::new();
+    let mut three = Vec::new();
+    for p in Preset::every() {
+        bad.extend(clean(p, std::slice::from_ref(&sc), 5_000_000));
+        if Model::unsupported(&sc, p.features()).is_some() {
+            continue;
+        }
+        // the three registrations do coexist (else the check says nothing)
+        let m = Model::new(&sc, p.features()).unwrap();
+        let mut held = 0;
+        Explorer::new(&m).run_graph(|s| held = held.max(s.nodes.iter().flatten().count()));
+        if held == 3 {
+            three.push(p.name());
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert!(
+        three.contains(&"K72"),
+        "three buffers held at once on {three:?}"
+    );
+}
+
+#[test]
+fn the_daemons_unregister_before_commit_succeeds() {
+    // UNREGISTER_IO_BUF of a buffer the daemon registered, before its COMMIT, can return 0
+    // on every kernel with zero copy — before p09 too (only an UNREGISTER after COMMIT is
+    // refused there): scenario daemon-zc, which every such preset runs (other schedules see
+    // STOP_DEV first: -EINVAL, -EBUSY)
+    use ublk_model::Func;
+    let sc = scenarios::by_name("daemon-zc").unwrap();
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for p in Preset::every() {
+        if Model::unsupported(&sc, p.features()).is_some() {
+            continue;
+        }
+        n += 1;
+        let m = Model::new(&sc, p.features()).unwrap();
+        let r = Explorer::new(&m).observe().run();
+        let unreg = Func::UblkChUringCmdUnregisterIoBuf;
+        let got: Vec<i32> = r
+            .observed
+            .iter()
+            .filter(|(a, f, _)| a == "daemon" && *f == unreg)
+            .map(|(_, _, v)| *v)
+            .collect();
+        if !got.contains(&0) {
+            bad.push(format!("{}: the daemon's UNREGISTER → {got:?}", p.name()));
+        }
+    }
+    assert!(n >= 3, "{n} presets with zero copy");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn every_proposed_fix_removes_its_finding() {
+    // A finding whose fix is a proposal (a switch on in no preset, e.g. fix-o6): each
+    // scenario that declares it on a preset no longer shows it with the switch turned on —
+    // the proposal's code paths run in no preset's check otherwise.
+    use ublk_checker::explore::findings::FINDINGS;
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for f in FINDINGS {
+        let Some(fix) = f.fix else { continue };
+        if Preset::every().any(|p| p.features().has(fix)) {
+            continue;
+        }
+        for p in Preset::every() {
+            let declared: Vec<_> = known::all()
+                .filter(|k| k.bug == f.id && !k.scenario.is_empty() && k.in_preset(p))
+                .collect();
+            for k in &declared {
+                n += 1;
+                let sc = scenarios::by_name(k.scenario).expect("declared scenario");
+                let o = CheckOpts::new(p, p.features().with(fix));
+                let r = run_scenario(&sc, &o).expect("scenario runs");
+                if r.verdict == Verdict::Incomplete {
+                    bad.push(format!(
+                        "{} {} +{}: incomplete",
+                        p.name(),
+                        sc.name,
+                        fix.name()
+                    ));
+                }
+                for x in &r.findings {
+                    if k.matches(&x.signature, x.what()) {
+                        bad.push(format!(
+                            "{} {} +{}: still {}",
+                            p.name(),
+                            sc.name,
+                            fix.name(),
+                            x.signature
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(n >= 1, "{n} declarations with a proposed fix");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn a_per_queue_daemon_serves_every_tag() {
+    // 6.12's per-queue daemon: two reads in flight on one queue of depth 2, each committed
+    // by the queue's daemon on its own tag, shows no new finding on K612 (its daemon-only
+    // checks find the queue of a slot from the slot's index; the gate's other K612 inputs
+    // reach them on tag 0 only — a mutant of that lookup survived them)
+    use ublk_model::config::*;
+    let (fetch, wait) = (
+        |tag| Op::Fetch {
+            q: 0,
+            tag,
+            buf: true,
+        },
+        |tag| Op::WaitCqe { q: 0, tag },
+    );
+    let commit = |tag| Op::Commit {
+        q: 0,
+        tag,
+        result: 4096,
+        buf: true,
+    };
+    let sc = Scenario {
+        name: "two-tags-one-daemon".into(),
+        doc: "copy mode, depth 2: two reads in flight, one daemon commits both".into(),
+        dev: DevConfig {
+            copy: CopyMode::Copy,
+            depth: 2,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "daemon".into(),
+                fixed_file: true,
+                prog: vec![
+                    fetch(0),
+                    fetch(1),
+                    wait(1),
+                    commit(1),
+                    wait(0),
+                    commit(0),
+                    wait(1),
+                    wait(0),
+                    Op::Exit,
+                ],
+            },
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    };
+    let bad = clean(Preset::K612, std::slice::from_ref(&sc), 2_000_000);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -179,6 +179,160 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, d, b, b, d, d, d, d, b, c, d, d],
             "commit-results-7.2",
         ),
+        // errnos no other trace shows: a second START_DEV on a live device (-EEXIST), a
+        // READ_FIXED of an empty index of the ring's buffer table (-EFAULT, io_uring) and a
+        // pread on /dev/ublkcN of a device without USER_COPY (-EACCES, ublk_user_copy)
+        program(
+            sc(
+                "errno-extra",
+                "zero copy: START_DEV twice; the daemon's READ_FIXED of an unregistered index, a user copy",
+                DevConfig {
+                    copy: CopyMode::ZeroCopy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: false,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::FixedIo { idx: 1 },
+                            Op::UserCopy { q: 0, tag: 0 },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, c, b, d, d, d, d, b, c, d, d],
+            "errno-extra-7.2",
+        ),
+        // a COMMIT_AND_FETCH from another thread than the slot's daemon: -EINVAL (only
+        // REGISTER/UNREGISTER may come from off the daemon)
+        program(
+            sc(
+                "offdaemon-commit",
+                "zero copy: a helper thread commits the daemon's request",
+                DevConfig {
+                    copy: CopyMode::ZeroCopy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: false,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    server(
+                        h,
+                        false,
+                        vec![
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::ThreadExit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, h, h, d, b, c, d, d],
+            "offdaemon-commit-7.2",
+        ),
+        // copy mode without NEED_GET_DATA: a COMMIT of a WRITE without a buffer address is
+        // -EINVAL (the slot stays the server's); the COMMIT with one ends the write
+        program(
+            sc(
+                "commit-without-buffer",
+                "copy mode: the daemon commits a WRITE without, then with, a buffer",
+                DevConfig {
+                    copy: CopyMode::Copy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: false,
+                            },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Write],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, d, d, b, c, d, d],
+            "commit-without-buffer-7.2",
+        ),
     ]
 }
 
