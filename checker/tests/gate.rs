@@ -201,46 +201,33 @@ fn the_failing_get_data_copy_needs_a_write() {
     // map only for a WRITE (ublk_need_map_req; ublk_map_io maps nothing for a READ), 7.2 runs
     // ublk_get_data only for the NEED_GET_DATA command a WRITE's dispatch asks for. So on a
     // NEED_GET_DATA device whose first copy fails, a READ is served straight.
+    use ublk_checker::scenarios::dsl::*;
     use ublk_model::config::*;
-    let sc = Scenario {
-        name: "ngd-read-copy-fault".into(),
-        doc: "a READ on a NEED_GET_DATA device whose first data copy fails".into(),
-        dev: DevConfig {
+    let sc = sc(
+        "ngd-read-copy-fault",
+        "a READ on a NEED_GET_DATA device whose first data copy fails",
+        DevConfig {
             copy: CopyMode::Copy,
             need_get_data: true,
             get_data_fails: true,
             ..DevConfig::default()
         },
-        actors: vec![
-            ActorSpec::Server {
-                name: "daemon".into(),
-                fixed_file: true,
-                prog: vec![
-                    Op::Fetch {
-                        q: 0,
-                        tag: 0,
-                        buf: false,
-                    },
-                    Op::WaitCqe { q: 0, tag: 0 },
-                    Op::Commit {
-                        q: 0,
-                        tag: 0,
-                        result: 4096,
-                        buf: true,
-                    },
-                    Op::WaitCqe { q: 0, tag: 0 },
+        vec![
+            server(
+                "daemon",
+                true,
+                vec![
+                    fetch(0, false),
+                    wait(0),
+                    commit(0, 4096, true),
+                    wait(0),
                     Op::Exit,
                 ],
-            },
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-            },
+            ),
+            submit(&[Bio::Read]),
+            control(&[CtrlOp::StartDev, CtrlOp::StopDev]),
         ],
-    };
+    );
     let mut bad = Vec::new();
     for p in Preset::every() {
         if Model::unsupported(&sc, p.features()).is_some() {
@@ -310,60 +297,45 @@ fn three_registrations_of_one_request_are_no_overflow() {
     // overflow check): a helper thread that registers one request's buffer at three table
     // indices holds INIT + 3 references, which is no overflow (S4), on every preset that
     // lets a helper register.
+    use ublk_checker::scenarios::dsl::*;
     use ublk_model::config::*;
-    let reg = |idx| Op::Register { q: 0, tag: 0, idx };
-    let unreg = |idx| Op::Unregister { q: 0, tag: 0, idx };
-    let sc = Scenario {
-        name: "three-registrations".into(),
-        doc: "a helper registers the daemon's request at three table indices".into(),
-        dev: DevConfig {
+    let sc = sc(
+        "three-registrations",
+        "a helper registers the daemon's request at three table indices",
+        DevConfig {
             copy: CopyMode::ZeroCopy,
             table_size: 3,
             ..DevConfig::default()
         },
-        actors: vec![
-            ActorSpec::Server {
-                name: "daemon".into(),
-                fixed_file: true,
-                prog: vec![
-                    Op::Fetch {
-                        q: 0,
-                        tag: 0,
-                        buf: false,
-                    },
-                    Op::WaitCqe { q: 0, tag: 0 },
-                    Op::Commit {
-                        q: 0,
-                        tag: 0,
-                        result: 4096,
-                        buf: false,
-                    },
-                    Op::WaitCqe { q: 0, tag: 0 },
+        vec![
+            server(
+                "daemon",
+                true,
+                vec![
+                    fetch(0, false),
+                    wait(0),
+                    commit(0, 4096, false),
+                    wait(0),
                     Op::Exit,
                 ],
-            },
-            ActorSpec::Server {
-                name: "helper".into(),
-                fixed_file: false,
-                prog: vec![
-                    reg(0),
-                    reg(1),
-                    reg(2),
-                    unreg(0),
-                    unreg(1),
-                    unreg(2),
+            ),
+            server(
+                "helper",
+                false,
+                vec![
+                    reg(0, 0),
+                    reg(0, 1),
+                    reg(0, 2),
+                    unreg(0, 0),
+                    unreg(0, 1),
+                    unreg(0, 2),
                     Op::ThreadExit,
                 ],
-            },
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-            },
+            ),
+            submit(&[Bio::Read]),
+            control(&[CtrlOp::StartDev, CtrlOp::StopDev]),
         ],
-    };
+    );
     let mut bad = Vec::new();
     let mut three = Vec::new();
     for p in Preset::every() {
@@ -472,58 +444,37 @@ fn a_per_queue_daemon_serves_every_tag() {
     // by the queue's daemon on its own tag, shows no new finding on K612 (its daemon-only
     // checks find the queue of a slot from the slot's index; the gate's other K612 inputs
     // reach them on tag 0 only — a mutant of that lookup survived them)
+    use ublk_checker::scenarios::dsl::*;
     use ublk_model::config::*;
-    let (fetch, wait) = (
-        |tag| Op::Fetch {
-            q: 0,
-            tag,
-            buf: true,
-        },
-        |tag| Op::WaitCqe { q: 0, tag },
-    );
-    let commit = |tag| Op::Commit {
-        q: 0,
-        tag,
-        result: 4096,
-        buf: true,
-    };
-    let sc = Scenario {
-        name: "two-tags-one-daemon".into(),
-        doc: "copy mode, depth 2: two reads in flight, one daemon commits both".into(),
-        dev: DevConfig {
+    let sc = sc(
+        "two-tags-one-daemon",
+        "copy mode, depth 2: two reads in flight, one daemon commits both",
+        DevConfig {
             copy: CopyMode::Copy,
             depth: 2,
             ..DevConfig::default()
         },
-        actors: vec![
-            ActorSpec::Server {
-                name: "daemon".into(),
-                fixed_file: true,
-                prog: vec![
-                    fetch(0),
-                    fetch(1),
+        vec![
+            server(
+                "daemon",
+                true,
+                vec![
+                    fetch(0, true),
+                    fetch(1, true),
                     wait(1),
-                    commit(1),
+                    commit(1, 4096, true),
                     wait(0),
-                    commit(0),
+                    commit(0, 4096, true),
                     wait(1),
                     wait(0),
                     Op::Exit,
                 ],
-            },
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-            },
+            ),
+            submit(&[Bio::Read]),
+            submit(&[Bio::Read]),
+            control(&[CtrlOp::StartDev, CtrlOp::StopDev]),
         ],
-    };
+    );
     let bad = clean(Preset::K612, std::slice::from_ref(&sc), 2_000_000);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

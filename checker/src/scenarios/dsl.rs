@@ -3,7 +3,7 @@
 
 use ublk_model::config::*;
 
-pub(crate) fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
+pub fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
     ActorSpec::Server {
         name: name.into(),
         fixed_file,
@@ -13,13 +13,13 @@ pub(crate) fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
 
 pub(crate) const Q: u8 = 0;
 
-pub(crate) fn fetch(tag: u8, buf: bool) -> Op {
+pub fn fetch(tag: u8, buf: bool) -> Op {
     Op::Fetch { q: Q, tag, buf }
 }
-pub(crate) fn wait(tag: u8) -> Op {
+pub fn wait(tag: u8) -> Op {
     Op::WaitCqe { q: Q, tag }
 }
-pub(crate) fn commit(tag: u8, result: i32, buf: bool) -> Op {
+pub fn commit(tag: u8, result: i32, buf: bool) -> Op {
     Op::Commit {
         q: Q,
         tag,
@@ -27,26 +27,26 @@ pub(crate) fn commit(tag: u8, result: i32, buf: bool) -> Op {
         buf,
     }
 }
-pub(crate) fn reg(tag: u8, idx: u8) -> Op {
+pub fn reg(tag: u8, idx: u8) -> Op {
     Op::Register { q: Q, tag, idx }
 }
-pub(crate) fn unreg(tag: u8, idx: u8) -> Op {
+pub fn unreg(tag: u8, idx: u8) -> Op {
     Op::Unregister { q: Q, tag, idx }
 }
 
-pub(crate) fn control(prog: &[CtrlOp]) -> ActorSpec {
+pub fn control(prog: &[CtrlOp]) -> ActorSpec {
     ActorSpec::Control {
         prog: prog.to_vec(),
     }
 }
-pub(crate) fn submit(bios: &[Bio]) -> ActorSpec {
+pub fn submit(bios: &[Bio]) -> ActorSpec {
     ActorSpec::Submitter {
         q: Q,
         bios: bios.to_vec(),
     }
 }
 
-pub(crate) fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
+pub fn sc(name: &str, doc: &str, dev: DevConfig, actors: Vec<ActorSpec>) -> Scenario {
     Scenario {
         name: name.into(),
         doc: doc.into(),
