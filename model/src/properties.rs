@@ -124,11 +124,11 @@ impl Goal {
         let allocated = |s: &State| m.req_views(s).filter(|r| r.allocated()).count();
         match self {
             Goal::OffdaemonRef | Goal::OffdaemonRefused => {
-                let offdaemon = matches!(&m.actors[info.actor as usize].kind,
-                    Kind::Server { task, .. } if m.slot_views(after).all(|io| io.task != Some(*task)));
+                // cheap tests first: this runs on every transition of an exploration
                 f == Func::UblkCheckAndGetReqRef
-                    && offdaemon
                     && info.result.is_none() == (self == Goal::OffdaemonRef)
+                    && matches!(&m.actors[info.actor as usize].kind,
+                        Kind::Server { task, .. } if m.slot_views(after).all(|io| io.task != Some(*task)))
             }
             Goal::ReleaseCompletes => {
                 matches!(
@@ -149,7 +149,8 @@ impl Goal {
             Goal::StopInflight => f == Func::UblkStopDevMutex && before.allocated > 0,
             Goal::ElevatorFree => f == Func::ElevatorSwitchFree,
             Goal::ReleaseAbort => f == Func::UblkChReleaseWorkFnAbort,
-            Goal::FakeTimeout => m.dev_view(after).fake_timeout_used,
+            // the flag itself, not `dev_view` (which allocates): every transition asks
+            Goal::FakeTimeout => after.dev.fake_timeout_used,
             Goal::TableBusy => {
                 info.result == Some(-16)
                     && matches!(

@@ -382,15 +382,22 @@ impl<'a> Explorer<'a> {
                             observed.insert((m.actors[a as usize].name.clone(), info.func, r));
                         }
                         if let Some(b) = before {
-                            let hit = |g: &Goal| g.reached(m, b, &info, &n);
-                            if pending.iter().any(hit) {
+                            // a pending goal is judged once per transition; only a hit
+                            // (rare) allocates a path and re-partitions the pending list
+                            if let Some(i) = pending.iter().position(|g| g.reached(m, b, &info, &n))
+                            {
                                 let mut path = root.clone();
                                 path.extend(path_in(&parent, idx));
                                 path.push(a);
-                                for g in pending.iter().filter(|g| hit(g)) {
-                                    found.push((*g, path.clone()));
+                                let later: Vec<Goal> = pending.split_off(i + 1);
+                                found.push((pending.pop().expect("the hit"), path.clone()));
+                                for g in later {
+                                    if g.reached(m, b, &info, &n) {
+                                        found.push((g, path.clone()));
+                                    } else {
+                                        pending.push(g);
+                                    }
                                 }
-                                pending.retain(|g| !hit(g));
                             }
                         }
                         if let Some(to) = seen.probe(&n, parent.len() as u32) {
