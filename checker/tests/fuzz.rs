@@ -316,7 +316,7 @@ proptest! {
         let end = match (&r.counterexample, r.stop == Stop::Exhausted) {
             (Some((path, v)), _) => Some((path.clone(), Some(v.clone()), None)),
             (None, true) if m.liveness_supported() => find_hang(&m, &g).map(|h| {
-                let p: Vec<u8> = h.stem.iter().chain(&h.cycle).copied().collect();
+                let p: Vec<ublk_model::Move> = h.stem.iter().chain(&h.cycle).copied().collect();
                 (p, None, Some(h))
             }),
             _ => None,

@@ -13,14 +13,13 @@ use ublk_checker::explore::shrink::{shrink, Cex};
 use ublk_checker::explore::verdict::{make_trace, Ending};
 use ublk_checker::scenarios;
 use ublk_checker::scenarios::sweep::{configurations, Level};
-use ublk_model::{apply_switches, Features, Model, Outcome, Preset, Sw};
+use ublk_model::{apply_switches, Features, Model, Move, Outcome, Preset, Sw};
 use ublk_traces::Trace;
 
-fn enabled(m: &Model, s: &ublk_model::State) -> Vec<u8> {
-    (0..m.actors.len() as u8)
-        .filter(|&a| {
-            m.may_step(s, a) && !matches!(m.apply(&mut s.clone(), a), Ok(Outcome::Blocked))
-        })
+/// Every move (actor and alternative) that is not blocked in `s`.
+fn enabled(m: &Model, s: &ublk_model::State) -> Vec<Move> {
+    m.moves(s)
+        .filter(|&a| !matches!(m.apply(&mut s.clone(), a), Ok(Outcome::Blocked)))
         .collect()
 }
 
@@ -66,9 +65,9 @@ proptest! {
     }
 }
 
-/// A random walk of `m` (choices index the enabled actors); the path and the violation
+/// A random walk of `m` (choices index the enabled moves); the path and the violation
 /// that ended it, if one did.
-fn walk(m: &Model, choices: &[u8]) -> (Vec<u8>, Option<ublk_model::Violation>) {
+fn walk(m: &Model, choices: &[u8]) -> (Vec<Move>, Option<ublk_model::Violation>) {
     let mut s = m.init();
     let mut path = Vec::new();
     for &c in choices {

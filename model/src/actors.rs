@@ -62,8 +62,13 @@ impl Model {
     }
 
     /// Advance actor `a` by one atomic step.
-    pub fn step(&self, s: &mut State, a: ActorId) -> Result<Outcome, Violation> {
-        if !self.may_step(s, a) {
+    ///
+    /// Takes an actor (its first alternative) or a [`Move`]; a move's choice
+    /// must be below [`Model::choices`] (an out-of-range choice is blocked).
+    pub fn step(&self, s: &mut State, mv: impl Into<Move>) -> Result<Outcome, Violation> {
+        let mv = mv.into();
+        let a = mv.actor;
+        if !self.may_step(s, a) || mv.choice >= self.choices(s, a) {
             return Ok(Outcome::Blocked);
         }
         let cur = match self.actors[a as usize].kind {
@@ -84,6 +89,7 @@ impl Model {
             s,
             actor: a,
             cur,
+            choice: mv.choice,
         };
         let r = match &self.actors[a as usize].kind {
             Kind::Server {
@@ -119,6 +125,7 @@ impl Model {
             None => Outcome::Blocked,
             Some((func, result)) => Outcome::Stepped(StepInfo {
                 actor: a,
+                choice: mv.choice,
                 func,
                 result,
             }),

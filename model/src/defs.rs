@@ -19,6 +19,10 @@ pub struct Model {
     pub scenario: Scenario,
     pub dev: DevConfig,
     pub feat: Features,
+    /// A request may get any free driver tag (else the lowest): off where a
+    /// server thread serves two tags of a queue (`servers_serve_one_tag` in
+    /// lib.rs says why).
+    pub any_tag: bool,
     pub actors: Vec<ActorDef>,
     pub cmds: Vec<CmdDef>,
     /// Owner task of each ring.
@@ -125,10 +129,52 @@ pub struct CmdDef {
     pub op: Op,
 }
 
+/// One transition's label: the actor that steps and, where the kernel's own
+/// choice is free, which alternative it takes (0 where there is none).
+///
+/// blk-mq hands out driver tags (and, with an I/O scheduler, scheduler
+/// requests) from an sbitmap whose per-CPU hint makes the tag a request gets
+/// depend on the submitting CPU and its history: any free tag, not the lowest.
+/// The model leaves that choice to the explorer ([`Model::choices`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Move {
+    pub actor: ActorId,
+    pub choice: u8,
+}
+
+/// `3`, or `3.1` for actor 3's alternative 1.
+impl std::fmt::Display for Move {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.choice {
+            0 => write!(f, "{}", self.actor),
+            c => write!(f, "{}.{c}", self.actor),
+        }
+    }
+}
+
+/// The actor's number where there is no choice (so choice-free paths read as
+/// before), `[actor, choice]` otherwise.
+impl serde::Serialize for Move {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.choice {
+            0 => s.serialize_u8(self.actor),
+            c => [self.actor, c].serialize(s),
+        }
+    }
+}
+
+impl From<ActorId> for Move {
+    fn from(actor: ActorId) -> Move {
+        Move { actor, choice: 0 }
+    }
+}
+
 /// What one step did, for traces and counterexamples.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepInfo {
     pub actor: ActorId,
+    /// Which of the step's alternatives was taken ([`Move::choice`]).
+    pub choice: u8,
     /// The kernel function (or user-space action) this step models.
     pub func: Func,
     /// A result user space observes at this step (cmd result, CQE, bio status).

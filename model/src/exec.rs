@@ -48,6 +48,8 @@ pub struct Exec<'a> {
     pub s: &'a mut State,
     pub actor: ActorId,
     pub cur: Ctx,
+    /// The alternative this step takes where the kernel's choice is free.
+    pub choice: u8,
 }
 
 impl Exec<'_> {

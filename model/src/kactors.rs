@@ -2,26 +2,85 @@
 //! release work, the control task and the elevator switch.
 
 use crate::config::*;
+use crate::defs::{Kind, Model};
 use crate::exec::*;
 use crate::state::*;
 use crate::teardown::Next;
 
+/// Bit masks of what `blk_mq_get_tag` may hand out on hw queue `q`: the free
+/// driver tags and, with an I/O scheduler, the free scheduler requests (bit i:
+/// request `sched_pool + q * depth + i`); without one a request is the tag's
+/// own static request (mask 1).  Both come from an sbitmap whose per-CPU
+/// hint decides, so every set bit is a possible answer.
+fn free_masks(m: &Model, s: &State, q: u8) -> (u32, u32) {
+    let depth = m.dev.depth as usize;
+    let mut tags = (1u32 << depth) - 1;
+    for r in &s.reqs {
+        if let (true, Some(t)) = (r.allocated && r.q == q, r.tag) {
+            tags &= !(1 << t);
+        }
+    }
+    let reqs = if m.dev.elevator {
+        let base = s.dev.sched_pool as usize + q as usize * depth;
+        (0..depth)
+            .filter(|&i| !s.reqs[base + i].allocated && s.reqs[base + i].alive)
+            .fold(0, |acc, i| acc | 1 << i)
+    } else {
+        1
+    };
+    (tags, reqs)
+}
+
+/// The position of the `n`-th set bit of `mask`.
+fn nth_bit(mask: u32, n: u32) -> usize {
+    let mut m = mask;
+    for _ in 0..n {
+        m &= m - 1;
+    }
+    m.trailing_zeros() as usize
+}
+
+/// Whether a submitter at the start of a bio may allocate now (the disk is
+/// there and not frozen; a dying disk fails the bio without a request).
+fn may_alloc(s: &State) -> bool {
+    !s.dev.disk_dying && s.dev.has_disk && !s.dev.frozen
+}
+
+impl Model {
+    /// How many alternatives actor `a`'s next step has in `s` (at least 1):
+    /// a submitter allocating a request may get any free driver tag (and,
+    /// with an I/O scheduler, any free scheduler request).
+    pub fn choices(&self, s: &State, a: ActorId) -> u8 {
+        let Kind::Submitter { q, bios } = &self.actors[a as usize].kind else {
+            return 1;
+        };
+        if !self.any_tag {
+            return 1;
+        }
+        let st = &s.actors[a as usize];
+        if st.at != Resume::Idle || st.next_op as usize >= bios.len() || !may_alloc(s) {
+            return 1;
+        }
+        let (tags, reqs) = free_masks(self, s, *q);
+        (tags.count_ones() * reqs.count_ones()).max(1) as u8
+    }
+}
+
 impl Exec<'_> {
     /// Allocate a request and a driver tag on hw queue `q`
-    /// (`blk_mq_get_request` + `blk_mq_get_driver_tag`).
+    /// (`blk_mq_get_request` + `blk_mq_get_driver_tag`): alternative
+    /// `self.choice` of [`Model::choices`], tags varying fastest.
     fn alloc_request(&mut self, q: u8, write: bool) -> Option<RqId> {
         let depth = self.m.dev.depth as usize;
         let base = q as usize * depth;
-        let busy = |s: &State, tag: usize| {
-            s.reqs
-                .iter()
-                .any(|r| r.allocated && r.q == q && r.tag == Some(tag as u8))
-        };
-        let tag = (0..depth).find(|&t| !busy(self.s, t))?;
+        let (tags, reqs) = free_masks(self.m, self.s, q);
+        if tags == 0 || reqs == 0 {
+            return None;
+        }
+        let (nt, k) = (tags.count_ones(), self.choice as u32);
+        let tag = nth_bit(tags, k % nt);
         let r = if self.m.dev.elevator {
-            let pool = self.s.dev.sched_pool as usize;
-            (pool + base..pool + base + depth)
-                .find(|&i| !self.s.reqs[i].allocated && self.s.reqs[i].alive)?
+            self.s.dev.sched_pool as usize + base + nth_bit(reqs, k / nt)
         } else {
             base + tag
         };
@@ -50,7 +109,7 @@ impl Exec<'_> {
                     self.me().next_op += 1;
                     return Ok(Some((Func::SubmitBioDiskGone, Some(EIO))));
                 }
-                if !self.s.dev.has_disk || self.s.dev.frozen {
+                if !may_alloc(self.s) {
                     return Ok(None);
                 }
                 let Some(r) = self.alloc_request(q, bios[pc] == Bio::Write) else {

@@ -37,7 +37,7 @@ mod uapi612;
 pub mod view;
 
 pub use config::*;
-pub use defs::{ActorDef, CmdDef, Kind, Model, Outcome, StepInfo};
+pub use defs::{ActorDef, CmdDef, Kind, Model, Move, Outcome, StepInfo};
 pub use features::{apply_switches, Features, Sw, ALL_SWITCHES};
 pub use func::Func;
 pub use invariants::{Inv, Violation};
@@ -47,6 +47,31 @@ pub use properties::{Expectation, Goal, Property, PropertyId};
 pub use state::State;
 
 use state::*;
+
+/// Whether every server thread serves (FETCHes) at most one tag per queue.
+/// A real server takes CQEs in the order they come and serves whichever tag
+/// got the request; the model's server programs name the tag they wait for,
+/// so a thread that FETCHes two tags of a queue and waits for one would wait
+/// forever when the request went to the other — a hang of the program, not
+/// of the kernel.  Only where no such thread exists may a request get any
+/// free tag.
+fn servers_serve_one_tag(actors: &[ActorDef]) -> bool {
+    actors.iter().all(|d| match &d.kind {
+        Kind::Server { prog, .. } => {
+            let mut seen: Vec<(u8, u8)> = Vec::new();
+            prog.iter().all(|(op, _)| match *op {
+                Op::Fetch { q, tag, .. } => {
+                    if !seen.contains(&(q, tag)) {
+                        seen.push((q, tag));
+                    }
+                    seen.iter().filter(|&&(sq, _)| sq == q).count() == 1
+                }
+                _ => true,
+            })
+        }
+        _ => true,
+    })
+}
 
 fn is_io_cmd(op: &Op) -> Option<(u8, u8)> {
     match *op {
@@ -245,10 +270,12 @@ impl Model {
         if actors.len() > 200 || cmds.len() > 250 {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
+        let any_tag = servers_serve_one_tag(&actors);
         Ok(Model {
             scenario: sc.clone(),
             dev: sc.dev.clone(),
             feat,
+            any_tag,
             actors,
             cmds,
             rings,
@@ -391,8 +418,9 @@ impl Model {
     }
 
     /// One atomic step of actor `a`, then the state invariants.
-    pub fn apply(&self, s: &mut State, a: ActorId) -> Result<Outcome, Violation> {
-        let out = self.step(s, a)?;
+    /// Takes an actor (its first alternative) or a [`Move`].
+    pub fn apply(&self, s: &mut State, mv: impl Into<Move>) -> Result<Outcome, Violation> {
+        let out = self.step(s, mv)?;
         if let Outcome::Stepped(info) = &out {
             invariants::check(self, s).map_err(|mut v| {
                 v.func = info.func.to_string();
@@ -402,20 +430,19 @@ impl Model {
         Ok(out)
     }
 
-    /// Every enabled step from `s`: (step, next state or the violation).
+    /// Every enabled step from `s`, each alternative of it
+    /// ([`Model::choices`]): (step, next state or the violation).
     pub fn successors(&self, s: &State) -> Vec<(StepInfo, Result<State, Violation>)> {
         let mut out = Vec::new();
-        for a in 0..self.actors.len() as ActorId {
-            if !self.may_step(s, a) {
-                continue;
-            }
+        for mv in self.moves(s) {
             let mut n = s.clone();
-            match self.apply(&mut n, a) {
+            match self.apply(&mut n, mv) {
                 Ok(Outcome::Blocked) => {}
                 Ok(Outcome::Stepped(info)) => out.push((info, Ok(n))),
                 Err(v) => {
                     let info = StepInfo {
-                        actor: a,
+                        actor: mv.actor,
+                        choice: mv.choice,
                         func: Func::Violation,
                         result: None,
                     };
@@ -424,6 +451,17 @@ impl Model {
             }
         }
         out
+    }
+
+    /// The moves to try from `s`: every actor that may step, each with every
+    /// alternative of its next step (a move may still turn out blocked).
+    pub fn moves<'a>(&'a self, s: &'a State) -> impl Iterator<Item = Move> + 'a {
+        (0..self.actors.len() as ActorId)
+            .filter(move |&a| self.may_step(s, a))
+            .flat_map(move |a| {
+                let n = self.choices(s, a);
+                (0..n).map(move |choice| Move { actor: a, choice })
+            })
     }
 
     /// The actor called `name` (actor names are unique within a model).

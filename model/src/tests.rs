@@ -111,6 +111,7 @@ fn refcount_helpers_follow_the_split_counter() {
         s: &mut s,
         actor: 0,
         cur: Ctx::Task(0),
+        choice: 0,
     };
     x.init_req_ref(0, 0, true).unwrap();
     assert_eq!(
@@ -134,6 +135,7 @@ fn buffer_table_errnos() {
         s: &mut s,
         actor: 0,
         cur: Ctx::Task(0),
+        choice: 0,
     };
     assert_eq!(
         x.register_bvec(0, 9, 0, 0),
@@ -330,5 +332,93 @@ fn start_user_recovery_needs_a_recoverable_closed_device() {
         }
         assert_eq!(r, [EBUSY], "{}", p.name());
         assert!(!s.dev.recovering);
+    }
+}
+
+/// Two per-io daemons (one tag each), or one daemon serving both tags, and one READ.
+fn two_tags(per_io: bool) -> Scenario {
+    let fetch = |tag| Op::Fetch {
+        q: 0,
+        tag,
+        buf: false,
+    };
+    let wait = |tag| Op::WaitCqe { q: 0, tag };
+    let mut actors = if per_io {
+        (0..2)
+            .map(|t| ActorSpec::Server {
+                name: format!("d{t}"),
+                fixed_file: true,
+                prog: vec![fetch(t), wait(t), Op::Exit],
+            })
+            .collect()
+    } else {
+        vec![ActorSpec::Server {
+            name: "d".into(),
+            fixed_file: true,
+            prog: vec![fetch(0), fetch(1), wait(0), Op::Exit],
+        }]
+    };
+    actors.push(ActorSpec::Submitter {
+        q: 0,
+        bios: vec![Bio::Read],
+    });
+    actors.push(ActorSpec::Control {
+        prog: vec![CtrlOp::StartDev],
+    });
+    Scenario {
+        name: "unit-two-tags".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            depth: 2,
+            ..DevConfig::default()
+        },
+        actors,
+    }
+}
+
+/// blk-mq may hand a request any free driver tag: with both tags free the
+/// submitter's allocation has two alternatives, and the second puts the
+/// request on tag 1 (`tags->rqs[1]`).  Where one thread serves both tags the
+/// model keeps the lowest free tag (its program waits for tag 0).
+#[test]
+fn a_request_may_get_any_free_tag() {
+    for per_io in [true, false] {
+        let m = Model::new(&two_tags(per_io), Preset::K72.features()).unwrap();
+        assert_eq!(m.any_tag, per_io);
+        let sub = m.actor_id("submitter0").unwrap();
+        let mut s = m.init();
+        // every FETCH, then START_DEV: the submitter is the one left to move
+        let others: Vec<_> = (0..m.actors.len() as u8).filter(|&a| a != sub).collect();
+        for _ in 0..8 {
+            for &a in &others {
+                let _ = m.apply(&mut s, a);
+            }
+        }
+        assert!(s.dev.has_disk, "START_DEV returned");
+        let n = m.choices(&s, sub);
+        assert_eq!(n, if per_io { 2 } else { 1 });
+        let tags: Vec<_> = (0..n)
+            .map(|c| {
+                let mut t = s.clone();
+                let mv = crate::Move {
+                    actor: sub,
+                    choice: c,
+                };
+                assert!(matches!(m.apply(&mut t, mv), Ok(Outcome::Stepped(_))));
+                t.tags_rqs.iter().position(|r| r.is_some())
+            })
+            .collect();
+        let want = if per_io {
+            vec![Some(0), Some(1)]
+        } else {
+            vec![Some(0)]
+        };
+        assert_eq!(tags, want);
+        // an alternative that does not exist is no step
+        let mv = crate::Move {
+            actor: sub,
+            choice: n,
+        };
+        assert_eq!(m.apply(&mut s.clone(), mv).ok(), Some(Outcome::Blocked));
     }
 }

@@ -329,3 +329,72 @@ fn start_user_recovery_polls_while_busy_and_asked_once_is_ebusy() {
         assert_eq!(s.dev.state, DevState::Live);
     }
 }
+
+/// Which server shapes 6.12 refuses as per-io daemons (one ubq_daemon per
+/// queue): each case names the threads' FETCHes (queue, tag), original
+/// servers and the recovery's new ones apart.
+#[test]
+fn per_queue_daemon_shapes() {
+    let f = |q, tag| Op::Fetch { q, tag, buf: true };
+    let srv = |name: &str, prog: Vec<Op>| server(name, prog);
+    let rsrv = |name: &str, prog: Vec<Op>| ActorSpec::RecoveryServer {
+        name: name.into(),
+        fixed_file: true,
+        prog,
+    };
+    let dev = DevConfig {
+        depth: 2,
+        nr_queues: 2,
+        recovery: Recovery::Requeue,
+        ..copy()
+    };
+    let cases: Vec<(&str, Vec<ActorSpec>, bool)> = vec![
+        (
+            "one thread per queue",
+            vec![
+                srv("a", vec![f(0, 0), f(0, 1)]),
+                srv("b", vec![f(1, 0), f(1, 1)]),
+            ],
+            false,
+        ),
+        (
+            "two threads, different tags of a queue",
+            vec![srv("a", vec![f(0, 0)]), srv("b", vec![f(0, 1)])],
+            true,
+        ),
+        (
+            "a racer of the queue daemon (B-5)",
+            vec![srv("a", vec![f(0, 0), f(0, 1)]), srv("b", vec![f(0, 1)])],
+            false,
+        ),
+        (
+            "a tag FETCHed twice counts once",
+            vec![srv("a", vec![f(0, 0), f(0, 0)]), srv("b", vec![f(0, 1)])],
+            true,
+        ),
+        (
+            "tags of other queues do not count",
+            vec![srv("a", vec![f(0, 0)]), srv("b", vec![f(1, 1)])],
+            false,
+        ),
+        (
+            "old and new server are apart",
+            vec![srv("a", vec![f(0, 0)]), rsrv("r", vec![f(0, 1)])],
+            false,
+        ),
+        (
+            "two new servers, different tags",
+            vec![
+                srv("a", vec![f(0, 0), f(0, 1)]),
+                rsrv("r", vec![f(0, 0)]),
+                rsrv("s", vec![f(0, 1)]),
+            ],
+            true,
+        ),
+    ];
+    for (what, actors, refused) in cases {
+        let r = Model::new(&scenario(dev.clone(), actors), k612());
+        let got = matches!(&r, Err(e) if e.contains("per-io daemons"));
+        assert_eq!(got, refused, "{what}: {:?}", r.err());
+    }
+}

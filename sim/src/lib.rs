@@ -20,7 +20,7 @@ use serde::Serialize;
 use ublk_model::config::CtrlOp;
 use ublk_model::properties::Before;
 use ublk_model::state::ActorId;
-use ublk_model::{Kind, Model, Outcome, State, Violation};
+use ublk_model::{Kind, Model, Move, Outcome, State, Violation};
 use workload::BASE_WEIGHT;
 
 /// Options of one run.
@@ -94,7 +94,7 @@ pub enum EpisodeEnd {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HangCandidate {
     pub end: EpisodeEnd,
-    pub path: Vec<ActorId>,
+    pub path: Vec<Move>,
 }
 
 /// Candidates kept per run: the first of each (end, open obligation kinds).
@@ -106,7 +106,7 @@ pub struct SimReport {
     pub progress: Progress,
     pub coverage: Coverage,
     /// The failing episode's path (actor per step) and its violation.
-    pub violation: Option<(Vec<ActorId>, Violation)>,
+    pub violation: Option<(Vec<Move>, Violation)>,
     /// Episodes that ended with an obligation open, the first of each kind.
     pub hang_candidates: Vec<HangCandidate>,
 }
@@ -163,7 +163,7 @@ pub fn simulate(
     let mut w: Vec<u32> = Vec::with_capacity(n);
     let mut cands: Vec<HangCandidate> = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
-    let mut candidate = |end: EpisodeEnd, s: &State, path: &[ActorId]| {
+    let mut candidate = |end: EpisodeEnd, s: &State, path: &[Move]| {
         let obl = m.obligations(s);
         if obl.is_empty() || cands.len() >= MAX_CANDIDATES {
             return;
@@ -179,7 +179,7 @@ pub fn simulate(
     while p.steps < o.steps {
         p.episodes += 1;
         let mut s = m.init();
-        let mut path: Vec<ActorId> = Vec::new();
+        let mut path: Vec<Move> = Vec::new();
         let mut before = Before::default();
         let mut last_completion = 0u64;
         let mut last_user = 0u64;
@@ -224,10 +224,17 @@ pub fn simulate(
                 }
                 let a = cand[i];
                 let fault = is_fault(m, a, &s);
+                // the kernel's free choices (a driver tag): uniform, and no draw where
+                // there is none, so seeds keep their episodes on choice-free scenarios
+                let choice = match m.choices(&s, a) {
+                    1 => 0,
+                    k => rng.random_range(0..k),
+                };
+                let mv = Move { actor: a, choice };
                 let step = if o.invariants {
-                    m.apply(&mut s, a)
+                    m.apply(&mut s, mv)
                 } else {
-                    m.step(&mut s, a)
+                    m.step(&mut s, mv)
                 };
                 match step {
                     Ok(Outcome::Blocked) => {
@@ -235,7 +242,7 @@ pub fn simulate(
                         w.swap_remove(i);
                     }
                     Ok(Outcome::Stepped(info)) => {
-                        path.push(a);
+                        path.push(mv);
                         p.steps += 1;
                         p.faults_injected += fault as u64;
                         if is_user(m, a) {
@@ -254,7 +261,7 @@ pub fn simulate(
                         break;
                     }
                     Err(v) => {
-                        path.push(a);
+                        path.push(mv);
                         p.steps += 1;
                         return SimReport {
                             seed: o.seed,

@@ -65,11 +65,29 @@ pub struct TraceStep {
     pub i: u32,
     pub actor: String,
     pub actor_id: u8,
+    /// Which alternative of the step the kernel took where its choice is free
+    /// (the driver tag a request gets); absent for 0.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub choice: u8,
     /// The kernel function the step models.
     pub func: String,
     /// A result user space observes at this step, if any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub result: Option<i32>,
+}
+
+impl TraceStep {
+    /// The step as a move of the model (actor and alternative).
+    pub fn mv(&self) -> ublk_model::Move {
+        ublk_model::Move {
+            actor: self.actor_id,
+            choice: self.choice,
+        }
+    }
+}
+
+fn is_zero(c: &u8) -> bool {
+    *c == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -449,6 +467,7 @@ mod tests {
                 i: 0,
                 actor: "daemon".into(),
                 actor_id: 0,
+                choice: 0,
                 func: "f".into(),
                 result: Some(-22),
             }],

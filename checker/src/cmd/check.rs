@@ -478,7 +478,7 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
 /// shortest counterexample step by step.
 fn print_finding(scenario: &str, m: &Model, f: &Found) {
     let Some(t) = &f.trace else { return };
-    let path: Vec<u8> = t.steps.iter().map(|s| s.actor_id).collect();
+    let path: Vec<ublk_model::Move> = t.steps.iter().map(|s| s.mv()).collect();
     let tag = if f.known.is_some() { "KNOWN " } else { "NEW " };
     let what = f.what();
     let shape = match &f.hang {

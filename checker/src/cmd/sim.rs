@@ -356,7 +356,7 @@ fn report_violation(
     feat: ublk_model::Features,
     m: &Model,
     seed: u64,
-    path: Vec<u8>,
+    path: Vec<ublk_model::Move>,
     v: ublk_model::Violation,
 ) -> Result<()> {
     let full = make_trace(m, preset, "sim", &path, Ending::Violation(&v));
@@ -416,7 +416,7 @@ fn report_hang(
     let inv = !a.liveness_only;
     let (sc, small) = shrink_hang(&m.scenario, feat, sig, h, inv);
     let sm = Model::new(&sc, feat).map_err(anyhow::Error::msg)?;
-    let path: Vec<u8> = small.stem.iter().chain(&small.cycle).copied().collect();
+    let path: Vec<ublk_model::Move> = small.stem.iter().chain(&small.cycle).copied().collect();
     let t = make_trace_with(&sm, preset, "sim-shrunk", &path, Ending::Hang(&small), inv);
     let f = a
         .out

@@ -71,6 +71,7 @@ fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, func: &str, resu
         i: steps.len() as u32,
         actor: m.actors[a as usize].name.clone(),
         actor_id: a,
+        choice: 0,
         func: func.to_string(),
         result,
     });

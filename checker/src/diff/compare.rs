@@ -92,7 +92,7 @@ pub struct Cell {
     pub note: Option<String>,
     /// Path of the counterexample (actor ids), for printing.
     #[serde(skip)]
-    pub path: Option<Vec<u8>>,
+    pub path: Option<Vec<ublk_model::Move>>,
     #[serde(skip)]
     pub kind: Verdict,
 }
@@ -212,13 +212,13 @@ fn cell(r: &ScenarioResult) -> Cell {
         path: r
             .trace
             .as_ref()
-            .map(|t| t.steps.iter().map(|s| s.actor_id).collect()),
+            .map(|t| t.steps.iter().map(|s| s.mv()).collect()),
         kind: r.verdict.clone(),
     }
 }
 
 /// `actor  function → result` per step of `path`.
-pub fn steps(m: &Model, path: &[u8]) -> Vec<String> {
+pub fn steps(m: &Model, path: &[ublk_model::Move]) -> Vec<String> {
     let (infos, v) = replay(m, path).unwrap_or_default();
     let mut out: Vec<String> = infos
         .iter()
@@ -234,7 +234,7 @@ pub fn steps(m: &Model, path: &[u8]) -> Vec<String> {
     if let Some(v) = v {
         let who = path
             .last()
-            .map_or("", |a| m.actors[*a as usize].name.as_str());
+            .map_or("", |a| m.actors[a.actor as usize].name.as_str());
         out.push(format!("{who} ✗ {}: {}", v.inv, v.msg));
     }
     out

@@ -197,9 +197,10 @@ pub fn table(f: Features) -> Result<CmdTable, String> {
         }
         let mut out: BTreeMap<u32, Vec<(u32, u8)>> = BTreeMap::new();
         for &(from, to, a) in &g.edges {
-            out.entry(from).or_default().push((to, a));
+            out.entry(from).or_default().push((to, a.actor));
         }
-        for &(from, to, a) in &g.edges {
+        for &(from, to, mv) in &g.edges {
+            let a = mv.actor;
             let s = &g.nodes[from as usize];
             let Kind::Server { task, prog, .. } = &m.actors[a as usize].kind else {
                 continue;

@@ -11,8 +11,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 use ublk_model::properties::Before;
-use ublk_model::state::ActorId;
-use ublk_model::{Func, Goal, Model, Outcome, State, StepInfo, Violation};
+use ublk_model::{Func, Goal, Model, Move, Outcome, State, StepInfo, Violation};
 
 /// A 128-bit fingerprint of the state: xxh3-128 over its `Hash` encoding. The visited set
 /// keeps fingerprints, not states, so two states that collide would be merged (hash
@@ -159,16 +158,16 @@ pub struct Report {
     pub stuck: u64,
     pub elapsed: Duration,
     /// Path (actor per step) to the violating step, the violation last.
-    pub counterexample: Option<(Vec<ActorId>, Violation)>,
+    pub counterexample: Option<(Vec<Move>, Violation)>,
     /// With `observe`: every (actor, step, user-visible result) seen.
     pub observed: BTreeSet<(String, Func, i32)>,
     /// With `all_violations`: every distinct violation signature with its first (with BFS,
     /// shortest) path, in the order found. The violating state is not expanded, so the
     /// consequences of one bug on that path are not reported as others.
-    pub violations: Vec<(Signature, Vec<ActorId>, Violation)>,
+    pub violations: Vec<(Signature, Vec<Move>, Violation)>,
     /// With `sometimes`: each goal reached, with its first (with BFS, shortest) path, in
     /// the order the goals were given; goals never reached are absent.
-    pub discoveries: Vec<(Goal, Vec<ActorId>)>,
+    pub discoveries: Vec<(Goal, Vec<Move>)>,
 }
 
 impl Report {
@@ -194,7 +193,7 @@ pub struct Explorer<'a> {
     /// Called about every `progress_every` expanded states.
     progress: Option<(u64, &'a ProgressSink<'a>)>,
     /// Explore from this state (reached from the initial one by the path) instead.
-    start: Option<(State, Vec<ActorId>)>,
+    start: Option<(State, Vec<Move>)>,
 }
 
 impl<'a> Explorer<'a> {
@@ -216,7 +215,7 @@ impl<'a> Explorer<'a> {
     }
     /// Explore what is reachable from the state `path` leads to (e.g. where a simulated
     /// episode stopped); every reported path still starts at the initial state.
-    pub fn from_path(mut self, path: &[ActorId]) -> Result<Self, String> {
+    pub fn from_path(mut self, path: &[Move]) -> Result<Self, String> {
         let mut s = self.model.init();
         for (i, &a) in path.iter().enumerate() {
             match self.model.step(&mut s, a) {
@@ -309,17 +308,17 @@ impl<'a> Explorer<'a> {
         let t0 = Instant::now();
         let keep = summarize.is_some();
         // parent index and the actor that led here, per discovered state
-        let mut parent: Vec<(u32, ActorId)> = Vec::new();
+        let mut parent: Vec<(u32, Move)> = Vec::new();
         let mut depth: Vec<u32> = Vec::new();
         let mut nodes: Vec<T> = Vec::new();
-        let mut edges: Vec<(u32, u32, ActorId)> = Vec::new();
+        let mut edges: Vec<(u32, u32, Move)> = Vec::new();
         let mut seen = Visited::new(self.exact);
         let (init, root) = match &self.start {
             Some((s, p)) => (s.clone(), p.clone()),
             None => (m.init(), Vec::new()),
         };
         seen.insert(&init, 0);
-        parent.push((u32::MAX, 0));
+        parent.push((u32::MAX, Move::default()));
         depth.push(0);
         if let Some(f) = summarize.as_mut() {
             nodes.push(f(&init));
@@ -333,7 +332,7 @@ impl<'a> Explorer<'a> {
         let mut signatures: FxHashSet<Signature> = FxHashSet::default();
         let mut halted = Vec::new();
         let mut pending: Vec<Goal> = self.goals.clone();
-        let mut found: Vec<(Goal, Vec<ActorId>)> = Vec::new();
+        let mut found: Vec<(Goal, Vec<Move>)> = Vec::new();
         'outer: while let Some((idx, s)) = match self.order {
             Order::Bfs => work.pop_front(),
             Order::Dfs => work.pop_back(),
@@ -363,10 +362,7 @@ impl<'a> Explorer<'a> {
             }
             let mut moved = false;
             let before = (!pending.is_empty()).then(|| Before::of(m, &s));
-            for a in 0..m.actors.len() as ActorId {
-                if !m.may_step(&s, a) {
-                    continue;
-                }
+            for a in m.moves(&s) {
                 let mut n = s.clone();
                 let step = if self.invariants {
                     m.apply(&mut n, a)
@@ -379,7 +375,11 @@ impl<'a> Explorer<'a> {
                         moved = true;
                         transitions += 1;
                         if let (true, Some(r)) = (self.observe, info.result) {
-                            observed.insert((m.actors[a as usize].name.clone(), info.func, r));
+                            observed.insert((
+                                m.actors[a.actor as usize].name.clone(),
+                                info.func,
+                                r,
+                            ));
                         }
                         if let Some(b) = before {
                             // a pending goal is judged once per transition; only a hit
@@ -435,7 +435,7 @@ impl<'a> Explorer<'a> {
                         if halted.last() != Some(&idx) {
                             halted.push(idx);
                         }
-                        let sig = Signature::of_violation(m, &s, a, &v);
+                        let sig = Signature::of_violation(m, &s, a.actor, &v);
                         if signatures.insert(sig.clone()) {
                             let mut path = root.clone();
                             path.extend(path_in(&parent, idx));
@@ -482,7 +482,7 @@ impl<'a> Explorer<'a> {
 }
 
 /// The actors that lead from the initial state to state `idx` in a parent tree.
-fn path_in(parent: &[(u32, ActorId)], idx: u32) -> Vec<ActorId> {
+fn path_in(parent: &[(u32, Move)], idx: u32) -> Vec<Move> {
     let mut path = Vec::new();
     let mut at = idx;
     while at != 0 {
@@ -500,21 +500,21 @@ pub struct Graph<T> {
     /// Summary of each distinct state, by index.
     pub nodes: Vec<T>,
     /// (parent state, actor) of each state in the search tree.
-    pub parent: Vec<(u32, ActorId)>,
+    pub parent: Vec<(u32, Move)>,
     /// Every transition (from, to, actor), including those to known states.
-    pub edges: Vec<(u32, u32, ActorId)>,
+    pub edges: Vec<(u32, u32, Move)>,
     /// With `all_violations`: states with a violating step (not in `edges`), ascending.
     /// Not dead ends: something can still happen there, and it is a violation.
     pub halted: Vec<u32>,
     /// The path from the model's initial state to state 0 (empty unless explored
     /// [`Explorer::from_path`]).
-    pub root: Vec<ActorId>,
+    pub root: Vec<Move>,
 }
 
 impl<T> Graph<T> {
     /// The actors of a shortest (BFS) path from the initial state to `idx` (through
     /// state 0).
-    pub fn path_to(&self, idx: u32) -> Vec<ActorId> {
+    pub fn path_to(&self, idx: u32) -> Vec<Move> {
         let mut p = self.root.clone();
         p.extend(path_in(&self.parent, idx));
         p
@@ -523,21 +523,21 @@ impl<T> Graph<T> {
 
 /// Re-execute a path of actors from the initial state, collecting each
 /// step and, if one breaks an invariant, the violation.
-pub fn replay(m: &Model, path: &[ActorId]) -> Result<(Vec<StepInfo>, Option<Violation>), String> {
+pub fn replay(m: &Model, path: &[Move]) -> Result<(Vec<StepInfo>, Option<Violation>), String> {
     replay_with(m, path, true)
 }
 
 /// As [`replay`]; `invariants`: check the state invariants after each step.
 pub fn replay_with(
     m: &Model,
-    path: &[ActorId],
+    path: &[Move],
     invariants: bool,
 ) -> Result<(Vec<StepInfo>, Option<Violation>), String> {
     let mut s = m.init();
     let mut steps = Vec::new();
     for (i, &a) in path.iter().enumerate() {
-        if a as usize >= m.actors.len() {
-            return Err(format!("step {i}: no actor {a} in this scenario"));
+        if a.actor as usize >= m.actors.len() {
+            return Err(format!("step {i}: no actor {} in this scenario", a.actor));
         }
         let r = if invariants {
             m.apply(&mut s, a)
@@ -549,12 +549,13 @@ pub fn replay_with(
             Ok(Outcome::Blocked) => {
                 return Err(format!(
                     "step {i}: actor {} cannot move here",
-                    m.actors[a as usize].name
+                    m.actors[a.actor as usize].name
                 ))
             }
             Err(v) => {
                 steps.push(StepInfo {
-                    actor: a,
+                    actor: a.actor,
+                    choice: a.choice,
                     func: Func::Violation,
                     result: None,
                 });

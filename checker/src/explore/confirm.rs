@@ -18,7 +18,7 @@ use crate::explore::liveness::{find_hangs, Hang, LiveNode};
 use crate::explore::shrink::variants;
 use crate::explore::signature::Signature;
 use std::time::Duration;
-use ublk_model::state::ActorId;
+use ublk_model::Move;
 use ublk_model::{Features, Model, Scenario};
 
 /// States explored from a candidate before it is called unconfirmed.
@@ -42,7 +42,7 @@ pub enum Confirmation {
 /// `invariants`: check the state invariants, as the run that found the candidate did.
 pub fn confirm(
     m: &Model,
-    path: &[ActorId],
+    path: &[Move],
     budget: u64,
     invariants: bool,
 ) -> Result<Confirmation, String> {

@@ -162,7 +162,8 @@ pub fn run_engine(
         (Some((path, v)), _) => {
             res.finding = Some(v.inv.to_string());
             res.path = Some(path.clone());
-            let t = make_trace(&m, o.preset, engine.name(), path, Ending::Violation(v));
+            let path: Vec<ublk_model::Move> = path.iter().map(|&a| a.into()).collect();
+            let t = make_trace(&m, o.preset, engine.name(), &path, Ending::Violation(v));
             if let Some(dir) = &o.out {
                 let f = dir.join(format!(
                     "{}-{}-{}.jsonl",
@@ -278,7 +279,8 @@ pub fn run_check(
                     path.len(),
                     r.engine
                 );
-                print!("{}", crate::explore::verdict::print_trace(&m, path, None));
+                let path: Vec<ublk_model::Move> = path.iter().map(|&a| a.into()).collect();
+                print!("{}", crate::explore::verdict::print_trace(&m, &path, None));
                 if let Some(f) = &r.trace_file {
                     println!("  trace saved: {f}  (replay: ublksim check --replay {f})");
                 }

@@ -83,7 +83,7 @@ pub fn lookup(scenario: &str, preset: Preset) -> Option<Known> {
 pub fn sim_known(
     m: &ublk_model::Model,
     preset: Preset,
-    path: &[ublk_model::state::ActorId],
+    path: &[ublk_model::Move],
     v: &ublk_model::Violation,
 ) -> Option<Known> {
     declared(&Signature::of_path(m, path, v), What::Safety(v.inv), preset)

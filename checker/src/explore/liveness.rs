@@ -16,6 +16,7 @@ use crate::explore::signature::{Signature, Situation};
 use petgraph::graph::DiGraph;
 use std::collections::{BTreeMap, VecDeque};
 use ublk_model::state::ActorId;
+use ublk_model::Move;
 use ublk_model::{Model, Obligation, Obligations, Prop, State};
 
 /// What liveness keeps of each explored state.
@@ -41,9 +42,9 @@ pub struct Hang {
     pub prop: Prop,
     pub obligation: Obligation,
     pub desc: String,
-    pub stem: Vec<ActorId>,
+    pub stem: Vec<Move>,
     /// Empty for a dead end.
-    pub cycle: Vec<ActorId>,
+    pub cycle: Vec<Move>,
 }
 
 impl Hang {
@@ -54,7 +55,7 @@ impl Hang {
 
 struct Ctx<'g> {
     g: &'g Graph<LiveNode>,
-    out: Vec<Vec<(u32, ActorId)>>,
+    out: Vec<Vec<(u32, Move)>>,
     enabled: Vec<u64>,
     depth: Vec<u32>,
     fair: u64,
@@ -66,7 +67,7 @@ fn context<'g>(m: &Model, g: &'g Graph<LiveNode>) -> Ctx<'g> {
     let mut enabled = vec![0u64; n];
     for &(f, t, a) in &g.edges {
         out[f as usize].push((t, a));
-        enabled[f as usize] |= 1 << a;
+        enabled[f as usize] |= 1 << a.actor;
     }
     for &h in &g.halted {
         // a state with a violating step is not a dead end, and no cycle through it is fair
@@ -93,8 +94,8 @@ fn context<'g>(m: &Model, g: &'g Graph<LiveNode>) -> Ctx<'g> {
 pub fn find_hang(m: &Model, g: &Graph<LiveNode>) -> Option<Hang> {
     let cx = context(m, g);
     // candidates: (stem length, obligation, entry state, cycle)
-    let mut best: Option<(u32, Obligation, u32, Vec<ActorId>)> = None;
-    let mut consider = |d: u32, o: Obligation, at: u32, cycle: Vec<ActorId>| {
+    let mut best: Option<(u32, Obligation, u32, Vec<Move>)> = None;
+    let mut consider = |d: u32, o: Obligation, at: u32, cycle: Vec<Move>| {
         let better = match &best {
             None => true,
             Some((bd, bo, ..)) => (d, o) < (*bd, *bo),
@@ -146,7 +147,7 @@ fn all_obligations(g: &Graph<LiveNode>) -> Obligations {
 pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
     let cx = context(m, g);
     // (stem length, obligation, entry, cycle), shortest first
-    let mut cands: Vec<(u32, Obligation, u32, Vec<ActorId>)> = Vec::new();
+    let mut cands: Vec<(u32, Obligation, u32, Vec<Move>)> = Vec::new();
     // dead ends: one candidate per (obligation kind, situation), the shallowest
     let mut seen_dead = std::collections::BTreeSet::new();
     let mut order: Vec<usize> = (0..g.nodes.len()).collect();
@@ -188,7 +189,7 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
             // a cycle of only those is a dead end of the kernel
             let stepped = m.step(&mut c, a);
             if let (true, Ok(ublk_model::Outcome::Stepped(info))) =
-                (m.actors[a as usize].kind.is_kernel(), stepped)
+                (m.actors[a.actor as usize].kind.is_kernel(), stepped)
             {
                 labels.push(info.func.label());
             }
@@ -211,7 +212,7 @@ pub fn find_hangs(m: &Model, g: &Graph<LiveNode>) -> Vec<(Signature, Hang)> {
     out
 }
 
-fn state_at(m: &Model, path: &[ActorId]) -> ublk_model::State {
+fn state_at(m: &Model, path: &[Move]) -> ublk_model::State {
     let mut s = m.init();
     for &a in path {
         m.step(&mut s, a).expect("explored path replays");
@@ -221,7 +222,7 @@ fn state_at(m: &Model, path: &[ActorId]) -> ublk_model::State {
 
 /// Fair cycles on which `o` stays open: (entry state, cycle actors). `all`: one per fair
 /// component; else only the one with the shallowest entry (at most one element).
-fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<ActorId>)> {
+fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<Move>)> {
     let members: Vec<u32> = (0..cx.g.nodes.len() as u32)
         .filter(|&i| cx.g.nodes[i as usize].obl.has(o))
         .collect();
@@ -229,7 +230,7 @@ fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<ActorId>)> {
         return vec![];
     }
     let mut local = BTreeMap::new();
-    let mut dg: DiGraph<u32, ActorId> = DiGraph::with_capacity(members.len(), 0);
+    let mut dg: DiGraph<u32, Move> = DiGraph::with_capacity(members.len(), 0);
     for &i in &members {
         local.insert(i, dg.add_node(i));
     }
@@ -240,11 +241,11 @@ fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<ActorId>)> {
             }
         }
     }
-    let mut found: Option<(u32, Vec<ActorId>)> = None;
+    let mut found: Option<(u32, Vec<Move>)> = None;
     let mut every = Vec::new();
     for comp in petgraph::algo::tarjan_scc(&dg) {
         let inside: std::collections::BTreeSet<u32> = comp.iter().map(|&ni| dg[ni]).collect();
-        let internal: Vec<(u32, u32, ActorId)> = inside
+        let internal: Vec<(u32, u32, Move)> = inside
             .iter()
             .flat_map(|&s| {
                 cx.out[s as usize]
@@ -256,7 +257,7 @@ fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<ActorId>)> {
         if internal.is_empty() {
             continue;
         }
-        let taken = internal.iter().fold(0u64, |m, &(_, _, a)| m | 1 << a);
+        let taken = internal.iter().fold(0u64, |m, &(_, _, a)| m | 1 << a.actor);
         let always = inside
             .iter()
             .fold(u64::MAX, |m, &s| m & cx.enabled[s as usize]);
@@ -293,10 +294,10 @@ fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<ActorId>)> {
 fn build_cycle(
     cx: &Ctx,
     inside: &std::collections::BTreeSet<u32>,
-    internal: &[(u32, u32, ActorId)],
+    internal: &[(u32, u32, Move)],
     entry: u32,
     taken: u64,
-) -> Vec<ActorId> {
+) -> Vec<Move> {
     let mut path = Vec::new();
     let mut cur = entry;
     let start_enabled = cx.enabled[entry as usize] & cx.fair;
@@ -305,9 +306,9 @@ fn build_cycle(
             continue;
         }
         if taken & (1 << a) != 0 {
-            let &(u, v, _) = internal.iter().find(|e| e.2 == a).unwrap();
+            let &(u, v, mv) = internal.iter().find(|e| e.2.actor == a).unwrap();
             path.extend(bfs(cx, inside, cur, u));
-            path.push(a);
+            path.push(mv);
             cur = v;
         } else if let Some(&w) = inside
             .iter()
@@ -332,11 +333,11 @@ fn build_cycle(
 }
 
 /// Shortest path (actors) from `from` to `to` using only states inside.
-fn bfs(cx: &Ctx, inside: &std::collections::BTreeSet<u32>, from: u32, to: u32) -> Vec<ActorId> {
+fn bfs(cx: &Ctx, inside: &std::collections::BTreeSet<u32>, from: u32, to: u32) -> Vec<Move> {
     if from == to {
         return vec![];
     }
-    let mut prev: BTreeMap<u32, (u32, ActorId)> = BTreeMap::new();
+    let mut prev: BTreeMap<u32, (u32, Move)> = BTreeMap::new();
     let mut q = VecDeque::from([from]);
     while let Some(s) = q.pop_front() {
         for &(t, a) in &cx.out[s as usize] {

@@ -7,12 +7,13 @@ use crate::explore::describe;
 use crate::explore::liveness::Hang;
 use std::path::Path;
 use ublk_model::state::ActorId;
+use ublk_model::Move;
 use ublk_model::{Model, Preset, Violation};
 use ublk_traces::{HangRec, Outcome, Trace};
 
 /// Print a trace step by step with what each step changed; a lasso's cycle
 /// (from `cycle_start`) is marked.
-pub fn print_trace(m: &Model, path: &[ActorId], cycle_start: Option<usize>) -> String {
+pub fn print_trace(m: &Model, path: &[Move], cycle_start: Option<usize>) -> String {
     print_trace_with(m, path, cycle_start, true)
 }
 
@@ -21,7 +22,7 @@ pub fn print_trace(m: &Model, path: &[ActorId], cycle_start: Option<usize>) -> S
 /// its trace must print as it was explored).
 pub fn print_trace_with(
     m: &Model,
-    path: &[ActorId],
+    path: &[Move],
     cycle_start: Option<usize>,
     invariants: bool,
 ) -> String {
@@ -36,7 +37,7 @@ pub fn print_trace_with(
             );
         }
         let before = s.clone();
-        let name = &m.actors[a as usize].name;
+        let name = &m.actors[a.actor as usize].name;
         let step = if invariants {
             m.apply(&mut s, a)
         } else {
@@ -82,7 +83,7 @@ pub fn print_trace_with(
 
 /// Print a hang: the lasso (or the path to the dead end) and what stays open.
 pub fn print_hang(m: &Model, h: &Hang) -> String {
-    let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+    let path: Vec<Move> = h.stem.iter().chain(&h.cycle).copied().collect();
     let cycle = (!h.is_dead_end()).then_some(h.stem.len());
     let mut out = print_trace(m, &path, cycle);
     let shape = if h.is_dead_end() {
@@ -112,7 +113,7 @@ pub struct ReplayOpts {
 pub struct Verified {
     pub model: Model,
     pub preset: Preset,
-    pub path: Vec<ActorId>,
+    pub path: Vec<Move>,
     /// Why the recorded outcome is not what re-executing the steps gives
     /// (None: reproduced).
     pub mismatch: Option<String>,
@@ -175,11 +176,20 @@ pub fn verify(t: &Trace, prefix: bool) -> Result<Verified, String> {
                 rec.actor
             ));
         }
-        path.push(a);
+        let mv = rec.mv();
+        if mv.choice >= m.choices(&s, a) {
+            return Err(format!(
+                "step {}: {} has no alternative {} here",
+                i + 1,
+                def.name,
+                mv.choice
+            ));
+        }
+        path.push(mv);
         let r = if inv {
-            m.apply(&mut s, a)
+            m.apply(&mut s, mv)
         } else {
-            m.step(&mut s, a)
+            m.step(&mut s, mv)
         };
         match r {
             Ok(ublk_model::Outcome::Stepped(info)) => {
@@ -315,7 +325,7 @@ pub fn replay_file_with(path: &Path, o: &ReplayOpts) -> Result<Replayed, String>
 /// cycle, and be fair: a weakly fair actor enabled in every state of the
 /// cycle takes a step in it.  A dead end must leave no weakly fair actor
 /// able to move, with the recorded obligation open.
-fn hang_mismatch(m: &Model, path: &[ActorId], h: &HangRec, invariants: bool) -> Option<String> {
+fn hang_mismatch(m: &Model, path: &[Move], h: &HangRec, invariants: bool) -> Option<String> {
     let fair: Vec<ActorId> = (0..m.actors.len() as ActorId)
         .filter(|&a| m.weakly_fair(a))
         .collect();
@@ -345,7 +355,7 @@ fn hang_mismatch(m: &Model, path: &[ActorId], h: &HangRec, invariants: bool) -> 
             for (k, &f) in fair.iter().enumerate() {
                 always[k] &= enabled(&s, f);
             }
-            taken[a as usize] = true;
+            taken[a.actor as usize] = true;
         }
         let r = if invariants {
             m.apply(&mut s, a)

@@ -11,24 +11,24 @@
 
 use crate::explore::bfs::{Explorer, Stop};
 use std::time::Duration;
-use ublk_model::state::ActorId;
+use ublk_model::Move;
 use ublk_model::{ActorSpec, Bio, Features, Inv, Model, Outcome, Scenario, Violation};
 
 /// A counterexample: scenario, schedule, and what it breaks.
 #[derive(Clone, Debug)]
 pub struct Cex {
     pub scenario: Scenario,
-    pub path: Vec<ActorId>,
+    pub path: Vec<Move>,
     pub violation: Violation,
 }
 
 /// Replay `path` on `m`, skipping steps that are blocked; Some(effective
 /// path, violation) if it breaks `inv`.
-fn replay_skip(m: &Model, path: &[ActorId], inv: Inv) -> Option<(Vec<ActorId>, Violation)> {
+fn replay_skip(m: &Model, path: &[Move], inv: Inv) -> Option<(Vec<Move>, Violation)> {
     let mut s = m.init();
     let mut eff = Vec::new();
     for &a in path {
-        if a as usize >= m.actors.len() || !m.may_step(&s, a) {
+        if a.actor as usize >= m.actors.len() || !m.may_step(&s, a.actor) {
             continue;
         }
         match m.apply(&mut s, a) {
@@ -44,11 +44,12 @@ fn replay_skip(m: &Model, path: &[ActorId], inv: Inv) -> Option<(Vec<ActorId>, V
 }
 
 /// Translate a path between two models by actor name.
-fn remap(from: &Model, to: &Model, path: &[ActorId]) -> Vec<ActorId> {
+fn remap(from: &Model, to: &Model, path: &[Move]) -> Vec<Move> {
     path.iter()
         .filter_map(|&a| {
-            let name = &from.actors[a as usize].name;
-            to.actor_id(name)
+            let name = &from.actors[a.actor as usize].name;
+            let actor = to.actor_id(name)?;
+            Some(Move { actor, ..a })
         })
         .collect()
 }

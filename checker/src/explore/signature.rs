@@ -18,6 +18,7 @@
 use serde::Serialize;
 use std::fmt;
 use ublk_model::state::{ActorId, DevState, State};
+use ublk_model::Move;
 use ublk_model::{Model, Obligation, Prop, Violation};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -154,12 +155,12 @@ impl Signature {
 
     /// The signature of `v`, broken by the last step of `path` (replayed from the initial
     /// state; e.g. a simulated episode).
-    pub fn of_path(m: &Model, path: &[ActorId], v: &Violation) -> Signature {
+    pub fn of_path(m: &Model, path: &[Move], v: &Violation) -> Signature {
         let mut s = m.init();
         for &a in &path[..path.len().saturating_sub(1)] {
             let _ = m.step(&mut s, a);
         }
-        Signature::of_violation(m, &s, path.last().copied().unwrap_or(0), v)
+        Signature::of_violation(m, &s, path.last().map_or(0, |mv| mv.actor), v)
     }
 
     /// The signature of a hang of `prop` on obligation `o`, entered at state `entry`;

@@ -9,7 +9,7 @@ use crate::explore::signature::Signature;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
-use ublk_model::state::ActorId;
+use ublk_model::Move;
 use ublk_model::{Features, Func, Goal, Model, Preset, Prop, Scenario, Violation};
 use ublk_traces::{HangRec, Header, Outcome, Trace, TraceStep, ViolationRec};
 
@@ -169,7 +169,7 @@ pub enum Ending<'a> {
 }
 
 /// Build the trace of a path through `m` and how it ends.
-pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[ActorId], end: Ending) -> Trace {
+pub fn make_trace(m: &Model, preset: Preset, engine: &str, path: &[Move], end: Ending) -> Trace {
     make_trace_with(m, preset, engine, path, end, true)
 }
 
@@ -178,7 +178,7 @@ pub fn make_trace_with(
     m: &Model,
     preset: Preset,
     engine: &str,
-    path: &[ActorId],
+    path: &[Move],
     end: Ending,
     invariants: bool,
 ) -> Trace {
@@ -200,6 +200,7 @@ pub fn make_trace_with(
                 i: i as u32,
                 actor: m.actors[s.actor as usize].name.clone(),
                 actor_id: s.actor,
+                choice: s.choice,
                 func,
                 result: s.result,
             }
@@ -212,7 +213,7 @@ pub fn make_trace_with(
                 message: v.msg.clone(),
                 actor: path
                     .last()
-                    .map(|a| m.actors[*a as usize].name.clone())
+                    .map(|a| m.actors[a.actor as usize].name.clone())
                     .unwrap_or_default(),
             }),
             hang: None,
@@ -325,7 +326,7 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         });
     }
     for (sig, h) in &hangs {
-        let path: Vec<ActorId> = h.stem.iter().chain(&h.cycle).copied().collect();
+        let path: Vec<Move> = h.stem.iter().chain(&h.cycle).copied().collect();
         let t = make_trace_with(&m, o.preset, engine, &path, Ending::Hang(h), o.safety);
         found.push(Found {
             known: known::declared(sig, What::Hang(h.prop), o.preset).map(|k| k.note()),

@@ -225,7 +225,12 @@ pub struct WalkHead {
     pub initial: Ledger,
 }
 
-fn step_once(m: &Model, s: &mut State, a: ActorId, inv: bool) -> Result<Outcome, Violation> {
+fn step_once(
+    m: &Model,
+    s: &mut State,
+    a: ublk_model::Move,
+    inv: bool,
+) -> Result<Outcome, Violation> {
     if inv {
         m.apply(s, a)
     } else {
@@ -296,7 +301,7 @@ pub fn walk_each(
     for (i, rec) in t.steps.iter().enumerate() {
         let a: ActorId = rec.actor_id;
         let before = s.clone();
-        let (func, result) = match step_once(&m, &mut s, a, inv) {
+        let (func, result) = match step_once(&m, &mut s, rec.mv(), inv) {
             Ok(Outcome::Stepped(info)) => (info.func.to_string(), info.result),
             Ok(Outcome::Blocked) => unreachable!("verified: every step moves"),
             Err(v) => {

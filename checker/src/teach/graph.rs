@@ -150,7 +150,7 @@ pub fn dot(spec: &Spec) -> Result<String, String> {
             Ok(Outcome::Stepped(i)) => i.func,
             _ => continue,
         };
-        let who = &m.actors[a as usize].name;
+        let who = &m.actors[a.actor as usize].name;
         edges
             .entry((ids[lf], ids[lt]))
             .or_default()
