@@ -289,3 +289,80 @@ fn exact_and_fingerprint_modes_reach_the_same_states() {
         }
     }
 }
+
+/// io_uring runs a ring's task work under its `uring_lock`, which the ring's exit holds
+/// while it calls `->uring_cmd(IO_URING_F_CANCEL)`: in O-6's scenario the dispatch task
+/// work of the closed ring's slot cannot run between the two halves of that slot's
+/// `ublk_cancel_cmd` (the schedule the model used to report as a second O-6 signature).
+#[test]
+fn task_work_waits_for_the_cancel_that_holds_uring_lock() {
+    use ublk_model::{Move, Outcome};
+    let m = Model::new(
+        &scenarios::by_name("thread-exit-before-start").unwrap(),
+        Preset::K72.features(),
+    )
+    .unwrap();
+    let id = |n: &str| m.actor_id(n).unwrap();
+    let (d0, d1, ring, ctl, sub, tw) = (
+        id("daemon0"),
+        id("daemon1"),
+        id("ring-exit(daemon1)"),
+        id("control"),
+        id("submitter0"),
+        id("tw(daemon1)"),
+    );
+    let mut s = m.init();
+    let tag1 = Move {
+        actor: sub,
+        choice: 1,
+    }; // the request gets daemon1's tag
+    for mv in [
+        d0.into(),
+        d1.into(),
+        d1.into(),
+        d1.into(),
+        ring.into(),
+        d0.into(),
+        ctl.into(),
+        tag1,
+        ring.into(),
+        sub.into(),
+        sub.into(),
+    ] {
+        let r = m.apply(&mut s, mv);
+        assert!(matches!(r, Ok(Outcome::Stepped(_))), "{mv}: {r:?}");
+    }
+    assert!(
+        !s.tasks[1].tw.is_empty(),
+        "the dispatch task work is queued"
+    );
+    assert!(
+        !m.may_step(&s, tw),
+        "task work runs inside the ring exit's cancel"
+    );
+    // cancel_lock + CANCELED, then io_uring_cmd_done: the cancel returns
+    for _ in 0..2 {
+        assert!(!m.may_step(&s, tw), "task work runs inside the cancel");
+        let r = m.apply(&mut s, ring);
+        assert!(matches!(r, Ok(Outcome::Stepped(_))), "{r:?}");
+    }
+    assert!(
+        m.may_step(&s, tw),
+        "task work runs once the cancel returned"
+    );
+}
+
+/// Task work that keeps losing `uring_lock` to an exiting ring's cancel passes is not
+/// starved (strong fairness): on K72 the server's death with a request in flight ends
+/// every request (no L2 lasso of cancel passes alone).
+#[test]
+fn task_work_is_strongly_fair() {
+    for name in [
+        "register-vs-server-exit",
+        "cancel-vs-dispatch",
+        "small-cancel-before-start",
+    ] {
+        let r = run(name, Preset::K72, Preset::K72.features());
+        assert_eq!(r.verdict, Verdict::Pass, "{name}: {:?}", r.hang);
+    }
+}

@@ -41,7 +41,7 @@ impl Model {
             return false;
         }
         match &self.actors[a as usize].kind {
-            Kind::TaskWork { task } => !s.tasks[*task as usize].tw.is_empty(),
+            Kind::TaskWork { task } => self.task_work_may_run(s, *task),
             Kind::RingExit { ring } => {
                 s.rings[*ring as usize].exiting && !s.rings[*ring as usize].freed
             }
@@ -59,6 +59,27 @@ impl Model {
             },
             _ => true,
         }
+    }
+
+    /// Whether task `t`'s next task work may run.  It runs in the task between
+    /// its syscalls (`task_work_run`), never inside one of its uring_cmd
+    /// handlers, unless the task is exiting (then io_uring's fallback kworker
+    /// runs it); and io_uring runs it under the ring's `uring_lock`, which an
+    /// exiting ring's cancel (`io_uring_try_cancel_uring_cmd`) holds while it
+    /// calls `->uring_cmd(IO_URING_F_CANCEL)`.
+    fn task_work_may_run(&self, s: &State, t: TaskId) -> bool {
+        let task = &s.tasks[t as usize];
+        let Some(Tw::Dispatch(c)) = task.tw.first() else {
+            return false;
+        };
+        if !task.exiting && s.actors[t as usize].at != Resume::Idle {
+            return false; // the server (actor t) is inside a handler
+        }
+        let exit = &s.actors[self.ring_exit[self.cmds[*c as usize].ring as usize] as usize];
+        !matches!(
+            exit.at,
+            Resume::CancelFn(_) | Resume::CancelCmd612 { .. } | Resume::AbortRequests612
+        )
     }
 
     /// Advance actor `a` by one atomic step.

@@ -33,6 +33,8 @@ pub struct Model {
     /// that takes over in a user recovery.
     pub procs: Vec<u8>,
     pub(crate) n_servers: u8,
+    /// The ring-exit actor of each ring (task `t`'s server is actor `t`).
+    pub(crate) ring_exit: Vec<ActorId>,
 }
 
 /// A derived or declared actor.

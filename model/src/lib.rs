@@ -271,6 +271,12 @@ impl Model {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
         let any_tag = servers_serve_one_tag(&actors);
+        let mut ring_exit = vec![0; n_servers as usize];
+        for (a, d) in actors.iter().enumerate() {
+            if let Kind::RingExit { ring } = d.kind {
+                ring_exit[ring as usize] = a as ActorId;
+            }
+        }
         Ok(Model {
             scenario: sc.clone(),
             dev: sc.dev.clone(),
@@ -282,6 +288,7 @@ impl Model {
             fixed_file: fixed,
             procs,
             n_servers,
+            ring_exit,
         })
     }
 

@@ -109,6 +109,15 @@ impl Model {
         )
     }
 
+    /// Strong fairness: an actor enabled again and again eventually steps.
+    /// Task work waits for the ring's `uring_lock`, which an exiting ring's
+    /// cancel passes take and drop again and again; the kernel's mutex hands
+    /// it over to a waiter that keeps losing (MUTEX_FLAG_HANDOFF), so a cycle
+    /// in which task work is enabled somewhere but never runs is no hang.
+    pub fn strongly_fair(&self, a: ActorId) -> bool {
+        matches!(self.actors[a as usize].kind, Kind::TaskWork { .. })
+    }
+
     /// Are all server threads gone?
     pub fn server_gone(&self, s: &State) -> bool {
         self.server_tasks().all(|t| s.tasks[t as usize].exiting)

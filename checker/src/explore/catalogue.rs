@@ -192,7 +192,7 @@ pub const FINDINGS: &[Finding] = &[
         commit: Some("f40139fde527"),
         status: "fixed in 6.15-rc (f40139fde527), backported to 6.12.y (spec §6.2: K615s has the race)",
         zoo: None,
-        seeded: &[Seeded { preset: Preset::K72, scenario: "small-ring-close-vs-dispatch", inv: Inv::S6, shuttle: false }],
+        seeded: &[Seeded { preset: Preset::K72, scenario: "small-ring-close-vs-dispatch", inv: Inv::S5, shuttle: false }],
         witness: None,
         known: &[],
     },
@@ -412,7 +412,6 @@ pub const FINDINGS: &[Finding] = &[
             Known { scenario: "per-io-daemons-stress", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
             Known { scenario: "exit-before-unregister", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
             Known { scenario: "small-cancel-before-start", what: What::Safety(Inv::S7), sig: B24_SIG, on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24 },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "which holds no cmd").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
             // found by the configuration sweep: with user recovery the release work resets the
             // slot (io->cmd NULL) and the requeued request is dispatched through it
@@ -506,8 +505,7 @@ pub const FINDINGS: &[Finding] = &[
             // K72's readiness clears canceling: NULL io->cmd (S7); else CANCELED is cleared (S6)
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd"), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("ublk_cancel_cmd: cancel_lock, set CANCELED", "is OWNED_BY_SRV but io->req is not its started request").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd").live_server().not_canceling(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
         ],
     },
     Finding {

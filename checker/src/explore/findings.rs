@@ -116,6 +116,7 @@ pub struct Sig {
     pub recovery: Option<bool>,
     pub fake_timeout: Option<bool>,
     pub server_gone: Option<bool>,
+    pub canceling: Option<bool>,
 }
 
 impl Sig {
@@ -129,6 +130,7 @@ impl Sig {
             && self
                 .server_gone
                 .is_none_or(|g| s.situation.server_gone == g)
+            && self.canceling.is_none_or(|c| s.situation.canceling == c)
     }
 }
 
@@ -140,6 +142,7 @@ pub const fn sig(at: &'static str, shape: &'static str) -> Sig {
         recovery: None,
         fake_timeout: None,
         server_gone: None,
+        canceling: None,
     }
 }
 
@@ -162,6 +165,13 @@ impl Sig {
     pub const fn live_server(self) -> Sig {
         Sig {
             server_gone: Some(false),
+            ..self
+        }
+    }
+    /// Only while no cancel is under way (`canceling` clear).
+    pub const fn not_canceling(self) -> Sig {
+        Sig {
+            canceling: Some(false),
             ..self
         }
     }

@@ -6,8 +6,10 @@
 //! split it into strongly connected components (petgraph's Tarjan), and keep
 //! a component if weak fairness allows staying in it forever: every weakly
 //! fair actor is either disabled somewhere in the component or takes a step
-//! inside it.  (A cycle through all of a component's states and edges is then
-//! fair; no cycle is fair in a component that fails the test.)  The reported
+//! inside it, and every strongly fair actor (task work, which waits for a
+//! `uring_lock` the ring exit takes and drops) enabled anywhere in it takes a
+//! step inside it.  (A cycle through all of a component's states and edges is
+//! then fair; no cycle is fair in a component that fails the test.)  The reported
 //! counterexample is a lasso: the shortest stem to the component, then a
 //! cycle that returns to the stem's end and visits the steps fairness needs.
 
@@ -59,6 +61,8 @@ struct Ctx<'g> {
     enabled: Vec<u64>,
     depth: Vec<u32>,
     fair: u64,
+    /// Strongly fair actors (task work waiting for `uring_lock`).
+    strong: u64,
 }
 
 fn context<'g>(m: &Model, g: &'g Graph<LiveNode>) -> Ctx<'g> {
@@ -81,12 +85,16 @@ fn context<'g>(m: &Model, g: &'g Graph<LiveNode>) -> Ctx<'g> {
     let fair = (0..m.actors.len() as ActorId)
         .filter(|&a| m.weakly_fair(a))
         .fold(0u64, |acc, a| acc | 1 << a);
+    let strong = (0..m.actors.len() as ActorId)
+        .filter(|&a| m.strongly_fair(a))
+        .fold(0u64, |acc, a| acc | 1 << a);
     Ctx {
         g,
         out,
         enabled,
         depth,
         fair,
+        strong,
     }
 }
 
@@ -264,6 +272,10 @@ fn fair_cycles(cx: &Ctx, o: Obligation, all: bool) -> Vec<(u32, Vec<Move>)> {
         if always & cx.fair & !taken != 0 {
             continue; // some fair actor is always enabled and never steps: unfair
         }
+        let sometimes = inside.iter().fold(0, |m, &s| m | cx.enabled[s as usize]);
+        if sometimes & cx.strong & !taken != 0 {
+            continue; // a strongly fair actor is enabled again and again, never steps
+        }
         let entry = *inside
             .iter()
             .min_by_key(|&&s| (cx.depth[s as usize], s))
@@ -300,7 +312,9 @@ fn build_cycle(
 ) -> Vec<Move> {
     let mut path = Vec::new();
     let mut cur = entry;
-    let start_enabled = cx.enabled[entry as usize] & cx.fair;
+    // weakly fair actors enabled at the entry, and the strongly fair ones the component
+    // takes (a fair component takes every strongly fair actor enabled in it)
+    let start_enabled = (cx.enabled[entry as usize] & cx.fair) | (taken & cx.strong);
     for a in 0..64u8 {
         if start_enabled & (1 << a) == 0 {
             continue;

@@ -343,6 +343,10 @@ fn hang_mismatch(m: &Model, path: &[Move], h: &HangRec, invariants: bool) -> Opt
     let mut at_cycle = None;
     let mut held: Vec<ublk_model::Obligation> = Vec::new();
     let mut always = vec![true; fair.len()];
+    let strong: Vec<ActorId> = (0..m.actors.len() as ActorId)
+        .filter(|&a| m.strongly_fair(a))
+        .collect();
+    let mut sometimes = vec![false; strong.len()];
     let mut taken = vec![false; m.actors.len()];
     for (i, &a) in path.iter().enumerate() {
         if start == Some(i) {
@@ -354,6 +358,9 @@ fn hang_mismatch(m: &Model, path: &[Move], h: &HangRec, invariants: bool) -> Opt
             held.retain(|x| o.has(*x));
             for (k, &f) in fair.iter().enumerate() {
                 always[k] &= enabled(&s, f);
+            }
+            for (k, &f) in strong.iter().enumerate() {
+                sometimes[k] |= enabled(&s, f);
             }
             taken[a.actor as usize] = true;
         }
@@ -381,6 +388,13 @@ fn hang_mismatch(m: &Model, path: &[Move], h: &HangRec, invariants: bool) -> Opt
                 return Some(format!(
                     "{} '{}' is not open throughout the cycle",
                     h.property, h.obligation
+                ));
+            }
+            if let Some(k) = (0..strong.len()).find(|&k| sometimes[k] && !taken[strong[k] as usize])
+            {
+                return Some(format!(
+                    "the cycle is not fair: {} can move again and again but never does",
+                    m.actors[strong[k] as usize].name
                 ));
             }
             if let Some(k) = (0..fair.len()).find(|&k| always[k] && !taken[fair[k] as usize]) {

@@ -46,6 +46,10 @@ pub struct Situation {
     pub fake_timeout: bool,
     /// Every server thread is gone (SIGKILL, exit_group): the kernel alone must clean up.
     pub server_gone: bool,
+    /// `ub->canceling` or a queue's `ubq->canceling` is set: a cancel pass (or STOP_DEV) has
+    /// begun and not been undone.  Tells a race with an ongoing cancel (B-2) from a slot
+    /// canceled earlier and brought back (O-6), which end in the same function.
+    pub canceling: bool,
 }
 
 /// [`DevState`] with an order and a stable name.
@@ -71,6 +75,7 @@ impl Situation {
             recovery: d.recovering || d.new_server_open,
             fake_timeout: d.fake_timeout_used,
             server_gone: m.server_gone(s),
+            canceling: d.canceling,
         }
     }
 }
@@ -87,6 +92,9 @@ impl fmt::Display for Situation {
         }
         if self.server_gone {
             f.write_str(", server gone")?;
+        }
+        if self.canceling {
+            f.write_str(", canceling")?;
         }
         Ok(())
     }
