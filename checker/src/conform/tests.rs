@@ -100,3 +100,52 @@ fn shrinking_offers_smaller_valid_programs() {
     assert!(!c.is_empty());
     assert!(c.iter().all(|x| x.order.len() < mp.order.len()));
 }
+
+/// s20261205-20 of the 6.12 run with seed 20261205, cut to its divergence: the queue daemon
+/// (helper) closes its ring after START_DEV, then another thread's user copy on a copy device.
+/// 6.12.118 said -EINVAL (3 of 3 runs: the stop_work that sets DEAD had not run yet); the
+/// model, which settles the kworker within the close, says -EACCES. Not generated any more.
+#[test]
+fn user_copy_after_a_612_ring_close_is_timing_dependent() {
+    use crate::conform::generate::timing_dependent;
+    use crate::scenarios::dsl::{fetch, sc, server};
+    use ublk_model::config::*;
+    let (d, h, c) = ("daemon", "helper", "control");
+    let scenario = sc(
+        "s20261205-20-cut",
+        "helper FETCHes, START, helper closes its ring, daemon user copy",
+        DevConfig {
+            copy: CopyMode::Copy,
+            ..DevConfig::default()
+        },
+        vec![
+            server(d, true, vec![Op::UserCopy { q: 0, tag: 0 }, Op::Exit]),
+            server(h, false, vec![fetch(0, true), Op::CloseRing]),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    );
+    let f = Preset::K612.features();
+    let m = ublk_model::Model::new(&scenario, f).unwrap();
+    let order = [h, c, h, d]
+        .iter()
+        .map(|n| m.actor_id(n).unwrap())
+        .collect();
+    let mp = ModelProgram {
+        id: "s20261205-20-cut".into(),
+        scenario,
+        order,
+    };
+    let c = compile(&mp, f).unwrap();
+    // the model: the stop work ran within the close, the device is DEAD
+    assert_eq!(c.program.steps[3].expect, Expect::Done(Some(-13)));
+    assert_eq!(
+        timing_dependent(&c.prediction, f),
+        Some("a user copy after a ring close whose teardown runs in a kworker")
+    );
+    // 7.2: the ring close tears nothing down; the same shape is pinned down
+    let f = Preset::K72.features();
+    let c = compile(&mp, f).unwrap();
+    assert_eq!(timing_dependent(&c.prediction, f), None);
+}
