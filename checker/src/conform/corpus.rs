@@ -333,6 +333,47 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, d, d, b, c, d, d],
             "commit-without-buffer-7.2",
         ),
+        // USER_RECOVERY_FAIL_IO: the server owns the first read's request and exits; the
+        // release work's ublk_abort_queue fails it through __ublk_fail_req (io->res = -EIO);
+        // then it sets FAIL_IO and ubq->fail_io, so the second read is ended by ublk_queue_rq
+        // itself: ublk_prep_req returns BLK_STS_TARGET, which blk_status_to_errno makes
+        // -EREMOTEIO for the O_DIRECT read. STOP_DEV then deletes the disk (0).
+        program(
+            sc(
+                "fail-io-read-7.2",
+                "FAIL_IO recovery: a read owned by the dead server (-EIO), then a read in FAIL_IO (-EREMOTEIO)",
+                DevConfig {
+                    copy: CopyMode::Copy,
+                    recovery: Recovery::FailIo,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read, Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, d, b, b, b, c],
+            "fail-io-read-7.2",
+        ),
     ]
 }
 

@@ -149,3 +149,36 @@ fn user_copy_after_a_612_ring_close_is_timing_dependent() {
     let c = compile(&mp, f).unwrap();
     assert_eq!(timing_dependent(&c.prediction, f), None);
 }
+
+/// FAIL_IO on 7.2: the read the dead server owned ends -EIO (the release work's
+/// __ublk_fail_req), the read after it -EREMOTEIO (ublk_prep_req's BLK_STS_TARGET) within its
+/// own submission, so the Read step itself is predicted done (a "pending" check raced it: 3
+/// of 20 runs on 7.2.13 saw the pread already returned).
+#[test]
+fn fail_io_read_ends_within_its_submission() {
+    let mp = corpus_programs()
+        .into_iter()
+        .find(|p| p.id == "fail-io-read-7.2")
+        .unwrap();
+    let c = compile(&mp, Preset::K72.features()).unwrap();
+    let steps: Vec<_> = c
+        .program
+        .steps
+        .iter()
+        .map(|s| (s.act.clone(), s.expect.clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Act::Fetch { tag: 0, buf: true }, Expect::Pending),
+            (Act::StartDev, Expect::Done(Some(0))),
+            (Act::Read, Expect::Pending),
+            (Act::WaitCqe { tag: 0 }, Expect::Done(Some(0))),
+            (Act::Exit, Expect::Done(None)),
+            (Act::BioWait, Expect::Done(Some(-5))),
+            (Act::Read, Expect::Done(Some(-121))),
+            (Act::BioWait, Expect::Done(Some(-121))),
+            (Act::StopDev, Expect::Done(Some(0))),
+        ]
+    );
+}
