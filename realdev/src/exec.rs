@@ -456,6 +456,7 @@ fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
         table_size: p.dev.table_size,
         servers,
         auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
+        privileged: p.dev.privileged,
     };
     writeln!(
         stdin,

@@ -562,6 +562,40 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
             &[d, d, d, d, d, c, b, d, d, d, d, b, d, c, d, d],
             "errno-table-6.12",
         ),
+        // a privileged server (CAP_SYS_ADMIN kept): START_DEV's add_disk reads the partition
+        // table (disk_scan_partitions, GD_SUPPRESS_PART_SCAN not set since
+        // nr_privileged_daemon == nr_queues_ready) under ub->mutex. The READ of sector 0 is
+        // dispatched to the FETCH at once and START_DEV returns only after the server's
+        // COMMIT; STOP_DEV then aborts the re-armed FETCH
+        program(
+            sc(
+                "part-scan-612",
+                "6.12: a privileged server; START_DEV waits for the partition scan's read",
+                DevConfig {
+                    part_scan: true,
+                    ..dev(1, CopyMode::Copy, false)
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            fetch(0, true),
+                            wait(0),
+                            commit(0, 4096, true),
+                            wait(0),
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            k,
+            &[d, c, d, d, c, c, d, d],
+            "part-scan-6.12",
+        ),
     ]
 }
 

@@ -332,6 +332,7 @@ fn generate_attempt(
             fake_timeout: false,
             get_data_fails: false,
             bad_auto_fetch: false,
+            part_scan: false,
         },
         actors,
     };

@@ -27,8 +27,16 @@ fn daemon_zc_compiles_with_effects() {
 
 #[test]
 fn trace_round_trip_gives_the_same_order() {
-    for mp in corpus_programs() {
-        let t = to_trace(&mp, Preset::K72).unwrap();
+    let both = corpus_programs()
+        .into_iter()
+        .map(|p| (p, Preset::K72))
+        .chain(
+            crate::conform::corpus::corpus_programs_612()
+                .into_iter()
+                .map(|p| (p, Preset::K612)),
+        );
+    for (mp, preset) in both {
+        let t = to_trace(&mp, preset).unwrap();
         let t = Trace::parse(&t.to_jsonl(), "t").unwrap();
         assert_eq!(order_from_trace(&t).unwrap(), mp.order, "{}", mp.id);
     }
