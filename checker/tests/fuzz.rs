@@ -287,6 +287,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     fake_timeout: ft,
                     get_data_fails: gdf,
                     bad_auto_fetch: false,
+                    part_scan: false,
                 }
             },
         );

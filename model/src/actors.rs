@@ -127,6 +127,7 @@ impl Model {
             Kind::ReleaseWork => x.step_release_work(),
             Kind::Timeout { q } => x.ublk_timeout(*q),
             Kind::NosrvWork => x.step_nosrv_work(),
+            Kind::PartScan { q } => x.step_part_scan(*q),
             k => x.step_fault_or_open(k),
         }?;
         match (&r, &self.actors[a as usize].kind) {

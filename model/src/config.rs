@@ -73,6 +73,13 @@ pub struct DevConfig {
     /// must stay unarmed (B-13).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bad_auto_fetch: bool,
+    /// Every queue's daemon has CAP_SYS_ADMIN when its FETCH makes the queue
+    /// ready (`nr_privileged_daemon == nr_queues_ready`): without
+    /// `async-part-scan` START_DEV's `add_disk` reads the partition table
+    /// (one READ of sector 0, by the kernel actor `part-scan`) and waits for
+    /// it under `ub->mutex`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub part_scan: bool,
 }
 
 impl Default for DevConfig {
@@ -88,6 +95,7 @@ impl Default for DevConfig {
             fake_timeout: false,
             get_data_fails: false,
             bad_auto_fetch: false,
+            part_scan: false,
         }
     }
 }

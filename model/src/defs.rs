@@ -92,6 +92,11 @@ pub enum Kind {
     },
     /// K612 `ub->stop_work` / `ub->quiesce_work` (one kworker runs both).
     NosrvWork,
+    /// The partition scan of START_DEV's `add_disk` (`disk_scan_partitions`,
+    /// without `async-part-scan`): one READ of sector 0 on hw queue `q`.
+    PartScan {
+        q: u8,
+    },
 }
 
 impl Kind {
@@ -110,6 +115,7 @@ impl Kind {
                 | Kind::Opener
                 | Kind::Timeout { .. }
                 | Kind::NosrvWork
+                | Kind::PartScan { .. }
         )
     }
 }

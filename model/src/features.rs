@@ -180,6 +180,16 @@ switches! {
     /// `ub->completion`, which only a successful START_USER_RECOVERY re-arms.
     FixB18 = "fix-b18", Fix, Some("B-18"),
         "ublk: wait on ublk_dev_ready() instead of ub->completion (432a9b2780c0, CVE-2026-68173)";
+    /// 7.x `ublk_ctrl_start_dev`: GD_SUPPRESS_PART_SCAN is set before
+    /// `add_disk` and the partition table is read by `partition_scan_work`,
+    /// a kworker START_DEV does not wait for (not modelled: conformance
+    /// devices set UBLK_F_NO_AUTO_PART_SCAN).  Without it (K612, and the
+    /// 6.16/6.17 code PRE/POST stand for) `add_disk` → `disk_scan_partitions`
+    /// reads sector 0 inside START_DEV, under `ub->mutex`, when every queue's
+    /// daemon was CAP_SYS_ADMIN at its FETCH (`nr_privileged_daemon`); START_DEV
+    /// returns only once that read has ended (a device's `part_scan`).
+    AsyncPartScan = "async-part-scan", Upstream, None,
+        "ublk: scan partitions in a kworker, not under ub->mutex in START_DEV (7.x)";
 }
 
 // A [`Features`] set has one bit per switch.

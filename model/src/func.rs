@@ -159,6 +159,8 @@ funcs! {
     // ---- control commands ----
     /// `ublk_ctrl_start_dev()`.
     UblkCtrlStartDev => "ublk_ctrl_start_dev",
+    UblkCtrlStartDevPartScan => "ublk_ctrl_start_dev: LIVE, add_disk: disk_scan_partitions reads sector 0 (ub->mutex held)",
+    UblkCtrlStartDevScanned => "ublk_ctrl_start_dev: partition scan done, add_disk returns",
     /// `ublk_ctrl_start_recovery()`.
     UblkCtrlStartRecovery => "ublk_ctrl_start_recovery",
     /// `ublk_ctrl_end_recovery()`.

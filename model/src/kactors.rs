@@ -160,6 +160,25 @@ impl Exec<'_> {
         }
     }
 
+    /// `disk_scan_partitions()` inside START_DEV's `add_disk` (without
+    /// `async-part-scan`): once START_DEV asked for it, one READ of sector 0
+    /// through the block layer like any bio (the page-cache read of the
+    /// partition parsers); START_DEV waits for its end.
+    pub(crate) fn step_part_scan(&mut self, q: u8) -> Step {
+        if !self.s.dev.part_scan {
+            return Ok(None);
+        }
+        let r = self.step_submitter(q, &[Bio::Read])?;
+        if self.me().next_op == 1 {
+            // the read ended: START_DEV may go on; a later START_DEV scans again
+            let me = self.me();
+            me.next_op = 0;
+            me.done = false;
+            self.s.dev.part_scan = false;
+        }
+        Ok(r)
+    }
+
     pub(crate) fn step_requeue_work(&mut self) -> Step {
         match self.me().rq {
             None => {
@@ -299,8 +318,27 @@ impl Exec<'_> {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlEndRecovery, res),
             },
+            (CtrlOp::StartDev, Resume::StartDevPartScan) => {
+                // add_disk returns once the partition scan's read has ended
+                if self.s.dev.part_scan {
+                    return Ok(None);
+                }
+                self.s.dev.mutex = None;
+                finish(self, Func::UblkCtrlStartDevScanned, 0)
+            }
             (CtrlOp::StartDev, _) => match self.ublk_ctrl_start_dev()? {
                 None => Ok(None),
+                Some(0)
+                    if self.m.dev.part_scan
+                        && !self.m.feat.has(crate::features::Sw::AsyncPartScan) =>
+                {
+                    // GD_SUPPRESS_PART_SCAN not set: add_disk → disk_scan_partitions
+                    // reads sector 0 under ub->mutex
+                    self.s.dev.mutex = Some(self.actor);
+                    self.s.dev.part_scan = true;
+                    self.me().at = Resume::StartDevPartScan;
+                    Ok(Some((Func::UblkCtrlStartDevPartScan, None)))
+                }
                 Some(res) => finish(self, Func::UblkCtrlStartDev, res),
             },
             (CtrlOp::StopDev | CtrlOp::DelDev, Resume::Idle) => match self.ublk_stop_dev_1() {

@@ -82,6 +82,7 @@ const POST: Features = PRE
 /// Debian 7.2.13: POST, B-9's, B-13's, B-18's and B-24's fixes and K72's
 /// refinements.
 const K72: Features = POST.plus(&[
+    AsyncPartScan,
     FixB9,
     FixB13,
     FixB18,

@@ -249,6 +249,12 @@ impl Model {
             name: "requeue-work".into(),
             kind: Kind::RequeueWork,
         });
+        if d.part_scan && !feat.has(Sw::AsyncPartScan) {
+            actors.push(ActorDef {
+                name: "part-scan".into(),
+                kind: Kind::PartScan { q: 0 },
+            });
+        }
         if feat.has(Sw::ReleaseWork) {
             actors.push(ActorDef {
                 name: "release-work".into(),
@@ -379,6 +385,7 @@ impl Model {
                 fake_timeout_used: false,
                 get_data_fail_used: false,
                 bad_auto_used: false,
+                part_scan: false,
                 stop_work: false,
                 quiesce_work: false,
             },

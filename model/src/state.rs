@@ -106,6 +106,10 @@ pub struct Dev {
     /// timeout handler after `ublk_abort_requests`).
     pub stop_work: bool,
     pub quiesce_work: bool,
+    /// Without `async-part-scan`, on a `part_scan` device: START_DEV's
+    /// `disk_scan_partitions` submitted its read of sector 0 (the `part-scan`
+    /// actor's bio) and waits for it.
+    pub part_scan: bool,
 }
 
 /// `struct ublk_queue`.
@@ -322,6 +326,10 @@ pub enum Resume {
     /// `elevator_switch()`: the queue is frozen; waits until no request is
     /// allocated, then frees the old scheduler's requests.
     ElevatorFrozen,
+    /// Control, `ublk_ctrl_start_dev()` without `async-part-scan`: the disk
+    /// is LIVE and `add_disk` waits (under `ub->mutex`) for the partition
+    /// scan's read.
+    StartDevPartScan,
 }
 
 /// The state of one actor: its place in its program, where it is inside a

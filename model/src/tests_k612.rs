@@ -397,4 +397,62 @@ fn per_queue_daemon_shapes() {
         let got = matches!(&r, Err(e) if e.contains("per-io daemons"));
         assert_eq!(got, refused, "{what}: {:?}", r.err());
     }
+
+/// 6.12 `ublk_ctrl_start_dev`: with every queue daemon privileged, `add_disk`
+/// reads sector 0 (`disk_scan_partitions`) under `ub->mutex` and START_DEV
+/// returns only once the server has served that read; 7.2 scans in a kworker
+/// START_DEV does not wait for.
+#[test]
+fn start_dev_waits_for_the_partition_scan_read() {
+    let dev = DevConfig {
+        part_scan: true,
+        ..copy()
+    };
+    let prog = vec![
+        fetch(0, true),
+        Op::WaitCqe { q: 0, tag: 0 },
+        Op::Commit {
+            q: 0,
+            tag: 0,
+            result: 4096,
+            buf: true,
+        },
+    ];
+    let sc = scenario(
+        dev,
+        vec![
+            server("d", prog.clone()),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let (d, c, p) = (actor(&m, "d"), actor(&m, "control"), actor(&m, "part-scan"));
+    let tw = actor(&m, "tw(d)");
+    let mut s = m.init();
+    run(&m, &mut s, d); // FETCH, then waits for its CQE
+    assert!(
+        run(&m, &mut s, c).is_empty(),
+        "START_DEV must wait for the scan"
+    );
+    assert_eq!(s.dev.state, DevState::Live);
+    assert_eq!(s.dev.mutex, Some(c));
+    run(&m, &mut s, p); // the READ of sector 0 is dispatched to the FETCH
+    run(&m, &mut s, tw);
+    assert!(run(&m, &mut s, c).is_empty());
+    assert_eq!(run(&m, &mut s, d), vec![0]); // the FETCH's CQE, then the COMMIT
+    assert_eq!(s.reqs[0].ended, 1);
+    run(&m, &mut s, p); // bio_endio: the scan is over
+    assert_eq!(run(&m, &mut s, c), vec![0]);
+    assert_eq!(s.dev.mutex, None);
+
+    // 7.2: no part-scan actor; START_DEV returns at once
+    let mut m = Model::new(&sc, crate::Preset::K72.features()).unwrap();
+    assert!(m.actor_id("part-scan").is_none());
+    m.feat = crate::Preset::K72.features();
+    let mut s = m.init();
+    let (d, c) = (actor(&m, "d"), actor(&m, "control"));
+    run(&m, &mut s, d);
+    assert_eq!(run(&m, &mut s, c), vec![0]);
 }

@@ -43,6 +43,10 @@ pub struct DevCfg {
     pub recovery: RecoveryKind,
     /// Entries of each server ring's sparse buffer table.
     pub table_size: u16,
+    /// The server threads keep CAP_SYS_ADMIN: a kernel without the async partition scan
+    /// (6.12) reads sector 0 inside START_DEV. Otherwise they drop it, so no scan happens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,6 +360,7 @@ mod tests {
                 need_get_data: false,
                 recovery: RecoveryKind::None,
                 table_size: 2,
+                privileged: false,
             },
             threads: vec![ThreadSpec {
                 name: "daemon".into(),

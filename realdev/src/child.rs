@@ -34,6 +34,9 @@ pub(crate) struct ChildCfg {
     /// UBLK_F_AUTO_BUF_REG: FETCH and COMMIT carry `{index: tag}` in `sqe->addr`.
     #[serde(default)]
     pub(crate) auto_buf_reg: bool,
+    /// Keep CAP_SYS_ADMIN (a program of a privileged server: 6.12 scans partitions).
+    #[serde(default)]
+    pub(crate) privileged: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -130,9 +133,11 @@ pub fn serve_child() -> i32 {
             return 1;
         }
     };
-    if let Err(e) = drop_sys_admin() {
-        eprintln!("serve-child: {e}");
-        return 1;
+    if !cfg.privileged {
+        if let Err(e) = drop_sys_admin() {
+            eprintln!("serve-child: {e}");
+            return 1;
+        }
     }
     let desc = match DescMap::map(&cdev, 0, cfg.depth) {
         Ok(d) => Arc::new(d),

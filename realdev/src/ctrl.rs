@@ -140,6 +140,32 @@ impl CtrlRing {
         Ok(u64::from_ne_bytes(v))
     }
 
+    /// GET_DEV_INFO of device `dev_id`: its `dev_info.state` (`UBLK_S_DEV_*`).
+    pub fn dev_state(&mut self, dev_id: u32, timeout: Duration) -> Result<u16> {
+        let mut buf = as_bytes(&DevInfo::default()).to_vec();
+        let cmd = CtrlCmd {
+            dev_id,
+            queue_id: u16::MAX,
+            ..Default::default()
+        };
+        let res = self.command(
+            "GET_DEV_INFO",
+            UBLK_U_CMD_GET_DEV_INFO,
+            cmd,
+            Some(&mut buf),
+            timeout,
+        )?;
+        if res < 0 {
+            return Err(Error::Kernel {
+                what: "GET_DEV_INFO".into(),
+                res,
+            });
+        }
+        // SAFETY: DevInfo is plain old data, `buf` has its size.
+        let info = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<DevInfo>()) };
+        Ok(info.state)
+    }
+
     /// A command on device `dev_id` without payload; returns the raw result.
     pub fn simple(
         &mut self,

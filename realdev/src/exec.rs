@@ -171,6 +171,7 @@ impl Run<'_> {
                 }
                 if self.wait(|s| s.child_gone) {
                     self.reap();
+                    self.wait_teardown();
                     Got::Done(None)
                 } else {
                     Got::Hang
@@ -233,6 +234,7 @@ impl Run<'_> {
                 }
                 if self.wait(|s| s.child_gone) {
                     self.reap();
+                    self.wait_teardown();
                     Got::Done(None)
                 } else {
                     Got::Hang
@@ -244,6 +246,25 @@ impl Run<'_> {
             }
             (k, a) => Got::Error(format!("{a:?} is not an action of a {k:?} thread")),
         }
+    }
+
+    /// After the server process is gone: wait (bounded) until the device leaves LIVE. The
+    /// model settles the teardown the exit starts within the exit action, while the kernel runs
+    /// it in kworkers (7.2: the release work, which ends in QUIESCED, FAIL_IO or DEAD; 6.12: the
+    /// cancel fn's stop or quiesce work) after the process is reaped. A device that stays LIVE
+    /// (never started, another holder of /dev/ublkcN, a teardown that cannot finish) costs the
+    /// bound and nothing else: the next steps judge what happened.
+    fn wait_teardown(&mut self) {
+        const BOUND: Duration = Duration::from_millis(500);
+        let Ok(mut c) = CtrlRing::open() else { return };
+        let deadline = Instant::now() + BOUND;
+        while Instant::now() < deadline {
+            match c.dev_state(self.dev_id, BOUND) {
+                Ok(UBLK_S_DEV_LIVE) => thread::sleep(Duration::from_millis(2)),
+                _ => break,
+            }
+        }
+        self.pump();
     }
 
     fn reap(&mut self) {
@@ -435,6 +456,7 @@ fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
         table_size: p.dev.table_size,
         servers,
         auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
+        privileged: p.dev.privileged,
     };
     writeln!(
         stdin,

@@ -37,6 +37,12 @@ pub const UBLK_U_CMD_GET_FEATURES: u32 = ior(0x13, CTRL);
 pub const UBLK_U_CMD_DEL_DEV_ASYNC: u32 = ior(0x14, CTRL);
 pub const UBLK_U_CMD_TRY_STOP_DEV: u32 = iowr(0x17, CTRL);
 
+// `dev_info.state`.
+pub const UBLK_S_DEV_DEAD: u16 = 0;
+pub const UBLK_S_DEV_LIVE: u16 = 1;
+pub const UBLK_S_DEV_QUIESCED: u16 = 2;
+pub const UBLK_S_DEV_FAIL_IO: u16 = 3;
+
 // I/O commands (uring_cmd on /dev/ublkcN).
 pub const UBLK_U_IO_FETCH_REQ: u32 = iowr(0x20, IO);
 pub const UBLK_U_IO_COMMIT_AND_FETCH_REQ: u32 = iowr(0x21, IO);

@@ -222,6 +222,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         fake_timeout: f.has(Fault::FakeTimeout),
         get_data_fails: ngd,
         bad_auto_fetch: false,
+        part_scan: false,
     };
     let mut actors = Vec::new();
     let mut weights = Vec::new();

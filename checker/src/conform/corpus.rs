@@ -333,6 +333,47 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, d, d, b, c, d, d],
             "commit-without-buffer-7.2",
         ),
+        // USER_RECOVERY_FAIL_IO: the server owns the first read's request and exits; the
+        // release work's ublk_abort_queue fails it through __ublk_fail_req (io->res = -EIO);
+        // then it sets FAIL_IO and ubq->fail_io, so the second read is ended by ublk_queue_rq
+        // itself: ublk_prep_req returns BLK_STS_TARGET, which blk_status_to_errno makes
+        // -EREMOTEIO for the O_DIRECT read. STOP_DEV then deletes the disk (0).
+        program(
+            sc(
+                "fail-io-read-7.2",
+                "FAIL_IO recovery: a read owned by the dead server (-EIO), then a read in FAIL_IO (-EREMOTEIO)",
+                DevConfig {
+                    copy: CopyMode::Copy,
+                    recovery: Recovery::FailIo,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read, Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, d, b, b, b, c],
+            "fail-io-read-7.2",
+        ),
     ]
 }
 
@@ -520,6 +561,40 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
             k,
             &[d, d, d, d, d, c, b, d, d, d, d, b, d, c, d, d],
             "errno-table-6.12",
+        ),
+        // a privileged server (CAP_SYS_ADMIN kept): START_DEV's add_disk reads the partition
+        // table (disk_scan_partitions, GD_SUPPRESS_PART_SCAN not set since
+        // nr_privileged_daemon == nr_queues_ready) under ub->mutex. The READ of sector 0 is
+        // dispatched to the FETCH at once and START_DEV returns only after the server's
+        // COMMIT; STOP_DEV then aborts the re-armed FETCH
+        program(
+            sc(
+                "part-scan-612",
+                "6.12: a privileged server; START_DEV waits for the partition scan's read",
+                DevConfig {
+                    part_scan: true,
+                    ..dev(1, CopyMode::Copy, false)
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            fetch(0, true),
+                            wait(0),
+                            commit(0, 4096, true),
+                            wait(0),
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            k,
+            &[d, c, d, d, c, c, d, d],
+            "part-scan-6.12",
         ),
     ]
 }

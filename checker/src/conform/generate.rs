@@ -25,7 +25,7 @@ pub const EXCLUDED: &[(&str, &str)] = &[];
 /// Why a program's outcome is not fixed by its order alone (a race with a kernel worker, or a
 /// path the model knows the kernel differs on), each found as a divergence of a real run;
 /// `None` for a program a sequential run pins down. The generator keeps only those.
-fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option<&'static str> {
+pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option<&'static str> {
     use Func::*;
     let has = |s: &oracle::Predicted, fs: &[Func]| s.funcs.iter().any(|f| fs.contains(f));
     let any = |fs: &[Func]| p.steps.iter().any(|s| has(s, fs));
@@ -58,6 +58,20 @@ fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option<&'static s
         // kworker after close() returns: START_DEV meets a LIVE device (-EEXIST) or a stopped
         // one (0, the disk freed) — s2-34 and s2-142 of the first 6.12 run, one of each
         return Some("START_DEV after a ring close or server exit");
+    }
+    // a step that closes a ring or ends a thread/process and, in the model, lets a kworker
+    // change the device state (6.12: the cancel fn's stop_work / quiesce_work)
+    let kworker_state = p.steps.iter().position(|s| {
+        has(s, &[CloseRing, ExitGroup, DoExit]) && has(s, &[UblkDetachDisk, UblkQuiesceDevIdle612])
+    });
+    if kworker_state.is_some_and(|i| p.steps[i..].iter().any(|s| has(s, &[UblkChReadIter]))) {
+        // 6.12: the cancel fn of the queue daemon's ring schedules stop_work; ublk_stop_dev
+        // sets DEAD (ublk_detach_disk) only after del_gendisk, in a kworker, while the model
+        // settles it within the close. A user copy right after the close meets a LIVE device:
+        // ublk_check_and_get_req passes the DEAD check and __ublk_check_and_get_req gives
+        // NULL on a copy device (-EINVAL) where the model, past DEAD, says -EACCES —
+        // s20261205-20 of the 6.12 run with seed 20261205 (3 of 3 runs: -EINVAL)
+        return Some("a user copy after a ring close whose teardown runs in a kworker");
     }
     if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&[DoExit], BIO) {
         // 6.12: about 1 in 20 such READs never completes on 6.12.118 (SysRq-W: the reader
@@ -318,6 +332,7 @@ fn generate_attempt(
             fake_timeout: false,
             get_data_fails: false,
             bad_auto_fetch: false,
+            part_scan: false,
         },
         actors,
     };

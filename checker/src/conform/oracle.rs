@@ -141,6 +141,13 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
                             matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
                                 && s.actors[a as usize].bio_waiting();
                         let kept_cmd = result.is_none() && is_kept_cmd(m, &s, a);
+                        let st = &s.actors[a as usize];
+                        if submitted_bio && st.bio_ended(&s.reqs) {
+                            // ended within its own submission (ublk_queue_rq failed it, e.g.
+                            // BLK_STS_TARGET under FAIL_IO): the pread/pwrite returns at
+                            // once, so "pending" would race it; the result is fixed
+                            break Observed::Done(Some(st.res));
+                        }
                         break if submitted_bio || kept_cmd {
                             Observed::Pending
                         } else {

@@ -225,6 +225,7 @@ impl Shape {
             fake_timeout: self.fault == Fault::FakeTimeout,
             get_data_fails: self.fault == Fault::GetDataFail,
             bad_auto_fetch: self.fault == Fault::BadAutoFetch,
+            part_scan: false,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();

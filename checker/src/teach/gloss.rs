@@ -58,6 +58,8 @@ pub fn gloss_step(f: Func) -> &'static str {
         UblkChReleaseWorkFnReset => "release work: reset every slot and clear OPEN",
         DelGendiskDone | UblkDetachDisk => "every request ended: the disk is removed, the device DEAD",
         UblkCtrlStartDev => "START_DEV: once every slot is fetched, add the disk; the device goes LIVE",
+        UblkCtrlStartDevPartScan => "START_DEV (privileged daemons, no async scan): the device is LIVE and add_disk reads the partition table, holding ub->mutex",
+        UblkCtrlStartDevScanned => "START_DEV: the partition scan's read ended; add_disk and START_DEV return",
         UblkStopDevMutex => "STOP_DEV takes ub->mutex",
         UblkStopDevAlreadyDead => "STOP_DEV on a device that is not live: nothing to do",
         UblkStopDevForceAbort => "STOP_DEV: new I/O fails; del_gendisk waits for every started request",
@@ -137,5 +139,6 @@ pub fn lane_kind(k: &Kind) -> &'static str {
         Kind::ThreadDeathFault { .. } => "fault: a thread dies",
         Kind::Timeout { .. } => "blk-mq timeout handler",
         Kind::NosrvWork => "kworker: stop/quiesce work",
+        Kind::PartScan { .. } => "partition scan in add_disk",
     }
 }
