@@ -231,6 +231,24 @@ fn the_svg_is_self_contained_and_escapes_what_the_trace_says() {
 }
 
 #[test]
+fn the_text_spells_the_models_arrows_in_ascii() {
+    use ublk_checker::teach::explain::End;
+    let mut c = chart_of(&b8());
+    // S6's description and many messages carry ⇒, → and dashes
+    c.end = End::Violation {
+        inv: "S6".into(),
+        describe: "ACTIVE ⇒ pending cmd — OWNED ⇒ request".into(),
+        msg: "ref 0 → INIT … 2–3".into(),
+        step: c.rows.len(),
+    };
+    c.rows[0].func = "a → b".into();
+    let text = chart_text::render(&c);
+    assert!(text.is_ascii(), "{text}");
+    assert!(text.contains("ACTIVE => pending cmd -- OWNED => request"));
+    assert!(text.contains("ref 0 -> INIT ... 2-3") && text.contains("a -> b"));
+}
+
+#[test]
 fn view_embeds_the_same_chart() {
     let t = b8();
     let w = walk(&t).unwrap();

@@ -1,6 +1,6 @@
 //! `ublksim chart --text`: the sequence chart as plain text for a mailing list.
 //!
-//! Plain ASCII on purpose: mail clients, archives and `git send-email` differ in how they
+//! Plain ASCII on purpose (the model's arrows and dashes are spelled `->`, `=>`, `--`): mail clients, archives and `git send-email` differ in how they
 //! show box-drawing characters, but every one keeps ASCII columns straight.  A lane is one
 //! letter wide (the key above the chart names it), so eight lanes and the step text fit in
 //! 100 columns; a step's text that would not is wrapped under itself with the lanes drawn on.
@@ -25,6 +25,30 @@ fn key(i: usize) -> String {
     }
 }
 
+/// The model's words in ASCII (its messages and property descriptions use a few arrows and
+/// dashes); any other character is kept.
+pub fn ascii(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '→' => o.push_str("->"),
+            '⇒' => o.push_str("=>"),
+            '—' => o.push_str("--"),
+            '–' | '−' => o.push('-'),
+            '…' => o.push_str("..."),
+            '≥' => o.push_str(">="),
+            '≤' => o.push_str("<="),
+            '≈' => o.push('~'),
+            '×' => o.push('x'),
+            '∧' => o.push_str("and"),
+            '¬' => o.push('!'),
+            '✗' => o.push('X'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
 /// Word-wrap `s` to `w` columns (a word longer than `w` stays whole).
 pub fn wrap(s: &str, w: usize) -> Vec<String> {
     let mut out = Vec::new();
@@ -47,7 +71,7 @@ pub fn wrap(s: &str, w: usize) -> Vec<String> {
 /// The plain-text chart (deterministic: same chart, same bytes).
 pub fn render(c: &Chart) -> String {
     let mut out = String::new();
-    for l in wrap(&c.title, WIDTH) {
+    for l in wrap(&ascii(&c.title), WIDTH) {
         let _ = writeln!(out, "{l}");
     }
     let _ = writeln!(
@@ -60,8 +84,8 @@ pub fn render(c: &Chart) -> String {
         let line = format!(
             "  {:<3}{:<w$}  {ctx}: {}",
             key(i),
-            l.name,
-            l.kind,
+            ascii(&l.name),
+            ascii(&l.kind),
             w = name_w.unwrap_or(0)
         );
         let _ = writeln!(out, "{}", line.trim_end());
@@ -99,7 +123,7 @@ pub fn render(c: &Chart) -> String {
             (true, false) => "   ",
         };
         let mark = if r.violation { 'X' } else { '*' };
-        let mut label = r.label("->");
+        let mut label = ascii(&r.label("->"));
         if r.violation {
             label = format!("X {label}");
         }
@@ -140,7 +164,7 @@ pub fn render(c: &Chart) -> String {
         } else {
             ("  ", "  ")
         };
-        for (j, l) in wrap(item, WIDTH - 2).into_iter().enumerate() {
+        for (j, l) in wrap(&ascii(item), WIDTH - 2).into_iter().enumerate() {
             let _ = writeln!(out, "{}{l}", if j == 0 { first } else { rest });
         }
     }
