@@ -5,7 +5,9 @@
 #     docs/img (DOT and SVG);
 #  2. the trace viewer, in headless Chromium: a bug-zoo trace (B-8) and a
 #     lasso (O-7) are opened, stepped to the end, and the violation / hang
-#     text must be shown; screenshots go to out/ci-artefacts/.
+#     text must be shown, and the page's folded sequence chart (the SVG of
+#     `ublksim chart`) must unfold with a lane per acting actor, a row per
+#     step and the ending marked; screenshots go to out/ci-artefacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/ublksim

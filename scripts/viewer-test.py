@@ -2,7 +2,10 @@
 """Drive a `ublksim view` page in headless Chromium (Debian's chromium +
 chromium-driver, Debian's python3-selenium): open it, check the first step,
 press End, assert the violation or hang text is shown, step back and forward
-with the keyboard, and save a screenshot.
+with the keyboard, and save a screenshot.  Then unfold the sequence chart and
+check it is drawn: one SVG lane per lane of the grid, one row per step, and
+the ending marked (the violation on the last step, or a cycle / dead end);
+its screenshot goes beside the first (`-chart.png`).
 
 usage: viewer-test.py PAGE.html EXPECTED_TEXT SCREENSHOT.png
 Exit 0 on success; prints '1 passed, 0 failed' (or '0 passed, 1 failed').
@@ -59,9 +62,37 @@ def check(page, expected, shot):
         d.save_screenshot(shot)
         body.send_keys(Keys.HOME)
         assert pos() == f"step 0 / {total}", pos()
+        check_chart(d, len(lanes) - 1, total, expected)
+        d.save_screenshot(shot.removesuffix(".png") + "-chart.png")
     finally:
         d.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def check_chart(d, lanes, total, expected):
+    """The folded chart: an inline <svg> with a lane per acting actor (the grid's
+    columns but '#'), a row per step, and the ending marked."""
+    svg = d.find_element(By.CSS_SELECTOR, "#chart svg.ublksim-chart")
+    fold = d.find_element(By.ID, "chart")
+    assert fold.get_attribute("open") is None, "the chart starts folded"
+    d.find_element(By.CSS_SELECTOR, "#chart summary").click()
+    assert fold.get_attribute("open") is not None, "the chart does not unfold"
+    assert svg.is_displayed(), "the unfolded chart is not shown"
+    assert svg.size["width"] > 300 and svg.size["height"] > 100, svg.size
+    got = len(svg.find_elements(By.CSS_SELECTOR, "g.lane"))
+    assert got == lanes, f"chart has {got} lanes, the grid {lanes}"
+    rows = svg.find_elements(By.CSS_SELECTOR, "g.step")
+    assert len(rows) == total, f"chart has {len(rows)} rows for {total} steps"
+    if "VIOLATION" in expected:
+        bad = svg.find_elements(By.CSS_SELECTOR, "g.step.violation")
+        assert len(bad) == 1, f"{len(bad)} violating rows"
+        assert bad[0].get_attribute("data-n") == str(total), "violation is not the last step"
+    else:
+        ends = svg.find_elements(By.CSS_SELECTOR, "g.cycle, g.dead-end")
+        assert len(ends) == 1, "a hang needs its cycle bracket or dead-end mark"
+        if ends[0].get_attribute("class") == "cycle":
+            assert ends[0].get_attribute("data-to") == str(total), "the cycle must end the trace"
+    d.execute_script("arguments[0].scrollIntoView()", svg)
 
 
 def main():

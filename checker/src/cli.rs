@@ -32,6 +32,8 @@ enum Cmd {
     Explain(cmd::explain::ExplainArgs),
     /// A saved trace as one self-contained HTML page (lanes, stepping, state).
     View(cmd::view::ViewArgs),
+    /// A saved trace as a message-sequence chart: SVG (--svg OUT) or plain-text lanes.
+    Chart(cmd::chart::ChartArgs),
     /// Diagrams of the protocol projected from the state graph (DOT + SVG).
     Graph(cmd::graph::GraphArgs),
     /// The guide's bug zoo, with counterexample excerpts (docs/guide/bug-zoo.md).
@@ -61,6 +63,7 @@ pub fn main() -> i32 {
         Cmd::Series(a) => cmd::series::run(a),
         Cmd::Explain(a) => cmd::explain::run(a),
         Cmd::View(a) => cmd::view::run(a),
+        Cmd::Chart(a) => cmd::chart::run(a),
         Cmd::Graph(a) => cmd::graph::run(a),
         Cmd::Zoo(a) => cmd::zoo::run(a),
         Cmd::Replay(a) => cmd::replay::run(a),

@@ -102,13 +102,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The three readers refuse `f` with `want` (exit 2); check --replay, explain, view.
+/// The readers refuse `f` with `want` (exit 2): check --replay, explain, view, chart.
 fn readers_refuse(f: &str, want: &str, dir: &Path) {
     usage_error(&["check", "--replay", f], want);
     usage_error(&["explain", f], want);
     let page = dir.join("page.html");
     usage_error(&["view", f, "-o", s(&page)], want);
     assert!(!page.exists());
+    usage_error(&["chart", f], want);
+    let svg = dir.join("chart.svg");
+    usage_error(&["chart", f, "--svg", s(&svg)], want);
+    assert!(!svg.exists());
 }
 
 #[test]
@@ -212,6 +216,7 @@ fn every_recorded_field_must_match() {
             &["view", &f, "-o", s(&dir.join("p.html"))],
             "does not replay",
         );
+        usage_error(&["chart", &f], "does not replay");
     }
     // a cycle start moved
     let mut l = lasso.clone();
@@ -219,6 +224,11 @@ fn every_recorded_field_must_match() {
     l[n - 1]["hang"]["cycle_start"] = (c - 1).into();
     let f = t.write("cyc.jsonl", &l);
     assert_eq!(run(&["check", "--replay", &f]).status.code(), Some(1));
+    // the chart would bracket the wrong steps: refused too
+    usage_error(
+        &["chart", &f, "--svg", s(&dir.join("c.svg"))],
+        "does not replay",
+    );
     // a dead end with the obligation edited
     let mut l = Traces::lines(&t.dead_end());
     let m = l.len();
@@ -226,6 +236,7 @@ fn every_recorded_field_must_match() {
     let f = t.write("dead.jsonl", &l);
     assert_eq!(run(&["check", "--replay", &f]).status.code(), Some(1));
     usage_error(&["explain", &f], "does not replay");
+    usage_error(&["chart", &f], "does not replay");
 
     let viol = Traces::lines(&t.violation());
     let k = viol.len();

@@ -1,6 +1,7 @@
 //! What a run exercised: step kinds, invariant premises, and "sometimes"
 //! goals — so a user sees what a run did *not* do.
 
+use crate::faults::Fault;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use ublk_model::properties::Before;
@@ -17,6 +18,32 @@ pub struct Coverage {
     pub premises: BTreeMap<&'static str, u64>,
     /// Goal → times seen.
     pub goals: BTreeMap<&'static str, u64>,
+    /// Steps per kernel function by the event faults that had fired earlier in the same
+    /// episode ([`FaultCols`]): what the kernel did *under* each fault, for `sim
+    /// --coverage-svg`'s heat map.  Filled only when [`crate::RunOpts::fault_matrix`] asks
+    /// (it costs a second map update per step); not in `sim --json`, which stays as it was.
+    #[serde(skip)]
+    pub under_fault: BTreeMap<&'static str, FaultCols>,
+}
+
+/// The event faults a step can happen after, in the heat map's column order; column 0 of
+/// [`FaultCols`] is "before any fault" (the episode has seen none yet).  `recovery` has no
+/// column of its own: its event is the same SIGKILL, and a new server's recovery shows
+/// under `kill`.
+pub const EVENT_FAULTS: [Fault; 5] = [
+    Fault::Kill,
+    Fault::RingExit,
+    Fault::OffloadDeath,
+    Fault::Elevator,
+    Fault::Stop,
+];
+
+/// One function's steps: before any fault, then after each of [`EVENT_FAULTS`].
+pub type FaultCols = [u64; 1 + EVENT_FAULTS.len()];
+
+/// The bit of `f` in an episode's fired-faults mask (None: a configuration fault).
+pub fn event_bit(f: Fault) -> Option<u8> {
+    EVENT_FAULTS.iter().position(|&g| g == f).map(|i| 1 << i)
 }
 
 impl Coverage {
@@ -81,7 +108,25 @@ impl Coverage {
         p("S9 device started", m.dev_view(s).has_disk);
     }
 
+    /// Account one step of `func` after the faults in `fired` (bits of [`event_bit`]); a step
+    /// after two faults counts under both.
+    pub fn record_under(&mut self, func: &'static str, fired: u8) {
+        let row = self.under_fault.entry(func).or_default();
+        if fired == 0 {
+            row[0] += 1;
+        }
+        for (i, c) in row[1..].iter_mut().enumerate() {
+            *c += u64::from(fired >> i & 1);
+        }
+    }
+
     pub fn merge(&mut self, o: &Coverage) {
+        for (k, v) in &o.under_fault {
+            let row = self.under_fault.entry(k).or_default();
+            for (a, b) in row.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
         for (k, v) in &o.steps {
             *self.steps.entry(k).or_default() += v;
         }

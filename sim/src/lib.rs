@@ -43,6 +43,10 @@ pub struct RunOpts {
     /// Check the state invariants after every step (S4–S6, S9). Off, a bug that breaks one
     /// first runs on into the hang it leads to (the checks inside steps still apply).
     pub invariants: bool,
+    /// Count each step under the event faults fired before it in its episode
+    /// ([`Coverage::under_fault`], `sim --coverage-svg`); off by default (a second map
+    /// update per step).
+    pub fault_matrix: bool,
 }
 
 impl Default for RunOpts {
@@ -55,6 +59,7 @@ impl Default for RunOpts {
             kernel_only_cap: 2_000,
             progress_every: 0,
             invariants: true,
+            fault_matrix: false,
         }
     }
 }
@@ -135,6 +140,18 @@ fn is_user(m: &Model, a: ActorId) -> bool {
     !m.actors[a as usize].kind.is_kernel()
 }
 
+/// Which event fault a fault step is (the heat map's column); a SIGKILL is `kill`, also
+/// when `recovery` brings a new server after it.
+fn which_fault(m: &Model, a: ActorId) -> Fault {
+    match &m.actors[a as usize].kind {
+        Kind::Killer => Fault::Kill,
+        Kind::RingCloseFault { .. } => Fault::RingExit,
+        Kind::ThreadDeathFault { .. } => Fault::OffloadDeath,
+        Kind::Elevator => Fault::Elevator,
+        _ => Fault::Stop,
+    }
+}
+
 fn is_fault(m: &Model, a: ActorId, s: &State) -> bool {
     match &m.actors[a as usize].kind {
         Kind::Killer
@@ -183,6 +200,8 @@ pub fn simulate(
         let mut before = Before::default();
         let mut last_completion = 0u64;
         let mut last_user = 0u64;
+        // event faults fired so far in this episode (bits of coverage::event_bit)
+        let mut fired = 0u8;
         loop {
             if p.steps >= o.steps {
                 break;
@@ -253,6 +272,13 @@ pub fn simulate(
                             last_completion = path.len() as u64;
                         }
                         cov.record(m, &info, &s, before);
+                        if o.fault_matrix {
+                            cov.record_under(info.func.label(), fired);
+                            if fault {
+                                fired |=
+                                    coverage::event_bit(which_fault(m, a)).expect("an event fault");
+                            }
+                        }
                         before = Before::of(m, &s);
                         if o.progress_every > 0 && p.steps % o.progress_every == 0 {
                             progress(&p);

@@ -3,6 +3,7 @@
 
 pub mod agree;
 pub mod bench;
+pub mod chart;
 pub mod check;
 pub mod conform;
 pub mod diff;

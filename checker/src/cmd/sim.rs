@@ -82,6 +82,10 @@ pub struct SimArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the coverage as an SVG heat map: kernel functions × the faults fired
+    /// earlier in the episode (`-`: standard output, instead of the report).
+    #[arg(long, value_name = "OUT")]
+    coverage_svg: Option<PathBuf>,
     /// Hangs only: do not stop at the state invariants S4–S6, S9 (a bug that breaks one first
     /// runs on into the hang it leads to, e.g. B-12's lost FETCH into a ring exit that never ends).
     #[arg(long)]
@@ -182,6 +186,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
             steps: a.steps,
             progress_every: 1 << 20,
             invariants: !a.liveness_only,
+            fault_matrix: a.coverage_svg.is_some(),
             ..RunOpts::default()
         };
         let started = Instant::now();
@@ -272,6 +277,20 @@ pub fn run(a: SimArgs) -> Result<i32> {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    if let Some(out) = &a.coverage_svg {
+        let svg = crate::teach::coverage_svg::render(
+            &total,
+            &heat_title(&a, preset, feat, &results),
+            &faults.names(),
+        );
+        ublk_traces::write_atomic(out, svg.as_bytes())?;
+        if ublk_traces::is_stdout(out) {
+            return Ok(code);
+        }
+        if !a.json {
+            println!("wrote {} (coverage heat map)", out.display());
+        }
+    }
     if a.json {
         let rep = serde_json::json!({
             "preset": preset.name(),
@@ -289,6 +308,28 @@ pub fn run(a: SimArgs) -> Result<i32> {
         print_summary(&results, &total, steps, secs);
     }
     Ok(code)
+}
+
+/// What the heat map is of: preset, switches, seeds, steps, faults and quirks (no time: the
+/// picture of a run is the same bytes every time).
+fn heat_title(a: &SimArgs, preset: Preset, feat: ublk_model::Features, r: &[SeedResult]) -> String {
+    let sw = feat.diff_from(preset.features());
+    let last = r.last().map_or(a.seed, |r| r.seed);
+    let seeds = if last == a.seed {
+        format!("seed {}", a.seed)
+    } else {
+        format!("seeds {}–{last}", a.seed)
+    };
+    format!(
+        "sim {}{}{}: {seeds}, {} steps each, faults {}{}, quirks {}",
+        preset.name(),
+        if sw.is_empty() { "" } else { " " },
+        sw.join(" "),
+        a.steps,
+        a.faults,
+        if a.swarm { " (swarm)" } else { "" },
+        a.quirks
+    )
 }
 
 fn print_summary(results: &[SeedResult], cov: &Coverage, steps: u64, secs: f64) {

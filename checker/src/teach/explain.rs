@@ -68,6 +68,11 @@ pub struct Lane {
     pub name: String,
     /// What kind of context it is, in words.
     pub kind: String,
+    /// A kernel context (task work, ring exit, a kworker …), not a user-space thread: the
+    /// chart draws these lanes apart.  Not serialised: `explain --json` and the viewer's data
+    /// stay as they were.
+    #[serde(skip)]
+    pub kernel: bool,
 }
 
 /// How the trace ends, in words.
@@ -290,6 +295,7 @@ pub fn walk_each(
             .map(|d| Lane {
                 name: d.name.clone(),
                 kind: lane_kind(&d.kind).into(),
+                kernel: d.kind.is_kernel(),
             })
             .collect(),
         initial: ledger(&m, &s0, &used),
