@@ -397,6 +397,7 @@ fn per_queue_daemon_shapes() {
         let got = matches!(&r, Err(e) if e.contains("per-io daemons"));
         assert_eq!(got, refused, "{what}: {:?}", r.err());
     }
+}
 
 /// 6.12 `ublk_ctrl_start_dev`: with every queue daemon privileged, `add_disk`
 /// reads sector 0 (`disk_scan_partitions`) under `ub->mutex` and START_DEV
