@@ -321,6 +321,12 @@ impl Exec<'_> {
                 self.s.slots[sl].g_round = None;
             }
         }
+        if self.m.dev.elevator {
+            // `blk_mq_put_driver_tag`: with a scheduler the driver tag goes back
+            // (`tags->rqs[tag]` keeps the stale pointer); the re-dispatch takes
+            // any free one
+            self.s.reqs[r as usize].tag = None;
+        }
         self.s.dev.requeue.push(r);
         if kick {
             self.kick_requeue_list();

@@ -51,17 +51,29 @@ impl Model {
     /// a submitter allocating a request may get any free driver tag (and,
     /// with an I/O scheduler, any free scheduler request).
     pub fn choices(&self, s: &State, a: ActorId) -> u8 {
-        let Kind::Submitter { q, bios } = &self.actors[a as usize].kind else {
-            return 1;
-        };
         if !self.any_tag {
             return 1;
         }
         let st = &s.actors[a as usize];
+        let (q, bios) = match &self.actors[a as usize].kind {
+            Kind::Submitter { q, bios } => (*q, bios),
+            // the requeue work re-dispatching a request that gave its driver tag back
+            Kind::RequeueWork => {
+                let Some(&r) = s.dev.requeue_run.first() else {
+                    return 1;
+                };
+                if st.rq.is_some() || s.dev.quiesced > 0 || s.reqs[r as usize].tag.is_some() {
+                    return 1;
+                }
+                let (tags, _) = free_masks(self, s, s.reqs[r as usize].q);
+                return tags.count_ones().max(1) as u8;
+            }
+            _ => return 1,
+        };
         if st.at != Resume::Idle || st.next_op as usize >= bios.len() || !may_alloc(s) {
             return 1;
         }
-        let (tags, reqs) = free_masks(self, s, *q);
+        let (tags, reqs) = free_masks(self, s, q);
         (tags.count_ones() * reqs.count_ones()).max(1) as u8
     }
 }
@@ -179,13 +191,33 @@ impl Exec<'_> {
         Ok(r)
     }
 
+    /// `blk_mq_get_driver_tag()` for a request requeued with an I/O scheduler
+    /// (it gave its driver tag back): any free tag (`self.choice`), which
+    /// `tags->rqs[tag]` then points to.  False if none is free.
+    fn get_driver_tag(&mut self, r: RqId) -> bool {
+        let q = self.s.reqs[r as usize].q;
+        let (tags, _) = free_masks(self.m, self.s, q);
+        if tags == 0 {
+            return false;
+        }
+        let tag = nth_bit(tags, self.choice as u32 % tags.count_ones());
+        self.s.reqs[r as usize].tag = Some(tag as u8);
+        let base = q as usize * self.m.dev.depth as usize;
+        self.s.tags_rqs[base + tag] = Some(r);
+        true
+    }
+
     pub(crate) fn step_requeue_work(&mut self) -> Step {
         match self.me().rq {
             None => {
                 if self.s.dev.quiesced > 0 {
                     return Ok(None);
                 }
-                let r = self.s.dev.requeue_run.remove(0);
+                let r = self.s.dev.requeue_run[0];
+                if self.s.reqs[r as usize].tag.is_none() && !self.get_driver_tag(r) {
+                    return Ok(None); // every driver tag is taken: wait
+                }
+                self.s.dev.requeue_run.remove(0);
                 self.me().rq = Some(r);
                 let go = self.ublk_queue_rq_start(r)?;
                 if !go {

@@ -385,7 +385,6 @@ fn a_request_may_get_any_free_tag() {
     for per_io in [true, false] {
         let m = Model::new(&two_tags(per_io), Preset::K72.features()).unwrap();
         assert_eq!(m.any_tag, per_io);
-        let sub = m.actor_id("submitter0").unwrap();
         let mut s = m.init();
         // every FETCH, then START_DEV: the submitter is the one left to move
         let others: Vec<_> = (0..m.actors.len() as u8).filter(|&a| a != sub).collect();
@@ -421,4 +420,76 @@ fn a_request_may_get_any_free_tag() {
         };
         assert_eq!(m.apply(&mut s.clone(), mv).ok(), Some(Outcome::Blocked));
     }
+}
+
+/// With an I/O scheduler a requeued request gives its driver tag back
+/// (`blk_mq_put_driver_tag`), and the requeue work's re-dispatch takes any
+/// free one: a WRITE committed with 0 bytes is requeued, and its second
+/// dispatch may reach either daemon.
+#[test]
+fn a_requeue_with_an_elevator_takes_any_free_tag() {
+    let mut sc = two_tags(true);
+    sc.dev.elevator = true;
+    for a in &mut sc.actors {
+        match a {
+            ActorSpec::Server { prog, name, .. } if name == "d0" => {
+                *prog = vec![
+                    Op::Fetch {
+                        q: 0,
+                        tag: 0,
+                        buf: false,
+                    },
+                    Op::WaitCqe { q: 0, tag: 0 },
+                    Op::Commit {
+                        q: 0,
+                        tag: 0,
+                        result: 0,
+                        buf: false,
+                    },
+                ]
+            }
+            ActorSpec::Submitter { bios, .. } => *bios = vec![Bio::Write],
+            _ => {}
+        }
+    }
+    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let rw = m.actor_id("requeue-work").unwrap();
+    let mut s = m.init();
+    // everyone but the requeue work, the request on tag 0 (the first alternative)
+    for _ in 0..12 {
+        for a in (0..m.actors.len() as u8).filter(|&a| a != rw) {
+            let _ = m.apply(
+                &mut s,
+                crate::Move {
+                    actor: a,
+                    choice: 0,
+                },
+            );
+        }
+    }
+    let r = s
+        .dev
+        .requeue_run
+        .first()
+        .copied()
+        .expect("the WRITE was requeued");
+    assert_eq!(s.reqs[r as usize].tag, None, "the driver tag went back");
+    assert_eq!(
+        s.tags_rqs[0],
+        Some(r),
+        "tags->rqs[0] keeps the stale pointer"
+    );
+    assert_eq!(m.choices(&s, rw), 2);
+    let tags: Vec<_> = (0..2)
+        .map(|c| {
+            let mut t = s.clone();
+            let mv = crate::Move {
+                actor: rw,
+                choice: c,
+            };
+            assert!(matches!(m.apply(&mut t, mv), Ok(Outcome::Stepped(_))));
+            t.reqs[r as usize].tag
+        })
+        .collect();
+    assert_eq!(tags, vec![Some(0), Some(1)]);
 }
