@@ -385,6 +385,7 @@ fn a_request_may_get_any_free_tag() {
     for per_io in [true, false] {
         let m = Model::new(&two_tags(per_io), Preset::K72.features()).unwrap();
         assert_eq!(m.any_tag, per_io);
+        let sub = m.actor_id("submitter0").unwrap();
         let mut s = m.init();
         // every FETCH, then START_DEV: the submitter is the one left to move
         let others: Vec<_> = (0..m.actors.len() as u8).filter(|&a| a != sub).collect();
