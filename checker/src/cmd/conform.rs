@@ -10,8 +10,10 @@ use ublk_program::Program;
 
 #[derive(clap::Args)]
 pub struct ConformArgs {
-    #[arg(long, default_value = "7.2")]
-    pub kernel: String,
+    /// The kernel the model predicts (`7.2`, `6.12`); default 7.2, or with --device the
+    /// host's own kernel.
+    #[arg(long)]
+    pub kernel: Option<String>,
     /// Random programs to run.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub count: u64,
@@ -53,7 +55,7 @@ pub struct ConformArgs {
 }
 
 pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
-    let k = compile::kernel_target(&a.kernel).map_err(anyhow::Error::msg)?;
+    let k = compile::resolve_kernel(a.kernel.as_deref(), a.device).map_err(anyhow::Error::msg)?;
     let feat = k.preset.features();
     if let Some(dir) = &a.write_corpus {
         // the folder's last level is created by the first write, not a whole tree

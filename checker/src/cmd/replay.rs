@@ -16,8 +16,10 @@ pub struct ReplayArgs {
     /// Replay on this host's /dev/ublk-control (root, ublk_drv).
     #[arg(long)]
     pub device: bool,
-    #[arg(long, default_value = "7.2")]
-    pub kernel: String,
+    /// The kernel the model predicts (`7.2`, `6.12`); default 7.2, or with --device the
+    /// host's own kernel.
+    #[arg(long)]
+    pub kernel: Option<String>,
     /// Per-step timeout (a step without its effect by then is a hang).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
@@ -30,10 +32,17 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
-    let k = compile::kernel_target(&a.kernel).map_err(anyhow::Error::msg)?;
     if !a.vm && !a.device {
         anyhow::bail!("say where to replay: --vm (QEMU) or --device (this host's ublk)");
     }
+    // the traces are read and checked first (a bad trace is refused on any host); a host
+    // without ublk, or whose kernel no preset models, is refused before its device is touched
+    let resolved = compile::resolve_kernel(a.kernel.as_deref(), a.device);
+    let k = match &resolved {
+        Ok(k) => *k,
+        Err(_) => compile::kernel_target(a.kernel.as_deref().unwrap_or("7.2"))
+            .map_err(anyhow::Error::msg)?,
+    };
     let mut programs = Vec::new();
     for f in trace_files(&a.files)? {
         let p = program_of_trace(&f, &k)?;
@@ -45,6 +54,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
             programs.push(p);
         }
     }
+    let k = resolved.map_err(anyhow::Error::msg)?;
     let (results, timing) = run_programs(&programs, &k, a.vm, a.timeout_ms)?;
     let head = format!(
         "ublksim replay — kernel {} — {} traces",

@@ -34,6 +34,57 @@ pub fn kernel_target(name: &str) -> Result<KernelTarget, String> {
     })
 }
 
+/// The kernel line (`7.2`, `6.12`) of a `uname -r` release string
+/// (`7.2.13+deb14-cloud-amd64` → `7.2`).
+pub fn release_line(release: &str) -> Option<String> {
+    let mut it = release.trim().split(['.', '-', '+']);
+    let (major, minor) = (it.next()?, it.next()?);
+    let num = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (num(major) && num(minor)).then(|| format!("{major}.{minor}"))
+}
+
+/// The kernel to compare with: `--kernel` if given, else on this host's device (`--device`)
+/// the host's own kernel (`/proc/sys/kernel/osrelease`), else 7.2. A host kernel no preset
+/// models is refused, and an explicit `--kernel` other than the host's is a warning: the
+/// device then answers for another kernel than the model predicts.
+pub fn resolve_kernel(explicit: Option<&str>, device: bool) -> Result<KernelTarget, String> {
+    if !device {
+        return kernel_target(explicit.unwrap_or("7.2"));
+    }
+    if !std::path::Path::new("/dev/ublk-control").exists() {
+        return Err(
+            "/dev/ublk-control not found: this kernel has no ublk_drv (use --vm to boot one)"
+                .into(),
+        );
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_err(|e| format!("cannot read this host's kernel release: {e}"))?;
+    let release = release.trim();
+    let host = release_line(release);
+    match explicit {
+        Some(k) => {
+            let t = kernel_target(k)?;
+            if host.as_deref() != Some(t.vm_line) {
+                eprintln!(
+                    "warning: this host runs {release}, compared with the model of {} (--kernel)",
+                    t.vm_line
+                );
+            }
+            Ok(t)
+        }
+        None => host
+            .as_deref()
+            .and_then(|l| kernel_target(l).ok())
+            .ok_or_else(|| {
+                format!(
+                    "this host runs {release}, which no preset models (known: {}); give --kernel \
+                     to compare its device with one of them anyway",
+                    Preset::vm_lines()
+                )
+            }),
+    }
+}
+
 /// A sequential program in the model's terms.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelProgram {

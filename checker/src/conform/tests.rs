@@ -190,3 +190,19 @@ fn fail_io_read_ends_within_its_submission() {
         ]
     );
 }
+
+/// `replay --device` / `conform --device` pick the model of the host's kernel from its
+/// release string, and refuse one no preset models.
+#[test]
+fn the_hosts_kernel_line_names_its_preset() {
+    use crate::conform::compile::{kernel_target, release_line};
+    let line = |r: &str| release_line(r);
+    assert_eq!(line("7.2.13+deb14-cloud-amd64").as_deref(), Some("7.2"));
+    assert_eq!(line("6.12.118-cloud-amd64\n").as_deref(), Some("6.12"));
+    assert_eq!(line("6.1.0-25-amd64").as_deref(), Some("6.1"));
+    assert_eq!(line("garbage"), None);
+    assert_eq!(line("7"), None);
+    assert_eq!(kernel_target("7.2").unwrap().preset.name(), "K72");
+    assert_eq!(kernel_target("6.12").unwrap().preset.name(), "K612");
+    assert!(kernel_target("6.1").is_err());
+}
