@@ -552,3 +552,35 @@ fn every_built_in_and_simulated_scenario_passes_the_validator() {
         }
     }
 }
+
+/// `--kernel-image` boots the user's kernel in QEMU: it must be a regular file, and it needs
+/// --vm (refused before anything runs).
+#[test]
+fn a_kernel_image_is_checked_before_any_boot() {
+    let t = Traces::new();
+    let f = t.write("ok.jsonl", &Traces::lines(&t.violation()));
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    usage_error(
+        &[
+            "replay",
+            "--vm",
+            "--kernel-image",
+            "/nonexistent/bzImage",
+            &f,
+        ],
+        "not a regular file",
+    );
+    usage_error(
+        &["replay", "--vm", "--kernel-image", &dir, &f],
+        "not a regular file",
+    );
+    usage_error(
+        &["replay", "--device", "--kernel-image", &f, &f],
+        "add --vm",
+    );
+    usage_error(
+        &["conform", "--count", "1", "--kernel-image", &f],
+        "add --vm",
+    );
+    usage_error(&["replay", "--vm", "--module", &f, &f], "--kernel-image");
+}

@@ -14,7 +14,10 @@
 # its Debian suite; 7.2 = Debian sid's cloud kernel, the default; 6.12 = Debian trixie's), UBLK_VM_CACHE (default <repo>/.cache/vm), UBLK_VM_TIMEOUT (whole
 # VM, default 300 s), UBLK_VM_KVER (kernel version to use instead of
 # scripts/vm/kernel-<line>.pin), UBLK_VM_REFRESH=1 (re-resolve the line's current kernel even
-# when the pinned one is cached), UBLK_VM_APPEND (extra kernel command line).
+# when the pinned one is cached), UBLK_VM_APPEND (extra kernel command line),
+# UBLK_VM_KERNEL_IMAGE (boot this kernel image — a bzImage you built — instead of Debian's;
+# UBLK_VM_MODULE: its ublk_drv.ko, .ko.xz or .ko.zst, or none when ublk_drv is built in),
+# UBLK_VM_ACCEL (kvm | tcg | auto, the default: KVM when a probe boot works, cached per host).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -72,6 +75,27 @@ fi
 
 # --- kernel: vmlinuz + ublk_drv.ko + version (cached) ------------------------------------
 LINE=${UBLK_VM_KERNEL:-7.2}
+if [ -n "${UBLK_VM_KERNEL_IMAGE:-}" ]; then
+    # the user's own kernel: no download; cached by content so the base initramfs is reused
+    [ -f "$UBLK_VM_KERNEL_IMAGE" ] || { log "no kernel image at $UBLK_VM_KERNEL_IMAGE"; exit 1; }
+    MOD=${UBLK_VM_MODULE:-}
+    [ -z "$MOD" ] || [ -f "$MOD" ] || { log "no module at $MOD"; exit 1; }
+    SUM=$(cat "$UBLK_VM_KERNEL_IMAGE" ${MOD:+"$MOD"} | sha256sum | cut -c1-16)
+    KVER=custom-$SUM
+    K=$C/kernel/$KVER
+    if [ ! -f "$K/version" ]; then
+        rm -rf "$K.tmp" && mkdir -p "$K.tmp"
+        cp "$UBLK_VM_KERNEL_IMAGE" "$K.tmp/vmlinuz"
+        case "$MOD" in
+            "") : ;; # ublk_drv built in: the guest finds /dev/ublk-control without insmod
+            *.xz) xz -dc "$MOD" > "$K.tmp/ublk_drv.ko" ;;
+            *.zst) zstd -qdc "$MOD" > "$K.tmp/ublk_drv.ko" ;;
+            *) cp "$MOD" "$K.tmp/ublk_drv.ko" ;;
+        esac
+        echo "$KVER (${UBLK_VM_KERNEL_IMAGE}${MOD:+, $MOD})" > "$K.tmp/version"
+        rm -rf "$K" && mv "$K.tmp" "$K"
+    fi
+fi
 # Each line has a pin file: its pinned kernel (line 1), its Debian suite, apt sources and how
 # to find the suite's current kernel. A new line is a new pin file; nothing here lists them.
 PINF=$HERE/kernel-$LINE.pin
@@ -80,6 +104,7 @@ if [ ! -f "$PINF" ]; then
     log "unknown kernel line '$LINE' (UBLK_VM_KERNEL: $known)"; exit 1
 fi
 pin_field() { sed -n "s/^$1 //p" "$PINF"; }
+if [ -z "${UBLK_VM_KERNEL_IMAGE:-}" ]; then
 SUITE=$(pin_field suite)
 PIN=${UBLK_VM_KVER:-$(head -1 "$PINF" | tr -d ' \n')}
 # one private apt view per line (the pin file's sources, e.g. trixie and its security updates)
@@ -145,18 +170,20 @@ else
     fi
 fi
 K=$C/kernel/$KVER
+fi
 log "kernel $KVER ($(du -sh "$K" | cut -f1) cached in $K)"
 
 # --- base initramfs (cached per kernel and init script) ----------------------------------
-INIT_SUM=$(cat "$HERE/init" "$BB" "$K/ublk_drv.ko" | sha256sum | cut -c1-16)
+KO=()
+[ -f "$K/ublk_drv.ko" ] && KO=("$K/ublk_drv.ko")
+INIT_SUM=$(cat "$HERE/init" "$BB" "${KO[@]}" | sha256sum | cut -c1-16)
 BASE=$C/base-$INIT_SUM.cpio.gz
 if [ ! -f "$BASE" ]; then
     log "building base initramfs"
-    rm -f "$C"/base-*.cpio.gz
     R=$(mktemp -d); trap 'rm -rf "$R"' EXIT
     mkdir -p "$R"/{bin,sbin,dev,proc,sys,tmp,lib,payload}
     cp "$BB" "$R/bin/busybox"
-    cp "$K/ublk_drv.ko" "$R/lib/ublk_drv.ko"
+    [ ${#KO[@]} -eq 0 ] || cp "${KO[0]}" "$R/lib/ublk_drv.ko"
     cp "$HERE/init" "$R/init" && chmod +x "$R/init"
     (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 > "$BASE.tmp") && mv "$BASE.tmp" "$BASE"
     rm -rf "$R"; trap - EXIT
@@ -185,11 +212,50 @@ chmod +x "$RUN/p/payload/run"
 (cd "$RUN/p" && find payload | cpio -o -H newc --quiet | gzip -1 > "$RUN/payload.cpio.gz")
 cat "$BASE" "$RUN/payload.cpio.gz" > "$RUN/initrd"
 
+# --- accelerator: KVM where a guest really runs on it, else TCG ------------------------------
+# /dev/kvm may open and still fail every guest ("KVM internal error", these CI machines): a
+# probe boot of the base initramfs (no payload: /init reports and powers off) decides, once per
+# host kernel and QEMU (cached).
+probe_kvm() {
+    [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+    local d p
+    d=$(mktemp -d /tmp/ublk-kvm.XXXXXX)
+    # in a subshell whose stderr is dropped: an aborting qemu is no message of ours
+    (qemu-system-x86_64 -accel kvm -cpu host -m 512 -smp 1 -kernel "$K/vmlinuz" -initrd "$BASE" \
+        -append "console=ttyS0 quiet panic=-1" -display none -monitor none \
+        -serial "file:$d/c" -serial "file:$d/o" -no-reboot </dev/null >"$d/q" 2>&1; true) 2>/dev/null &
+    p=$!
+    local ok=1
+    for _ in $(seq 1 150); do
+        grep -q "@@BOOT" "$d/o" 2>/dev/null && { ok=0; break; }
+        grep -q "KVM internal error\|failed to initialize kvm\|Could not access KVM" "$d/q" 2>/dev/null && break
+        kill -0 $p 2>/dev/null || break
+        sleep 0.1
+    done
+    pkill -9 -P $p 2>/dev/null || true
+    wait $p 2>/dev/null || true
+    rm -rf "$d"
+    return $ok
+}
+ACCEL=${UBLK_VM_ACCEL:-auto}
+if [ "$ACCEL" = auto ]; then
+    PROBE=$C/kvm-probe-$( (uname -r; qemu-system-x86_64 --version | head -1) | sha256sum | cut -c1-16)
+    if [ ! -f "$PROBE" ]; then
+        if probe_kvm; then echo kvm > "$PROBE"; else echo tcg > "$PROBE"; fi
+    fi
+    ACCEL=$(cat "$PROBE")
+fi
+case "$ACCEL" in
+    kvm) QACCEL=(-accel kvm -cpu host) ;;
+    tcg) QACCEL=(-accel tcg) ;;
+    *) log "UBLK_VM_ACCEL must be kvm, tcg or auto, not '$ACCEL'"; exit 1 ;;
+esac
+
 # --- boot ----------------------------------------------------------------------------------
-log "booting (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ublk-realdev ${ARGS[*]}"
+log "booting with $ACCEL (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ublk-realdev ${ARGS[*]}"
 T0=$(date +%s.%N)
 set +e
-timeout -s KILL "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -kernel "$K/vmlinuz" \
+timeout -s KILL "$VM_TIMEOUT" qemu-system-x86_64 "${QACCEL[@]}" -m 1024 -smp 2 -kernel "$K/vmlinuz" \
     -initrd "$RUN/initrd" -append "console=ttyS0 quiet loglevel=4 panic=-1 ${UBLK_VM_APPEND:-}" \
     -display none -monitor none -serial "file:$RUN/console.log" -serial "file:$RUN/out.log" -no-reboot \
     </dev/null >"$RUN/qemu.log" 2>&1

@@ -14,6 +14,14 @@ pub struct ConformArgs {
     /// host's own kernel.
     #[arg(long)]
     pub kernel: Option<String>,
+    /// With --vm: boot this kernel image (a bzImage you built) instead of Debian's, against
+    /// the model of --kernel.
+    #[arg(long)]
+    pub kernel_image: Option<PathBuf>,
+    /// With --kernel-image: its ublk_drv module (.ko, .ko.xz, .ko.zst); omit it when ublk_drv
+    /// is built in.
+    #[arg(long, requires = "kernel_image")]
+    pub module: Option<PathBuf>,
     /// Random programs to run.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub count: u64,
@@ -55,6 +63,7 @@ pub struct ConformArgs {
 }
 
 pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
+    crate::conform::runner::use_kernel_image(a.kernel_image.as_deref(), a.module.as_deref(), a.vm)?;
     let k = compile::resolve_kernel(a.kernel.as_deref(), a.device).map_err(anyhow::Error::msg)?;
     let feat = k.preset.features();
     if let Some(dir) = &a.write_corpus {

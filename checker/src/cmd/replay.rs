@@ -20,6 +20,14 @@ pub struct ReplayArgs {
     /// host's own kernel.
     #[arg(long)]
     pub kernel: Option<String>,
+    /// With --vm: boot this kernel image (a bzImage you built) instead of Debian's, against
+    /// the model of --kernel.
+    #[arg(long)]
+    pub kernel_image: Option<PathBuf>,
+    /// With --kernel-image: its ublk_drv module (.ko, .ko.xz, .ko.zst); omit it when ublk_drv
+    /// is built in.
+    #[arg(long, requires = "kernel_image")]
+    pub module: Option<PathBuf>,
     /// Per-step timeout (a step without its effect by then is a hang).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
@@ -37,6 +45,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
     }
     // the traces are read and checked first (a bad trace is refused on any host); a host
     // without ublk, or whose kernel no preset models, is refused before its device is touched
+    crate::conform::runner::use_kernel_image(a.kernel_image.as_deref(), a.module.as_deref(), a.vm)?;
     let resolved = compile::resolve_kernel(a.kernel.as_deref(), a.device);
     let k = match &resolved {
         Ok(k) => *k,

@@ -31,6 +31,40 @@ pub fn repo_root() -> PathBuf {
 /// A guest that dies before the payload produced anything (seen once under TCG: an oops in
 /// `ktime_get` two seconds into boot) is booted again, up to twice: that is the emulator, not
 /// ublk, and no program has run yet.
+/// Boot `image` (and load `module`) in the VM instead of the Debian kernel: checked here
+/// (regular files), handed to scripts/vm/run.sh as UBLK_VM_KERNEL_IMAGE / UBLK_VM_MODULE.
+pub fn use_kernel_image(
+    image: Option<&Path>,
+    module: Option<&Path>,
+    vm: bool,
+) -> anyhow::Result<()> {
+    let Some(image) = image else { return Ok(()) };
+    if !vm {
+        anyhow::bail!("--kernel-image boots your kernel in QEMU: add --vm");
+    }
+    for (what, p) in [("--kernel-image", Some(image)), ("--module", module)] {
+        let Some(p) = p else { continue };
+        if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
+            anyhow::bail!("{what} {}: not a regular file", p.display());
+        }
+    }
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    std::env::set_var("UBLK_VM_KERNEL_IMAGE", abs(image));
+    match module {
+        Some(m) => std::env::set_var("UBLK_VM_MODULE", abs(m)),
+        None => std::env::remove_var("UBLK_VM_MODULE"),
+    }
+    eprintln!(
+        "ublksim: booting your kernel {}{}",
+        image.display(),
+        module.map_or(" (ublk_drv built in)".to_string(), |m| format!(
+            " with {}",
+            m.display()
+        ))
+    );
+    Ok(())
+}
+
 pub fn run_programs(
     programs: &[Program],
     k: &KernelTarget,
