@@ -241,10 +241,49 @@ fn the_model_reproduces_the_conformance_corpus() {
                 Ok(v) => bad.push(format!("{}: {}", p.display(), v.mismatch.unwrap())),
                 Err(e) => bad.push(format!("{}: {e}", p.display())),
             }
+            // the steps fit, but are they the model's own sequential run of the program?
+            // A replay runs the model's prediction, and the trace is a prediction the kernel
+            // confirmed: an action the trace leaves pending (a FETCH waiting for ub->mutex)
+            // must not finish at once
+            if let Err(e) = sequential_run_is_the_trace(&t) {
+                bad.push(format!("{}: {e}", p.display()));
+            }
         }
     }
     assert!(n >= 12, "{n} corpus traces");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// The model's sequential run of the trace's program (its user actions in order, the kernel
+/// settled after each, as `ublksim conform` compiles it) is exactly the trace's steps.
+fn sequential_run_is_the_trace(t: &Trace) -> Result<(), String> {
+    use ublk_checker::conform::compile::{compile, order_from_trace, ModelProgram};
+    let order = order_from_trace(t)?;
+    let mp = ModelProgram {
+        id: "corpus".into(),
+        scenario: t.header.scenario.clone(),
+        order,
+    };
+    let c = compile(&mp, t.header.features)?;
+    let show = |s: &ublk_traces::TraceStep| format!("{} {} → {:?}", s.actor, s.func, s.result);
+    for (i, (a, b)) in t.steps.iter().zip(&c.steps).enumerate() {
+        if (&a.actor, &a.func, a.result) != (&b.actor, &b.func, b.result) {
+            return Err(format!(
+                "step {}: the trace has {}, the model's sequential run of its program {}",
+                i + 1,
+                show(a),
+                show(b)
+            ));
+        }
+    }
+    if t.steps.len() != c.steps.len() {
+        return Err(format!(
+            "the trace has {} steps, the model's sequential run of its program {}",
+            t.steps.len(),
+            c.steps.len()
+        ));
+    }
+    Ok(())
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub struct ExecOpts {
 
 use crate::child::*;
 
+/// How long a control command predicted pending is given before it is judged pending.
+const CTRL_SETTLE: Duration = Duration::from_millis(500);
+
 enum Ev {
     Child(FromChild),
     ChildEof,
@@ -88,7 +91,12 @@ impl Run<'_> {
 
     /// Wait until `f` holds, at most the step timeout.
     fn wait(&mut self, f: impl Fn(&Self) -> bool) -> bool {
-        let deadline = Instant::now() + self.o.step_timeout;
+        self.wait_for(self.o.step_timeout, f)
+    }
+
+    /// Wait until `f` holds, at most `bound`.
+    fn wait_for(&mut self, bound: Duration, f: impl Fn(&Self) -> bool) -> bool {
+        let deadline = Instant::now() + bound;
         self.pump();
         while !f(self) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -181,7 +189,28 @@ impl Run<'_> {
                 if let Err(e) = self.send_child(i, s.thread, act) {
                     return Got::Error(e.to_string());
                 }
+                let io_cmd_tag = match act {
+                    Act::Fetch { tag, .. } | Act::Commit { tag, .. } | Act::NeedGetData { tag } => {
+                        Some(*tag)
+                    }
+                    _ => None,
+                };
+                if let Some(tag) = io_cmd_tag {
+                    // before the reply: a later WaitCqe may wait for a command whose
+                    // io_uring_enter has not returned yet
+                    self.last_cmd.insert((s.thread, tag), i);
+                }
                 if !self.wait(|s| s.replies.contains_key(&i)) {
+                    // an io command predicted pending whose io_uring_enter has not returned:
+                    // the thread sleeps inside the driver (ublk_fetch waiting for ub->mutex);
+                    // its CQE (or the hang) is judged by the steps that wait for it
+                    if io_cmd_tag.is_some() && matches!(s.expect, Expect::Pending) {
+                        self.pump();
+                        return match self.done.get(&i) {
+                            Some(&v) => Got::Done(Some(v)),
+                            None => Got::Pending,
+                        };
+                    }
                     return Got::Hang;
                 }
                 let (val, err) = self.replies[&i].clone();
@@ -193,8 +222,7 @@ impl Run<'_> {
                     // may come from a kworker (a partial COMMIT's remainder is requeued by
                     // kblockd's requeue work and handed to the new FETCH); one predicted
                     // pending is checked now
-                    Act::Fetch { tag, .. } | Act::Commit { tag, .. } | Act::NeedGetData { tag } => {
-                        self.last_cmd.insert((s.thread, *tag), i);
+                    Act::Fetch { .. } | Act::Commit { .. } | Act::NeedGetData { .. } => {
                         self.observe_ref(i, &s.expect)
                     }
                     Act::Register { .. } | Act::Unregister { .. } | Act::BadType { .. } => {
@@ -226,6 +254,15 @@ impl Run<'_> {
                     (UBLK_U_CMD_STOP_DEV, "STOP_DEV")
                 };
                 self.spawn_ctrl(i, op, name);
+                if matches!(s.expect, Expect::Pending) {
+                    // a control command predicted to wait inside (STOP_DEV in del_gendisk
+                    // for a request the server owns, with ub->mutex held): give it the time
+                    // to get there (or to finish: a divergence) before the next action, which
+                    // may depend on it (a FETCH that must find ub->mutex taken). STOP_DEV
+                    // alone takes 70-110 ms under TCG
+                    let settle = self.o.step_timeout.min(CTRL_SETTLE);
+                    self.wait_for(settle, |s| s.done.contains_key(&i));
+                }
                 self.observe_ref(i, &s.expect)
             }
             (ThreadKind::Killer, Act::Kill) => {

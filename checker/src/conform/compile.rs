@@ -102,7 +102,7 @@ pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Re
         }
         let mut moved = false;
         for a in 0..m.actors.len() as ActorId {
-            if !is_kernel_actor(m, a) || !m.may_step(s, a) {
+            if !oracle::runs_unasked(m, s, a) || !m.may_step(s, a) {
                 continue;
             }
             if let Outcome::Stepped(info) = m.apply(s, a).map_err(|v| v.to_string())? {
@@ -427,7 +427,7 @@ pub fn order_from_trace(t: &Trace) -> Result<Vec<ActorId>, String> {
         // a user action ends when its actor is back outside the kernel, or when another user
         // actor acts (the oracle ran it until it blocked: a control command waiting inside,
         // like START_DEV for a partition scan's read, resumes as a new action)
-        if !is_kernel_actor(&m, a) && (!mid_op(&m, &s, a) || order.last() != Some(&a)) {
+        if !oracle::runs_unasked(&m, &s, a) && (!mid_op(&m, &s, a) || order.last() != Some(&a)) {
             order.push(a);
         }
         match m.apply(&mut s, a) {

@@ -374,6 +374,112 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
             &[d, c, b, d, d, b, b, b, c],
             "fail-io-read-7.2",
         ),
+        // a FETCH that waits for ub->mutex: ublk_fetch takes ub->mutex before
+        // __ublk_fetch's "device ready" check (-EBUSY). STOP_DEV holds the mutex in
+        // ublk_stop_dev while del_gendisk waits for the read the daemon owns; another server
+        // thread's FETCH of tag 0 sleeps in its io_uring_enter until the daemon's COMMIT ends
+        // the read and STOP_DEV unlocks, then it is -EBUSY; STOP cancels the re-armed FETCH
+        program(
+            sc(
+                "fetch-waits-for-stop-7.2",
+                "a second thread's FETCH while STOP_DEV holds ub->mutex in del_gendisk",
+                DevConfig {
+                    copy: CopyMode::Copy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        true,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Commit {
+                                q: 0,
+                                tag: 0,
+                                result: 4096,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::Exit,
+                        ],
+                    ),
+                    server(
+                        h,
+                        true,
+                        vec![Op::Fetch {
+                            q: 0,
+                            tag: 0,
+                            buf: true,
+                        }],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, c, b, d, c, h, d, b, c, d, d],
+            "fetch-waits-for-stop-7.2",
+        ),
+        // plain-fd-ring-close-release with one more command: after the thread closed its
+        // ring, its next FETCH is an io_uring_enter on the closed fd number (-EBADF from the
+        // syscall, the model's io_uring_enter on a closed ring fd)
+        program(
+            sc(
+                "closed-ring-ebadf-7.2",
+                "a FETCH issued on the ring fd its thread closed: -EBADF",
+                DevConfig {
+                    depth: 2,
+                    copy: CopyMode::Copy,
+                    ..DevConfig::default()
+                },
+                vec![
+                    server(
+                        d,
+                        false,
+                        vec![
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::Fetch {
+                                q: 0,
+                                tag: 1,
+                                buf: true,
+                            },
+                            Op::WaitCqe { q: 0, tag: 0 },
+                            Op::CloseRing,
+                            Op::Fetch {
+                                q: 0,
+                                tag: 0,
+                                buf: true,
+                            },
+                            Op::Exit,
+                        ],
+                    ),
+                    ActorSpec::Submitter {
+                        q: 0,
+                        bios: vec![Bio::Read],
+                    },
+                    ActorSpec::Control {
+                        prog: vec![CtrlOp::StartDev],
+                    },
+                ],
+            ),
+            Preset::K72,
+            &[d, d, c, b, d, d, d, d, b],
+            "closed-ring-ebadf-7.2",
+        ),
     ]
 }
 

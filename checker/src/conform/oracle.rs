@@ -14,7 +14,7 @@
 use crate::explore::bfs::fingerprint;
 use serde::Serialize;
 use std::collections::HashSet;
-use ublk_model::state::{ActorId, CmdSt};
+use ublk_model::state::{ActorId, CmdSt, Resume};
 use ublk_model::{Func, Kind, Model, Outcome, State, Violation};
 
 /// What one user action is predicted to show.
@@ -51,6 +51,15 @@ pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
     m.actors[a as usize].kind.is_kernel()
 }
 
+/// Does `a` move without a user action: one of the kernel's own contexts, or a server thread
+/// asleep inside its io_uring_enter in `ublk_fetch` (waiting for `ub->mutex`), which goes on
+/// as soon as the mutex is free, not when user space next acts.
+pub fn runs_unasked(m: &Model, s: &State, a: ActorId) -> bool {
+    is_kernel_actor(m, a)
+        || (matches!(m.actors[a as usize].kind, Kind::Server { .. })
+            && matches!(s.actors[a as usize].at, Resume::Fetch))
+}
+
 /// Run kernel actors until none can move (or they only cycle: a ring exit
 /// retrying a cancel that cannot succeed).  Returns the functions run.
 fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
@@ -62,7 +71,7 @@ fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
         }
         let mut moved = false;
         for a in 0..m.actors.len() as ActorId {
-            if !is_kernel_actor(m, a) || !m.may_step(s, a) {
+            if !runs_unasked(m, s, a) || !m.may_step(s, a) {
                 continue;
             }
             if let Outcome::Stepped(info) = m.apply(s, a)? {

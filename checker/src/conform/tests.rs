@@ -206,3 +206,62 @@ fn the_hosts_kernel_line_names_its_preset() {
     assert_eq!(kernel_target("6.12").unwrap().preset.name(), "K612");
     assert!(kernel_target("6.1").is_err());
 }
+
+#[test]
+fn a_fetch_waiting_for_the_mutex_is_pending_and_ends_with_stop_dev() {
+    let mp = corpus_programs()
+        .into_iter()
+        .find(|p| p.id == "fetch-waits-for-stop-7.2")
+        .unwrap();
+    let c = compile(&mp, Preset::K72.features()).unwrap();
+    let steps: Vec<_> = c
+        .program
+        .steps
+        .iter()
+        .map(|s| (s.act.clone(), s.expect.clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Act::Fetch { tag: 0, buf: true }, Expect::Pending),
+            (Act::StartDev, Expect::Done(Some(0))),
+            (Act::Read, Expect::Pending),
+            (Act::WaitCqe { tag: 0 }, Expect::Done(Some(0))),
+            (Act::StopDev, Expect::Pending),
+            // the helper's FETCH sleeps on ub->mutex (STOP_DEV in del_gendisk)
+            (Act::Fetch { tag: 0, buf: true }, Expect::Pending),
+            (
+                Act::Commit {
+                    tag: 0,
+                    result: 4096,
+                    buf: true
+                },
+                Expect::Pending
+            ),
+            (Act::BioWait, Expect::Done(Some(0))),
+            (Act::CtrlWait, Expect::Done(Some(0))),
+            (Act::WaitCqe { tag: 0 }, Expect::Done(Some(-19))),
+            (Act::Exit, Expect::Done(None)),
+        ]
+    );
+    // it finishes once STOP_DEV unlocked, within STOP_DEV's action, not at a helper action
+    let after_stop = &c.program.steps[8].after;
+    assert!(after_stop.contains(&Effect {
+        of: 5,
+        expect: Expect::Done(Some(-16))
+    }));
+}
+
+#[test]
+fn a_fetch_on_a_closed_ring_is_ebadf() {
+    let mp = corpus_programs()
+        .into_iter()
+        .find(|p| p.id == "closed-ring-ebadf-7.2")
+        .unwrap();
+    let c = compile(&mp, Preset::K72.features()).unwrap();
+    let s = &c.program.steps[6];
+    assert_eq!(
+        (s.act.clone(), s.expect.clone()),
+        (Act::Fetch { tag: 0, buf: true }, Expect::Done(Some(-9)))
+    );
+}
