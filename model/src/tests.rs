@@ -387,6 +387,7 @@ fn a_request_may_get_any_free_tag() {
         assert_eq!(m.any_tag, per_io);
         let sub = m.actor_id("submitter0").unwrap();
         let mut s = m.init();
+        assert_eq!(m.choices(&s, sub), 1, "no disk yet: no allocation, no choice");
         // every FETCH, then START_DEV: the submitter is the one left to move
         let others: Vec<_> = (0..m.actors.len() as u8).filter(|&a| a != sub).collect();
         for _ in 0..8 {
@@ -405,6 +406,7 @@ fn a_request_may_get_any_free_tag() {
                     choice: c,
                 };
                 assert!(matches!(m.apply(&mut t, mv), Ok(Outcome::Stepped(_))));
+                assert_eq!(m.choices(&t, sub), 1, "ublk_queue_rq has no choice");
                 t.tags_rqs.iter().position(|r| r.is_some())
             })
             .collect();
@@ -481,6 +483,9 @@ fn a_requeue_with_an_elevator_takes_any_free_tag() {
         "tags->rqs[0] keeps the stale pointer"
     );
     assert_eq!(m.choices(&s, rw), 2);
+    // the client waits in the block layer meanwhile, both tags free: it has no choice to make
+    let sub = m.actor_id("submitter0").unwrap();
+    assert_eq!(m.choices(&s, sub), 1);
     let tags: Vec<_> = (0..2)
         .map(|c| {
             let mut t = s.clone();
@@ -489,6 +494,7 @@ fn a_requeue_with_an_elevator_takes_any_free_tag() {
                 choice: c,
             };
             assert!(matches!(m.apply(&mut t, mv), Ok(Outcome::Stepped(_))));
+            assert_eq!(m.choices(&t, rw), 1, "ublk_queue_cmd has no choice");
             t.reqs[r as usize].tag
         })
         .collect();
