@@ -387,7 +387,11 @@ fn a_request_may_get_any_free_tag() {
         assert_eq!(m.any_tag, per_io);
         let sub = m.actor_id("submitter0").unwrap();
         let mut s = m.init();
-        assert_eq!(m.choices(&s, sub), 1, "no disk yet: no allocation, no choice");
+        assert_eq!(
+            m.choices(&s, sub),
+            1,
+            "no disk yet: no allocation, no choice"
+        );
         // every FETCH, then START_DEV: the submitter is the one left to move
         let others: Vec<_> = (0..m.actors.len() as u8).filter(|&a| a != sub).collect();
         for _ in 0..8 {

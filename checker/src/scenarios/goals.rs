@@ -66,6 +66,7 @@ const GOALS: &[(&str, &[Goal], &[Goal])] = &[
     ("recovery-requeue-612", &[Goal::RequeueRedispatch, Goal::Recovered, Goal::StopInflight, Goal::RequestEnds, Goal::CancelCompletes], &[Goal::ReleaseAbort]),
     ("user-copy-queue-daemon", &[Goal::StopInflight, Goal::RequestEnds, Goal::CancelCompletes], &[]),
     ("recovery-start-twice", &[Goal::Recovered, Goal::RequestEnds, Goal::CancelCompletes], &[]),
+    ("more-bios-than-tags", &[Goal::RequestEnds, Goal::StopInflight, Goal::CancelCompletes], &[]),
     ("small-user-copy-vs-elevator", &[Goal::OffdaemonRef, Goal::OffdaemonRefused, Goal::ElevatorFree, Goal::RequestEnds], &[]),
     ("small-recovery-reissue-abort", &[Goal::RequeueRedispatch, Goal::ReleaseAbort], &[]),
     ("small-server-exit-owned", &[Goal::ReleaseAbort, Goal::RequestEnds], &[]),

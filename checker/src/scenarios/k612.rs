@@ -110,5 +110,22 @@ pub fn all() -> Vec<Scenario> {
                 ActorSpec::Control { prog: vec![StartDev, CtrlOp::StartUserRecovery, CtrlOp::StartUserRecoveryOnce, CtrlOp::EndUserRecovery, CtrlOp::DelDev] },
             ],
         ),
+        sc(
+            "more-bios-than-tags",
+            "Two clients on a device with one tag: the second bio waits in blk-mq for the driver \
+             tag the first holds, gets it once the first request ends and is served through the \
+             re-armed FETCH; STOP_DEV then cancels the FETCH the daemon armed last.",
+            copy(1),
+            vec![
+                server(
+                    "daemon",
+                    true,
+                    vec![fetch(0, true), wait(0), commit(0, 4096, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit],
+                ),
+                ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
+                ActorSpec::Submitter { q: Q, bios: vec![Bio::Write] },
+                ActorSpec::Control { prog: vec![StartDev, StopDev] },
+            ],
+        ),
     ]
 }
