@@ -504,3 +504,41 @@ fn a_requeue_with_an_elevator_takes_any_free_tag() {
         .collect();
     assert_eq!(tags, vec![Some(0), Some(1)]);
 }
+
+/// With an I/O scheduler a request takes any free scheduler request and any free driver
+/// tag: four distinct alternatives on an idle depth-2 device.
+#[test]
+fn with_an_elevator_any_request_meets_any_tag() {
+    let mut sc = two_tags(true);
+    sc.dev.elevator = true;
+    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let sub = m.actor_id("submitter0").unwrap();
+    let mut s = m.init();
+    let others: Vec<_> = (0..m.actors.len() as u8).filter(|&a| a != sub).collect();
+    for _ in 0..8 {
+        for &a in &others {
+            let _ = m.apply(&mut s, a);
+        }
+    }
+    assert_eq!(m.choices(&s, sub), 4);
+    let mut got: Vec<(usize, Option<u8>)> = (0..4)
+        .map(|c| {
+            let mut t = s.clone();
+            assert!(matches!(
+                m.apply(
+                    &mut t,
+                    crate::Move {
+                        actor: sub,
+                        choice: c
+                    }
+                ),
+                Ok(Outcome::Stepped(_))
+            ));
+            let r = t.reqs.iter().position(|r| r.allocated).unwrap();
+            (r, t.reqs[r].tag)
+        })
+        .collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 4, "{got:?}");
+}
