@@ -457,3 +457,36 @@ fn start_dev_waits_for_the_partition_scan_read() {
     run(&m, &mut s, d);
     assert_eq!(run(&m, &mut s, c), vec![0]);
 }
+
+/// 6.12 DEL_DEV is its own command (`ublk_ctrl_del_dev`), not a STOP_DEV: once the
+/// server is gone it returns through its own step.
+#[test]
+fn del_dev_612_ends_as_del_dev() {
+    let sc = scenario(
+        copy(),
+        vec![
+            server("d", vec![fetch(0, true), Op::Exit]),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::DelDev],
+            },
+        ],
+    );
+    let m = Model::new(&sc, k612()).unwrap();
+    let mut s = m.init();
+    let mut funcs = Vec::new();
+    for _ in 0..200 {
+        let mut moved = false;
+        for a in 0..m.actors.len() as u8 {
+            if let Ok(Outcome::Stepped(i)) = m.apply(&mut s, a) {
+                if m.actors[a as usize].name == "control" {
+                    funcs.push(i.func);
+                }
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert_eq!(funcs.last(), Some(&crate::Func::UblkCtrlDelDev612), "{funcs:?}");
+}

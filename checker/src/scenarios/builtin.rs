@@ -117,6 +117,23 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         sc(
+            "stale-tag-lookup",
+            "Zero copy with an I/O scheduler and two per-io daemons: a request structure ends on \
+             tag 0, leaving tags->rqs[0] pointing to it, and may be taken again on tag 1 for the \
+             next bio; an off-daemon REGISTER of tag 0 looks the stale pointer up. Since p02 the \
+             idle slot's io->ref is 0, so refcount_inc_not_zero refuses it before the `req->tag == \
+             tag` check (which decides only where the count lives in the request: PRE, 6.12); the \
+             stale pointer must stay harmless on every interleaving.",
+            DevConfig { depth: 2, elevator: true, ..zc() },
+            vec![
+                server("daemon0", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("daemon1", true, vec![fetch(1, false), wait(1), commit(1, 4096, false), wait(1), Op::Exit]),
+                server("helper", false, vec![reg(0, 0), unreg(0, 0), Op::ThreadExit]),
+                submit(&[Bio::Read, Bio::Read]),
+                control(&[StartDev, StopDev]),
+            ],
+        ),
+        sc(
             "concurrent-fetch",
             "Two server threads FETCH the same slot before the device is ready (B-5): the FETCH must \
              be serialized under ub->mutex with the ACTIVE re-check, or one cmd is lost and the \
