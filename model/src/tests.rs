@@ -500,7 +500,11 @@ fn a_requeue_with_an_elevator_takes_any_free_tag() {
             assert!(matches!(m.apply(&mut t, mv), Ok(Outcome::Stepped(_))));
             assert_eq!(m.choices(&t, rw), 1, "ublk_queue_cmd has no choice");
             let tag = t.reqs[r as usize].tag;
-            assert_eq!(t.tags_rqs[tag.unwrap() as usize], Some(r), "tags->rqs[tag] is set");
+            assert_eq!(
+                t.tags_rqs[tag.unwrap() as usize],
+                Some(r),
+                "tags->rqs[tag] is set"
+            );
             tag
         })
         .collect();

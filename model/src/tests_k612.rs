@@ -488,5 +488,9 @@ fn del_dev_612_ends_as_del_dev() {
             break;
         }
     }
-    assert_eq!(funcs.last(), Some(&crate::Func::UblkCtrlDelDev612), "{funcs:?}");
+    assert_eq!(
+        funcs.last(),
+        Some(&crate::Func::UblkCtrlDelDev612),
+        "{funcs:?}"
+    );
 }
