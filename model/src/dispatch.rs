@@ -58,7 +58,14 @@ impl Exec<'_> {
     pub(crate) fn queue_cmd_tw(&mut self, r: RqId) -> R<()> {
         let (q, tag) = {
             let rq = self.rq(r, "ublk_queue_cmd")?;
-            (rq.q, rq.tag.expect("started request has a tag"))
+            let (q, tag, ended, started) = (rq.q, rq.tag, rq.ended, rq.started);
+            let Some(tag) = tag else {
+                return self.fail(
+                    Inv::S2,
+                    format!("ublk_queue_cmd: rq{r} lost its driver tag since ublk_queue_rq started it (ended {ended}, started {started})"),
+                );
+            };
+            (q, tag)
         };
         let sl = self.slot_idx(q, tag);
         let io = &self.s.slots[sl];

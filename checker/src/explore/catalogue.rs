@@ -107,6 +107,16 @@ const O5: &str = "own analysis (spec §5.3, O-5): __ublk_check_and_get_req loads
                   and the started/tag check reads freed memory. Needs a full freeze and elevator \
                   switch inside a few instructions.";
 
+const O5_PUT: &str = "own analysis, found by the simulator in session 5 (K72 user copy, seed 18) once a \
+                      request may take any free scheduler request: the same window as O-5 without the \
+                      elevator switch. An off-daemon lookup loads tags->rqs[tag] (request A), A ends and \
+                      request B is dispatched on the tag; refcount_inc_not_zero(&io->ref) succeeds on B's \
+                      round, the started/tag check fails on A, and the failing path's \
+                      ublk_put_req_ref(io, A) drops what may be B's last reference and completes A — \
+                      already ended, or by now a new request between ublk_queue_rq's two halves (it \
+                      loses its driver tag, or its dispatch then hands an ended request to the slot) — while \
+                      B is never completed. Not yet tried on a real kernel.";
+
 const O8: &str = "own analysis of 6.12.118, not reported upstream: ublk_quiesce_work_fn drops ub->mutex \
                   after QUIESCED and only then walks ublk_cancel_dev; START_USER_RECOVERY (which needs \
                   QUIESCED and takes only ub->mutex, no flush of quiesce_work) reinitialises the queue, \
@@ -482,6 +492,10 @@ pub const FINDINGS: &[Finding] = &[
         known: &[
             // the lookup by tag then refcount in ublk_io: p02's code
             Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: sig("__ublk_check_and_get_req", "whose memory was freed"), on: Where { on: &[P02], off: &[] }, reason: O5 },
+            // the failing check's put completes the stale request (simulator, elevator devices)
+            Known { scenario: "", what: What::Safety(Inv::S2), sig: sig("__ublk_complete_rq", "which was already ended"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
+            Known { scenario: "", what: What::Safety(Inv::S2), sig: sig("ublk_queue_cmd", "lost its driver tag"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
+            Known { scenario: "", what: What::Safety(Inv::S6), sig: sig("ublk_cmd_tw_cb: ublk_dispatch_req", "is OWNED_BY_SRV but io->req is not its started request"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
         ],
     },
     Finding {
