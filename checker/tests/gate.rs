@@ -26,41 +26,49 @@ use ublk_sim::workload::{scenario, Quirk, SimConfig};
 use ublk_sim::{simulate, RunOpts};
 use ublk_traces::Trace;
 
-/// Problems of `scs` on `preset`: a verdict other than the declared ones.
+/// What is wrong with one scenario's result on `preset`: a verdict other than the declared
+/// ones (a budget cut is allowed where `cut_ok`), a new signature, a declared finding no
+/// longer reached, a vacuous goal.
+fn problems(
+    preset: Preset,
+    name: &str,
+    r: &ublk_checker::explore::verdict::ScenarioResult,
+    cut_ok: bool,
+) -> Vec<String> {
+    let p = preset.name();
+    let mut bad = Vec::new();
+    match &r.verdict {
+        Verdict::Pass | Verdict::Known | Verdict::NotApplicable => {}
+        Verdict::Incomplete if cut_ok => {}
+        v => bad.push(format!("{p} {name}: {v:?}")),
+    }
+    let new = r.findings.iter().filter(|f| f.known.is_none());
+    bad.extend(new.map(|f| format!("{p} {name}: new {}", f.signature)));
+    bad.extend(r.unreached.iter().map(|u| format!("{p} {name}: {u}")));
+    bad.extend(
+        r.vacuous
+            .iter()
+            .map(|v| format!("{p} {name}: vacuous: {v}")),
+    );
+    bad
+}
+
+/// Problems of `scs` on `preset` (see [`problems`]).
 fn clean(preset: Preset, scs: &[ublk_model::Scenario], max_states: u64) -> Vec<String> {
     let o = CheckOpts {
         max_states,
         ..CheckOpts::new(preset, preset.features())
     };
-    let mut bad = Vec::new();
-    for sc in scs {
-        let r = run_scenario(sc, &o).expect("scenario runs");
-        if !matches!(
-            r.verdict,
-            Verdict::Pass | Verdict::Known | Verdict::NotApplicable
-        ) {
-            bad.push(format!("{} {}: {:?}", preset.name(), sc.name, r.verdict));
-        }
-        for f in r.findings.iter().filter(|f| f.known.is_none()) {
-            bad.push(format!(
-                "{} {}: new {}",
-                preset.name(),
-                sc.name,
-                f.signature
-            ));
-        }
-        bad.extend(
-            r.unreached
-                .iter()
-                .map(|u| format!("{} {}: {u}", preset.name(), sc.name)),
-        );
-        bad.extend(
-            r.vacuous
-                .iter()
-                .map(|v| format!("{} {}: vacuous: {v}", preset.name(), sc.name)),
-        );
-    }
-    bad
+    scs.iter()
+        .flat_map(|sc| {
+            problems(
+                preset,
+                &sc.name,
+                &run_scenario(sc, &o).expect("scenario runs"),
+                false,
+            )
+        })
+        .collect()
 }
 
 /// What the default check of `preset` finds: the built-in scenarios and the s1 sweep.
@@ -82,31 +90,14 @@ fn check(preset: Preset) -> (Vec<String>, Vec<String>) {
         let mut sweep: std::collections::BTreeMap<String, usize> = Default::default();
         for sc in &scs {
             let r = run_scenario(sc, &o).expect("scenario runs");
-            match r.verdict {
-                Verdict::Pass | Verdict::Known | Verdict::NotApplicable => {}
-                Verdict::Incomplete if max_states < 1_000_000 => {} // a sweep budget cut
-                v => bad.push(format!("{} {}: {v:?}", preset.name(), sc.name)),
-            }
+            // a budget cut is allowed in the sweep
+            bad.extend(problems(preset, &sc.name, &r, max_states < 1_000_000));
             for f in &r.findings {
-                if f.known.is_none() {
-                    bad.push(format!(
-                        "{} {}: new {}",
-                        preset.name(),
-                        sc.name,
-                        f.signature
-                    ));
-                }
                 if i == 0 {
                     lines.push(format!("{}: {}", sc.name, f.signature));
                 } else {
                     *sweep.entry(f.signature.to_string()).or_default() += 1;
                 }
-            }
-            for u in &r.unreached {
-                bad.push(format!("{} {}: {u}", preset.name(), sc.name));
-            }
-            for v in &r.vacuous {
-                bad.push(format!("{} {}: vacuous: {v}", preset.name(), sc.name));
             }
         }
         lines.extend(sweep.into_iter().map(|(s, n)| format!("sweep: {s} × {n}")));
