@@ -177,3 +177,133 @@ fn a_regression_is_worse() {
     assert!(r.worse);
     assert!(r.scenarios[0].patch.verdict.starts_with("FAIL S1"));
 }
+
+/// The state-graph picture (`diff --dot/--svg`): drawn nodes coloured exactly by who reaches
+/// them, its counts those of the diff's state table, violations drawn where a side has one,
+/// the same bytes every time, and the committed example fresh.
+mod picture {
+    use super::*;
+    use ublk_checker::diff::picture::{state_graph, Picture};
+
+    fn draw(sc: &str, base: &str, patch: &str) -> Picture {
+        let o = DiffOpts {
+            scenarios: scenarios::select(&[sc.to_string()]).unwrap(),
+            ..opts(false)
+        };
+        state_graph(
+            &o.scenarios[0],
+            &parse_side(base).unwrap(),
+            &parse_side(patch).unwrap(),
+            &o,
+            6,
+        )
+        .unwrap()
+    }
+
+    fn count(hay: &str, needle: &str) -> usize {
+        hay.matches(needle).count()
+    }
+
+    #[test]
+    fn nodes_are_coloured_by_the_sides_that_reach_them() {
+        let p = draw("daemon-unreg-after-commit", "PRE", "POST");
+        // the same numbers as the diff's REACHABLE STATES table
+        let o = DiffOpts {
+            scenarios: scenarios::select(&["daemon-unreg-after-commit".to_string()]).unwrap(),
+            ..opts(false)
+        };
+        let r = compare::run(
+            &parse_side("PRE").unwrap(),
+            &parse_side("POST").unwrap(),
+            &o,
+        )
+        .unwrap();
+        let st = r.scenarios[0].states.as_ref().expect("both sides complete");
+        assert_eq!(p.only, (st.only_base, st.only_patch));
+        assert_eq!(
+            p.only,
+            (2, 16),
+            "PRE's pre-p09 hang states vs POST's ended request"
+        );
+        // every drawn node carries its class, and the classes add up
+        assert_eq!(count(&p.dot, "class=\"both\""), p.nodes.0);
+        assert_eq!(count(&p.dot, "class=\"only_base\""), p.nodes.1);
+        assert_eq!(count(&p.dot, "class=\"only_patch\""), p.nodes.2);
+        assert_eq!(p.nodes.1, 2, "both states only PRE reaches are drawn");
+        assert!(
+            p.nodes.2 >= 6,
+            "the six shallowest POST-only states are drawn"
+        );
+        assert_eq!(count(&p.dot, " -> n"), p.edges);
+        // POST's UNREGISTER ends the request; PRE's leaves it in flight (O-7's pre-p09 hang)
+        assert!(p.dot.contains("rq0 ended(0)") && p.dot.contains("color=\"#c66a00\""));
+        assert_eq!(
+            p,
+            draw("daemon-unreg-after-commit", "PRE", "POST"),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn a_side_against_itself_draws_nothing_coloured() {
+        let p = draw("daemon-unreg-after-commit", "POST", "POST");
+        assert_eq!(
+            (p.only, p.nodes, p.edges, p.violations),
+            ((0, 0), (0, 0, 0), 0, 0)
+        );
+    }
+
+    #[test]
+    fn the_patch_side_violation_is_drawn_with_its_path() {
+        // O-5 is reached only with the series (POST): the stale pointer's S1
+        let p = draw("stale-pointer-window", "PRE", "POST");
+        assert_eq!(p.violations, 1);
+        assert!(p.dot.contains("✗ S1") && p.dot.contains("class=\"violation\""));
+        assert_eq!(count(&p.dot, "-> v0"), 1);
+        assert_eq!(
+            count(&p.dot, "color=\"#c62828\", penwidth=2"),
+            1,
+            "its state has a red border"
+        );
+    }
+
+    #[test]
+    fn the_committed_example_is_fresh() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let want = draw("daemon-unreg-after-commit", "PRE", "POST").dot;
+        let have =
+            std::fs::read_to_string(root.join("docs/diff/daemon-unreg-after-commit-PRE-POST.dot"))
+                .unwrap();
+        assert!(
+            have == want,
+            "docs/diff/daemon-unreg-after-commit-PRE-POST.dot is stale: run `cargo run --release -- diff --base PRE --patch POST -s daemon-unreg-after-commit --dot docs/diff/daemon-unreg-after-commit-PRE-POST.dot --svg docs/diff/daemon-unreg-after-commit-PRE-POST.svg`"
+        );
+        let svg =
+            std::fs::read_to_string(root.join("docs/diff/daemon-unreg-after-commit-PRE-POST.svg"))
+                .unwrap();
+        for class in ["both", "only_base", "only_patch"] {
+            assert_eq!(
+                count(&svg, &format!("class=\"node {class}\"")),
+                count(&want, &format!("class=\"{class}\"")),
+                "the committed SVG was drawn from this DOT ({class})"
+            );
+        }
+    }
+}
+
+/// The picture needs one scenario: several are refused with one line and exit 2, nothing written.
+#[test]
+fn the_picture_flags_need_exactly_one_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d.svg");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_ublksim"))
+        .args(["diff", "--base", "PRE", "--patch", "POST", "--svg"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("name exactly one with -s"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!out.exists());
+}

@@ -49,18 +49,31 @@ pub fn text(r: &DiffReport, all_rows: bool) -> String {
         side_label(p, &r.patch.switches)
     );
     let _ = writeln!(out, "VERDICTS (changed first)");
-    let _ = writeln!(out, "  {:<34} {:<24} {:<24}", "scenario", b, p);
+    // columns as wide as their widest cell ("KNOWN hang L2 fake-timeout" is 26)
+    let width = |f: &dyn Fn(&crate::diff::compare::ScenarioDiff) -> usize, head: &str| {
+        r.scenarios
+            .iter()
+            .map(f)
+            .max()
+            .unwrap_or(0)
+            .max(head.chars().count())
+    };
+    let w0 = width(&|s| s.scenario.chars().count(), "scenario");
+    let w1 = width(&|s| s.base.verdict.chars().count(), b);
+    let w2 = width(&|s| s.patch.verdict.chars().count(), p);
+    let head = format!("  {:<w0$} {:<w1$} {:<w2$}", "scenario", b, p);
+    let _ = writeln!(out, "{}", head.trim_end());
     for s in &r.scenarios {
         let mark = match (s.changed, s.worse) {
             (_, true) => "  WORSE",
             (true, _) => "  changed",
             _ => "",
         };
-        let _ = writeln!(
-            out,
-            "  {:<34} {:<24} {:<24}{mark}",
+        let line = format!(
+            "  {:<w0$} {:<w1$} {:<w2$}{mark}",
             s.scenario, s.base.verdict, s.patch.verdict
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(
         out,
