@@ -7,7 +7,8 @@
 #     lasso (O-7) are opened, stepped to the end, and the violation / hang
 #     text must be shown, and the page's folded sequence chart (the SVG of
 #     `ublksim chart`) must unfold with a lane per acting actor, a row per
-#     step and the ending marked; screenshots go to out/ci-artefacts/.
+#     step and the ending marked; screenshots go to out/ci-artefacts/;
+#  3. the diff picture (docs/diff) is regenerated equal and shown in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/ublksim
@@ -32,3 +33,14 @@ mkdir -p "$art"
 "$bin" view "$tmp/traces/K72-exit-before-unregister.jsonl" -o "$art/viewer-o7.html"
 /usr/bin/python3 scripts/viewer-test.py "$art/viewer-b8.html" "VIOLATION S4" "$art/viewer.png"
 /usr/bin/python3 scripts/viewer-test.py "$art/viewer-o7.html" "HANG L2" "$art/viewer-lasso.png"
+
+echo "== diff picture: regenerate and compare with docs/diff, then open it in Chromium"
+"$bin" diff --base PRE --patch POST -s daemon-unreg-after-commit \
+  --dot "$tmp/diff.dot" --svg "$tmp/diff.svg" >/dev/null
+for f in dot svg; do
+  cmp "$tmp/diff.$f" "docs/diff/daemon-unreg-after-commit-PRE-POST.$f" || {
+    echo "docs/diff is stale: run  cargo run --release -- diff --base PRE --patch POST -s daemon-unreg-after-commit --dot docs/diff/daemon-unreg-after-commit-PRE-POST.dot --svg docs/diff/daemon-unreg-after-commit-PRE-POST.svg" >&2
+    exit 1
+  }
+done
+/usr/bin/python3 scripts/viewer-test.py --diff-svg "$tmp/diff.svg" "$art/diff.png"

@@ -8,6 +8,7 @@ the ending marked (the violation on the last step, or a cycle / dead end);
 its screenshot goes beside the first (`-chart.png`).
 
 usage: viewer-test.py PAGE.html EXPECTED_TEXT SCREENSHOT.png
+       viewer-test.py --diff-svg DIFF.svg SCREENSHOT.png   (a `diff --svg` state graph)
 Exit 0 on success; prints '1 passed, 0 failed' (or '0 passed, 1 failed').
 """
 import os
@@ -95,7 +96,44 @@ def check_chart(d, lanes, total, expected):
     d.execute_script("arguments[0].scrollIntoView()", svg)
 
 
+def check_diff_svg(svg, shot):
+    """`ublksim diff --svg`, opened in Chromium: every drawn node is shown, nodes of both
+    colours only one side reaches are present and drawn in their own fill, and every step
+    has its arrow."""
+    profile = tempfile.mkdtemp(prefix="ublk-viewer-")
+    d = driver(profile)
+    try:
+        d.get("file://" + os.path.abspath(svg))
+        nodes = d.find_elements(By.CSS_SELECTOR, "g.node")
+        assert nodes, "no node drawn"
+        assert all(n.is_displayed() for n in nodes), "a node is not displayed"
+        fills = {}
+        for cls in ("both", "only_base", "only_patch"):
+            got = d.find_elements(By.CSS_SELECTOR, f"g.node.{cls} path, g.node.{cls} polygon")
+            assert got, f"no {cls} node"
+            fills[cls] = {g.get_attribute("fill") for g in got}
+        assert len({frozenset(v) for v in fills.values()}) == 3, f"colours not distinct: {fills}"
+        edges = d.find_elements(By.CSS_SELECTOR, "g.edge")
+        assert len(edges) >= len(nodes) - 1, f"{len(edges)} steps for {len(nodes)} states"
+        d.save_screenshot(shot)
+    finally:
+        d.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    return len(nodes), len(edges)
+
+
 def main():
+    if sys.argv[1:2] == ["--diff-svg"]:
+        svg, shot = sys.argv[2:4]
+        try:
+            n, e = check_diff_svg(svg, shot)
+        except AssertionError as err:
+            print(f"diff picture test FAILED: {err}")
+            print("0 passed, 1 failed")
+            return 1
+        print(f"diff picture test: {svg} shows {n} states and {e} steps; screenshot {shot}")
+        print("1 passed, 0 failed")
+        return 0
     page, expected, shot = sys.argv[1:4]
     try:
         check(page, expected, shot)
