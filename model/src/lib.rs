@@ -32,6 +32,8 @@ mod teardown;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_guards;
+#[cfg(test)]
 mod tests_k612;
 mod uapi612;
 pub mod view;
