@@ -4,7 +4,6 @@
 //! (`ublksim conform`) and the shrinking of a divergent one.
 
 use crate::conform::oracle::{self, is_kernel_actor, Observed};
-use crate::explore::bfs::fingerprint;
 use std::collections::{HashMap, HashSet};
 use ublk_model::state::{ActorId, CmdSt};
 use ublk_model::{
@@ -93,28 +92,12 @@ pub struct ModelProgram {
     pub order: Vec<ActorId>,
 }
 
-/// Run kernel actors until none can move (the oracle's `settle`).
+/// Run kernel actors until none can move (the oracle's fair `settle`), recording their steps.
 pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Result<(), String> {
-    let mut seen = HashSet::new();
-    loop {
-        if !seen.insert(fingerprint(s)) {
-            return Ok(());
-        }
-        let mut moved = false;
-        for a in 0..m.actors.len() as ActorId {
-            if !oracle::runs_unasked(m, s, a) || !m.may_step(s, a) {
-                continue;
-            }
-            if let Outcome::Stepped(info) = m.apply(s, a).map_err(|v| v.to_string())? {
-                push_step(m, steps, a, info.func.label(), info.result);
-                moved = true;
-                break;
-            }
-        }
-        if !moved {
-            return Ok(());
-        }
-    }
+    oracle::settle_with(m, s, |a, info| {
+        push_step(m, steps, a, info.func.label(), info.result)
+    })
+    .map_err(|v| v.to_string())
 }
 
 fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, func: &str, result: Option<i32>) {
