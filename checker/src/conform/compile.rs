@@ -124,10 +124,7 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
     let st = &s.actors[a as usize];
     let name = &m.actors[a as usize].name;
     Ok(match &m.actors[a as usize].kind {
-        Kind::Server { prog, process, .. } => {
-            if *process != 0 {
-                return Err(format!("{name}: recovery servers are not supported yet"));
-            }
+        Kind::Server { prog, .. } => {
             let Some((op, _)) = prog.get(st.next_op as usize) else {
                 return Err(format!("{name}: no operation left"));
             };
@@ -173,7 +170,13 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
         Kind::Control { prog } => match (st.in_kernel(), prog.get(st.next_op as usize)) {
             (false, Some(CtrlOp::StartDev)) => Act::StartDev,
             (false, Some(CtrlOp::StopDev)) => Act::StopDev,
-            (false, Some(c)) => return Err(format!("control: {c:?} is not supported yet")),
+            // the model's two START_USER_RECOVERY differ in when the control task issues it
+            // (after polling for QUIESCED, or at once): the action is the same command
+            (false, Some(CtrlOp::StartUserRecovery | CtrlOp::StartUserRecoveryOnce)) => {
+                Act::StartUserRecovery
+            }
+            (false, Some(CtrlOp::EndUserRecovery)) => Act::EndUserRecovery,
+            (false, Some(CtrlOp::DelDev)) => Act::DelDev,
             (false, None) => return Err("control: no command left".into()),
             _ => Act::CtrlWait,
         },
@@ -245,8 +248,9 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
         .map(|d| ThreadSpec {
             name: d.name.clone(),
             kind: match &d.kind {
-                Kind::Server { task, .. } => ThreadKind::Server {
+                Kind::Server { task, process, .. } => ThreadKind::Server {
                     fixed_file: m.fixed_file[*task as usize],
+                    process: *process,
                 },
                 Kind::Submitter { .. } => ThreadKind::Submitter,
                 Kind::Control { .. } => ThreadKind::Control,
