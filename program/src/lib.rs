@@ -131,8 +131,13 @@ pub enum Act {
     StartDev,
     StopDev,
     /// START_USER_RECOVERY; on 0 the executor starts the new server process (it opens
-    /// /dev/ublkcN, maps the descriptors and sets up its threads' rings).
-    StartUserRecovery,
+    /// /dev/ublkcN, maps the descriptors and sets up its threads' rings). `poll`: a recovery
+    /// tool that waits for the old server to be gone — -EBUSY (the old process's file still
+    /// open: its rings' exit work has not dropped it yet, or the device not yet QUIESCED) is
+    /// retried until another answer or the step timeout; otherwise the first answer counts.
+    StartUserRecovery {
+        poll: bool,
+    },
     /// END_USER_RECOVERY with the new server process's pid (waits until every io is fetched).
     EndUserRecovery,
     /// DEL_DEV (waits until the last reference to /dev/ublkcN is gone).
@@ -165,7 +170,7 @@ impl Act {
             Act::BioWait => "bio completion".into(),
             Act::StartDev => "START_DEV".into(),
             Act::StopDev => "STOP_DEV".into(),
-            Act::StartUserRecovery => "START_USER_RECOVERY".into(),
+            Act::StartUserRecovery { .. } => "START_USER_RECOVERY".into(),
             Act::EndUserRecovery => "END_USER_RECOVERY".into(),
             Act::DelDev => "DEL_DEV".into(),
             Act::CtrlWait => "control completion".into(),

@@ -143,13 +143,23 @@ impl Run<'_> {
 
     /// A control command on a thread of its own; `pid`: its `data[0]` (the server's pid for
     /// START_DEV and END_USER_RECOVERY).
-    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str, pid: u32) {
+    /// `poll_busy`: retry -EBUSY (polling the kernel, 2 ms apart) until another answer or the
+    /// step timeout.
+    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str, pid: u32, poll_busy: bool) {
         let (tx, id) = (self.tx.clone(), self.dev_id);
         let pid = pid as u64;
         // a long bound: the command is abandoned (not waited for) after the step timeout
         let t = self.o.step_timeout * 10;
+        let poll_until = Instant::now() + self.o.step_timeout;
         thread::spawn(move || {
-            let r = CtrlRing::open().and_then(|mut c| c.simple(name, op, id, pid, t));
+            let r = CtrlRing::open().and_then(|mut c| loop {
+                match c.simple(name, op, id, pid, t) {
+                    Ok(r) if poll_busy && r == -libc::EBUSY && Instant::now() < poll_until => {
+                        thread::sleep(Duration::from_millis(2))
+                    }
+                    r => break r,
+                }
+            });
             let res = match r {
                 Ok(v) => v,
                 Err(Error::Kernel { res, .. }) => res,
@@ -249,7 +259,7 @@ impl Run<'_> {
                 ThreadKind::Control,
                 Act::StartDev
                 | Act::StopDev
-                | Act::StartUserRecovery
+                | Act::StartUserRecovery { .. }
                 | Act::EndUserRecovery
                 | Act::DelDev,
             ) => {
@@ -257,7 +267,7 @@ impl Run<'_> {
                 let (op, name, pid) = match s.act {
                     Act::StartDev => (UBLK_U_CMD_START_DEV, "START_DEV", self.procs[0].pid()),
                     Act::StopDev => (UBLK_U_CMD_STOP_DEV, "STOP_DEV", 0),
-                    Act::StartUserRecovery => {
+                    Act::StartUserRecovery { .. } => {
                         (UBLK_U_CMD_START_USER_RECOVERY, "START_USER_RECOVERY", 0)
                     }
                     Act::EndUserRecovery => (
@@ -270,7 +280,8 @@ impl Run<'_> {
                 if s.act == Act::DelDev {
                     self.del_step = Some(i);
                 }
-                self.spawn_ctrl(i, op, name, pid);
+                let poll = s.act == Act::StartUserRecovery { poll: true };
+                self.spawn_ctrl(i, op, name, pid, poll);
                 if matches!(s.expect, Expect::Pending) {
                     // a control command predicted to wait inside (STOP_DEV in del_gendisk
                     // for a request the server owns, with ub->mutex held; DEL_DEV for the
@@ -282,7 +293,7 @@ impl Run<'_> {
                     self.wait_for(settle, |s| s.done.contains_key(&i));
                 }
                 let got = self.observe_ref(i, &s.expect);
-                if s.act == Act::StartUserRecovery && got == Got::Done(Some(0)) {
+                if matches!(s.act, Act::StartUserRecovery { .. }) && got == Got::Done(Some(0)) {
                     // the new server process: opens /dev/ublkcN (`ublk_ch_open`), maps the
                     // descriptors and sets up its rings before the next action
                     if let Err(e) = self.spawn_proc(1) {

@@ -170,11 +170,11 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
         Kind::Control { prog } => match (st.in_kernel(), prog.get(st.next_op as usize)) {
             (false, Some(CtrlOp::StartDev)) => Act::StartDev,
             (false, Some(CtrlOp::StopDev)) => Act::StopDev,
-            // the model's two START_USER_RECOVERY differ in when the control task issues it
-            // (after polling for QUIESCED, or at once): the action is the same command
-            (false, Some(CtrlOp::StartUserRecovery | CtrlOp::StartUserRecoveryOnce)) => {
-                Act::StartUserRecovery
-            }
+            // the model's StartUserRecovery waits until the old server's file is closed and
+            // the device QUIESCED (a tool that polls: the executor retries -EBUSY); the Once
+            // variant takes the first answer
+            (false, Some(CtrlOp::StartUserRecovery)) => Act::StartUserRecovery { poll: true },
+            (false, Some(CtrlOp::StartUserRecoveryOnce)) => Act::StartUserRecovery { poll: false },
             (false, Some(CtrlOp::EndUserRecovery)) => Act::EndUserRecovery,
             (false, Some(CtrlOp::DelDev)) => Act::DelDev,
             (false, None) => return Err("control: no command left".into()),
