@@ -51,8 +51,14 @@ pub struct DevCfg {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ThreadKind {
-    /// A server thread with its own io ring (in the server child process).
-    Server { fixed_file: bool },
+    /// A server thread with its own io ring, in server process `process`: 0 is the server
+    /// the program starts with; 1 the new server of a user recovery, a fresh process that
+    /// opens /dev/ublkcN once START_USER_RECOVERY returned 0.
+    Server {
+        fixed_file: bool,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        process: u8,
+    },
     /// A block client doing O_DIRECT 4 KiB I/O on /dev/ublkbN.
     Submitter,
     /// The control task.
@@ -61,6 +67,10 @@ pub enum ThreadKind {
     Killer,
     /// Another holder of /dev/ublkcN (a `pidfd_getfd` duplicate held by the executor).
     FdHolder,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +130,18 @@ pub enum Act {
     BioWait,
     StartDev,
     StopDev,
+    /// START_USER_RECOVERY; on 0 the executor starts the new server process (it opens
+    /// /dev/ublkcN, maps the descriptors and sets up its threads' rings). `poll`: a recovery
+    /// tool that waits for the old server to be gone — -EBUSY (the old process's file still
+    /// open: its rings' exit work has not dropped it yet, or the device not yet QUIESCED) is
+    /// retried until another answer or the step timeout; otherwise the first answer counts.
+    StartUserRecovery {
+        poll: bool,
+    },
+    /// END_USER_RECOVERY with the new server process's pid (waits until every io is fetched).
+    EndUserRecovery,
+    /// DEL_DEV (waits until the last reference to /dev/ublkcN is gone).
+    DelDev,
     /// Wait for the control task's last command.
     CtrlWait,
     /// SIGKILL the server process.
@@ -148,6 +170,9 @@ impl Act {
             Act::BioWait => "bio completion".into(),
             Act::StartDev => "START_DEV".into(),
             Act::StopDev => "STOP_DEV".into(),
+            Act::StartUserRecovery { .. } => "START_USER_RECOVERY".into(),
+            Act::EndUserRecovery => "END_USER_RECOVERY".into(),
+            Act::DelDev => "DEL_DEV".into(),
             Act::CtrlWait => "control completion".into(),
             Act::Kill => "SIGKILL".into(),
             Act::CloseFd => "fd holder close".into(),
@@ -364,7 +389,10 @@ mod tests {
             },
             threads: vec![ThreadSpec {
                 name: "daemon".into(),
-                kind: ThreadKind::Server { fixed_file: true },
+                kind: ThreadKind::Server {
+                    fixed_file: true,
+                    process: 0,
+                },
             }],
             steps: vec![
                 Step {
@@ -388,6 +416,24 @@ mod tests {
         let p = prog();
         let s = serde_json::to_string(&p).unwrap();
         assert_eq!(serde_json::from_str::<Program>(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn a_first_process_server_serialises_as_before() {
+        let t = ThreadKind::Server {
+            fixed_file: true,
+            process: 0,
+        };
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"Server":{"fixed_file":true}}"#
+        );
+        let r = ThreadKind::Server {
+            fixed_file: false,
+            process: 1,
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<ThreadKind>(&s).unwrap(), r);
     }
 
     #[test]

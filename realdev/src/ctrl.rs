@@ -317,6 +317,11 @@ impl Device {
         rx
     }
 
+    /// The device was deleted by other means (a program's own DEL_DEV): disarm the guard.
+    pub fn forget(mut self) {
+        self.done = true;
+    }
+
     /// DEL_DEV (waits until every reference to the device, e.g. an open `/dev/ublkcN`, is
     /// gone: close the char device first). The guard is disarmed whatever the result.
     pub fn delete(mut self) -> Result<i32> {

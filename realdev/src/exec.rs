@@ -13,16 +13,14 @@
 //! kills the child and stops and deletes the device.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::ctrl::{CtrlRing, DevSpec, Device};
 use crate::error::{Error, Result};
-use crate::io::AlignedBuf;
 use crate::program::*;
 use crate::uapi::*;
 
@@ -35,14 +33,15 @@ pub struct ExecOpts {
     pub exe: std::path::PathBuf,
 }
 
+use crate::bio::{bio, dev_flags, io_cmd_tag};
 use crate::child::*;
+use crate::server_proc::{self, getfd, process_of, ProcEv, ServerProc};
 
 /// How long a control command predicted pending is given before it is judged pending.
 const CTRL_SETTLE: Duration = Duration::from_millis(500);
 
 enum Ev {
-    Child(FromChild),
-    ChildEof,
+    Proc(ProcEv),
     Bio { step: usize, res: i32 },
     Ctrl { step: usize, res: i32 },
 }
@@ -55,27 +54,28 @@ struct Run<'a> {
     /// Completed refs (io commands, bios, control commands) by issuing step.
     done: HashMap<usize, i32>,
     replies: HashMap<usize, (Option<i32>, Option<String>)>,
-    child_gone: bool,
-    child: Option<Child>,
-    stdin: Option<ChildStdin>,
+    /// The server processes: 0 from the start, 1 the new server of a user recovery.
+    procs: [ServerProc; 2],
     holder: Option<OwnedFd>,
     dev_id: u32,
     /// Last command per (thread, tag); last bio / control command per thread.
     last_cmd: HashMap<(usize, u16), usize>,
     last_ref: HashMap<usize, usize>,
+    /// The step of the program's DEL_DEV, if it has one.
+    del_step: Option<usize>,
 }
 
 impl Run<'_> {
     fn absorb(&mut self, ev: Ev) {
         match ev {
-            Ev::Child(FromChild::Cqe { step, res }) => {
+            Ev::Proc(ProcEv::Msg(FromChild::Cqe { step, res })) => {
                 self.done.insert(step, res);
             }
-            Ev::Child(FromChild::Reply { step, val, err }) => {
+            Ev::Proc(ProcEv::Msg(FromChild::Reply { step, val, err })) => {
                 self.replies.insert(step, (val, err));
             }
-            Ev::Child(FromChild::Ready { .. }) => {}
-            Ev::ChildEof => self.child_gone = true,
+            Ev::Proc(ProcEv::Msg(FromChild::Ready { .. })) => {}
+            Ev::Proc(ProcEv::Eof(p)) => self.procs[p as usize & 1].gone = true,
             Ev::Bio { step, res } | Ev::Ctrl { step, res } => {
                 self.done.insert(step, res);
             }
@@ -117,10 +117,11 @@ impl Run<'_> {
             thread,
             act: act.clone(),
         };
-        let s = self
+        let p = process_of(self.p, thread) as usize & 1;
+        let s = self.procs[p]
             .stdin
             .as_mut()
-            .ok_or_else(|| Error::Other("server process is gone".into()))?;
+            .ok_or_else(|| Error::Other(format!("server process {p} is gone")))?;
         writeln!(s, "{}", serde_json::to_string(&m).expect("serialises"))
             .and_then(|_| s.flush())
             .map_err(|e| Error::sys("write to the server process", e))
@@ -140,13 +141,25 @@ impl Run<'_> {
         }
     }
 
-    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str) {
+    /// A control command on a thread of its own; `pid`: its `data[0]` (the server's pid for
+    /// START_DEV and END_USER_RECOVERY).
+    /// `poll_busy`: retry -EBUSY (polling the kernel, 2 ms apart) until another answer or the
+    /// step timeout.
+    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str, pid: u32, poll_busy: bool) {
         let (tx, id) = (self.tx.clone(), self.dev_id);
-        let pid = self.child.as_ref().map_or(0, |c| c.id()) as u64;
+        let pid = pid as u64;
         // a long bound: the command is abandoned (not waited for) after the step timeout
         let t = self.o.step_timeout * 10;
+        let poll_until = Instant::now() + self.o.step_timeout;
         thread::spawn(move || {
-            let r = CtrlRing::open().and_then(|mut c| c.simple(name, op, id, pid, t));
+            let r = CtrlRing::open().and_then(|mut c| loop {
+                match c.simple(name, op, id, pid, t) {
+                    Ok(r) if poll_busy && r == -libc::EBUSY && Instant::now() < poll_until => {
+                        thread::sleep(Duration::from_millis(2))
+                    }
+                    r => break r,
+                }
+            });
             let res = match r {
                 Ok(v) => v,
                 Err(Error::Kernel { res, .. }) => res,
@@ -173,12 +186,13 @@ impl Run<'_> {
                     None => Got::Error(format!("wait CQE t{tag} before any command")),
                 }
             }
-            (ThreadKind::Server { .. }, Act::Exit) => {
+            (ThreadKind::Server { process, .. }, Act::Exit) => {
+                let p = *process as usize & 1;
                 if let Err(e) = self.send_child(i, s.thread, &s.act) {
                     return Got::Error(e.to_string());
                 }
-                if self.wait(|s| s.child_gone) {
-                    self.reap();
+                if self.wait(|s| s.procs[p].gone) {
+                    self.procs[p].reap();
                     self.wait_teardown();
                     Got::Done(None)
                 } else {
@@ -189,12 +203,7 @@ impl Run<'_> {
                 if let Err(e) = self.send_child(i, s.thread, act) {
                     return Got::Error(e.to_string());
                 }
-                let io_cmd_tag = match act {
-                    Act::Fetch { tag, .. } | Act::Commit { tag, .. } | Act::NeedGetData { tag } => {
-                        Some(*tag)
-                    }
-                    _ => None,
-                };
+                let io_cmd_tag = io_cmd_tag(act);
                 if let Some(tag) = io_cmd_tag {
                     // before the reply: a later WaitCqe may wait for a command whose
                     // io_uring_enter has not returned yet
@@ -246,31 +255,59 @@ impl Run<'_> {
                     None => Got::Error("nothing to wait for".into()),
                 }
             }
-            (ThreadKind::Control, Act::StartDev | Act::StopDev) => {
+            (
+                ThreadKind::Control,
+                Act::StartDev
+                | Act::StopDev
+                | Act::StartUserRecovery { .. }
+                | Act::EndUserRecovery
+                | Act::DelDev,
+            ) => {
                 self.last_ref.insert(s.thread, i);
-                let (op, name) = if s.act == Act::StartDev {
-                    (UBLK_U_CMD_START_DEV, "START_DEV")
-                } else {
-                    (UBLK_U_CMD_STOP_DEV, "STOP_DEV")
+                let (op, name, pid) = match s.act {
+                    Act::StartDev => (UBLK_U_CMD_START_DEV, "START_DEV", self.procs[0].pid()),
+                    Act::StopDev => (UBLK_U_CMD_STOP_DEV, "STOP_DEV", 0),
+                    Act::StartUserRecovery { .. } => {
+                        (UBLK_U_CMD_START_USER_RECOVERY, "START_USER_RECOVERY", 0)
+                    }
+                    Act::EndUserRecovery => (
+                        UBLK_U_CMD_END_USER_RECOVERY,
+                        "END_USER_RECOVERY",
+                        self.procs[1].pid(),
+                    ),
+                    _ => (UBLK_U_CMD_DEL_DEV, "DEL_DEV", 0),
                 };
-                self.spawn_ctrl(i, op, name);
+                if s.act == Act::DelDev {
+                    self.del_step = Some(i);
+                }
+                let poll = s.act == Act::StartUserRecovery { poll: true };
+                self.spawn_ctrl(i, op, name, pid, poll);
                 if matches!(s.expect, Expect::Pending) {
                     // a control command predicted to wait inside (STOP_DEV in del_gendisk
-                    // for a request the server owns, with ub->mutex held): give it the time
-                    // to get there (or to finish: a divergence) before the next action, which
-                    // may depend on it (a FETCH that must find ub->mutex taken). STOP_DEV
-                    // alone takes 70-110 ms under TCG
+                    // for a request the server owns, with ub->mutex held; DEL_DEV for the
+                    // last reference to /dev/ublkcN): give it the time to get there (or to
+                    // finish: a divergence) before the next action, which may depend on it
+                    // (a FETCH that must find ub->mutex taken). STOP_DEV alone takes 70-110
+                    // ms under TCG
                     let settle = self.o.step_timeout.min(CTRL_SETTLE);
                     self.wait_for(settle, |s| s.done.contains_key(&i));
                 }
-                self.observe_ref(i, &s.expect)
+                let got = self.observe_ref(i, &s.expect);
+                if matches!(s.act, Act::StartUserRecovery { .. }) && got == Got::Done(Some(0)) {
+                    // the new server process: opens /dev/ublkcN (`ublk_ch_open`), maps the
+                    // descriptors and sets up its rings before the next action
+                    if let Err(e) = self.spawn_proc(1) {
+                        return Got::Error(e.to_string());
+                    }
+                }
+                got
             }
             (ThreadKind::Killer, Act::Kill) => {
-                if let Some(c) = self.child.as_mut() {
+                if let Some(c) = self.procs[0].child.as_mut() {
                     let _ = c.kill();
                 }
-                if self.wait(|s| s.child_gone) {
-                    self.reap();
+                if self.wait(|s| s.procs[0].gone) {
+                    self.procs[0].reap();
                     self.wait_teardown();
                     Got::Done(None)
                 } else {
@@ -304,72 +341,24 @@ impl Run<'_> {
         self.pump();
     }
 
+    /// Start server process `process` (if the program has threads in it).
+    fn spawn_proc(&mut self, process: u8) -> Result<()> {
+        if server_proc::servers_of(self.p, process).is_empty() {
+            return Ok(());
+        }
+        let within = self.o.step_timeout.max(Duration::from_secs(5));
+        let tx = (self.tx.clone(), Ev::Proc as fn(ProcEv) -> Ev);
+        let proc = server_proc::spawn(&self.o.exe, self.p, process, self.dev_id, tx, within)?;
+        self.procs[process as usize & 1] = proc;
+        Ok(())
+    }
+
+    /// Kill and reap every server process.
     fn reap(&mut self) {
-        self.stdin = None;
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        for p in &mut self.procs {
+            p.reap();
         }
     }
-}
-
-/// One O_DIRECT 4 KiB read or write at offset 0 of /dev/ublkbN: 0 on a full transfer (the
-/// model's bio status), else -errno (a short transfer is -EIO).
-fn bio(dev_id: u32, write: bool) -> i32 {
-    let path = format!("/dev/ublkb{dev_id}");
-    let flags = libc::O_DIRECT
-        | if write {
-            libc::O_WRONLY
-        } else {
-            libc::O_RDONLY
-        };
-    let fd = match crate::io::open_node(&path, flags, Duration::from_secs(1)) {
-        Ok(fd) => fd,
-        Err(Error::Sys { source, .. }) => return -source.raw_os_error().unwrap_or(libc::EIO),
-        Err(_) => return -libc::EIO,
-    };
-    let mut buf = AlignedBuf::new(IO_BYTES);
-    // SAFETY: 4 KiB aligned buffer.
-    let r = unsafe {
-        if write {
-            libc::pwrite(fd.as_raw_fd(), buf.as_slice().as_ptr().cast(), IO_BYTES, 0)
-        } else {
-            libc::pread(
-                fd.as_raw_fd(),
-                buf.as_mut_slice().as_mut_ptr().cast(),
-                IO_BYTES,
-                0,
-            )
-        }
-    };
-    if r < 0 {
-        -std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO)
-    } else if r as usize == IO_BYTES {
-        0
-    } else {
-        -libc::EIO
-    }
-}
-
-fn dev_flags(d: &DevCfg) -> u64 {
-    let mut f = match d.copy {
-        CopyKind::Copy => 0,
-        CopyKind::UserCopy => UBLK_F_USER_COPY,
-        CopyKind::ZeroCopy => UBLK_F_SUPPORT_ZERO_COPY,
-        CopyKind::AutoBufReg => UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG,
-    };
-    if d.need_get_data {
-        f |= UBLK_F_NEED_GET_DATA;
-    }
-    f |= match d.recovery {
-        RecoveryKind::None => 0,
-        RecoveryKind::Requeue => UBLK_F_USER_RECOVERY,
-        RecoveryKind::Reissue => UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE,
-        RecoveryKind::FailIo => UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO,
-    };
-    f
 }
 
 /// Why the executor cannot run `p` at all (before touching the kernel).
@@ -437,19 +426,28 @@ fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Re
         rx,
         done: HashMap::new(),
         replies: HashMap::new(),
-        child_gone: false,
-        child: None,
-        stdin: None,
+        procs: Default::default(),
         holder: None,
         dev_id: dev.id(),
         last_cmd: HashMap::new(),
         last_ref: HashMap::new(),
+        del_step: None,
     };
     let res = drive(&mut run, got);
-    // teardown on every path: the server process dies (its fd and rings go), then the
+    // teardown on every path: the server processes die (their fds and rings go), then the
     // device is stopped and deleted
     run.holder = None;
     run.reap();
+    if let Some(k) = run.del_step {
+        // the program's own DEL_DEV: once the last reference is gone it returns (if it has not
+        // already); a device it deleted is not deleted again
+        let t = run.o.step_timeout;
+        run.wait_for(t, |s| s.done.contains_key(&k));
+        if run.done.get(&k) == Some(&0) {
+            dev.forget();
+            return res;
+        }
+    }
     let _ = dev.stop();
     let del = dev.delete();
     let v = res?;
@@ -467,63 +465,12 @@ fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Re
 
 fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
     let p = run.p;
-    // the server child
-    let servers: Vec<(usize, bool)> = p
-        .threads
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| match t.kind {
-            ThreadKind::Server { fixed_file } => Some((i, fixed_file)),
-            _ => None,
-        })
-        .collect();
-    let mut child = Command::new(&run.o.exe)
-        .arg("serve-child")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::sys(format!("spawn {} serve-child", run.o.exe.display()), e))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
-    run.child = Some(child);
-    let cfg = ChildCfg {
-        dev_id: run.dev_id,
-        depth: p.dev.depth,
-        table_size: p.dev.table_size,
-        servers,
-        auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
-        privileged: p.dev.privileged,
-    };
-    writeln!(
-        stdin,
-        "{}",
-        serde_json::to_string(&cfg).expect("serialises")
-    )
-    .map_err(|e| Error::sys("write to the server process", e))?;
-    run.stdin = Some(stdin);
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let tx = run.tx.clone();
-    thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            match serde_json::from_str::<FromChild>(&l) {
-                Ok(FromChild::Ready { cdev_fd }) => {
-                    let _ = ready_tx.send(cdev_fd);
-                }
-                Ok(m) => {
-                    let _ = tx.send(Ev::Child(m));
-                }
-                Err(_) => eprintln!("serve-child: {l}"),
-            }
-        }
-        let _ = tx.send(Ev::ChildEof);
-    });
-    let cdev_fd = ready_rx
-        .recv_timeout(run.o.step_timeout.max(Duration::from_secs(5)))
-        .map_err(|_| Error::Other("the server process did not get ready".into()))?;
+    // the first server process (always: it holds /dev/ublkcN for the fd holder too)
+    let within = run.o.step_timeout.max(Duration::from_secs(5));
+    let tx = (run.tx.clone(), Ev::Proc as fn(ProcEv) -> Ev);
+    run.procs[0] = server_proc::spawn(&run.o.exe, p, 0, run.dev_id, tx, within)?;
     if p.threads.iter().any(|t| t.kind == ThreadKind::FdHolder) {
-        run.holder = Some(getfd(run.child.as_ref().map_or(0, |c| c.id()), cdev_fd)?);
+        run.holder = Some(getfd(run.procs[0].pid(), run.procs[0].cdev_fd)?);
     }
     for (i, s) in p.steps.iter().enumerate() {
         let g = run.step(i, s);
@@ -540,23 +487,6 @@ fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
         }
     }
     Ok(Verdict::Conforms)
-}
-
-/// A duplicate of fd `fd` of process `pid` (pidfd_getfd): the fd holder's reference.
-fn getfd(pid: u32, fd: i32) -> Result<OwnedFd> {
-    // SAFETY: plain syscalls; results checked.
-    unsafe {
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as i32;
-        if pidfd < 0 {
-            return Err(Error::last_os("pidfd_open"));
-        }
-        let pidfd = OwnedFd::from_raw_fd(pidfd);
-        let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) as i32;
-        if dup < 0 {
-            return Err(Error::last_os("pidfd_getfd"));
-        }
-        Ok(OwnedFd::from_raw_fd(dup))
-    }
 }
 
 /// Run a batch (JSON lines of programs): one result line per program on stdout, then a

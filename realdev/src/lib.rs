@@ -11,6 +11,7 @@
 //! * `ublk_program` (crate `program/`, re-exported as [`program`]) — sequential programs (the
 //!   model's predictions) and how a run is judged; [`exec`] runs them on the real kernel (`ublk-realdev run-batch`).
 
+pub mod bio;
 pub mod child;
 pub mod ctrl;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod exec;
 pub mod io;
 pub mod report;
 pub mod scenario;
+pub mod server_proc;
 pub mod uapi;
 
 pub use error::{Error, Result};

@@ -31,6 +31,8 @@ pub const UBLK_U_CMD_DEL_DEV: u32 = iowr(0x05, CTRL);
 pub const UBLK_U_CMD_START_DEV: u32 = iowr(0x06, CTRL);
 pub const UBLK_U_CMD_STOP_DEV: u32 = iowr(0x07, CTRL);
 pub const UBLK_U_CMD_SET_PARAMS: u32 = iowr(0x08, CTRL);
+pub const UBLK_U_CMD_START_USER_RECOVERY: u32 = iowr(0x10, CTRL);
+pub const UBLK_U_CMD_END_USER_RECOVERY: u32 = iowr(0x11, CTRL);
 pub const UBLK_U_CMD_GET_PARAMS: u32 = ior(0x09, CTRL);
 pub const UBLK_U_CMD_GET_DEV_INFO2: u32 = ior(0x12, CTRL);
 pub const UBLK_U_CMD_GET_FEATURES: u32 = ior(0x13, CTRL);
@@ -370,6 +372,8 @@ mod tests {
         assert_eq!(UBLK_U_CMD_START_DEV, 0xC020_7506);
         assert_eq!(UBLK_U_CMD_STOP_DEV, 0xC020_7507);
         assert_eq!(UBLK_U_CMD_SET_PARAMS, 0xC020_7508);
+        assert_eq!(UBLK_U_CMD_START_USER_RECOVERY, 0xC020_7510);
+        assert_eq!(UBLK_U_CMD_END_USER_RECOVERY, 0xC020_7511);
         assert_eq!(UBLK_U_CMD_GET_PARAMS, 0x8020_7509);
         assert_eq!(UBLK_U_CMD_GET_DEV_INFO2, 0x8020_7512);
         assert_eq!(UBLK_U_CMD_GET_FEATURES, 0x8020_7513);

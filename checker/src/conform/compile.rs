@@ -4,7 +4,6 @@
 //! (`ublksim conform`) and the shrinking of a divergent one.
 
 use crate::conform::oracle::{self, is_kernel_actor, Observed};
-use crate::explore::bfs::fingerprint;
 use std::collections::{HashMap, HashSet};
 use ublk_model::state::{ActorId, CmdSt};
 use ublk_model::{
@@ -93,28 +92,12 @@ pub struct ModelProgram {
     pub order: Vec<ActorId>,
 }
 
-/// Run kernel actors until none can move (the oracle's `settle`).
+/// Run kernel actors until none can move (the oracle's fair `settle`), recording their steps.
 pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Result<(), String> {
-    let mut seen = HashSet::new();
-    loop {
-        if !seen.insert(fingerprint(s)) {
-            return Ok(());
-        }
-        let mut moved = false;
-        for a in 0..m.actors.len() as ActorId {
-            if !oracle::runs_unasked(m, s, a) || !m.may_step(s, a) {
-                continue;
-            }
-            if let Outcome::Stepped(info) = m.apply(s, a).map_err(|v| v.to_string())? {
-                push_step(m, steps, a, info.func.label(), info.result);
-                moved = true;
-                break;
-            }
-        }
-        if !moved {
-            return Ok(());
-        }
-    }
+    oracle::settle_with(m, s, |a, info| {
+        push_step(m, steps, a, info.func.label(), info.result)
+    })
+    .map_err(|v| v.to_string())
 }
 
 fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, func: &str, result: Option<i32>) {
@@ -141,10 +124,7 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
     let st = &s.actors[a as usize];
     let name = &m.actors[a as usize].name;
     Ok(match &m.actors[a as usize].kind {
-        Kind::Server { prog, process, .. } => {
-            if *process != 0 {
-                return Err(format!("{name}: recovery servers are not supported yet"));
-            }
+        Kind::Server { prog, .. } => {
             let Some((op, _)) = prog.get(st.next_op as usize) else {
                 return Err(format!("{name}: no operation left"));
             };
@@ -190,7 +170,13 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
         Kind::Control { prog } => match (st.in_kernel(), prog.get(st.next_op as usize)) {
             (false, Some(CtrlOp::StartDev)) => Act::StartDev,
             (false, Some(CtrlOp::StopDev)) => Act::StopDev,
-            (false, Some(c)) => return Err(format!("control: {c:?} is not supported yet")),
+            // the model's StartUserRecovery waits until the old server's file is closed and
+            // the device QUIESCED (a tool that polls: the executor retries -EBUSY); the Once
+            // variant takes the first answer
+            (false, Some(CtrlOp::StartUserRecovery)) => Act::StartUserRecovery { poll: true },
+            (false, Some(CtrlOp::StartUserRecoveryOnce)) => Act::StartUserRecovery { poll: false },
+            (false, Some(CtrlOp::EndUserRecovery)) => Act::EndUserRecovery,
+            (false, Some(CtrlOp::DelDev)) => Act::DelDev,
             (false, None) => return Err("control: no command left".into()),
             _ => Act::CtrlWait,
         },
@@ -262,8 +248,9 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
         .map(|d| ThreadSpec {
             name: d.name.clone(),
             kind: match &d.kind {
-                Kind::Server { task, .. } => ThreadKind::Server {
+                Kind::Server { task, process, .. } => ThreadKind::Server {
                     fixed_file: m.fixed_file[*task as usize],
+                    process: *process,
                 },
                 Kind::Submitter { .. } => ThreadKind::Submitter,
                 Kind::Control { .. } => ThreadKind::Control,

@@ -5,6 +5,8 @@
 
 pub mod compile;
 pub mod corpus;
+mod corpus_612;
+pub mod corpus_recovery;
 pub mod generate;
 pub mod oracle;
 pub mod runner;

@@ -13,7 +13,7 @@
 
 use crate::explore::bfs::fingerprint;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use ublk_model::state::{ActorId, CmdSt, Resume};
 use ublk_model::{Func, Kind, Model, Outcome, State, Violation};
 
@@ -60,30 +60,82 @@ pub fn runs_unasked(m: &Model, s: &State, a: ActorId) -> bool {
             && matches!(s.actors[a as usize].at, Resume::Fetch))
 }
 
-/// Run kernel actors until none can move (or they only cycle: a ring exit
-/// retrying a cancel that cannot succeed).  Returns the functions run.
-fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
-    let mut seen = HashSet::new();
-    let mut funcs = Vec::new();
-    loop {
-        if !seen.insert(fingerprint(s)) {
-            return Ok(funcs); // back in a state seen during this settle: a busy loop
-        }
-        let mut moved = false;
-        for a in 0..m.actors.len() as ActorId {
+/// At most this many kernel steps in one settle (a guard: the fair schedule below ends on its
+/// own, since every repeated state either gives a starved actor a step or stops).
+const SETTLE_GUARD: usize = 100_000;
+
+/// Run kernel actors until none can move, or they only cycle (a ring exit retrying a cancel
+/// that cannot succeed).  `on_step` sees every step.
+///
+/// The schedule is fair, as liveness assumes: the lowest-id actor that can move steps, and
+/// when that leads back to a state already seen in this settle (a cycle), an actor that can
+/// move but did not move in the cycle gets a step (the lowest id first), so a spinning actor
+/// does not starve the others (6.12's ring exit looping on `ublk_uring_cmd_cancel_fn` while
+/// the requeue work waits to end the request STOP_DEV kicked).  The settle stops at a repeated
+/// state only when every actor that can move moved in the cycle: a true busy loop.  Without a
+/// cycle the order is the lowest-id-first order of the unfair schedule.
+pub(crate) fn settle_with(
+    m: &Model,
+    s: &mut State,
+    mut on_step: impl FnMut(ActorId, &ublk_model::StepInfo),
+) -> Result<(), Violation> {
+    // position in `moved` of each state's last visit; the actor of each step
+    let mut seen: HashMap<u128, usize> = HashMap::new();
+    let mut moved: Vec<ActorId> = Vec::new();
+    let mut try_step =
+        |s: &mut State, a: ActorId, moved: &mut Vec<ActorId>| -> Result<bool, Violation> {
             if !runs_unasked(m, s, a) || !m.may_step(s, a) {
-                continue;
+                return Ok(false);
             }
-            if let Outcome::Stepped(info) = m.apply(s, a)? {
-                funcs.push(info.func);
-                moved = true;
-                break;
+            match m.apply(s, a)? {
+                Outcome::Stepped(info) => {
+                    on_step(a, &info);
+                    moved.push(a);
+                    Ok(true)
+                }
+                Outcome::Blocked => Ok(false),
             }
-        }
-        if !moved {
-            return Ok(funcs);
+        };
+    while moved.len() < SETTLE_GUARD {
+        let fp = fingerprint(s);
+        let n = m.actors.len() as ActorId;
+        let stepped = match seen.insert(fp, moved.len()) {
+            None => {
+                let mut stepped = false;
+                for a in 0..n {
+                    if try_step(s, a, &mut moved)? {
+                        stepped = true;
+                        break;
+                    }
+                }
+                stepped
+            }
+            Some(start) => {
+                // a cycle (since the state's last visit): give a turn to an actor that did
+                // not move in it
+                let in_cycle: HashSet<ActorId> = moved[start..].iter().copied().collect();
+                let mut stepped = false;
+                for a in (0..n).filter(|a| !in_cycle.contains(a)) {
+                    if try_step(s, a, &mut moved)? {
+                        stepped = true;
+                        break;
+                    }
+                }
+                stepped
+            }
+        };
+        if !stepped {
+            return Ok(()); // quiescent, or a busy loop of every actor that can move
         }
     }
+    Ok(())
+}
+
+/// [`settle_with`], collecting the functions run.
+fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
+    let mut funcs = Vec::new();
+    settle_with(m, s, |_, info| funcs.push(info.func))?;
+    Ok(funcs)
 }
 
 /// Is actor `a` in the middle of an operation (a split kernel path, a bio

@@ -1,0 +1,171 @@
+//! Corpus programs of user recovery (both kernels): a new server process opens /dev/ublkcN
+//! after START_USER_RECOVERY and serves the device (the executor's second server process).
+
+use crate::conform::compile::ModelProgram;
+use crate::conform::corpus::program;
+use crate::scenarios::dsl::{commit, fetch, sc, server, submit, wait};
+use ublk_model::config::*;
+use ublk_model::Preset;
+
+fn recovery_server(name: &str, prog: Vec<Op>) -> ActorSpec {
+    ActorSpec::RecoveryServer {
+        name: name.into(),
+        fixed_file: true,
+        prog,
+    }
+}
+
+/// USER_RECOVERY_REISSUE with a new server (copy, `depth` tags): the old server FETCHes
+/// every tag and owns the read's request when its process exits; the request is requeued and
+/// held while the device is QUIESCED; START_USER_RECOVERY, the new server process FETCHes
+/// every tag, END_USER_RECOVERY hands the held read to it (the same tag), its COMMIT ends the
+/// read; STOP_DEV aborts the re-armed cmds, the new server exits, DEL_DEV. On 6.12 `depth`
+/// must be 2: the exit's teardown starts from the cancel fn of an idle FETCH (with every slot
+/// owned only blk-mq's 30 s timeout would start it).
+pub fn reissue_new_server(preset: Preset, depth: u8, id: &str) -> ModelProgram {
+    let (d, n, b, c) = ("daemon", "new-daemon", "submitter0", "control");
+    let tags = 0..depth;
+    let mut old: Vec<Op> = tags.clone().map(|t| fetch(t, true)).collect();
+    old.extend([wait(0), Op::Exit]);
+    let mut new: Vec<Op> = tags.clone().map(|t| fetch(t, true)).collect();
+    new.extend([wait(0), commit(0, 4096, true), wait(0)]);
+    new.extend(tags.clone().skip(1).map(wait));
+    new.push(Op::Exit);
+    let k = depth as usize;
+    let mut order = vec![d; k];
+    order.extend([c, b, d, d, c]);
+    order.extend(vec![n; k]);
+    order.extend([c, n, n, b, c, n]);
+    order.extend(vec![n; k - 1]);
+    order.extend([n, c]);
+    program(
+        sc(
+            id,
+            "user recovery (reissue): the held read is re-dispatched to a new server",
+            DevConfig {
+                depth,
+                copy: CopyMode::Copy,
+                recovery: Recovery::Reissue,
+                ..DevConfig::default()
+            },
+            vec![
+                server(d, true, old),
+                recovery_server(n, new),
+                submit(&[Bio::Read]),
+                ActorSpec::Control {
+                    prog: vec![
+                        CtrlOp::StartDev,
+                        CtrlOp::StartUserRecovery,
+                        CtrlOp::EndUserRecovery,
+                        CtrlOp::StopDev,
+                        CtrlOp::DelDev,
+                    ],
+                },
+            ],
+        ),
+        preset,
+        &order,
+        id,
+    )
+}
+
+/// Issue #15 item 2 (6.12): USER_RECOVERY_REISSUE, copy, depth 2. The per-queue daemon
+/// FETCHes both tags, START_DEV, a read is dispatched (to tag 0: the first request of a fresh
+/// tag set takes the lowest bit), the daemon process exits: the cancel fn of the idle FETCH
+/// aborts the queue, which requeues the read (REISSUE) without a kick, and the quiesce work
+/// parks the device QUIESCED. START_USER_RECOVERY; a new server FETCHes only tag 0 and closes
+/// its ring: the queue is not ready, so its cmd's task is not `ubq_daemon` and the ring exit
+/// loops on `ublk_uring_cmd_cancel_fn` (WARN, retry). STOP_DEV unquiesces and kicks the
+/// requeue list; the requeue work's `ublk_queue_rq` ends the read (-EIO) while the ring exit
+/// spins, `del_gendisk` returns, STOP_DEV cancels the new server's cmd (the ring exit ends)
+/// and returns 0; the new server exits and DEL_DEV returns 0. The unfair settle ran the
+/// spinning ring exit (a lower actor id) for ever and never the requeue work: it predicted
+/// STOP_DEV pending, the read blocked, DEL_DEV blocked.
+pub fn partial_recovery_stop_612(id: &str) -> ModelProgram {
+    let (d, n, b, c) = ("daemon", "new-daemon", "submitter0", "control");
+    program(
+        sc(
+            id,
+            "6.12: a partial recovery (the new server FETCHes one of two tags and closes its ring), STOP_DEV, DEL_DEV",
+            DevConfig {
+                depth: 2,
+                copy: CopyMode::Copy,
+                recovery: Recovery::Reissue,
+                ..DevConfig::default()
+            },
+            vec![
+                server(d, true, vec![fetch(0, true), fetch(1, true), wait(0), Op::Exit]),
+                recovery_server(n, vec![fetch(0, true), Op::CloseRing, Op::Exit]),
+                submit(&[Bio::Read]),
+                ActorSpec::Control {
+                    prog: vec![
+                        CtrlOp::StartDev,
+                        CtrlOp::StartUserRecovery,
+                        CtrlOp::StopDev,
+                        CtrlOp::DelDev,
+                    ],
+                },
+            ],
+        ),
+        Preset::K612,
+        &[d, d, c, b, d, d, c, n, n, c, b, n, c],
+        id,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conform::compile::compile;
+    use crate::conform::oracle::{predict, Observed::*};
+    use ublk_model::{Func, Model};
+    use ublk_program::Act;
+
+    #[test]
+    fn the_spinning_ring_exit_does_not_starve_the_stop() {
+        let mp = partial_recovery_stop_612("t");
+        let m = Model::new(&mp.scenario, Preset::K612.features()).unwrap();
+        let p = predict(&m, &mp.order).unwrap();
+        assert!(p.violation.is_none());
+        let obs: Vec<_> = p.steps.iter().map(|s| s.observed.clone()).collect();
+        assert_eq!(
+            obs[8..],
+            [
+                Done(None),     // the new server closes its ring: the exit spins
+                Done(Some(0)),  // STOP_DEV (the unfair settle: pending)
+                Done(Some(-5)), // the read ends (unfair: blocked)
+                Done(None),
+                Done(Some(0)), // DEL_DEV (unfair: blocked)
+            ]
+        );
+        // the ring exit did spin (not a daemon's cmd) while STOP_DEV ran
+        let spins = p.steps[9]
+            .funcs
+            .iter()
+            .filter(|f| **f == Func::UblkUringCmdCancelFnNotDaemon612)
+            .count();
+        assert!(spins >= 2, "{:?}", p.steps[9].funcs);
+        // and the requeue work ended the read STOP_DEV's kick released
+        assert!(p.steps[9].funcs.contains(&Func::BlkMqRequeueWorkQueueRq));
+    }
+
+    #[test]
+    fn the_new_server_is_a_second_process() {
+        let mp = reissue_new_server(Preset::K72, 1, "t");
+        let c = compile(&mp, Preset::K72.features()).unwrap();
+        let procs: Vec<_> = c
+            .program
+            .threads
+            .iter()
+            .filter_map(|t| match t.kind {
+                ublk_program::ThreadKind::Server { process, .. } => Some(process),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(procs, [0, 1]);
+        let acts: Vec<_> = c.program.steps.iter().map(|s| s.act.clone()).collect();
+        assert!(acts.contains(&Act::StartUserRecovery { poll: true }));
+        assert!(acts.contains(&Act::EndUserRecovery));
+        assert_eq!(acts.last(), Some(&Act::DelDev));
+    }
+}

@@ -1,0 +1,158 @@
+//! The executor's server processes: `ublk-realdev serve-child` children, each with one thread
+//! and ring per server thread of the program. Process 0 is the server the program starts with
+//! (spawned before the first step); process 1 is the new server of a user recovery, spawned
+//! once START_USER_RECOVERY returned 0 (a fresh process: `ublk_ch_open`, its own descriptor
+//! mapping and rings).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Sender};
+use std::thread;
+use std::time::Duration;
+
+use crate::child::{ChildCfg, FromChild};
+use crate::error::{Error, Result};
+use crate::program::*;
+
+/// What the executor hears from its server processes.
+pub(crate) enum ProcEv {
+    Msg(FromChild),
+    /// Server process `0` or `1` closed its stdout (it exited).
+    Eof(u8),
+}
+
+/// One server process.
+#[derive(Default)]
+pub(crate) struct ServerProc {
+    pub(crate) child: Option<Child>,
+    pub(crate) stdin: Option<ChildStdin>,
+    pub(crate) gone: bool,
+    /// Its /dev/ublkcN fd number (for the fd holder's `pidfd_getfd`).
+    pub(crate) cdev_fd: i32,
+}
+
+impl ServerProc {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// Kill (if still running) and wait for the process.
+    pub(crate) fn reap(&mut self) {
+        self.stdin = None;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The server threads of process `process`: (program thread index, fixed_file).
+pub(crate) fn servers_of(p: &Program, process: u8) -> Vec<(usize, bool)> {
+    p.threads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t.kind {
+            ThreadKind::Server {
+                fixed_file,
+                process: q,
+            } if q == process => Some((i, fixed_file)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server process a thread belongs to (0 for non-server threads).
+pub(crate) fn process_of(p: &Program, thread: usize) -> u8 {
+    match p.threads.get(thread).map(|t| &t.kind) {
+        Some(ThreadKind::Server { process, .. }) => *process,
+        _ => 0,
+    }
+}
+
+/// Spawn server process `process` of `p` on device `dev_id` and wait until every thread is
+/// set up (at most `ready_within`). Its CQEs and replies go to `tx` (wrapped by `wrap`).
+pub(crate) fn spawn<T: Send + 'static>(
+    exe: &std::path::Path,
+    p: &Program,
+    process: u8,
+    dev_id: u32,
+    (tx, wrap): (Sender<T>, fn(ProcEv) -> T),
+    ready_within: Duration,
+) -> Result<ServerProc> {
+    let mut child = Command::new(exe)
+        .arg("serve-child")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::sys(format!("spawn {} serve-child", exe.display()), e))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let mut proc = ServerProc {
+        child: Some(child),
+        ..Default::default()
+    };
+    let cfg = ChildCfg {
+        dev_id,
+        depth: p.dev.depth,
+        table_size: p.dev.table_size,
+        servers: servers_of(p, process),
+        auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
+        privileged: p.dev.privileged,
+    };
+    if let Err(e) = writeln!(
+        stdin,
+        "{}",
+        serde_json::to_string(&cfg).expect("serialises")
+    ) {
+        proc.reap();
+        return Err(Error::sys("write to the server process", e));
+    }
+    proc.stdin = Some(stdin);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            match serde_json::from_str::<FromChild>(&l) {
+                Ok(FromChild::Ready { cdev_fd }) => {
+                    let _ = ready_tx.send(cdev_fd);
+                }
+                Ok(m) => {
+                    let _ = tx.send(wrap(ProcEv::Msg(m)));
+                }
+                Err(_) => eprintln!("serve-child: {l}"),
+            }
+        }
+        let _ = tx.send(wrap(ProcEv::Eof(process)));
+    });
+    match ready_rx.recv_timeout(ready_within) {
+        Ok(fd) => {
+            proc.cdev_fd = fd;
+            Ok(proc)
+        }
+        Err(_) => {
+            proc.reap();
+            Err(Error::Other(format!(
+                "server process {process} did not get ready"
+            )))
+        }
+    }
+}
+
+/// A duplicate of fd `fd` of process `pid` (pidfd_getfd): the fd holder's reference.
+pub(crate) fn getfd(pid: u32, fd: i32) -> Result<OwnedFd> {
+    // SAFETY: plain syscalls; results checked.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as i32;
+        if pidfd < 0 {
+            return Err(Error::last_os("pidfd_open"));
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd);
+        let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) as i32;
+        if dup < 0 {
+            return Err(Error::last_os("pidfd_getfd"));
+        }
+        Ok(OwnedFd::from_raw_fd(dup))
+    }
+}
