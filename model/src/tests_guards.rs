@@ -5,7 +5,8 @@
 //! 6.12: `ublk_timeout` waits while a slot still holds a FETCH and while `ublk_queue_rq` runs;
 //! `ublk_abort_requests`' quiesce waits for a dispatch in progress; STOP_DEV's
 //! `cancel_work_sync` waits for a running stop work; a FETCH's `ublk_mark_io_ready` takes
-//! `ub->mutex`.  7.2: readiness clears `ub->canceling` only once every queue is ready.
+//! `ub->mutex`.  7.2: readiness clears `ub->canceling` only once every queue is ready; the
+//! release work takes `ub->mutex` before it stops the device.
 
 use crate::config::*;
 use crate::exec::EINVAL;
@@ -308,4 +309,59 @@ fn a_612_user_copy_on_a_copy_device_is_einval_even_on_an_owned_request() {
     );
     assert!(s.tags_rqs[0].is_some() && s.reqs[0].started);
     assert_eq!(until_result(&m, &mut s, d), EINVAL);
+}
+
+#[test]
+fn k72_release_work_takes_ub_mutex_before_it_stops_the_device() {
+    // ublk_ch_release_work_fn: ublk_abort_queue without the mutex, then mutex_lock(&ub->mutex)
+    // before it marks the queues force_abort and starts del_gendisk
+    let m = model(
+        Preset::K72,
+        1,
+        vec![
+            server("d", vec![fetch(0), Op::WaitCqe { q: 0, tag: 0 }, Op::Exit]),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    );
+    let (d, b, c, rw) = (
+        id(&m, "d"),
+        id(&m, "submitter0"),
+        id(&m, "control"),
+        id(&m, "release-work"),
+    );
+    let mut s = m.init();
+    step(&m, &mut s, d).unwrap();
+    step(&m, &mut s, d).unwrap();
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    for _ in 0..3 {
+        step(&m, &mut s, b).unwrap();
+    }
+    settle_but(&m, &mut s, &[rw]);
+    assert_eq!(
+        until_result(&m, &mut s, d),
+        0,
+        "the CQE: the daemon owns the read"
+    );
+    step(&m, &mut s, d).expect("exit_group");
+    settle_but(&m, &mut s, &[rw]);
+    assert_eq!(
+        step(&m, &mut s, rw),
+        Some(Func::UblkChReleaseWorkFnAbort),
+        "part 1: ublk_abort_queue"
+    );
+    let mut held = s.clone();
+    held.dev.mutex = Some(c); // STOP_DEV inside ublk_stop_dev
+    assert_eq!(step(&m, &mut held, rw), None, "part 2 waits for ub->mutex");
+    assert!(!held.queues[0].force_abort && !held.dev.disk_dying);
+    assert!(step(&m, &mut s, rw).is_some());
+    assert!(
+        s.queues[0].force_abort && s.dev.disk_dying,
+        "no recovery: stop the device"
+    );
 }
