@@ -23,6 +23,9 @@ pub enum Entry {
     LookupReg,
 }
 
+/// The function a violation inside `__ublk_check_and_get_req`'s `fail_put` is reported at.
+pub const FAIL_PUT: &str = "__ublk_check_and_get_req: fail_put";
+
 impl Exec<'_> {
     pub(crate) fn cmd_slot(&self, c: CmdId) -> (u8, u8) {
         let d = &self.m.cmds[c as usize];
@@ -442,7 +445,14 @@ impl Exec<'_> {
         if rq.started && rq.tag == Some(tag) && rq.q == q {
             return Ok(true);
         }
-        self.put_req_ref(q, tag, r)?;
+        // `fail_put`: what the put breaks is named after the failed check, so a signature
+        // tells this path (a stale lookup's put, O-5) from any other completion
+        self.put_req_ref(q, tag, r).map_err(|mut v| {
+            if v.func.is_empty() {
+                v.func = FAIL_PUT.into();
+            }
+            v
+        })?;
         Ok(false)
     }
 

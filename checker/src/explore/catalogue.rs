@@ -493,9 +493,16 @@ pub const FINDINGS: &[Finding] = &[
             // the lookup by tag then refcount in ublk_io: p02's code
             Known { scenario: "stale-pointer-window", what: What::Safety(Inv::S1), sig: sig("__ublk_check_and_get_req", "whose memory was freed"), on: Where { on: &[P02], off: &[] }, reason: O5 },
             // the failing check's put completes the stale request (simulator, elevator devices)
-            Known { scenario: "", what: What::Safety(Inv::S2), sig: sig("__ublk_complete_rq", "which was already ended"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
+            Known { scenario: "", what: What::Safety(Inv::S2), sig: sig("__ublk_check_and_get_req: fail_put", "which was already ended"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
+            // the put completes a request in flight on another slot whose server registered
+            // its buffer (simulator: K72 zero copy, seed 297, session 6)
+            Known { scenario: "", what: What::Safety(Inv::S3), sig: sig("__ublk_check_and_get_req: fail_put", "registered buffer(s) still reference it"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
             Known { scenario: "", what: What::Safety(Inv::S2), sig: sig("ublk_queue_cmd", "lost its driver tag"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
             Known { scenario: "", what: What::Safety(Inv::S6), sig: sig("ublk_cmd_tw_cb: ublk_dispatch_req", "is OWNED_BY_SRV but io->req is not its started request"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
+            // the request the failing check's put completes is in flight on another slot, which
+            // is left OWNED_BY_SRV with ref INIT and no request (simulator: K72 user copy, seed 99
+            // of a 100-seed sweep, session 6)
+            Known { scenario: "", what: What::Safety(Inv::S4), sig: sig("__ublk_check_and_get_req: started/tag check", "should be"), on: Where { on: &[P02], off: &[] }, reason: O5_PUT },
         ],
     },
     Finding {
@@ -548,6 +555,10 @@ pub const FINDINGS: &[Finding] = &[
             // the same spin when the daemon closes its ring (a live server) between COMMIT and
             // UNREGISTER: found by the simulator
             Known { scenario: "", what: What::Hang(Prop::L1), sig: O7_SIG, on: Where { on: &[ZeroCopy], off: &[] }, reason: O7 },
+            // the same spin seen from the slot's re-armed cmd (L3), when another thread's
+            // registration keeps the request's obligation excused: simulator, K72 zero copy,
+            // seed 25 of a 100-seed sweep (session 6)
+            Known { scenario: "", what: What::Hang(Prop::L3), sig: sig("cycle: ublk_cancel_cmd: ACTIVE / started-request check", "a cmd of an exiting ring is never completed").fake_timeout(false), on: Where { on: &[ZeroCopy, P09], off: &[] }, reason: O7 },
         ],
     },
     Finding {
