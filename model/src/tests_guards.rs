@@ -6,7 +6,8 @@
 //! `ublk_abort_requests`' quiesce waits for a dispatch in progress; STOP_DEV's
 //! `cancel_work_sync` waits for a running stop work; a FETCH's `ublk_mark_io_ready` takes
 //! `ub->mutex`.  7.2: readiness clears `ub->canceling` only once every queue is ready; the
-//! release work takes `ub->mutex` before it stops the device.
+//! release work takes `ub->mutex` before it stops the device; STOP_DEV's quiesce waits for a
+//! dispatch; START_DEV on a used device is -EEXIST.
 
 use crate::config::*;
 use crate::exec::EINVAL;
@@ -364,4 +365,72 @@ fn k72_release_work_takes_ub_mutex_before_it_stops_the_device() {
         s.queues[0].force_abort && s.dev.disk_dying,
         "no recovery: stop the device"
     );
+}
+
+#[test]
+fn k72_stop_dev_quiesce_waits_for_a_dispatch_in_progress() {
+    // ublk_stop_dev in recovery-queue mode: ublk_force_abort_dev quiesces the queue, which
+    // waits for a ublk_queue_rq in progress, before it marks force_abort
+    let sc = Scenario {
+        name: "guards-unit".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            depth: 1,
+            copy: CopyMode::Copy,
+            recovery: Recovery::Requeue,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            server("d", vec![fetch(0)]),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    };
+    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let (d, c) = (id(&m, "d"), id(&m, "control"));
+    let mut s = m.init();
+    while step(&m, &mut s, d).is_some() {}
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    step(&m, &mut s, c).expect("STOP_DEV: ub->mutex, quiesce");
+    let mut busy = s.clone();
+    busy.dev.in_dispatch = 1;
+    assert_eq!(
+        step(&m, &mut busy, c),
+        None,
+        "the quiesce waits for ublk_queue_rq"
+    );
+    assert!(!busy.queues[0].force_abort);
+    step(&m, &mut s, c).expect("no dispatch: force abort");
+    assert!(s.queues[0].force_abort);
+}
+
+#[test]
+fn k72_start_dev_on_a_used_device_is_eexist() {
+    // ublk_ctrl_start_dev: `state == LIVE || test_and_set_bit(UB_STATE_USED)` → -EEXIST, e.g.
+    // a device QUIESCED by a dead server (its disk still added) or LIVE
+    let m = model(
+        Preset::K72,
+        1,
+        vec![
+            server("d", vec![fetch(0)]),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StartDev],
+            },
+        ],
+    );
+    let (d, c) = (id(&m, "d"), id(&m, "control"));
+    let mut s = m.init();
+    while step(&m, &mut s, d).is_some() {}
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    let mut quiesced = s.clone();
+    quiesced.dev.state = DevState::Quiesced; // as the release work leaves it (recovery)
+    assert_eq!(
+        until_result(&m, &mut quiesced, c),
+        crate::exec::EEXIST,
+        "USED, not LIVE"
+    );
+    let mut live = s.clone();
+    live.dev.used = false;
+    assert_eq!(until_result(&m, &mut live, c), crate::exec::EEXIST, "LIVE");
 }
