@@ -155,3 +155,29 @@ fn a_bio_gets_a_request_and_tag_of_its_submitters_queue() {
     assert_eq!(s.reqs[r as usize].tag, Some(0));
     assert_eq!(s.tags_rqs, vec![None, Some(r)]);
 }
+
+/// The goal `queue-ready-alone` is reached by the FETCH that makes queue 0 fully fetched
+/// while queue 1 is not, and not by the one that completes the device.
+#[test]
+fn queue_ready_alone_is_the_fetch_that_readies_one_queue_of_two() {
+    use crate::properties::Before;
+    use crate::Goal;
+    let sc = two_queues(Recovery::None, vec![]);
+    for p in [Preset::K72, Preset::Post, Preset::K612] {
+        let m = Model::new(&sc, p.features()).unwrap();
+        let mut s = m.init();
+        let mut seen = vec![];
+        for a in [actor(&m, "d0"), actor(&m, "d1")] {
+            loop {
+                let before = Before::of(&m, &s);
+                let Ok(Outcome::Stepped(info)) = m.apply(&mut s, a) else {
+                    break;
+                };
+                if Goal::QueueReadyAlone.reached(&m, before, &info, &s) {
+                    seen.push(a);
+                }
+            }
+        }
+        assert_eq!(seen, vec![actor(&m, "d0")], "{p:?}");
+    }
+}
