@@ -138,7 +138,7 @@ pub fn candidates() -> Vec<Scenario> {
         sc(
             "two-queues-recovery-ring-close",
             "Two hw queues, USER_RECOVERY: the server process is SIGKILLed; the new server's \
-             queue-0 daemon FETCHes and closes its ring — also after its queue is ready and \
+             queue-0 daemon FETCHes, closes its ring and exits the process — also after its queue is ready and \
              before queue 1's is (7.2: queue 0's canceling is already cleared, the \
              device's is not, so the ring exit's ublk_start_cancel returns early and cancels the \
              FETCH without setting queue 0's canceling); a bio on queue 0 may come at any time.",
@@ -149,14 +149,7 @@ pub fn candidates() -> Vec<Scenario> {
                 ActorSpec::RecoveryServer {
                     name: "new-daemon-q0".into(),
                     fixed_file: true,
-                    prog: vec![
-                        Op::Fetch {
-                            q: 0,
-                            tag: 0,
-                            buf: true,
-                        },
-                        Op::CloseRing,
-                    ],
+                    prog: vec![fetch(0), Op::CloseRing, Op::Exit],
                 },
                 new_daemon("new-daemon-q1", 1),
                 bio(0, Bio::Read),
