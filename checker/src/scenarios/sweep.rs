@@ -556,6 +556,39 @@ mod tests {
         }
     }
 
+    /// Two queues are in s2 only: depth 1, a daemon and a submitter per queue.
+    #[test]
+    fn two_queue_configurations_have_a_daemon_and_a_bio_per_queue() {
+        assert!(shapes(Level::S1).iter().all(|s| s.queues == 1));
+        let q2: Vec<Shape> = shapes(Level::S2)
+            .into_iter()
+            .filter(|s| s.queues == 2)
+            .collect();
+        assert_eq!(q2.len(), 332);
+        for sh in &q2 {
+            let sc = sh.scenario();
+            assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));
+            let subs: Vec<u8> = sc
+                .actors
+                .iter()
+                .filter_map(|a| match a {
+                    ActorSpec::Submitter { q, .. } => Some(*q),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(subs, vec![0, 1], "{}", sc.name);
+            for q in 0..2u8 {
+                let fetches_q = |a: &ActorSpec| match a {
+                    ActorSpec::Server { prog, .. } => prog
+                        .iter()
+                        .any(|op| matches!(op, Op::Fetch { q: fq, .. } if *fq == q)),
+                    _ => false,
+                };
+                assert!(sc.actors.iter().any(fetches_q), "{}: queue {q}", sc.name);
+            }
+        }
+    }
+
     #[test]
     fn levels_nest() {
         let s1: HashSet<_> = shapes(Level::S1).into_iter().collect();
