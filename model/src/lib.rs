@@ -35,6 +35,8 @@ mod tests;
 mod tests_guards;
 #[cfg(test)]
 mod tests_k612;
+#[cfg(test)]
+mod tests_multiq;
 mod uapi612;
 pub mod view;
 
@@ -179,6 +181,12 @@ impl Model {
             let (name, kind) = match a {
                 ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. } => continue,
                 ActorSpec::Submitter { q, bios } => {
+                    if *q >= d.nr_queues {
+                        return Err(format!(
+                            "scenario {}: submitter on hw queue {q}, but the device has {}",
+                            sc.name, d.nr_queues
+                        ));
+                    }
                     subs += 1;
                     (
                         format!("submitter{}", subs - 1),
@@ -201,6 +209,17 @@ impl Model {
                     if *server >= n_servers {
                         return Err(format!(
                             "scenario {}: fault on unknown server thread {server}",
+                            sc.name
+                        ));
+                    }
+                    // as the trace format has it: a fault names a thread of the first
+                    // server process (a recovery server's thread does not exist before
+                    // START_USER_RECOVERY; the fault, which waits for no process, would
+                    // close a ring that was never set up — it lost a cmd on 7.2)
+                    if procs[*server as usize] != 0 {
+                        return Err(format!(
+                            "scenario {}: fault on server thread {server}, a thread of the \
+                             recovery server (a fault may name only a first-process thread)",
                             sc.name
                         ));
                     }

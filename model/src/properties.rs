@@ -47,11 +47,12 @@ pub enum Goal {
     TableBusy,
     RequestEnds,
     CancelCompletes,
+    QueueReadyAlone,
 }
 
 impl Goal {
     /// Every goal, in the order reports list them.
-    pub const ALL: [Goal; 14] = [
+    pub const ALL: [Goal; 15] = [
         Goal::OffdaemonRef,
         Goal::OffdaemonRefused,
         Goal::ReleaseCompletes,
@@ -66,6 +67,7 @@ impl Goal {
         Goal::TableBusy,
         Goal::RequestEnds,
         Goal::CancelCompletes,
+        Goal::QueueReadyAlone,
     ];
 
     /// The short name (`offdaemon-ref`).
@@ -85,6 +87,7 @@ impl Goal {
             Goal::TableBusy => "table-busy",
             Goal::RequestEnds => "request-ends",
             Goal::CancelCompletes => "cancel-completes",
+            Goal::QueueReadyAlone => "queue-ready-alone",
         }
     }
 
@@ -109,6 +112,9 @@ impl Goal {
             Goal::TableBusy => "a REGISTER found its table entry occupied (-EBUSY)",
             Goal::RequestEnds => "a request ended (bio_endio)",
             Goal::CancelCompletes => "a cancel completed a cmd with UBLK_IO_RES_ABORT",
+            Goal::QueueReadyAlone => {
+                "a FETCH made one hw queue fully fetched while another queue was not"
+            }
         }
     }
 
@@ -162,6 +168,16 @@ impl Goal {
             }
             Goal::RequestEnds => f == Func::BioEndio,
             Goal::CancelCompletes => f == Func::UblkCancelCmdComplete,
+            Goal::QueueReadyAlone => {
+                let fetched = |q: &[crate::state::Slot]| {
+                    q.iter()
+                        .all(|io| io.flags & crate::state::flag::ACTIVE != 0)
+                };
+                let depth = m.dev.depth as usize;
+                f == Func::UblkFetch
+                    && after.slots.chunks(depth).any(fetched)
+                    && !after.slots.chunks(depth).all(fetched)
+            }
         }
     }
 }

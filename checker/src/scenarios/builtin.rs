@@ -433,7 +433,7 @@ pub fn all() -> Vec<Scenario> {
                 control(&[StartDev, StopDev]),
             ],
         ),
-    ].into_iter().chain(crate::scenarios::k612::all()).chain(crate::scenarios::small::all()).chain(crate::scenarios::found::all()).collect()
+    ].into_iter().chain(crate::scenarios::k612::all()).chain(crate::scenarios::multiq::all()).chain(crate::scenarios::small::all()).chain(crate::scenarios::found::all()).collect()
 }
 
 /// The scenarios named (all of them when none is): a command line's `-s` list.
@@ -452,6 +452,7 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
 pub fn by_name(name: &str) -> Option<Scenario> {
     all()
         .into_iter()
+        .chain(crate::scenarios::multiq::candidates())
         .find(|s| s.name == name)
         .or_else(|| crate::scenarios::sweep::by_name(name))
 }

@@ -1,5 +1,6 @@
 //! Builders for scenarios: the short names the scenario tables (built-in, 6.12, small
-//! witnesses, corpus) are written in. Queue 0 throughout: every built-in scenario has one queue.
+//! witnesses, corpus) are written in. Queue 0 throughout (the two-queue
+//! scenarios of `multiq` name their queues).
 
 use ublk_model::config::*;
 

@@ -73,5 +73,7 @@ const GOALS: &[(&str, &[Goal], &[Goal])] = &[
     ("small-server-exit-owned-user-copy", &[], &[Goal::RequestEnds]),
     ("small-need-get-data-fail", &[Goal::RequeueRedispatch, Goal::RequestEnds], &[]),
     ("small-cancel-before-start", &[Goal::CancelSkips, Goal::FallbackDispatch, Goal::RequestEnds, Goal::CancelCompletes], &[Goal::ReleaseAbort]),
+    ("two-queues-ring-close", &[Goal::QueueReadyAlone, Goal::CancelSkips, Goal::FallbackDispatch, Goal::StopInflight, Goal::RequestEnds, Goal::CancelCompletes], &[Goal::ReleaseAbort]),
+    ("two-queues-kill-recovery", &[Goal::QueueReadyAlone, Goal::CancelSkips, Goal::FallbackDispatch, Goal::RequeueRedispatch, Goal::Recovered, Goal::StopInflight, Goal::RequestEnds, Goal::CancelCompletes], &[Goal::ReleaseAbort]),
     ("small-ring-close-vs-dispatch", &[Goal::CancelSkips, Goal::ReleaseAbort, Goal::RequestEnds, Goal::CancelCompletes], &[]),
 ];

@@ -7,6 +7,7 @@ pub mod dsl;
 pub mod found;
 pub mod goals;
 pub mod k612;
+pub mod multiq;
 pub mod small;
 pub mod sweep;
 

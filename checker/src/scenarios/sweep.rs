@@ -4,14 +4,15 @@
 //! configuration is tried).
 //!
 //! The grammar (one [`Shape`] per configuration):
-//! * device: depth 1–2 (one queue), copy / NEED_GET_DATA copy / user copy / zero copy /
+//! * device: one queue of depth 1–2 or two queues of depth 1, copy / NEED_GET_DATA copy / user copy / zero copy /
 //!   auto-buf-reg, recovery none / requeue / reissue / fail-io, an I/O scheduler or not,
 //!   rings with or without `/dev/ublkcN` as a fixed file;
 //! * servers: per-io daemons (one thread per tag) or one per-queue daemon thread, each a
 //!   serving loop (FETCH, then per request the copy mode's work and COMMIT_AND_FETCH, until
 //!   the FETCH is aborted, then `exit_group`); zero or one offload thread that touches every
 //!   tag's request off the daemon (REGISTER + fixed I/O + UNREGISTER, or a user copy);
-//! * clients: one or two submitters, each one READ or WRITE;
+//! * clients: one or two submitters, each one READ or WRITE (with two queues one per queue:
+//!   a bio reaches its submitter's hw queue);
 //! * control: START_DEV, optionally STOP_DEV; with recovery START/END_USER_RECOVERY and a
 //!   new server process;
 //! * one fault or quirk: at a moment of the explorer's choosing SIGKILL, a daemon closing its
@@ -23,7 +24,8 @@
 //!   historical bug needed.
 //!
 //! Configurations that differ only by renaming (which tag a fault hits, which thread serves
-//! which tag) are generated once: faults always hit thread 0, threads serve tags in order.
+//! which tag) are generated once: faults always hit thread 0, threads serve tags in order
+//! (with two queues thread `i` serves queue `i`).
 
 use ublk_model::config::*;
 
@@ -33,7 +35,8 @@ pub enum Level {
     /// Depth 1, every copy mode, fault and control program (the default job's sweep), and
     /// depth 2 for the second-FETCH quirk.
     S1,
-    /// And depth 2: per-io daemons or a per-queue daemon, two clients.
+    /// And depth 2: per-io daemons or a per-queue daemon, two clients; and two queues of
+    /// depth 1 (a daemon and a bio per queue) with every data path.
     S2,
 }
 
@@ -170,6 +173,9 @@ impl Fault {
 /// One point of the grammar.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Shape {
+    /// Hardware queues (1–2); with two, depth 1 and one daemon per queue (thread `i` serves
+    /// queue `i`), and one submitter per queue (a bio reaches its submitter's hw queue).
+    pub queues: u8,
     pub depth: u8,
     pub data: Data,
     pub recovery: Recovery,
@@ -187,7 +193,12 @@ pub struct Shape {
 impl Shape {
     /// The configuration's name: every choice, short (`g-d1-zc-perio-off-r-stop-kill`).
     pub fn name(&self) -> String {
-        let mut n = format!("g-d{}-{}", self.depth, self.data.short());
+        let mut n = format!("g-d{}", self.depth);
+        if self.queues > 1 {
+            n += &format!("-q{}", self.queues);
+        }
+        n += "-";
+        n += self.data.short();
         n += if self.per_queue { "-perq" } else { "-perio" };
         if self.offload {
             n += "-off";
@@ -215,7 +226,7 @@ impl Shape {
         let mode = self.data.mode();
         let ngd = self.data == Data::CopyNgd;
         let dev = DevConfig {
-            nr_queues: 1,
+            nr_queues: self.queues,
             depth: self.depth,
             copy: mode,
             need_get_data: ngd,
@@ -229,16 +240,19 @@ impl Shape {
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();
-        let threads: Vec<Vec<u8>> = if self.per_queue {
-            vec![tags.clone()]
+        // (queue, tags) each daemon thread serves
+        let threads: Vec<(u8, Vec<u8>)> = if self.queues > 1 {
+            (0..self.queues).map(|q| (q, tags.clone())).collect()
+        } else if self.per_queue {
+            vec![(0, tags.clone())]
         } else {
-            tags.iter().map(|&t| vec![t]).collect()
+            tags.iter().map(|&t| (0, vec![t])).collect()
         };
-        for (i, ts) in threads.iter().enumerate() {
-            let mut prog = serving_loop(self.data, ts);
+        for (i, (q, ts)) in threads.iter().enumerate() {
+            let mut prog = serving_loop(self.data, *q, ts);
             if self.fault == Fault::NoBufferFetch && i == 0 {
                 prog[0] = Op::Fetch {
-                    q: 0,
+                    q: *q,
                     tag: ts[0],
                     buf: false,
                 };
@@ -252,7 +266,7 @@ impl Shape {
         if self.fault == Fault::DoubleFetch {
             // after the daemons and before the offload thread: fault actors name servers
             // by index
-            let mut prog = serving_loop(self.data, &[0]);
+            let mut prog = serving_loop(self.data, 0, &[0]);
             for op in prog.iter_mut() {
                 if *op == Op::Exit {
                     *op = Op::ThreadExit;
@@ -268,23 +282,26 @@ impl Shape {
             actors.push(ActorSpec::Server {
                 name: "offload".into(),
                 fixed_file: self.fixed,
-                prog: offload(self.data, &tags),
+                prog: (0..self.queues)
+                    .flat_map(|q| offload(self.data, q, &tags))
+                    .filter(|op| *op != Op::ThreadExit)
+                    .chain([Op::ThreadExit])
+                    .collect(),
             });
         }
         if self.recovery != Recovery::None {
-            for (i, ts) in threads.iter().enumerate() {
+            for (i, (q, ts)) in threads.iter().enumerate() {
                 actors.push(ActorSpec::RecoveryServer {
                     name: format!("new-daemon{i}"),
                     fixed_file: self.fixed,
-                    prog: serving_loop(self.data, ts),
+                    prog: serving_loop(self.data, *q, ts),
                 });
             }
         }
-        for b in &self.bios {
-            actors.push(ActorSpec::Submitter {
-                q: 0,
-                bios: vec![*b],
-            });
+        for (i, b) in self.bios.iter().enumerate() {
+            // with two queues, bio i on queue i; else every bio on queue 0
+            let q = if self.queues > 1 { i as u8 } else { 0 };
+            actors.push(ActorSpec::Submitter { q, bios: vec![*b] });
         }
         let mut ctrl = vec![CtrlOp::StartDev];
         match (self.recovery, self.fault) {
@@ -337,31 +354,28 @@ impl Shape {
 ///
 /// A per-queue daemon waits for its tags in order (the model's wait names its tag; a real
 /// server waits for any CQE), so with two tags it serves tag 0's request before tag 1's.
-fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
+pub(crate) fn serving_loop(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
     let buf = data == Data::Copy;
-    let mut prog: Vec<Op> = tags
-        .iter()
-        .map(|&t| Op::Fetch { q: 0, tag: t, buf })
-        .collect();
+    let mut prog: Vec<Op> = tags.iter().map(|&t| Op::Fetch { q, tag: t, buf }).collect();
     for &t in tags {
         let commit = Op::Commit {
-            q: 0,
+            q,
             tag: t,
             result: 4096,
             buf: matches!(data, Data::Copy | Data::CopyNgd),
         };
         let body = match data {
             Data::ZeroCopy => {
-                let mut b = zero_copy_io(t).to_vec();
+                let mut b = zero_copy_io(q, t).to_vec();
                 b.push(commit);
                 b
             }
-            Data::UserCopy => vec![Op::UserCopy { q: 0, tag: t }, commit],
+            Data::UserCopy => vec![Op::UserCopy { q, tag: t }, commit],
             // every request is a WRITE (see `shapes`): fetch its data, wait for the copy
             // (6.12 does it in task work), then commit
             Data::CopyNgd => vec![
-                Op::NeedGetData { q: 0, tag: t },
-                Op::WaitCqe { q: 0, tag: t },
+                Op::NeedGetData { q, tag: t },
+                Op::WaitCqe { q, tag: t },
                 commit,
             ],
             Data::Copy | Data::AutoBufReg => vec![commit],
@@ -369,14 +383,14 @@ fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
         // wait, Loop→serve, exit, serve: body…, Loop→next, exit (a COMMIT refused — e.g.
         // -EBADF once the ring is closed — ends the server), next: wait, Loop→serve, exit
         let serve = prog.len() as u8 + 3;
-        prog.push(Op::WaitCqe { q: 0, tag: t });
+        prog.push(Op::WaitCqe { q, tag: t });
         prog.push(Op::Loop { to: serve });
         prog.push(Op::Exit);
         prog.extend(body);
         let next = prog.len() as u8 + 2;
         prog.push(Op::Loop { to: next });
         prog.push(Op::Exit);
-        prog.push(Op::WaitCqe { q: 0, tag: t });
+        prog.push(Op::WaitCqe { q, tag: t });
         prog.push(Op::Loop { to: serve });
         prog.push(Op::Exit);
     }
@@ -385,30 +399,22 @@ fn serving_loop(data: Data, tags: &[u8]) -> Vec<Op> {
 
 /// Zero-copy I/O on tag `t`'s request from the caller's ring: REGISTER at table index `t`,
 /// one fixed-buffer I/O, UNREGISTER.
-fn zero_copy_io(t: u8) -> [Op; 3] {
+fn zero_copy_io(q: u8, t: u8) -> [Op; 3] {
     [
-        Op::Register {
-            q: 0,
-            tag: t,
-            idx: t,
-        },
+        Op::Register { q, tag: t, idx: t },
         Op::FixedIo { idx: t },
-        Op::Unregister {
-            q: 0,
-            tag: t,
-            idx: t,
-        },
+        Op::Unregister { q, tag: t, idx: t },
     ]
 }
 
 /// An offload thread: once, for every tag, touch the request off the daemon (zero copy:
 /// REGISTER in its own ring, fixed I/O, UNREGISTER; user copy: a pread/pwrite), then exit.
-fn offload(data: Data, tags: &[u8]) -> Vec<Op> {
+fn offload(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
     let mut prog = Vec::new();
     for &t in tags {
         match data {
-            Data::ZeroCopy => prog.extend(zero_copy_io(t)),
-            _ => prog.push(Op::UserCopy { q: 0, tag: t }),
+            Data::ZeroCopy => prog.extend(zero_copy_io(q, t)),
+            _ => prog.push(Op::UserCopy { q, tag: t }),
         }
     }
     prog.push(Op::ThreadExit);
@@ -435,19 +441,26 @@ pub fn configurations(level: Level) -> Vec<Scenario> {
 /// The shapes of `level`, in a fixed order (smallest first).
 pub fn shapes(level: Level) -> Vec<Shape> {
     let mut out = Vec::new();
-    let depths: &[u8] = &[1, 2];
-    for &depth in depths {
+    // (queues, depth): two queues at depth 1 only
+    for (queues, depth) in [(1u8, 1u8), (1, 2), (2, 1)] {
         for per_queue in [false, true] {
             if per_queue && depth == 1 {
                 continue; // one tag: a per-queue daemon is a per-io daemon
             }
             for data in DATA {
-                let bios_sets: Vec<Vec<Bio>> = match (depth, data) {
+                // two queues: s2 only
+                if queues > 1 && level == Level::S1 {
+                    continue;
+                }
+                let bios_sets: Vec<Vec<Bio>> = match (queues, depth, data) {
+                    // one bio per queue
+                    (2, _, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write]],
+                    (2, _, _) => vec![vec![Bio::Read, Bio::Write]],
                     // NEED_GET_DATA is what a server does for a WRITE (it reads the
                     // direction from the descriptor; a program here is fixed): writes only
-                    (1, Data::CopyNgd) => vec![vec![Bio::Write]],
-                    (1, _) => vec![vec![Bio::Read], vec![Bio::Write]],
-                    (_, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write]],
+                    (_, 1, Data::CopyNgd) => vec![vec![Bio::Write]],
+                    (_, 1, _) => vec![vec![Bio::Read], vec![Bio::Write]],
+                    (_, _, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write]],
                     _ => vec![vec![Bio::Read, Bio::Write]],
                 };
                 for bios in bios_sets {
@@ -471,6 +484,7 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                                 for stop in [false, true] {
                                     for fixed in fixed_choices(fault, recovery) {
                                         out.push(Shape {
+                                            queues,
                                             depth,
                                             data,
                                             recovery,
@@ -538,6 +552,39 @@ mod tests {
                         Model::new(sc, f).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
                     }
                 }
+            }
+        }
+    }
+
+    /// Two queues are in s2 only: depth 1, a daemon and a submitter per queue.
+    #[test]
+    fn two_queue_configurations_have_a_daemon_and_a_bio_per_queue() {
+        assert!(shapes(Level::S1).iter().all(|s| s.queues == 1));
+        let q2: Vec<Shape> = shapes(Level::S2)
+            .into_iter()
+            .filter(|s| s.queues == 2)
+            .collect();
+        assert_eq!(q2.len(), 332);
+        for sh in &q2 {
+            let sc = sh.scenario();
+            assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));
+            let subs: Vec<u8> = sc
+                .actors
+                .iter()
+                .filter_map(|a| match a {
+                    ActorSpec::Submitter { q, .. } => Some(*q),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(subs, vec![0, 1], "{}", sc.name);
+            for q in 0..2u8 {
+                let fetches_q = |a: &ActorSpec| match a {
+                    ActorSpec::Server { prog, .. } => prog
+                        .iter()
+                        .any(|op| matches!(op, Op::Fetch { q: fq, .. } if *fq == q)),
+                    _ => false,
+                };
+                assert!(sc.actors.iter().any(fetches_q), "{}: queue {q}", sc.name);
             }
         }
     }
