@@ -558,7 +558,7 @@ pub const FINDINGS: &[Finding] = &[
             // the same spin seen from the slot's re-armed cmd (L3), when another thread's
             // registration keeps the request's obligation excused: simulator, K72 zero copy,
             // seed 25 of a 100-seed sweep (session 6)
-            Known { scenario: "", what: What::Hang(Prop::L3), sig: sig("cycle: ublk_cancel_cmd: ACTIVE / started-request check", "a cmd of an exiting ring is never completed").fake_timeout(false), on: Where { on: &[ZeroCopy, P09], off: &[] }, reason: O7 },
+            Known { scenario: "", what: What::Hang(Prop::L3), sig: sig("cycle: ublk_cancel_cmd: ACTIVE / started-request check", "a cmd of an exiting ring is never completed").fake_timeout(false).buffer_held(), on: Where { on: &[ZeroCopy, P09], off: &[] }, reason: O7 },
         ],
     },
     Finding {

@@ -117,6 +117,7 @@ pub struct Sig {
     pub fake_timeout: Option<bool>,
     pub server_gone: Option<bool>,
     pub canceling: Option<bool>,
+    pub buffer_held: Option<bool>,
 }
 
 impl Sig {
@@ -131,6 +132,9 @@ impl Sig {
                 .server_gone
                 .is_none_or(|g| s.situation.server_gone == g)
             && self.canceling.is_none_or(|c| s.situation.canceling == c)
+            && self
+                .buffer_held
+                .is_none_or(|b| s.situation.buffer_held == b)
     }
 }
 
@@ -143,6 +147,7 @@ pub const fn sig(at: &'static str, shape: &'static str) -> Sig {
         fake_timeout: None,
         server_gone: None,
         canceling: None,
+        buffer_held: None,
     }
 }
 
@@ -165,6 +170,13 @@ impl Sig {
     pub const fn live_server(self) -> Sig {
         Sig {
             server_gone: Some(false),
+            ..self
+        }
+    }
+    /// Only while a registered buffer still references a live request.
+    pub const fn buffer_held(self) -> Sig {
+        Sig {
+            buffer_held: Some(true),
             ..self
         }
     }

@@ -50,6 +50,11 @@ pub struct Situation {
     /// begun and not been undone.  Tells a race with an ongoing cancel (B-2) from a slot
     /// canceled earlier and brought back (O-6), which end in the same function.
     pub canceling: bool,
+    /// A registered io_uring buffer still references a request of its dispatch round (zero
+    /// copy): the request cannot end before that buffer is released.  Tells O-7's spin (the
+    /// daemon's own buffer holds the started request the ring exit waits for) from other ring
+    /// exits that never end (B-12's unarmed FETCH), which stop in the same function.
+    pub buffer_held: bool,
 }
 
 /// [`DevState`] with an order and a stable name.
@@ -76,6 +81,10 @@ impl Situation {
             fake_timeout: d.fake_timeout_used,
             server_gone: m.server_gone(s),
             canceling: d.canceling,
+            buffer_held: s.nodes.iter().flatten().any(|n| {
+                let rq = &s.reqs[n.rq as usize];
+                n.round == rq.round && rq.allocated && rq.ended == 0
+            }),
         }
     }
 }
@@ -95,6 +104,9 @@ impl fmt::Display for Situation {
         }
         if self.canceling {
             f.write_str(", canceling")?;
+        }
+        if self.buffer_held {
+            f.write_str(", buffer held")?;
         }
         Ok(())
     }
