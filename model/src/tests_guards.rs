@@ -7,7 +7,8 @@
 //! `cancel_work_sync` waits for a running stop work; a FETCH's `ublk_mark_io_ready` takes
 //! `ub->mutex`.  7.2: readiness clears `ub->canceling` only once every queue is ready; the
 //! release work takes `ub->mutex` before it stops the device; STOP_DEV's quiesce waits for a
-//! dispatch; START_DEV on a used device is -EEXIST.
+//! dispatch; START_DEV on a used device is -EEXIST; a bio on a deleted disk ends -EIO and the
+//! submitter goes on; each ring-exit pass tries the next cancelable cmd.
 
 use crate::config::*;
 use crate::exec::EINVAL;
@@ -433,4 +434,88 @@ fn k72_start_dev_on_a_used_device_is_eexist() {
     let mut live = s.clone();
     live.dev.used = false;
     assert_eq!(until_result(&m, &mut live, c), crate::exec::EEXIST, "LIVE");
+}
+
+#[test]
+fn k72_a_bio_after_the_disk_is_gone_ends_eio_and_the_next_one_too() {
+    // blk_mq_submit_bio on a deleted disk: -EIO for each bio, the submitter goes on
+    let m = model(
+        Preset::K72,
+        1,
+        vec![
+            server("d", vec![fetch(0)]),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read, Bio::Write],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    );
+    let (d, b, c) = (id(&m, "d"), id(&m, "submitter0"), id(&m, "control"));
+    let mut s = m.init();
+    while step(&m, &mut s, d).is_some() {}
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    assert_eq!(until_result(&m, &mut s, c), 0, "STOP_DEV");
+    settle_but(&m, &mut s, &[b]);
+    assert!(!s.dev.has_disk && s.dev.disk_removed);
+    // at most four steps: a submitter that never advances would loop here forever
+    let mut res = vec![];
+    for _ in 0..4 {
+        match m.apply(&mut s, b).unwrap() {
+            Outcome::Stepped(i) => res.extend(i.result),
+            Outcome::Blocked => break,
+        }
+    }
+    assert_eq!(res, vec![crate::exec::EIO, crate::exec::EIO]);
+    assert!(s.actors[b as usize].done);
+}
+
+#[test]
+fn k72_each_ring_exit_pass_tries_the_next_cancelable_cmd() {
+    // io_uring's cancel walks every cancelable cmd of the ring on each pass: a cmd skipped
+    // because a request is started on its slot does not stop the others from being canceled
+    let m = model(
+        Preset::K72,
+        2,
+        vec![
+            server("d", vec![fetch(0), fetch(1), Op::CloseRing]),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    );
+    let (d, b, c) = (id(&m, "d"), id(&m, "submitter0"), id(&m, "control"));
+    let re = id(&m, "ring-exit(d)");
+    let mut s = m.init();
+    for _ in 0..4 {
+        step(&m, &mut s, d).unwrap();
+    }
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    step(&m, &mut s, b).expect("a request and a driver tag");
+    step(&m, &mut s, b).expect("ublk_queue_rq: blk_mq_start_request");
+    step(&m, &mut s, b).expect("ublk_queue_cmd: task work queued, not run yet");
+    let tag = s
+        .reqs
+        .iter()
+        .find(|r| r.started)
+        .and_then(|r| r.tag)
+        .unwrap() as usize;
+    step(&m, &mut s, d).expect("close(ring fd)");
+    // the ring exit (the dispatch task work does not run meanwhile)
+    let mut completed = false;
+    for _ in 0..12 {
+        let f = step(&m, &mut s, re);
+        if f == Some(Func::UblkCancelCmdComplete) {
+            completed = true;
+            break;
+        }
+    }
+    assert!(completed, "the other slot's FETCH is canceled");
+    assert!(s.slots[1 - tag].has(flag::CANCELED) && !s.slots[tag].has(flag::CANCELED));
 }
