@@ -519,3 +519,30 @@ fn k72_each_ring_exit_pass_tries_the_next_cancelable_cmd() {
     assert!(completed, "the other slot's FETCH is canceled");
     assert!(s.slots[1 - tag].has(flag::CANCELED) && !s.slots[tag].has(flag::CANCELED));
 }
+
+#[test]
+fn k72_del_dev_waits_for_the_last_close_of_the_char_device() {
+    // ublk_ctrl_del_dev: ublk_remove, then wait until the device's last reference is gone —
+    // a server that still holds /dev/ublkcN keeps DEL_DEV waiting
+    let m = model(
+        Preset::K72,
+        1,
+        vec![
+            server("d", vec![fetch(0), Op::WaitCqe { q: 0, tag: 0 }, Op::Exit]),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::DelDev],
+            },
+        ],
+    );
+    let (d, c) = (id(&m, "d"), id(&m, "control"));
+    let mut s = m.init();
+    step(&m, &mut s, d).unwrap();
+    step(&m, &mut s, d).unwrap();
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    assert_eq!(run(&m, &mut s, c), Vec::<i32>::new(), "DEL_DEV waits");
+    assert!(s.dev.file_refs > 0);
+    settle_but(&m, &mut s, &[c]);
+    run(&m, &mut s, d); // the aborted FETCH's CQE, then exit_group
+    settle_but(&m, &mut s, &[c]);
+    assert_eq!(run(&m, &mut s, c), vec![0], "DEL_DEV after the last close");
+}
