@@ -8,7 +8,9 @@
 //! `ub->mutex`.  7.2: readiness clears `ub->canceling` only once every queue is ready; the
 //! release work takes `ub->mutex` before it stops the device; STOP_DEV's quiesce waits for a
 //! dispatch; START_DEV on a used device is -EEXIST; a bio on a deleted disk ends -EIO and the
-//! submitter goes on; each ring-exit pass tries the next cancelable cmd.
+//! submitter goes on; each ring-exit pass tries the next cancelable cmd; DEL_DEV waits for the
+//! last close; an elevator switch freezes first and clears the freed requests' mappings; the
+//! ring-close fault waits for START_DEV and for its thread's syscall.
 
 use crate::config::*;
 use crate::exec::EINVAL;
@@ -545,4 +547,121 @@ fn k72_del_dev_waits_for_the_last_close_of_the_char_device() {
     run(&m, &mut s, d); // the aborted FETCH's CQE, then exit_group
     settle_but(&m, &mut s, &[c]);
     assert_eq!(run(&m, &mut s, c), vec![0], "DEL_DEV after the last close");
+}
+
+/// K72, an elevator on a depth-1 device, a daemon that FETCHes tag 0, one read, START_DEV.
+fn k72_elevator_read() -> (Model, State, u8, u8) {
+    let sc = Scenario {
+        name: "guards-unit".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            depth: 1,
+            copy: CopyMode::Copy,
+            elevator: true,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            server(
+                "d",
+                vec![
+                    fetch(0),
+                    Op::WaitCqe { q: 0, tag: 0 },
+                    Op::Commit {
+                        q: 0,
+                        tag: 0,
+                        result: 4096,
+                        buf: true,
+                    },
+                ],
+            ),
+            ActorSpec::Submitter {
+                q: 0,
+                bios: vec![Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+            ActorSpec::Elevator,
+        ],
+    };
+    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let (d, c) = (id(&m, "d"), id(&m, "control"));
+    let mut s = m.init();
+    step(&m, &mut s, d).unwrap();
+    step(&m, &mut s, d).unwrap();
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    let (b, e) = (id(&m, "submitter0"), id(&m, "elevator"));
+    (m, s, b, e)
+}
+
+#[test]
+fn k72_an_elevator_switch_freezes_the_queue_before_it_frees_the_requests() {
+    let (m, mut s, b, e) = k72_elevator_read();
+    assert_eq!(step(&m, &mut s, e), Some(Func::ElevatorSwitchFreeze));
+    assert!(s.dev.frozen);
+    assert_eq!(
+        step(&m, &mut s, b),
+        None,
+        "blk_mq_submit_bio waits for the freeze"
+    );
+    assert_eq!(step(&m, &mut s, e), Some(Func::ElevatorSwitchFree));
+    assert!(!s.dev.frozen);
+    assert!(
+        step(&m, &mut s, b).is_some(),
+        "the bio goes on after the switch"
+    );
+}
+
+#[test]
+fn k72_an_elevator_switch_clears_the_freed_requests_from_tags_rqs() {
+    // blk_mq_clear_rq_mapping: no tags->rqs entry may point into the freed scheduler pages
+    let (m, mut s, b, e) = k72_elevator_read();
+    for _ in 0..3 {
+        step(&m, &mut s, b).unwrap();
+    }
+    settle_but(&m, &mut s, &[e]);
+    let d = id(&m, "d");
+    let mapped = s.tags_rqs[0].expect("the started request is mapped");
+    run(&m, &mut s, d); // the CQE, then the COMMIT ends the read
+    settle_but(&m, &mut s, &[e]);
+    run(&m, &mut s, b); // bio_endio: the request is freed, tags->rqs[0] still points to it
+    assert!(!s.reqs[mapped as usize].allocated);
+    assert_eq!(
+        s.tags_rqs[0],
+        Some(mapped),
+        "a stale mapping before the switch"
+    );
+    assert_eq!(step(&m, &mut s, e), Some(Func::ElevatorSwitchFreeze));
+    assert_eq!(step(&m, &mut s, e), Some(Func::ElevatorSwitchFree));
+    assert!(!s.reqs[mapped as usize].alive, "its page was freed");
+    assert_eq!(s.tags_rqs[0], None, "and its stale mapping cleared");
+}
+
+#[test]
+fn the_ring_close_fault_waits_for_start_dev_and_for_its_thread_s_syscall() {
+    // the fault models "a daemon closes its ring while serving I/O": not before START_DEV
+    // (that shape is scenario thread-exit-before-start), not in the middle of a syscall
+    let m = model(
+        Preset::K72,
+        1,
+        vec![
+            server("d", vec![fetch(0)]),
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+            ActorSpec::RingClose { server: 0 },
+        ],
+    );
+    let (d, c, f) = (id(&m, "d"), id(&m, "control"), id(&m, "close-ring(d)"));
+    let mut s = m.init();
+    assert_eq!(step(&m, &mut s.clone(), f), None, "no disk yet");
+    step(&m, &mut s, d).unwrap(); // FETCH issued: the thread is in io_uring_enter
+    assert_eq!(
+        step(&m, &mut s.clone(), f),
+        None,
+        "no disk yet, thread in a syscall"
+    );
+    step(&m, &mut s, d).unwrap();
+    assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+    assert_eq!(step(&m, &mut s, f), Some(Func::FaultCloseRing));
 }
