@@ -37,6 +37,17 @@ pub(crate) struct ChildCfg {
     /// Keep CAP_SYS_ADMIN (a program of a privileged server: 6.12 scans partitions).
     #[serde(default)]
     pub(crate) privileged: bool,
+    /// The hw queue of each server thread (same order as `servers`; missing: queue 0). Its
+    /// io commands name that queue and it reads that queue's descriptors.
+    #[serde(default)]
+    pub(crate) queues: Vec<u16>,
+}
+
+impl ChildCfg {
+    /// The hw queue of `servers[i]`.
+    pub(crate) fn queue_of(&self, i: usize) -> u16 {
+        self.queues.get(i).copied().unwrap_or(0)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +69,10 @@ pub(crate) enum FromChild {
         val: Option<i32>,
         err: Option<String>,
     },
+    /// Server thread `thread` closed its ring (CloseRing) and the ring's eventfd has fired
+    /// since: the ring's exit work posted a CQE (e.g. the cancel of a pending FETCH), which
+    /// nobody can read any more. Reported once per close.
+    RingExitCqe { thread: usize },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -139,24 +154,45 @@ pub fn serve_child() -> i32 {
             return 1;
         }
     }
-    let desc = match DescMap::map(&cdev, 0, cfg.depth) {
-        Ok(d) => Arc::new(d),
-        Err(e) => {
-            eprintln!("serve-child: {e}");
-            return 1;
+    // one descriptor mapping per queue a server thread serves
+    let mut descs: HashMap<u16, Arc<DescMap>> = HashMap::new();
+    for i in 0..cfg.servers.len() {
+        let q = cfg.queue_of(i);
+        if descs.contains_key(&q) {
+            continue;
         }
-    };
+        match DescMap::map(&cdev, q, cfg.depth) {
+            Ok(d) => descs.insert(q, Arc::new(d)),
+            Err(e) => {
+                eprintln!("serve-child: {e}");
+                return 1;
+            }
+        };
+    }
     let mut workers: HashMap<usize, (Sender<ToChild>, Arc<EventFd>)> = HashMap::new();
     let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
-    for &(idx, fixed) in &cfg.servers {
+    for (i, &(idx, fixed)) in cfg.servers.iter().enumerate() {
         let (tx, rx) = mpsc::channel::<ToChild>();
         let wake = Arc::new(EventFd::new().expect("eventfd"));
         workers.insert(idx, (tx, wake.clone()));
-        let (cd, de, snd, rtx) = (cdev.clone(), desc.clone(), send.clone(), ready_tx.clone());
-        let (table, depth, auto) = (cfg.table_size, cfg.depth, cfg.auto_buf_reg);
+        let q = cfg.queue_of(i);
+        let (cd, de, snd, rtx) = (
+            cdev.clone(),
+            descs[&q].clone(),
+            send.clone(),
+            ready_tx.clone(),
+        );
+        let t = ThreadCfg {
+            idx,
+            q_id: q,
+            fixed,
+            table: cfg.table_size,
+            depth: cfg.depth,
+            auto: cfg.auto_buf_reg,
+        };
         thread::Builder::new()
             .name(format!("srv{idx}"))
-            .spawn(move || server_thread(&cd, &de, fixed, table, depth, auto, rx, &wake, &snd, rtx))
+            .spawn(move || server_thread(&cd, &de, &t, rx, &wake, &snd, rtx))
             .expect("spawn server thread");
     }
     drop(ready_tx);
@@ -247,19 +283,26 @@ pub(crate) fn drain_efd(fd: RawFd) {
     unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One server thread's setup: its program thread index, hw queue and ring options.
+pub(crate) struct ThreadCfg {
+    pub(crate) idx: usize,
+    pub(crate) q_id: u16,
+    pub(crate) fixed: bool,
+    pub(crate) table: u16,
+    pub(crate) depth: u16,
+    pub(crate) auto: bool,
+}
+
 pub(crate) fn server_thread(
     cdev: &CharDev,
     desc: &DescMap,
-    fixed: bool,
-    table: u16,
-    depth: u16,
-    auto: bool,
+    t: &ThreadCfg,
     rx: Receiver<ToChild>,
     wake: &EventFd,
     send: &(impl Fn(&FromChild) + Send + Sync),
     ready: Sender<std::result::Result<(), String>>,
 ) {
+    let (fixed, table, depth, auto, q_id) = (t.fixed, t.table, t.depth, t.auto, t.q_id);
     let setup = || -> Result<(IoRing, EventFd)> {
         let ring = IoRing::new(cdev, 32, fixed)?;
         if table > 0 {
@@ -279,6 +322,7 @@ pub(crate) fn server_thread(
     let mut ring = Some(ring);
     // the number the ring's fd had once this thread closed it (CloseRing)
     let mut closed_fd: Option<RawFd> = None;
+    let mut exit_cqe_seen = false;
     let _ = ready.send(Ok(()));
     drop(ready);
     let bufs: Vec<AlignedBuf> = (0..depth)
@@ -323,6 +367,12 @@ pub(crate) fn server_thread(
             continue; // EINTR
         }
         drain_efd(wake.0.as_raw_fd());
+        if fds[1].revents & libc::POLLIN != 0 && ring.is_none() && closed_fd.is_some() {
+            if !exit_cqe_seen {
+                send(&FromChild::RingExitCqe { thread: t.idx });
+            }
+            exit_cqe_seen = true;
+        }
         drain_efd(cq.0.as_raw_fd());
         if let Some(r) = ring.as_mut() {
             drain(r, None);
@@ -343,6 +393,13 @@ pub(crate) fn server_thread(
             }
             if m.act == Act::CloseRing {
                 closed_fd = ring.as_ref().map(|r| r.ring_fd()).or(closed_fd);
+                // every CQE posted so far is reported, so a later signal of the eventfd
+                // comes from the ring's exit work
+                if let Some(r) = ring.as_mut() {
+                    drain(r, None);
+                }
+                drain_efd(cq.0.as_raw_fd());
+                exit_cqe_seen = false;
                 drop(ring.take());
                 reply(None, None);
                 continue;
@@ -379,7 +436,7 @@ pub(crate) fn server_thread(
                 }
             };
             let io = |tag: u16, result: i32, addr: u64| IoCmd {
-                q_id: 0,
+                q_id,
                 tag,
                 result,
                 addr,
@@ -446,7 +503,7 @@ pub(crate) fn server_thread(
                 }
                 Act::UserCopy { tag } => {
                     let d = desc.get(tag.min(depth - 1));
-                    let pos = user_copy_pos(0, tag, 0) as i64;
+                    let pos = user_copy_pos(q_id, tag, 0) as i64;
                     let b = &bufs[0];
                     let fd = cdev.fd.as_raw_fd();
                     // SAFETY: 4 KiB within our 64 KiB buffer.

@@ -74,7 +74,7 @@ impl Run<'_> {
             Ev::Proc(ProcEv::Msg(FromChild::Reply { step, val, err })) => {
                 self.replies.insert(step, (val, err));
             }
-            Ev::Proc(ProcEv::Msg(FromChild::Ready { .. })) => {}
+            Ev::Proc(ProcEv::Msg(FromChild::Ready { .. } | FromChild::RingExitCqe { .. })) => {}
             Ev::Proc(ProcEv::Eof(p)) => self.procs[p as usize & 1].gone = true,
             Ev::Bio { step, res } | Ev::Ctrl { step, res } => {
                 self.done.insert(step, res);

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde_json::json;
 use ublk_realdev::ctrl::CtrlRing;
-use ublk_realdev::report::{emit, init};
-use ublk_realdev::scenario::{o6, smoke, Opts};
+use ublk_realdev::report::{emit, init, signal_done};
+use ublk_realdev::scenario::{o6, smoke, twoq, Opts};
 use ublk_realdev::uapi::feature_names;
 use ublk_realdev::Error;
 
-const USAGE: &str = "usage: ublk-realdev <features|smoke|o6> [--fixed-file] [--zero-copy] \
-                     [--timeout-ms N] [--mode exit|close|exit-close]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
+const USAGE: &str = "usage: ublk-realdev <features|smoke|o6|twoq> [--fixed-file] [--zero-copy] \
+                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|restart (twoq)]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
 
 fn parse(args: &[String]) -> Result<(String, Opts), String> {
     let mut it = args.iter();
@@ -27,19 +27,18 @@ fn parse(args: &[String]) -> Result<(String, Opts), String> {
                 o.timeout =
                     Duration::from_millis(v.parse().map_err(|e| format!("--timeout-ms: {e}"))?);
             }
-            "--mode" => o.o6_mode = it.next().ok_or("--mode needs a value")?.parse()?,
+            "--mode" => {
+                let m = it.next().ok_or("--mode needs a value")?;
+                if cmd == "twoq" {
+                    o.twoq_mode = m.parse()?;
+                } else {
+                    o.o6_mode = m.parse()?;
+                }
+            }
             _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
         }
     }
     Ok((cmd, o))
-}
-
-/// Tell a supervisor (the VM's /init) that the program is done, with its exit code, before
-/// the process exits: after a kernel oops the exit itself may never finish.
-fn signal_done(code: u8) {
-    if let Ok(p) = std::env::var("UBLK_REALDEV_DONE_FILE") {
-        let _ = std::fs::write(p, format!("{code}\n"));
-    }
 }
 
 fn main() -> ExitCode {
@@ -75,6 +74,7 @@ fn run() -> u8 {
             }),
         "smoke" => smoke(&o),
         "o6" => o6(&o).map(|()| true),
+        "twoq" => twoq(&o).map(|()| true),
         _ => {
             eprintln!("{USAGE}");
             return 2;
@@ -162,5 +162,18 @@ mod tests {
         assert!(o.fixed_file && !o.zero_copy);
         assert_eq!(o.timeout, Duration::from_millis(250));
         assert!(parse(&["smoke".to_string(), "--bogus".to_string()]).is_err());
+    }
+
+    #[test]
+    fn mode_goes_to_the_named_check() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (c, o) = parse(&args(&["twoq", "--mode", "restart"])).unwrap();
+        assert_eq!(c, "twoq");
+        assert_eq!(o.twoq_mode, ublk_realdev::scenario::TwoqMode::Restart);
+        assert_eq!(o.o6_mode, ublk_realdev::scenario::O6Mode::ExitThenClose);
+        let (_, o) = parse(&args(&["o6", "--mode", "close"])).unwrap();
+        assert_eq!(o.o6_mode, ublk_realdev::scenario::O6Mode::Close);
+        assert_eq!(o.twoq_mode, ublk_realdev::scenario::TwoqMode::Close);
+        assert!(parse(&args(&["twoq", "--mode", "exit"])).is_err());
     }
 }

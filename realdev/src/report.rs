@@ -36,6 +36,14 @@ pub fn emit(event: &str, fields: Value) {
     let _ = out.flush();
 }
 
+/// Tell a supervisor (the VM's /init, through `UBLK_REALDEV_DONE_FILE`) that the program is
+/// done, with its exit code: after a kernel oops the program's cleanup or exit may never end.
+pub fn signal_done(code: u8) {
+    if let Ok(p) = std::env::var("UBLK_REALDEV_DONE_FILE") {
+        let _ = std::fs::write(p, format!("{code}\n"));
+    }
+}
+
 /// Start the report clock now.
 pub fn init() {
     let _ = start();

@@ -77,6 +77,27 @@ pub(crate) fn spawn<T: Send + 'static>(
     p: &Program,
     process: u8,
     dev_id: u32,
+    tx: (Sender<T>, fn(ProcEv) -> T),
+    ready_within: Duration,
+) -> Result<ServerProc> {
+    let cfg = ChildCfg {
+        dev_id,
+        depth: p.dev.depth,
+        table_size: p.dev.table_size,
+        servers: servers_of(p, process),
+        auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
+        privileged: p.dev.privileged,
+        queues: Vec::new(),
+    };
+    spawn_cfg(exe, &cfg, process, tx, ready_within)
+}
+
+/// Spawn a `serve-child` with `cfg` as server process `process` (the number its end of
+/// stdout is reported with) and wait until every thread is set up (at most `ready_within`).
+pub(crate) fn spawn_cfg<T: Send + 'static>(
+    exe: &std::path::Path,
+    cfg: &ChildCfg,
+    process: u8,
     (tx, wrap): (Sender<T>, fn(ProcEv) -> T),
     ready_within: Duration,
 ) -> Result<ServerProc> {
@@ -93,19 +114,7 @@ pub(crate) fn spawn<T: Send + 'static>(
         child: Some(child),
         ..Default::default()
     };
-    let cfg = ChildCfg {
-        dev_id,
-        depth: p.dev.depth,
-        table_size: p.dev.table_size,
-        servers: servers_of(p, process),
-        auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
-        privileged: p.dev.privileged,
-    };
-    if let Err(e) = writeln!(
-        stdin,
-        "{}",
-        serde_json::to_string(&cfg).expect("serialises")
-    ) {
+    if let Err(e) = writeln!(stdin, "{}", serde_json::to_string(cfg).expect("serialises")) {
         proc.reap();
         return Err(Error::sys("write to the server process", e));
     }

@@ -1,11 +1,14 @@
-//! The checks run by the binary: `smoke` (one device lifecycle with one read) and `o6` (the
+//! The checks run by the binary: `smoke` (one device lifecycle with one read), `o6` (the
 //! model's finding O-6: a per-io daemon thread that exits after its FETCH, before the device
-//! is ready). Every observed result is reported as a JSON line ([`crate::report`]).
+//! is ready) and `twoq` (the model's two-queue recovery findings). Every observed result is
+//! reported as a JSON line ([`crate::report`]).
 
 mod o6;
 mod smoke;
+mod twoq;
 pub use o6::o6;
 pub use smoke::smoke;
+pub use twoq::{twoq, TwoqMode};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -32,6 +35,8 @@ pub struct Opts {
     pub timeout: Duration,
     /// O-6 only: how thread A's FETCH is meant to be canceled.
     pub o6_mode: O6Mode,
+    /// `twoq` only: which two-queue story to play.
+    pub twoq_mode: TwoqMode,
 }
 
 impl Default for Opts {
@@ -41,6 +46,7 @@ impl Default for Opts {
             zero_copy: false,
             timeout: Duration::from_secs(10),
             o6_mode: O6Mode::ExitThenClose,
+            twoq_mode: TwoqMode::Close,
         }
     }
 }
@@ -91,13 +97,22 @@ pub fn pattern(pos: u64) -> u8 {
 
 /// GET_FEATURES, ADD_DEV, SET_PARAMS, open `/dev/ublkcN`, map queue 0's descriptors.
 fn setup(o: &Opts, depth: u16) -> Result<(Device, Arc<CharDev>, Arc<DescMap>)> {
+    let dev = setup_dev(o, 1, depth, 0)?;
+    let cdev = Arc::new(CharDev::open(dev.id(), Duration::from_secs(2))?);
+    let desc = Arc::new(DescMap::map(&cdev, Q, depth)?);
+    Ok((dev, cdev, desc))
+}
+
+/// GET_FEATURES, ADD_DEV of a device with `queues` hw queues and `extra` flags, SET_PARAMS;
+/// `/dev/ublkcN` is left to the server processes (the first mmap binds the device to its mm).
+fn setup_dev(o: &Opts, queues: u16, depth: u16, extra: u64) -> Result<Device> {
     let mut ctrl = CtrlRing::open()?;
     let feats = ctrl.get_features(o.timeout)?;
     emit(
         "features",
         json!({"flags": format!("{feats:#x}"), "names": feature_names(feats)}),
     );
-    let mut flags = 0;
+    let mut flags = extra;
     if feats & UBLK_F_NO_AUTO_PART_SCAN != 0 {
         flags |= UBLK_F_NO_AUTO_PART_SCAN;
     }
@@ -105,7 +120,7 @@ fn setup(o: &Opts, depth: u16) -> Result<(Device, Arc<CharDev>, Arc<DescMap>)> {
         flags |= UBLK_F_SUPPORT_ZERO_COPY;
     }
     let spec = DevSpec {
-        nr_hw_queues: 1,
+        nr_hw_queues: queues,
         queue_depth: depth,
         max_io_buf_bytes: BUF_BYTES,
         flags,
@@ -125,9 +140,7 @@ fn setup(o: &Opts, depth: u16) -> Result<(Device, Arc<CharDev>, Arc<DescMap>)> {
             res: r,
         });
     }
-    let cdev = Arc::new(CharDev::open(dev.id(), Duration::from_secs(2))?);
-    let desc = Arc::new(DescMap::map(&cdev, Q, depth)?);
-    Ok((dev, cdev, desc))
+    Ok(dev)
 }
 
 /// What a daemon thread tells the main thread.
