@@ -12,7 +12,7 @@ use ublk_realdev::uapi::feature_names;
 use ublk_realdev::Error;
 
 const USAGE: &str = "usage: ublk-realdev <features|smoke|o6|twoq> [--fixed-file] [--zero-copy] \
-                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|restart (twoq)]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
+                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|restart (twoq)] [--queues 1|2 (twoq)]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
 
 fn parse(args: &[String]) -> Result<(String, Opts), String> {
     let mut it = args.iter();
@@ -26,6 +26,10 @@ fn parse(args: &[String]) -> Result<(String, Opts), String> {
                 let v = it.next().ok_or("--timeout-ms needs a value")?;
                 o.timeout =
                     Duration::from_millis(v.parse().map_err(|e| format!("--timeout-ms: {e}"))?);
+            }
+            "--queues" => {
+                let v = it.next().ok_or("--queues needs a value")?;
+                o.twoq_queues = v.parse().map_err(|e| format!("--queues: {e}"))?;
             }
             "--mode" => {
                 let m = it.next().ok_or("--mode needs a value")?;
@@ -167,8 +171,9 @@ mod tests {
     #[test]
     fn mode_goes_to_the_named_check() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (c, o) = parse(&args(&["twoq", "--mode", "restart"])).unwrap();
+        let (c, o) = parse(&args(&["twoq", "--mode", "restart", "--queues", "1"])).unwrap();
         assert_eq!(c, "twoq");
+        assert_eq!(o.twoq_queues, 1);
         assert_eq!(o.twoq_mode, ublk_realdev::scenario::TwoqMode::Restart);
         assert_eq!(o.o6_mode, ublk_realdev::scenario::O6Mode::ExitThenClose);
         let (_, o) = parse(&args(&["o6", "--mode", "close"])).unwrap();

@@ -37,6 +37,8 @@ pub struct Opts {
     pub o6_mode: O6Mode,
     /// `twoq` only: which two-queue story to play.
     pub twoq_mode: TwoqMode,
+    /// `twoq` only: the device's hw queues (2; 1 is the control run).
+    pub twoq_queues: u16,
 }
 
 impl Default for Opts {
@@ -47,6 +49,7 @@ impl Default for Opts {
             timeout: Duration::from_secs(10),
             o6_mode: O6Mode::ExitThenClose,
             twoq_mode: TwoqMode::Close,
+            twoq_queues: 2,
         }
     }
 }
