@@ -14,6 +14,8 @@
 //!   `io->cmd` in `ublk_queue_cmd`.
 //! * `close-end`: as `close`, then server 1 FETCHes queue 1 and END_USER_RECOVERY (LIVE)
 //!   before the read on queue 0.
+//! * `exit-read` (7.2, `two-queues-recovery-restart` on K72): server 1 FETCHes queue 0 only
+//!   and exits; a read on queue 0 at once. A race: see [`exit_then_read`].
 //! * `restart` (6.12, `two-queues-recovery-restart`): server 1 FETCHes queue 0 only and
 //!   exits; a second START_USER_RECOVERY. The model (K612): `ublk_queue_reinit` of queue 1
 //!   puts a NULL `ubq_daemon`. If it answers 0, server 2 recovers both queues and a read on
@@ -33,6 +35,7 @@ pub enum TwoqMode {
     Close,
     CloseEnd,
     Restart,
+    ExitRead,
 }
 
 impl std::str::FromStr for TwoqMode {
@@ -42,8 +45,9 @@ impl std::str::FromStr for TwoqMode {
             "close" => Ok(TwoqMode::Close),
             "close-end" => Ok(TwoqMode::CloseEnd),
             "restart" => Ok(TwoqMode::Restart),
+            "exit-read" => Ok(TwoqMode::ExitRead),
             _ => Err(format!(
-                "unknown twoq mode {s:?} (close | close-end | restart)"
+                "unknown twoq mode {s:?} (close | close-end | restart | exit-read)"
             )),
         }
     }
@@ -417,6 +421,7 @@ fn run(s: &mut Twoq, mode: TwoqMode) -> Result<Value> {
     match mode {
         TwoqMode::Close | TwoqMode::CloseEnd => close_then_read(s, mode, &mut out)?,
         TwoqMode::Restart => restart(s, &mut out)?,
+        TwoqMode::ExitRead => exit_then_read(s, &mut out)?,
     }
     Ok(out)
 }
@@ -453,6 +458,28 @@ fn close_then_read(s: &mut Twoq, mode: TwoqMode, out: &mut Value) -> Result<()> 
                  one the bio waits (requeued, or the queue quiesced)",
         Some(0) => "the read on queue 0 was served: no NULL io->cmd",
         Some(_) => "the read on queue 0 failed without a hang: no NULL io->cmd",
+    });
+    Ok(())
+}
+
+/// The 7.2 finding's race form (K72 `two-queues-recovery-restart`): the new server readies
+/// queue 0 only and exits; a read on queue 0 sent at once. Only a read that lands between the
+/// exit's cancel of queue 0's FETCH and the release work's `ublk_set_canceling` finds the
+/// NULL `io->cmd`; earlier it is dispatched to the live FETCH, later it is requeued.
+fn exit_then_read(s: &mut Twoq, out: &mut Value) -> Result<()> {
+    s.act(1, 2, Act::Exit)?;
+    let rx = s.read_on(0);
+    let t = s.t;
+    let r = recv(&rx, t);
+    emit("read_done", json!({"queue": 0, "res": r}));
+    out["server_1_gone"] = json!(s.wait(t, |s| s.gone.contains(&1)));
+    out["read_q0"] = r.map_or(json!("hang"), |v| json!(v));
+    out["verdict"] = json!(match r {
+        None =>
+            "the read on queue 0 did not complete within the timeout: an oops in \
+                 ublk_queue_rq in the kernel log = the read hit the window; none = it was \
+                 dispatched to the live FETCH or requeued",
+        Some(_) => "the read on queue 0 completed",
     });
     Ok(())
 }
