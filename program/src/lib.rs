@@ -34,9 +34,12 @@ pub enum RecoveryKind {
     FailIo,
 }
 
-/// The device a program runs on (always 1 queue).
+/// The device a program runs on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevCfg {
+    /// Hw queues (1 or 2; a program without the field has 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub queues: u16,
     pub depth: u16,
     pub copy: CopyKind,
     pub need_get_data: bool,
@@ -73,13 +76,30 @@ fn is_zero(v: &u8) -> bool {
     *v == 0
 }
 
+fn one() -> u16 {
+    1
+}
+
+fn is_one(v: &u16) -> bool {
+    *v == 1
+}
+
+fn is_q0(v: &u16) -> bool {
+    *v == 0
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadSpec {
     pub name: String,
     pub kind: ThreadKind,
+    /// The hw queue the thread acts on (default 0): a server thread's io commands name it;
+    /// on a device with more than one queue a submitter is pinned to a CPU of it (blk-mq maps
+    /// a bio to the hw queue of the submitting CPU).
+    #[serde(default, skip_serializing_if = "is_q0")]
+    pub queue: u16,
 }
 
-/// One user action. Io commands act on queue 0.
+/// One user action. Io commands act on their thread's queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Act {
     Fetch {
@@ -380,6 +400,7 @@ mod tests {
         Program {
             id: "t".into(),
             dev: DevCfg {
+                queues: 1,
                 depth: 1,
                 copy: CopyKind::ZeroCopy,
                 need_get_data: false,
@@ -393,6 +414,7 @@ mod tests {
                     fixed_file: true,
                     process: 0,
                 },
+                queue: 0,
             }],
             steps: vec![
                 Step {
@@ -415,6 +437,23 @@ mod tests {
     fn json_round_trip() {
         let p = prog();
         let s = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Program>(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn one_queue_programs_keep_their_json() {
+        // no `queues` / `queue` fields for queue 0 of a one-queue device: older programs
+        // and traces read the same
+        let s = serde_json::to_string(&prog()).unwrap();
+        assert!(!s.contains("queue"), "{s}");
+        let mut p = prog();
+        p.dev.queues = 2;
+        p.threads[0].queue = 1;
+        let s = serde_json::to_string(&p).unwrap();
+        assert!(
+            s.contains(r#""queues":2"#) && s.contains(r#""queue":1"#),
+            "{s}"
+        );
         assert_eq!(serde_json::from_str::<Program>(&s).unwrap(), p);
     }
 

@@ -49,6 +49,48 @@ pub(crate) fn bio(dev_id: u32, write: bool) -> i32 {
     }
 }
 
+/// Pin the calling thread to `cpu`.
+pub(crate) fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET within its bounds; the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The first CPU of `/sys/block/ublkb{id}/mq/{q}/cpu_list` ("0", "0-1", "0,2").
+pub(crate) fn queue_cpu(id: u32, q: u16) -> crate::error::Result<(usize, String)> {
+    let path = format!("/sys/block/ublkb{id}/mq/{q}/cpu_list");
+    let s = std::fs::read_to_string(&path).map_err(|e| Error::sys(path.clone(), e))?;
+    let list = s.trim().to_string();
+    let first = list
+        .split([',', '-'])
+        .next()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| Error::Other(format!("{path}: {list:?}")))?;
+    Ok((first, list))
+}
+
+/// [`bio`] from a thread pinned to a CPU of hw queue `q` (a device of `queues` > 1 queues;
+/// with one queue the bio is not pinned). A failure to find or pin to the CPU is -EINVAL
+/// (the executor's error, reported as the bio's result).
+pub(crate) fn bio_on(dev_id: u32, write: bool, queues: u16, q: u16) -> i32 {
+    if queues > 1 {
+        let pinned = queue_cpu(dev_id, q).and_then(|(cpu, _)| {
+            pin_to(cpu).map_err(|e| Error::sys(format!("sched_setaffinity(CPU {cpu})"), e))
+        });
+        if let Err(e) = pinned {
+            eprintln!("ublk-realdev: bio on queue {q}: {e}");
+            return -libc::EINVAL;
+        }
+    }
+    bio(dev_id, write)
+}
+
 pub(crate) fn dev_flags(d: &DevCfg) -> u64 {
     let mut f = match d.copy {
         CopyKind::Copy => 0,

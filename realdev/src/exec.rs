@@ -33,7 +33,7 @@ pub struct ExecOpts {
     pub exe: std::path::PathBuf,
 }
 
-use crate::bio::{bio, dev_flags, io_cmd_tag};
+use crate::bio::{bio_on, dev_flags, io_cmd_tag};
 use crate::child::*;
 use crate::server_proc::{self, getfd, process_of, ProcEv, ServerProc};
 
@@ -169,10 +169,12 @@ impl Run<'_> {
         });
     }
 
-    fn spawn_bio(&self, step: usize, write: bool) {
+    /// A bio of submitter `thread`, on its hw queue (pinned) when the device has several.
+    fn spawn_bio(&self, step: usize, thread: usize, write: bool) {
         let (tx, id) = (self.tx.clone(), self.dev_id);
+        let (queues, q) = (self.p.dev.queues, self.p.threads[thread].queue);
         thread::spawn(move || {
-            let res = bio(id, write);
+            let res = bio_on(id, write, queues, q);
             let _ = tx.send(Ev::Bio { step, res });
         });
     }
@@ -246,7 +248,7 @@ impl Run<'_> {
             }
             (ThreadKind::Submitter, Act::Read | Act::Write) => {
                 self.last_ref.insert(s.thread, i);
-                self.spawn_bio(i, s.act == Act::Write);
+                self.spawn_bio(i, s.thread, s.act == Act::Write);
                 self.observe_ref(i, &s.expect)
             }
             (ThreadKind::Submitter, Act::BioWait) | (ThreadKind::Control, Act::CtrlWait) => {
@@ -366,6 +368,15 @@ pub fn unsupported(p: &Program) -> Option<String> {
     if p.dev.depth == 0 || p.dev.depth > 16 {
         return Some("depth must be 1..=16".into());
     }
+    if !(1..=2).contains(&p.dev.queues) {
+        return Some("queues must be 1 or 2 (the VM has 2 CPUs)".into());
+    }
+    if let Some(t) = p.threads.iter().find(|t| t.queue >= p.dev.queues) {
+        return Some(format!(
+            "thread {} acts on a queue the device lacks",
+            t.name
+        ));
+    }
     None
 }
 
@@ -405,7 +416,7 @@ fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Re
     }
     let ctrl = CtrlRing::open()?;
     let spec = DevSpec {
-        nr_hw_queues: 1,
+        nr_hw_queues: p.dev.queues,
         queue_depth: p.dev.depth,
         max_io_buf_bytes: BUF_BYTES,
         flags,

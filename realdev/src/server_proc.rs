@@ -80,16 +80,23 @@ pub(crate) fn spawn<T: Send + 'static>(
     tx: (Sender<T>, fn(ProcEv) -> T),
     ready_within: Duration,
 ) -> Result<ServerProc> {
-    let cfg = ChildCfg {
+    let cfg = child_cfg(p, process, dev_id);
+    spawn_cfg(exe, &cfg, process, tx, ready_within)
+}
+
+/// The `serve-child` configuration of server process `process` of `p`: its threads, each on
+/// its thread's hw queue.
+pub(crate) fn child_cfg(p: &Program, process: u8, dev_id: u32) -> ChildCfg {
+    let servers = servers_of(p, process);
+    ChildCfg {
         dev_id,
         depth: p.dev.depth,
         table_size: p.dev.table_size,
-        servers: servers_of(p, process),
+        queues: servers.iter().map(|&(i, _)| p.threads[i].queue).collect(),
+        servers,
         auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
         privileged: p.dev.privileged,
-        queues: Vec::new(),
-    };
-    spawn_cfg(exe, &cfg, process, tx, ready_within)
+    }
 }
 
 /// Spawn a `serve-child` with `cfg` as server process `process` (the number its end of
@@ -163,5 +170,42 @@ pub(crate) fn getfd(pid: u32, fd: i32) -> Result<OwnedFd> {
             return Err(Error::last_os("pidfd_getfd"));
         }
         Ok(OwnedFd::from_raw_fd(dup))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_queues() -> Program {
+        let text = include_str!("../programs/two-queues-served.jsonl");
+        serde_json::from_str(text.lines().next().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn each_server_thread_gets_its_queue() {
+        let p = two_queues();
+        assert_eq!(p.dev.queues, 2);
+        assert_eq!(crate::exec::unsupported(&p), None);
+        let c = child_cfg(&p, 0, 7);
+        assert_eq!(c.servers, vec![(0, false), (1, false)]);
+        assert_eq!(c.queues, vec![0, 1]);
+        // one-queue programs: every thread on queue 0, as before
+        let mut p1 = p.clone();
+        p1.dev.queues = 1;
+        p1.threads.iter_mut().for_each(|t| t.queue = 0);
+        assert_eq!(child_cfg(&p1, 0, 7).queues, vec![0, 0]);
+    }
+
+    #[test]
+    fn queues_beyond_the_device_are_refused() {
+        let mut p = two_queues();
+        p.dev.queues = 3;
+        assert!(crate::exec::unsupported(&p).unwrap().contains("queues"));
+        let mut p = two_queues();
+        p.dev.queues = 1;
+        assert!(crate::exec::unsupported(&p)
+            .unwrap()
+            .contains("daemon-q1 acts on a queue"));
     }
 }

@@ -215,6 +215,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         );
     }
     Ok(DevCfg {
+        queues: 1,
         depth: d.depth as u16,
         copy: match d.copy {
             CopyMode::Copy => CopyKind::Copy,
@@ -257,6 +258,11 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
                 Kind::Killer => ThreadKind::Killer,
                 Kind::FdHolder => ThreadKind::FdHolder,
                 _ => ThreadKind::Control,
+            },
+            // one queue until `dev_cfg` accepts more (a server's queue is per op in the model)
+            queue: match &d.kind {
+                Kind::Submitter { q, .. } => *q as u16,
+                _ => 0,
             },
         })
         .collect();

@@ -216,7 +216,7 @@ impl Twoq {
         let _ = thread::Builder::new()
             .name(format!("reader-q{q}"))
             .spawn(move || {
-                if let Err(e) = pin_to(cpu) {
+                if let Err(e) = crate::bio::pin_to(cpu) {
                     emit("pin_error", json!({"cpu": cpu, "error": e.to_string()}));
                     return;
                 }
@@ -278,32 +278,6 @@ impl Twoq {
     fn pid(&self, p: u8) -> u64 {
         self.procs[p as usize].pid() as u64
     }
-}
-
-/// Pin the calling thread to `cpu`.
-fn pin_to(cpu: usize) -> std::io::Result<()> {
-    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET within its bounds; the call only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// The first CPU of `/sys/block/ublkb{id}/mq/{q}/cpu_list` ("0", "0-1", "0,2").
-fn queue_cpu(id: u32, q: u16) -> Result<(usize, String)> {
-    let path = format!("/sys/block/ublkb{id}/mq/{q}/cpu_list");
-    let s = std::fs::read_to_string(&path).map_err(|e| Error::sys(path.clone(), e))?;
-    let list = s.trim().to_string();
-    let first = list
-        .split([',', '-'])
-        .next()
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| Error::Other(format!("{path}: {list:?}")))?;
-    Ok((first, list))
 }
 
 /// `twoq`: see the module doc. Returns Ok(()) when the run itself worked, whatever the
@@ -386,7 +360,7 @@ fn run(s: &mut Twoq, mode: TwoqMode) -> Result<Value> {
         return Ok(json!({"start_dev": start, "verdict": "START_DEV did not succeed"}));
     }
     for q in 0..s.queues {
-        let (cpu, list) = queue_cpu(s.id, q)?;
+        let (cpu, list) = crate::bio::queue_cpu(s.id, q)?;
         emit(
             "queue_cpus",
             json!({"queue": q, "cpu_list": list, "pinned_cpu": cpu}),
