@@ -13,6 +13,7 @@ pub mod findings;
 pub mod known;
 pub mod liveness;
 pub mod projection;
+pub mod reasons;
 pub mod replay;
 pub mod shrink;
 pub mod signature;
