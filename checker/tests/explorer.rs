@@ -290,6 +290,40 @@ fn exact_and_fingerprint_modes_reach_the_same_states() {
     }
 }
 
+/// The explorer hashes and queues states in their packed form: packing must lose
+/// nothing, or two different states would be merged. Every state reachable in every
+/// built-in scenario (capped) on every preset unpacks to itself, and its packing is
+/// much smaller than the state.
+#[test]
+fn every_reachable_state_unpacks_to_itself() {
+    use ublk_checker::explore::store::{pack, unpack};
+    let (mut n, mut bytes) = (0usize, 0usize);
+    let mut buf = ublk_checker::explore::store::Scratch::default();
+    for p in Preset::every() {
+        for sc in scenarios::all() {
+            let Ok(m) = Model::new(&sc, p.features()) else {
+                continue;
+            };
+            let (_, g) = Explorer::new(&m)
+                .all_violations(true)
+                .max_states(20_000)
+                .run_graph(|s| s.clone());
+            for s in g.nodes {
+                let packed = pack(&s, &mut buf);
+                assert_eq!(unpack(packed), s, "{} on {}", sc.name, p.name());
+                n += 1;
+                bytes += packed.len();
+            }
+        }
+    }
+    assert!(n > 100_000, "{n} states");
+    let mean = bytes / n;
+    assert!(
+        mean < std::mem::size_of::<ublk_model::State>() / 4,
+        "mean packing {mean} B"
+    );
+}
+
 /// io_uring runs a ring's task work under its `uring_lock`, which the ring's exit holds
 /// while it calls `->uring_cmd(IO_URING_F_CANCEL)`: in O-6's scenario the dispatch task
 /// work of the closed ring's slot cannot run between the two halves of that slot's

@@ -399,8 +399,8 @@ impl Model {
                 quiesced: 0,
                 in_dispatch: 0,
                 frozen: false,
-                requeue: vec![],
-                requeue_run: vec![],
+                requeue: smallvec::smallvec![],
+                requeue_run: smallvec::smallvec![],
                 release_pending: false,
                 sched_pool: 0,
                 fake_timeout_used: false,
@@ -410,7 +410,7 @@ impl Model {
                 stop_work: false,
                 quiesce_work: false,
             },
-            queues: vec![
+            queues: smallvec::smallvec![
                 state::Queue {
                     nr_io_ready: 0,
                     canceling: false,
@@ -420,10 +420,10 @@ impl Model {
                 };
                 self.dev.nr_queues as usize
             ],
-            slots: vec![slot; n],
-            tags_rqs: vec![None; n],
-            reqs: vec![req; n * pools],
-            cmds: vec![
+            slots: smallvec::smallvec![slot; n],
+            tags_rqs: smallvec::smallvec![None; n],
+            reqs: smallvec::smallvec![req; n * pools],
+            cmds: smallvec::smallvec![
                 Cmd {
                     st: CmdSt::NotIssued,
                     cancelable: false,
@@ -434,21 +434,21 @@ impl Model {
             ],
             rings: (0..self.n_servers)
                 .map(|_| Ring {
-                    table: vec![None; self.dev.table_size as usize],
-                    fixed_ops: vec![],
+                    table: smallvec::smallvec![None; self.dev.table_size as usize],
+                    fixed_ops: smallvec::smallvec![],
                     exiting: false,
                     freed: false,
                 })
                 .collect(),
-            nodes: vec![],
-            tasks: vec![
+            nodes: smallvec::smallvec![],
+            tasks: smallvec::smallvec![
                 Task {
                     exiting: false,
-                    tw: vec![]
+                    tw: smallvec::smallvec![]
                 };
                 self.n_servers as usize
             ],
-            actors: vec![ActorSt::default(); self.actors.len()],
+            actors: smallvec::smallvec![ActorSt::default(); self.actors.len()],
         }
     }
 
@@ -456,6 +456,18 @@ impl Model {
     /// Takes an actor (its first alternative) or a [`Move`].
     pub fn apply(&self, s: &mut State, mv: impl Into<Move>) -> Result<Outcome, Violation> {
         let out = self.step(s, mv)?;
+        self.check_after(s, out)
+    }
+
+    /// [`Model::apply`] for a move [`Model::moves`] listed for this very state (see
+    /// [`Model::step_enabled`]).
+    pub fn apply_enabled(&self, s: &mut State, mv: Move) -> Result<Outcome, Violation> {
+        let out = self.step_enabled(s, mv)?;
+        self.check_after(s, out)
+    }
+
+    /// The state invariants after a step, named after the step's function.
+    fn check_after(&self, s: &State, out: Outcome) -> Result<Outcome, Violation> {
         if let Outcome::Stepped(info) = &out {
             invariants::check(self, s).map_err(|mut v| {
                 v.func = info.func.to_string();

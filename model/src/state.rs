@@ -6,7 +6,12 @@
 //! invariants can state what must hold (e.g. how many buffer registrations of
 //! a request are still outstanding).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// A state vector: inline up to `N` elements (every built-in scenario and sweep
+/// configuration fits, so cloning a state allocates nothing), on the heap beyond that (a
+/// larger scenario still runs, only slower). Hashes, compares and serializes as a `Vec`.
+pub type Small<T, const N: usize> = smallvec::SmallVec<[T; N]>;
 
 pub type ActorId = u8;
 pub type TaskId = u8;
@@ -29,7 +34,7 @@ pub mod flag {
 pub const UBLK_REFCOUNT_INIT: u32 = 0x3FFF_FFFF;
 
 /// `ublksrv_ctrl_dev_info.state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DevState {
     Dead,
     Live,
@@ -38,7 +43,7 @@ pub enum DevState {
 }
 
 /// The `cmd`/`req` union of `struct ublk_io`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Cell {
     None,
     Cmd(CmdId),
@@ -46,7 +51,7 @@ pub enum Cell {
 }
 
 /// `struct ublk_device` (and the request queue / gendisk bits it drives).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Dev {
     pub state: DevState,
     /// `UB_STATE_USED`: a disk is added and not yet freed (`ublk_free_disk`
@@ -90,9 +95,9 @@ pub struct Dev {
     /// `blk_freeze_queue_start()` in effect (elevator switch).
     pub frozen: bool,
     /// `q->requeue_list` (not yet kicked).
-    pub requeue: Vec<RqId>,
+    pub requeue: Small<RqId, 4>,
     /// Spliced by a kick, being re-issued by `blk_mq_requeue_work`.
-    pub requeue_run: Vec<RqId>,
+    pub requeue_run: Small<RqId, 4>,
     /// `exit_work` scheduled by `ublk_ch_release()`.
     pub release_pending: bool,
     /// First index of the current scheduler request pool.
@@ -113,7 +118,7 @@ pub struct Dev {
 }
 
 /// `struct ublk_queue`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Queue {
     /// K72 per-queue `nr_io_ready`.
     pub nr_io_ready: u8,
@@ -125,7 +130,7 @@ pub struct Queue {
 }
 
 /// `struct ublk_io`: one per (queue, tag).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Slot {
     pub flags: u8,
     pub cell: Cell,
@@ -155,7 +160,7 @@ impl Slot {
 }
 
 /// `struct request` (plus the `ublk_rq_data` pdu when p02 is off).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Req {
     /// The memory exists (scheduler pages not freed).
     pub alive: bool,
@@ -183,7 +188,7 @@ pub struct Req {
 }
 
 /// State of one uring_cmd (its static identity is in the model's tables).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CmdSt {
     NotIssued,
     /// Kept by the driver (`-EIOCBQUEUED`).
@@ -191,7 +196,7 @@ pub enum CmdSt {
     Done(i32),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Cmd {
     pub st: CmdSt,
     /// `io_uring_cmd_mark_cancelable()` was called.
@@ -203,7 +208,7 @@ pub struct Cmd {
 }
 
 /// An io_uring registered-buffer node (`io_rsrc_node` of a kernel bvec).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Node {
     pub rq: RqId,
     pub round: u8,
@@ -213,12 +218,12 @@ pub struct Node {
     pub refs: u8,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Ring {
     /// Sparse buffer table: index -> node.
-    pub table: Vec<Option<NodeId>>,
+    pub table: Small<Option<NodeId>, 4>,
     /// In-flight fixed-buffer ops (node each holds).
-    pub fixed_ops: Vec<NodeId>,
+    pub fixed_ops: Small<NodeId, 2>,
     /// Ring exit started (owner died / exited).
     pub exiting: bool,
     /// Ring freed (table torn down, file reference dropped).
@@ -226,22 +231,22 @@ pub struct Ring {
 }
 
 /// A task-work entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Tw {
     /// `ublk_cmd_tw_cb` for this cmd (request in its pdu).
     Dispatch(CmdId),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Task {
     /// PF_EXITING: task work runs from the fallback kworker.
     pub exiting: bool,
-    pub tw: Vec<Tw>,
+    pub tw: Small<Tw, 2>,
 }
 
 /// Where a split `__ublk_check_and_get_req()` resumes (REGISTER_IO_BUF and
 /// a pread/pwrite on /dev/ublkcN, after the tag lookup stored `rq`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GetReqAt {
     /// `refcount_inc_not_zero()` on the looked-up request.
     RefInc,
@@ -254,7 +259,7 @@ pub enum GetReqAt {
 
 /// Where a split `ublk_cancel_cmd()` resumes (and the wait inside
 /// `ublk_start_cancel()` that precedes it on the ring-exit path).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CancelAt {
     /// `ublk_start_cancel()`: `blk_mq_quiesce_queue()` waits for dispatch.
     StartCancelQuiesce,
@@ -269,7 +274,7 @@ pub enum CancelAt {
 /// Where a split `ublk_stop_dev()` resumes (STOP_DEV / DEL_DEV; on 6.12
 /// also `ublk_stop_work_fn` / `ublk_quiesce_work_fn`).  The first step
 /// (taking `ub->mutex`) starts from [`Resume::Idle`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StopDevAt {
     /// 7.x `ublk_force_abort_dev()`: wait until no request is started.
     ForceAbort,
@@ -287,7 +292,7 @@ pub enum StopDevAt {
 /// Where an actor is inside a kernel function the model splits into several
 /// atomic steps (the resume point of the split; `Idle` between functions).
 /// Each variant names the C function that continues.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Resume {
     /// Not inside a split function.
     #[default]
@@ -334,7 +339,7 @@ pub enum Resume {
 
 /// The state of one actor: its place in its program, where it is inside a
 /// split kernel function, and the locals the C code keeps across the split.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct ActorSt {
     /// Index of the next operation in the actor's program: a server's ops,
     /// a submitter's bios, a control task's commands (unused by others).
@@ -399,17 +404,36 @@ impl ActorSt {
 }
 
 /// The whole model state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct State {
     pub dev: Dev,
-    pub queues: Vec<Queue>,
-    pub slots: Vec<Slot>,
+    pub queues: Small<Queue, 2>,
+    pub slots: Small<Slot, 4>,
     /// `tags->rqs[tag]` per (queue, tag): may be stale.
-    pub tags_rqs: Vec<Option<RqId>>,
-    pub reqs: Vec<Req>,
-    pub cmds: Vec<Cmd>,
-    pub rings: Vec<Ring>,
-    pub nodes: Vec<Option<Node>>,
-    pub tasks: Vec<Task>,
-    pub actors: Vec<ActorSt>,
+    pub tags_rqs: Small<Option<RqId>, 4>,
+    pub reqs: Small<Req, 8>,
+    pub cmds: Small<Cmd, 16>,
+    pub rings: Small<Ring, 4>,
+    pub nodes: Small<Option<Node>, 4>,
+    pub tasks: Small<Task, 4>,
+    pub actors: Small<ActorSt, 16>,
+}
+
+/// Cloned once per explored transition: the vectors of plain values are copied in one
+/// go (`SmallVec::from_slice`), not element by element as `SmallVec`'s `Clone` does.
+impl Clone for State {
+    fn clone(&self) -> Self {
+        State {
+            dev: self.dev.clone(),
+            queues: Small::from_slice(&self.queues),
+            slots: Small::from_slice(&self.slots),
+            tags_rqs: Small::from_slice(&self.tags_rqs),
+            reqs: Small::from_slice(&self.reqs),
+            cmds: Small::from_slice(&self.cmds),
+            rings: self.rings.clone(),
+            nodes: Small::from_slice(&self.nodes),
+            tasks: self.tasks.clone(),
+            actors: Small::from_slice(&self.actors),
+        }
+    }
 }

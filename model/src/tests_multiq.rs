@@ -153,7 +153,7 @@ fn a_bio_gets_a_request_and_tag_of_its_submitters_queue() {
     let r = s.actors[sub as usize].rq.expect("a request");
     assert_eq!(s.reqs[r as usize].q, 1);
     assert_eq!(s.reqs[r as usize].tag, Some(0));
-    assert_eq!(s.tags_rqs, vec![None, Some(r)]);
+    assert_eq!(s.tags_rqs.as_slice(), [None, Some(r)]);
 }
 
 /// The goal `queue-ready-alone` is reached by the FETCH that makes queue 0 fully fetched

@@ -358,7 +358,7 @@ impl Model {
                 .map(|(i, r)| (i, r.table.iter().filter(|x| x.is_some()).count()))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
-            requeue: d.requeue.clone(),
+            requeue: d.requeue.to_vec(),
             recovering: d.recovering,
             new_server_open: d.new_server_open,
             open: d.open,

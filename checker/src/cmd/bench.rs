@@ -61,6 +61,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
         "peak_rss_kib": rss,
         // the whole process's peak (visited set, parent links, frontier, model) per state
         "bytes_per_state": rss.map(|k| (k * 1024) as f64 / r.states.max(1) as f64),
+        // what the explorer keeps for good per state: visited set + parent link
+        "stored_bytes_per_state": r.memory.stored_per_state(r.states),
+        "visited_set_bytes": r.memory.visited,
+        "parent_link_bytes": r.memory.parents,
+        "frontier_peak_bytes": r.memory.frontier_peak,
         "visited_set": if a.exact { "exact states" } else { "xxh3-128 fingerprints" },
         "reductions": Vec::<String>::new(),
         "threads": 1,
@@ -69,7 +74,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
         crate::cmd::report::print("bench", report)?;
     } else {
         println!(
-            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB ({} B/state; {}, no reductions, 1 thread)",
+            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB ({} B/state; stored {:.1} B/state; {}, no reductions, 1 thread)",
             sc.name,
             preset.name(),
             r.states,
@@ -80,6 +85,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
             r.transitions as f64 / median,
             rss.map_or("?".into(), |k| k.to_string()),
             rss.map_or("?".into(), |k| (k * 1024 / r.states.max(1)).to_string()),
+            r.memory.stored_per_state(r.states),
             if a.exact { "exact states" } else { "fingerprints" }
         );
     }

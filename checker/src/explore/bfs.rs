@@ -6,96 +6,14 @@
 //! ```
 
 use crate::explore::signature::Signature;
-use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{BTreeSet, VecDeque};
-use std::hash::Hash;
+use rustc_hash::FxHashSet;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use ublk_model::properties::Before;
 use ublk_model::{Func, Goal, Model, Move, Outcome, State, StepInfo, Violation};
 
-/// A 128-bit fingerprint of the state: xxh3-128 over its `Hash` encoding. The visited set
-/// keeps fingerprints, not states, so two states that collide would be merged (hash
-/// compaction); with a real 128-bit hash the chance that any two of n states collide is
-/// below n²/2¹²⁹ — under 10⁻²⁴ for 10⁷ states. (The previous fingerprint, two FxHash
-/// runs, was affine in its input, so a collision of one was a collision of both:
-/// effectively 64 bits.)
-pub fn fingerprint(s: &State) -> u128 {
-    thread_local! {
-        static BUF: std::cell::RefCell<Bytes> = const { std::cell::RefCell::new(Bytes(Vec::new())) };
-    }
-    BUF.with_borrow_mut(|b| {
-        b.0.clear();
-        s.hash(b);
-        xxhash_rust::xxh3::xxh3_128(&b.0)
-    })
-}
-
-/// The state's `Hash` encoding as bytes, hashed in one go (xxh3 over many tiny streamed
-/// writes is slower).
-struct Bytes(Vec<u8>);
-
-impl std::hash::Hasher for Bytes {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-    fn finish(&self) -> u64 {
-        unreachable!("only the bytes are used")
-    }
-}
-
-/// The probability bound that exploring `states` distinct states merged two of them.
-pub fn omission_bound(states: u64) -> f64 {
-    let n = states as f64;
-    n * n / 2f64.powi(129)
-}
-
-/// The visited set: fingerprints (hash compaction, the default) or whole states (exact:
-/// no omission possible, for small configurations and to test the fingerprints).
-enum Visited {
-    Fingerprints(FxHashMap<u128, u32>),
-    Exact(FxHashMap<State, u32>),
-}
-
-impl Visited {
-    fn new(exact: bool) -> Self {
-        if exact {
-            Visited::Exact(FxHashMap::default())
-        } else {
-            Visited::Fingerprints(FxHashMap::default())
-        }
-    }
-    /// The index of `s` if it was visited; otherwise records it as `id` (one hash per
-    /// transition).
-    fn probe(&mut self, s: &State, id: u32) -> Option<u32> {
-        use std::collections::hash_map::Entry;
-        match self {
-            Visited::Fingerprints(m) => match m.entry(fingerprint(s)) {
-                Entry::Occupied(e) => Some(*e.get()),
-                Entry::Vacant(e) => {
-                    e.insert(id);
-                    None
-                }
-            },
-            Visited::Exact(m) => match m.get(s) {
-                Some(&i) => Some(i),
-                None => {
-                    m.insert(s.clone(), id);
-                    None
-                }
-            },
-        }
-    }
-    fn insert(&mut self, s: &State, id: u32) {
-        match self {
-            Visited::Fingerprints(m) => {
-                m.insert(fingerprint(s), id);
-            }
-            Visited::Exact(m) => {
-                m.insert(s.clone(), id);
-            }
-        }
-    }
-}
+pub use crate::explore::store::{fingerprint, omission_bound};
+use crate::explore::store::{pack, Frontier, Scratch, Visited};
 
 /// Peak resident set size of this process in bytes (Linux `/proc/self/status` VmHWM;
 /// `None` elsewhere).
@@ -168,6 +86,27 @@ pub struct Report {
     /// With `sometimes`: each goal reached, with its first (with BFS, shortest) path, in
     /// the order the goals were given; goals never reached are absent.
     pub discoveries: Vec<(Goal, Vec<Move>)>,
+    /// What the explorer itself stored, in bytes (not the process's resident set).
+    pub memory: Memory,
+}
+
+/// The explorer's own storage at the end of a run (capacities, not what the allocator
+/// took from the system): what "bytes per state" means without the program around it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// The visited set.
+    pub visited: u64,
+    /// Parent links (8 bytes a state), for counterexamples.
+    pub parents: u64,
+    /// The largest frontier (packed states waiting), sampled as it grew.
+    pub frontier_peak: u64,
+}
+
+impl Memory {
+    /// Visited set and parent links per distinct state: what every state costs for good.
+    pub fn stored_per_state(&self, states: u64) -> f64 {
+        (self.visited + self.parents) as f64 / states.max(1) as f64
+    }
 }
 
 impl Report {
@@ -309,21 +248,23 @@ impl<'a> Explorer<'a> {
         let keep = summarize.is_some();
         // parent index and the actor that led here, per discovered state
         let mut parent: Vec<(u32, Move)> = Vec::new();
-        let mut depth: Vec<u32> = Vec::new();
         let mut nodes: Vec<T> = Vec::new();
         let mut edges: Vec<(u32, u32, Move)> = Vec::new();
-        let mut seen = Visited::new(self.exact);
+        let mut seen = Visited::new(self.exact, keep);
         let (init, root) = match &self.start {
             Some((s, p)) => (s.clone(), p.clone()),
             None => (m.init(), Vec::new()),
         };
-        seen.insert(&init, 0);
+        let mut scratch = Scratch::default();
+        let packed = pack(&init, &mut scratch);
+        seen.probe(packed, 0);
         parent.push((u32::MAX, Move::default()));
-        depth.push(0);
         if let Some(f) = summarize.as_mut() {
             nodes.push(f(&init));
         }
-        let mut work: VecDeque<(u32, State)> = VecDeque::from([(0, init)]);
+        let mut work = Frontier::default();
+        work.push(0, 0, packed);
+        drop(init);
         let (mut transitions, mut stuck, mut max_depth) = (0u64, 0u64, 0u32);
         let mut stop = Stop::Exhausted;
         let mut cex = None;
@@ -333,11 +274,10 @@ impl<'a> Explorer<'a> {
         let mut halted = Vec::new();
         let mut pending: Vec<Goal> = self.goals.clone();
         let mut found: Vec<(Goal, Vec<Move>)> = Vec::new();
-        'outer: while let Some((idx, s)) = match self.order {
-            Order::Bfs => work.pop_front(),
-            Order::Dfs => work.pop_back(),
-        } {
+        let mut frontier_peak = 0u64;
+        'outer: while let Some((idx, depth, s)) = work.pop(self.order == Order::Bfs) {
             if (idx & 0x3ff) == 0 {
+                frontier_peak = frontier_peak.max(work.bytes());
                 if t0.elapsed() > self.max_time {
                     stop = Stop::TimeLimit;
                     break;
@@ -365,9 +305,9 @@ impl<'a> Explorer<'a> {
             for a in m.moves(&s) {
                 let mut n = s.clone();
                 let step = if self.invariants {
-                    m.apply(&mut n, a)
+                    m.apply_enabled(&mut n, a)
                 } else {
-                    m.step(&mut n, a)
+                    m.step_enabled(&mut n, a)
                 };
                 match step {
                     Ok(Outcome::Blocked) => continue,
@@ -400,7 +340,8 @@ impl<'a> Explorer<'a> {
                                 }
                             }
                         }
-                        if let Some(to) = seen.probe(&n, parent.len() as u32) {
+                        let packed = pack(&n, &mut scratch);
+                        if let Some(to) = seen.probe(packed, parent.len() as u32) {
                             if keep {
                                 edges.push((idx, to, a));
                             }
@@ -412,14 +353,13 @@ impl<'a> Explorer<'a> {
                         }
                         let id = parent.len() as u32;
                         parent.push((idx, a));
-                        let d = depth[idx as usize] + 1;
-                        depth.push(d);
+                        let d = depth + 1;
                         max_depth = max_depth.max(d);
                         if let Some(f) = summarize.as_mut() {
                             nodes.push(f(&n));
                             edges.push((idx, id, a));
                         }
-                        work.push_back((id, n));
+                        work.push(id, d, packed);
                     }
                     Err(v) => {
                         transitions += 1;
@@ -467,6 +407,11 @@ impl<'a> Explorer<'a> {
                 .iter()
                 .filter_map(|g| found.iter().find(|(f, _)| f == g).cloned())
                 .collect(),
+            memory: Memory {
+                visited: seen.bytes(),
+                parents: (parent.len() * std::mem::size_of::<(u32, Move)>()) as u64,
+                frontier_peak: frontier_peak.max(work.bytes()),
+            },
         };
         (
             report,

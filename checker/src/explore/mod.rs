@@ -17,5 +17,6 @@ pub mod reasons;
 pub mod replay;
 pub mod shrink;
 pub mod signature;
+pub mod store;
 pub mod sweep;
 pub mod verdict;
