@@ -242,7 +242,7 @@ fn actor() -> impl Strategy<Value = ActorSpec> {
             .prop_map(|(q, bios)| ActorSpec::Submitter { q, bios }),
         2 => prop::collection::vec(prop::sample::select(vec![
                 CtrlOp::StartDev, CtrlOp::StopDev, CtrlOp::StartUserRecovery,
-                CtrlOp::EndUserRecovery, CtrlOp::DelDev]), 0..4)
+                CtrlOp::EndUserRecovery, CtrlOp::DelDev, CtrlOp::QuiesceDev]), 0..4)
             .prop_map(|prog| ActorSpec::Control { prog }),
         1 => Just(ActorSpec::Killer),
         1 => Just(ActorSpec::Elevator),
@@ -273,9 +273,21 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         0u8..4,
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(nr_queues, depth, copy, need_get_data, recovery, elevator, table_size, ft, gdf)| {
+            |(
+                nr_queues,
+                depth,
+                copy,
+                need_get_data,
+                recovery,
+                elevator,
+                table_size,
+                ft,
+                gdf,
+                qu,
+            )| {
                 DevConfig {
                     nr_queues,
                     depth,
@@ -288,6 +300,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     get_data_fails: gdf,
                     bad_auto_fetch: false,
                     part_scan: false,
+                    quiesce: qu,
                 }
             },
         );

@@ -24,7 +24,9 @@ fn the_two_queue_findings_are_declared_and_still_found() {
         assert_eq!(r.verdict, Verdict::Known, "{name} on {}", preset.name());
         assert!(r.unreached.is_empty(), "{name}: {:?}", r.unreached);
         assert!(
-            r.findings.iter().any(|f| f.known.as_deref().is_some_and(|k| k.starts_with(id))),
+            r.findings
+                .iter()
+                .any(|f| f.known.as_deref().is_some_and(|k| k.starts_with(id))),
             "{name} on {}: no {id} finding in {:?}",
             preset.name(),
             r.findings.iter().map(|f| &f.known).collect::<Vec<_>>()

@@ -80,6 +80,10 @@ pub struct DevConfig {
     /// it under `ub->mutex`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub part_scan: bool,
+    /// `UBLK_F_QUIESCE` (needs a user recovery mode; ADD_DEV refuses it
+    /// without): QUIESCE_DEV is allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiesce: bool,
 }
 
 impl Default for DevConfig {
@@ -96,6 +100,7 @@ impl Default for DevConfig {
             get_data_fails: false,
             bad_auto_fetch: false,
             part_scan: false,
+            quiesce: false,
         }
     }
 }
@@ -165,6 +170,11 @@ pub enum CtrlOp {
     /// DEL_DEV: `ublk_remove` (stop the device, cancel its cmds), then wait
     /// until the device's last reference — the char device's — is gone.
     DelDev,
+    /// QUIESCE_DEV (`UBLK_F_QUIESCE`, 6.16+; data[0] = 0: no timeout): a LIVE
+    /// device gets `canceling` on every queue and its idle ios' FETCHes are
+    /// completed with UBLK_IO_RES_ABORT, so the server can stop for a live
+    /// update (a new server then recovers the device).
+    QuiesceDev,
 }
 
 /// A block I/O submitted to /dev/ublkbN.

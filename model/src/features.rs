@@ -190,6 +190,17 @@ switches! {
     /// returns only once that read has ended (a device's `part_scan`).
     AsyncPartScan = "async-part-scan", Upstream, None,
         "ublk: scan partitions in a kworker, not under ub->mutex in START_DEV (7.x)";
+    /// `UBLK_U_CMD_QUIESCE_DEV` (`ublk_ctrl_quiesce_dev`, 6.16; the same code
+    /// in 6.17 and 7.2).  Without it (K612) the command is -EOPNOTSUPP.
+    QuiesceDev = "quiesce-dev", Upstream, None,
+        "ublk: add feature UBLK_F_QUIESCE (ublk_ctrl_quiesce_dev, 6.16)";
+    /// Proposed fix for the model's finding O-12 (not upstream code, in no
+    /// preset): `ublk_count_busy_req` counts the started requests it is
+    /// called for (`blk_mq_tagset_busy_iter` calls it for nothing else), so
+    /// QUIESCE_DEV's `ublk_wait_for_idle_io` waits (no timeout) until every
+    /// queue has an io whose request is not started.
+    FixO12 = "fix-o12", Fix, Some("O-12"),
+        "proposal (not upstream): ublk_count_busy_req counts started requests, so QUIESCE_DEV waits for an idle io per queue";
 }
 
 // A [`Features`] set has one bit per switch.

@@ -177,6 +177,20 @@ funcs! {
     UblkCtrlStopDev => "ublk_ctrl_stop_dev",
     /// `ublk_ctrl_del_dev()` returns.
     UblkCtrlDelDev => "ublk_ctrl_del_dev",
+    /// `ublk_ctrl_quiesce_dev()`: not UBLK_F_QUIESCE → -EOPNOTSUPP; else
+    /// `ub->mutex` (no disk or DEAD → -ENODEV; not LIVE → 0, then the cancel walk).
+    UblkCtrlQuiesceDevMutex => "ublk_ctrl_quiesce_dev: ub->mutex",
+    /// `ublk_ctrl_quiesce_dev()`: `cancel_mutex`, `blk_mq_quiesce_queue()` starts.
+    UblkCtrlQuiesceDevQuiesce => "ublk_ctrl_quiesce_dev: cancel_mutex, blk_mq_quiesce_queue",
+    /// `ublk_ctrl_quiesce_dev()`: canceling set, unquiesce.
+    UblkCtrlQuiesceDevCanceling => "ublk_ctrl_quiesce_dev: ublk_set_canceling",
+    /// `ublk_ctrl_quiesce_dev()`: `ublk_wait_for_idle_io()` returns (at once, see
+    /// `quiesce.rs`), `ub->mutex` released; `ublk_cancel_dev()` next.
+    UblkCtrlQuiesceDevIdle => "ublk_ctrl_quiesce_dev: ublk_wait_for_idle_io, unlock",
+    /// `ublk_ctrl_quiesce_dev()` returns after `ublk_cancel_dev()` (or at once with an error).
+    UblkCtrlQuiesceDev => "ublk_ctrl_quiesce_dev",
+    /// 6.12 `ublk_ctrl_uring_cmd()`: a command it does not know → -EOPNOTSUPP.
+    UblkCtrlUringCmdUnknown612 => "ublk_ctrl_uring_cmd: unknown command",
     /// 6.12 `ublk_ctrl_start_recovery()`: `ublk_queue_reinit()`.
     UblkCtrlStartRecovery612 => "ublk_ctrl_start_recovery: ublk_queue_reinit",
     /// 6.12 `ublk_ctrl_end_recovery()`: unquiesce, kick.

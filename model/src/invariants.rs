@@ -1,7 +1,9 @@
-//! Safety invariants S1–S9 (spec §9.3) and S10 (recovery semantics, spec
-//! §1.6 / §3.6: in recovery-queue mode new I/O is held, not failed).
+//! Safety invariants S1–S9 (spec §9.3), S10 (recovery semantics, spec
+//! §1.6 / §3.6: in recovery-queue mode new I/O is held, not failed) and S11
+//! (QUIESCE_DEV's idle wait does what its comment says: "Each queue needs at
+//! least one active command for notifying ublk server").
 //!
-//! S1, S2, S3, S7, S8 and S10 are checked *at the access* inside the step that
+//! S1, S2, S3, S7, S8, S10 and S11 are checked *at the access* inside the step that
 //! makes it (see `exec.rs`, `dispatch.rs`, `io_cmd.rs`); S4, S5, S6 and S9
 //! are state predicates checked after every step by [`check`].
 
@@ -24,6 +26,7 @@ pub enum Inv {
     S8,
     S9,
     S10,
+    S11,
 }
 
 impl Inv {
@@ -39,6 +42,7 @@ impl Inv {
             Inv::S8 => "daemon-only operations run on io->task",
             Inv::S9 => "START_DEV only with every slot armed; readiness counts armed slots",
             Inv::S10 => "recovery-queue mode: until STOP_DEV, ublk_queue_rq holds (requeues) a request it cannot hand to a server instead of failing it",
+            Inv::S11 => "QUIESCE_DEV tells every queue: its idle wait returns only once each hw queue has an io whose request is not started (so ublk_cancel_dev can complete that io's FETCH)",
         }
     }
 }

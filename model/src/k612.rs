@@ -37,6 +37,14 @@ impl Model {
         if !feat.has(Sw::RecoveryFailIo) && d.recovery == Recovery::FailIo {
             return Some("UBLK_F_USER_RECOVERY_FAIL_IO is not in this kernel (6.13+)".into());
         }
+        let quiesces = sc.actors.iter().any(
+            |a| matches!(a, ActorSpec::Control { prog } if prog.contains(&CtrlOp::QuiesceDev)),
+        );
+        if quiesces && !feat.has(Sw::QuiesceDev) && feat.has(Sw::ReleaseWork) {
+            return Some(
+                "QUIESCE_DEV without the quiesce-dev switch is modelled for 6.12 only".into(),
+            );
+        }
         if !feat.has(Sw::PerIoDaemon) {
             return per_queue_daemon_violation(sc);
         }
@@ -500,6 +508,8 @@ impl Exec<'_> {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlEndRecovery612, res),
             },
+            // not in 6.12: ublk_ctrl_uring_cmd's default case
+            CtrlOp::QuiesceDev => finish(self, Func::UblkCtrlUringCmdUnknown612, EOPNOTSUPP),
             _ if self.me().at == sync_work => {
                 if self.nosrv_work_running() {
                     return Ok(None);
@@ -559,9 +569,16 @@ impl Exec<'_> {
             return Ok(Some(EBUSY));
         }
         if let Some(q) = self.s.queues.iter().position(|q| q.daemon.is_none()) {
+            // which test let it through: none (before e58f5142f883, B-24c) or a queue another
+            // new server readied (O-11) — two findings, two signatures
+            let why = if nr_queues_ready > 0 {
+                "while another queue is ready"
+            } else {
+                "with no queue ready"
+            };
             return self.fail(
                 Inv::S9,
-                format!("ublk_queue_reinit: queue {q} has no ubq_daemon (put_task_struct(NULL)): START_USER_RECOVERY resets a queue no daemon set up"),
+                format!("ublk_queue_reinit: queue {q} has no ubq_daemon (put_task_struct(NULL)): START_USER_RECOVERY resets a queue no daemon set up, {why}"),
             );
         }
         for q in &mut self.s.queues {

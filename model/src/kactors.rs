@@ -338,6 +338,7 @@ impl Exec<'_> {
             at: CancelAt::CheckActive,
         });
         match (prog[pc], at) {
+            (CtrlOp::QuiesceDev, _) => self.ublk_ctrl_quiesce_dev(),
             (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery(true) {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),

@@ -70,6 +70,7 @@ const PRE: Features = Features::of(&[
     ReleaseWork,
     SyncGetData,
     RecoveryFailIo,
+    QuiesceDev,
 ]);
 /// 6.17: the series and its 6.17 fixes; its FETCH parses the auto-buf-reg
 /// descriptor after filling the slot again (B-13, "store auto buffer

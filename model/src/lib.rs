@@ -27,6 +27,7 @@ mod kactors;
 pub mod kernels;
 pub mod liveness;
 pub mod properties;
+mod quiesce;
 pub mod state;
 mod teardown;
 #[cfg(test)]
@@ -98,6 +99,13 @@ impl Model {
         let d = &sc.dev;
         if d.nr_queues == 0 || d.depth == 0 || (d.nr_queues as usize * d.depth as usize) > 16 {
             return Err(format!("scenario {}: 1..=16 slots supported", sc.name));
+        }
+        if d.quiesce && d.recovery == Recovery::None {
+            // ublk_ctrl_add_dev: "UBLK_F_QUIESCE requires UBLK_F_USER_RECOVERY", -EINVAL
+            return Err(format!(
+                "scenario {}: UBLK_F_QUIESCE needs a user recovery mode",
+                sc.name
+            ));
         }
         let mut actors = Vec::new();
         let mut cmds = Vec::new();

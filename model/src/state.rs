@@ -271,6 +271,20 @@ pub enum CancelAt {
     Complete,
 }
 
+/// Where a split `ublk_ctrl_quiesce_dev()` resumes (7.2; the first step takes
+/// `ub->mutex` from [`Resume::Idle`], the last hands over to `ublk_cancel_dev()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QuiesceAt {
+    /// The device is LIVE: `mutex_lock(&ub->cancel_mutex)` and
+    /// `blk_mq_quiesce_queue()` are next.
+    CancelMutex,
+    /// `blk_mq_quiesce_queue()` waits for every dispatch in progress; then
+    /// `ublk_set_canceling(ub, true)`, unquiesce.
+    Quiesce,
+    /// `ublk_wait_for_idle_io()`, then `ub->mutex` is released.
+    IdleWait,
+}
+
 /// Where a split `ublk_stop_dev()` resumes (STOP_DEV / DEL_DEV; on 6.12
 /// also `ublk_stop_work_fn` / `ublk_quiesce_work_fn`).  The first step
 /// (taking `ub->mutex`) starts from [`Resume::Idle`].
@@ -331,6 +345,8 @@ pub enum Resume {
     /// `elevator_switch()`: the queue is frozen; waits until no request is
     /// allocated, then frees the old scheduler's requests.
     ElevatorFrozen,
+    /// Control, `ublk_ctrl_quiesce_dev()` (7.2) under `ub->mutex`.
+    QuiesceDev(QuiesceAt),
     /// Control, `ublk_ctrl_start_dev()` without `async-part-scan`: the disk
     /// is LIVE and `add_disk` waits (under `ub->mutex`) for the partition
     /// scan's read.

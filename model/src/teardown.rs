@@ -21,7 +21,7 @@ pub enum Next {
 }
 
 impl Exec<'_> {
-    fn set_canceling(&mut self, v: bool) {
+    pub(crate) fn set_canceling(&mut self, v: bool) {
         if v {
             self.s.dev.g_recovered = false;
         }

@@ -223,6 +223,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         get_data_fails: ngd,
         bad_auto_fetch: false,
         part_scan: false,
+        quiesce: false,
     };
     let mut actors = Vec::new();
     let mut weights = Vec::new();

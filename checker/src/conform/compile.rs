@@ -177,6 +177,9 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
             (false, Some(CtrlOp::StartUserRecoveryOnce)) => Act::StartUserRecovery { poll: false },
             (false, Some(CtrlOp::EndUserRecovery)) => Act::EndUserRecovery,
             (false, Some(CtrlOp::DelDev)) => Act::DelDev,
+            (false, Some(CtrlOp::QuiesceDev)) => {
+                return Err("control: QUIESCE_DEV is not in the program format yet".into())
+            }
             (false, None) => return Err("control: no command left".into()),
             _ => Act::CtrlWait,
         },

@@ -333,6 +333,7 @@ fn generate_attempt(
             get_data_fails: false,
             bad_auto_fetch: false,
             part_scan: false,
+            quiesce: false,
         },
         actors,
     };

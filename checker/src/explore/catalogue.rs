@@ -443,7 +443,20 @@ pub const FINDINGS: &[Finding] = &[
         seeded: &[],
         witness: None,
         known: &[
-            Known { scenario: "two-queues-recovery-restart", what: What::Safety(Inv::S9), sig: sig("ublk_queue_reinit", "has no ubq_daemon"), on: Where { on: &[FixB24c], off: &[ReleaseWork] }, reason: O11 },
+            Known { scenario: "two-queues-recovery-restart", what: What::Safety(Inv::S9), sig: sig("ublk_queue_reinit", "while another queue is ready"), on: Where { on: &[FixB24c], off: &[ReleaseWork] }, reason: O11 },
+        ],
+    },
+    Finding {
+        id: "O-12",
+        kind: Kind::Own,
+        fix: Some(FixO12),
+        commit: None,
+        status: "own analysis of 7.2.13 (found by exploring QUIESCE_DEV); real-kernel test: see README",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            Known { scenario: "quiesce-busy-queue", what: What::Safety(Inv::S11), sig: sig("ublk_wait_for_idle_io", "has a started request"), on: Where { on: &[QuiesceDev], off: &[FixO12] }, reason: O12 },
         ],
     },
     Finding {

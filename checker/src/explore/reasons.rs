@@ -5,7 +5,8 @@
 use crate::explore::findings::*;
 
 /// A dispatch into a cmd the ring exit already completed, outside recovery (B-24).
-pub(crate) const B24_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").not_recovering();
+pub(crate) const B24_SIG: Sig =
+    sig("ublk_queue_cmd", "which was already completed").not_recovering();
 /// The same dispatch during a user recovery (O-8).
 pub(crate) const O8_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").recovering();
 /// A request that never ends because nothing will run the release work (O-1).
@@ -187,3 +188,11 @@ pub(crate) const O11: &str = "own analysis (found by the two-queue scenarios and
                   START_USER_RECOVERY only while no queue is ready, so after a new server readied queue 0 \
                   but not queue 1 and died, a second START passes and ublk_queue_reinit puts queue 1's \
                   NULL ubq_daemon.";
+
+pub(crate) const O12: &str = "own analysis of 7.2.13 (the same code since 6.16; model/src/quiesce.rs), not reported upstream: \
+                  QUIESCE_DEV's ublk_wait_for_idle_io is meant to wait until each queue has an idle \
+                  io, so that ublk_cancel_dev can complete one FETCH per queue with ABORT and tell \
+                  that queue's server to stop; but ublk_count_busy_req counts !blk_mq_request_started \
+                  among the requests blk_mq_tagset_busy_iter visits, and that iterator \
+                  (BT_TAG_ITER_STARTED) visits started requests only: the count is 0 and the wait \
+                  returns at once, so a queue whose ios all hold requests is never told.";

@@ -216,7 +216,11 @@ struct Level {
 
 impl Level {
     fn span(&self, i: usize) -> std::ops::Range<usize> {
-        let start = if i == 0 { 0 } else { self.items[i - 1].2 as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.items[i - 1].2 as usize
+        };
         start..self.items[i].2 as usize
     }
     fn bytes(&self) -> u64 {

@@ -76,4 +76,7 @@ const GOALS: &[(&str, &[Goal], &[Goal])] = &[
     ("two-queues-ring-close", &[Goal::QueueReadyAlone, Goal::CancelSkips, Goal::FallbackDispatch, Goal::StopInflight, Goal::RequestEnds, Goal::CancelCompletes], &[Goal::ReleaseAbort]),
     ("two-queues-kill-recovery", &[Goal::QueueReadyAlone, Goal::CancelSkips, Goal::FallbackDispatch, Goal::RequeueRedispatch, Goal::Recovered, Goal::StopInflight, Goal::RequestEnds, Goal::CancelCompletes], &[Goal::ReleaseAbort]),
     ("small-ring-close-vs-dispatch", &[Goal::CancelSkips, Goal::ReleaseAbort, Goal::RequestEnds, Goal::CancelCompletes], &[]),
+    // the live update: the idle FETCH aborted, the held read requeued and served by the new server
+    ("quiesce-live-update", &[Goal::CancelCompletes, Goal::ReleaseAbort, Goal::RequeueRedispatch, Goal::Recovered, Goal::RequestEnds], &[]),
+    ("quiesce-busy-queue", &[Goal::CancelCompletes, Goal::RequestEnds], &[]),
 ];

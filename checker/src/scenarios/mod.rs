@@ -8,6 +8,7 @@ pub mod found;
 pub mod goals;
 pub mod k612;
 pub mod multiq;
+pub mod quiesce;
 pub mod small;
 pub mod sweep;
 

@@ -237,6 +237,7 @@ impl Shape {
             get_data_fails: self.fault == Fault::GetDataFail,
             bad_auto_fetch: self.fault == Fault::BadAutoFetch,
             part_scan: false,
+            quiesce: false,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();

@@ -64,7 +64,7 @@ pub fn gloss_step(f: Func) -> &'static str {
         UblkStopDevAlreadyDead => "STOP_DEV on a device that is not live: nothing to do",
         UblkStopDevForceAbort => "STOP_DEV: new I/O fails; del_gendisk waits for every started request",
         UblkCancelDevDoneWork612 | UblkCancelDevDone612 => "STOP_DEV cancels every slot's pending cmd (UBLK_IO_RES_ABORT)",
-        IoUringEnterRingClosed | Loop | BioEndio | UblkAbortRequests612 | UblkTimeout612 | UblkCtrlStartRecovery | UblkCtrlEndRecovery | UblkCtrlStopDev | UblkCtrlDelDev | UblkCtrlStartRecovery612 | UblkCtrlEndRecovery612 | UblkQuiesceWorkFnMutex612 | UblkQuiesceDevIdle612 | UblkQuiesceDevUnquiesce612 | UblkCtrlDelDev612 | UblkCtrlStopDev612 | Violation => "",
+        IoUringEnterRingClosed | Loop | BioEndio | UblkAbortRequests612 | UblkTimeout612 | UblkCtrlStartRecovery | UblkCtrlEndRecovery | UblkCtrlStopDev | UblkCtrlDelDev | UblkCtrlStartRecovery612 | UblkCtrlEndRecovery612 | UblkQuiesceWorkFnMutex612 | UblkQuiesceDevIdle612 | UblkQuiesceDevUnquiesce612 | UblkCtrlDelDev612 | UblkCtrlStopDev612 | UblkCtrlQuiesceDevMutex | UblkCtrlQuiesceDevQuiesce | UblkCtrlQuiesceDevCanceling | UblkCtrlQuiesceDevIdle | UblkCtrlQuiesceDev | UblkCtrlUringCmdUnknown612 | Violation => "",
     }
 }
 

@@ -304,3 +304,4 @@ fn a_612_user_copy_on_a_copy_device_is_einval_even_on_an_owned_request() {
 }
 
 mod k72;
+mod quiesce;
