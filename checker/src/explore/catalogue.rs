@@ -451,7 +451,7 @@ pub const FINDINGS: &[Finding] = &[
         kind: Kind::Own,
         fix: Some(FixO12),
         commit: None,
-        status: "own analysis of 7.2.13 (found by exploring QUIESCE_DEV); real-kernel test: see README",
+        status: "confirmed on Debian 7.2.13 (QUIESCE_DEV returns 0 within 50 ms with a 2 s timeout and every io busy, 5 of 5 runs; no ABORT); not reported upstream",
         zoo: None,
         seeded: &[],
         witness: None,
