@@ -12,7 +12,7 @@ use ublk_realdev::uapi::feature_names;
 use ublk_realdev::Error;
 
 const USAGE: &str = "usage: ublk-realdev <features|smoke|o6|twoq|quiesce> [--fixed-file] [--zero-copy] \
-                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|exit-read|restart (twoq) | busy|idle (quiesce)] \
+                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|exit-read|restart (twoq) | busy|idle|none (quiesce)] \
                      [--queues 1|2 (twoq)] [--wait-ms N (quiesce: QUIESCE_DEV's data[0])]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
 
 fn parse(args: &[String]) -> Result<(String, Opts), String> {
