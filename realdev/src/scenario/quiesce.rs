@@ -291,14 +291,20 @@ fn state_name(s: &Session) -> String {
 fn verdict(out: &Value, wait_ms: u64, busy: bool) -> String {
     let res = out["quiesce_dev"].as_i64();
     let ms = out["quiesce_elapsed_ms"].as_f64().unwrap_or(0.0);
-    let quick = ms < wait_ms as f64 / 2.0;
+    // data[0] = 0: wait forever
+    let quick = wait_ms == 0 || ms < wait_ms as f64 / 2.0;
+    let asked = if wait_ms == 0 {
+        "forever".to_string()
+    } else {
+        format!("{wait_ms} ms")
+    };
     match (busy, res) {
         (_, Some(r)) if r == -(libc::EOPNOTSUPP as i64) => {
             "QUIESCE_DEV refused -EOPNOTSUPP (the kernel has no UBLK_F_QUIESCE)".into()
         }
         (true, Some(0)) if quick => format!(
-            "no idle io, yet QUIESCE_DEV answered 0 after {ms} ms (asked to wait {wait_ms} ms \
-             for one): the wait for an idle io is a no-op"
+            "no idle io, yet QUIESCE_DEV answered 0 after {ms} ms (asked to wait {asked} for \
+             one): the wait for an idle io is a no-op"
         ),
         (true, Some(r)) if r == -(libc::EBUSY as i64) => {
             format!("no idle io: QUIESCE_DEV waited {ms} ms and answered -EBUSY, as intended")
@@ -360,6 +366,8 @@ mod tests {
             verdict(&out, 2000, busy)
         };
         assert!(v(0, 3.0, true).contains("no-op"));
+        let out = json!({"quiesce_dev": 0, "quiesce_elapsed_ms": 9.0});
+        assert!(verdict(&out, 0, true).contains("wait forever"));
         assert!(v(-libc::EBUSY, 2010.0, true).contains("as intended"));
         assert!(v(0, 3.0, false).contains("aborted: true"));
         assert!(v(-libc::EOPNOTSUPP, 1.0, true).contains("EOPNOTSUPP"));
