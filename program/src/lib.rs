@@ -50,6 +50,9 @@ pub struct DevCfg {
     /// (6.12) reads sector 0 inside START_DEV. Otherwise they drop it, so no scan happens.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// UBLK_F_QUIESCE (7.2; needs a recovery kind): the control task may send QUIESCE_DEV.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiesce: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +163,12 @@ pub enum Act {
     },
     /// END_USER_RECOVERY with the new server process's pid (waits until every io is fetched).
     EndUserRecovery,
+    /// QUIESCE_DEV (a device with `quiesce`): sets `canceling` on every queue, waits at most
+    /// `timeout_ms` (0: forever) for an idle io on every queue (-EBUSY when there is none),
+    /// then aborts the idle ios' commands (-ENODEV CQEs).
+    QuiesceDev {
+        timeout_ms: u64,
+    },
     /// DEL_DEV (waits until the last reference to /dev/ublkcN is gone).
     DelDev,
     /// Wait for the control task's last command.
@@ -192,6 +201,7 @@ impl Act {
             Act::StopDev => "STOP_DEV".into(),
             Act::StartUserRecovery { .. } => "START_USER_RECOVERY".into(),
             Act::EndUserRecovery => "END_USER_RECOVERY".into(),
+            Act::QuiesceDev { timeout_ms } => format!("QUIESCE_DEV wait {timeout_ms} ms"),
             Act::DelDev => "DEL_DEV".into(),
             Act::CtrlWait => "control completion".into(),
             Act::Kill => "SIGKILL".into(),
@@ -407,6 +417,7 @@ mod tests {
                 recovery: RecoveryKind::None,
                 table_size: 2,
                 privileged: false,
+                quiesce: false,
             },
             threads: vec![ThreadSpec {
                 name: "daemon".into(),
@@ -445,7 +456,7 @@ mod tests {
         // no `queues` / `queue` fields for queue 0 of a one-queue device: older programs
         // and traces read the same
         let s = serde_json::to_string(&prog()).unwrap();
-        assert!(!s.contains("queue"), "{s}");
+        assert!(!s.contains("queue") && !s.contains("quiesce"), "{s}");
         let mut p = prog();
         p.dev.queues = 2;
         p.threads[0].queue = 1;
@@ -455,6 +466,28 @@ mod tests {
             "{s}"
         );
         assert_eq!(serde_json::from_str::<Program>(&s).unwrap(), p);
+    }
+
+    #[test]
+    fn quiesce_dev_round_trips() {
+        let mut p = prog();
+        p.dev.quiesce = true;
+        p.steps.push(Step {
+            thread: 0,
+            act: Act::QuiesceDev { timeout_ms: 500 },
+            expect: Expect::Done(Some(-16)),
+            after: vec![],
+        });
+        let s = serde_json::to_string(&p).unwrap();
+        assert!(
+            s.contains(r#""quiesce":true"#) && s.contains(r#"{"QuiesceDev":{"timeout_ms":500}}"#),
+            "{s}"
+        );
+        assert_eq!(serde_json::from_str::<Program>(&s).unwrap(), p);
+        assert_eq!(
+            p.steps.last().unwrap().act.name(),
+            "QUIESCE_DEV wait 500 ms"
+        );
     }
 
     #[test]

@@ -107,6 +107,9 @@ pub(crate) fn dev_flags(d: &DevCfg) -> u64 {
         RecoveryKind::Reissue => UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE,
         RecoveryKind::FailIo => UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO,
     };
+    if d.quiesce {
+        f |= UBLK_F_QUIESCE;
+    }
     f
 }
 
@@ -115,5 +118,32 @@ pub(crate) fn io_cmd_tag(act: &Act) -> Option<u16> {
     match act {
         Act::Fetch { tag, .. } | Act::Commit { tag, .. } | Act::NeedGetData { tag } => Some(*tag),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiesce_programs_ask_for_the_flag() {
+        let text = include_str!("../programs/quiesce.jsonl");
+        for l in text.lines() {
+            let p: Program = serde_json::from_str(l).unwrap();
+            assert!(p.dev.quiesce, "{}", p.id);
+            assert_eq!(crate::exec::unsupported(&p), None, "{}", p.id);
+            let f = dev_flags(&p.dev);
+            assert_eq!(
+                f & (UBLK_F_QUIESCE | UBLK_F_USER_RECOVERY),
+                UBLK_F_QUIESCE | UBLK_F_USER_RECOVERY
+            );
+            let mut q = p.clone();
+            q.dev.recovery = RecoveryKind::None;
+            assert!(crate::exec::unsupported(&q).unwrap().contains("recovery"));
+            q.dev.quiesce = false;
+            assert!(crate::exec::unsupported(&q)
+                .unwrap()
+                .contains("without quiesce"));
+        }
     }
 }

@@ -166,6 +166,20 @@ impl CtrlRing {
         Ok(info.state)
     }
 
+    /// QUIESCE_DEV of device `dev_id` (7.2, UBLK_F_QUIESCE): the kernel sets `canceling` on
+    /// every queue, waits at most `wait_ms` (0: forever) until each queue has an idle io
+    /// (-EBUSY when it gives up), then cancels every idle io's command (ABORT CQEs to the
+    /// server). Returns the raw result; `timeout` bounds the wait for it here.
+    pub fn quiesce_dev(&mut self, dev_id: u32, wait_ms: u64, timeout: Duration) -> Result<i32> {
+        self.simple(
+            "QUIESCE_DEV",
+            UBLK_U_CMD_QUIESCE_DEV,
+            dev_id,
+            wait_ms,
+            timeout,
+        )
+    }
+
     /// A command on device `dev_id` without payload; returns the raw result.
     pub fn simple(
         &mut self,
@@ -218,7 +232,23 @@ pub struct Device {
 impl Device {
     /// ADD_DEV with `dev_id` = any. Fails (after deleting the device again) when the kernel
     /// dropped a requested flag.
-    pub fn add(mut ctrl: CtrlRing, spec: DevSpec, timeout: Duration) -> Result<Device> {
+    pub fn add(ctrl: CtrlRing, spec: DevSpec, timeout: Duration) -> Result<Device> {
+        let dev = Device::add_as_granted(ctrl, spec, timeout)?;
+        let dropped = spec.flags & !dev.info.flags;
+        if dropped != 0 {
+            // `dev` is dropped here: stop + delete.
+            return Err(Error::FlagsDropped {
+                asked: spec.flags,
+                got: dev.info.flags,
+                dropped: feature_names(dropped),
+            });
+        }
+        Ok(dev)
+    }
+
+    /// ADD_DEV with `dev_id` = any, keeping the device whatever flags the kernel granted
+    /// (`info.flags`; a kernel masks the flags it does not know).
+    pub fn add_as_granted(mut ctrl: CtrlRing, spec: DevSpec, timeout: Duration) -> Result<Device> {
         let mut info = DevInfo {
             nr_hw_queues: spec.nr_hw_queues,
             queue_depth: spec.queue_depth,
@@ -243,23 +273,13 @@ impl Device {
         // SAFETY: buf holds size_of::<DevInfo>() bytes written by the kernel; any bit pattern
         // is a valid DevInfo.
         info = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<DevInfo>()) };
-        let dev = Device {
+        Ok(Device {
             ctrl,
             info,
             asked_flags: spec.flags,
             timeout,
             done: false,
-        };
-        let dropped = spec.flags & !info.flags;
-        if dropped != 0 {
-            // `dev` is dropped here: stop + delete.
-            return Err(Error::FlagsDropped {
-                asked: spec.flags,
-                got: info.flags,
-                dropped: feature_names(dropped),
-            });
-        }
-        Ok(dev)
+        })
     }
 
     pub fn id(&self) -> u32 {

@@ -145,15 +145,16 @@ impl Run<'_> {
     /// START_DEV and END_USER_RECOVERY).
     /// `poll_busy`: retry -EBUSY (polling the kernel, 2 ms apart) until another answer or the
     /// step timeout.
-    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str, pid: u32, poll_busy: bool) {
+    /// Control command `op` with `data[0]` = `data0` (a pid, QUIESCE_DEV's wait) on its own
+    /// thread; its result arrives as `Ev::Ctrl`.
+    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str, data0: u64, poll_busy: bool) {
         let (tx, id) = (self.tx.clone(), self.dev_id);
-        let pid = pid as u64;
         // a long bound: the command is abandoned (not waited for) after the step timeout
         let t = self.o.step_timeout * 10;
         let poll_until = Instant::now() + self.o.step_timeout;
         thread::spawn(move || {
             let r = CtrlRing::open().and_then(|mut c| loop {
-                match c.simple(name, op, id, pid, t) {
+                match c.simple(name, op, id, data0, t) {
                     Ok(r) if poll_busy && r == -libc::EBUSY && Instant::now() < poll_until => {
                         thread::sleep(Duration::from_millis(2))
                     }
@@ -263,11 +264,16 @@ impl Run<'_> {
                 | Act::StopDev
                 | Act::StartUserRecovery { .. }
                 | Act::EndUserRecovery
+                | Act::QuiesceDev { .. }
                 | Act::DelDev,
             ) => {
                 self.last_ref.insert(s.thread, i);
-                let (op, name, pid) = match s.act {
-                    Act::StartDev => (UBLK_U_CMD_START_DEV, "START_DEV", self.procs[0].pid()),
+                let (op, name, data0) = match s.act {
+                    Act::StartDev => (
+                        UBLK_U_CMD_START_DEV,
+                        "START_DEV",
+                        self.procs[0].pid() as u64,
+                    ),
                     Act::StopDev => (UBLK_U_CMD_STOP_DEV, "STOP_DEV", 0),
                     Act::StartUserRecovery { .. } => {
                         (UBLK_U_CMD_START_USER_RECOVERY, "START_USER_RECOVERY", 0)
@@ -275,15 +281,19 @@ impl Run<'_> {
                     Act::EndUserRecovery => (
                         UBLK_U_CMD_END_USER_RECOVERY,
                         "END_USER_RECOVERY",
-                        self.procs[1].pid(),
+                        self.procs[1].pid() as u64,
                     ),
+                    // data[0]: how long the kernel waits for an idle io on every queue
+                    Act::QuiesceDev { timeout_ms } => {
+                        (UBLK_U_CMD_QUIESCE_DEV, "QUIESCE_DEV", timeout_ms)
+                    }
                     _ => (UBLK_U_CMD_DEL_DEV, "DEL_DEV", 0),
                 };
                 if s.act == Act::DelDev {
                     self.del_step = Some(i);
                 }
                 let poll = s.act == Act::StartUserRecovery { poll: true };
-                self.spawn_ctrl(i, op, name, pid, poll);
+                self.spawn_ctrl(i, op, name, data0, poll);
                 if matches!(s.expect, Expect::Pending) {
                     // a control command predicted to wait inside (STOP_DEV in del_gendisk
                     // for a request the server owns, with ub->mutex held; DEL_DEV for the
@@ -370,6 +380,18 @@ pub fn unsupported(p: &Program) -> Option<String> {
     }
     if !(1..=2).contains(&p.dev.queues) {
         return Some("queues must be 1 or 2 (the VM has 2 CPUs)".into());
+    }
+    if p.dev.quiesce && p.dev.recovery == RecoveryKind::None {
+        return Some(
+            "quiesce needs a recovery kind (UBLK_F_QUIESCE needs UBLK_F_USER_RECOVERY)".into(),
+        );
+    }
+    if !p.dev.quiesce
+        && p.steps
+            .iter()
+            .any(|s| matches!(s.act, Act::QuiesceDev { .. }))
+    {
+        return Some("QUIESCE_DEV on a device without quiesce".into());
     }
     if let Some(t) = p.threads.iter().find(|t| t.queue >= p.dev.queues) {
         return Some(format!(

@@ -7,12 +7,13 @@ use std::time::Duration;
 use serde_json::json;
 use ublk_realdev::ctrl::CtrlRing;
 use ublk_realdev::report::{emit, init, signal_done};
-use ublk_realdev::scenario::{o6, smoke, twoq, Opts};
+use ublk_realdev::scenario::{o6, quiesce, smoke, twoq, Opts};
 use ublk_realdev::uapi::feature_names;
 use ublk_realdev::Error;
 
-const USAGE: &str = "usage: ublk-realdev <features|smoke|o6|twoq> [--fixed-file] [--zero-copy] \
-                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|restart (twoq)] [--queues 1|2 (twoq)]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
+const USAGE: &str = "usage: ublk-realdev <features|smoke|o6|twoq|quiesce> [--fixed-file] [--zero-copy] \
+                     [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|exit-read|restart (twoq) | busy|idle|none (quiesce)] \
+                     [--queues 1|2 (twoq)] [--wait-ms N (quiesce: QUIESCE_DEV's data[0])]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
 
 fn parse(args: &[String]) -> Result<(String, Opts), String> {
     let mut it = args.iter();
@@ -31,10 +32,16 @@ fn parse(args: &[String]) -> Result<(String, Opts), String> {
                 let v = it.next().ok_or("--queues needs a value")?;
                 o.twoq_queues = v.parse().map_err(|e| format!("--queues: {e}"))?;
             }
+            "--wait-ms" => {
+                let v = it.next().ok_or("--wait-ms needs a value")?;
+                o.quiesce_wait_ms = v.parse().map_err(|e| format!("--wait-ms: {e}"))?;
+            }
             "--mode" => {
                 let m = it.next().ok_or("--mode needs a value")?;
                 if cmd == "twoq" {
                     o.twoq_mode = m.parse()?;
+                } else if cmd == "quiesce" {
+                    o.quiesce_mode = m.parse()?;
                 } else {
                     o.o6_mode = m.parse()?;
                 }
@@ -79,6 +86,7 @@ fn run() -> u8 {
         "smoke" => smoke(&o),
         "o6" => o6(&o).map(|()| true),
         "twoq" => twoq(&o).map(|()| true),
+        "quiesce" => quiesce(&o).map(|()| true),
         _ => {
             eprintln!("{USAGE}");
             return 2;
@@ -180,5 +188,8 @@ mod tests {
         assert_eq!(o.o6_mode, ublk_realdev::scenario::O6Mode::Close);
         assert_eq!(o.twoq_mode, ublk_realdev::scenario::TwoqMode::Close);
         assert!(parse(&args(&["twoq", "--mode", "exit"])).is_err());
+        let (_, o) = parse(&args(&["quiesce", "--mode", "idle", "--wait-ms", "500"])).unwrap();
+        assert_eq!(o.quiesce_mode, ublk_realdev::scenario::QuiesceMode::Idle);
+        assert_eq!(o.quiesce_wait_ms, 500);
     }
 }

@@ -37,6 +37,9 @@ pub const UBLK_U_CMD_GET_PARAMS: u32 = ior(0x09, CTRL);
 pub const UBLK_U_CMD_GET_DEV_INFO2: u32 = ior(0x12, CTRL);
 pub const UBLK_U_CMD_GET_FEATURES: u32 = ior(0x13, CTRL);
 pub const UBLK_U_CMD_DEL_DEV_ASYNC: u32 = ior(0x14, CTRL);
+/// Needs UBLK_F_QUIESCE (7.2; 6.12 has neither); `data[0]` = how long to wait for an idle io
+/// on every queue, in ms (0: forever).
+pub const UBLK_U_CMD_QUIESCE_DEV: u32 = iowr(0x16, CTRL);
 pub const UBLK_U_CMD_TRY_STOP_DEV: u32 = iowr(0x17, CTRL);
 
 // `dev_info.state`.
@@ -378,6 +381,7 @@ mod tests {
         assert_eq!(UBLK_U_CMD_GET_DEV_INFO2, 0x8020_7512);
         assert_eq!(UBLK_U_CMD_GET_FEATURES, 0x8020_7513);
         assert_eq!(UBLK_U_CMD_DEL_DEV_ASYNC, 0x8020_7514);
+        assert_eq!(UBLK_U_CMD_QUIESCE_DEV, 0xC020_7516);
         assert_eq!(UBLK_U_CMD_TRY_STOP_DEV, 0xC020_7517);
         assert_eq!(UBLK_U_IO_FETCH_REQ, 0xC010_7520);
         assert_eq!(UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0xC010_7521);

@@ -235,6 +235,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         },
         table_size: d.table_size as u16,
         privileged: d.part_scan,
+        quiesce: false,
     })
 }
 

@@ -1,12 +1,16 @@
 //! The checks run by the binary: `smoke` (one device lifecycle with one read), `o6` (the
 //! model's finding O-6: a per-io daemon thread that exits after its FETCH, before the device
-//! is ready) and `twoq` (the model's two-queue recovery findings). Every observed result is
+//! is ready), `twoq` (the model's two-queue recovery findings) and `quiesce` (QUIESCE_DEV's
+//! wait for an idle io, on a queue whose every io the server holds). Every observed result is
 //! reported as a JSON line ([`crate::report`]).
 
 mod o6;
+mod quiesce;
+mod session;
 mod smoke;
 mod twoq;
 pub use o6::o6;
+pub use quiesce::{quiesce, QuiesceMode};
 pub use smoke::smoke;
 pub use twoq::{twoq, TwoqMode};
 
@@ -39,6 +43,11 @@ pub struct Opts {
     pub twoq_mode: TwoqMode,
     /// `twoq` only: the device's hw queues (2; 1 is the control run).
     pub twoq_queues: u16,
+    /// `quiesce` only: whether an io is left idle when QUIESCE_DEV is sent.
+    pub quiesce_mode: QuiesceMode,
+    /// `quiesce` only: QUIESCE_DEV's `data[0]`, how long the kernel is to wait for an idle io
+    /// on every queue (ms, 0 = forever).
+    pub quiesce_wait_ms: u64,
 }
 
 impl Default for Opts {
@@ -50,6 +59,8 @@ impl Default for Opts {
             o6_mode: O6Mode::ExitThenClose,
             twoq_mode: TwoqMode::Close,
             twoq_queues: 2,
+            quiesce_mode: QuiesceMode::Busy,
+            quiesce_wait_ms: 2000,
         }
     }
 }
@@ -108,7 +119,14 @@ fn setup(o: &Opts, depth: u16) -> Result<(Device, Arc<CharDev>, Arc<DescMap>)> {
 
 /// GET_FEATURES, ADD_DEV of a device with `queues` hw queues and `extra` flags, SET_PARAMS;
 /// `/dev/ublkcN` is left to the server processes (the first mmap binds the device to its mm).
+/// Fails when the kernel drops a flag asked for.
 fn setup_dev(o: &Opts, queues: u16, depth: u16, extra: u64) -> Result<Device> {
+    setup_dev_with(o, queues, depth, extra, true)
+}
+
+/// [`setup_dev`]; with `strict` false the device is kept with the flags the kernel granted
+/// (reported in the `add_dev` line).
+fn setup_dev_with(o: &Opts, queues: u16, depth: u16, extra: u64, strict: bool) -> Result<Device> {
     let mut ctrl = CtrlRing::open()?;
     let feats = ctrl.get_features(o.timeout)?;
     emit(
@@ -128,7 +146,11 @@ fn setup_dev(o: &Opts, queues: u16, depth: u16, extra: u64) -> Result<Device> {
         max_io_buf_bytes: BUF_BYTES,
         flags,
     };
-    let mut dev = Device::add(ctrl, spec, o.timeout)?;
+    let mut dev = if strict {
+        Device::add(ctrl, spec, o.timeout)?
+    } else {
+        Device::add_as_granted(ctrl, spec, o.timeout)?
+    };
     emit(
         "add_dev",
         json!({"dev_id": dev.id(), "queues": dev.info.nr_hw_queues, "depth": dev.info.queue_depth,

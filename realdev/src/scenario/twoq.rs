@@ -21,13 +21,9 @@
 //!   puts a NULL `ubq_daemon`. If it answers 0, server 2 recovers both queues and a read on
 //!   each queue shows whether the device still works.
 
-use std::collections::{HashMap, HashSet};
-use std::io::Write as _;
-
+use super::session::{cleanup, Session};
 use super::*;
-use crate::child::{ChildCfg, FromChild, ToChild};
 use crate::program::Act;
-use crate::server_proc::{spawn_cfg, ProcEv, ServerProc};
 
 /// Which of the model's stories [`twoq`] plays after the common prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,233 +49,6 @@ impl std::str::FromStr for TwoqMode {
     }
 }
 
-const TAG: u16 = 0;
-
-/// The scenario's state: the device, its server processes and what they reported.
-struct Twoq {
-    dev: Option<Device>,
-    id: u32,
-    t: Duration,
-    exe: std::path::PathBuf,
-    tx: Sender<ProcEv>,
-    rx: Receiver<ProcEv>,
-    procs: Vec<ServerProc>,
-    gone: HashSet<u8>,
-    cqes: HashMap<usize, i32>,
-    replies: HashMap<usize, Option<String>>,
-    exit_cqes: HashSet<usize>,
-    next_step: usize,
-    /// The device's hw queues (2; 1 for the control run).
-    queues: u16,
-    /// A CPU of each hw queue.
-    cpus: Vec<usize>,
-}
-
-impl Twoq {
-    fn absorb(&mut self, ev: ProcEv) {
-        match ev {
-            ProcEv::Msg(FromChild::Cqe { step, res }) => {
-                emit("cqe", merge(json!({"step": step}), res_json(res)));
-                self.cqes.insert(step, res);
-            }
-            ProcEv::Msg(FromChild::Reply { step, err, .. }) => {
-                self.replies.insert(step, err);
-            }
-            ProcEv::Msg(FromChild::RingExitCqe { thread }) => {
-                emit("ring_exit_cqe", json!({"thread": thread}));
-                self.exit_cqes.insert(thread);
-            }
-            ProcEv::Msg(FromChild::Ready { .. }) => {}
-            ProcEv::Eof(p) => {
-                emit("server_gone", json!({"process": p}));
-                self.gone.insert(p);
-            }
-        }
-    }
-
-    /// Wait until `f` holds, at most `bound`.
-    fn wait(&mut self, bound: Duration, f: impl Fn(&Self) -> bool) -> bool {
-        let deadline = Instant::now() + bound;
-        while let Ok(ev) = self.rx.try_recv() {
-            self.absorb(ev);
-        }
-        while !f(self) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(ev) => self.absorb(ev),
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// Server process `p` with one thread per queue: thread `2p + q` serves queue `q`.
-    fn spawn(&mut self, p: u8) -> Result<()> {
-        let base = 2 * p as usize;
-        let cfg = ChildCfg {
-            dev_id: self.id,
-            depth: 1,
-            table_size: 0,
-            servers: (0..self.queues as usize)
-                .map(|q| (base + q, false))
-                .collect(),
-            auto_buf_reg: false,
-            privileged: false,
-            queues: (0..self.queues).collect(),
-        };
-        let tx = (self.tx.clone(), (|e| e) as fn(ProcEv) -> ProcEv);
-        let proc = spawn_cfg(&self.exe, &cfg, p, tx, self.t)?;
-        emit("server_started", json!({"process": p, "pid": proc.pid()}));
-        debug_assert_eq!(self.procs.len(), p as usize);
-        self.procs.push(proc);
-        Ok(())
-    }
-
-    /// Send `act` to thread `thread` of process `p` and wait for its reply: the step number.
-    fn act(&mut self, p: u8, thread: usize, act: Act) -> Result<usize> {
-        let step = self.next_step;
-        self.next_step += 1;
-        let m = ToChild {
-            step,
-            thread,
-            act: act.clone(),
-        };
-        let s = self.procs[p as usize]
-            .stdin
-            .as_mut()
-            .ok_or_else(|| Error::Other(format!("server process {p} is gone")))?;
-        writeln!(s, "{}", serde_json::to_string(&m).expect("serialises"))
-            .and_then(|_| s.flush())
-            .map_err(|e| Error::sys("write to the server process", e))?;
-        if act == Act::Exit {
-            emit(
-                "act",
-                json!({"process": p, "thread": thread, "act": "exit_group"}),
-            );
-            return Ok(step);
-        }
-        let t = self.t;
-        if !self.wait(t, |s| s.replies.contains_key(&step)) {
-            return Err(Error::Timeout {
-                what: format!("{act:?} on thread {thread}"),
-                timeout: t,
-            });
-        }
-        let err = self.replies[&step].clone();
-        emit(
-            "act",
-            json!({"process": p, "thread": thread, "queue": thread % 2, "act": format!("{act:?}"),
-                   "step": step, "error": err}),
-        );
-        match err {
-            Some(e) => Err(Error::Other(format!("{act:?} on thread {thread}: {e}"))),
-            None => Ok(step),
-        }
-    }
-
-    fn fetch(&mut self, p: u8, q: u16) -> Result<usize> {
-        self.act(
-            p,
-            2 * p as usize + q as usize,
-            Act::Fetch {
-                tag: TAG,
-                buf: true,
-            },
-        )
-    }
-
-    /// A control command with `data0`, answered within `bound` (-EBUSY retried while `poll`).
-    fn ctrl(&self, name: &'static str, op: u32, data0: u64, poll: bool) -> Option<i32> {
-        let (id, t) = (self.id, self.t);
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let until = Instant::now() + t;
-            let r = CtrlRing::open().and_then(|mut c| loop {
-                match c.simple(name, op, id, data0, t * 2) {
-                    Ok(r) if poll && r == -libc::EBUSY && Instant::now() < until => {
-                        // polling the kernel's state (the old server's file is closed by
-                        // its rings' exit work, in a kworker)
-                        thread::sleep(Duration::from_millis(2))
-                    }
-                    r => break r,
-                }
-            });
-            let _ = tx.send(r);
-        });
-        ctrl_result(name, recv(&rx, t * 3))
-    }
-
-    /// A 4 KiB O_DIRECT read at offset 0 by a thread pinned to a CPU of queue `q`.
-    fn read_on(&self, q: u16) -> Receiver<i32> {
-        let (tx, rx) = mpsc::channel();
-        let (cpu, id) = (self.cpus[q as usize], self.id);
-        let _ = thread::Builder::new()
-            .name(format!("reader-q{q}"))
-            .spawn(move || {
-                if let Err(e) = crate::bio::pin_to(cpu) {
-                    emit("pin_error", json!({"cpu": cpu, "error": e.to_string()}));
-                    return;
-                }
-                // SAFETY: sched_getcpu has no preconditions.
-                let on = unsafe { libc::sched_getcpu() };
-                emit("read_submit", json!({"queue": q, "cpu": on}));
-                let _ = tx.send(crate::bio::bio(id, false));
-            });
-        rx
-    }
-
-    /// One read on queue `q` served by server `p` whose pending FETCH/COMMIT is `step`:
-    /// returns the step of the COMMIT_AND_FETCH that is now pending.
-    fn served_read(&mut self, p: u8, q: u16, step: usize) -> Result<usize> {
-        let rx = self.read_on(q);
-        let t = self.t;
-        if !self.wait(t, |s| s.cqes.contains_key(&step)) {
-            return Err(Error::Timeout {
-                what: format!("the read on queue {q} reaching server {p}'s thread"),
-                timeout: t,
-            });
-        }
-        if self.cqes[&step] != 0 {
-            return Err(Error::Other(format!(
-                "queue {q}'s command ended {} instead of carrying the read",
-                self.cqes[&step]
-            )));
-        }
-        let thread = 2 * p as usize + q as usize;
-        let commit = self.act(
-            p,
-            thread,
-            Act::Commit {
-                tag: TAG,
-                result: 4096,
-                buf: true,
-            },
-        )?;
-        let r = recv(&rx, t);
-        emit(
-            "read_done",
-            json!({"queue": q, "res": r, "served_by_thread": thread}),
-        );
-        match r {
-            Some(0) => Ok(commit),
-            _ => Err(Error::Other(format!(
-                "the served read on queue {q} gave {r:?}"
-            ))),
-        }
-    }
-
-    fn kill(&mut self, p: u8) -> bool {
-        self.procs[p as usize].reap();
-        emit("sigkill", json!({"process": p}));
-        let t = self.t;
-        self.wait(t, |s| s.gone.contains(&p))
-    }
-
-    fn pid(&self, p: u8) -> u64 {
-        self.procs[p as usize].pid() as u64
-    }
-}
-
 /// `twoq`: see the module doc. Returns Ok(()) when the run itself worked, whatever the
 /// kernel did; the last line (`twoq_result`) says what happened.
 pub fn twoq(o: &Opts) -> Result<()> {
@@ -288,23 +57,7 @@ pub fn twoq(o: &Opts) -> Result<()> {
         return Err(Error::Other(format!("--queues {queues}: 1 or 2")));
     }
     let dev = setup_dev(o, queues, 1, UBLK_F_USER_RECOVERY)?;
-    let (tx, rx) = mpsc::channel();
-    let mut s = Twoq {
-        id: dev.id(),
-        dev: Some(dev),
-        t: o.timeout,
-        exe: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
-        tx,
-        rx,
-        procs: Vec::new(),
-        gone: HashSet::new(),
-        cqes: HashMap::new(),
-        replies: HashMap::new(),
-        exit_cqes: HashSet::new(),
-        next_step: 1,
-        queues,
-        cpus: Vec::new(),
-    };
+    let mut s = Session::new(dev, o.timeout, queues, 1);
     emit(
         "twoq_mode",
         json!({"mode": format!("{:?}", o.twoq_mode), "queues": queues}),
@@ -327,28 +80,7 @@ pub fn twoq(o: &Opts) -> Result<()> {
     r.map(|_| ())
 }
 
-fn cleanup(s: &mut Twoq, hung: bool) {
-    let dev = s.dev.take().expect("device");
-    if hung {
-        // the kernel is likely broken: bounded STOP_DEV + DEL_DEV_ASYNC by the guard
-        for p in &mut s.procs {
-            p.reap();
-        }
-        drop(dev);
-        return;
-    }
-    let stop = ctrl_result("stop_dev", recv(&dev.stop_async(s.t), s.t * 2));
-    for p in &mut s.procs {
-        p.reap();
-    }
-    if stop == Some(0) {
-        ctrl_result("del_dev", Some(dev.delete()));
-    } else {
-        drop(dev);
-    }
-}
-
-fn run(s: &mut Twoq, mode: TwoqMode) -> Result<Value> {
+fn run(s: &mut Session, mode: TwoqMode) -> Result<Value> {
     // server 0: every queue, START_DEV
     s.spawn(0)?;
     let mut pending = Vec::new();
@@ -401,7 +133,7 @@ fn run(s: &mut Twoq, mode: TwoqMode) -> Result<Value> {
 }
 
 /// The 7.2 finding: queue 0's new daemon closes its ring once queue 0 is ready.
-fn close_then_read(s: &mut Twoq, mode: TwoqMode, out: &mut Value) -> Result<()> {
+fn close_then_read(s: &mut Session, mode: TwoqMode, out: &mut Value) -> Result<()> {
     s.act(1, 2, Act::CloseRing)?;
     let t = s.t;
     let seen = s.wait(t, |s| s.exit_cqes.contains(&2));
@@ -440,7 +172,7 @@ fn close_then_read(s: &mut Twoq, mode: TwoqMode, out: &mut Value) -> Result<()> 
 /// queue 0 only and exits; a read on queue 0 sent at once. Only a read that lands between the
 /// exit's cancel of queue 0's FETCH and the release work's `ublk_set_canceling` finds the
 /// NULL `io->cmd`; earlier it is dispatched to the live FETCH, later it is requeued.
-fn exit_then_read(s: &mut Twoq, out: &mut Value) -> Result<()> {
+fn exit_then_read(s: &mut Session, out: &mut Value) -> Result<()> {
     s.act(1, 2, Act::Exit)?;
     let rx = s.read_on(0);
     let t = s.t;
@@ -459,7 +191,7 @@ fn exit_then_read(s: &mut Twoq, out: &mut Value) -> Result<()> {
 }
 
 /// The 6.12 finding: the new server readies queue 0 only and exits; START_USER_RECOVERY again.
-fn restart(s: &mut Twoq, out: &mut Value) -> Result<()> {
+fn restart(s: &mut Session, out: &mut Value) -> Result<()> {
     s.act(1, 2, Act::Exit)?;
     let t = s.t;
     if !s.wait(t, |s| s.gone.contains(&1)) {
@@ -512,6 +244,7 @@ fn restart(s: &mut Twoq, out: &mut Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::child::ChildCfg;
 
     #[test]
     fn a_server_config_without_queues_serves_queue_0() {
