@@ -177,9 +177,8 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
             (false, Some(CtrlOp::StartUserRecoveryOnce)) => Act::StartUserRecovery { poll: false },
             (false, Some(CtrlOp::EndUserRecovery)) => Act::EndUserRecovery,
             (false, Some(CtrlOp::DelDev)) => Act::DelDev,
-            (false, Some(CtrlOp::QuiesceDev)) => {
-                return Err("control: QUIESCE_DEV is not in the program format yet".into())
-            }
+            // data[0] = 0: no timeout, as the model has it
+            (false, Some(CtrlOp::QuiesceDev)) => Act::QuiesceDev { timeout_ms: 0 },
             (false, None) => return Err("control: no command left".into()),
             _ => Act::CtrlWait,
         },
@@ -235,7 +234,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         },
         table_size: d.table_size as u16,
         privileged: d.part_scan,
-        quiesce: false,
+        quiesce: d.quiesce,
     })
 }
 
