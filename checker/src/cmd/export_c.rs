@@ -5,7 +5,7 @@
 
 use crate::conform::compile::{self, KernelTarget};
 use crate::conform::export_c::{self, Origin};
-use crate::conform::runner;
+use crate::conform::{generate, runner};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use ublk_program::Program;
@@ -28,27 +28,43 @@ pub struct ExportCArgs {
     /// kernel (scripts/vm/run.sh), then judge its output.
     #[arg(long)]
     pub vm: bool,
+    /// Test hook: alter the errno the model predicts at step N (in the C program and in the
+    /// judging); a run must report the divergence at that step.
+    #[arg(long, hide = true)]
+    pub perturb: Option<usize>,
 }
 
-/// The kernel a trace's preset runs on (its header names the preset).
-fn kernel_of(trace: &Path) -> anyhow::Result<KernelTarget> {
+/// The kernel a trace's preset runs on (its header names the preset), and the trace's
+/// scenario description.
+fn kernel_of(trace: &Path) -> anyhow::Result<(KernelTarget, String)> {
     let t = ublk_traces::Trace::read(trace)?;
-    compile::kernel_target(&t.header.preset).map_err(|_| {
+    let k = compile::kernel_target(&t.header.preset).map_err(|_| {
         anyhow::anyhow!(
             "{}: a trace of preset {}, which no real kernel runs (known: {})",
             trace.display(),
             t.header.preset,
             ublk_model::Preset::vm_lines()
         )
-    })
+    })?;
+    Ok((k, t.header.scenario.doc))
 }
 
 pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
     if !std::fs::metadata(&a.trace).is_ok_and(|m| m.is_file()) {
         anyhow::bail!("{}: not a regular file", a.trace.display());
     }
-    let k = kernel_of(&a.trace)?;
-    let p = runner::program_of_trace(&a.trace, &k)?;
+    let (k, doc) = kernel_of(&a.trace)?;
+    let mut p = runner::program_of_trace(&a.trace, &k)?;
+    if let Some(step) = a.perturb {
+        if !generate::perturb(&mut p, step) {
+            anyhow::bail!("--perturb {step}: step {step} of {} has no result", p.id);
+        }
+        eprintln!(
+            "note: --perturb: step {step} of {} now expects {}",
+            p.id,
+            ublk_program::show_expect(&p.steps[step].expect)
+        );
+    }
     if let Some(out) = &a.judge {
         let text = if ublk_traces::is_stdout(out) || out == Path::new("/dev/stdin") {
             std::io::read_to_string(std::io::stdin())?
@@ -59,6 +75,7 @@ pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
     }
     let origin = Origin {
         trace: &a.trace.display().to_string(),
+        doc: &doc,
         preset: k.preset.name(),
         kernel: k.vm_line,
     };

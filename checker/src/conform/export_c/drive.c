@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 	memset(last_cmd, -1, sizeof(last_cmd));
 	memset(last_ref, -1, sizeof(last_ref));
 	int ev[2];
-	if (pipe2(ev, O_CLOEXEC))
+	if (pipe2(ev, O_CLOEXEC) || fcntl(ev[0], F_SETFL, O_NONBLOCK))
 		return finish(2, "pipe");
 	ev_rd = ev[0], ev_wr = ev[1];
 	struct ctrl c;

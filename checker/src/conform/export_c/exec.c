@@ -103,7 +103,8 @@ static void absorb(const struct msg *m)
 	}
 }
 
-/* Take what arrived, waiting at most `ms` for the first message (0: do not wait). */
+/* Take every message already delivered, after waiting at most `ms` for the first one (0: do
+ * not wait). The read ends are non-blocking. */
 static void pump(int ms)
 {
 	struct pollfd fds[3] = {{ev_rd, POLLIN, 0}, {procs[0].msg_rd, POLLIN, 0},
@@ -111,13 +112,13 @@ static void pump(int ms)
 	if (poll(fds, 3, ms) <= 0)
 		return;
 	for (int k = 0; k < 3; k++) {
-		if (!fds[k].revents)
-			continue;
 		struct msg m;
-		ssize_t n = read(fds[k].fd, &m, sizeof(m));
-		if (n == sizeof(m))
+		ssize_t n;
+		if (fds[k].fd < 0)
+			continue;
+		while ((n = read(fds[k].fd, &m, sizeof(m))) == sizeof(m))
 			absorb(&m);
-		else if (n == 0 && k > 0) { /* the server process exited */
+		if (n == 0 && k > 0) { /* the server process exited */
 			close(procs[k - 1].msg_rd);
 			procs[k - 1].msg_rd = -1;
 			procs[k - 1].gone = 1;
@@ -231,7 +232,7 @@ static int has_servers(int p)
 static int spawn_proc(int p)
 {
 	int cmd[2], msg[2];
-	if (pipe2(cmd, O_CLOEXEC) || pipe2(msg, O_CLOEXEC))
+	if (pipe2(cmd, O_CLOEXEC) || pipe2(msg, O_CLOEXEC) || fcntl(msg[0], F_SETFL, O_NONBLOCK))
 		return -1;
 	fflush(stdout);
 	pid_t pid = fork();

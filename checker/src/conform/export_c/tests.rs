@@ -21,6 +21,7 @@ fn c_of(f: &std::path::Path, p: &Program, kernel: &str) -> String {
     let name = f.display().to_string();
     let o = Origin {
         trace: &name,
+        doc: "a scenario */ described",
         preset: "K",
         kernel,
     };
