@@ -67,7 +67,7 @@ fn refuses_bad_input_and_bad_output() {
     let e = one_line_error(&run(&["export-c", s(&t), "-o", s(d.path())]), "a folder");
     assert!(e.contains("not a regular file"), "{e}");
     let e = one_line_error(&run(&["export-c", s(d.path())]), "a folder as trace");
-    assert!(e.contains("not a regular file"), "{e}");
+    assert!(e.contains("folders only with --vm"), "{e}");
     let e = one_line_error(&run(&["export-c", "/nonexistent.jsonl"]), "missing");
     assert!(e.contains("/nonexistent.jsonl"), "{e}");
     let junk = d.path().join("junk.jsonl");
@@ -83,6 +83,18 @@ fn refuses_bad_input_and_bad_output() {
         &run(&["export-c", s(&bad)]),
         "a trace the model does not replay",
     );
+    // several traces only with --vm, and of one kernel
+    let two = [s(&t), s(&junk)];
+    let e = one_line_error(&run(&["export-c", two[0], two[0]]), "two traces");
+    assert!(e.contains("2 traces"), "{e}");
+    let k612 = corpus("6.12/ngd-write-6.12.jsonl");
+    let e = one_line_error(&run(&["export-c", "--vm", s(&t), s(&k612)]), "two kernels");
+    assert!(e.contains("one kernel per boot"), "{e}");
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = one_line_error(&run(&["export-c", "--vm", s(&empty)]), "an empty folder");
+    assert!(e.contains("no trace"), "{e}");
+    std::fs::remove_dir(&empty).unwrap();
     // a step of the perturbation hook that has no result
     let e = one_line_error(&run(&["export-c", s(&t), "--perturb", "9999"]), "perturb");
     assert!(e.contains("--perturb 9999"), "{e}");

@@ -256,7 +256,7 @@ case "$ACCEL" in
 esac
 
 # --- boot ----------------------------------------------------------------------------------
-log "booting with $ACCEL (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ublk-realdev ${ARGS[*]}"
+log "booting with $ACCEL (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ${CMDLINE:-ublk-realdev ${ARGS[*]}}"
 T0=$(date +%s.%N)
 set +e
 timeout -s KILL "$VM_TIMEOUT" qemu-system-x86_64 "${QACCEL[@]}" -m 1024 -smp 2 -kernel "$K/vmlinuz" \

@@ -12,8 +12,10 @@ use ublk_program::Program;
 
 #[derive(clap::Args)]
 pub struct ExportCArgs {
-    /// A trace (traces/corpus/*.jsonl, traces/corpus/6.12/*.jsonl, or one `conform` saved).
-    pub trace: PathBuf,
+    /// A trace (traces/corpus/*.jsonl, traces/corpus/6.12/*.jsonl, or one `conform` saved);
+    /// with --vm, several traces or folders of them (one kernel), run in one boot.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
     /// Write the C program here (`-`: standard output, the default); never the trace itself.
     #[arg(short, long, value_name = "OUT.c")]
     pub output: Option<PathBuf>,
@@ -24,14 +26,22 @@ pub struct ExportCArgs {
     /// instead of exporting: prints `conforms`, `diverges at step N (…)` or `hang at step N`.
     #[arg(long, value_name = "RUN_OUTPUT", conflicts_with = "vm")]
     pub judge: Option<PathBuf>,
-    /// Export, compile (gcc -static) and run the program in the QEMU guest of the trace's
-    /// kernel (scripts/vm/run.sh), then judge its output.
+    /// Export, compile (gcc -static) and run the programs in the QEMU guest of the traces'
+    /// kernel (scripts/vm/run.sh, one boot), then judge each run.
     #[arg(long)]
     pub vm: bool,
     /// Test hook: alter the errno the model predicts at step N (in the C program and in the
     /// judging); a run must report the divergence at that step.
     #[arg(long, hide = true)]
     pub perturb: Option<usize>,
+}
+
+/// One trace ready to export.
+struct Export {
+    trace: PathBuf,
+    program: Program,
+    c: String,
+    kernel: KernelTarget,
 }
 
 /// The kernel a trace's preset runs on (its header names the preset), and the trace's
@@ -49,12 +59,12 @@ fn kernel_of(trace: &Path) -> anyhow::Result<(KernelTarget, String)> {
     Ok((k, t.header.scenario.doc))
 }
 
-pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
-    if !std::fs::metadata(&a.trace).is_ok_and(|m| m.is_file()) {
-        anyhow::bail!("{}: not a regular file", a.trace.display());
+fn export(trace: &Path, a: &ExportCArgs) -> anyhow::Result<Export> {
+    if !std::fs::metadata(trace).is_ok_and(|m| m.is_file()) {
+        anyhow::bail!("{}: not a regular file", trace.display());
     }
-    let (k, doc) = kernel_of(&a.trace)?;
-    let mut p = runner::program_of_trace(&a.trace, &k)?;
+    let (k, doc) = kernel_of(trace)?;
+    let mut p = runner::program_of_trace(trace, &k)?;
     if let Some(step) = a.perturb {
         if !generate::perturb(&mut p, step) {
             anyhow::bail!("--perturb {step}: step {step} of {} has no result", p.id);
@@ -65,24 +75,51 @@ pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
             ublk_program::show_expect(&p.steps[step].expect)
         );
     }
+    let origin = Origin {
+        trace: &trace.display().to_string(),
+        doc: &doc,
+        preset: k.preset.name(),
+        kernel: k.vm_line,
+    };
+    let c = export_c::emit(&p, &origin, a.timeout_ms)
+        .map_err(|e| anyhow::anyhow!("{}: cannot export: {e}", trace.display()))?;
+    Ok(Export {
+        trace: trace.to_path_buf(),
+        program: p,
+        c,
+        kernel: k,
+    })
+}
+
+pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
+    if let Some(d) = a.traces.iter().find(|t| t.is_dir() && !a.vm) {
+        anyhow::bail!("{}: a folder (folders only with --vm)", d.display());
+    }
+    let files = runner::trace_files(&a.traces)?;
+    if files.is_empty() {
+        anyhow::bail!("no trace (*.jsonl) in {}", a.traces[0].display());
+    }
+    if files.len() != 1 && (!a.vm || a.output.is_some() || a.perturb.is_some()) {
+        anyhow::bail!(
+            "{} traces: give one (several only with --vm, without -o and --perturb)",
+            files.len()
+        );
+    }
+    let exports = files
+        .iter()
+        .map(|f| export(f, &a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let first = &exports[0];
     if let Some(out) = &a.judge {
         let text = if ublk_traces::is_stdout(out) || out == Path::new("/dev/stdin") {
             std::io::read_to_string(std::io::stdin())?
         } else {
             std::fs::read_to_string(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?
         };
-        return Ok(print_verdict(&p, &text));
+        return Ok(print_verdict(&first.program, &text));
     }
-    let origin = Origin {
-        trace: &a.trace.display().to_string(),
-        doc: &doc,
-        preset: k.preset.name(),
-        kernel: k.vm_line,
-    };
-    let c = export_c::emit(&p, &origin, a.timeout_ms)
-        .map_err(|e| anyhow::anyhow!("{}: cannot export: {e}", a.trace.display()))?;
     if let Some(out) = &a.output {
-        if ublk_traces::same_file(&a.trace, out) {
+        if ublk_traces::same_file(&first.trace, out) {
             anyhow::bail!(
                 "{} is the input trace; refusing to overwrite it",
                 out.display()
@@ -90,12 +127,28 @@ pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
         }
     }
     if a.vm {
-        if let Some(out) = &a.output {
-            write(out, &c, &p)?;
+        if let Some(e) = exports
+            .iter()
+            .find(|e| e.kernel.vm_line != first.kernel.vm_line)
+        {
+            anyhow::bail!(
+                "{} is a trace of {}, {} of {}: one kernel per boot",
+                e.trace.display(),
+                e.kernel.vm_line,
+                first.trace.display(),
+                first.kernel.vm_line
+            );
         }
-        return run_vm(&p, &c, &k, a.timeout_ms);
+        if let Some(out) = &a.output {
+            write(out, &first.c, &first.program)?;
+        }
+        return run_vm(&exports, a.timeout_ms);
     }
-    write(a.output.as_deref().unwrap_or(Path::new("-")), &c, &p)?;
+    write(
+        a.output.as_deref().unwrap_or(Path::new("-")),
+        &first.c,
+        &first.program,
+    )?;
     Ok(0)
 }
 
@@ -140,32 +193,79 @@ pub fn compile_c(c: &str, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-fn run_vm(p: &Program, c: &str, k: &KernelTarget, timeout_ms: u64) -> anyhow::Result<i32> {
+/// Compile every program, run them one after the other in one boot of the traces' kernel,
+/// judge each run. Exit code 1 if any run is not as the model predicts.
+fn run_vm(exports: &[Export], timeout_ms: u64) -> anyhow::Result<i32> {
     let dir = tempfile::Builder::new()
         .prefix("ublksim-export-c.")
         .tempdir()?;
-    let name = "ublk-repro";
-    let bin = compile_c(c, dir.path(), name)?;
-    let payload = 60 + (p.steps.len() as u64 * (1000 + timeout_ms)).div_ceil(1000);
+    let k = &exports[0].kernel;
+    let mut run = Command::new("bash");
+    run.arg(runner::repo_root().join("scripts/vm/run.sh"))
+        .arg("--no-realdev");
+    // the programs run in turn; /init's early end on a finished program is for one payload
+    let mut line = String::from("unset UBLK_REALDEV_DONE_FILE;");
+    let mut secs = 60;
+    for (i, e) in exports.iter().enumerate() {
+        let name = format!("ublk-repro-{i}");
+        let bin = compile_c(&e.c, dir.path(), &name)?;
+        run.arg("--file").arg(&bin);
+        line += &format!(" echo @@PROG {i}; /payload/{name} --timeout-ms {timeout_ms};");
+        secs += (e.program.steps.len() as u64 * (1000 + timeout_ms)).div_ceil(1000);
+    }
     eprintln!(
-        "ublksim: booting kernel {} in QEMU for {} ({} steps)",
+        "ublksim: booting kernel {} in QEMU for {} program(s)",
         k.name,
-        p.id,
-        p.steps.len()
+        exports.len()
     );
-    let out = Command::new("bash")
-        .arg(runner::repo_root().join("scripts/vm/run.sh"))
-        .args(["--no-realdev", "--payload-timeout", &payload.to_string()])
-        .arg("--file")
-        .arg(&bin)
-        .arg("--cmd")
-        .arg(format!("/payload/{name} --timeout-ms {timeout_ms}"))
+    let out = run
+        .args(["--payload-timeout", &secs.to_string(), "--cmd", &line])
         .env("UBLK_VM_KERNEL", k.vm_line)
-        .env("UBLK_VM_TIMEOUT", (payload + 120).to_string())
+        .env("UBLK_VM_TIMEOUT", (secs + 120).to_string())
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    for l in text.lines().filter(|l| l.starts_with("{\"event\"")) {
-        eprintln!("  {l}");
+    // each program's output follows its marker
+    let mut runs = vec![String::new(); exports.len()];
+    let mut cur: Option<usize> = None;
+    for l in text.lines() {
+        if let Some(i) = l.strip_prefix("@@PROG ") {
+            cur = i.trim().parse().ok().filter(|&i| i < runs.len());
+        } else if l.starts_with("@@") {
+            cur = None;
+        } else if let Some(i) = cur {
+            runs[i] += l;
+            runs[i].push('\n');
+        }
     }
-    Ok(print_verdict(p, &text))
+    if exports.len() == 1 {
+        for l in runs[0].lines().filter(|l| l.starts_with("{\"event\"")) {
+            eprintln!("  {l}");
+        }
+    }
+    let failed: i32 = exports
+        .iter()
+        .zip(&runs)
+        .map(|(e, r)| print_verdict(&e.program, r))
+        .sum();
+    if exports.len() > 1 {
+        println!(
+            "{} of {} as the model predicts",
+            exports.len() as i32 - failed,
+            exports.len()
+        );
+    }
+    if failed > 0 && !text.contains("@@EXIT=") {
+        eprintln!(
+            "ublksim: the guest gave no exit marker (crash or timeout); its output tail:\n{}",
+            text.lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    Ok(i32::from(failed > 0))
 }
