@@ -12,16 +12,16 @@ static struct got step(int i)
 	struct got none = {G_DONE_NONE, 0, 0};
 	if (kind == T_SERVER && s->act == A_WAIT_CQE) {
 		int r = last_cmd[s->thread][s->tag];
-		return r < 0 ? error(E_NOTHING) : observe(r, (struct expect){X_DONE_NONE, 0});
+		return r < 0 ? exec_error(E_NOTHING) : observe(r, (struct expect){X_DONE_NONE, 0});
 	}
 	if (kind == T_SERVER && s->act == A_EXIT) {
 		if (send_step(i))
-			return error(E_GONE);
+			return exec_error(E_GONE);
 		return wait_gone(threads[s->thread].process & 1);
 	}
 	if (kind == T_SERVER) {
 		if (send_step(i))
-			return error(E_GONE);
+			return exec_error(E_GONE);
 		if (is_io_cmd(s->act)) /* before the reply: a later wait may need it */
 			last_cmd[s->thread][s->tag] = i;
 		if (!WAIT_FOR(step_ms, reply_set[i])) {
@@ -35,7 +35,7 @@ static struct got step(int i)
 			return (struct got){G_HANG, 0, 0};
 		}
 		if (reply_err[i])
-			return error(reply_err[i]);
+			return exec_error(reply_err[i]);
 		switch (s->act) {
 		case A_FETCH: case A_COMMIT: case A_NEED_GET_DATA:
 		case A_REGISTER: case A_UNREGISTER: case A_BAD_TYPE:
@@ -59,7 +59,7 @@ static struct got step(int i)
 	if ((kind == T_SUBMITTER && s->act == A_BIO_WAIT) ||
 	    (kind == T_CONTROL && s->act == A_CTRL_WAIT)) {
 		int r = last_ref[s->thread];
-		return r < 0 ? error(E_NOTHING) : observe(r, (struct expect){X_DONE_NONE, 0});
+		return r < 0 ? exec_error(E_NOTHING) : observe(r, (struct expect){X_DONE_NONE, 0});
 	}
 	if (kind == T_CONTROL && s->act >= A_START_DEV && s->act <= A_DEL_DEV) {
 		static const uint32_t ops[] = {UBLK_U_CMD_START_DEV, UBLK_U_CMD_STOP_DEV,
@@ -97,7 +97,7 @@ static struct got step(int i)
 		holder = -1;
 		return none;
 	}
-	return error(E_BAD_ACT);
+	return exec_error(E_BAD_ACT);
 }
 
 /* ---- report: one JSON line per observation; stop at the first disagreement --------------- */

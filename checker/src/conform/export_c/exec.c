@@ -159,7 +159,7 @@ static struct got observe(int ref, struct expect e)
 	return done_or(ref, e.kind == X_PENDING);
 }
 
-static struct got error(int e)
+static struct got exec_error(int e)
 {
 	return (struct got){G_ERROR, 0, errs[e]};
 }
@@ -186,6 +186,7 @@ static void *bio_thread(void *arg)
 		ssize_t n = j->op == A_WRITE ? pwrite(fd, b, IO_BYTES, 0) : pread(fd, b, IO_BYTES, 0);
 		res = n < 0 ? -errno : n == IO_BYTES ? 0 : -EIO;
 		close(fd);
+		free(b);
 	}
 	send_msg(ev_wr, M_BIO, j->step, res, 1, 0);
 	return NULL;

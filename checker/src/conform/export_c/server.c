@@ -145,9 +145,9 @@ static void *server_thread(void *arg)
 		 * when the kernel interrupts the wait */
 		if (poll(fds, 2, -1) < 0)
 			continue;
-		uint64_t v;
-		if (read(efd, &v, 8) < 0) { /* nothing signalled */
-		}
+		uint64_t v; /* reset the eventfd (non-blocking: nothing to read is fine) */
+		if (read(efd, &v, sizeof(v)) < 0)
+			v = 0;
 		while (open_ring && ring_peek(&ring, &cqe))
 			send_msg(s->msg_wr, M_CQE, (int)cqe.user_data, cqe.res, 1, 0);
 		int32_t i;
