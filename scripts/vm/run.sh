@@ -2,9 +2,11 @@
 # Boot Debian's current cloud kernel (with ublk_drv) under QEMU TCG and run `ublk-realdev`
 # inside it. Implements shared/reference/kernel-vm.md.
 #
-#   scripts/vm/run.sh [--no-build] [--payload-timeout S] [--cmd 'shell line'] [--file F]... [ARGS...]
+#   scripts/vm/run.sh [--no-build] [--no-realdev] [--payload-timeout S] [--cmd 'shell line'] [--file F]... [ARGS...]
 #
 # --file F copies F into the guest's /payload/ (e.g. a batch of programs for `run-batch`).
+# --no-realdev: carry no ublk-realdev (neither built nor copied): the payload is a --file
+# binary run with --cmd (e.g. a static program of `ublksim export-c`).
 # ARGS go to `ublk-realdev` (default: smoke); --cmd runs an arbitrary line of shell in the
 # guest instead (the binary is /payload/ublk-realdev, on PATH). Program output comes from the
 # guest's second serial port; then the kernel log of the run, then an exit marker.
@@ -26,6 +28,7 @@ C=${UBLK_VM_CACHE:-$REPO/.cache/vm}
 VM_TIMEOUT=${UBLK_VM_TIMEOUT:-300}
 PAYLOAD_TIMEOUT=120
 BUILD=1
+REALDEV=1
 CMDLINE=""
 FILES=()
 ARGS=()
@@ -33,6 +36,7 @@ ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
+        --no-realdev) BUILD=0; REALDEV=0 ;;
         --payload-timeout) PAYLOAD_TIMEOUT=$2; shift ;;
         --cmd) CMDLINE=$2; shift ;;
         --file) FILES+=("$2"); shift ;;
@@ -196,11 +200,11 @@ if [ $BUILD = 1 ]; then
     (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release -p ublk-realdev \
         --target x86_64-unknown-linux-gnu) >&2
 fi
-[ -x "$BIN" ] || { log "no binary at $BIN (drop --no-build)"; exit 1; }
+[ $REALDEV = 0 ] || [ -x "$BIN" ] || { log "no binary at $BIN (drop --no-build)"; exit 1; }
 RUN=$(mktemp -d /tmp/ublk-vm.XXXXXX)
 trap 'rm -rf "$RUN"' EXIT
 mkdir -p "$RUN/p/payload"
-cp "$BIN" "$RUN/p/payload/ublk-realdev"
+[ $REALDEV = 0 ] || cp "$BIN" "$RUN/p/payload/ublk-realdev"
 for f in "${FILES[@]}"; do cp "$f" "$RUN/p/payload/"; done
 echo "$PAYLOAD_TIMEOUT" > "$RUN/p/payload/timeout"
 {
@@ -252,7 +256,7 @@ case "$ACCEL" in
 esac
 
 # --- boot ----------------------------------------------------------------------------------
-log "booting with $ACCEL (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ublk-realdev ${ARGS[*]}"
+log "booting with $ACCEL (VM timeout ${VM_TIMEOUT}s, payload timeout ${PAYLOAD_TIMEOUT}s): ${CMDLINE:-ublk-realdev ${ARGS[*]}}"
 T0=$(date +%s.%N)
 set +e
 timeout -s KILL "$VM_TIMEOUT" qemu-system-x86_64 "${QACCEL[@]}" -m 1024 -smp 2 -kernel "$K/vmlinuz" \

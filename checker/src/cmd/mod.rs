@@ -8,6 +8,7 @@ pub mod check;
 pub mod conform;
 pub mod diff;
 pub mod explain;
+pub mod export_c;
 pub mod graph;
 pub mod input;
 pub mod list;

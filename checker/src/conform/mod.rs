@@ -7,6 +7,7 @@ pub mod compile;
 pub mod corpus;
 mod corpus_612;
 pub mod corpus_recovery;
+pub mod export_c;
 pub mod generate;
 pub mod oracle;
 pub mod runner;
