@@ -36,6 +36,7 @@ pub fn dev_flags(d: &DevCfg) -> u64 {
     const USER_COPY: u64 = 1 << 7;
     const FAIL_IO: u64 = 1 << 9;
     const AUTO_BUF_REG: u64 = 1 << 11;
+    const QUIESCE: u64 = 1 << 12;
     let mut f = match d.copy {
         CopyKind::Copy => 0,
         CopyKind::UserCopy => USER_COPY,
@@ -44,6 +45,9 @@ pub fn dev_flags(d: &DevCfg) -> u64 {
     };
     if d.need_get_data {
         f |= NEED_GET_DATA;
+    }
+    if d.quiesce {
+        f |= QUIESCE;
     }
     f | match d.recovery {
         RecoveryKind::None => 0,
@@ -69,6 +73,12 @@ pub fn unsupported(p: &Program) -> Option<String> {
     }
     if p.steps.is_empty() {
         return Some("the program has no steps".into());
+    }
+    if p.dev.queues != 1 {
+        return Some(format!(
+            "{} hw queues (the C runtime drives one)",
+            p.dev.queues
+        ));
     }
     None
 }
@@ -129,6 +139,15 @@ fn act_c(a: &Act) -> (&'static str, u16, u16, i32, bool, bool) {
         Act::StartUserRecovery { poll } => ("A_START_USER_RECOVERY", 0, 0, 0, false, poll),
         Act::EndUserRecovery => ("A_END_USER_RECOVERY", 0, 0, 0, false, false),
         Act::DelDev => ("A_DEL_DEV", 0, 0, 0, false, false),
+        // the timeout travels as the step's result field (data[0] of the command)
+        Act::QuiesceDev { timeout_ms } => (
+            "A_QUIESCE_DEV",
+            0,
+            0,
+            i32::try_from(timeout_ms).unwrap_or(i32::MAX),
+            false,
+            false,
+        ),
         Act::CtrlWait => ("A_CTRL_WAIT", 0, 0, 0, false, false),
         Act::Kill => ("A_KILL", 0, 0, 0, false, false),
         Act::CloseFd => ("A_CLOSE_FD", 0, 0, 0, false, false),
