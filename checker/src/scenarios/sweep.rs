@@ -15,7 +15,8 @@
 //!   a bio reaches its submitter's hw queue);
 //! * control: START_DEV, optionally STOP_DEV; with recovery START/END_USER_RECOVERY and a
 //!   new server process;
-//! * one fault or quirk: at a moment of the explorer's choosing SIGKILL, a daemon closing its
+//! * one fault or quirk: a live update (QUIESCE_DEV, then a user recovery); at a moment of
+//!   the explorer's choosing SIGKILL, a daemon closing its
 //!   ring, a daemon thread exiting, the offload thread exiting, an elevator switch, another
 //!   process holding `/dev/ublkcN`; or the `fail_io_timeout` injection dropping the first
 //!   completion, the first data copy of NEED_GET_DATA failing, a second thread FETCHing tag 0
@@ -119,9 +120,13 @@ pub enum Fault {
     /// SIGKILL, and the recovery tool issues START_USER_RECOVERY a second time, taking
     /// its answer as is (B-24c's case).
     KillStartTwice,
+    /// A live update: the device has UBLK_F_QUIESCE; after START_DEV the control task
+    /// issues QUIESCE_DEV (the server ends on its aborted FETCH), then a user recovery
+    /// with a new server.
+    Quiesce,
 }
 
-const FAULTS: [Fault; 14] = [
+const FAULTS: [Fault; 15] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -136,6 +141,7 @@ const FAULTS: [Fault; 14] = [
     Fault::BadAutoFetch,
     Fault::KillStartOnce,
     Fault::KillStartTwice,
+    Fault::Quiesce,
 ];
 
 impl Fault {
@@ -155,6 +161,7 @@ impl Fault {
             Fault::BadAutoFetch => "badautofetch",
             Fault::KillStartOnce => "kill-startonce",
             Fault::KillStartTwice => "kill-starttwice",
+            Fault::Quiesce => "quiesce",
         }
     }
 
@@ -237,7 +244,7 @@ impl Shape {
             get_data_fails: self.fault == Fault::GetDataFail,
             bad_auto_fetch: self.fault == Fault::BadAutoFetch,
             part_scan: false,
-            quiesce: false,
+            quiesce: self.fault == Fault::Quiesce,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();
@@ -305,6 +312,9 @@ impl Shape {
             actors.push(ActorSpec::Submitter { q, bios: vec![*b] });
         }
         let mut ctrl = vec![CtrlOp::StartDev];
+        if self.fault == Fault::Quiesce {
+            ctrl.push(CtrlOp::QuiesceDev);
+        }
         match (self.recovery, self.fault) {
             (Recovery::None, _) => {}
             (_, Fault::KillStartOnce) => {
@@ -338,7 +348,8 @@ impl Shape {
             | Fault::GetDataFail
             | Fault::DoubleFetch
             | Fault::NoBufferFetch
-            | Fault::BadAutoFetch => {}
+            | Fault::BadAutoFetch
+            | Fault::Quiesce => {}
         }
         Scenario {
             name: self.name(),
@@ -517,8 +528,9 @@ fn recoveries(f: Fault) -> Vec<Recovery> {
             Recovery::Reissue,
             Recovery::FailIo,
         ],
-        // the recovery tool's variants exist only with a recovery to start
-        Fault::KillStartOnce | Fault::KillStartTwice => {
+        // the recovery tool's variants exist only with a recovery to start, and
+        // UBLK_F_QUIESCE needs a recovery mode
+        Fault::KillStartOnce | Fault::KillStartTwice | Fault::Quiesce => {
             vec![Recovery::Requeue, Recovery::Reissue, Recovery::FailIo]
         }
         _ => vec![Recovery::None],
@@ -565,7 +577,7 @@ mod tests {
             .into_iter()
             .filter(|s| s.queues == 2)
             .collect();
-        assert_eq!(q2.len(), 332);
+        assert_eq!(q2.len(), 374);
         for sh in &q2 {
             let sc = sh.scenario();
             assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));
