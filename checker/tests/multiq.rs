@@ -1,8 +1,7 @@
-//! The two-queue candidates (`scenarios::multiq::candidates()`): their findings on 7.2 and
-//! 6.12 were reproduced on the real kernels (O-10, O-11) and are declared; each scenario
-//! must still show its declared finding and nothing undeclared on those presets. POST and
-//! PRE show further signatures there, not yet analysed, which is why the candidates stay
-//! out of the default check.
+//! The two-queue recovery scenarios (`two-queues-recovery-*` in `scenarios::multiq`): their
+//! findings on 7.2 and 6.12 were reproduced on the real kernels (O-10, O-11), and their
+//! 6.16/6.17 forms (O-10's double completion, O-13's ring-exit spin) are declared; each
+//! scenario must still show its declared finding and nothing undeclared on every preset.
 
 use ublk_checker::explore::verdict::{self, CheckOpts, Verdict};
 use ublk_checker::scenarios;
@@ -14,6 +13,9 @@ fn the_two_queue_findings_are_declared_and_still_found() {
         (Preset::K72, "two-queues-recovery-ring-close", "O-10"),
         (Preset::K72, "two-queues-recovery-restart", "O-10"),
         (Preset::K612, "two-queues-recovery-restart", "O-11"),
+        (Preset::Post, "two-queues-recovery-ring-close", "O-10"),
+        (Preset::Post, "two-queues-recovery-restart", "O-13"),
+        (Preset::Pre, "two-queues-recovery-restart", "O-13"),
     ] {
         let sc = scenarios::by_name(name).unwrap();
         let o = CheckOpts {

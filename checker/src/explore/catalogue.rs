@@ -431,6 +431,22 @@ pub const FINDINGS: &[Finding] = &[
             Known { scenario: "two-queues-recovery-ring-close", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").recovering(), on: Where { on: &[FetchClearsCanceled], off: &[] }, reason: O10 },
             Known { scenario: "two-queues-recovery-restart", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").recovering(), on: Where { on: &[FetchClearsCanceled], off: &[] }, reason: O10 },
             Known { scenario: "two-queues-recovery-ring-close", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd").recovering(), on: Where { on: &[FetchClearsCanceled], off: &[] }, reason: O10_AFTER },
+            // 6.16/6.17: no claim of io->cmd, so the unquiesced cancel and the dispatch both complete it
+            Known { scenario: "two-queues-recovery-ring-close", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").recovering(), on: Where { on: &[ReleaseWork], off: &[FetchClearsCanceled] }, reason: O10_POST },
+        ],
+    },
+    Finding {
+        id: "O-13",
+        kind: Kind::Own,
+        fix: None,
+        commit: None,
+        status: "own analysis of the 6.16/6.17 code (PRE, POST), not tried on a real kernel (no such image here); 7.2 clears CANCELED at each FETCH",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            Known { scenario: "two-queues-recovery-restart", what: What::Hang(Prop::L3), sig: O13_SIG, on: Where { on: &[ReleaseWork], off: &[FetchClearsCanceled] }, reason: O13 },
+            Known { scenario: "two-queues-recovery-ring-close", what: What::Hang(Prop::L3), sig: O13_SIG, on: Where { on: &[ReleaseWork], off: &[FetchClearsCanceled] }, reason: O13 },
         ],
     },
     Finding {

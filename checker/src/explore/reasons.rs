@@ -17,6 +17,12 @@ pub(crate) const O7_SIG: Sig = sig(
     "a request is never ended",
 )
 .fake_timeout(false);
+/// A ring exit that spins on a recovery server's FETCH whose slot kept a stale CANCELED (O-13).
+pub(crate) const O13_SIG: Sig = sig(
+    "cycle: ublk_cancel_cmd: ACTIVE / started-request check",
+    "a cmd of an exiting ring is never completed",
+)
+.recovering();
 /// Any hang once the fault injection dropped a completion (by design).
 pub(crate) const FAKE_SIG: Sig = sig("", "").fake_timeout(true);
 
@@ -196,3 +202,18 @@ pub(crate) const O12: &str = "own analysis of 7.2.13 (the same code since 6.16; 
                   among the requests blk_mq_tagset_busy_iter visits, and that iterator \
                   (BT_TAG_ITER_STARTED) visits started requests only: the count is 0 and the wait \
                   returns at once, so a queue whose ios all hold requests is never told.";
+
+pub(crate) const O10_POST: &str = "O-10 in the 6.16/6.17 code (own analysis, not tried on a real kernel): \
+                  during a two-queue recovery the ring exit of a queue-0 daemon whose queue is ready \
+                  finds ub->canceling set and ublk_start_cancel returns without quiescing; once queue 1 \
+                  is ready the device's readiness clears canceling, a bio is dispatched to the slot, and \
+                  the unquiesced ublk_cancel_cmd (no claim of io->cmd before 7.x) and the dispatch task \
+                  work both complete the FETCH.";
+
+pub(crate) const O13: &str = "own analysis of the 6.16/6.17 code (PRE, POST), not tried on a real kernel: \
+                  the release work's ublk_queue_reinit keeps UBLK_IO_FLAG_CANCELED on every slot (\"kept \
+                  for avoiding to touch io->cmd\"), and only the device's full readiness \
+                  (ublk_reset_io_flags) clears it; a new server that readies queue 0 of two and dies \
+                  leaves queue 0's FETCH in a slot still marked CANCELED, so ublk_cancel_cmd never \
+                  completes it and the ring exit retries forever (the exiting task never finishes). \
+                  7.2 clears the slot's CANCELED at each FETCH (ublk_mark_io_ready).";

@@ -452,7 +452,6 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
 pub fn by_name(name: &str) -> Option<Scenario> {
     all()
         .into_iter()
-        .chain(crate::scenarios::multiq::candidates())
         .find(|s| s.name == name)
         .or_else(|| crate::scenarios::sweep::by_name(name))
 }
