@@ -41,7 +41,7 @@ proptest! {
             Ok(m) => m,
             Err(e) => {
                 prop_assert!(e.starts_with("n/a: "), "{}", e);
-                let newer = [Sw::PerIoDaemon, Sw::ZeroCopy, Sw::RecoveryFailIo];
+                let newer = [Sw::PerIoDaemon, Sw::ZeroCopy, Sw::RecoveryFailIo, Sw::QuiesceDev];
                 Model::new(sc, newer.iter().fold(feat, |f, &w| f.with(w))).unwrap()
             }
         };

@@ -452,6 +452,7 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
 pub fn by_name(name: &str) -> Option<Scenario> {
     all()
         .into_iter()
+        .chain(crate::scenarios::multiq::large())
         .find(|s| s.name == name)
         .or_else(|| crate::scenarios::sweep::by_name(name))
 }

@@ -190,3 +190,51 @@ pub fn all() -> Vec<Scenario> {
         ),
     ]
 }
+
+/// Configurations too large for the default check, for `bench` and the README's measurements
+/// (issue #14): two queues of depth 2, a per-io daemon per tag, one offload thread that
+/// touches every request off the daemons, a bio per queue, and a SIGKILL at any moment.
+pub fn large() -> Vec<Scenario> {
+    use crate::scenarios::sweep::offload;
+    let dev = DevConfig {
+        nr_queues: 2,
+        depth: 2,
+        copy: CopyMode::UserCopy,
+        ..DevConfig::default()
+    };
+    let mut actors: Vec<ActorSpec> = Vec::new();
+    for q in 0..2u8 {
+        for t in 0..2u8 {
+            actors.push(ActorSpec::Server {
+                name: format!("daemon-q{q}t{t}"),
+                fixed_file: true,
+                prog: serving_loop(Data::UserCopy, q, &[t]),
+            });
+        }
+    }
+    let mut off: Vec<Op> = (0..2u8)
+        .flat_map(|q| offload(Data::UserCopy, q, &[0, 1]))
+        .filter(|op| *op != Op::ThreadExit)
+        .collect();
+    off.push(Op::ThreadExit);
+    actors.push(ActorSpec::Server {
+        name: "offload".into(),
+        fixed_file: true,
+        prog: off,
+    });
+    actors.push(bio(0, Bio::Read));
+    actors.push(bio(1, Bio::Write));
+    actors.push(ActorSpec::Control {
+        prog: vec![StartDev],
+    });
+    actors.push(ActorSpec::Killer);
+    vec![sc(
+        "two-queues-depth2-offload-kill",
+        "Two hw queues of depth 2 (user copy), a per-io daemon per tag, one offload thread \
+         that copies every request's data off the daemons, a READ on queue 0 and a WRITE on \
+         queue 1, START_DEV, and a SIGKILL of the server at any moment: the largest configuration measured (issue \
+         #14), not in the default check.",
+        dev,
+        actors,
+    )]
+}

@@ -421,7 +421,7 @@ fn zero_copy_io(q: u8, t: u8) -> [Op; 3] {
 
 /// An offload thread: once, for every tag, touch the request off the daemon (zero copy:
 /// REGISTER in its own ring, fixed I/O, UNREGISTER; user copy: a pread/pwrite), then exit.
-fn offload(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
+pub(crate) fn offload(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
     let mut prog = Vec::new();
     for &t in tags {
         match data {
