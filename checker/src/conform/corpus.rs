@@ -209,7 +209,7 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
                             },
                             Op::WaitCqe { q: 0, tag: 0 },
                             Op::FixedIo { idx: 1 },
-                            Op::UserCopy { q: 0, tag: 0 },
+                            Op::user_copy(0, 0),
                             Op::Commit {
                                 q: 0,
                                 tag: 0,

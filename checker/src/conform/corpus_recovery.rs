@@ -113,6 +113,38 @@ pub fn partial_recovery_stop_612(id: &str) -> ModelProgram {
     )
 }
 
+/// QUIESCE_DEV with the queue's only io idle (7.2; UBLK_F_QUIESCE needs a recovery mode):
+/// canceling is set and ublk_cancel_dev completes the FETCH with ABORT (-ENODEV), the server
+/// exits, the release work leaves the device QUIESCED; a read issued after the quiesce is
+/// held (canceling) until STOP_DEV fails it with -EIO. (With the io busy the model reports
+/// O-12 at the QUIESCE_DEV step, so no sequential prediction exists for that order; the
+/// hand-written `quiesce` real-device scenario measures it.)
+pub fn quiesce_idle(id: &str) -> ModelProgram {
+    let (d, b, c) = ("daemon", "submitter0", "control");
+    program(
+        sc(
+            id,
+            "QUIESCE_DEV aborts the idle FETCH; a later read is held until STOP_DEV",
+            DevConfig {
+                copy: CopyMode::Copy,
+                recovery: Recovery::Requeue,
+                quiesce: true,
+                ..DevConfig::default()
+            },
+            vec![
+                server(d, true, vec![fetch(0, true), wait(0), Op::Exit]),
+                submit(&[Bio::Read]),
+                ActorSpec::Control {
+                    prog: vec![CtrlOp::StartDev, CtrlOp::QuiesceDev, CtrlOp::StopDev],
+                },
+            ],
+        ),
+        Preset::K72,
+        &[d, c, c, d, b, d, c, b],
+        id,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,36 +200,4 @@ mod tests {
         assert!(acts.contains(&Act::EndUserRecovery));
         assert_eq!(acts.last(), Some(&Act::DelDev));
     }
-}
-
-/// QUIESCE_DEV with the queue's only io idle (7.2; UBLK_F_QUIESCE needs a recovery mode):
-/// canceling is set and ublk_cancel_dev completes the FETCH with ABORT (-ENODEV), the server
-/// exits, the release work leaves the device QUIESCED; a read issued after the quiesce is
-/// held (canceling) until STOP_DEV fails it with -EIO. (With the io busy the model reports
-/// O-12 at the QUIESCE_DEV step, so no sequential prediction exists for that order; the
-/// hand-written `quiesce` real-device scenario measures it.)
-pub fn quiesce_idle(id: &str) -> ModelProgram {
-    let (d, b, c) = ("daemon", "submitter0", "control");
-    program(
-        sc(
-            id,
-            "QUIESCE_DEV aborts the idle FETCH; a later read is held until STOP_DEV",
-            DevConfig {
-                copy: CopyMode::Copy,
-                recovery: Recovery::Requeue,
-                quiesce: true,
-                ..DevConfig::default()
-            },
-            vec![
-                server(d, true, vec![fetch(0, true), wait(0), Op::Exit]),
-                submit(&[Bio::Read]),
-                ActorSpec::Control {
-                    prog: vec![CtrlOp::StartDev, CtrlOp::QuiesceDev, CtrlOp::StopDev],
-                },
-            ],
-        ),
-        Preset::K72,
-        &[d, c, c, d, b, d, c, b],
-        id,
-    )
 }

@@ -181,7 +181,7 @@ impl Gen<'_> {
             48..=60 => Op::Register { q, tag, idx },
             61..=72 => Op::Unregister { q, tag, idx },
             73..=80 => Op::FixedIo { idx },
-            81..=88 => Op::UserCopy { q, tag },
+            81..=88 => Op::user_copy(q, tag),
             89..=93 if self.sc.dev.need_get_data => Op::NeedGetData { q, tag },
             89..=93 => Op::BadType { q, tag },
             _ if helper => {
