@@ -18,6 +18,9 @@ use crate::state::*;
 /// Bytes of every request (one 4 KiB bio).
 pub(crate) const REQ_BYTES: u32 = 4096;
 
+/// 6.12 `UBLK_MAX_PIN_PAGES`: user pages pinned per round of a user copy.
+const PIN_PAGES: u32 = 32;
+
 /// The parameters of a user copy (`Op::UserCopy`).
 #[derive(Clone, Copy, Debug)]
 struct UcIo {
@@ -422,7 +425,9 @@ impl Exec<'_> {
     /// request's bytes is -EINVAL (7.2 `ublk_user_copy`; 6.12 inside
     /// `__ublk_check_and_get_req`), a direction that does not match the
     /// request -EACCES (`ublk_check_ubuf_dir`), else `ublk_copy_user_pages`
-    /// copies what is left of the request from `off`, at most `len` bytes.
+    /// copies what is left of the request from `off`, at most `len` bytes:
+    /// 7.2 returns that count; 6.12 returns `len` (the pinned user pages,
+    /// at most 32) unless `off` is at the end (0).
     fn user_copy_bytes(&self, r: RqId, io: UcIo) -> i32 {
         let rq = &self.s.reqs[r as usize];
         let bytes = REQ_BYTES;
@@ -437,7 +442,14 @@ impl Exec<'_> {
         if io.dir.is_some_and(|d| d != right) {
             return EACCES;
         }
-        io.len.unwrap_or(bytes).min(bytes - io.off) as i32
+        let len = io.len.unwrap_or(bytes);
+        if self.m.feat.has(crate::features::Sw::UserCopyBvec) {
+            len.min(bytes - io.off) as i32
+        } else if io.off == bytes {
+            0
+        } else {
+            len.min(PIN_PAGES * 4096) as i32
+        }
     }
 
     /// A server thread dies or exits: task work turns to fallback, its ring

@@ -231,5 +231,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         // issue #15 item 2: a partial recovery's ring exit spins; STOP_DEV's requeue work
         // still ends the reads (the oracle's fair settle)
         recovery::partial_recovery_stop_612("partial-recovery-stop-6.12"),
+        // issue #15 item 6: user copy's offset, length and direction
+        crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
     ]
 }

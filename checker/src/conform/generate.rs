@@ -181,7 +181,7 @@ impl Gen<'_> {
             48..=60 => Op::Register { q, tag, idx },
             61..=72 => Op::Unregister { q, tag, idx },
             73..=80 => Op::FixedIo { idx },
-            81..=88 => Op::user_copy(q, tag),
+            81..=88 => self.random_user_copy(q, tag),
             89..=93 if self.sc.dev.need_get_data => Op::NeedGetData { q, tag },
             89..=93 => Op::BadType { q, tag },
             _ if helper => {
@@ -192,6 +192,30 @@ impl Gen<'_> {
                 }
             }
             _ => Op::WaitCqe { q, tag },
+        }
+    }
+
+    /// A user copy: half the time the whole request in its direction, else an offset inside,
+    /// at or past the request's end, a length short of or past it, either direction.
+    fn random_user_copy(&mut self, q: u8, tag: u8) -> Op {
+        if self.rng.random_bool(0.5) {
+            return Op::user_copy(q, tag);
+        }
+        const OFFS: [u32; 6] = [0, 512, 4095, 4096, 4097, 8192];
+        const LENS: [Option<u32>; 4] = [None, Some(512), Some(4096), Some(8192)];
+        let off = OFFS[self.rng.random_range(0..OFFS.len())];
+        let len = LENS[self.rng.random_range(0..LENS.len())];
+        let dir = match self.rng.random_range(0..3u32) {
+            0 => None,
+            1 => Some(ublk_model::CopyDir::Pread),
+            _ => Some(ublk_model::CopyDir::Pwrite),
+        };
+        Op::UserCopy {
+            q,
+            tag,
+            off,
+            len,
+            dir,
         }
     }
 
