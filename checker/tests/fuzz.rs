@@ -219,7 +219,7 @@ fn op(n_ops: usize) -> impl Strategy<Value = Op> {
         (q.clone(), t.clone()).prop_map(|(q, tag)| Op::NeedGetData { q, tag }),
         (q.clone(), t.clone()).prop_map(|(q, tag)| Op::BadType { q, tag }),
         i.prop_map(|idx| Op::FixedIo { idx }),
-        (q.clone(), t.clone()).prop_map(|(q, tag)| Op::UserCopy { q, tag }),
+        (q.clone(), t.clone()).prop_map(|(q, tag)| Op::user_copy(q, tag)),
         (q, t).prop_map(|(q, tag)| Op::WaitCqe { q, tag }),
         Just(Op::Exit),
         Just(Op::ThreadExit),

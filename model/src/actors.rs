@@ -15,6 +15,20 @@ use crate::invariants::{Inv, Violation};
 use crate::io_cmd::Entry;
 use crate::state::*;
 
+/// Bytes of every request (one 4 KiB bio).
+pub(crate) const REQ_BYTES: u32 = 4096;
+
+/// 6.12 `UBLK_MAX_PIN_PAGES`: user pages pinned per round of a user copy.
+const PIN_PAGES: u32 = 32;
+
+/// The parameters of a user copy (`Op::UserCopy`).
+#[derive(Clone, Copy, Debug)]
+struct UcIo {
+    off: u32,
+    len: Option<u32>,
+    dir: Option<CopyDir>,
+}
+
 fn op_entry_func(op: &Op) -> Func {
     match op {
         Op::Fetch { .. } => Func::UblkChUringCmdFetchReq,
@@ -245,7 +259,23 @@ impl Exec<'_> {
                 self.s.rings[ring as usize].fixed_ops.push(n);
                 Ok(Some((entry, Some(0))))
             }
-            (Op::UserCopy { q, tag }, _) => self.step_user_copy(*q, *tag, at),
+            (
+                Op::UserCopy {
+                    q,
+                    tag,
+                    off,
+                    len,
+                    dir,
+                },
+                _,
+            ) => {
+                let io = UcIo {
+                    off: *off,
+                    len: *len,
+                    dir: *dir,
+                };
+                self.step_user_copy(*q, *tag, io, at)
+            }
             (Op::Loop { .. } | Op::Goto { .. }, _) => {
                 // a loop that never reaches an operation: the program is over
                 self.me().done = true;
@@ -325,8 +355,7 @@ impl Exec<'_> {
     }
 
     /// pread/pwrite on /dev/ublkcN (`ublk_user_copy`), split like REGISTER.
-    fn step_user_copy(&mut self, q: u8, tag: u8, at: Resume) -> Step {
-        const BYTES: i32 = 4096;
+    fn step_user_copy(&mut self, q: u8, tag: u8, io: UcIo, at: Resume) -> Step {
         let done = |x: &mut Self, f: Func, res: i32| {
             x.advance();
             x.me().rq = None;
@@ -340,16 +369,17 @@ impl Exec<'_> {
                     return done(self, f, e);
                 }
                 let sl = self.slot_idx(q, tag);
-                let io = &self.s.slots[sl];
+                let slot = &self.s.slots[sl];
                 if self.m.feat.has(crate::features::Sw::UserCopyDaemonFast)
-                    && io.task == self.current_task()
+                    && slot.task == self.current_task()
                 {
-                    let ok = io.has(flag::OWNED_BY_SRV);
-                    return done(
-                        self,
-                        Func::UblkUserCopyOnDaemon,
-                        if ok { BYTES } else { EINVAL },
-                    );
+                    // on the daemon: no reference; `io->req` is the request
+                    // the slot owns
+                    let res = match (slot.has(flag::OWNED_BY_SRV), self.s.tags_rqs[sl]) {
+                        (true, Some(r)) => self.user_copy_bytes(r, io),
+                        _ => EINVAL,
+                    };
+                    return done(self, Func::UblkUserCopyOnDaemon, res);
                 }
                 match self.s.tags_rqs[sl] {
                     None => done(self, f, EINVAL),
@@ -380,11 +410,45 @@ impl Exec<'_> {
                 done(self, f, EINVAL)
             }
             Resume::CheckAndGetReq(GetReqAt::Finish) => {
+                // the offset and direction checks and the copy, under the
+                // reference; every outcome puts it
                 let r = self.me().rq.unwrap();
+                let res = self.user_copy_bytes(r, io);
                 self.put_req_ref(q, tag, r)?;
-                done(self, Func::UblkUserCopyPutReqRef, BYTES)
+                done(self, Func::UblkUserCopyPutReqRef, res)
             }
             _ => unreachable!("no resume point {at:?} for a user copy"),
+        }
+    }
+
+    /// After the lookup, in both kernels' order: an offset past the
+    /// request's bytes is -EINVAL (7.2 `ublk_user_copy`; 6.12 inside
+    /// `__ublk_check_and_get_req`), a direction that does not match the
+    /// request -EACCES (`ublk_check_ubuf_dir`), else `ublk_copy_user_pages`
+    /// copies what is left of the request from `off`, at most `len` bytes:
+    /// 7.2 returns that count; 6.12 returns `len` (the pinned user pages,
+    /// at most 32) unless `off` is at the end (0).
+    fn user_copy_bytes(&self, r: RqId, io: UcIo) -> i32 {
+        let rq = &self.s.reqs[r as usize];
+        let bytes = REQ_BYTES;
+        if io.off > bytes {
+            return EINVAL;
+        }
+        let right = if rq.write {
+            CopyDir::Pread
+        } else {
+            CopyDir::Pwrite
+        };
+        if io.dir.is_some_and(|d| d != right) {
+            return EACCES;
+        }
+        let len = io.len.unwrap_or(bytes);
+        if self.m.feat.has(crate::features::Sw::UserCopyBvec) {
+            len.min(bytes - io.off) as i32
+        } else if io.off == bytes {
+            0
+        } else {
+            len.min(PIN_PAGES * 4096) as i32
         }
     }
 

@@ -129,8 +129,20 @@ pub enum Op {
     /// READ_FIXED/WRITE_FIXED using buffer `idx`: takes a node reference
     /// until the I/O completes (completion is the ring's own actor).
     FixedIo { idx: u8 },
-    /// pread/pwrite on /dev/ublkcN for (q, tag), direction matching the request.
-    UserCopy { q: u8, tag: u8 },
+    /// pread/pwrite on /dev/ublkcN for (q, tag) at byte `off` of the
+    /// request, `len` bytes (default: the request's length), in direction
+    /// `dir` (default: the one matching the request — pwrite for a READ,
+    /// pread for a WRITE).  The defaults are the plain whole-request copy.
+    UserCopy {
+        q: u8,
+        tag: u8,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        off: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        len: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<CopyDir>,
+    },
     /// Wait for the CQE of this thread's last FETCH / COMMIT / NEED_GET_DATA on (q, tag).
     WaitCqe { q: u8, tag: u8 },
     /// The server process exits (`exit_group`): every server thread exits,
@@ -152,6 +164,33 @@ pub enum Op {
     Loop { to: u8 },
     /// Go to op `to` unconditionally (an offload thread's endless loop).
     Goto { to: u8 },
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// Direction of a user copy on /dev/ublkcN (`ublk_ch_read_iter` /
+/// `ublk_ch_write_iter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CopyDir {
+    /// pread: request pages to the user buffer (`ITER_DEST`), right for a WRITE.
+    Pread,
+    /// pwrite: user buffer to request pages (`ITER_SOURCE`), right for a READ.
+    Pwrite,
+}
+
+impl Op {
+    /// The whole-request user copy in the request's direction.
+    pub fn user_copy(q: u8, tag: u8) -> Op {
+        Op::UserCopy {
+            q,
+            tag,
+            off: 0,
+            len: None,
+            dir: None,
+        }
+    }
 }
 
 /// A control command (on /dev/ublk-control, from its own task).

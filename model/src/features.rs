@@ -201,6 +201,14 @@ switches! {
     /// queue has an io whose request is not started.
     FixO12 = "fix-o12", Fix, Some("O-12"),
         "proposal (not upstream): ublk_count_busy_req counts started requests, so QUIESCE_DEV waits for an idle io per queue";
+    /// K72 `ublk_copy_user_pages` copies bvec by bvec (`copy_{to,from}_iter`)
+    /// and returns the bytes copied: a length past the request's end is
+    /// clamped.  Without it (K612, measured on 6.12.118) it pins the user
+    /// pages (`iov_iter_get_pages2`, ≤ 32) and adds the pinned length to the
+    /// count even where the request ended: a copy from inside the request
+    /// returns its whole length.
+    UserCopyBvec = "user-copy-bvec", Refinement, None,
+        "K72 user copy counts the bytes copied per bvec (6.12 counts the pinned length)";
 }
 
 // A [`Features`] set has one bit per switch.

@@ -90,6 +90,7 @@ const K72: Features = POST.plus(&[
     CancelClaimsCmd,
     FetchClearsCanceled,
     UserCopyDaemonFast,
+    UserCopyBvec,
     CancelNoDisk,
     AutoUnregFirst,
 ]);

@@ -167,7 +167,7 @@ fn user_copy_commit_drops_the_pdu_kref() {
     let prog = vec![
         fetch(0, false),
         Op::WaitCqe { q: 0, tag: 0 },
-        Op::UserCopy { q: 0, tag: 0 },
+        Op::user_copy(0, 0),
         Op::Commit {
             q: 0,
             tag: 0,
@@ -205,7 +205,7 @@ fn user_copy_commit_drops_the_pdu_kref() {
 
 #[test]
 fn user_copy_on_a_copy_device_is_einval() {
-    let prog = vec![Op::UserCopy { q: 0, tag: 0 }, Op::UserCopy { q: 0, tag: 9 }];
+    let prog = vec![Op::user_copy(0, 0), Op::user_copy(0, 9)];
     let sc = scenario(copy(), vec![server("d", prog)]);
     let mut m = Model::new(&sc, k612()).unwrap();
     let mut s = m.init();

@@ -102,6 +102,19 @@ pub struct ThreadSpec {
     pub queue: u16,
 }
 
+fn is_zero32(v: &u32) -> bool {
+    *v == 0
+}
+
+/// Direction of a user copy on /dev/ublkcN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopyDir {
+    /// pread: request pages to the user buffer (right for a WRITE request).
+    Pread,
+    /// pwrite: user buffer to request pages (right for a READ request).
+    Pwrite,
+}
+
 /// One user action. Io commands act on their thread's queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Act {
@@ -132,9 +145,17 @@ pub enum Act {
     FixedIo {
         idx: u16,
     },
-    /// pwrite (READ request) / pread (WRITE request) of 4 KiB on /dev/ublkcN for `tag`.
+    /// pread/pwrite on /dev/ublkcN for `tag` at byte `off` of the request, `len` bytes
+    /// (default 4 KiB), in direction `dir` (default: the request's — pwrite for a READ, pread
+    /// for a WRITE, read from its I/O descriptor).
     UserCopy {
         tag: u16,
+        #[serde(default, skip_serializing_if = "is_zero32")]
+        off: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        len: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<CopyDir>,
     },
     /// Wait for the CQE of this thread's last FETCH / COMMIT / NEED_GET_DATA on `tag`.
     WaitCqe {
@@ -189,7 +210,26 @@ impl Act {
             Act::Unregister { tag, idx } => format!("UNREGISTER_IO_BUF t{tag} idx {idx}"),
             Act::BadType { tag } => format!("bad-type cmd t{tag}"),
             Act::FixedIo { idx } => format!("READ/WRITE_FIXED idx {idx}"),
-            Act::UserCopy { tag } => format!("user copy t{tag}"),
+            Act::UserCopy { tag, off, len, dir } => {
+                let mut n = format!("user copy t{tag}");
+                if let Some(d) = dir {
+                    n = format!(
+                        "{} t{tag}",
+                        if *d == CopyDir::Pread {
+                            "pread"
+                        } else {
+                            "pwrite"
+                        }
+                    );
+                }
+                if *off != 0 {
+                    n += &format!(" off {off}");
+                }
+                if let Some(l) = len {
+                    n += &format!(" len {l}");
+                }
+                n
+            }
             Act::WaitCqe { tag } => format!("wait CQE t{tag}"),
             Act::Exit => "exit_group".into(),
             Act::ThreadExit => "thread exit".into(),

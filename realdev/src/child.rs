@@ -501,17 +501,22 @@ pub(crate) fn server_thread(
                         None => Err(Error::Other("/dev/zero or /dev/null missing".into())),
                     }
                 }
-                Act::UserCopy { tag } => {
+                Act::UserCopy { tag, off, len, dir } => {
                     let d = desc.get(tag.min(depth - 1));
-                    let pos = user_copy_pos(q_id, tag, 0) as i64;
+                    let pos = user_copy_pos(q_id, tag, off as u64) as i64;
                     let b = &bufs[0];
                     let fd = cdev.fd.as_raw_fd();
-                    // SAFETY: 4 KiB within our 64 KiB buffer.
+                    let len = (len.map_or(IO_BYTES, |l| l as usize)).min(BUF_BYTES as usize);
+                    let pread = match dir {
+                        Some(d) => d == CopyDir::Pread,
+                        None => d.op() == UBLK_IO_OP_WRITE,
+                    };
+                    // SAFETY: at most BUF_BYTES within our BUF_BYTES buffer.
                     let n = unsafe {
-                        if d.op() == UBLK_IO_OP_WRITE {
-                            libc::pread(fd, b.addr() as *mut libc::c_void, IO_BYTES, pos)
+                        if pread {
+                            libc::pread(fd, b.addr() as *mut libc::c_void, len, pos)
                         } else {
-                            libc::pwrite(fd, b.addr() as *const libc::c_void, IO_BYTES, pos)
+                            libc::pwrite(fd, b.addr() as *const libc::c_void, len, pos)
                         }
                     };
                     let v = if n < 0 {

@@ -147,7 +147,7 @@ fn daemon(c: &SimConfig, q: u8, t: u8, exit: Op) -> Vec<Op> {
             Op::Unregister { q, tag: t, idx },
             commit,
         ],
-        CopyMode::UserCopy => vec![Op::UserCopy { q, tag: t }, commit],
+        CopyMode::UserCopy => vec![Op::user_copy(q, t), commit],
         // every request is a WRITE: fetch the data, then commit
         // wait for NEED_GET_DATA's completion (the copy; 6.12 does it in task work) before
         // committing, as a server does
@@ -186,7 +186,7 @@ fn offload(c: &SimConfig) -> Vec<Op> {
                 idx: idx(t),
             }));
         }
-        CopyMode::UserCopy => prog.extend(slots.iter().map(|&(q, t)| Op::UserCopy { q, tag: t })),
+        CopyMode::UserCopy => prog.extend(slots.iter().map(|&(q, t)| Op::user_copy(q, t))),
         _ => {}
     }
     if !prog.is_empty() {

@@ -129,7 +129,7 @@ pub fn scenario(sc: &Scenario) -> Result<(), String> {
                         | Op::BadType { .. }
                         | Op::Register { .. }
                         | Op::Unregister { .. } => cmds += 1,
-                        Op::UserCopy { q, tag } | Op::WaitCqe { q, tag } => qt(q, tag)?,
+                        Op::UserCopy { q, tag, .. } | Op::WaitCqe { q, tag } => qt(q, tag)?,
                         Op::FixedIo { .. } => {}
                         Op::Loop { to } | Op::Goto { to } => {
                             if to as usize >= prog.len() {

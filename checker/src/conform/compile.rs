@@ -151,7 +151,17 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
                 },
                 Op::BadType { tag, .. } => Act::BadType { tag: tag as u16 },
                 Op::FixedIo { idx } => Act::FixedIo { idx: idx as u16 },
-                Op::UserCopy { tag, .. } => Act::UserCopy { tag: tag as u16 },
+                Op::UserCopy {
+                    tag, off, len, dir, ..
+                } => Act::UserCopy {
+                    tag: tag as u16,
+                    off,
+                    len,
+                    dir: dir.map(|d| match d {
+                        ublk_model::CopyDir::Pread => CopyDir::Pread,
+                        ublk_model::CopyDir::Pwrite => CopyDir::Pwrite,
+                    }),
+                },
                 Op::WaitCqe { tag, .. } => Act::WaitCqe { tag: tag as u16 },
                 Op::Exit => Act::Exit,
                 Op::ThreadExit => Act::ThreadExit,

@@ -209,7 +209,7 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
                             },
                             Op::WaitCqe { q: 0, tag: 0 },
                             Op::FixedIo { idx: 1 },
-                            Op::UserCopy { q: 0, tag: 0 },
+                            Op::user_copy(0, 0),
                             Op::Commit {
                                 q: 0,
                                 tag: 0,
@@ -490,6 +490,7 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         // user recovery with a new server process (REISSUE): the held read is re-dispatched
         recovery::reissue_new_server(Preset::K72, 1, "recovery-reissue-new-server-7.2"),
         recovery::quiesce_idle("quiesce-idle-7.2"),
+        crate::conform::corpus_ucopy::ucopy_offsets(Preset::K72, "user-copy-offsets-7.2"),
     ]
 }
 

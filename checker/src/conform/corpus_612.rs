@@ -80,13 +80,13 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                         vec![
                             fetch(0, false),
                             wait(0),
-                            Op::UserCopy { q: Q, tag: 0 },
+                            Op::user_copy(Q, 0),
                             commit(0, 4096, false),
                             wait(0),
                             Op::Exit,
                         ],
                     ),
-                    server(h, true, vec![Op::UserCopy { q: Q, tag: 0 }]),
+                    server(h, true, vec![Op::user_copy(Q, 0)]),
                     ActorSpec::Submitter {
                         q: Q,
                         bios: vec![Bio::Read],
@@ -124,7 +124,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                                 tag: 1,
                                 idx: 0,
                             },
-                            Op::UserCopy { q: Q, tag: 1 },
+                            Op::user_copy(Q, 1),
                             wait(1),
                             Op::Exit,
                         ],
@@ -231,5 +231,7 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         // issue #15 item 2: a partial recovery's ring exit spins; STOP_DEV's requeue work
         // still ends the reads (the oracle's fair settle)
         recovery::partial_recovery_stop_612("partial-recovery-stop-6.12"),
+        // issue #15 item 6: user copy's offset, length and direction
+        crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
     ]
 }

@@ -178,10 +178,13 @@ impl Gen<'_> {
                 },
                 buf,
             },
+            // a user-copy device: copies rather than buffer registrations (the only data
+            // path there), so an owned request meets offsets and directions
+            48..=72 if copy == CopyMode::UserCopy => self.random_user_copy(q, tag),
             48..=60 => Op::Register { q, tag, idx },
             61..=72 => Op::Unregister { q, tag, idx },
             73..=80 => Op::FixedIo { idx },
-            81..=88 => Op::UserCopy { q, tag },
+            81..=88 => self.random_user_copy(q, tag),
             89..=93 if self.sc.dev.need_get_data => Op::NeedGetData { q, tag },
             89..=93 => Op::BadType { q, tag },
             _ if helper => {
@@ -192,6 +195,54 @@ impl Gen<'_> {
                 }
             }
             _ => Op::WaitCqe { q, tag },
+        }
+    }
+
+    /// A user copy: half the time the whole request in its direction, else an offset inside,
+    /// at or past the request's end, a length short of or past it, either direction.
+    fn random_user_copy(&mut self, q: u8, tag: u8) -> Op {
+        if self.rng.random_bool(0.5) {
+            return Op::user_copy(q, tag);
+        }
+        self.varied_user_copy(q, tag)
+    }
+
+    /// A user copy with a random offset, length and direction.
+    fn varied_user_copy(&mut self, q: u8, tag: u8) -> Op {
+        const OFFS: [u32; 6] = [0, 512, 4095, 4096, 4097, 8192];
+        const LENS: [Option<u32>; 4] = [None, Some(512), Some(4096), Some(8192)];
+        let off = OFFS[self.rng.random_range(0..OFFS.len())];
+        let len = LENS[self.rng.random_range(0..LENS.len())];
+        let dir = match self.rng.random_range(0..3u32) {
+            0 => None,
+            1 => Some(ublk_model::CopyDir::Pread),
+            _ => Some(ublk_model::CopyDir::Pwrite),
+        };
+        Op::UserCopy {
+            q,
+            tag,
+            off,
+            len,
+            dir,
+        }
+    }
+
+    /// A user-copy device after a bio: the daemon waits for the request's CQE, then one to
+    /// three copies (some from the helper) with random offsets, lengths and directions.
+    fn user_copy_burst(&mut self, ids: &Ids) {
+        self.try_push(
+            ids.daemon,
+            Some(GenOp::Server(Op::WaitCqe { q: 0, tag: 0 })),
+        );
+        for _ in 0..self.rng.random_range(1..=3u32) {
+            let who = match ids.helper {
+                Some(h) if !self.ended(h) && self.rng.random_bool(0.3) => h,
+                _ => ids.daemon,
+            };
+            let op = self.varied_user_copy(0, 0);
+            if self.allowed(&op) {
+                self.try_push(who, Some(GenOp::Server(op)));
+            }
         }
     }
 
@@ -388,7 +439,11 @@ fn generate_attempt(
                 } else {
                     Bio::Write
                 };
-                g.try_push(ids.submitter, Some(GenOp::Bio(b)))
+                let ok = g.try_push(ids.submitter, Some(GenOp::Bio(b)));
+                if ok && copy == CopyMode::UserCopy && g.rng.random_bool(0.7) {
+                    g.user_copy_burst(&ids);
+                }
+                ok
             }
             80..=91 if depth == 1 => g.try_push(ids.submitter, None), // wait for the bio
             92..=95 => g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),

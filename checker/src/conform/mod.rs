@@ -7,6 +7,7 @@ pub mod compile;
 pub mod corpus;
 mod corpus_612;
 pub mod corpus_recovery;
+mod corpus_ucopy;
 pub mod export_c;
 pub mod generate;
 pub mod oracle;

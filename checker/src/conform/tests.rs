@@ -127,7 +127,7 @@ fn user_copy_after_a_612_ring_close_is_timing_dependent() {
             ..DevConfig::default()
         },
         vec![
-            server(d, true, vec![Op::UserCopy { q: 0, tag: 0 }, Op::Exit]),
+            server(d, true, vec![Op::user_copy(0, 0), Op::Exit]),
             server(h, false, vec![fetch(0, true), Op::CloseRing]),
             ActorSpec::Control {
                 prog: vec![CtrlOp::StartDev],

@@ -96,7 +96,7 @@ pub fn all() -> Vec<Scenario> {
             DevConfig { copy: CopyMode::UserCopy, elevator: true, ..DevConfig::default() },
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::ThreadExit]),
+                server("helper", false, vec![Op::user_copy(Q, 0), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 ActorSpec::Elevator,
                 control(&[StartDev]),
@@ -239,8 +239,8 @@ pub fn all() -> Vec<Scenario> {
              commit: the request completes when the last of commit and the helper's put happens.",
             DevConfig { copy: CopyMode::UserCopy, ..DevConfig::default() },
             vec![
-                server("daemon", true, vec![fetch(0, false), wait(0), Op::UserCopy { q: Q, tag: 0 }, commit(0, 4096, false), wait(0), Op::Exit]),
-                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }, Op::ThreadExit]),
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::user_copy(Q, 0), commit(0, 4096, false), wait(0), Op::Exit]),
+                server("helper", false, vec![Op::user_copy(Q, 0), Op::ThreadExit]),
                 submit(&[Bio::Read]),
                 control(&[StartDev, StopDev]),
             ],

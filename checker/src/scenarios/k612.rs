@@ -83,7 +83,7 @@ pub fn all() -> Vec<Scenario> {
              (DEL_DEV waits until the server has closed /dev/ublkcN).",
             DevConfig { copy: CopyMode::UserCopy, ..copy(1) },
             vec![
-                server("daemon", true, vec![fetch(0, false), wait(0), Op::UserCopy { q: Q, tag: 0 }, commit(0, 4096, false), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::user_copy(Q, 0), commit(0, 4096, false), wait(0), Op::Exit]),
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev, StopDev, CtrlOp::DelDev] },
             ],

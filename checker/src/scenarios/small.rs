@@ -40,7 +40,7 @@ pub fn all() -> Vec<Scenario> {
             },
             vec![
                 server("daemon", true, vec![fetch(0, false), wait(0), commit(0, 4096, false)]),
-                server("helper", false, vec![Op::UserCopy { q: Q, tag: 0 }]),
+                server("helper", false, vec![Op::user_copy(Q, 0)]),
                 submit(&[Bio::Read]),
                 ActorSpec::Elevator,
                 control(&[StartDev]),

@@ -382,7 +382,7 @@ pub(crate) fn serving_loop(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
                 b.push(commit);
                 b
             }
-            Data::UserCopy => vec![Op::UserCopy { q, tag: t }, commit],
+            Data::UserCopy => vec![Op::user_copy(q, t), commit],
             // every request is a WRITE (see `shapes`): fetch its data, wait for the copy
             // (6.12 does it in task work), then commit
             Data::CopyNgd => vec![
@@ -426,7 +426,7 @@ pub(crate) fn offload(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
     for &t in tags {
         match data {
             Data::ZeroCopy => prog.extend(zero_copy_io(q, t)),
-            _ => prog.push(Op::UserCopy { q, tag: t }),
+            _ => prog.push(Op::user_copy(q, t)),
         }
     }
     prog.push(Op::ThreadExit);

@@ -280,7 +280,7 @@ fn a_612_user_copy_on_a_copy_device_is_einval_even_on_an_owned_request() {
         Preset::K612,
         1,
         vec![
-            server("d", vec![fetch(0), wait(0), Op::UserCopy { q: 0, tag: 0 }]),
+            server("d", vec![fetch(0), wait(0), Op::user_copy(0, 0)]),
             bios(&[Bio::Read]),
             control(&[CtrlOp::StartDev]),
         ],
@@ -305,3 +305,4 @@ fn a_612_user_copy_on_a_copy_device_is_einval_even_on_an_owned_request() {
 
 mod k72;
 mod quiesce;
+mod ucopy;

@@ -126,7 +126,17 @@ fn act_c(a: &Act) -> (&'static str, u16, u16, i32, bool, bool) {
         Act::Unregister { tag, idx } => ("A_UNREGISTER", tag, idx, 0, false, false),
         Act::BadType { tag } => ("A_BAD_TYPE", tag, 0, 0, false, false),
         Act::FixedIo { idx } => ("A_FIXED_IO", 0, idx, 0, false, false),
-        Act::UserCopy { tag } => ("A_USER_COPY", tag, 0, 0, false, false),
+        // the offset travels as the result field, the direction as idx (0: the request's,
+        // 1: pread, 2: pwrite); the length in the step's `ulen` (see `tables`)
+        Act::UserCopy { tag, off, dir, .. } => {
+            let d = match dir {
+                None => 0,
+                Some(CopyDir::Pread) => 1,
+                Some(CopyDir::Pwrite) => 2,
+            };
+            let off = i32::try_from(off).unwrap_or(i32::MAX);
+            ("A_USER_COPY", tag, d, off, false, false)
+        }
         Act::WaitCqe { tag } => ("A_WAIT_CQE", tag, 0, 0, false, false),
         Act::Exit => ("A_EXIT", 0, 0, 0, false, false),
         Act::ThreadExit => ("A_THREAD_EXIT", 0, 0, 0, false, false),
@@ -260,9 +270,14 @@ fn tables(p: &Program, timeout_ms: u64) -> Result<String, String> {
             c_comment(&s.act.name()),
             c_comment(&show_expect(&s.expect))
         );
+        // a user copy's length + 1 (0: the default 4 KiB)
+        let ulen = match s.act {
+            Act::UserCopy { len: Some(l), .. } => format!(", {}", u64::from(l) + 1),
+            _ => String::new(),
+        };
         let _ = writeln!(
             w,
-            "\t{{{}, {act}, {tag}, {idx}, {result}, {}, {}, {}, {}, {after}}},",
+            "\t{{{}, {act}, {tag}, {idx}, {result}, {}, {}, {}, {}, {after}{ulen}}},",
             s.thread,
             buf as u8,
             poll as u8,

@@ -177,13 +177,19 @@ static void *server_thread(void *arg)
 				continue;
 			}
 			if (st->act == A_USER_COPY) {
-				/* pwrite (READ request) / pread (WRITE request) of 4 KiB at the tag's
-				 * user-copy offset */
+				/* pread/pwrite at byte `result` of the tag's user-copy range; idx: the
+				 * direction (0: the request's — pwrite for a READ, pread for a WRITE;
+				 * 1: pread; 2: pwrite) */
 				int t = st->tag < DEPTH ? st->tag : DEPTH - 1;
-				off_t pos = (off_t)(UBLKSRV_IO_BUF_OFFSET + ((uint64_t)st->tag << 25));
-				ssize_t n = (srv_desc[t].op_flags & 0xff) == UBLK_IO_OP_WRITE
-						    ? pread(s->cdev, bufs[0], IO_BYTES, pos)
-						    : pwrite(s->cdev, bufs[0], IO_BYTES, pos);
+				off_t pos = (off_t)(UBLKSRV_IO_BUF_OFFSET + ((uint64_t)st->tag << 25) +
+						    (uint64_t)(unsigned)st->result);
+				size_t len = st->ulen ? (size_t)(st->ulen - 1) : IO_BYTES;
+				if (len > BUF_BYTES)
+					len = BUF_BYTES;
+				int rd = st->idx ? st->idx == 1
+						 : (srv_desc[t].op_flags & 0xff) == UBLK_IO_OP_WRITE;
+				ssize_t n = rd ? pread(s->cdev, bufs[0], len, pos)
+					       : pwrite(s->cdev, bufs[0], len, pos);
 				send_msg(s->msg_wr, M_REPLY, i, n < 0 ? -errno : (int)n, 1, 0);
 				continue;
 			}

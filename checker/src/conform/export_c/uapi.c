@@ -330,4 +330,5 @@ struct step {
 	const char *what;
 	int n_after;
 	const struct effect *after;
+	long ulen; /* A_USER_COPY: length + 1 (0: IO_BYTES) */
 };
