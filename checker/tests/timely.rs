@@ -1,0 +1,146 @@
+//! The timely explorer (`explore::timely`) against the single-threaded one: the same
+//! totals on scenarios that pass, a violation with a counterexample that replays on one
+//! that fails, with 1 and 2 worker threads and with 2 processes on localhost.
+
+use ublk_checker::explore::bfs::{replay, Explorer, Stop};
+use ublk_checker::explore::timely::{explore, Cluster, Limits, TimelyReport};
+use ublk_checker::scenarios;
+use ublk_model::{Features, Model, Preset, Sw};
+
+fn model(name: &str, f: Features) -> Model {
+    Model::new(&scenarios::by_name(name).expect("a built-in scenario"), f).unwrap()
+}
+
+fn threads(m: &Model, workers: usize) -> TimelyReport {
+    explore(m, &Cluster::threads(workers), Limits::default())
+        .expect("the run")
+        .expect("process 0 reports")
+}
+
+/// Passing scenarios of every size the suite can afford: exactly the explorer's totals.
+#[test]
+fn one_and_two_threads_reach_the_explorers_totals() {
+    for name in [
+        "register-vs-server-exit",
+        "concurrent-fetch",
+        "stale-tag-lookup",
+        "two-queues-ring-close",
+        "two-queues-kill-recovery",
+        "quiesce-live-update",
+        "small-cancel-before-start",
+    ] {
+        let m = model(name, Preset::K72.features());
+        let want = Explorer::new(&m).run();
+        assert_eq!(want.stop, Stop::Exhausted, "{name}");
+        for w in [1, 2] {
+            let got = threads(&m, w);
+            assert_eq!(
+                (
+                    got.stop,
+                    got.states,
+                    got.transitions,
+                    got.max_depth,
+                    got.stuck
+                ),
+                (
+                    Stop::Exhausted,
+                    want.states,
+                    want.transitions,
+                    want.max_depth,
+                    want.stuck
+                ),
+                "{name} with {w} worker(s)"
+            );
+            assert_eq!(got.per_worker.len(), w);
+            assert_eq!(got.per_worker.iter().sum::<u64>(), got.states);
+            if w == 2 {
+                // ownership by fingerprint spreads the states
+                assert!(got.per_worker.iter().all(|&n| n > got.states / 4), "{name}");
+            }
+        }
+    }
+}
+
+/// Failing scenarios: a violation of the same invariant, on a path as short as the
+/// explorer's (both breadth-first), that replays from the initial state.
+#[test]
+fn a_violation_is_found_with_a_counterexample_that_replays() {
+    let cases = [
+        ("stale-pointer-window", Preset::K72.features()),
+        ("thread-exit-before-start", Preset::K72.features()),
+        ("cancel-vs-dispatch", Preset::Post.features()),
+        (
+            "register-vs-server-exit",
+            ublk_model::apply_switches(Preset::K72.features(), &["B-8".into()], &[]).unwrap(),
+        ),
+    ];
+    for (name, f) in cases {
+        let m = model(name, f);
+        let want = Explorer::new(&m).run();
+        let (wpath, wv) = want.counterexample.expect("the explorer finds it");
+        for w in [1, 2] {
+            let got = threads(&m, w);
+            assert_eq!(got.stop, Stop::Violation, "{name} with {w}");
+            let (path, v) = got.counterexample.expect("a counterexample");
+            assert_eq!(v.inv, wv.inv, "{name} with {w}");
+            assert_eq!(path.len(), wpath.len(), "{name} with {w}: a shortest path");
+            let (_, again) = replay(&m, &path).expect("it replays");
+            assert_eq!(again.map(|v| v.inv), Some(wv.inv), "{name} with {w}");
+        }
+    }
+    // the B-24 fix makes cancel-vs-dispatch pass: no violation on either side
+    let m = model(
+        "cancel-vs-dispatch",
+        Preset::Post.features().with(Sw::CancelNoDisk),
+    );
+    let got = threads(&m, 2);
+    assert_eq!(got.stop, Stop::Exhausted);
+    assert_eq!(got.states, Explorer::new(&m).run().states);
+}
+
+/// A free localhost port with room for `n` after it (as far as a bind can tell).
+fn free_ports(n: u16) -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        drop(l);
+        if p < 65535 - n
+            && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+        {
+            return p;
+        }
+    }
+}
+
+/// Two processes (here two clusters' halves in one test process, over TCP on localhost),
+/// each with 1 worker: the explorer's totals, reported by process 0 only.
+#[test]
+fn two_processes_on_localhost_reach_the_explorers_totals() {
+    let m = model("stale-tag-lookup", Preset::K72.features());
+    let want = Explorer::new(&m).run();
+    let port = free_ports(2);
+    let run = |p: usize| {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            let c = Cluster::new(1, 2, p, None, port).unwrap();
+            explore(&m, &c, Limits::default()).unwrap()
+        })
+    };
+    let (p1, p0) = (run(1), run(0));
+    let got = p0.join().unwrap().expect("process 0 reports");
+    assert!(p1.join().unwrap().is_none(), "process 1 reports nothing");
+    assert_eq!(
+        (got.states, got.transitions, got.max_depth, got.stuck),
+        (want.states, want.transitions, want.max_depth, want.stuck)
+    );
+}
+
+#[test]
+fn bad_cluster_numbers_are_errors() {
+    assert!(Cluster::new(0, 1, 0, None, 2101).is_err());
+    assert!(Cluster::new(1, 0, 0, None, 2101).is_err());
+    assert!(Cluster::new(1, 2, 2, None, 2101).is_err());
+    assert!(Cluster::new(1, 2, 0, None, 65535).is_err());
+    assert!(Cluster::new(1, 2, 0, Some("/nonexistent/hosts".as_ref()), 2101).is_err());
+    assert!(Cluster::new(2, 1, 0, None, 2101).is_ok());
+}
