@@ -87,11 +87,11 @@ fn owner(fp: Fp) -> u64 {
 /// What the exploration dataflow carries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Msg {
-    /// A candidate state for its owner.
-    State {
-        fp: Fp,
-        parent: Fp,
-        mv: Mv,
+    /// Candidate states for worker `to` (their owner): each one's fingerprint, its
+    /// parent's, the move from the parent, and the end of its packed bytes in `bytes`.
+    States {
+        to: u64,
+        heads: Vec<Head>,
         bytes: Vec<u8>,
     },
     /// To worker `to`: worker `from` found a violating step `mv` from its state `at`
@@ -151,10 +151,10 @@ pub fn explore(
             let mut scratch = Scratch::default();
             let bytes = pack(&init, &mut scratch).to_vec();
             let fp = fingerprint_packed(&bytes);
-            vec![Msg::State {
-                fp,
-                parent: fp,
-                mv: mv(Move::default()),
+            let to = owner(fp) % peers as u64;
+            vec![Msg::States {
+                to,
+                heads: vec![(fp, fp, mv(Move::default()), bytes.len() as u32)],
                 bytes,
             }]
         } else {
@@ -164,8 +164,7 @@ pub fn explore(
         worker.dataflow::<u32, _, _>(|scope| {
             let (handle, cycle) = scope.feedback(1u32);
             let route = |x: &Msg| match x {
-                Msg::State { fp, .. } => owner(*fp),
-                Msg::Halt { to, .. } => *to,
+                Msg::States { to, .. } | Msg::Halt { to, .. } => *to,
             };
             let expanded = seed
                 .to_stream(scope)
@@ -174,6 +173,7 @@ pub fn explore(
                 .unary_frontier(Exchange::new(route), "Expand", move |_, _| {
                     let mut pending: BTreeMap<u32, (Capability<u32>, Vec<Msg>)> = BTreeMap::new();
                     let mut scratch = Scratch::default();
+                    let mut out = Outbox::new(peers);
                     move |(input, frontier), output| {
                         input.for_each_stamp(|cap, data| {
                             if let Some(cap) = cap.retain_least(output.output_index()) {
@@ -195,6 +195,7 @@ pub fn explore(
                                 &m,
                                 &mut l,
                                 &mut scratch,
+                                &mut out,
                                 t,
                                 batch,
                                 index,
@@ -276,6 +277,7 @@ fn level(
     m: &Model,
     l: &mut Local,
     scratch: &mut Scratch,
+    out: &mut Outbox,
     t: u32,
     batch: Vec<Msg>,
     index: u32,
@@ -295,70 +297,145 @@ fn level(
         return;
     }
     let mut expanded = 0u64;
+    expand(
+        m,
+        l,
+        scratch,
+        out,
+        t,
+        batch,
+        index,
+        peers,
+        limits,
+        t0,
+        max_local,
+        &mut expanded,
+        &mut give,
+    );
+    out.flush(&mut give);
+}
+
+/// [`level`]'s states, one by one (a return stops the level).
+#[allow(clippy::too_many_arguments)]
+fn expand(
+    m: &Model,
+    l: &mut Local,
+    scratch: &mut Scratch,
+    out: &mut Outbox,
+    t: u32,
+    batch: Vec<Msg>,
+    index: u32,
+    peers: usize,
+    limits: &Limits,
+    t0: Instant,
+    max_local: u64,
+    expanded: &mut u64,
+    give: &mut impl FnMut(Msg),
+) {
     for x in batch {
-        let Msg::State {
-            fp,
-            parent,
-            mv: how,
-            bytes,
-        } = x
-        else {
+        let Msg::States { heads, bytes, .. } = x else {
             continue;
         };
-        if l.parent.contains_key(&fp) {
-            continue;
-        }
-        if l.parent.len() as u64 >= max_local {
-            l.limit = Some(Stop::StateLimit);
-            return;
-        }
-        l.parent.insert(fp, (parent, how));
-        l.max_depth = l.max_depth.max(t);
-        expanded += 1;
-        if expanded & 0x3ff == 0 && t0.elapsed() > limits.max_time {
-            l.limit = Some(Stop::TimeLimit);
-            return;
-        }
-        let s = unpack(&bytes);
-        let mut moved = false;
-        for a in m.moves(&s) {
-            let mut n = s.clone();
-            let step = if limits.invariants {
-                m.apply_enabled(&mut n, a)
-            } else {
-                m.step_enabled(&mut n, a)
-            };
-            match step {
-                Ok(Outcome::Blocked) => {}
-                Ok(Outcome::Stepped(_)) => {
-                    moved = true;
-                    l.transitions += 1;
-                    let packed = pack(&n, scratch);
-                    give(Msg::State {
-                        fp: fingerprint_packed(packed),
-                        parent: fp,
-                        mv: mv(a),
-                        bytes: packed.to_vec(),
-                    });
-                }
-                Err(_) => {
-                    // the explorer stops at its first violation; so does this worker,
-                    // and the others after this level
-                    l.transitions += 1;
-                    for to in 0..peers as u64 {
-                        give(Msg::Halt {
-                            to,
-                            from: index,
-                            at: fp,
-                            mv: mv(a),
-                        });
+        let mut start = 0;
+        for (fp, parent, how, end) in heads {
+            let span = start..end as usize;
+            start = end as usize;
+            if l.parent.contains_key(&fp) {
+                continue;
+            }
+            if l.parent.len() as u64 >= max_local {
+                l.limit = Some(Stop::StateLimit);
+                return;
+            }
+            l.parent.insert(fp, (parent, how));
+            l.max_depth = l.max_depth.max(t);
+            *expanded += 1;
+            if *expanded & 0x3ff == 0 && t0.elapsed() > limits.max_time {
+                l.limit = Some(Stop::TimeLimit);
+                return;
+            }
+            let s = unpack(&bytes[span]);
+            let mut moved = false;
+            for a in m.moves(&s) {
+                let mut n = s.clone();
+                let step = if limits.invariants {
+                    m.apply_enabled(&mut n, a)
+                } else {
+                    m.step_enabled(&mut n, a)
+                };
+                match step {
+                    Ok(Outcome::Blocked) => {}
+                    Ok(Outcome::Stepped(_)) => {
+                        moved = true;
+                        l.transitions += 1;
+                        out.push(pack(&n, scratch), fp, mv(a), give);
                     }
-                    return;
+                    Err(_) => {
+                        // the explorer stops at its first violation; so does this worker,
+                        // and the others after this level
+                        l.transitions += 1;
+                        for to in 0..peers as u64 {
+                            give(Msg::Halt {
+                                to,
+                                from: index,
+                                at: fp,
+                                mv: mv(a),
+                            });
+                        }
+                        return;
+                    }
                 }
             }
+            if !moved && !m.all_done(&s) {
+                l.stuck += 1;
+            }
         }
-        if !moved && !m.all_done(&s) {
-            l.stuck += 1;
+    }
+}
+
+/// Candidate states on their way, a batch per owner: one message carries many states
+/// (one allocation, one progress update, one serialization between processes).
+struct Outbox {
+    to: Vec<(Vec<Head>, Vec<u8>)>,
+}
+
+/// A candidate state's fingerprint, its parent's, the move, the end of its packed bytes.
+type Head = (Fp, Fp, Mv, u32);
+
+impl Outbox {
+    /// A batch goes when its packed states reach this many bytes.
+    const BATCH_BYTES: usize = 64 << 10;
+
+    fn new(peers: usize) -> Self {
+        Outbox {
+            to: (0..peers).map(|_| (Vec::new(), Vec::new())).collect(),
+        }
+    }
+
+    fn push(&mut self, packed: &[u8], parent: Fp, how: Mv, give: &mut impl FnMut(Msg)) {
+        let fp = fingerprint_packed(packed);
+        let to = owner(fp) % self.to.len() as u64;
+        let (heads, bytes) = &mut self.to[to as usize];
+        bytes.extend_from_slice(packed);
+        heads.push((fp, parent, how, bytes.len() as u32));
+        if bytes.len() >= Self::BATCH_BYTES {
+            give(Msg::States {
+                to,
+                heads: std::mem::take(heads),
+                bytes: std::mem::take(bytes),
+            });
+        }
+    }
+
+    fn flush(&mut self, give: &mut impl FnMut(Msg)) {
+        for (to, (heads, bytes)) in self.to.iter_mut().enumerate() {
+            if !heads.is_empty() {
+                give(Msg::States {
+                    to: to as u64,
+                    heads: std::mem::take(heads),
+                    bytes: std::mem::take(bytes),
+                });
+            }
         }
     }
 }
