@@ -23,12 +23,13 @@
 //! limit is per worker (`max_states / workers`, rounded up), so a cut is not at the same
 //! state as the explorer's.
 
+pub mod check;
 mod cluster;
 mod walk;
 
 pub use cluster::{Cluster, Limits};
 
-use crate::explore::bfs::{replay, Stop};
+use crate::explore::bfs::{replay_with, Stop};
 use crate::explore::store::{fingerprint_packed, pack, unpack, FpHasher, Scratch};
 use ::timely::dataflow::channels::pact::Exchange;
 use ::timely::dataflow::operators::generic::operator::Operator;
@@ -136,85 +137,96 @@ pub fn explore(
     cluster: &Cluster,
     limits: Limits,
 ) -> Result<Option<TimelyReport>, String> {
-    let t0 = Instant::now();
     let model = Arc::new(m.clone());
     let peers = cluster.total_workers();
     let per_worker_limit = limits.max_states.div_ceil(peers as u64);
-    let guards = ::timely::execute(cluster.config(), move |worker| {
-        let index = worker.index() as u32;
-        let peers = worker.peers();
-        let local = Rc::new(RefCell::new(Local::default()));
-        let probe = ProbeHandle::new();
-        let m = Arc::clone(&model);
-        let seed: Vec<Msg> = if index == 0 {
-            let init = m.init();
-            let mut scratch = Scratch::default();
-            let bytes = pack(&init, &mut scratch).to_vec();
-            let fp = fingerprint_packed(&bytes);
-            let to = owner(fp) % peers as u64;
-            vec![Msg::States {
-                to,
-                heads: vec![(fp, fp, mv(Move::default()), bytes.len() as u32)],
-                bytes,
-            }]
-        } else {
-            Vec::new()
-        };
-        let state = Rc::clone(&local);
-        worker.dataflow::<u32, _, _>(|scope| {
-            let (handle, cycle) = scope.feedback(1u32);
-            let route = |x: &Msg| match x {
-                Msg::States { to, .. } | Msg::Halt { to, .. } => *to,
+    let config = cluster.config();
+    let run = move || {
+        ::timely::execute(config, move |worker| {
+            // the time of a run: from here (threads started, processes connected) to the end
+            let t0 = Instant::now();
+            let index = worker.index() as u32;
+            let peers = worker.peers();
+            let local = Rc::new(RefCell::new(Local::default()));
+            let probe = ProbeHandle::new();
+            let m = Arc::clone(&model);
+            let seed: Vec<Msg> = if index == 0 {
+                let init = m.init();
+                let mut scratch = Scratch::default();
+                let bytes = pack(&init, &mut scratch).to_vec();
+                let fp = fingerprint_packed(&bytes);
+                let to = owner(fp) % peers as u64;
+                vec![Msg::States {
+                    to,
+                    heads: vec![(fp, fp, mv(Move::default()), bytes.len() as u32)],
+                    bytes,
+                }]
+            } else {
+                Vec::new()
             };
-            let expanded = seed
-                .to_stream(scope)
-                .container::<Vec<Msg>>()
-                .concat(cycle)
-                .unary_frontier(Exchange::new(route), "Expand", move |_, _| {
-                    let mut pending: BTreeMap<u32, (Capability<u32>, Vec<Msg>)> = BTreeMap::new();
-                    let mut scratch = Scratch::default();
-                    let mut out = Outbox::new(peers);
-                    move |(input, frontier), output| {
-                        input.for_each_stamp(|cap, data| {
-                            if let Some(cap) = cap.retain_least(output.output_index()) {
-                                let t = *cap.time();
-                                let slot = pending.entry(t).or_insert_with(|| (cap, Vec::new()));
-                                for d in data {
-                                    slot.1.append(d);
+            let state = Rc::clone(&local);
+            worker.dataflow::<u32, _, _>(|scope| {
+                let (handle, cycle) = scope.feedback(1u32);
+                let route = |x: &Msg| match x {
+                    Msg::States { to, .. } | Msg::Halt { to, .. } => *to,
+                };
+                let expanded = seed
+                    .to_stream(scope)
+                    .container::<Vec<Msg>>()
+                    .concat(cycle)
+                    .unary_frontier(Exchange::new(route), "Expand", move |_, _| {
+                        let mut pending: BTreeMap<u32, (Capability<u32>, Vec<Msg>)> =
+                            BTreeMap::new();
+                        let mut scratch = Scratch::default();
+                        let mut out = Outbox::new(peers);
+                        move |(input, frontier), output| {
+                            input.for_each_stamp(|cap, data| {
+                                if let Some(cap) = cap.retain_least(output.output_index()) {
+                                    let t = *cap.time();
+                                    let slot =
+                                        pending.entry(t).or_insert_with(|| (cap, Vec::new()));
+                                    for d in data {
+                                        slot.1.append(d);
+                                    }
                                 }
+                            });
+                            while let Some(&t) = pending.keys().next() {
+                                if frontier.frontier().less_equal(&t) {
+                                    break;
+                                }
+                                let (cap, batch) = pending.remove(&t).expect("a pending level");
+                                let mut l = state.borrow_mut();
+                                let mut session = output.session(&cap);
+                                level(
+                                    &m,
+                                    &mut l,
+                                    &mut scratch,
+                                    &mut out,
+                                    t,
+                                    batch,
+                                    index,
+                                    peers,
+                                    &limits,
+                                    t0,
+                                    per_worker_limit,
+                                    |x| session.give(x),
+                                );
                             }
-                        });
-                        while let Some(&t) = pending.keys().next() {
-                            if frontier.frontier().less_equal(&t) {
-                                break;
-                            }
-                            let (cap, batch) = pending.remove(&t).expect("a pending level");
-                            let mut l = state.borrow_mut();
-                            let mut session = output.session(&cap);
-                            level(
-                                &m,
-                                &mut l,
-                                &mut scratch,
-                                &mut out,
-                                t,
-                                batch,
-                                index,
-                                peers,
-                                &limits,
-                                t0,
-                                per_worker_limit,
-                                |x| session.give(x),
-                            );
                         }
-                    }
-                });
-            expanded.probe_with(&probe).connect_loop(handle);
-        });
-        while !probe.done() {
-            worker.step_or_park(None);
-        }
-        walk::finish(worker, &local, index)
-    })
+                    });
+                expanded.probe_with(&probe).connect_loop(handle);
+            });
+            while !probe.done() {
+                worker.step_or_park(None);
+            }
+            walk::finish(worker, &local, index).map(|(t, p)| (t, p, t0.elapsed()))
+        })
+    };
+    let guards = if cluster.processes > 1 {
+        stdout_on_stderr(run)
+    } else {
+        run()
+    }
     .map_err(|e| format!("timely: {e}"))?;
     let mut out = None;
     for r in guards.join() {
@@ -224,7 +236,7 @@ pub fn explore(
             Err(e) => return Err(format!("a timely worker failed: {e}")),
         }
     }
-    let Some((totals, path)) = out else {
+    let Some((totals, path, elapsed)) = out else {
         return Ok(None);
     };
     let mut report = TimelyReport {
@@ -252,7 +264,7 @@ pub fn explore(
         }
     }
     if let Some(path) = path {
-        match replay(m, &path) {
+        match replay_with(m, &path, limits.invariants) {
             Ok((_, Some(v))) => {
                 report.stop = Stop::Violation;
                 report.counterexample = Some((path, v));
@@ -266,8 +278,30 @@ pub fn explore(
             Err(e) => return Err(format!("the rebuilt counterexample does not replay: {e}")),
         }
     }
-    report.elapsed = t0.elapsed();
+    report.elapsed = elapsed;
     Ok(Some(report))
+}
+
+/// Run `f` with this process's standard output sent to its standard error: timely prints
+/// its connection progress ("awaiting connections") on standard output while processes
+/// connect, and the report (maybe JSON) must be alone there.
+fn stdout_on_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: plain descriptor calls on 0-2; a failed dup leaves standard output as it is
+    let saved = unsafe { libc::dup(1) };
+    if saved >= 0 {
+        unsafe { libc::dup2(2, 1) };
+    }
+    let r = f();
+    let _ = std::io::stdout().flush();
+    if saved >= 0 {
+        unsafe {
+            libc::dup2(saved, 1);
+            libc::close(saved);
+        }
+    }
+    r
 }
 
 /// Process one level (depth `t`) of the states this worker owns: record the new ones and
