@@ -144,3 +144,83 @@ fn bad_cluster_numbers_are_errors() {
     assert!(Cluster::new(1, 2, 0, Some("/nonexistent/hosts".as_ref()), 2101).is_err());
     assert!(Cluster::new(2, 1, 0, None, 2101).is_ok());
 }
+
+fn ublksim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ublksim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Untrusted numbers on the command line: a one-line error and a non-zero exit, no panic.
+#[test]
+fn the_cli_refuses_bad_worker_and_process_numbers() {
+    for bad in [
+        &["-w", "0"][..],
+        &["-n", "0"],
+        &["-n", "2", "-p", "2"],
+        &["-p", "1"],
+        &["-n", "2", "--hostfile", "/nonexistent/hosts"],
+        &["-n", "2", "--port", "65535"],
+        &["-w", "100000"],
+    ] {
+        let mut args = vec!["check", "--engine", "timely", "-s", "stale-tag-lookup"];
+        args.extend_from_slice(bad);
+        let o = ublksim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{bad:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{bad:?}: {err}");
+    }
+    let o = ublksim(&["bench", "-w", "0"]);
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}
+
+/// `bench --workers 2 --json` and `check --engine timely -w 2`: the explorer's counts.
+#[test]
+fn bench_and_check_run_the_timely_explorer() {
+    let m = model("stale-tag-lookup", Preset::K72.features());
+    let want = Explorer::new(&m).run();
+    let o = ublksim(&[
+        "bench",
+        "--scenario",
+        "stale-tag-lookup",
+        "--runs",
+        "1",
+        "-w",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["threads"], 2);
+    assert_eq!(j["states"], want.states);
+    assert_eq!(j["transitions"], want.transitions);
+    assert!(j["median_states_per_sec"].as_f64().unwrap() > 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = ublksim(&[
+        "check",
+        "--engine",
+        "timely",
+        "-w",
+        "2",
+        "-s",
+        "stale-tag-lookup",
+        "-s",
+        "stale-pointer-window",
+        "--out",
+        out,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &j["results"];
+    assert_eq!(r[0]["verdict"], "PASS");
+    assert_eq!(r[0]["states"], want.states);
+    assert_eq!(r[1]["verdict"], "KNOWN");
+    let trace = r[1]["trace_file"].as_str().unwrap();
+    let o = ublksim(&["check", "--replay", trace]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
