@@ -61,6 +61,55 @@ fn one_and_two_threads_reach_the_explorers_totals() {
     }
 }
 
+/// Every built-in scenario on K72 and POST, with 2 threads: where the explorer exhausts the
+/// state space, the same totals; where it stops at a violation, a violation too, on a path
+/// of the same (shortest) length that replays to a violation.
+#[test]
+fn every_built_in_scenario_agrees_with_the_explorer() {
+    let mut compared = 0;
+    for p in [Preset::K72, Preset::Post] {
+        for sc in scenarios::all() {
+            if Model::unsupported(&sc, p.features()).is_some() {
+                continue;
+            }
+            let m = Model::new(&sc, p.features()).unwrap();
+            let want = Explorer::new(&m).run();
+            let got = threads(&m, 2);
+            let what = format!("{} on {}", sc.name, p.name());
+            match want.stop {
+                Stop::Exhausted => {
+                    assert_eq!(
+                        (
+                            got.stop,
+                            got.states,
+                            got.transitions,
+                            got.max_depth,
+                            got.stuck
+                        ),
+                        (
+                            Stop::Exhausted,
+                            want.states,
+                            want.transitions,
+                            want.max_depth,
+                            want.stuck
+                        ),
+                        "{what}"
+                    );
+                    compared += 1;
+                }
+                Stop::Violation => {
+                    assert_eq!(got.stop, Stop::Violation, "{what}");
+                    let (path, _) = got.counterexample.expect("a counterexample");
+                    assert_eq!(path.len(), want.counterexample.unwrap().0.len(), "{what}");
+                    assert!(replay(&m, &path).unwrap().1.is_some(), "{what}");
+                }
+                ref other => panic!("{what}: the explorer stopped on {other:?}"),
+            }
+        }
+    }
+    assert!(compared >= 60, "{compared} scenarios compared");
+}
+
 /// Failing scenarios: a violation of the same invariant, on a path as short as the
 /// explorer's (both breadth-first), that replays from the initial state.
 #[test]
