@@ -273,3 +273,18 @@ fn bench_and_check_run_the_timely_explorer() {
     let o = ublksim(&["check", "--replay", trace]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// A state limit stops every worker (each at its share of it): INCOMPLETE, not a pass.
+#[test]
+fn a_state_limit_stops_the_run() {
+    let m = model("stale-tag-lookup", Preset::K72.features());
+    for w in [1, 2] {
+        let limits = Limits {
+            max_states: 1000,
+            ..Limits::default()
+        };
+        let r = explore(&m, &Cluster::threads(w), limits).unwrap().unwrap();
+        assert_eq!(r.stop, Stop::StateLimit, "{w}");
+        assert!(r.states <= 1000 && r.states >= 500, "{w}: {}", r.states);
+    }
+}
