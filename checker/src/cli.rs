@@ -19,7 +19,7 @@ enum Cmd {
     /// List presets, switches (patches, fixes, seeded bugs) and scenarios.
     List(cmd::list::ListArgs),
     /// Explore scenarios exhaustively and report a verdict per scenario.
-    Check(cmd::check::CheckArgs),
+    Check(Box<cmd::check::CheckArgs>),
     /// Benchmark the explorer: distinct states/s on a scenario (median of runs).
     Bench(cmd::bench::BenchArgs),
     /// Deterministic simulation: one seed drives workload, schedule and faults.
@@ -58,7 +58,7 @@ pub fn main() -> i32 {
     });
     let r = match cli.cmd {
         Cmd::List(a) => cmd::list::run(a),
-        Cmd::Check(a) => cmd::check::run(a),
+        Cmd::Check(a) => cmd::check::run(*a),
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Sim(a) => cmd::sim::run(a),
         Cmd::Diff(a) => cmd::diff::run(a),

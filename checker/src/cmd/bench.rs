@@ -16,8 +16,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Keep whole states in the visited set instead of fingerprints.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "workers")]
     pub exact: bool,
+    /// Explore on the timely dataflow explorer with this many worker threads (states owned
+    /// by fingerprint; the same totals as the explorer's); without it, the single-threaded
+    /// explorer.
+    #[arg(long, short = 'w', value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: Option<u64>,
 }
 
 /// Peak resident set size of this process, from /proc (Linux), in KiB.
@@ -33,6 +38,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     let m = Model::new(&sc, preset.features()).map_err(anyhow::Error::msg)?;
     if a.runs == 0 {
         anyhow::bail!("--runs must be at least 1");
+    }
+    if let Some(w) = a.workers {
+        return run_timely(&a, &m, preset.name(), &sc.name, w as usize);
     }
     let mut secs = Vec::new();
     let mut last = None;
@@ -87,6 +95,73 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
             rss.map_or("?".into(), |k| (k * 1024 / r.states.max(1)).to_string()),
             r.memory.stored_per_state(r.states),
             if a.exact { "exact states" } else { "fingerprints" }
+        );
+    }
+    Ok(0)
+}
+
+/// `bench --workers N`: the timely explorer with N threads in this process.
+fn run_timely(
+    a: &BenchArgs,
+    m: &Model,
+    preset: &str,
+    scenario: &str,
+    workers: usize,
+) -> anyhow::Result<i32> {
+    use crate::explore::timely::{explore, Cluster, Limits};
+    let cluster = Cluster::threads(workers);
+    let mut secs = Vec::new();
+    let mut last = None;
+    for _ in 0..a.runs {
+        let r = explore(m, &cluster, Limits::default())
+            .map_err(anyhow::Error::msg)?
+            .ok_or_else(|| anyhow::anyhow!("process 0 reports"))?;
+        secs.push(r.elapsed.as_secs_f64());
+        last = Some(r);
+    }
+    let r = last.expect("at least one run");
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    let rss = peak_rss_kib();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(String::from));
+    let report = serde_json::json!({
+        "benchmark": "timely-bfs distinct states/s",
+        "engine": "timely",
+        "preset": preset,
+        "scenario": scenario,
+        "runs": a.runs,
+        "stop": format!("{:?}", r.stop),
+        "states": r.states,
+        "transitions": r.transitions,
+        "max_depth": r.max_depth,
+        "median_seconds": median,
+        "min_seconds": secs[0],
+        "max_seconds": secs[secs.len() - 1],
+        "median_states_per_sec": r.states as f64 / median,
+        "median_transitions_per_sec": r.transitions as f64 / median,
+        "peak_rss_kib": rss,
+        "bytes_per_state": rss.map(|k| (k * 1024) as f64 / r.states.max(1) as f64),
+        "states_per_worker": r.per_worker,
+        "visited_set": "xxh3-128 fingerprints, each with its parent's and the move",
+        "reductions": Vec::<String>::new(),
+        "threads": workers,
+        "load_average_1min": load,
+    });
+    if a.json {
+        crate::cmd::report::print("bench", report)?;
+    } else {
+        println!(
+            "{scenario} on {preset} (timely, {workers} worker thread(s)): {} states, {} transitions, depth {}; median {:.3}s over {} runs = {:.0} states/s; peak RSS {} KiB; load {}",
+            r.states,
+            r.transitions,
+            r.max_depth,
+            median,
+            a.runs,
+            r.states as f64 / median,
+            rss.map_or("?".into(), |k| k.to_string()),
+            load.as_deref().unwrap_or("?"),
         );
     }
     Ok(0)

@@ -58,7 +58,8 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with_all = [
         "preset", "scenarios", "with", "without", "dfs", "max_states", "max_seconds", "out", "parents",
         "json", "no_liveness", "liveness_only", "engine", "exact", "max_memory", "preemption_bound", "max_branches",
-        "iterations", "dfs_iterations", "pct_depth", "seed",
+        "iterations", "dfs_iterations", "pct_depth", "seed", "workers", "processes", "process",
+        "hostfile", "port",
     ])]
     pub replay: Option<PathBuf>,
     /// Safety only: skip the search for hangs (L1–L5).
@@ -141,6 +142,16 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         }),
         ..CheckOpts::new(preset, features)
     };
+    if a.engine.engine == crate::explore::engines::EngineKind::Timely {
+        if a.scope.as_deref().is_some_and(|s| s != "none") {
+            anyhow::bail!("--engine timely explores the named scenarios only (no --scope sweep)");
+        }
+        if a.dfs || a.exact || a.max_memory.is_some() {
+            anyhow::bail!("--engine timely is breadth-first on fingerprints: no --dfs, --exact or --max-memory");
+        }
+        return crate::explore::timely::check::run_check(&scs, &opts, &a.engine.timely, a.json)
+            .map_err(anyhow::Error::msg);
+    }
     if let Some(e) = a.engine.engine().map_err(anyhow::Error::msg)? {
         return crate::explore::engines::run_check(&scs, &opts, e, a.json)
             .map_err(anyhow::Error::msg);

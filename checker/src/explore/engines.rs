@@ -26,12 +26,16 @@ pub enum EngineKind {
     ShuttleRandom,
     ShuttlePct,
     ShuttleDfs,
+    /// The breadth-first explorer on timely dataflow: worker threads (-w) and processes
+    /// (-n, -p); safety and state counts only (no liveness).
+    Timely,
 }
 
 /// Engine options of `check`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct EngineArgs {
-    /// explorer | loom | shuttle-random | shuttle-pct | shuttle-dfs.
+    /// explorer | loom | shuttle-random | shuttle-pct | shuttle-dfs | timely (safety only:
+    /// no liveness, stops at the first violation; -w threads, -n processes, -p this one).
     #[arg(long, value_enum, default_value = "explorer")]
     pub engine: EngineKind,
     /// loom and shuttle-dfs: preemption bound (0: unbounded — exponential, see the README).
@@ -52,6 +56,8 @@ pub struct EngineArgs {
     /// shuttle-random / shuttle-pct: the seed (same seed, same schedules).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub timely: crate::explore::timely::check::TimelyArgs,
 }
 
 impl EngineArgs {
@@ -59,6 +65,9 @@ impl EngineArgs {
     pub fn engine(&self) -> Result<Option<Engine>, String> {
         Ok(Some(match self.engine {
             EngineKind::Explorer => return Ok(None),
+            EngineKind::Timely => {
+                return Err("the timely engine runs through check's own path".into())
+            }
             EngineKind::Loom => Engine::Loom {
                 preemption_bound: (self.preemption_bound > 0).then_some(self.preemption_bound),
                 max_branches: self.max_branches as usize,

@@ -19,4 +19,5 @@ pub mod shrink;
 pub mod signature;
 pub mod store;
 pub mod sweep;
+pub mod timely;
 pub mod verdict;
