@@ -214,6 +214,9 @@ pub enum CtrlOp {
     /// completed with UBLK_IO_RES_ABORT, so the server can stop for a live
     /// update (a new server then recovers the device).
     QuiesceDev,
+    /// UPDATE_SIZE (6.14+; data[0] = the new size in sectors): the device's capacity,
+    /// under `ub->mutex`; -ENODEV while it has no disk (7.0+, B-17's fix).
+    UpdateSize,
 }
 
 /// A block I/O submitted to /dev/ublkbN.

@@ -194,6 +194,15 @@ switches! {
     /// in 6.17 and 7.2).  Without it (K612) the command is -EOPNOTSUPP.
     QuiesceDev = "quiesce-dev", Upstream, None,
         "ublk: add feature UBLK_F_QUIESCE (ublk_ctrl_quiesce_dev, 6.16)";
+    /// `UBLK_U_CMD_UPDATE_SIZE` (`ublk_ctrl_set_size`, 6.14).  Without it
+    /// (K612) the command is -EOPNOTSUPP.
+    UpdateSize = "update-size", Upstream, None,
+        "ublk: Add UBLK_U_CMD_UPDATE_SIZE (98b995660bff, 6.14)";
+    /// B-17 fix: UPDATE_SIZE answers -ENODEV while the device has no disk
+    /// (before START_DEV, after STOP_DEV) instead of passing a NULL
+    /// `ub->ub_disk` to `set_capacity_and_notify` (7.0-rc4, stable 6.18.y).
+    FixB17 = "fix-b17", Fix, Some("B-17"),
+        "ublk: fix NULL pointer dereference in ublk_ctrl_set_size() (25966fc09769, CVE-2026-43364)";
     /// Proposed fix for the model's finding O-12 (not upstream code, in no
     /// preset): `ublk_count_busy_req` counts the started requests it is
     /// called for (`blk_mq_tagset_busy_iter` calls it for nothing else), so

@@ -190,6 +190,8 @@ funcs! {
     /// `ublk_ctrl_quiesce_dev()` returns after `ublk_cancel_dev()` (or at once with an error).
     UblkCtrlQuiesceDev => "ublk_ctrl_quiesce_dev",
     /// 6.12 `ublk_ctrl_uring_cmd()`: a command it does not know → -EOPNOTSUPP.
+    UblkCtrlSetSize => "ublk_ctrl_set_size",
+    /// 6.12 `ublk_ctrl_uring_cmd()`: a command it does not know.
     UblkCtrlUringCmdUnknown612 => "ublk_ctrl_uring_cmd: unknown command",
     /// 6.12 `ublk_ctrl_start_recovery()`: `ublk_queue_reinit()`.
     UblkCtrlStartRecovery612 => "ublk_ctrl_start_recovery: ublk_queue_reinit",

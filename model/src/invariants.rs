@@ -1,9 +1,9 @@
 //! Safety invariants S1–S9 (spec §9.3), S10 (recovery semantics, spec
-//! §1.6 / §3.6: in recovery-queue mode new I/O is held, not failed) and S11
+//! §1.6 / §3.6: in recovery-queue mode new I/O is held, not failed), S11
 //! (QUIESCE_DEV's idle wait does what its comment says: "Each queue needs at
-//! least one active command for notifying ublk server").
+//! least one active command for notifying ublk server") and S12 (no NULL `ub->ub_disk`: B-17).
 //!
-//! S1, S2, S3, S7, S8, S10 and S11 are checked *at the access* inside the step that
+//! S1, S2, S3, S7, S8, S10, S11 and S12 are checked *at the access* inside the step that
 //! makes it (see `exec.rs`, `dispatch.rs`, `io_cmd.rs`); S4, S5, S6 and S9
 //! are state predicates checked after every step by [`check`].
 
@@ -27,6 +27,7 @@ pub enum Inv {
     S9,
     S10,
     S11,
+    S12,
 }
 
 impl Inv {
@@ -42,6 +43,7 @@ impl Inv {
             Inv::S8 => "daemon-only operations run on io->task",
             Inv::S9 => "START_DEV only with every slot armed; readiness counts armed slots",
             Inv::S10 => "recovery-queue mode: until STOP_DEV, ublk_queue_rq holds (requeues) a request it cannot hand to a server instead of failing it",
+            Inv::S12 => "a control command dereferences ub->ub_disk only while the device has a disk (between START_DEV and STOP_DEV)",
             Inv::S11 => "QUIESCE_DEV tells every queue: its idle wait returns only once each hw queue has an io whose request is not started (so ublk_cancel_dev can complete that io's FETCH)",
         }
     }

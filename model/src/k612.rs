@@ -509,7 +509,9 @@ impl Exec<'_> {
                 Some(res) => finish(self, Func::UblkCtrlEndRecovery612, res),
             },
             // not in 6.12: ublk_ctrl_uring_cmd's default case
-            CtrlOp::QuiesceDev => finish(self, Func::UblkCtrlUringCmdUnknown612, EOPNOTSUPP),
+            CtrlOp::QuiesceDev | CtrlOp::UpdateSize => {
+                finish(self, Func::UblkCtrlUringCmdUnknown612, EOPNOTSUPP)
+            }
             _ if self.me().at == sync_work => {
                 if self.nosrv_work_running() {
                     return Ok(None);

@@ -339,6 +339,7 @@ impl Exec<'_> {
         });
         match (prog[pc], at) {
             (CtrlOp::QuiesceDev, _) => self.ublk_ctrl_quiesce_dev(),
+            (CtrlOp::UpdateSize, _) => self.ublk_ctrl_set_size(),
             (CtrlOp::StartUserRecovery, _) => match self.ublk_ctrl_start_recovery(true) {
                 None => Ok(None),
                 Some(res) => finish(self, Func::UblkCtrlStartRecovery, res),

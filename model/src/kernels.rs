@@ -71,6 +71,7 @@ const PRE: Features = Features::of(&[
     SyncGetData,
     RecoveryFailIo,
     QuiesceDev,
+    UpdateSize,
 ]);
 /// 6.17: the series and its 6.17 fixes; its FETCH parses the auto-buf-reg
 /// descriptor after filling the slot again (B-13, "store auto buffer
@@ -80,12 +81,13 @@ const POST: Features = PRE
         FixB8, FixB11, FixB12, P02, P03, P04, P06, P09, P11, P12, V2Overflow,
     ])
     .without(FixB13);
-/// Debian 7.2.13: POST, B-9's, B-13's, B-18's and B-24's fixes and K72's
+/// Debian 7.2.13: POST, B-9's, B-13's, B-17's, B-18's and B-24's fixes and K72's
 /// refinements.
 const K72: Features = POST.plus(&[
     AsyncPartScan,
     FixB9,
     FixB13,
+    FixB17,
     FixB18,
     CancelClaimsCmd,
     FetchClearsCanceled,

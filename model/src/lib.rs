@@ -28,6 +28,7 @@ pub mod kernels;
 pub mod liveness;
 pub mod properties;
 mod quiesce;
+mod set_size;
 pub mod state;
 mod teardown;
 #[cfg(test)]

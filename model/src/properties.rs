@@ -1,5 +1,5 @@
 //! Every property of the model in one list, as stateright states them:
-//! what must hold **always** (the safety invariants S1–S11), what must happen
+//! what must hold **always** (the safety invariants S1–S12), what must happen
 //! **eventually** (the liveness properties L1–L5), and what should happen
 //! **sometimes** (goals: behaviours a run or a scenario exists to show).
 //!
@@ -221,7 +221,7 @@ pub struct Property {
     pub describe: &'static str,
 }
 
-const INVS: [(Inv, &str); 11] = [
+const INVS: [(Inv, &str); 12] = [
     (Inv::S1, "S1"),
     (Inv::S2, "S2"),
     (Inv::S3, "S3"),
@@ -233,6 +233,7 @@ const INVS: [(Inv, &str); 11] = [
     (Inv::S9, "S9"),
     (Inv::S10, "S10"),
     (Inv::S11, "S11"),
+    (Inv::S12, "S12"),
 ];
 const PROPS: [(Prop, &str); 5] = [
     (Prop::L1, "L1"),
@@ -242,7 +243,7 @@ const PROPS: [(Prop, &str); 5] = [
     (Prop::L5, "L5"),
 ];
 
-/// S1–S11 (always), L1–L5 (eventually), then the goals (sometimes).
+/// S1–S12 (always), L1–L5 (eventually), then the goals (sometimes).
 pub fn properties() -> Vec<Property> {
     let mut v: Vec<Property> = INVS
         .iter()
@@ -282,7 +283,7 @@ mod tests {
     #[test]
     fn every_property_once_with_its_expectation() {
         let p = properties();
-        assert_eq!(p.len(), 11 + 5 + Goal::ALL.len());
+        assert_eq!(p.len(), 12 + 5 + Goal::ALL.len());
         let mut names: Vec<_> = p.iter().map(|p| p.name).collect();
         names.sort();
         names.dedup();

@@ -272,6 +272,19 @@ pub const FINDINGS: &[Finding] = &[
         ],
     },
     Finding {
+        id: "B-17",
+        kind: Kind::Seeded,
+        fix: Some(FixB17),
+        commit: Some("25966fc09769"),
+        status: "fixed in 7.0-rc4 (25966fc09769, CVE-2026-43364: affected 6.14 to 6.19), stable 6.18.y; PRE and POST have it, 6.12 has no UPDATE_SIZE",
+        zoo: None,
+        seeded: &[Seeded { preset: Preset::K72, scenario: "update-size-without-disk", inv: Inv::S12, shuttle: false }],
+        witness: None,
+        known: &[
+            Known { scenario: "update-size-without-disk", what: What::Safety(Inv::S12), sig: sig("ublk_ctrl_set_size", "no disk"), on: Where { on: &[UpdateSize], off: &[FixB17] }, reason: B17 },
+        ],
+    },
+    Finding {
         id: "B-18",
         kind: Kind::Seeded,
         fix: Some(FixB18),

@@ -160,6 +160,11 @@ pub(crate) const B13: &str = "6.17's ublk_fetch fills the slot (ACTIVE, io->cmd)
                    and the slot keeps it as its ACTIVE io->cmd (spec §4.2 B-13; found by the \
                    configuration sweep's bad-descriptor quirk).";
 
+pub(crate) const B17: &str =
+    "ublk_ctrl_set_size had no state test before 25966fc09769 (7.0-rc4, CVE-2026-43364; \
+                   stable 6.18.y): UPDATE_SIZE on a device that was added but not started, or \
+                   stopped, passes the NULL ub->ub_disk to set_capacity_and_notify.";
+
 pub(crate) const B18: &str = "END_USER_RECOVERY waits on ub->completion, complete since the device was first ready and \
                    re-armed only by a successful START_USER_RECOVERY: after a START that failed (-EBUSY, \
                    ignored) it marks the device LIVE and kicks the requeue list while canceling is still \

@@ -433,7 +433,7 @@ pub fn all() -> Vec<Scenario> {
                 control(&[StartDev, StopDev]),
             ],
         ),
-    ].into_iter().chain(crate::scenarios::k612::all()).chain(crate::scenarios::multiq::all()).chain(crate::scenarios::quiesce::all()).chain(crate::scenarios::small::all()).chain(crate::scenarios::found::all()).collect()
+    ].into_iter().chain(crate::scenarios::k612::all()).chain(crate::scenarios::multiq::all()).chain(crate::scenarios::quiesce::all()).chain(crate::scenarios::resize::all()).chain(crate::scenarios::small::all()).chain(crate::scenarios::found::all()).collect()
 }
 
 /// The scenarios named (all of them when none is): a command line's `-s` list.

@@ -9,6 +9,7 @@ pub mod goals;
 pub mod k612;
 pub mod multiq;
 pub mod quiesce;
+pub mod resize;
 pub mod small;
 pub mod sweep;
 

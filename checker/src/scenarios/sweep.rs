@@ -124,9 +124,12 @@ pub enum Fault {
     /// issues QUIESCE_DEV (the server ends on its aborted FETCH), then a user recovery
     /// with a new server.
     Quiesce,
+    /// A management tool resizes the device (UPDATE_SIZE, 6.14+) before START_DEV, while
+    /// it is LIVE, and after STOP_DEV when the configuration stops it.
+    Resize,
 }
 
-const FAULTS: [Fault; 15] = [
+const FAULTS: [Fault; 16] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -142,6 +145,7 @@ const FAULTS: [Fault; 15] = [
     Fault::KillStartOnce,
     Fault::KillStartTwice,
     Fault::Quiesce,
+    Fault::Resize,
 ];
 
 impl Fault {
@@ -162,6 +166,7 @@ impl Fault {
             Fault::KillStartOnce => "kill-startonce",
             Fault::KillStartTwice => "kill-starttwice",
             Fault::Quiesce => "quiesce",
+            Fault::Resize => "resize",
         }
     }
 
@@ -311,7 +316,12 @@ impl Shape {
             let q = if self.queues > 1 { i as u8 } else { 0 };
             actors.push(ActorSpec::Submitter { q, bios: vec![*b] });
         }
-        let mut ctrl = vec![CtrlOp::StartDev];
+        let resize = self.fault == Fault::Resize;
+        let mut ctrl = if resize {
+            vec![CtrlOp::UpdateSize, CtrlOp::StartDev, CtrlOp::UpdateSize]
+        } else {
+            vec![CtrlOp::StartDev]
+        };
         if self.fault == Fault::Quiesce {
             ctrl.push(CtrlOp::QuiesceDev);
         }
@@ -329,6 +339,9 @@ impl Shape {
         }
         if self.stop {
             ctrl.push(CtrlOp::StopDev);
+            if resize {
+                ctrl.push(CtrlOp::UpdateSize);
+            }
         }
         actors.push(ActorSpec::Control { prog: ctrl });
         let offload_thread = threads.len() as u8 + u8::from(self.fault == Fault::DoubleFetch);
@@ -349,7 +362,8 @@ impl Shape {
             | Fault::DoubleFetch
             | Fault::NoBufferFetch
             | Fault::BadAutoFetch
-            | Fault::Quiesce => {}
+            | Fault::Quiesce
+            | Fault::Resize => {}
         }
         Scenario {
             name: self.name(),
@@ -577,7 +591,7 @@ mod tests {
             .into_iter()
             .filter(|s| s.queues == 2)
             .collect();
-        assert_eq!(q2.len(), 374);
+        assert_eq!(q2.len(), 388);
         for sh in &q2 {
             let sc = sh.scenario();
             assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));

@@ -61,6 +61,7 @@ pub fn gloss_step(f: Func) -> &'static str {
         UblkCtrlStartDevPartScan => "START_DEV (privileged daemons, no async scan): the device is LIVE and add_disk reads the partition table, holding ub->mutex",
         UblkCtrlStartDevScanned => "START_DEV: the partition scan's read ended; add_disk and START_DEV return",
         UblkStopDevMutex => "STOP_DEV takes ub->mutex",
+        UblkCtrlSetSize => "UPDATE_SIZE: under ub->mutex, the disk's capacity (-ENODEV while there is no disk)",
         UblkStopDevAlreadyDead => "STOP_DEV on a device that is not live: nothing to do",
         UblkStopDevForceAbort => "STOP_DEV: new I/O fails; del_gendisk waits for every started request",
         UblkCancelDevDoneWork612 | UblkCancelDevDone612 => "STOP_DEV cancels every slot's pending cmd (UBLK_IO_RES_ABORT)",
@@ -74,6 +75,7 @@ pub fn gloss_step(f: Func) -> &'static str {
 /// the word wins, so more specific names come first.
 const NAMED: &[(&str, &str)] = &[
     ("ublk_fetch", "under ub->mutex: store the cmd in the slot, set ACTIVE, count the slot as ready"),
+    ("ublk_ctrl_set_size", "UPDATE_SIZE: under ub->mutex, set_capacity_and_notify(ub->ub_disk, size)"),
     ("ublk_ctrl_start_dev", "START_DEV: once every slot is fetched, add the disk; the device goes LIVE"),
     ("ublk_ctrl_start_user_recovery", "START_USER_RECOVERY: allow a new server to open the device"),
     ("ublk_ctrl_end_user_recovery", "END_USER_RECOVERY: the new server is ready; LIVE again, held requests re-issued"),
