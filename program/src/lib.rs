@@ -190,6 +190,10 @@ pub enum Act {
     QuiesceDev {
         timeout_ms: u64,
     },
+    /// UPDATE_SIZE (6.14+) with the size the device already has (`data[0]`, sectors): 0 on
+    /// a started device; -ENODEV before START_DEV and after STOP_DEV (7.0+); 6.12 does not
+    /// know the command (-EOPNOTSUPP).
+    UpdateSize,
     /// DEL_DEV (waits until the last reference to /dev/ublkcN is gone).
     DelDev,
     /// Wait for the control task's last command.
@@ -242,6 +246,7 @@ impl Act {
             Act::StartUserRecovery { .. } => "START_USER_RECOVERY".into(),
             Act::EndUserRecovery => "END_USER_RECOVERY".into(),
             Act::QuiesceDev { timeout_ms } => format!("QUIESCE_DEV wait {timeout_ms} ms"),
+            Act::UpdateSize => "UPDATE_SIZE".into(),
             Act::DelDev => "DEL_DEV".into(),
             Act::CtrlWait => "control completion".into(),
             Act::Kill => "SIGKILL".into(),

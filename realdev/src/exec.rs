@@ -265,6 +265,7 @@ impl Run<'_> {
                 | Act::StartUserRecovery { .. }
                 | Act::EndUserRecovery
                 | Act::QuiesceDev { .. }
+                | Act::UpdateSize
                 | Act::DelDev,
             ) => {
                 self.last_ref.insert(s.thread, i);
@@ -287,6 +288,12 @@ impl Run<'_> {
                     Act::QuiesceDev { timeout_ms } => {
                         (UBLK_U_CMD_QUIESCE_DEV, "QUIESCE_DEV", timeout_ms)
                     }
+                    // the size the device already has: no I/O changes meaning
+                    Act::UpdateSize => (
+                        UBLK_U_CMD_UPDATE_SIZE,
+                        "UPDATE_SIZE",
+                        crate::child::DEV_BYTES >> 9,
+                    ),
                     _ => (UBLK_U_CMD_DEL_DEV, "DEL_DEV", 0),
                 };
                 if s.act == Act::DelDev {

@@ -40,6 +40,8 @@ pub const UBLK_U_CMD_DEL_DEV_ASYNC: u32 = ior(0x14, CTRL);
 /// Needs UBLK_F_QUIESCE (7.2; 6.12 has neither); `data[0]` = how long to wait for an idle io
 /// on every queue, in ms (0: forever).
 pub const UBLK_U_CMD_QUIESCE_DEV: u32 = iowr(0x16, CTRL);
+/// `data[0]` = the new size in sectors (6.14+; -ENODEV without a disk since 7.0).
+pub const UBLK_U_CMD_UPDATE_SIZE: u32 = iowr(0x15, CTRL);
 pub const UBLK_U_CMD_TRY_STOP_DEV: u32 = iowr(0x17, CTRL);
 
 // `dev_info.state`.
@@ -382,6 +384,7 @@ mod tests {
         assert_eq!(UBLK_U_CMD_GET_FEATURES, 0x8020_7513);
         assert_eq!(UBLK_U_CMD_DEL_DEV_ASYNC, 0x8020_7514);
         assert_eq!(UBLK_U_CMD_QUIESCE_DEV, 0xC020_7516);
+        assert_eq!(UBLK_U_CMD_UPDATE_SIZE, 0xC020_7515);
         assert_eq!(UBLK_U_CMD_TRY_STOP_DEV, 0xC020_7517);
         assert_eq!(UBLK_U_IO_FETCH_REQ, 0xC010_7520);
         assert_eq!(UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0xC010_7521);

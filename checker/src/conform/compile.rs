@@ -189,6 +189,7 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
             (false, Some(CtrlOp::DelDev)) => Act::DelDev,
             // data[0] = 0: no timeout, as the model has it
             (false, Some(CtrlOp::QuiesceDev)) => Act::QuiesceDev { timeout_ms: 0 },
+            (false, Some(CtrlOp::UpdateSize)) => Act::UpdateSize,
             (false, None) => return Err("control: no command left".into()),
             _ => Act::CtrlWait,
         },

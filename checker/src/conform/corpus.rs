@@ -490,6 +490,7 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         // user recovery with a new server process (REISSUE): the held read is re-dispatched
         recovery::reissue_new_server(Preset::K72, 1, "recovery-reissue-new-server-7.2"),
         recovery::quiesce_idle("quiesce-idle-7.2"),
+        recovery::update_size(Preset::K72, "update-size-7.2"),
         crate::conform::corpus_ucopy::ucopy_offsets(Preset::K72, "user-copy-offsets-7.2"),
     ]
 }

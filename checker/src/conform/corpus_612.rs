@@ -233,5 +233,6 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         recovery::partial_recovery_stop_612("partial-recovery-stop-6.12"),
         // issue #15 item 6: user copy's offset, length and direction
         crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
+        recovery::update_size(k, "update-size-6.12"),
     ]
 }

@@ -145,6 +145,38 @@ pub fn quiesce_idle(id: &str) -> ModelProgram {
     )
 }
 
+/// UPDATE_SIZE (with the size the device has) before START_DEV, while LIVE and after
+/// STOP_DEV (copy, depth 1, one daemon): 7.2 answers -ENODEV, 0, -ENODEV (B-17's fix: no
+/// disk, no capacity to set); 6.12 does not know the command (-EOPNOTSUPP three times).
+pub fn update_size(preset: Preset, id: &str) -> ModelProgram {
+    let (d, c) = ("daemon", "control");
+    program(
+        sc(
+            id,
+            "UPDATE_SIZE without a disk, with one, and after STOP_DEV",
+            DevConfig {
+                copy: CopyMode::Copy,
+                ..DevConfig::default()
+            },
+            vec![
+                server(d, true, vec![fetch(0, true), wait(0), Op::Exit]),
+                ActorSpec::Control {
+                    prog: vec![
+                        CtrlOp::UpdateSize,
+                        CtrlOp::StartDev,
+                        CtrlOp::UpdateSize,
+                        CtrlOp::StopDev,
+                        CtrlOp::UpdateSize,
+                    ],
+                },
+            ],
+        ),
+        preset,
+        &[c, d, c, c, c, d, d, c],
+        id,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,16 +61,17 @@ static struct got step(int i)
 		int r = last_ref[s->thread];
 		return r < 0 ? exec_error(E_NOTHING) : observe(r, (struct expect){X_DONE_NONE, 0});
 	}
-	if (kind == T_CONTROL && s->act >= A_START_DEV && s->act <= A_QUIESCE_DEV) {
+	if (kind == T_CONTROL && s->act >= A_START_DEV && s->act <= A_UPDATE_SIZE) {
 		static const uint32_t ops[] = {UBLK_U_CMD_START_DEV, UBLK_U_CMD_STOP_DEV,
 					       UBLK_U_CMD_START_USER_RECOVERY,
 					       UBLK_U_CMD_END_USER_RECOVERY, UBLK_U_CMD_DEL_DEV,
-					       UBLK_U_CMD_QUIESCE_DEV};
-		/* data[0]: the server's pid (START_DEV, END_USER_RECOVERY) or QUIESCE_DEV's
-		 * timeout in ms (0: none) */
+					       UBLK_U_CMD_QUIESCE_DEV, UBLK_U_CMD_UPDATE_SIZE};
+		/* data[0]: the server's pid (START_DEV, END_USER_RECOVERY), QUIESCE_DEV's
+		 * timeout in ms (0: none) or UPDATE_SIZE's size (the one the device has) */
 		int pid = s->act == A_START_DEV ? procs[0].pid
 			  : s->act == A_END_USER_RECOVERY ? procs[1].pid
-			  : s->act == A_QUIESCE_DEV ? s->result : 0;
+			  : s->act == A_QUIESCE_DEV ? s->result
+			  : s->act == A_UPDATE_SIZE ? DEV_BYTES >> 9 : 0;
 		last_ref[s->thread] = i;
 		if (s->act == A_DEL_DEV)
 			del_step = i;

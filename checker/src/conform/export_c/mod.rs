@@ -158,6 +158,7 @@ fn act_c(a: &Act) -> (&'static str, u16, u16, i32, bool, bool) {
             false,
             false,
         ),
+        Act::UpdateSize => ("A_UPDATE_SIZE", 0, 0, 0, false, false),
         Act::CtrlWait => ("A_CTRL_WAIT", 0, 0, 0, false, false),
         Act::Kill => ("A_KILL", 0, 0, 0, false, false),
         Act::CloseFd => ("A_CLOSE_FD", 0, 0, 0, false, false),
