@@ -274,6 +274,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -287,6 +288,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 ft,
                 gdf,
                 qu,
+                anz,
             )| {
                 DevConfig {
                     nr_queues,
@@ -301,6 +303,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     bad_auto_fetch: false,
                     part_scan: false,
                     quiesce: qu,
+                    auto_no_zc: anz,
                 }
             },
         );

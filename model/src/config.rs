@@ -84,6 +84,21 @@ pub struct DevConfig {
     /// without): QUIESCE_DEV is allowed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quiesce: bool,
+    /// AUTO_BUF_REG without `UBLK_F_SUPPORT_ZERO_COPY` (ADD_DEV accepts it): the
+    /// dispatch still registers each request's buffer, but the server cannot
+    /// REGISTER_IO_BUF / UNREGISTER_IO_BUF by hand (-EINVAL, 7.2's
+    /// `ublk_dev_support_zero_copy` tests).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_no_zc: bool,
+}
+
+impl DevConfig {
+    /// The device has `UBLK_F_SUPPORT_ZERO_COPY`: what REGISTER_IO_BUF and
+    /// UNREGISTER_IO_BUF test (`copy.zero_copy()` is ZERO_COPY *or* AUTO_BUF_REG,
+    /// what the reference counting and the release work test).
+    pub fn zero_copy_flag(&self) -> bool {
+        self.copy.zero_copy() && !self.auto_no_zc
+    }
 }
 
 impl Default for DevConfig {
@@ -101,6 +116,7 @@ impl Default for DevConfig {
             bad_auto_fetch: false,
             part_scan: false,
             quiesce: false,
+            auto_no_zc: false,
         }
     }
 }

@@ -373,7 +373,7 @@ impl Exec<'_> {
                 format!("REGISTER reads io->req of slot {sl} with no request"),
             );
         };
-        if !self.m.dev.copy.zero_copy() {
+        if !self.m.dev.zero_copy_flag() {
             return Ok(Entry::Done(EINVAL));
         }
         self.rq(r, "ublk_daemon_register_io_buf")?;
@@ -403,7 +403,7 @@ impl Exec<'_> {
     /// `ublk_unregister_io_buf()`.
     fn ublk_unregister_io_buf(&mut self, c: CmdId) -> R<i32> {
         let f = self.m.feat;
-        if (f.has(Sw::V2UnregZc) || !f.has(Sw::P09)) && !self.m.dev.copy.zero_copy() {
+        if (f.has(Sw::V2UnregZc) || !f.has(Sw::P09)) && !self.m.dev.zero_copy_flag() {
             return Ok(EINVAL);
         }
         let Op::Unregister { idx, .. } = self.m.cmds[c as usize].op else {
@@ -415,7 +415,7 @@ impl Exec<'_> {
     /// `ublk_register_io_buf()` step 1: the zero-copy test and the tag
     /// lookup (`blk_mq_tag_to_rq`, a plain pointer load).
     fn register_lookup(&mut self, c: CmdId) -> R<Entry> {
-        if !self.m.dev.copy.zero_copy() {
+        if !self.m.dev.zero_copy_flag() {
             return Ok(Entry::Done(EINVAL));
         }
         let (q, tag) = self.cmd_slot(c);

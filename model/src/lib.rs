@@ -101,6 +101,12 @@ impl Model {
         if d.nr_queues == 0 || d.depth == 0 || (d.nr_queues as usize * d.depth as usize) > 16 {
             return Err(format!("scenario {}: 1..=16 slots supported", sc.name));
         }
+        if d.auto_no_zc && d.copy != CopyMode::AutoBufReg {
+            return Err(format!(
+                "scenario {}: auto_no_zc is an AUTO_BUF_REG device without ZERO_COPY",
+                sc.name
+            ));
+        }
         if d.quiesce && d.recovery == Recovery::None {
             // ublk_ctrl_add_dev: "UBLK_F_QUIESCE requires UBLK_F_USER_RECOVERY", -EINVAL
             return Err(format!(

@@ -24,6 +24,15 @@ pub enum CopyKind {
     UserCopy,
     ZeroCopy,
     AutoBufReg,
+    /// AUTO_BUF_REG without SUPPORT_ZERO_COPY: REGISTER/UNREGISTER_IO_BUF are -EINVAL.
+    AutoBufRegOnly,
+}
+
+impl CopyKind {
+    /// The dispatch registers each request's buffer (UBLK_F_AUTO_BUF_REG).
+    pub fn auto_buf_reg(self) -> bool {
+        matches!(self, CopyKind::AutoBufReg | CopyKind::AutoBufRegOnly)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -97,6 +97,7 @@ pub(crate) fn dev_flags(d: &DevCfg) -> u64 {
         CopyKind::UserCopy => UBLK_F_USER_COPY,
         CopyKind::ZeroCopy => UBLK_F_SUPPORT_ZERO_COPY,
         CopyKind::AutoBufReg => UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG,
+        CopyKind::AutoBufRegOnly => UBLK_F_AUTO_BUF_REG,
     };
     if d.need_get_data {
         f |= UBLK_F_NEED_GET_DATA;

@@ -94,7 +94,7 @@ pub(crate) fn child_cfg(p: &Program, process: u8, dev_id: u32) -> ChildCfg {
         table_size: p.dev.table_size,
         queues: servers.iter().map(|&(i, _)| p.threads[i].queue).collect(),
         servers,
-        auto_buf_reg: p.dev.copy == CopyKind::AutoBufReg,
+        auto_buf_reg: p.dev.copy.auto_buf_reg(),
         privileged: p.dev.privileged,
     }
 }

@@ -224,6 +224,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         bad_auto_fetch: false,
         part_scan: false,
         quiesce: false,
+        auto_no_zc: false,
     };
     let mut actors = Vec::new();
     let mut weights = Vec::new();

@@ -220,10 +220,10 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
     if d.nr_queues != 1 {
         return Err("only 1 queue is supported".into());
     }
-    if d.elevator || d.fake_timeout || d.get_data_fails {
+    if d.elevator || d.fake_timeout || d.get_data_fails || d.bad_auto_fetch {
         return Err(
-            "elevator / fault injection (fake_timeout, get_data_fails) cannot be set up on a \
-             real device"
+            "elevator / fault injection (fake_timeout, get_data_fails, bad_auto_fetch) cannot \
+             be set up on a real device"
                 .into(),
         );
     }
@@ -234,6 +234,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
             CopyMode::Copy => CopyKind::Copy,
             CopyMode::UserCopy => CopyKind::UserCopy,
             CopyMode::ZeroCopy => CopyKind::ZeroCopy,
+            CopyMode::AutoBufReg if d.auto_no_zc => CopyKind::AutoBufRegOnly,
             CopyMode::AutoBufReg => CopyKind::AutoBufReg,
         },
         need_get_data: d.need_get_data,

@@ -491,8 +491,58 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         recovery::reissue_new_server(Preset::K72, 1, "recovery-reissue-new-server-7.2"),
         recovery::quiesce_idle("quiesce-idle-7.2"),
         recovery::update_size(Preset::K72, "update-size-7.2"),
+        auto_buf_reg_without_zero_copy("auto-buf-reg-no-zc-7.2"),
         crate::conform::corpus_ucopy::ucopy_offsets(Preset::K72, "user-copy-offsets-7.2"),
     ]
+}
+
+/// AUTO_BUF_REG without ZERO_COPY (ADD_DEV accepts it): the read's buffer is registered at
+/// dispatch (index 0) and unregistered at COMMIT as usual, but the daemon's own REGISTER and
+/// UNREGISTER (index 1) are -EINVAL.
+fn auto_buf_reg_without_zero_copy(id: &str) -> ModelProgram {
+    let (d, b, c) = ("daemon", "submitter0", "control");
+    let (q, tag) = (0, 0);
+    program(
+        sc(
+            id,
+            "AUTO_BUF_REG without SUPPORT_ZERO_COPY: no REGISTER/UNREGISTER by hand",
+            DevConfig {
+                copy: CopyMode::AutoBufReg,
+                auto_no_zc: true,
+                ..DevConfig::default()
+            },
+            vec![
+                server(
+                    d,
+                    true,
+                    vec![
+                        Op::Fetch { q, tag, buf: false },
+                        Op::WaitCqe { q, tag },
+                        Op::Register { q, tag, idx: 1 },
+                        Op::Unregister { q, tag, idx: 1 },
+                        Op::Commit {
+                            q,
+                            tag,
+                            result: 4096,
+                            buf: false,
+                        },
+                        Op::WaitCqe { q, tag },
+                        Op::Exit,
+                    ],
+                ),
+                ActorSpec::Submitter {
+                    q,
+                    bios: vec![Bio::Read],
+                },
+                ActorSpec::Control {
+                    prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+                },
+            ],
+        ),
+        Preset::K72,
+        &[d, c, b, d, d, d, d, b, c, d, d],
+        id,
+    )
 }
 
 #[cfg(test)]

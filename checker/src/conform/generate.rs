@@ -385,6 +385,7 @@ fn generate_attempt(
             bad_auto_fetch: false,
             part_scan: false,
             quiesce: false,
+            auto_no_zc: false,
         },
         actors,
     };

@@ -250,6 +250,7 @@ impl Shape {
             bad_auto_fetch: self.fault == Fault::BadAutoFetch,
             part_scan: false,
             quiesce: self.fault == Fault::Quiesce,
+            auto_no_zc: false,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();

@@ -303,6 +303,7 @@ fn a_612_user_copy_on_a_copy_device_is_einval_even_on_an_owned_request() {
     assert_eq!(until_result(&m, &mut s, d), EINVAL);
 }
 
+mod auto_only;
 mod k72;
 mod quiesce;
 mod set_size;

@@ -42,6 +42,7 @@ pub fn dev_flags(d: &DevCfg) -> u64 {
         CopyKind::UserCopy => USER_COPY,
         CopyKind::ZeroCopy => ZERO_COPY,
         CopyKind::AutoBufReg => ZERO_COPY | AUTO_BUF_REG,
+        CopyKind::AutoBufRegOnly => AUTO_BUF_REG,
     };
     if d.need_get_data {
         f |= NEED_GET_DATA;
@@ -201,11 +202,7 @@ fn tables(p: &Program, timeout_ms: u64) -> Result<String, String> {
         d.recovery
     );
     let _ = writeln!(w, "#define PRIVILEGED {}", d.privileged as u8);
-    let _ = writeln!(
-        w,
-        "#define AUTO_BUF_REG {}",
-        (d.copy == CopyKind::AutoBufReg) as u8
-    );
+    let _ = writeln!(w, "#define AUTO_BUF_REG {}", d.copy.auto_buf_reg() as u8);
     let holder = p.threads.iter().any(|t| t.kind == ThreadKind::FdHolder);
     let _ = writeln!(w, "#define HAS_FD_HOLDER {}", holder as u8);
     let _ = writeln!(w, "#define STEP_TIMEOUT_MS {timeout_ms}\n");
