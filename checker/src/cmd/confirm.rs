@@ -314,6 +314,7 @@ fn run_boots(
     let mut outcomes = vec![Vec::new(); plans.len()];
     let mut pending = confirm::schedule(&progs, a.repeat);
     let mut boots = 0;
+    let mut wedgers: Vec<usize> = Vec::new();
     while !pending.is_empty() && boots <= a.reboots {
         boots += 1;
         let batch: Vec<Program> = pending
@@ -358,15 +359,22 @@ fn run_boots(
         }
         if let (Some(l), false) = (last, next.is_empty()) {
             eprintln!(
-                "ublksim: {} run(s) lost after {} on kernel {}; booting again",
+                "ublksim: {} run(s) lost after {} on kernel {}{}",
                 next.len(),
                 get(l).1.id,
-                k.vm_line
+                k.vm_line,
+                if boots <= a.reboots {
+                    "; booting again"
+                } else {
+                    "; no boots left (--reboots)"
+                }
             );
-            let (mut back, mut front): (Vec<_>, Vec<_>) = next.into_iter().partition(|x| x.0 == l);
-            front.append(&mut back);
-            next = front;
+            if !wedgers.contains(&l) {
+                wedgers.push(l);
+            }
         }
+        // the runs of findings that wedged a guest go last, in the order they wedged one
+        next.sort_by_key(|x| wedgers.iter().position(|&w| w == x.0));
         pending = next;
     }
     for (i, _) in pending {

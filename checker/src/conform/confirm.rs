@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use ublk_model::state::ActorId;
 use ublk_model::{Kind, Model, Outcome, Preset};
-use ublk_program::{Expect, Program};
+use ublk_program::{Act, Expect, Program};
 use ublk_traces::Trace;
 
 /// One finding of the model check: a counterexample to try on the real kernel.
@@ -142,6 +142,10 @@ pub enum Symptom {
         step: usize,
         what: String,
         inv: String,
+        /// The violating step is a control command the model says returns (QUIESCE_DEV
+        /// returning at once, O-12): the bug is that it returns, so a run that conforms through
+        /// it shows it.
+        returns: bool,
     },
     /// The model says this step never completes (STOP_DEV, DEL_DEV, a read, a CQE wait); the
     /// run must conform up to it and time out there.
@@ -160,19 +164,26 @@ impl Symptom {
     }
     pub fn describe(&self) -> String {
         match self {
-            Symptom::Violation { step, what, inv } => {
-                format!("{inv} at step {step} ({what})")
-            }
+            Symptom::Violation {
+                step,
+                what,
+                inv,
+                returns,
+            } => format!(
+                "{inv} at step {step} ({what}{})",
+                if *returns { ", which returns" } else { "" }
+            ),
             Symptom::Blocks { step, what } => format!("step {step} ({what}) never completes"),
             Symptom::Diverges => "a divergence from the model (a hang or another result)".into(),
         }
     }
-    /// Crash-proneness for the order of a boot: violations first (an oops in a reader usually
-    /// leaves the guest running), then hangs and divergences (a request that never ends can
+    /// Crash-proneness for the order of a boot: a control command that returns wrongly first,
+    /// then other violations (an oops in a reader, measured to leave ADD_DEV stuck), then hangs and divergences (a request that never ends can
     /// leave the device undeletable, and the executor stops the batch), then control commands
     /// that never return (the ublk control path stays stuck).
     pub fn risk(&self) -> u8 {
         match self {
+            Symptom::Violation { returns: true, .. } => 0,
             Symptom::Blocks { what, .. }
                 if what.contains("STOP_DEV")
                     || what.contains("DEL_DEV")
@@ -305,18 +316,28 @@ fn try_order(f: &Finding, order: Vec<ActorId>) -> Result<(Program, Symptom), Str
     match (&want_inv, &c.prediction.violation) {
         (Some(want), Some(v)) if v.inv.to_string() == *want => {
             let step = c.prediction.steps.len().saturating_sub(1);
-            let what = c
+            let st = c
                 .program
                 .steps
                 .get(step)
-                .map(|s| s.act.name())
                 .ok_or_else(|| format!("the model breaks {want} before the first user action"))?;
+            let returns = matches!(
+                st.act,
+                Act::StartDev
+                    | Act::StopDev
+                    | Act::DelDev
+                    | Act::QuiesceDev { .. }
+                    | Act::StartUserRecovery { .. }
+                    | Act::EndUserRecovery
+            ) && matches!(st.expect, Expect::Done(_));
+            let what = st.act.name();
             Ok((
                 c.program,
                 Symptom::Violation {
                     step,
                     what,
                     inv: want.clone(),
+                    returns,
                 },
             ))
         }

@@ -134,10 +134,23 @@ pub fn judge_run(
     reported: bool,
 ) -> RunOutcome {
     if let Some(l) = klog.iter().find(|l| is_oops(l)) {
-        return RunOutcome::Reproduced(format!("kernel: {l}"));
+        // the kernel's own RIP (not a user-space `RIP: 0033:`) says where
+        let rip = klog
+            .iter()
+            .find(|l| l.starts_with("RIP: 0010:"))
+            .map(|r| format!(" … {r}"))
+            .unwrap_or_default();
+        return RunOutcome::Reproduced(format!("kernel: {l}{rip}"));
     }
     if !reported {
         return RunOutcome::NoResult(r.verdict_text.clone());
+    }
+    if matches!(&r.verdict, Verdict::Error(e) if e.starts_with("ADD_DEV")) {
+        // the device could not even be added: an earlier program wedged the kernel
+        return RunOutcome::NoResult(format!(
+            "{} (the kernel was wedged before this program)",
+            r.verdict_text
+        ));
     }
     let (v, teardown) = program_verdict(p, r);
     let also = teardown
@@ -155,14 +168,61 @@ pub fn judge_run(
         ) if s == step => RunOutcome::Reproduced(format!(
             "step {step} ({what}) never completes, as predicted{also}"
         )),
-        (Symptom::Violation { step, what, inv }, Verdict::Hang { step: s, .. }) if s >= step => {
+        (
+            Symptom::Violation {
+                step,
+                what,
+                inv,
+                returns: true,
+            },
+            Verdict::Conforms,
+        ) => RunOutcome::Reproduced(format!(
+            "step {step} ({what}) returned {} as the model predicts where it breaks {inv}{also}",
+            got_at(*step).unwrap_or_else(|| "?".into())
+        )),
+        (
+            Symptom::Violation {
+                step,
+                what,
+                inv,
+                returns: true,
+            },
+            Verdict::Diverges {
+                step: s,
+                what: w,
+                got,
+                ..
+            },
+        ) if s == step && w == what && r.got.get(*s).is_some_and(|g| matches!(g, Got::Done(_))) => {
+            // the model's prediction stops where the invariant breaks, before the command's
+            // result: any result there is the command returning
+            RunOutcome::Reproduced(format!(
+                "step {step} ({what}) returned {got} where the model breaks {inv}{also}"
+            ))
+        }
+        (
+            Symptom::Violation {
+                step,
+                what,
+                inv,
+                returns: false,
+            },
+            Verdict::Hang { step: s, .. },
+        ) if s >= step => {
             RunOutcome::Reproduced(format!(
                 "step {s} never completes where the model breaks {inv} at step {step} ({what}): \
                  lost, no kernel message{also}"
             ))
         }
-        (Symptom::Violation { step, what, inv }, Verdict::Diverges { step: s, got, .. })
-            if s >= step && got == &ublk_program::show_got(&Got::Hang) =>
+        (
+            Symptom::Violation {
+                step,
+                what,
+                inv,
+                returns: false,
+            },
+            Verdict::Diverges { step: s, got, .. },
+        ) if s >= step && got == &ublk_program::show_got(&Got::Hang) =>
         {
             RunOutcome::Reproduced(format!(
                 "a completion predicted at step {s} never comes where the model breaks {inv} at \
