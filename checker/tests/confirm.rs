@@ -117,8 +117,9 @@ fn o12_is_a_control_command_that_returns() {
 fn what_cannot_be_a_program_says_why() {
     assert!(not_expressible(Preset::K72, "fake-timeout-zc").contains("fault injection"));
     assert!(not_expressible(Preset::K72, "stale-pointer-window").contains("elevator"));
-    assert!(not_expressible(Preset::K72, "two-queues-recovery-ring-close")
-        .contains("only 1 queue"));
+    assert!(
+        not_expressible(Preset::K72, "two-queues-recovery-ring-close").contains("only 1 queue")
+    );
     // O-8 needs the quiesce work to run after START_USER_RECOVERY: a kernel interleaving
     let why = not_expressible(Preset::K612, "recovery-new-server");
     assert!(
@@ -179,7 +180,9 @@ fn the_kernel_log_goes_to_the_program_that_was_running() {
     assert_eq!(a[1], ["sysrq: Show Blocked State"]);
     // the boot's own lines (before the first mark) belong to no program
     assert!(!a.iter().flatten().any(|l| l.contains("taints")));
-    assert!(confirm_log::is_oops("[    4.2] Oops: Oops: 0002 [#1] SMP NOPTI"));
+    assert!(confirm_log::is_oops(
+        "[    4.2] Oops: Oops: 0002 [#1] SMP NOPTI"
+    ));
     assert!(confirm_log::is_oops(
         "[  130.1] INFO: task ublk-realdev:77 blocked for more than 120 seconds."
     ));
@@ -222,8 +225,14 @@ fn runs_are_judged_by_oops_or_symptom() {
     let r = result("o6#0", hang5.clone(), vec![]);
     match confirm_log::judge_run(&o6, &o6_sym, &r, &a[0], true) {
         RunOutcome::Reproduced(e) => {
-            assert!(e.starts_with("kernel: BUG: kernel NULL pointer dereference"), "{e}");
-            assert!(e.ends_with("RIP: 0010:ublk_queue_rq+0x5d/0xe0 [ublk_drv]"), "{e}");
+            assert!(
+                e.starts_with("kernel: BUG: kernel NULL pointer dereference"),
+                "{e}"
+            );
+            assert!(
+                e.ends_with("RIP: 0010:ublk_queue_rq+0x5d/0xe0 [ublk_drv]"),
+                "{e}"
+            );
         }
         o => panic!("{o:?}"),
     }
@@ -254,9 +263,7 @@ fn runs_are_judged_by_oops_or_symptom() {
     let o = confirm_log::judge_run(&o6, &o6_sym, &result("o6#1", div, vec![]), &[], true);
     assert_eq!(
         o,
-        RunOutcome::NotReproduced(
-            "diverges at step 5 (submit READ: expected done, got 0)".into()
-        )
+        RunOutcome::NotReproduced("diverges at step 5 (submit READ: expected done, got 0)".into())
     );
     // (b) O-7: the predicted hang at step 7, then the device could not be deleted
     let mut got = vec![
@@ -269,11 +276,23 @@ fn runs_are_judged_by_oops_or_symptom() {
         Got::Done(None),
         Got::Hang,
     ];
-    let wedged = Verdict::Error("DEL_DEV after the program: DEL_DEV: no completion within 5s".into());
-    let o = confirm_log::judge_run(&o7, &o7_sym, &result("o7#0", wedged.clone(), got.clone()), &[], true);
+    let wedged =
+        Verdict::Error("DEL_DEV after the program: DEL_DEV: no completion within 5s".into());
+    let o = confirm_log::judge_run(
+        &o7,
+        &o7_sym,
+        &result("o7#0", wedged.clone(), got.clone()),
+        &[],
+        true,
+    );
     match o {
         RunOutcome::Reproduced(e) => {
-            assert!(e.starts_with("step 7 (bio completion) never completes, as predicted; then DEL_DEV"), "{e}")
+            assert!(
+                e.starts_with(
+                    "step 7 (bio completion) never completes, as predicted; then DEL_DEV"
+                ),
+                "{e}"
+            )
         }
         o => panic!("{o:?}"),
     }
@@ -286,21 +305,38 @@ fn runs_are_judged_by_oops_or_symptom() {
     );
     // O-12: QUIESCE_DEV returns (the model's prediction stops where S11 breaks, before its
     // result: "done"), which is the bug
-    let got12 = vec![Got::Pending, Got::Done(Some(0)), Got::Pending, Got::Done(Some(0))];
+    let got12 = vec![
+        Got::Pending,
+        Got::Done(Some(0)),
+        Got::Pending,
+        Got::Done(Some(0)),
+    ];
     let div12 = Verdict::Diverges {
         step: 3,
         what: "QUIESCE_DEV wait 0 ms".into(),
         expected: "done".into(),
         got: "0".into(),
     };
-    let o = confirm_log::judge_run(&o12, &o12_sym, &result("q#1", div12, got12.clone()), &[], true);
+    let o = confirm_log::judge_run(
+        &o12,
+        &o12_sym,
+        &result("q#1", div12, got12.clone()),
+        &[],
+        true,
+    );
     assert_eq!(
         o,
         RunOutcome::Reproduced(
             "step 3 (QUIESCE_DEV wait 0 ms) returned 0 where the model breaks S11".into()
         )
     );
-    let o = confirm_log::judge_run(&o12, &o12_sym, &result("q#2", Verdict::Conforms, got12), &[], true);
+    let o = confirm_log::judge_run(
+        &o12,
+        &o12_sym,
+        &result("q#2", Verdict::Conforms, got12),
+        &[],
+        true,
+    );
     assert!(o.is_reproduced(), "{o:?}");
     // QUIESCE_DEV that waits (the fixed kernel) does not show it
     let hang12 = Verdict::Hang {
@@ -314,7 +350,13 @@ fn runs_are_judged_by_oops_or_symptom() {
         "a QUIESCE_DEV that waits is the fixed kernel: {o:?}"
     );
     // but a plain conforming run of a violation that does not return shows nothing
-    let o = confirm_log::judge_run(&o6, &o6_sym, &result("o6#2", Verdict::Conforms, vec![]), &[], true);
+    let o = confirm_log::judge_run(
+        &o6,
+        &o6_sym,
+        &result("o6#2", Verdict::Conforms, vec![]),
+        &[],
+        true,
+    );
     assert!(matches!(&o, RunOutcome::NotReproduced(t) if t.starts_with("conformed without")));
 }
 
@@ -349,7 +391,10 @@ fn a_boot_is_read_in_one_go_and_tallied() {
     assert!(matches!(outs[1], RunOutcome::NoResult(_)));
     assert!(matches!(outs[2], RunOutcome::NoResult(_)));
     let t = confirm_log::tally(&outs[..1], 3);
-    assert_eq!((t.verdict.as_str(), t.hits, t.runs, t.asked), ("reproduced", 1, 1, 3));
+    assert_eq!(
+        (t.verdict.as_str(), t.hits, t.runs, t.asked),
+        ("reproduced", 1, 1, 3)
+    );
     let t = confirm_log::tally(&outs[1..], 3);
     assert_eq!((t.verdict.as_str(), t.runs), ("no result", 0));
     let nr = [RunOutcome::NotReproduced("conformed".into())];

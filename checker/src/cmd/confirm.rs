@@ -105,12 +105,10 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
     let mut reports = Vec::new();
     for k in &targets {
         let t0 = Instant::now();
-        let mut findings =
-            confirm::collect(k.preset, &a.scenarios).map_err(anyhow::Error::msg)?;
+        let mut findings = confirm::collect(k.preset, &a.scenarios).map_err(anyhow::Error::msg)?;
         if a.findings != Path::new("none") && a.scenarios.is_empty() {
-            findings.extend(
-                confirm::collect_hand(k.preset, &a.findings).map_err(anyhow::Error::msg)?,
-            );
+            findings
+                .extend(confirm::collect_hand(k.preset, &a.findings).map_err(anyhow::Error::msg)?);
         }
         let plans: Vec<Plan> = findings.iter().map(confirm::plan).collect();
         if a.plan {
@@ -306,7 +304,9 @@ fn run_boots(
         .iter()
         .enumerate()
         .filter_map(|(i, p)| match p {
-            Plan::Program { program, symptom, .. } => Some((i, program, symptom)),
+            Plan::Program {
+                program, symptom, ..
+            } => Some((i, program, symptom)),
             Plan::NotExpressible(_) => None,
         })
         .collect();
@@ -337,8 +337,7 @@ fn run_boots(
             br.console.as_deref().unwrap_or("(none)")
         );
         ublk_traces::write_atomic(
-            &a.out
-                .join(format!("{}-boot{boots}.log", k.preset.name())),
+            &a.out.join(format!("{}-boot{boots}.log", k.preset.name())),
             log.as_bytes(),
         )?;
         let sym: Vec<(&Program, &Symptom)> = pending
@@ -346,7 +345,13 @@ fn run_boots(
             .zip(&batch)
             .map(|(&(i, _), p)| (p, get(i).2))
             .collect();
-        let outs = confirm_log::read_boot(&sym, &br.results, br.reported, &br.stdout, br.console.as_deref());
+        let outs = confirm_log::read_boot(
+            &sym,
+            &br.results,
+            br.reported,
+            &br.stdout,
+            br.console.as_deref(),
+        );
         let mut next = Vec::new();
         let mut last = None;
         for (&(i, r), o) in pending.iter().zip(outs) {

@@ -125,7 +125,11 @@ pub fn bug_of_file(name: &str) -> String {
     let head = name.split('-').next().unwrap_or("");
     let mut c = head.chars();
     match (c.next(), c.as_str()) {
-        (Some(l), n) if l.is_ascii_alphabetic() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+        (Some(l), n)
+            if l.is_ascii_alphabetic()
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             format!("{}-{n}", l.to_ascii_uppercase())
         }
         _ => "HAND".into(),
@@ -316,11 +320,10 @@ fn try_order(f: &Finding, order: Vec<ActorId>) -> Result<(Program, Symptom), Str
     match (&want_inv, &c.prediction.violation) {
         (Some(want), Some(v)) if v.inv.to_string() == *want => {
             let step = c.prediction.steps.len().saturating_sub(1);
-            let st = c
-                .program
-                .steps
-                .get(step)
-                .ok_or_else(|| format!("the model breaks {want} before the first user action"))?;
+            let st =
+                c.program.steps.get(step).ok_or_else(|| {
+                    format!("the model breaks {want} before the first user action")
+                })?;
             let returns = matches!(
                 st.act,
                 Act::StartDev
@@ -361,7 +364,8 @@ fn try_order(f: &Finding, order: Vec<ActorId>) -> Result<(Program, Symptom), Str
                 .filter(|&a| {
                     matches!(
                         t.header.scenario.actors[a as usize],
-                        ublk_model::ActorSpec::Submitter { .. } | ublk_model::ActorSpec::Control { .. }
+                        ublk_model::ActorSpec::Submitter { .. }
+                            | ublk_model::ActorSpec::Control { .. }
                     )
                 })
                 .collect();
@@ -487,7 +491,11 @@ pub fn interleaving_reason(t: &Trace) -> Option<String> {
             .filter(|&u| !matches!(m.actors[u as usize].kind, Kind::Submitter { .. }))
             .collect();
         if let Some(&u) = inside.first() {
-            let who = if user(&s, a) { "user thread" } else { "kernel context" };
+            let who = if user(&s, a) {
+                "user thread"
+            } else {
+                "kernel context"
+            };
             return Some(format!(
                 "trace step {}: {who} {} ({}) runs while {} is inside a system call, which a \
                  program cannot pause there",

@@ -100,9 +100,7 @@ impl RunOutcome {
     }
     pub fn text(&self) -> &str {
         match self {
-            RunOutcome::Reproduced(t) | RunOutcome::NotReproduced(t) | RunOutcome::NoResult(t) => {
-                t
-            }
+            RunOutcome::Reproduced(t) | RunOutcome::NotReproduced(t) | RunOutcome::NoResult(t) => t,
         }
     }
 }
@@ -153,9 +151,7 @@ pub fn judge_run(
         ));
     }
     let (v, teardown) = program_verdict(p, r);
-    let also = teardown
-        .map(|t| format!("; then {t}"))
-        .unwrap_or_default();
+    let also = teardown.map(|t| format!("; then {t}")).unwrap_or_default();
     let got_at = |s: usize| r.got.get(s).map(ublk_program::show_got);
     match (sym, &v) {
         (
@@ -208,12 +204,10 @@ pub fn judge_run(
                 returns: false,
             },
             Verdict::Hang { step: s, .. },
-        ) if s >= step => {
-            RunOutcome::Reproduced(format!(
-                "step {s} never completes where the model breaks {inv} at step {step} ({what}): \
+        ) if s >= step => RunOutcome::Reproduced(format!(
+            "step {s} never completes where the model breaks {inv} at step {step} ({what}): \
                  lost, no kernel message{also}"
-            ))
-        }
+        )),
         (
             Symptom::Violation {
                 step,
@@ -222,16 +216,15 @@ pub fn judge_run(
                 returns: false,
             },
             Verdict::Diverges { step: s, got, .. },
-        ) if s >= step && got == &ublk_program::show_got(&Got::Hang) =>
-        {
+        ) if s >= step && got == &ublk_program::show_got(&Got::Hang) => {
             RunOutcome::Reproduced(format!(
                 "a completion predicted at step {s} never comes where the model breaks {inv} at \
                  step {step} ({what}): lost, no kernel message{also}"
             ))
         }
-        (Symptom::Diverges, Verdict::Conforms) => RunOutcome::NotReproduced(format!(
-            "conformed, as the model predicts{also}"
-        )),
+        (Symptom::Diverges, Verdict::Conforms) => {
+            RunOutcome::NotReproduced(format!("conformed, as the model predicts{also}"))
+        }
         (Symptom::Diverges, v @ (Verdict::Hang { .. } | Verdict::Diverges { .. })) => {
             RunOutcome::Reproduced(format!("{}{also}", v.text()))
         }
