@@ -402,6 +402,29 @@ fn a_boot_is_read_in_one_go_and_tallied() {
 }
 
 #[test]
+fn an_oops_while_booting_is_no_programs_doing() {
+    // measured under TCG: the guest panics 1.8 s into boot, before /init ran anything
+    let (_, o7, o7_sym, _) = planned(Preset::K72, "exit-before-unregister");
+    let console = "[    1.839780] Modules linked in:\n[    1.840136] Oops: int3: 0000 [#2] SMP NOPTI\n[    1.840204] RIP: 0010:sched_clock_cpu+0x9/0x230\n[    1.840398] Kernel panic - not syncing: Fatal exception in interrupt\n";
+    let lost = result(
+        "exit-before-unregister#1",
+        Verdict::Error("no result: the run ended before this program".into()),
+        vec![],
+    );
+    let outs = confirm_log::read_boot(
+        &[(&o7, &o7_sym), (&o7, &o7_sym)],
+        &[lost.clone(), lost],
+        0,
+        "---- kernel console (tail) ----\n",
+        Some(console),
+    );
+    assert!(
+        outs.iter().all(|o| matches!(o, RunOutcome::NoResult(_))),
+        "{outs:?}"
+    );
+}
+
+#[test]
 fn the_schedule_is_deterministic_rounds_by_risk() {
     let (_, o6, o6_sym, _) = planned(Preset::K72, "thread-exit-before-start");
     let (_, o7, o7_sym, _) = planned(Preset::K72, "exit-before-unregister");

@@ -125,6 +125,12 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
             .zip(outcomes)
             .map(|((f, p), o)| row(f, p, o, a.repeat as usize))
             .collect();
+        eprintln!(
+            "timing: kernel {}: {} boot(s), wall {:.1} s (model check included)",
+            k.vm_line,
+            boots,
+            t0.elapsed().as_secs_f64()
+        );
         reports.push(PresetReport {
             preset: k.preset.name().into(),
             kernel: k.vm_line.into(),
@@ -212,18 +218,21 @@ pub fn table(r: &PresetReport, repeat: u64) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<34} {:<14} {:<16} {:>5}  evidence",
+        "{:<34} {:<14} {:<16} {:>12}  evidence",
         "finding", "bug", "verdict", "hits"
     );
     for x in &r.rows {
         let hits = if x.verdict == "not expressible" {
             "-".to_string()
+        } else if x.runs < x.asked {
+            // runs a wedged guest lost and no boot was left for
+            format!("{}/{} +{} lost", x.hits, x.runs, x.asked - x.runs)
         } else {
             format!("{}/{}", x.hits, x.runs)
         };
         let _ = writeln!(
             s,
-            "{:<34} {:<14} {:<16} {:>5}  {}",
+            "{:<34} {:<14} {:<16} {:>12}  {}",
             x.finding,
             format!("{} {}", x.bug, x.what),
             x.verdict,
@@ -234,11 +243,12 @@ pub fn table(r: &PresetReport, repeat: u64) -> String {
     let count = |v: &str| r.rows.iter().filter(|x| x.verdict == v).count();
     let _ = writeln!(
         s,
-        "{} reproduced, {} not reproduced, {} no result, {} not expressible\n",
+        "{} reproduced, {} not reproduced, {} no result, {} not expressible; {} boot(s)\n",
         count("reproduced"),
         count("not reproduced"),
         count("no result"),
-        count("not expressible")
+        count("not expressible"),
+        r.boots
     );
     s
 }
@@ -313,10 +323,14 @@ fn run_boots(
     let get = |i: usize| progs.iter().find(|x| x.0 == i).expect("a planned program");
     let mut outcomes = vec![Vec::new(); plans.len()];
     let mut pending = confirm::schedule(&progs, a.repeat);
-    let mut boots = 0;
+    // boots that ran something (re-boots are counted against --reboots), boots in all (a
+    // guest that dies before any program — an emulator oops while booting, seen under TCG —
+    // is booted again, at most twice per kernel, without counting)
+    let (mut boots, mut all_boots, mut dead) = (0, 0, 0);
     let mut wedgers: Vec<usize> = Vec::new();
     while !pending.is_empty() && boots <= a.reboots {
         boots += 1;
+        all_boots += 1;
         let batch: Vec<Program> = pending
             .iter()
             .map(|&(i, r)| confirm::run_copy(get(i).1, r))
@@ -337,9 +351,17 @@ fn run_boots(
             br.console.as_deref().unwrap_or("(none)")
         );
         ublk_traces::write_atomic(
-            &a.out.join(format!("{}-boot{boots}.log", k.preset.name())),
+            &a.out.join(format!("{}-boot{all_boots}.log", k.preset.name())),
             log.as_bytes(),
         )?;
+        if !br.ran && dead < 2 {
+            dead += 1;
+            boots -= 1;
+            eprintln!(
+                "ublksim: the guest died before any program ran; booting again ({dead}/2)"
+            );
+            continue;
+        }
         let sym: Vec<(&Program, &Symptom)> = pending
             .iter()
             .zip(&batch)
@@ -388,5 +410,5 @@ fn run_boots(
             a.reboots
         )));
     }
-    Ok((outcomes, boots))
+    Ok((outcomes, all_boots))
 }

@@ -6,7 +6,8 @@
 //! (every level; printed when the payload ends), else — the guest died or wedged before
 //! printing it — the guest's console (levels up to KERN_ERR: oopses, BUGs, hung tasks and the
 //! marks). A line belongs to the last mark before it; lines before the first mark are the
-//! boot's. Without any mark every line after boot goes to `unmarked`.
+//! boot's. Without any mark no program started: [`read_boot`] attributes nothing (a caller
+//! without marks can hand the lines to one program, `unmarked`).
 
 use crate::conform::confirm::Symptom;
 use serde::Serialize;
@@ -293,10 +294,9 @@ pub fn read_boot(
     console: Option<&str>,
 ) -> Vec<RunOutcome> {
     let log = kernel_log(stdout, console);
-    // without marks, the kernel's lines go to the program that was running when the batch
-    // stopped (the first without a result)
-    let unmarked = (reported < progs.len()).then_some(reported);
-    let klog = attribute(&log, progs.len(), unmarked);
+    // the executor marks every program it starts: a log without marks is a guest that died
+    // before any program (an emulator oops while booting is no program's doing)
+    let klog = attribute(&log, progs.len(), None);
     progs
         .iter()
         .zip(results)
