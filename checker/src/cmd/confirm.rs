@@ -33,7 +33,7 @@ pub struct ConfirmArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=10))]
     pub reboots: u64,
     /// Folder of hand-kept findings (conformance traces that diverged on a real kernel, e.g.
-    /// O-9), tried too; `none` for none.
+    /// O-9), tried too when no scenario is named; `none` for none.
     #[arg(long, default_value = "traces/findings")]
     pub findings: PathBuf,
     /// Print the findings, their programs and what each must show; boot nothing.
@@ -351,15 +351,14 @@ fn run_boots(
             br.console.as_deref().unwrap_or("(none)")
         );
         ublk_traces::write_atomic(
-            &a.out.join(format!("{}-boot{all_boots}.log", k.preset.name())),
+            &a.out
+                .join(format!("{}-boot{all_boots}.log", k.preset.name())),
             log.as_bytes(),
         )?;
         if !br.ran && dead < 2 {
             dead += 1;
             boots -= 1;
-            eprintln!(
-                "ublksim: the guest died before any program ran; booting again ({dead}/2)"
-            );
+            eprintln!("ublksim: the guest died before any program ran; booting again ({dead}/2)");
             continue;
         }
         let sym: Vec<(&Program, &Symptom)> = pending
