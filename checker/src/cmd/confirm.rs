@@ -230,9 +230,15 @@ pub fn table(r: &PresetReport, repeat: u64) -> String {
         } else {
             format!("{}/{}", x.hits, x.runs)
         };
+        // a finding no declaration covers is named by its signature
+        let sig = if x.bug == "FAIL" {
+            format!("[{}] ", x.signature)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "{:<34} {:<14} {:<16} {:>12}  {}",
+            "{:<34} {:<14} {:<16} {:>12}  {sig}{}",
             x.finding,
             format!("{} {}", x.bug, x.what),
             x.verdict,
