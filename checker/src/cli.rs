@@ -42,6 +42,8 @@ enum Cmd {
     Replay(cmd::replay::ReplayArgs),
     /// Differential testing: random sequential programs, model vs real kernel.
     Conform(cmd::conform::ConformArgs),
+    /// Every finding of the model check tried on the real kernel (QEMU): reproduced or not.
+    Confirm(cmd::confirm::ConfirmArgs),
     /// A trace as a standalone C program for the real kernel (raw io_uring, ublk uapi).
     ExportC(cmd::export_c::ExportCArgs),
     /// Explorer, loom and shuttle-dfs on the small scenarios: same verdicts, same states.
@@ -70,6 +72,7 @@ pub fn main() -> i32 {
         Cmd::Zoo(a) => cmd::zoo::run(a),
         Cmd::Replay(a) => cmd::replay::run(a),
         Cmd::Conform(a) => cmd::conform::run(a),
+        Cmd::Confirm(a) => cmd::confirm::run(a),
         Cmd::ExportC(a) => cmd::export_c::run(a),
         Cmd::Agree(a) => cmd::agree::run(a),
     };

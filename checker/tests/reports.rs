@@ -129,6 +129,20 @@ fn every_json_report_is_one_document_with_its_schema() {
         ),
         ("list", vec!["list", "--json"]),
         ("conform", vec!["conform", "--count", "2", "--json"]),
+        // a scenario without findings: nothing to boot
+        (
+            "confirm",
+            vec![
+                "confirm",
+                "--preset",
+                "K72",
+                "-s",
+                "daemon-zc",
+                "--json",
+                "--out",
+                o,
+            ],
+        ),
     ];
     for (kind, args) in runs {
         let r = run(&args);

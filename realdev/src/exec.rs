@@ -31,6 +31,23 @@ pub struct ExecOpts {
     pub step_timeout: Duration,
     /// The binary to re-execute as the server child (`serve-child`).
     pub exe: std::path::PathBuf,
+    /// `run-batch --kmsg-marks`: write `ublk-realdev: @@PROG K ID` to the kernel log (at
+    /// KERN_ERR, so a console at `loglevel=4` shows it too) before program K, so a reader of
+    /// the kernel log can tell which program each kernel message came from.
+    pub kmsg_marks: bool,
+}
+
+/// The kernel-log line that opens program `k` (`id`) of a batch (see [`ExecOpts::kmsg_marks`]).
+pub fn kmsg_mark(k: usize, id: &str) -> String {
+    format!("ublk-realdev: @@PROG {k} {id}")
+}
+
+fn write_kmsg_mark(k: usize, id: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        // one write is one record; a failure only loses the mark
+        let _ = f.write_all(format!("<3>{}\n", kmsg_mark(k, id)).as_bytes());
+    }
 }
 
 use crate::bio::{bio_on, dev_flags, io_cmd_tag};
@@ -547,7 +564,12 @@ pub fn run_batch(text: &str, o: &ExecOpts) -> Result<usize> {
         .filter(|(_, l)| !l.trim().is_empty())
     {
         let r = match serde_json::from_str::<Program>(l) {
-            Ok(p) => run_program(&p, features, o),
+            Ok(p) => {
+                if o.kmsg_marks {
+                    write_kmsg_mark(n, &p.id);
+                }
+                run_program(&p, features, o)
+            }
             Err(e) => RunResult {
                 id: format!("line {}", k + 1),
                 verdict: Verdict::Error(format!("malformed program: {e}")),

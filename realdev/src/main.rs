@@ -13,7 +13,7 @@ use ublk_realdev::Error;
 
 const USAGE: &str = "usage: ublk-realdev <features|smoke|o6|twoq|quiesce> [--fixed-file] [--zero-copy] \
                      [--timeout-ms N] [--mode exit|close|exit-close (o6) | close|close-end|exit-read|restart (twoq) | busy|idle|none (quiesce)] \
-                     [--queues 1|2 (twoq)] [--wait-ms N (quiesce: QUIESCE_DEV's data[0])]\n       ublk-realdev run-batch FILE [--timeout-ms N]";
+                     [--queues 1|2 (twoq)] [--wait-ms N (quiesce: QUIESCE_DEV's data[0])]\n       ublk-realdev run-batch FILE [--timeout-ms N] [--kmsg-marks]";
 
 fn parse(args: &[String]) -> Result<(String, Opts), String> {
     let mut it = args.iter();
@@ -108,23 +108,34 @@ fn run() -> u8 {
     }
 }
 
-/// `run-batch FILE [--timeout-ms N]`: run the programs of FILE (JSON lines), one result line
+/// `run-batch FILE [--timeout-ms N] [--kmsg-marks]`: run the programs of FILE (JSON lines), one result line
 /// each. Exit 0 when every program conforms (or hangs where the model says it blocks), 1 on
 /// a divergence, an unpredicted hang or an error, 3 without /dev/ublk-control.
 fn run_batch(args: &[String]) -> u8 {
     let Some(file) = args.first() else {
-        eprintln!("usage: ublk-realdev run-batch FILE [--timeout-ms N]");
+        eprintln!("usage: ublk-realdev run-batch FILE [--timeout-ms N] [--kmsg-marks]");
         return 2;
     };
     let mut step_timeout = Duration::from_millis(2000);
-    if let (Some(f), Some(v)) = (args.get(1), args.get(2)) {
-        if f == "--timeout-ms" {
-            match v.parse() {
-                Ok(ms) => step_timeout = Duration::from_millis(ms),
-                Err(e) => {
+    let mut kmsg_marks = false;
+    let mut rest = args[1..].iter();
+    while let Some(f) = rest.next() {
+        match f.as_str() {
+            "--timeout-ms" => match rest.next().map(|v| v.parse()) {
+                Some(Ok(ms)) => step_timeout = Duration::from_millis(ms),
+                Some(Err(e)) => {
                     eprintln!("--timeout-ms: {e}");
                     return 2;
                 }
+                None => {
+                    eprintln!("--timeout-ms needs a value");
+                    return 2;
+                }
+            },
+            "--kmsg-marks" => kmsg_marks = true,
+            other => {
+                eprintln!("run-batch: unknown argument '{other}'");
+                return 2;
             }
         }
     }
@@ -136,7 +147,11 @@ fn run_batch(args: &[String]) -> u8 {
         }
     };
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-    let o = ublk_realdev::exec::ExecOpts { step_timeout, exe };
+    let o = ublk_realdev::exec::ExecOpts {
+        step_timeout,
+        exe,
+        kmsg_marks,
+    };
     match ublk_realdev::exec::run_batch(&text, &o) {
         Ok(0) => 0,
         Ok(_) => 1,

@@ -5,6 +5,7 @@ pub mod agree;
 pub mod bench;
 pub mod chart;
 pub mod check;
+pub mod confirm;
 pub mod conform;
 pub mod diff;
 pub mod explain;

@@ -4,7 +4,7 @@
 //!
 //! Kinds and versions: check/1 (every engine; `engine` says which, and the rows of
 //! `results` are the explorer's or the engine's), sim/1, diff/1, conform/1, replay/1,
-//! agree/1, bench/1, explain/1, list/1. A field is only ever added within a version.
+//! agree/1, bench/1, explain/1, list/1, confirm/1. A field is only ever added within a version.
 
 use serde::Serialize;
 

@@ -4,6 +4,8 @@
 //! ([`runner`]).
 
 pub mod compile;
+pub mod confirm;
+pub mod confirm_log;
 pub mod corpus;
 mod corpus_612;
 pub mod corpus_recovery;

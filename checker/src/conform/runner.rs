@@ -90,6 +90,41 @@ pub fn run_programs_once(
     vm: bool,
     timeout_ms: u64,
 ) -> anyhow::Result<(Vec<RunResult>, Timing, bool)> {
+    let r = run_batch(programs, k, vm, timeout_ms, &BatchOpts::default())?;
+    Ok((r.results, r.timing, r.ran))
+}
+
+/// Extras of one batch run ([`run_batch`]).
+#[derive(Clone, Debug, Default)]
+pub struct BatchOpts {
+    /// The executor marks each program's start in the kernel log (`run-batch --kmsg-marks`).
+    pub kmsg_marks: bool,
+    /// Per-step timeouts each program may spend (the payload's time bound); 1 by default.
+    pub timeouts_per_program: u64,
+}
+
+/// What one batch left: the results (a program without one gets an error verdict), the
+/// executor's and the script's whole stdout (results, `@@` markers, the run's kernel log after
+/// `@@DMESG`) and, in the VM, the guest's whole kernel console.
+pub struct BatchRun {
+    pub results: Vec<RunResult>,
+    pub timing: Timing,
+    /// Some program ran (or the batch finished).
+    pub ran: bool,
+    /// Results the executor reported (the rest were filled in as "no result").
+    pub reported: usize,
+    pub stdout: String,
+    pub console: Option<String>,
+}
+
+/// Run `programs` in one VM boot (`vm`) or on this host, once.
+pub fn run_batch(
+    programs: &[Program],
+    k: &KernelTarget,
+    vm: bool,
+    timeout_ms: u64,
+    bo: &BatchOpts,
+) -> anyhow::Result<BatchRun> {
     let t0 = Instant::now();
     let dir = std::env::temp_dir().join(format!("ublksim-batch-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -103,7 +138,7 @@ pub fn run_programs_once(
     let out = if vm {
         let run = repo_root().join("scripts/vm/run.sh");
         // generous bounds: a program takes well under a second unless it hangs
-        let per = timeout_ms as f64 / 1000.0;
+        let per = timeout_ms as f64 / 1000.0 * bo.timeouts_per_program.max(1) as f64;
         let payload = 60 + (programs.len() as f64 * (1.0 + per)).ceil() as u64;
         let mut cmd = Command::new("bash");
         cmd.arg(&run)
@@ -116,7 +151,10 @@ pub fn run_programs_once(
             .arg("/payload/batch.jsonl")
             .arg("--timeout-ms")
             .arg(timeout_ms.to_string())
-            .env("UBLK_VM_TIMEOUT", (payload + 120).to_string());
+            .args(bo.kmsg_marks.then_some("--kmsg-marks"))
+            .env("UBLK_VM_TIMEOUT", (payload + 120).to_string())
+            // the script copies the guest's output and whole console here
+            .env("UBLK_VM_KEEP", dir.join("keep"));
         cmd.env("UBLK_VM_KERNEL", k.vm_line);
         eprintln!(
             "ublksim: booting kernel {} in QEMU for {} programs",
@@ -143,12 +181,16 @@ pub fn run_programs_once(
             .arg(&batch)
             .arg("--timeout-ms")
             .arg(timeout_ms.to_string())
+            .args(bo.kmsg_marks.then_some("--kmsg-marks"))
             .output()?;
         if o.status.code() == Some(3) {
             anyhow::bail!("{}", String::from_utf8_lossy(&o.stderr).trim());
         }
         o
     };
+    let console = std::fs::read(dir.join("keep/console.txt"))
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut timing = Timing {
@@ -196,6 +238,7 @@ pub fn run_programs_once(
         );
     }
     let ran = saw_done || !results.is_empty();
+    let reported = results.len();
     for p in programs.iter().skip(results.len()) {
         results.push(RunResult {
             id: p.id.clone(),
@@ -205,7 +248,14 @@ pub fn run_programs_once(
             ms: 0.0,
         });
     }
-    Ok((results, timing, ran))
+    Ok(BatchRun {
+        results,
+        timing,
+        ran,
+        reported,
+        stdout: stdout.into_owned(),
+        console,
+    })
 }
 
 /// Trace files of `files` (folders: their `*.jsonl`, sorted).
