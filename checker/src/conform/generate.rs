@@ -75,10 +75,29 @@ pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option
     }
     if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&[DoExit], BIO) {
         // 6.12: about 1 in 20 such READs never completes on 6.12.118 (SysRq-W: the reader
-        // in submit_bio_wait, STOP_DEV in del_gendisk's freeze) where the model and every
-        // 7.2 run end it with -EIO through io_uring's fallback task work — O-9 in README.md,
+        // in submit_bio_wait, STOP_DEV in del_gendisk's freeze) where the model ends it with
+        // -EIO through io_uring's fallback task work — O-9 in README.md,
         // traces/findings/o9-thread-exit-then-read-6.12.jsonl; it would wedge the batch
         return Some("a bio after a 6.12 server thread exited with its ring open (O-9)");
+    }
+    if later(&[DoExit], &[UblkCmdTwCbFallback]) {
+        // 7.2 too: the thread that FETCHed exits with its (plain-fd) ring open and a WRITE is
+        // dispatched to that FETCH; the model aborts it from the fallback task work (-EIO),
+        // 7.2.13 leaves it pending in 14 of 20 runs — s20261206-494 of the 7.2 run with seed
+        // 20261206, traces/findings/o9-helper-exit-then-write-7.2.jsonl (O-9 in README.md)
+        return Some("a bio dispatched to the FETCH of a thread that exited (O-9, 7.2)");
+    }
+    if p.steps
+        .iter()
+        .position(|s| has(s, &[CloseRing]))
+        .is_some_and(|i| p.steps[i + 1..].iter().take(1).any(|s| has(s, BIO)))
+    {
+        // the ring's exit work cancels its FETCH in a kworker after close() returns; a bio
+        // issued right after the close can be dispatched to that FETCH first, and the request
+        // then sits in a ring nobody reads (O-1's hang) where the model, which settles the
+        // exit within the close, fails it with -EIO — s20261206-1088 of the 7.2 run with seed
+        // 20261206 (4 of 40 and 4 of 60 runs hang)
+        return Some("a bio right after a ring close, racing the ring's exit work");
     }
     None
 }
