@@ -141,3 +141,16 @@ fn the_idle_wait_with_a_busy_queue() {
         }
     }
 }
+
+/// A request that is allocated but not yet started does not make its queue busy: the only
+/// io still holds its FETCH, so the idle wait is satisfied (no S11) and QUIESCE_DEV returns 0.
+/// (Mutation testing: counting allocated requests instead of started ones went unnoticed.)
+#[test]
+fn an_allocated_request_not_yet_started_leaves_the_io_idle() {
+    let (m, mut s) = quiescing(Preset::K72.features(), true, true);
+    let (b, c) = (id(&m, "submitter0"), id(&m, "control"));
+    // blk_mq_submit_bio: a request and a driver tag, not started
+    step(&m, &mut s, b).unwrap();
+    assert!(s.reqs[0].allocated && !s.reqs[0].started);
+    assert_eq!(until_result(&m, &mut s, c), 0, "QUIESCE_DEV");
+}
