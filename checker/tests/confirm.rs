@@ -141,7 +141,10 @@ fn hand_kept_findings_are_read_by_preset() {
             ..
         }
     ));
-    assert!(confirm::collect_hand(Preset::K72, &dir).unwrap().is_empty());
+    // the 7.2 form found by conform (seed 20261206, program 494)
+    let k72 = confirm::collect_hand(Preset::K72, &dir).unwrap();
+    assert_eq!(k72.len(), 1);
+    assert_eq!(k72[0].bug, "O-9");
     assert_eq!(confirm::bug_of_file("o12-x"), "O-12");
     assert_eq!(confirm::bug_of_file("thing"), "HAND");
     assert!(confirm::collect_hand(Preset::K72, std::path::Path::new("/nonexistent")).is_err());
