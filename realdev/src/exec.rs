@@ -290,7 +290,7 @@ impl Run<'_> {
                     Act::StartDev => (
                         UBLK_U_CMD_START_DEV,
                         "START_DEV",
-                        self.procs[0].pid() as u64,
+                        self.procs[0].server_pid() as u64,
                     ),
                     Act::StopDev => (UBLK_U_CMD_STOP_DEV, "STOP_DEV", 0),
                     Act::StartUserRecovery { .. } => {
@@ -299,7 +299,7 @@ impl Run<'_> {
                     Act::EndUserRecovery => (
                         UBLK_U_CMD_END_USER_RECOVERY,
                         "END_USER_RECOVERY",
-                        self.procs[1].pid() as u64,
+                        self.procs[1].server_pid() as u64,
                     ),
                     // data[0]: how long the kernel waits for an idle io on every queue
                     Act::QuiesceDev { timeout_ms } => {

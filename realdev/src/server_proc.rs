@@ -30,11 +30,20 @@ pub(crate) struct ServerProc {
     pub(crate) gone: bool,
     /// Its /dev/ublkcN fd number (for the fd holder's `pidfd_getfd`).
     pub(crate) cdev_fd: i32,
+    /// Its pid as spawned, kept after it is reaped: START_DEV and END_USER_RECOVERY name the
+    /// server in `data[0]`, dead or alive (a 0 there is -EINVAL before anything else).
+    pub(crate) spawned_pid: u32,
 }
 
 impl ServerProc {
+    /// The live process's pid (0 once reaped).
     pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// The pid the server had, for START_DEV's and END_USER_RECOVERY's `data[0]`.
+    pub(crate) fn server_pid(&self) -> u32 {
+        self.spawned_pid
     }
 
     /// Kill (if still running) and wait for the process.
@@ -118,6 +127,7 @@ pub(crate) fn spawn_cfg<T: Send + 'static>(
     let mut stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
     let mut proc = ServerProc {
+        spawned_pid: child.id(),
         child: Some(child),
         ..Default::default()
     };

@@ -68,8 +68,8 @@ static struct got step(int i)
 					       UBLK_U_CMD_QUIESCE_DEV, UBLK_U_CMD_UPDATE_SIZE};
 		/* data[0]: the server's pid (START_DEV, END_USER_RECOVERY), QUIESCE_DEV's
 		 * timeout in ms (0: none) or UPDATE_SIZE's size (the one the device has) */
-		int pid = s->act == A_START_DEV ? procs[0].pid
-			  : s->act == A_END_USER_RECOVERY ? procs[1].pid
+		int pid = s->act == A_START_DEV ? procs[0].server_pid
+			  : s->act == A_END_USER_RECOVERY ? procs[1].server_pid
 			  : s->act == A_QUIESCE_DEV ? s->result
 			  : s->act == A_UPDATE_SIZE ? DEV_BYTES >> 9 : 0;
 		last_ref[s->thread] = i;

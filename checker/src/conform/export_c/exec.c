@@ -84,11 +84,14 @@ static int done_set[NSTEPS], done_res[NSTEPS];
 static int reply_set[NSTEPS], reply_val[NSTEPS], reply_has[NSTEPS], reply_err[NSTEPS];
 static int last_cmd[NTHREADS][DEPTH], last_ref[NTHREADS];
 static int del_step = -1;
+/* server_pid: the pid as spawned, kept after the process is reaped (START_DEV and
+ * END_USER_RECOVERY name the server in data[0], dead or alive; 0 there is -EINVAL) */
 struct proc {
 	pid_t pid;
 	int cmd_wr, msg_rd, gone, cdev_fd;
+	pid_t server_pid;
 };
-static struct proc procs[2] = {{0, -1, -1, 0, -1}, {0, -1, -1, 0, -1}};
+static struct proc procs[2] = {{0, -1, -1, 0, -1, 0}, {0, -1, -1, 0, -1, 0}};
 
 static void absorb(const struct msg *m)
 {
@@ -243,7 +246,7 @@ static int spawn_proc(int p)
 		serve_child(p, dev_id, cmd[0], msg[1]);
 	close(cmd[0]);
 	close(msg[1]);
-	procs[p] = (struct proc){pid, cmd[1], msg[0], 0, -1};
+	procs[p] = (struct proc){pid, cmd[1], msg[0], 0, -1, pid};
 	int64_t deadline = now_ms() + (step_ms > 5000 ? step_ms : 5000);
 	struct pollfd f = {msg[0], POLLIN, 0};
 	struct msg m;
