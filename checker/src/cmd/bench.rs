@@ -30,6 +30,49 @@ fn peak_rss_kib() -> Option<u64> {
     crate::explore::bfs::peak_rss_bytes().map(|b| b / 1024)
 }
 
+/// The fields both engines' reports share: the scenario, the totals, the run times sorted
+/// (median, min, max) and the rates at the median, peak RSS and bytes per state.
+struct Totals<'a> {
+    preset: &'a str,
+    scenario: &'a str,
+    runs: u64,
+    states: u64,
+    transitions: u64,
+    max_depth: u64,
+}
+
+/// `secs` sorted; the median and the shared JSON fields.
+fn shared_fields(t: &Totals, secs: &mut [f64]) -> (f64, Option<u64>, serde_json::Value) {
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    let rss = peak_rss_kib();
+    let v = serde_json::json!({
+        "preset": t.preset,
+        "scenario": t.scenario,
+        "runs": t.runs,
+        "states": t.states,
+        "transitions": t.transitions,
+        "max_depth": t.max_depth,
+        "median_seconds": median,
+        "min_seconds": secs[0],
+        "max_seconds": secs[secs.len() - 1],
+        "median_states_per_sec": t.states as f64 / median,
+        "median_transitions_per_sec": t.transitions as f64 / median,
+        "peak_rss_kib": rss,
+        // the whole process's peak (visited set, parent links, frontier, model) per state
+        "bytes_per_state": rss.map(|k| (k * 1024) as f64 / t.states.max(1) as f64),
+    });
+    (median, rss, v)
+}
+
+/// `base` with `extra`'s fields added.
+fn merged(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(b), serde_json::Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
+
 pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     use crate::explore::bfs::Explorer;
     let preset = crate::cmd::input::preset(&a.preset)?;
@@ -50,34 +93,29 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
         last = Some(r);
     }
     let r = last.unwrap();
-    secs.sort_by(f64::total_cmp);
-    let median = secs[secs.len() / 2];
-    let rss = peak_rss_kib();
-    let report = serde_json::json!({
-        "benchmark": "explorer-bfs distinct states/s",
-        "preset": preset.name(),
-        "scenario": sc.name,
-        "runs": a.runs,
-        "states": r.states,
-        "transitions": r.transitions,
-        "max_depth": r.max_depth,
-        "median_seconds": median,
-        "min_seconds": secs[0],
-        "max_seconds": secs[secs.len() - 1],
-        "median_states_per_sec": r.states as f64 / median,
-        "median_transitions_per_sec": r.transitions as f64 / median,
-        "peak_rss_kib": rss,
-        // the whole process's peak (visited set, parent links, frontier, model) per state
-        "bytes_per_state": rss.map(|k| (k * 1024) as f64 / r.states.max(1) as f64),
-        // what the explorer keeps for good per state: visited set + parent link
-        "stored_bytes_per_state": r.memory.stored_per_state(r.states),
-        "visited_set_bytes": r.memory.visited,
-        "parent_link_bytes": r.memory.parents,
-        "frontier_peak_bytes": r.memory.frontier_peak,
-        "visited_set": if a.exact { "exact states" } else { "xxh3-128 fingerprints" },
-        "reductions": Vec::<String>::new(),
-        "threads": 1,
-    });
+    let totals = Totals {
+        preset: preset.name(),
+        scenario: &sc.name,
+        runs: a.runs,
+        states: r.states,
+        transitions: r.transitions,
+        max_depth: r.max_depth as u64,
+    };
+    let (median, rss, shared) = shared_fields(&totals, &mut secs);
+    let report = merged(
+        shared,
+        serde_json::json!({
+            "benchmark": "explorer-bfs distinct states/s",
+            // what the explorer keeps for good per state: visited set + parent link
+            "stored_bytes_per_state": r.memory.stored_per_state(r.states),
+            "visited_set_bytes": r.memory.visited,
+            "parent_link_bytes": r.memory.parents,
+            "frontier_peak_bytes": r.memory.frontier_peak,
+            "visited_set": if a.exact { "exact states" } else { "xxh3-128 fingerprints" },
+            "reductions": Vec::<String>::new(),
+            "threads": 1,
+        }),
+    );
     if a.json {
         crate::cmd::report::print("bench", report)?;
     } else {
@@ -120,35 +158,31 @@ fn run_timely(
         last = Some(r);
     }
     let r = last.expect("at least one run");
-    secs.sort_by(f64::total_cmp);
-    let median = secs[secs.len() / 2];
-    let rss = peak_rss_kib();
+    let totals = Totals {
+        preset,
+        scenario,
+        runs: a.runs,
+        states: r.states,
+        transitions: r.transitions,
+        max_depth: r.max_depth as u64,
+    };
+    let (median, rss, shared) = shared_fields(&totals, &mut secs);
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(String::from));
-    let report = serde_json::json!({
-        "benchmark": "timely-bfs distinct states/s",
-        "engine": "timely",
-        "preset": preset,
-        "scenario": scenario,
-        "runs": a.runs,
-        "stop": format!("{:?}", r.stop),
-        "states": r.states,
-        "transitions": r.transitions,
-        "max_depth": r.max_depth,
-        "median_seconds": median,
-        "min_seconds": secs[0],
-        "max_seconds": secs[secs.len() - 1],
-        "median_states_per_sec": r.states as f64 / median,
-        "median_transitions_per_sec": r.transitions as f64 / median,
-        "peak_rss_kib": rss,
-        "bytes_per_state": rss.map(|k| (k * 1024) as f64 / r.states.max(1) as f64),
-        "states_per_worker": r.per_worker,
-        "visited_set": "xxh3-128 fingerprints, each with its parent's and the move",
-        "reductions": Vec::<String>::new(),
-        "threads": workers,
-        "load_average_1min": load,
-    });
+    let report = merged(
+        shared,
+        serde_json::json!({
+            "benchmark": "timely-bfs distinct states/s",
+            "engine": "timely",
+            "stop": format!("{:?}", r.stop),
+            "states_per_worker": r.per_worker,
+            "visited_set": "xxh3-128 fingerprints, each with its parent's and the move",
+            "reductions": Vec::<String>::new(),
+            "threads": workers,
+            "load_average_1min": load,
+        }),
+    );
     if a.json {
         crate::cmd::report::print("bench", report)?;
     } else {
