@@ -241,7 +241,7 @@ pub const FINDINGS: &[Finding] = &[
         kind: Kind::Seeded,
         fix: Some(CancelNoDisk),
         commit: Some("1133b93fc7f6"),
-        status: "fixed in 7.x (1133b93fc7f6), not in 6.12.118, PRE or POST",
+        status: "fixed in 7.x (1133b93fc7f6), not in 6.12.118 (reproduced there by confirm: NULL pointer dereference / general protection fault), PRE or POST",
         zoo: Some(Zoo {
             title: "no canceling when a ring exits before START_DEV",
             preset: Preset::K72,
