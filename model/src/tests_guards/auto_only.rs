@@ -81,3 +81,56 @@ fn auto_no_zc_needs_an_auto_buf_reg_device() {
     };
     assert!(Model::new(&sc, Preset::K72.features()).is_err());
 }
+
+/// UNREGISTER of the index the dispatch registered: 7.2 refuses it on a device without
+/// ZERO_COPY (-EINVAL) before touching the table; the series' v1 (POST without
+/// `v2-unreg-zc-check`) had no such test and unregisters the buffer (0). (Mutation testing:
+/// neither side of `V2UnregZc || !P09` was pinned.)
+#[test]
+fn unregister_of_the_auto_registered_index() {
+    let run_on = |feat: crate::Features| {
+        let sc = Scenario {
+            name: "auto-unreg".into(),
+            doc: String::new(),
+            dev: DevConfig {
+                copy: CopyMode::AutoBufReg,
+                auto_no_zc: true,
+                ..DevConfig::default()
+            },
+            actors: vec![
+                server(
+                    "d",
+                    vec![
+                        Op::Fetch {
+                            q: 0,
+                            tag: 0,
+                            buf: false,
+                        },
+                        wait(0),
+                        Op::Unregister {
+                            q: 0,
+                            tag: 0,
+                            idx: 0,
+                        },
+                    ],
+                ),
+                bios(&[Bio::Read]),
+                control(&[CtrlOp::StartDev]),
+            ],
+        };
+        let m = Model::new(&sc, feat).unwrap();
+        let mut s = m.init();
+        let (d, b, c) = (id(&m, "d"), id(&m, "submitter0"), id(&m, "control"));
+        run(&m, &mut s, d);
+        assert_eq!(until_result(&m, &mut s, c), 0, "START_DEV");
+        run(&m, &mut s, b);
+        settle_but(&m, &mut s, &[d, b, c]);
+        assert_eq!(until_result(&m, &mut s, d), 0, "the read's CQE");
+        until_result(&m, &mut s, d)
+    };
+    assert_eq!(run_on(Preset::K72.features()), EINVAL);
+    let v1 = Preset::Post
+        .features()
+        .without(crate::features::Sw::V2UnregZc);
+    assert_eq!(run_on(v1), 0);
+}
