@@ -197,20 +197,17 @@ pub fn explore(
                                 let (cap, batch) = pending.remove(&t).expect("a pending level");
                                 let mut l = state.borrow_mut();
                                 let mut session = output.session(&cap);
-                                level(
-                                    &m,
-                                    &mut l,
-                                    &mut scratch,
-                                    &mut out,
-                                    t,
-                                    batch,
+                                let w = Worker {
+                                    m: &m,
                                     index,
                                     peers,
-                                    &limits,
+                                    limits: &limits,
                                     t0,
-                                    per_worker_limit,
-                                    |x| session.give(x),
-                                );
+                                    max_local: per_worker_limit,
+                                };
+                                level(&w, &mut l, &mut scratch, &mut out, t, batch, |x| {
+                                    session.give(x)
+                                });
                             }
                         }
                     });
@@ -304,21 +301,28 @@ fn stdout_on_stderr<T>(f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// What one worker's level and expansion steps read and never change.
+#[derive(Clone, Copy)]
+struct Worker<'a> {
+    m: &'a Model,
+    /// This worker's global index.
+    index: u32,
+    peers: usize,
+    limits: &'a Limits,
+    t0: Instant,
+    /// The states this worker may own (`--max-states` shared out).
+    max_local: u64,
+}
+
 /// Process one level (depth `t`) of the states this worker owns: record the new ones and
 /// expand them, sending their successors (depth `t + 1`) through `give`.
-#[allow(clippy::too_many_arguments)]
 fn level(
-    m: &Model,
+    w: &Worker,
     l: &mut Local,
     scratch: &mut Scratch,
     out: &mut Outbox,
     t: u32,
     batch: Vec<Msg>,
-    index: u32,
-    peers: usize,
-    limits: &Limits,
-    t0: Instant,
-    max_local: u64,
     mut give: impl FnMut(Msg),
 ) {
     // a violation one level up stops everyone: nothing at this depth is recorded
@@ -331,41 +335,30 @@ fn level(
         return;
     }
     let mut expanded = 0u64;
-    expand(
-        m,
-        l,
-        scratch,
-        out,
-        t,
-        batch,
-        index,
-        peers,
-        limits,
-        t0,
-        max_local,
-        &mut expanded,
-        &mut give,
-    );
+    expand(w, l, scratch, out, t, batch, &mut expanded, &mut give);
     out.flush(&mut give);
 }
 
 /// [`level`]'s states, one by one (a return stops the level).
 #[allow(clippy::too_many_arguments)]
 fn expand(
-    m: &Model,
+    w: &Worker,
     l: &mut Local,
     scratch: &mut Scratch,
     out: &mut Outbox,
     t: u32,
     batch: Vec<Msg>,
-    index: u32,
-    peers: usize,
-    limits: &Limits,
-    t0: Instant,
-    max_local: u64,
     expanded: &mut u64,
     give: &mut impl FnMut(Msg),
 ) {
+    let Worker {
+        m,
+        index,
+        peers,
+        limits,
+        t0,
+        max_local,
+    } = *w;
     for x in batch {
         let Msg::States { heads, bytes, .. } = x else {
             continue;
