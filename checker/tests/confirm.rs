@@ -37,6 +37,7 @@ fn result(id: &str, verdict: Verdict, got: Vec<Got>) -> RunResult {
         verdict_text: verdict.text(),
         verdict,
         got,
+        followed: vec![],
         ms: 1.0,
     }
 }

@@ -78,6 +78,30 @@ impl Model {
     }
 }
 
+impl Model {
+    /// The hw queue and the driver tag of each alternative of actor `a`'s next step when
+    /// that step hands out a driver tag (a submitter allocating a request, the requeue work
+    /// re-dispatching one that gave its tag back) and has more than one alternative: what
+    /// the conformance oracle needs to follow the tag the real kernel chose.
+    pub fn tag_alternatives(&self, s: &State, a: ActorId) -> Option<(u8, Vec<u8>)> {
+        let n = self.choices(s, a);
+        if n < 2 {
+            return None;
+        }
+        let q = match &self.actors[a as usize].kind {
+            Kind::Submitter { q, .. } => *q,
+            Kind::RequeueWork => s.reqs[*s.dev.requeue_run.first()? as usize].q,
+            _ => return None,
+        };
+        let (tags, _) = free_masks(self, s, q);
+        let nt = tags.count_ones().max(1);
+        Some((
+            q,
+            (0..n as u32).map(|k| nth_bit(tags, k % nt) as u8).collect(),
+        ))
+    }
+}
+
 impl Exec<'_> {
     /// Allocate a request and a driver tag on hw queue `q`
     /// (`blk_mq_get_request` + `blk_mq_get_driver_tag`): alternative

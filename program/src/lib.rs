@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 mod errno;
+mod follow;
 pub use errno::errno_name;
 
 /// The ublk control node: `replay --device` looks for it on the host before it starts the
@@ -379,6 +380,10 @@ pub struct RunResult {
     pub verdict_text: String,
     /// Observation of each executed step.
     pub got: Vec<Got>,
+    /// The kernel's tag choices the executor followed: (step, command the program expected
+    /// the request on, command that got it) — see [`Program::relabel`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followed: Vec<[usize; 3]>,
     pub ms: f64,
 }
 

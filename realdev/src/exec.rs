@@ -64,7 +64,10 @@ enum Ev {
 }
 
 struct Run<'a> {
-    p: &'a Program,
+    /// The program, relabelled as the run follows the kernel's tag choices.
+    p: Program,
+    /// Each tag choice followed: (step, command expected, command that got the request).
+    followed: Vec<[usize; 3]>,
     o: &'a ExecOpts,
     tx: Sender<Ev>,
     rx: Receiver<Ev>,
@@ -134,7 +137,7 @@ impl Run<'_> {
             thread,
             act: act.clone(),
         };
-        let p = process_of(self.p, thread) as usize & 1;
+        let p = process_of(&self.p, thread) as usize & 1;
         let s = self.procs[p]
             .stdin
             .as_mut()
@@ -142,6 +145,34 @@ impl Run<'_> {
         writeln!(s, "{}", serde_json::to_string(&m).expect("serialises"))
             .and_then(|_| s.flush())
             .map_err(|e| Error::sys("write to the server process", e))
+    }
+
+    /// Follow the kernel's choice of driver tag at step `i` (see `ublk_program::follow`):
+    /// for each pair of an armed command predicted to receive a request and its sibling
+    /// predicted to stay queued, wait until one of them completes; if only the sibling did,
+    /// with the result predicted for the other, the kernel gave the request the sibling's tag
+    /// and the rest of the program is relabelled. The host checked, before sending the
+    /// program, that the model predicts exactly the relabelled program for that choice.
+    fn follow(&mut self, i: usize) {
+        'again: loop {
+            for (x, y) in self.p.follow_pairs(i) {
+                let want = self.p.steps[i]
+                    .after
+                    .iter()
+                    .find(|e| e.of == x)
+                    .map(|e| e.expect.clone());
+                let Some(Expect::Done(Some(v))) = want else {
+                    continue;
+                };
+                self.wait(|s| s.done.contains_key(&x) || s.done.contains_key(&y));
+                if !self.done.contains_key(&x) && self.done.get(&y) == Some(&v) {
+                    self.p.relabel(i, x, y);
+                    self.followed.push([i, x, y]);
+                    continue 'again;
+                }
+            }
+            return;
+        }
     }
 
     /// Wait for a ref predicted done; a ref predicted pending is only checked now.
@@ -379,12 +410,12 @@ impl Run<'_> {
 
     /// Start server process `process` (if the program has threads in it).
     fn spawn_proc(&mut self, process: u8) -> Result<()> {
-        if server_proc::servers_of(self.p, process).is_empty() {
+        if server_proc::servers_of(&self.p, process).is_empty() {
             return Ok(());
         }
         let within = self.o.step_timeout.max(Duration::from_secs(5));
         let tx = (self.tx.clone(), Ev::Proc as fn(ProcEv) -> Ev);
-        let proc = server_proc::spawn(&self.o.exe, self.p, process, self.dev_id, tx, within)?;
+        let proc = server_proc::spawn(&self.o.exe, &self.p, process, self.dev_id, tx, within)?;
         self.procs[process as usize & 1] = proc;
         Ok(())
     }
@@ -429,8 +460,8 @@ pub fn unsupported(p: &Program) -> Option<String> {
 /// Run one program on the real kernel. `features`: the kernel's GET_FEATURES.
 pub fn run_program(p: &Program, features: u64, o: &ExecOpts) -> RunResult {
     let t0 = Instant::now();
-    let mut got = Vec::new();
-    let verdict = match run_inner(p, features, o, &mut got) {
+    let (mut got, mut followed) = (Vec::new(), Vec::new());
+    let verdict = match run_inner(p, features, o, &mut got, &mut followed) {
         Ok(v) => v,
         Err(Error::FlagsDropped { dropped, .. }) => Verdict::Refused(format!(
             "this kernel cannot honour the program's features (ADD_DEV dropped {dropped:?})"
@@ -442,11 +473,18 @@ pub fn run_program(p: &Program, features: u64, o: &ExecOpts) -> RunResult {
         verdict_text: verdict.text(),
         verdict,
         got,
+        followed,
         ms: (t0.elapsed().as_secs_f64() * 1e4).round() / 10.0,
     }
 }
 
-fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Result<Verdict> {
+fn run_inner(
+    p: &Program,
+    features: u64,
+    o: &ExecOpts,
+    got: &mut Vec<Got>,
+    followed: &mut Vec<[usize; 3]>,
+) -> Result<Verdict> {
     if let Some(why) = unsupported(p) {
         return Ok(Verdict::Refused(why));
     }
@@ -477,7 +515,8 @@ fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Re
     }
     let (tx, rx) = mpsc::channel();
     let mut run = Run {
-        p,
+        p: p.clone(),
+        followed: vec![],
         o,
         tx,
         rx,
@@ -491,6 +530,7 @@ fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Re
         del_step: None,
     };
     let res = drive(&mut run, got);
+    *followed = std::mem::take(&mut run.followed);
     // teardown on every path: the server processes die (their fds and rings go), then the
     // device is stopped and deleted
     run.holder = None;
@@ -521,23 +561,30 @@ fn run_inner(p: &Program, features: u64, o: &ExecOpts, got: &mut Vec<Got>) -> Re
 }
 
 fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
-    let p = run.p;
+    let p = run.p.clone();
     // the first server process (always: it holds /dev/ublkcN for the fd holder too)
     let within = run.o.step_timeout.max(Duration::from_secs(5));
     let tx = (run.tx.clone(), Ev::Proc as fn(ProcEv) -> Ev);
-    run.procs[0] = server_proc::spawn(&run.o.exe, p, 0, run.dev_id, tx, within)?;
+    run.procs[0] = server_proc::spawn(&run.o.exe, &p, 0, run.dev_id, tx, within)?;
     if p.threads.iter().any(|t| t.kind == ThreadKind::FdHolder) {
         run.holder = Some(getfd(run.procs[0].pid(), run.procs[0].cdev_fd)?);
     }
-    for (i, s) in p.steps.iter().enumerate() {
-        let g = run.step(i, s);
+    for i in 0..p.steps.len() {
+        let s = run.p.steps[i].clone();
+        let g = run.step(i, &s);
         got.push(g.clone());
         if let Some(v) = judge(i, &s.act.name(), &s.expect, &g) {
             return Ok(v);
         }
+        run.follow(i);
+        let s = run.p.steps[i].clone();
         for e in &s.after {
             let g = run.observe_ref(e.of, &e.expect);
-            let what = format!("completion of step {} ({})", e.of, p.steps[e.of].act.name());
+            let what = format!(
+                "completion of step {} ({})",
+                e.of,
+                run.p.steps[e.of].act.name()
+            );
             if let Some(v) = judge(i, &what, &e.expect, &g) {
                 return Ok(v);
             }
@@ -575,6 +622,7 @@ pub fn run_batch(text: &str, o: &ExecOpts) -> Result<usize> {
                 verdict: Verdict::Error(format!("malformed program: {e}")),
                 verdict_text: format!("error: malformed program: {e}"),
                 got: vec![],
+                followed: vec![],
                 ms: 0.0,
             },
         };

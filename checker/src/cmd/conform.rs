@@ -174,6 +174,27 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
         "{} programs: {ok} conform, {div} diverge, {hang} hang, {other} refused/error",
         results.len()
     ));
+    // the kernel's tag choices (see ublk_program::follow)
+    let points: Vec<_> = models
+        .iter()
+        .filter_map(|mp| compile::compile_with(mp, feat, &[]).ok())
+        .map(|(_, pts)| pts)
+        .collect();
+    let with_choice = points.iter().filter(|p| !p.is_empty()).count();
+    // choice points where blk-mq's sbitmap does not give the lowest free tag
+    let not_lowest = points
+        .iter()
+        .flatten()
+        .filter(|p| p.tags.iter().min() != p.tags.first())
+        .count();
+    let followed: usize = results.iter().map(|r| r.followed.len()).sum();
+    let followed_in = results.iter().filter(|r| !r.followed.is_empty()).count();
+    say(format!(
+        "tag choices: {with_choice} random programs let the kernel choose a request's driver \
+         tag ({not_lowest} times the sbitmap's pick is not the lowest free tag); the kernel \
+         chose another tag than the model's pick {followed} times (in {followed_in} \
+         programs), each followed"
+    ));
     if a.json {
         crate::cmd::report::print(
             "conform",
@@ -182,7 +203,9 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
                 "preset": k.preset.name(),
                 "seed": a.seed,
                 "results": results,
-                "summary": {"conform": ok, "diverge": div, "hang": hang, "other": other},
+                "summary": {"conform": ok, "diverge": div, "hang": hang, "other": other,
+                            "tag_choice_programs": with_choice, "not_lowest": not_lowest,
+                            "followed": followed},
             }),
         )?;
     }

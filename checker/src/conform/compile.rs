@@ -3,6 +3,7 @@
 //! (`realdev/src/exec.rs`), from a saved trace to such an order, random programs
 //! (`ublksim conform`) and the shrinking of a divergent one.
 
+use crate::conform::choice::{ChoicePoint, Chooser};
 use crate::conform::oracle::{self, is_kernel_actor, Observed};
 use std::collections::{HashMap, HashSet};
 use ublk_model::state::{ActorId, CmdSt};
@@ -94,20 +95,27 @@ pub struct ModelProgram {
 
 /// Run kernel actors until none can move (the oracle's fair `settle`), recording their steps.
 pub(crate) fn settle(m: &Model, s: &mut State, steps: &mut Vec<TraceStep>) -> Result<(), String> {
-    oracle::settle_with(m, s, |a, info| {
-        push_step(m, steps, a, info.func.label(), info.result)
-    })
-    .map_err(|v| v.to_string())
+    settle_choosing(m, s, steps, &mut Chooser::default())
 }
 
-fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, func: &str, result: Option<i32>) {
+/// [`settle`] with the tag choices of `ch`.
+fn settle_choosing(
+    m: &Model,
+    s: &mut State,
+    steps: &mut Vec<TraceStep>,
+    ch: &mut Chooser,
+) -> Result<(), String> {
+    oracle::settle_with(m, s, ch, |a, info| push_step(m, steps, a, info)).map_err(|v| v.to_string())
+}
+
+fn push_step(m: &Model, steps: &mut Vec<TraceStep>, a: ActorId, info: &ublk_model::StepInfo) {
     steps.push(TraceStep {
         i: steps.len() as u32,
         actor: m.actors[a as usize].name.clone(),
         actor_id: a,
-        choice: 0,
-        func: func.to_string(),
-        result,
+        choice: info.choice,
+        func: info.func.label().to_string(),
+        result: info.result,
     });
 }
 
@@ -254,8 +262,19 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
 /// the predicted completions after it. Errors: the scenario cannot be run on a real device, or
 /// the order is not a program of it.
 pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
-    let m = Model::new(&mp.scenario, feat)?;
-    let prediction = oracle::predict(&m, &mp.order)?;
+    compile_with(mp, feat, &[]).map(|(c, _)| c)
+}
+
+/// [`compile`] with the `forced` tag choices ([`Chooser::forced`]); also returns the choice
+/// points of the run.
+pub fn compile_with(
+    mp: &ModelProgram,
+    feat: Features,
+    forced: &[u8],
+) -> Result<(Compiled, Vec<ChoicePoint>), String> {
+    let m = oracle::oracle_model(&mp.scenario, feat)?;
+    let prediction = oracle::predict_with(&m, &mp.order, &mut Chooser::forced(forced))?;
+    let mut ch = Chooser::forced(forced);
     let n_user = (0..m.actors.len() as ActorId)
         .take_while(|&a| !is_kernel_actor(&m, a))
         .count();
@@ -283,7 +302,8 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
         .collect();
     let mut s = m.init();
     let mut tsteps = Vec::new();
-    settle(&m, &mut s, &mut tsteps)?;
+    settle_choosing(&m, &mut s, &mut tsteps, &mut ch)?;
+    ch.end_action(&m, &s);
     let mut steps = Vec::new();
     // issuing step of each model cmd; outstanding bio (submit step) per submitter
     let mut cmd_step: HashMap<u8, usize> = HashMap::new();
@@ -307,12 +327,13 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
             bio_step.insert(a, i);
         }
         // execute the action as the oracle does
+        ch.start_action(i);
         loop {
-            match m.apply(&mut s, a) {
+            match ch.apply(&m, &mut s, a) {
                 Err(_) => break,
                 Ok(Outcome::Stepped(info)) => {
-                    push_step(&m, &mut tsteps, a, info.func.label(), info.result);
-                    if settle(&m, &mut s, &mut tsteps).is_err() {
+                    push_step(&m, &mut tsteps, a, &info);
+                    if settle_choosing(&m, &mut s, &mut tsteps, &mut ch).is_err() {
                         break;
                     }
                     if info.result.is_some() || !mid_op(&m, &s, a) {
@@ -322,6 +343,7 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
                 Ok(Outcome::Blocked) => break,
             }
         }
+        ch.end_action(&m, &s);
         if matches!(act, Act::Read | Act::Write | Act::BioWait) && !s.actors[a as usize].in_kernel()
         {
             // collected, or ended at once (disk gone): nothing outstanding
@@ -388,16 +410,19 @@ pub fn compile(mp: &ModelProgram, feat: Features) -> Result<Compiled, String> {
             after,
         });
     }
-    Ok(Compiled {
-        program: Program {
-            id: mp.id.clone(),
-            dev: dev_cfg(&mp.scenario.dev)?,
-            threads,
-            steps,
+    Ok((
+        Compiled {
+            program: Program {
+                id: mp.id.clone(),
+                dev: dev_cfg(&mp.scenario.dev)?,
+                threads,
+                steps,
+            },
+            prediction,
+            steps: tsteps,
         },
-        prediction,
-        steps: tsteps,
-    })
+        ch.points,
+    ))
 }
 
 /// A trace of the sequential run of `mp` (header embeds the scenario).
@@ -424,7 +449,7 @@ pub fn to_trace(mp: &ModelProgram, preset: Preset) -> Result<Trace, String> {
 /// The user actions of a trace, in trace order: each step of a user actor that starts an
 /// operation (the actor is not inside a split one) is an action.
 pub fn order_from_trace(t: &Trace) -> Result<Vec<ActorId>, String> {
-    let m = Model::new(&t.header.scenario, t.header.features)?;
+    let m = oracle::oracle_model(&t.header.scenario, t.header.features)?;
     let mut s = m.init();
     let mut order = Vec::new();
     for st in &t.steps {
@@ -438,7 +463,11 @@ pub fn order_from_trace(t: &Trace) -> Result<Vec<ActorId>, String> {
         if !oracle::runs_unasked(&m, &s, a) && (!mid_op(&m, &s, a) || order.last() != Some(&a)) {
             order.push(a);
         }
-        match m.apply(&mut s, a) {
+        let mv = ublk_model::Move {
+            actor: a,
+            choice: st.choice,
+        };
+        match m.apply(&mut s, mv) {
             Ok(Outcome::Stepped(_)) => {}
             Ok(Outcome::Blocked) => {
                 return Err(format!("step {}: {} cannot move here", st.i, st.actor))

@@ -1,6 +1,7 @@
 //! Random sequential programs for `ublksim conform`, their shrinking, the
 //! perturbation hook and the corpus: the generator side of [`crate::conform::compile`].
 
+use crate::conform::choice;
 use crate::conform::compile::*;
 use crate::conform::oracle::{self, Observed};
 use rand::{Rng, SeedableRng};
@@ -114,7 +115,8 @@ struct Gen<'a> {
 struct Ids {
     daemon: usize,
     helper: Option<usize>,
-    submitter: usize,
+    /// One submitter, or two on a depth-2 device (two requests in flight).
+    submitters: [usize; 2],
     control: usize,
 }
 
@@ -132,7 +134,7 @@ impl Gen<'_> {
             _ => return false,
         }
         self.order.push(aid);
-        let ok = Model::new(&self.sc, self.feat)
+        let ok = oracle::oracle_model(&self.sc, self.feat)
             .and_then(|m| oracle::predict(&m, &self.order))
             .map(|p| {
                 p.violation.is_none()
@@ -140,12 +142,24 @@ impl Gen<'_> {
                     && p.steps.len() == self.order.len()
                     && !p.steps.iter().any(|s| s.observed == Observed::Blocks)
             })
-            .unwrap_or(false);
+            .unwrap_or(false)
+            && (self.sc.dev.depth == 1 || self.followable());
         if !ok {
             self.sc = old_sc;
             self.order = old_order;
         }
         ok
+    }
+
+    /// Whatever free tag the kernel gives each request, the executor can follow it
+    /// ([`choice::followable`]).
+    fn followable(&self) -> bool {
+        let mp = ModelProgram {
+            id: String::new(),
+            scenario: self.sc.clone(),
+            order: self.order.clone(),
+        };
+        choice::followable(&mp, self.feat).is_ok()
     }
 
     fn actor_id(&self, spec_idx: usize) -> ActorId {
@@ -265,6 +279,14 @@ impl Gen<'_> {
         }
     }
 
+    /// One of the submitters (no random draw when there is one).
+    fn submitter(&mut self, ids: &Ids) -> usize {
+        match ids.submitters {
+            [a, b] if a != b && self.rng.random_bool(0.5) => b,
+            [a, _] => a,
+        }
+    }
+
     fn allowed(&self, op: &Op) -> bool {
         let k = match op {
             Op::Fetch { .. } => "fetch",
@@ -380,12 +402,16 @@ fn generate_attempt(
     if helper {
         actors.push(server("helper", false));
     }
+    let first = actors.len();
     actors.push(ActorSpec::Submitter { q: 0, bios: vec![] });
+    if depth == 2 && rng.random_bool(0.5) {
+        actors.push(ActorSpec::Submitter { q: 0, bios: vec![] });
+    }
     actors.push(ActorSpec::Control { prog: vec![] });
     let ids = Ids {
         daemon: 0,
         helper: helper.then_some(1),
-        submitter: actors.len() - 2,
+        submitters: [first, actors.len() - 2],
         control: actors.len() - 1,
     };
     let sc = Scenario {
@@ -449,23 +475,28 @@ fn generate_attempt(
                 }
                 _ => false,
             },
-            // bios only on depth 1: blk-mq picks the driver tag (per-cpu hints), the model
-            // the lowest free one, so on depth 2 the first bio's tag is not predictable
+            // blk-mq gives a request any free driver tag: on depth 2 `try_push` keeps a bio
+            // only if the executor can follow whichever tag the kernel picks (`followable`)
             // (and none after STOP_DEV: the executor opens /dev/ublkbN per bio, and the node
             // is gone then — ENOENT where the model's submit_bio sees a dying disk, EIO)
-            65..=79 if depth == 1 && !g.stop_issued() => {
+            65..=79 if !g.stop_issued() => {
                 let b = if g.rng.random_bool(0.6) {
                     Bio::Read
                 } else {
                     Bio::Write
                 };
-                let ok = g.try_push(ids.submitter, Some(GenOp::Bio(b)));
+                let sub = g.submitter(&ids);
+                let ok = g.try_push(sub, Some(GenOp::Bio(b)));
                 if ok && copy == CopyMode::UserCopy && g.rng.random_bool(0.7) {
                     g.user_copy_burst(&ids);
                 }
                 ok
             }
-            80..=91 if depth == 1 => g.try_push(ids.submitter, None), // wait for the bio
+            80..=91 => {
+                // wait for a bio
+                let sub = g.submitter(&ids);
+                g.try_push(sub, None)
+            }
             92..=95 => g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),
             _ => false,
         };
@@ -477,7 +508,10 @@ fn generate_attempt(
         g.try_push(ids.control, None);
     }
     g.try_push(ids.daemon, Some(GenOp::Server(Op::Exit)));
-    g.try_push(ids.submitter, None);
+    g.try_push(ids.submitters[0], None);
+    if ids.submitters[1] != ids.submitters[0] {
+        g.try_push(ids.submitters[1], None);
+    }
     g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
     g.try_push(ids.control, None);
     ModelProgram {
@@ -559,7 +593,7 @@ pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram>
             .filter(|(i, _)| !actions.contains(i))
             .map(|(_, &a)| a)
             .collect();
-        let valid = Model::new(&sc, feat)
+        let valid = oracle::oracle_model(&sc, feat)
             .and_then(|m| oracle::predict(&m, &order))
             .map(|p| {
                 p.violation.is_none() && !p.steps.iter().any(|s| s.observed == Observed::Blocks)

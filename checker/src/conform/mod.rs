@@ -3,18 +3,22 @@
 //! of traces ([`corpus`]), and the runner that boots the VM or uses this host's device
 //! ([`runner`]).
 
+pub mod choice;
 pub mod compile;
 pub mod confirm;
 pub mod confirm_log;
 pub mod corpus;
 mod corpus_612;
 pub mod corpus_recovery;
+mod corpus_tags;
 mod corpus_ucopy;
 pub mod export_c;
 pub mod generate;
 pub mod oracle;
 pub mod runner;
 
+#[cfg(test)]
+mod choice_tests;
 #[cfg(test)]
 mod oracle_k612_tests;
 #[cfg(test)]

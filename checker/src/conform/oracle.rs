@@ -11,6 +11,7 @@
 //! bio that is in flight), or "blocks" (the operation cannot finish: a
 //! replay must see it time out).
 
+pub use crate::conform::choice::Chooser;
 use crate::explore::bfs::fingerprint;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -77,25 +78,29 @@ const SETTLE_GUARD: usize = 100_000;
 pub(crate) fn settle_with(
     m: &Model,
     s: &mut State,
+    ch: &mut Chooser,
     mut on_step: impl FnMut(ActorId, &ublk_model::StepInfo),
 ) -> Result<(), Violation> {
     // position in `moved` of each state's last visit; the actor of each step
     let mut seen: HashMap<u128, usize> = HashMap::new();
     let mut moved: Vec<ActorId> = Vec::new();
-    let mut try_step =
-        |s: &mut State, a: ActorId, moved: &mut Vec<ActorId>| -> Result<bool, Violation> {
-            if !runs_unasked(m, s, a) || !m.may_step(s, a) {
-                return Ok(false);
+    let mut try_step = |s: &mut State,
+                        a: ActorId,
+                        moved: &mut Vec<ActorId>,
+                        ch: &mut Chooser|
+     -> Result<bool, Violation> {
+        if !runs_unasked(m, s, a) || !m.may_step(s, a) {
+            return Ok(false);
+        }
+        match ch.apply(m, s, a)? {
+            Outcome::Stepped(info) => {
+                on_step(a, &info);
+                moved.push(a);
+                Ok(true)
             }
-            match m.apply(s, a)? {
-                Outcome::Stepped(info) => {
-                    on_step(a, &info);
-                    moved.push(a);
-                    Ok(true)
-                }
-                Outcome::Blocked => Ok(false),
-            }
-        };
+            Outcome::Blocked => Ok(false),
+        }
+    };
     while moved.len() < SETTLE_GUARD {
         let fp = fingerprint(s);
         let n = m.actors.len() as ActorId;
@@ -103,7 +108,7 @@ pub(crate) fn settle_with(
             None => {
                 let mut stepped = false;
                 for a in 0..n {
-                    if try_step(s, a, &mut moved)? {
+                    if try_step(s, a, &mut moved, ch)? {
                         stepped = true;
                         break;
                     }
@@ -116,7 +121,7 @@ pub(crate) fn settle_with(
                 let in_cycle: HashSet<ActorId> = moved[start..].iter().copied().collect();
                 let mut stepped = false;
                 for a in (0..n).filter(|a| !in_cycle.contains(a)) {
-                    if try_step(s, a, &mut moved)? {
+                    if try_step(s, a, &mut moved, ch)? {
                         stepped = true;
                         break;
                     }
@@ -132,9 +137,9 @@ pub(crate) fn settle_with(
 }
 
 /// [`settle_with`], collecting the functions run.
-fn settle(m: &Model, s: &mut State) -> Result<Vec<Func>, Violation> {
+fn settle(m: &Model, s: &mut State, ch: &mut Chooser) -> Result<Vec<Func>, Violation> {
     let mut funcs = Vec::new();
-    settle_with(m, s, |_, info| funcs.push(info.func))?;
+    settle_with(m, s, ch, |_, info| funcs.push(info.func))?;
     Ok(funcs)
 }
 
@@ -148,8 +153,27 @@ fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
     }
 }
 
-/// Predict the observations of the program `order` (user actors only).
+/// The model of `sc` as the oracle runs it: any free driver tag is a choice (see
+/// [`crate::conform::choice`]), even where a server thread serves two tags of a queue — the
+/// explorer turns that off (a program waiting for one tag would hang when the request took
+/// the other); the oracle follows the kernel instead.
+pub fn oracle_model(
+    sc: &ublk_model::Scenario,
+    feat: ublk_model::Features,
+) -> Result<Model, String> {
+    let mut m = Model::new(sc, feat)?;
+    m.any_tag = true;
+    Ok(m)
+}
+
+/// Predict the observations of the program `order` (user actors only), each driver tag the
+/// one blk-mq gives in a sequential run.
 pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
+    predict_with(m, order, &mut Chooser::default())
+}
+
+/// [`predict`] with the tag choices of `ch`.
+pub fn predict_with(m: &Model, order: &[ActorId], ch: &mut Chooser) -> Result<Prediction, String> {
     let mut s = m.init();
     let mut steps = Vec::new();
     let fail = |steps, v| {
@@ -158,10 +182,12 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
             violation: Some(v),
         })
     };
-    if let Err(v) = settle(m, &mut s) {
+    if let Err(v) = settle(m, &mut s, ch) {
         return fail(steps, v);
     }
+    ch.end_action(m, &s);
     for (i, &a) in order.iter().enumerate() {
+        ch.start_action(i);
         if a as usize >= m.actors.len() || is_kernel_actor(m, a) {
             return Err(format!(
                 "action {i}: actor {a} is not a user actor of this scenario"
@@ -173,7 +199,7 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
         let mut result = None;
         let mut stepped = false;
         let observed = loop {
-            match m.apply(&mut s, a) {
+            match ch.apply(m, &mut s, a) {
                 Err(v) => {
                     steps.push(Predicted {
                         actor: name,
@@ -186,7 +212,7 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
                     stepped = true;
                     funcs.push(info.func);
                     result = info.result.or(result);
-                    match settle(m, &mut s) {
+                    match settle(m, &mut s, ch) {
                         Ok(f) => funcs.extend(f),
                         Err(v) => {
                             steps.push(Predicted {
@@ -233,6 +259,7 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
             (Observed::Done(None), Some(CmdSt::Done(res))) => Observed::Done(Some(res)),
             (o, _) => o,
         };
+        ch.end_action(m, &s);
         steps.push(Predicted {
             actor: name,
             funcs,

@@ -245,6 +245,7 @@ pub fn run_batch(
             verdict: Verdict::Error("no result: the run ended before this program".into()),
             verdict_text: "error: no result: the run ended before this program".into(),
             got: vec![],
+            followed: vec![],
             ms: 0.0,
         });
     }
