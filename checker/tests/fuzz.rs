@@ -275,6 +275,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -289,6 +290,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 gdf,
                 qu,
                 anz,
+                afb,
             )| {
                 DevConfig {
                     nr_queues,
@@ -304,6 +306,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     part_scan: false,
                     quiesce: qu,
                     auto_no_zc: anz,
+                    auto_fallback: afb,
                 }
             },
         );

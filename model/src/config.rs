@@ -90,6 +90,13 @@ pub struct DevConfig {
     /// `ublk_dev_support_zero_copy` tests).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_no_zc: bool,
+    /// AUTO_BUF_REG with `UBLK_AUTO_BUF_REG_FALLBACK` in every FETCH's and COMMIT's
+    /// `ublk_auto_buf_reg`: when the dispatch cannot register the request's buffer (the
+    /// index is taken, or past the ring's table), 7.2's `ublk_auto_buf_register` sets
+    /// `UBLK_IO_F_NEED_REG_BUF` in the I/O descriptor and hands the request to the server
+    /// without a buffer, instead of ending it with -EIO.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_fallback: bool,
 }
 
 impl DevConfig {
@@ -117,6 +124,7 @@ impl Default for DevConfig {
             part_scan: false,
             quiesce: false,
             auto_no_zc: false,
+            auto_fallback: false,
         }
     }
 }

@@ -138,15 +138,19 @@ impl Exec<'_> {
         }
         let mut auto_ok = false;
         if self.m.dev.copy == CopyMode::AutoBufReg {
-            // ublk_auto_buf_reg(): index = tag, no FALLBACK flag
-            if self.register_bvec(ring, tag, r, sl) != 0 {
+            // ublk_auto_buf_register(): index = tag
+            if self.register_bvec(ring, tag, r, sl) == 0 {
+                self.ghost_out(sl, r, 1)?;
+                let io = &mut self.s.slots[sl];
+                io.flags |= flag::AUTO_BUF_REG;
+                io.buf_ctx = Some(ring);
+                auto_ok = true;
+            } else if !self.m.dev.auto_fallback {
                 return self.end_request(r, EIO, "ublk_auto_buf_reg");
             }
-            self.ghost_out(sl, r, 1)?;
-            let io = &mut self.s.slots[sl];
-            io.flags |= flag::AUTO_BUF_REG;
-            io.buf_ctx = Some(ring);
-            auto_ok = true;
+            // else AUTO_BUF_REG_FALLBACK: ublk_auto_buf_reg_fallback() flags the iod
+            // NEED_REG_BUF, and ublk_auto_buf_io_setup() hands the request over as it is —
+            // no AUTO_BUF_REG flag, so COMMIT unregisters nothing
         }
         if self.m.dev.copy.needs_ref() {
             self.init_req_ref(sl, r, auto_ok)?;

@@ -107,6 +107,12 @@ impl Model {
                 sc.name
             ));
         }
+        if d.auto_fallback && d.copy != CopyMode::AutoBufReg {
+            return Err(format!(
+                "scenario {}: auto_fallback is a flag of AUTO_BUF_REG's descriptor",
+                sc.name
+            ));
+        }
         if d.quiesce && d.recovery == Recovery::None {
             // ublk_ctrl_add_dev: "UBLK_F_QUIESCE requires UBLK_F_USER_RECOVERY", -EINVAL
             return Err(format!(

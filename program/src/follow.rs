@@ -132,6 +132,7 @@ mod tests {
                 table_size: 2,
                 privileged: false,
                 quiesce: false,
+                auto_fallback: false,
             },
             threads: vec![
                 ThreadSpec {

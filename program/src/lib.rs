@@ -63,6 +63,10 @@ pub struct DevCfg {
     /// UBLK_F_QUIESCE (7.2; needs a recovery kind): the control task may send QUIESCE_DEV.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quiesce: bool,
+    /// AUTO_BUF_REG: FETCH and COMMIT carry `UBLK_AUTO_BUF_REG_FALLBACK` — a request whose
+    /// buffer cannot be registered reaches the server anyway (flagged NEED_REG_BUF).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_fallback: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,9 +155,13 @@ pub enum Act {
     BadType {
         tag: u16,
     },
-    /// READ_FIXED (READ request) / WRITE_FIXED (WRITE request) of 4 KiB with buffer `idx`.
+    /// READ_FIXED (READ request) / WRITE_FIXED (`write`: a WRITE request) of 4 KiB with
+    /// buffer `idx`: the direction of the request the model says is registered there (a
+    /// server knows which request it registered; with two tags the descriptors cannot tell).
     FixedIo {
         idx: u16,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        write: bool,
     },
     /// pread/pwrite on /dev/ublkcN for `tag` at byte `off` of the request, `len` bytes
     /// (default 4 KiB), in direction `dir` (default: the request's — pwrite for a READ, pread
@@ -223,7 +231,7 @@ impl Act {
             Act::Register { tag, idx } => format!("REGISTER_IO_BUF t{tag} idx {idx}"),
             Act::Unregister { tag, idx } => format!("UNREGISTER_IO_BUF t{tag} idx {idx}"),
             Act::BadType { tag } => format!("bad-type cmd t{tag}"),
-            Act::FixedIo { idx } => format!("READ/WRITE_FIXED idx {idx}"),
+            Act::FixedIo { idx, .. } => format!("READ/WRITE_FIXED idx {idx}"),
             Act::UserCopy { tag, off, len, dir } => {
                 let mut n = format!("user copy t{tag}");
                 if let Some(d) = dir {
@@ -477,6 +485,7 @@ mod tests {
                 table_size: 2,
                 privileged: false,
                 quiesce: false,
+                auto_fallback: false,
             },
             threads: vec![ThreadSpec {
                 name: "daemon".into(),

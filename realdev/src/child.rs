@@ -34,6 +34,9 @@ pub(crate) struct ChildCfg {
     /// UBLK_F_AUTO_BUF_REG: FETCH and COMMIT carry `{index: tag}` in `sqe->addr`.
     #[serde(default)]
     pub(crate) auto_buf_reg: bool,
+    /// With `auto_buf_reg`: `flags` = UBLK_AUTO_BUF_REG_FALLBACK.
+    #[serde(default)]
+    pub(crate) auto_fallback: bool,
     /// Keep CAP_SYS_ADMIN (a program of a privileged server: 6.12 scans partitions).
     #[serde(default)]
     pub(crate) privileged: bool,
@@ -189,6 +192,11 @@ pub fn serve_child() -> i32 {
             table: cfg.table_size,
             depth: cfg.depth,
             auto: cfg.auto_buf_reg,
+            auto_flags: if cfg.auto_fallback {
+                UBLK_AUTO_BUF_REG_FALLBACK
+            } else {
+                0
+            },
         };
         thread::Builder::new()
             .name(format!("srv{idx}"))
@@ -291,6 +299,8 @@ pub(crate) struct ThreadCfg {
     pub(crate) table: u16,
     pub(crate) depth: u16,
     pub(crate) auto: bool,
+    /// `ublk_auto_buf_reg.flags`.
+    pub(crate) auto_flags: u8,
 }
 
 pub(crate) fn server_thread(
@@ -446,13 +456,13 @@ pub(crate) fn server_thread(
                     UBLK_U_IO_FETCH_REQ,
                     io(tag, 0, addr(tag, buf)),
                     ud,
-                    auto.then_some(tag as u64),
+                    auto.then_some(tag as u64 | (t.auto_flags as u64) << 16),
                 ),
                 Act::Commit { tag, result, buf } => r.push_ud_addr(
                     UBLK_U_IO_COMMIT_AND_FETCH_REQ,
                     io(tag, result, addr(tag, buf)),
                     ud,
-                    auto.then_some(tag as u64),
+                    auto.then_some(tag as u64 | (t.auto_flags as u64) << 16),
                 ),
                 Act::NeedGetData { tag } => {
                     r.push_ud(UBLK_U_IO_NEED_GET_DATA, io(tag, 0, addr(tag, true)), ud)
@@ -468,11 +478,8 @@ pub(crate) fn server_thread(
                     io(tag, 0, 0),
                     ud,
                 ),
-                Act::FixedIo { idx } => {
-                    // direction of the request the buffer was registered for: tag 0's
-                    // descriptor is the best guess with one registered request
-                    let write = (0..depth).any(|t| desc.get(t).op() == UBLK_IO_OP_WRITE)
-                        && !(0..depth).any(|t| desc.get(t).op() == UBLK_IO_OP_READ);
+                Act::FixedIo { idx, write } => {
+                    // the direction of the request registered at `idx` (the program says)
                     let sqe = if write {
                         null.as_ref().map(|f| {
                             opcode::WriteFixed::new(

@@ -104,6 +104,7 @@ pub(crate) fn child_cfg(p: &Program, process: u8, dev_id: u32) -> ChildCfg {
         queues: servers.iter().map(|&(i, _)| p.threads[i].queue).collect(),
         servers,
         auto_buf_reg: p.dev.copy.auto_buf_reg(),
+        auto_fallback: p.dev.auto_fallback,
         privileged: p.dev.privileged,
     }
 }

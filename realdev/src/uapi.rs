@@ -80,6 +80,9 @@ pub const UBLK_F_ZONED: u64 = 1 << 8;
 pub const UBLK_F_USER_RECOVERY_FAIL_IO: u64 = 1 << 9;
 pub const UBLK_F_UPDATE_SIZE: u64 = 1 << 10;
 pub const UBLK_F_AUTO_BUF_REG: u64 = 1 << 11;
+/// `ublk_auto_buf_reg.flags`: a request whose buffer cannot be registered still reaches the
+/// server, with UBLK_IO_F_NEED_REG_BUF in its descriptor.
+pub const UBLK_AUTO_BUF_REG_FALLBACK: u8 = 1 << 0;
 pub const UBLK_F_QUIESCE: u64 = 1 << 12;
 pub const UBLK_F_PER_IO_DAEMON: u64 = 1 << 13;
 pub const UBLK_F_BUF_REG_OFF_DAEMON: u64 = 1 << 14;

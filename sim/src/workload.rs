@@ -225,6 +225,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         part_scan: false,
         quiesce: false,
         auto_no_zc: false,
+        auto_fallback: false,
     };
     let mut actors = Vec::new();
     let mut weights = Vec::new();

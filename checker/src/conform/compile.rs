@@ -127,6 +127,20 @@ pub(crate) fn mid_op(m: &Model, s: &State, a: ActorId) -> bool {
     }
 }
 
+/// Is the request whose buffer sits at index `idx` of server `a`'s ring a WRITE?
+fn registered_write(m: &Model, s: &State, a: ActorId, idx: u8) -> bool {
+    let Kind::Server { ring, .. } = m.actors[a as usize].kind else {
+        return false;
+    };
+    let node = s.rings[ring as usize]
+        .table
+        .get(idx as usize)
+        .copied()
+        .flatten();
+    node.and_then(|n| s.nodes[n as usize].as_ref())
+        .is_some_and(|n| s.reqs[n.rq as usize].write)
+}
+
 /// The action an actor's next operation is, from the state before it.
 fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
     let st = &s.actors[a as usize];
@@ -158,7 +172,10 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
                     idx: idx as u16,
                 },
                 Op::BadType { tag, .. } => Act::BadType { tag: tag as u16 },
-                Op::FixedIo { idx } => Act::FixedIo { idx: idx as u16 },
+                Op::FixedIo { idx } => Act::FixedIo {
+                    idx: idx as u16,
+                    write: registered_write(m, s, a, idx),
+                },
                 Op::UserCopy {
                     tag, off, len, dir, ..
                 } => Act::UserCopy {
@@ -255,6 +272,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         table_size: d.table_size as u16,
         privileged: d.part_scan,
         quiesce: d.quiesce,
+        auto_fallback: d.auto_fallback,
     })
 }
 

@@ -494,6 +494,8 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         auto_buf_reg_without_zero_copy("auto-buf-reg-no-zc-7.2"),
         crate::conform::corpus_ucopy::ucopy_offsets(Preset::K72, "user-copy-offsets-7.2"),
         crate::conform::corpus_tags::two_reads_per_io_daemons("two-reads-per-io-daemons-7.2"),
+        crate::conform::corpus_auto::fallback(true, "auto-buf-reg-fallback-7.2"),
+        crate::conform::corpus_auto::fallback(false, "auto-buf-reg-no-fallback-7.2"),
     ]
 }
 
@@ -510,6 +512,7 @@ fn auto_buf_reg_without_zero_copy(id: &str) -> ModelProgram {
             DevConfig {
                 copy: CopyMode::AutoBufReg,
                 auto_no_zc: true,
+                auto_fallback: false,
                 ..DevConfig::default()
             },
             vec![

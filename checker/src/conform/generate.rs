@@ -431,6 +431,7 @@ fn generate_attempt(
             part_scan: false,
             quiesce: false,
             auto_no_zc: false,
+            auto_fallback: false,
         },
         actors,
     };

@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod confirm_log;
 pub mod corpus;
 mod corpus_612;
+mod corpus_auto;
 pub mod corpus_recovery;
 mod corpus_tags;
 mod corpus_ucopy;

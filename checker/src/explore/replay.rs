@@ -134,7 +134,11 @@ pub struct Verified {
 pub fn verify(t: &Trace, prefix: bool) -> Result<Verified, String> {
     let preset = Preset::from_name(&t.header.preset)
         .ok_or_else(|| format!("unknown preset {}", t.header.preset))?;
-    let m = Model::new(&t.header.scenario, t.header.features)?;
+    let mut m = Model::new(&t.header.scenario, t.header.features)?;
+    // a sequential (conformance) trace follows the kernel's choice of driver tag, which
+    // may be any free tag even where a server thread serves two tags (see
+    // `conform::oracle::oracle_model`)
+    m.any_tag |= t.header.engine == "sequential";
     let inv = t.header.state_invariants;
     let outcome = match &t.outcome {
         Some(o) => o.clone(),

@@ -127,9 +127,16 @@ pub enum Fault {
     /// A management tool resizes the device (UPDATE_SIZE, 6.14+) before START_DEV, while
     /// it is LIVE, and after STOP_DEV when the configuration stops it.
     Resize,
+    /// Auto-buf-reg: before each COMMIT the server REGISTERs the request's buffer by hand at
+    /// the other tag's index (and UNREGISTERs it), so a request dispatched meanwhile finds
+    /// its automatic index taken: without FALLBACK the dispatch ends it with -EIO.
+    AutoCollide,
+    /// [`Fault::AutoCollide`] with `UBLK_AUTO_BUF_REG_FALLBACK`: the request reaches the
+    /// server without a buffer.
+    AutoFallback,
 }
 
-const FAULTS: [Fault; 16] = [
+const FAULTS: [Fault; 18] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -146,6 +153,8 @@ const FAULTS: [Fault; 16] = [
     Fault::KillStartTwice,
     Fault::Quiesce,
     Fault::Resize,
+    Fault::AutoCollide,
+    Fault::AutoFallback,
 ];
 
 impl Fault {
@@ -167,6 +176,8 @@ impl Fault {
             Fault::KillStartTwice => "kill-starttwice",
             Fault::Quiesce => "quiesce",
             Fault::Resize => "resize",
+            Fault::AutoCollide => "autocollide",
+            Fault::AutoFallback => "autofallback",
         }
     }
 
@@ -176,7 +187,9 @@ impl Fault {
             Fault::OffloadDeath => offload,
             Fault::GetDataFail => data == Data::CopyNgd,
             Fault::NoBufferFetch => data == Data::Copy,
-            Fault::BadAutoFetch => data == Data::AutoBufReg,
+            Fault::BadAutoFetch | Fault::AutoCollide | Fault::AutoFallback => {
+                data == Data::AutoBufReg
+            }
             _ => true,
         }
     }
@@ -251,6 +264,7 @@ impl Shape {
             part_scan: false,
             quiesce: self.fault == Fault::Quiesce,
             auto_no_zc: false,
+            auto_fallback: self.fault == Fault::AutoFallback,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();
@@ -262,8 +276,9 @@ impl Shape {
         } else {
             tags.iter().map(|&t| (0, vec![t])).collect()
         };
+        let collide = matches!(self.fault, Fault::AutoCollide | Fault::AutoFallback);
         for (i, (q, ts)) in threads.iter().enumerate() {
-            let mut prog = serving_loop(self.data, *q, ts);
+            let mut prog = serving_loop_with(self.data, *q, ts, collide);
             if self.fault == Fault::NoBufferFetch && i == 0 {
                 prog[0] = Op::Fetch {
                     q: *q,
@@ -308,7 +323,7 @@ impl Shape {
                 actors.push(ActorSpec::RecoveryServer {
                     name: format!("new-daemon{i}"),
                     fixed_file: self.fixed,
-                    prog: serving_loop(self.data, *q, ts),
+                    prog: serving_loop_with(self.data, *q, ts, collide),
                 });
             }
         }
@@ -364,7 +379,9 @@ impl Shape {
             | Fault::NoBufferFetch
             | Fault::BadAutoFetch
             | Fault::Quiesce
-            | Fault::Resize => {}
+            | Fault::Resize
+            | Fault::AutoCollide
+            | Fault::AutoFallback => {}
         }
         Scenario {
             name: self.name(),
@@ -382,6 +399,12 @@ impl Shape {
 /// A per-queue daemon waits for its tags in order (the model's wait names its tag; a real
 /// server waits for any CQE), so with two tags it serves tag 0's request before tag 1's.
 pub(crate) fn serving_loop(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
+    serving_loop_with(data, q, tags, false)
+}
+
+/// [`serving_loop`]; `collide` (auto-buf-reg): each request's buffer is also REGISTERed by
+/// hand at the other tag's index, then UNREGISTERed, before the COMMIT.
+fn serving_loop_with(data: Data, q: u8, tags: &[u8], collide: bool) -> Vec<Op> {
     let buf = data == Data::Copy;
     let mut prog: Vec<Op> = tags.iter().map(|&t| Op::Fetch { q, tag: t, buf }).collect();
     for &t in tags {
@@ -405,6 +428,14 @@ pub(crate) fn serving_loop(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
                 Op::WaitCqe { q, tag: t },
                 commit,
             ],
+            Data::AutoBufReg if collide => {
+                let idx = (t + 1) % 2;
+                vec![
+                    Op::Register { q, tag: t, idx },
+                    Op::Unregister { q, tag: t, idx },
+                    commit,
+                ]
+            }
             Data::Copy | Data::AutoBufReg => vec![commit],
         };
         // wait, Loop→serve, exit, serve: body…, Loop→next, exit (a COMMIT refused — e.g.
@@ -501,6 +532,9 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                             }
                             // s1 takes depth 2 only where one tag cannot show it: a second
                             // FETCH of a slot is refused once a depth-1 queue is ready (B-5)
+                            // (an automatic registration's index collision needs two tags in
+                            // one ring, a per-queue daemon: s2, whose per-queue daemons still
+                            // wait for their tags in order — the L1 artefact of Limits)
                             if level == Level::S1
                                 && depth == 2
                                 && (fault != Fault::DoubleFetch || per_queue || offload)
@@ -592,7 +626,7 @@ mod tests {
             .into_iter()
             .filter(|s| s.queues == 2)
             .collect();
-        assert_eq!(q2.len(), 388);
+        assert_eq!(q2.len(), 392);
         for sh in &q2 {
             let sc = sh.scenario();
             assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));

@@ -304,6 +304,7 @@ fn a_612_user_copy_on_a_copy_device_is_einval_even_on_an_owned_request() {
 }
 
 mod auto_only;
+mod fallback;
 mod k72;
 mod quiesce;
 mod set_size;

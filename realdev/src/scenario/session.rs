@@ -104,6 +104,7 @@ impl Session {
                 .map(|q| (base + q, false))
                 .collect(),
             auto_buf_reg: false,
+            auto_fallback: false,
             privileged: false,
             queues: (0..self.queues).collect(),
         };

@@ -126,7 +126,8 @@ fn act_c(a: &Act) -> (&'static str, u16, u16, i32, bool, bool) {
         Act::Register { tag, idx } => ("A_REGISTER", tag, idx, 0, false, false),
         Act::Unregister { tag, idx } => ("A_UNREGISTER", tag, idx, 0, false, false),
         Act::BadType { tag } => ("A_BAD_TYPE", tag, 0, 0, false, false),
-        Act::FixedIo { idx } => ("A_FIXED_IO", 0, idx, 0, false, false),
+        // the direction travels as `buf` (1: WRITE_FIXED)
+        Act::FixedIo { idx, write } => ("A_FIXED_IO", 0, idx, 0, write, false),
         // the offset travels as the result field, the direction as idx (0: the request's,
         // 1: pread, 2: pwrite); the length in the step's `ulen` (see `tables`)
         Act::UserCopy { tag, off, dir, .. } => {
@@ -203,6 +204,8 @@ fn tables(p: &Program, timeout_ms: u64) -> Result<String, String> {
     );
     let _ = writeln!(w, "#define PRIVILEGED {}", d.privileged as u8);
     let _ = writeln!(w, "#define AUTO_BUF_REG {}", d.copy.auto_buf_reg() as u8);
+    // ublk_auto_buf_reg.flags: UBLK_AUTO_BUF_REG_FALLBACK
+    let _ = writeln!(w, "#define AUTO_BUF_REG_FALLBACK {}", d.auto_fallback as u8);
     let holder = p.threads.iter().any(|t| t.kind == ThreadKind::FdHolder);
     let _ = writeln!(w, "#define HAS_FD_HOLDER {}", holder as u8);
     let _ = writeln!(w, "#define STEP_TIMEOUT_MS {timeout_ms}\n");

@@ -93,17 +93,10 @@ static void push_uring_cmd(struct server *s, uint8_t *sqe, uint32_t op, int tag,
 }
 
 /* READ/WRITE_FIXED of 4 KiB with buffer `idx`: read /dev/zero into a READ request's buffer,
- * write a WRITE request's buffer to /dev/null (the direction of the request the buffer was
- * registered for: every descriptor's op, the best guess with one registered request) */
-static void push_fixed(uint8_t *sqe, int idx, int zero, int null, int step)
+ * write a WRITE request's buffer to /dev/null (`write`: the direction of the request the
+ * model says is registered at `idx`) */
+static void push_fixed(uint8_t *sqe, int idx, int write, int zero, int null, int step)
 {
-	int write = 0, read = 0;
-	for (int t = 0; t < DEPTH; t++) {
-		uint32_t op = srv_desc[t].op_flags & 0xff;
-		write |= op == UBLK_IO_OP_WRITE;
-		read |= op == UBLK_IO_OP_READ;
-	}
-	write = write && !read;
 	sqe[0] = write ? IORING_OP_WRITE_FIXED : IORING_OP_READ_FIXED;
 	*(int32_t *)(sqe + 4) = write ? null : zero;
 	*(uint32_t *)(sqe + 24) = IO_BYTES;
@@ -199,7 +192,7 @@ static void *server_thread(void *arg)
 				continue;
 			}
 			uint64_t buf = st->buf && st->tag < DEPTH ? (uint64_t)(uintptr_t)bufs[st->tag] : 0;
-			uint64_t auto_reg = AUTO_BUF_REG ? (uint64_t)st->tag : 0;
+			uint64_t auto_reg = AUTO_BUF_REG ? (uint64_t)st->tag | (uint64_t)AUTO_BUF_REG_FALLBACK << 16 : 0;
 			switch (st->act) {
 			case A_FETCH:
 				push_uring_cmd(s, sqe, UBLK_U_IO_FETCH_REQ, st->tag, 0, buf, auto_reg, i);
@@ -223,7 +216,7 @@ static void *server_thread(void *arg)
 				push_uring_cmd(s, sqe, BAD_TYPE_IO_CMD, st->tag, 0, 0, 0, i);
 				break;
 			case A_FIXED_IO:
-				push_fixed(sqe, st->idx, zero, null, i);
+				push_fixed(sqe, st->idx, st->buf, zero, null, i);
 				break;
 			default:
 				ring.pending--;
