@@ -16,6 +16,10 @@ use crate::{Act, Expect, Program};
 impl Act {
     /// The driver tag this action names, if any.
     pub fn tag(&self) -> Option<u16> {
+        self.clone().tag_mut().map(|t| *t)
+    }
+
+    fn tag_mut(&mut self) -> Option<&mut u16> {
         match self {
             Act::Fetch { tag, .. }
             | Act::Commit { tag, .. }
@@ -24,22 +28,14 @@ impl Act {
             | Act::Unregister { tag, .. }
             | Act::BadType { tag }
             | Act::UserCopy { tag, .. }
-            | Act::WaitCqe { tag } => Some(*tag),
+            | Act::WaitCqe { tag } => Some(tag),
             _ => None,
         }
     }
 
     fn swap_tag(&mut self, t: u16, u: u16) {
-        let tag = match self {
-            Act::Fetch { tag, .. }
-            | Act::Commit { tag, .. }
-            | Act::NeedGetData { tag }
-            | Act::Register { tag, .. }
-            | Act::Unregister { tag, .. }
-            | Act::BadType { tag }
-            | Act::UserCopy { tag, .. }
-            | Act::WaitCqe { tag } => tag,
-            _ => return,
+        let Some(tag) = self.tag_mut() else {
+            return;
         };
         if *tag == t {
             *tag = u;
@@ -124,15 +120,8 @@ mod tests {
         Program {
             id: "p".into(),
             dev: DevCfg {
-                queues: 1,
                 depth: 2,
-                copy: CopyKind::ZeroCopy,
-                need_get_data: false,
-                recovery: RecoveryKind::None,
-                table_size: 2,
-                privileged: false,
-                quiesce: false,
-                auto_fallback: false,
+                ..DevCfg::default()
             },
             threads: vec![
                 ThreadSpec {

@@ -69,6 +69,23 @@ pub struct DevCfg {
     pub auto_fallback: bool,
 }
 
+/// One queue of depth 1, zero copy, no recovery, a buffer table of 2: the smallest device.
+impl Default for DevCfg {
+    fn default() -> Self {
+        DevCfg {
+            queues: 1,
+            depth: 1,
+            copy: CopyKind::ZeroCopy,
+            need_get_data: false,
+            recovery: RecoveryKind::None,
+            table_size: 2,
+            privileged: false,
+            quiesce: false,
+            auto_fallback: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ThreadKind {
     /// A server thread with its own io ring, in server process `process`: 0 is the server
@@ -476,17 +493,7 @@ mod tests {
     fn prog() -> Program {
         Program {
             id: "t".into(),
-            dev: DevCfg {
-                queues: 1,
-                depth: 1,
-                copy: CopyKind::ZeroCopy,
-                need_get_data: false,
-                recovery: RecoveryKind::None,
-                table_size: 2,
-                privileged: false,
-                quiesce: false,
-                auto_fallback: false,
-            },
+            dev: DevCfg::default(),
             threads: vec![ThreadSpec {
                 name: "daemon".into(),
                 kind: ThreadKind::Server {

@@ -50,6 +50,11 @@ pub struct ConformArgs {
     /// must report a hang there and still finish.
     #[arg(long, hide = true)]
     pub hang: bool,
+    /// Test hook: every program that lets the kernel choose a driver tag is written for the
+    /// other tag at its first choice (the model's second alternative, not the sbitmap's
+    /// pick): the executor must follow the kernel back, and the run must still conform.
+    #[arg(long, hide = true)]
+    pub contrary_tags: bool,
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
     /// Do not shrink divergent programs.
@@ -96,11 +101,26 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
             .collect(),
     };
     let mut programs: Vec<Program> = Vec::new();
+    let mut contrary = 0;
     for mp in &models {
-        programs.push(
-            compile::compile(mp, feat)
-                .map_err(anyhow::Error::msg)?
-                .program,
+        let written_against = match a.contrary_tags {
+            true => crate::conform::choice::contrary(mp, feat),
+            false => None,
+        };
+        contrary += written_against.is_some() as usize;
+        programs.push(match written_against {
+            Some(p) => p,
+            None => {
+                compile::compile(mp, feat)
+                    .map_err(anyhow::Error::msg)?
+                    .program
+            }
+        });
+    }
+    if a.contrary_tags {
+        eprintln!(
+            "note: --contrary-tags: {contrary} programs are written for another tag than the \
+             kernel's pick"
         );
     }
     if let Some(step) = a.perturb {

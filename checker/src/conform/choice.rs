@@ -197,6 +197,19 @@ fn swap_ops(mp: &ModelProgram, boundary: &[u16], q: u8, t: u8, u: u8) -> ModelPr
     mp
 }
 
+/// `mp` written for the model's second alternative at its first tag choice (the request on
+/// another tag than the sbitmap's pick; later choices the sbitmap's), if it has a choice
+/// with another tag: the `--contrary-tags` test hook, which makes the executor follow the
+/// kernel back on every such program.
+pub fn contrary(mp: &ModelProgram, feat: Features) -> Option<Program> {
+    let (_, points) = compile_with(mp, feat, &[]).ok()?;
+    let pt = points.first()?;
+    let u = *pt.tags.get(1)?;
+    let swapped = swap_ops(mp, &pt.boundary, pt.q, pt.tags[0], u);
+    let (c, _) = compile_with(&swapped, feat, &[1]).ok()?;
+    Some(c.program)
+}
+
 /// At most this many choice points in a program the generator sends (2^n runs to check).
 const MAX_POINTS: usize = 6;
 

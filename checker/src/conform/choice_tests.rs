@@ -4,47 +4,29 @@ use crate::conform::choice::followable;
 use crate::conform::compile::*;
 use crate::conform::corpus::program;
 use crate::conform::generate::generate_one;
-use crate::scenarios::dsl::{sc, server};
+use crate::scenarios::dsl::{commit, control, fetch, sc, server, submit, wait};
 use std::collections::HashSet;
-use ublk_model::{ActorSpec, Bio, CopyMode, CtrlOp, DevConfig, Op, Preset};
+use ublk_model::{Bio, CopyMode, CtrlOp, DevConfig, Preset};
 use ublk_program::{Act, Expect};
 
 const K72: Preset = Preset::K72;
 
 /// A depth-2 zero-copy device whose daemon FETCHes both tags on one ring; one READ; the daemon
-/// waits for tag `wait`'s CQE, commits it, and the read completes.
-fn per_queue_daemon(wait: u8, helper_fetches_t1: bool) -> ModelProgram {
-    let fetch = |tag| Op::Fetch {
-        q: 0,
-        tag,
-        buf: false,
-    };
-    let mut daemon = vec![fetch(0)];
+/// waits for tag `t`'s CQE, commits it, and the read completes.
+fn per_queue_daemon(t: u8, helper_fetches_t1: bool) -> ModelProgram {
+    let mut daemon = vec![fetch(0, false)];
     if !helper_fetches_t1 {
-        daemon.push(fetch(1));
+        daemon.push(fetch(1, false));
     }
-    daemon.extend([
-        Op::WaitCqe { q: 0, tag: wait },
-        Op::Commit {
-            q: 0,
-            tag: wait,
-            result: 4096,
-            buf: false,
-        },
-    ]);
+    daemon.extend([wait(t), commit(t, 4096, false)]);
     let mut actors = vec![server("daemon", false, daemon)];
     let mut names = vec!["daemon", "daemon"];
     if helper_fetches_t1 {
-        actors.push(server("helper", false, vec![fetch(1)]));
+        actors.push(server("helper", false, vec![fetch(1, false)]));
         names = vec!["daemon", "helper"];
     }
-    actors.push(ActorSpec::Submitter {
-        q: 0,
-        bios: vec![Bio::Read],
-    });
-    actors.push(ActorSpec::Control {
-        prog: vec![CtrlOp::StartDev],
-    });
+    actors.push(submit(&[Bio::Read]));
+    actors.push(control(&[CtrlOp::StartDev]));
     names.extend(["control", "submitter0", "daemon", "daemon", "submitter0"]);
     let s = sc(
         "tag-choice",
@@ -133,27 +115,13 @@ fn generated_depth_2_programs_with_bios_are_followable() {
 /// to the sbitmap's `cleared` mask when it ends, so the second request takes tag 1 although
 /// tag 0 is free (lib/sbitmap.c: deferred clear; the lowest bit of the word otherwise).
 fn two_reads_in_a_row(second_wait: u8) -> ModelProgram {
-    let fetch = |tag| Op::Fetch {
-        q: 0,
-        tag,
-        buf: false,
-    };
-    let commit = |tag| Op::Commit {
-        q: 0,
-        tag,
-        result: 4096,
-        buf: false,
-    };
     let daemon = vec![
-        fetch(0),
-        fetch(1),
-        Op::WaitCqe { q: 0, tag: 0 },
-        commit(0),
-        Op::WaitCqe {
-            q: 0,
-            tag: second_wait,
-        },
-        commit(second_wait),
+        fetch(0, false),
+        fetch(1, false),
+        wait(0),
+        commit(0, 4096, false),
+        wait(second_wait),
+        commit(second_wait, 4096, false),
     ];
     let s = sc(
         "two-reads",
@@ -165,13 +133,8 @@ fn two_reads_in_a_row(second_wait: u8) -> ModelProgram {
         },
         vec![
             server("daemon", false, daemon),
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read, Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev],
-            },
+            submit(&[Bio::Read, Bio::Read]),
+            control(&[CtrlOp::StartDev]),
         ],
     );
     let names = [

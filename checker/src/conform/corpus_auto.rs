@@ -2,7 +2,7 @@
 
 use crate::conform::compile::ModelProgram;
 use crate::conform::corpus::program;
-use crate::scenarios::dsl::{sc, server};
+use crate::scenarios::dsl::{commit, control, fetch, reg, sc, server, submit, unreg, wait};
 use ublk_model::config::*;
 use ublk_model::Preset;
 
@@ -14,40 +14,11 @@ use ublk_model::Preset;
 /// and B ends; without, `ublk_auto_buf_register` ends B with -EIO and FETCH t1 stays queued.
 /// The daemon then UNREGISTERs index 1 and commits A; STOP_DEV; exit.
 pub(crate) fn fallback(fallback: bool, id: &str) -> ModelProgram {
-    let fetch = |tag| Op::Fetch {
-        q: 0,
-        tag,
-        buf: false,
-    };
-    let commit = |tag| Op::Commit {
-        q: 0,
-        tag,
-        result: 4096,
-        buf: false,
-    };
-    let wait = |tag| Op::WaitCqe { q: 0, tag };
-    let mut daemon = vec![
-        fetch(0),
-        fetch(1),
-        wait(0),
-        Op::Register {
-            q: 0,
-            tag: 0,
-            idx: 1,
-        },
-    ];
+    let mut daemon = vec![fetch(0, false), fetch(1, false), wait(0), reg(0, 1)];
     if fallback {
-        daemon.extend([wait(1), commit(1)]);
+        daemon.extend([wait(1), commit(1, 4096, false)]);
     }
-    daemon.extend([
-        Op::Unregister {
-            q: 0,
-            tag: 0,
-            idx: 1,
-        },
-        commit(0),
-        Op::Exit,
-    ]);
+    daemon.extend([unreg(0, 1), commit(0, 4096, false), Op::Exit]);
     let s = sc(
         if fallback {
             "auto-buf-reg-fallback"
@@ -63,17 +34,9 @@ pub(crate) fn fallback(fallback: bool, id: &str) -> ModelProgram {
         },
         vec![
             server("daemon", true, daemon),
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-            },
+            submit(&[Bio::Read]),
+            submit(&[Bio::Read]),
+            control(&[CtrlOp::StartDev, CtrlOp::StopDev]),
         ],
     );
     let (d, a, b, c) = ("daemon", "submitter0", "submitter1", "control");

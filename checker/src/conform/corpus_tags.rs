@@ -2,7 +2,7 @@
 
 use crate::conform::compile::ModelProgram;
 use crate::conform::corpus::program;
-use crate::scenarios::dsl::{sc, server};
+use crate::scenarios::dsl::{commit, control, fetch, sc, server, submit, wait};
 use ublk_model::config::*;
 use ublk_model::Preset;
 
@@ -15,18 +15,7 @@ use ublk_model::Preset;
 /// in for the other, so the executor cannot follow another choice: the prediction must be
 /// the kernel's.
 pub(crate) fn two_reads_per_io_daemons(id: &str) -> ModelProgram {
-    let fetch = |tag| Op::Fetch {
-        q: 0,
-        tag,
-        buf: false,
-    };
-    let commit = |tag| Op::Commit {
-        q: 0,
-        tag,
-        result: 4096,
-        buf: false,
-    };
-    let wait = |tag| Op::WaitCqe { q: 0, tag };
+    let serve = |tag| [fetch(tag, false), wait(tag), commit(tag, 4096, false)];
     let s = sc(
         "two-reads-per-io-daemons",
         "two reads in a row on per-io daemons: the second takes tag 1",
@@ -36,15 +25,10 @@ pub(crate) fn two_reads_per_io_daemons(id: &str) -> ModelProgram {
             ..DevConfig::default()
         },
         vec![
-            server("daemon", true, vec![fetch(0), wait(0), commit(0), Op::Exit]),
-            server("helper", true, vec![fetch(1), wait(1), commit(1)]),
-            ActorSpec::Submitter {
-                q: 0,
-                bios: vec![Bio::Read, Bio::Read],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
-            },
+            server("daemon", true, [&serve(0)[..], &[Op::Exit]].concat()),
+            server("helper", true, serve(1).to_vec()),
+            submit(&[Bio::Read, Bio::Read]),
+            control(&[CtrlOp::StartDev, CtrlOp::StopDev]),
         ],
     );
     let (d, h, b, c) = ("daemon", "helper", "submitter0", "control");
