@@ -175,3 +175,50 @@ fn the_second_request_takes_the_tag_the_first_did_not_free_yet() {
     let (c0, _) = compile_with(&two_reads_in_a_row(0), f, &[]).unwrap();
     assert_eq!(c0.program.steps[8].expect, Expect::Blocks);
 }
+
+/// With an I/O scheduler a requeued request gives its driver tag back and the requeue work
+/// takes a free one again: a choice point of the requeue work. A WRITE committed with 0 bytes
+/// is requeued (a partial completion); tag 0 is then parked in the sbitmap's `cleared`, so
+/// the re-dispatch takes tag 1.
+#[test]
+fn the_requeue_work_chooses_a_tag_too() {
+    use crate::conform::oracle::{oracle_model, predict_with, Chooser};
+    let daemon = vec![
+        fetch(0, true),
+        fetch(1, true),
+        wait(0),
+        commit(0, 0, true),
+        wait(1),
+    ];
+    let s = sc(
+        "requeue-choice",
+        "a requeued request re-dispatched by the requeue work",
+        DevConfig {
+            depth: 2,
+            copy: CopyMode::Copy,
+            elevator: true,
+            ..DevConfig::default()
+        },
+        vec![
+            server("daemon", true, daemon),
+            submit(&[Bio::Write]),
+            control(&[CtrlOp::StartDev]),
+        ],
+    );
+    let m = oracle_model(&s, K72.features()).unwrap();
+    let id = |n| m.actor_id(n).unwrap();
+    let (d, b, c) = (id("daemon"), id("submitter0"), id("control"));
+    let mut ch = Chooser::default();
+    let p = predict_with(&m, &[d, d, c, b, d, d, d], &mut ch).unwrap();
+    assert!(p.violation.is_none());
+    let requeue = ch
+        .points
+        .iter()
+        .find(|pt| pt.pos == Some(5))
+        .expect("a choice at the COMMIT's requeue");
+    assert_eq!(requeue.tags, vec![1, 0], "the sbitmap's pick first");
+    assert_eq!(
+        p.steps[6].observed,
+        crate::conform::oracle::Observed::Done(Some(0))
+    );
+}
