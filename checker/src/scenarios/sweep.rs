@@ -134,9 +134,13 @@ pub enum Fault {
     /// [`Fault::AutoCollide`] with `UBLK_AUTO_BUF_REG_FALLBACK`: the request reaches the
     /// server without a buffer.
     AutoFallback,
+    /// [`Fault::AutoCollide`] on a device without `UBLK_F_SUPPORT_ZERO_COPY`
+    /// (`DevConfig::auto_no_zc`): the dispatch registers, the server's own REGISTER and
+    /// UNREGISTER are -EINVAL.
+    AutoNoZc,
 }
 
-const FAULTS: [Fault; 18] = [
+const FAULTS: [Fault; 19] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -155,6 +159,7 @@ const FAULTS: [Fault; 18] = [
     Fault::Resize,
     Fault::AutoCollide,
     Fault::AutoFallback,
+    Fault::AutoNoZc,
 ];
 
 impl Fault {
@@ -178,6 +183,7 @@ impl Fault {
             Fault::Resize => "resize",
             Fault::AutoCollide => "autocollide",
             Fault::AutoFallback => "autofallback",
+            Fault::AutoNoZc => "autonozc",
         }
     }
 
@@ -187,7 +193,7 @@ impl Fault {
             Fault::OffloadDeath => offload,
             Fault::GetDataFail => data == Data::CopyNgd,
             Fault::NoBufferFetch => data == Data::Copy,
-            Fault::BadAutoFetch | Fault::AutoCollide | Fault::AutoFallback => {
+            Fault::BadAutoFetch | Fault::AutoCollide | Fault::AutoFallback | Fault::AutoNoZc => {
                 data == Data::AutoBufReg
             }
             _ => true,
@@ -263,7 +269,7 @@ impl Shape {
             bad_auto_fetch: self.fault == Fault::BadAutoFetch,
             part_scan: false,
             quiesce: self.fault == Fault::Quiesce,
-            auto_no_zc: false,
+            auto_no_zc: self.fault == Fault::AutoNoZc,
             auto_fallback: self.fault == Fault::AutoFallback,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
@@ -276,7 +282,10 @@ impl Shape {
         } else {
             tags.iter().map(|&t| (0, vec![t])).collect()
         };
-        let collide = matches!(self.fault, Fault::AutoCollide | Fault::AutoFallback);
+        let collide = matches!(
+            self.fault,
+            Fault::AutoCollide | Fault::AutoFallback | Fault::AutoNoZc
+        );
         for (i, (q, ts)) in threads.iter().enumerate() {
             let mut prog = serving_loop_with(self.data, *q, ts, collide);
             if self.fault == Fault::NoBufferFetch && i == 0 {
@@ -381,7 +390,8 @@ impl Shape {
             | Fault::Quiesce
             | Fault::Resize
             | Fault::AutoCollide
-            | Fault::AutoFallback => {}
+            | Fault::AutoFallback
+            | Fault::AutoNoZc => {}
         }
         Scenario {
             name: self.name(),
@@ -626,7 +636,7 @@ mod tests {
             .into_iter()
             .filter(|s| s.queues == 2)
             .collect();
-        assert_eq!(q2.len(), 392);
+        assert_eq!(q2.len(), 394);
         for sh in &q2 {
             let sc = sh.scenario();
             assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));
