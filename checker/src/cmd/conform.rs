@@ -101,6 +101,8 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
             .collect(),
     };
     let mut programs: Vec<Program> = Vec::new();
+    // the kernel's tag choices of each program (see ublk_program::follow)
+    let mut points = Vec::new();
     let mut contrary = 0;
     for mp in &models {
         let written_against = match a.contrary_tags {
@@ -108,14 +110,9 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
             false => None,
         };
         contrary += written_against.is_some() as usize;
-        programs.push(match written_against {
-            Some(p) => p,
-            None => {
-                compile::compile(mp, feat)
-                    .map_err(anyhow::Error::msg)?
-                    .program
-            }
-        });
+        let (c, pts) = compile::compile_with(mp, feat, &[]).map_err(anyhow::Error::msg)?;
+        points.push(pts);
+        programs.push(written_against.unwrap_or(c.program));
     }
     if a.contrary_tags {
         eprintln!(
@@ -194,12 +191,6 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
         "{} programs: {ok} conform, {div} diverge, {hang} hang, {other} refused/error",
         results.len()
     ));
-    // the kernel's tag choices (see ublk_program::follow)
-    let points: Vec<_> = models
-        .iter()
-        .filter_map(|mp| compile::compile_with(mp, feat, &[]).ok())
-        .map(|(_, pts)| pts)
-        .collect();
     let with_choice = points.iter().filter(|p| !p.is_empty()).count();
     // choice points where blk-mq's sbitmap does not give the lowest free tag
     let not_lowest = points

@@ -1,8 +1,8 @@
 //! The kernel's free choices in a sequential run, and programs that follow them.
 //!
 //! blk-mq hands a request any free driver tag; the model leaves that to a choice
-//! ([`Model::tag_alternatives`]). The oracle takes the lowest free tag unless told otherwise
-//! ([`Chooser::forced`]). Before a program goes to the kernel, [`followable`] checks every
+//! ([`Model::tag_alternatives`]). The oracle takes the tag blk-mq's sbitmap gives in a
+//! sequential run ([`Sbitmap`]) unless told otherwise ([`Chooser::forced`]). Before a program goes to the kernel, [`followable`] checks every
 //! combination of choices: with the program's later steps relabelled to the tag the request
 //! really got ([`ublk_program::Program::relabel`], what the executor does when it sees the
 //! kernel choose), each combination must predict exactly the relabelled program. A program
@@ -22,15 +22,14 @@ pub struct ChoicePoint {
     /// The tag each alternative gives; alternative 0 is the one blk-mq's sbitmap gives in a
     /// sequential run ([`Sbitmap`]).
     pub tags: Vec<u8>,
-    /// The alternative taken.
-    pub chosen: u8,
     /// Per actor, the first operation not yet started when the action at `pos` ended: the
     /// operations a relabel renames.
     pub boundary: Vec<u16>,
 }
 
 /// The driver-tag sbitmap of one hw queue as blk-mq keeps it (lib/sbitmap.c, 6.12 and 7.2):
-/// with fewer than 64 tags every tag is in one word, and without `BLK_MQ_F_TAG_RR` a search
+/// with fewer than 4 tags every tag is in one word (`sbitmap_calculate_shift` spreads 4 or more
+/// over several words, one picked by a per-CPU hint), and without `BLK_MQ_F_TAG_RR` a search
 /// starts at bit 0 (`__sbitmap_get` drops the per-CPU hint inside the word), so a request
 /// gets the lowest bit not set in `word`. A freed tag is not cleared in `word` at once: it
 /// goes to `cleared` (`sbitmap_deferred_clear_bit`), which is folded back only when `word`
@@ -113,8 +112,9 @@ impl Chooser {
                 .collect();
         }
         let mut choice = 0;
-        if let Some((q, mut tags)) = m.tag_alternatives(s, a) {
+        if let Some((q, order)) = m.tag_alternatives(s, a) {
             // alternative 0 is the kernel's own pick (the others follow in the model's order)
+            let mut tags = order.clone();
             let (bm, held) = self.tags[q as usize];
             let free = tags.iter().fold(0u32, |f, &t| f | 1 << t) & !held;
             if let Some(k) = bm
@@ -131,13 +131,11 @@ impl Chooser {
                 .unwrap_or(0)
                 .min(tags.len() as u8 - 1);
             let want = tags[alt as usize];
-            let order = m.tag_alternatives(s, a).map(|(_, t)| t).unwrap_or_default();
             choice = order.iter().position(|&t| t == want).unwrap_or(0) as u8;
             self.points.push(ChoicePoint {
                 pos: self.pos,
                 q,
                 tags,
-                chosen: alt,
                 boundary: vec![],
             });
         }
