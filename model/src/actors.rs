@@ -64,6 +64,8 @@ impl Model {
             Kind::ReleaseWork => s.dev.release_pending,
             Kind::Server { process: 1, .. } if !s.dev.new_server_open => false,
             Kind::Opener => (s.dev.recovering || s.dev.recovery_tried) && !s.dev.open,
+            // another strand of the thread is inside a syscall
+            Kind::Server { task, .. } if self.thread_busy(s, *task, a) => false,
             Kind::Server { prog, .. } => match prog.get(st.next_op as usize) {
                 // waiting for a CQE that has not been posted
                 Some((Op::WaitCqe { .. }, Some(c))) => {
@@ -73,6 +75,13 @@ impl Model {
             },
             _ => true,
         }
+    }
+
+    /// Is a strand of server thread `task` other than actor `but` inside a syscall?
+    pub(crate) fn thread_busy(&self, s: &State, task: TaskId, but: ActorId) -> bool {
+        self.strands[task as usize]
+            .iter()
+            .any(|&a| a != but && s.actors[a as usize].in_kernel())
     }
 
     /// Whether task `t`'s next task work may run.  It runs in the task between
@@ -86,8 +95,8 @@ impl Model {
         let Some(Tw::Dispatch(c)) = task.tw.first() else {
             return false;
         };
-        if !task.exiting && s.actors[t as usize].at != Resume::Idle {
-            return false; // the server (actor t) is inside a handler
+        if !task.exiting && self.thread_busy(s, t, ActorId::MAX) {
+            return false; // the server thread is inside a handler
         }
         let exit = &s.actors[self.ring_exit[self.cmds[*c as usize].ring as usize] as usize];
         !matches!(
@@ -462,14 +471,8 @@ impl Exec<'_> {
     /// reference goes.
     pub(crate) fn task_exit(&mut self, task: TaskId) {
         self.s.tasks[task as usize].exiting = true;
-        let me = self
-            .s
-            .actors
-            .iter_mut()
-            .zip(&self.m.actors)
-            .find(|(_, d)| matches!(d.kind, Kind::Server { task: t, .. } if t == task));
-        if let Some((st, _)) = me {
-            st.done = true;
+        for &a in &self.m.strands[task as usize] {
+            self.s.actors[a as usize].done = true;
         }
         let p = self.m.procs[task as usize];
         let all_gone = self
@@ -482,15 +485,6 @@ impl Exec<'_> {
             }
             self.drop_file_ref(); // the process's fd table goes away
         }
-    }
-
-    /// The server actor running on `task`.
-    pub(crate) fn server_actor(&self, task: TaskId) -> Option<ActorId> {
-        self.m
-            .actors
-            .iter()
-            .position(|d| matches!(d.kind, Kind::Server { task: t, .. } if t == task))
-            .map(|i| i as ActorId)
     }
 
     /// Drop a reference on /dev/ublkcN; the last one runs `ublk_ch_release`.
@@ -522,13 +516,17 @@ impl Exec<'_> {
                 _ => None,
             })
             .collect();
+        // a thread of several strands exits once
+        let mut tasks: Vec<TaskId> = live.iter().map(|&(_, t, _)| t).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
         if live
             .iter()
             .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].in_kernel())
         {
             return false;
         }
-        for (_, t, _) in live {
+        for t in tasks {
             self.task_exit(t);
         }
         true

@@ -274,6 +274,14 @@ pub enum ActorSpec {
         fixed_file: bool,
         prog: Vec<Op>,
     },
+    /// Another strand of server thread `of` (its index among server threads, as faults name
+    /// them: the first process's `Server`s, then the `RecoveryServer`s): the same task, ring
+    /// and process, a program of its own.  A real server's event loop handles whichever CQE
+    /// comes first; the model's waits name their tag, so a thread that serves several tags
+    /// is written as one strand per tag, and the explorer picks which strand the thread runs
+    /// next.  The thread is in one syscall at a time: a strand starts an operation only while
+    /// every other strand of its thread is between syscalls (waiting for a CQE included).
+    Strand { name: String, of: u8, prog: Vec<Op> },
     /// A block-layer submitter on hw queue `q`.
     Submitter { q: u8, bios: Vec<Bio> },
     /// The control task.

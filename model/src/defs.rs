@@ -35,6 +35,9 @@ pub struct Model {
     pub(crate) n_servers: u8,
     /// The ring-exit actor of each ring (task `t`'s server is actor `t`).
     pub(crate) ring_exit: Vec<ActorId>,
+    /// The server actors of each task: its first strand (actor `t`), then its other strands
+    /// (`ActorSpec::Strand`).
+    pub(crate) strands: Vec<Vec<ActorId>>,
 }
 
 /// A derived or declared actor.

@@ -56,22 +56,40 @@ impl Model {
 /// a queue; other threads may race it (B-5) but not serve tags it does not
 /// FETCH (per-io daemons, 6.16).
 fn per_queue_daemon_violation(sc: &Scenario) -> Option<String> {
+    // each server thread (the faults' numbering) with its strands' programs
+    let mut threads: Vec<(bool, &String, Vec<&Vec<Op>>)> = sc
+        .actors
+        .iter()
+        .filter_map(|a| match a {
+            ActorSpec::Server { name, prog, .. } => Some((false, name, vec![prog])),
+            _ => None,
+        })
+        .collect();
+    threads.extend(sc.actors.iter().filter_map(|a| match a {
+        ActorSpec::RecoveryServer { name, prog, .. } => Some((true, name, vec![prog])),
+        _ => None,
+    }));
+    for a in &sc.actors {
+        if let ActorSpec::Strand { of, prog, .. } = a {
+            if let Some(t) = threads.get_mut(*of as usize) {
+                t.2.push(prog);
+            }
+        }
+    }
     for recovery in [false, true] {
         for q in 0..sc.dev.nr_queues {
-            let sets: Vec<(&String, u32)> = sc
-                .actors
+            let sets: Vec<(&String, u32)> = threads
                 .iter()
-                .filter_map(|a| match a {
-                    ActorSpec::Server { name, prog, .. } if !recovery => Some((name, prog)),
-                    ActorSpec::RecoveryServer { name, prog, .. } if recovery => Some((name, prog)),
-                    _ => None,
-                })
-                .map(|(name, prog)| {
-                    let tags = prog.iter().fold(0u32, |m, op| match op {
-                        Op::Fetch { q: oq, tag, .. } if *oq == q => m | 1 << tag,
-                        _ => m,
-                    });
-                    (name, tags)
+                .filter(|(r, _, _)| *r == recovery)
+                .map(|(_, name, progs)| {
+                    let tags = progs
+                        .iter()
+                        .flat_map(|p| p.iter())
+                        .fold(0u32, |m, op| match op {
+                            Op::Fetch { q: oq, tag, .. } if *oq == q => m | 1 << tag,
+                            _ => m,
+                        });
+                    (*name, tags)
                 })
                 .filter(|(_, t)| *t != 0)
                 .collect();

@@ -499,9 +499,7 @@ impl Exec<'_> {
                 // the ring of task i is ring i; the thread finishes its syscall first
                 // the fault is "a daemon closes its ring while serving I/O": after
                 // START_DEV (a ring exit before it is scenario thread-exit-before-start)
-                let busy = self
-                    .server_actor(*task)
-                    .is_some_and(|sa| self.s.actors[sa as usize].in_kernel());
+                let busy = self.m.thread_busy(self.s, *task, ActorId::MAX);
                 if busy
                     || !self.s.dev.has_disk
                     || self.s.tasks[*task as usize].exiting
@@ -514,9 +512,7 @@ impl Exec<'_> {
                 Ok(Some((Func::FaultCloseRing, None)))
             }
             Kind::ThreadDeathFault { task } => {
-                let busy = self
-                    .server_actor(*task)
-                    .is_some_and(|sa| self.s.actors[sa as usize].in_kernel());
+                let busy = self.m.thread_busy(self.s, *task, ActorId::MAX);
                 if busy || self.s.tasks[*task as usize].exiting {
                     return Ok(None);
                 }

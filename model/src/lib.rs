@@ -39,6 +39,8 @@ mod tests_guards;
 mod tests_k612;
 #[cfg(test)]
 mod tests_multiq;
+#[cfg(test)]
+mod tests_strands;
 mod uapi612;
 pub mod view;
 
@@ -77,6 +79,53 @@ fn servers_serve_one_tag(actors: &[ActorDef]) -> bool {
         }
         _ => true,
     })
+}
+
+/// A server strand's program with the cmd of each operation: every io command is a uring_cmd
+/// of its own, and a `WaitCqe` waits for the strand's last FETCH / COMMIT / NEED_GET_DATA on
+/// its (queue, tag) before it in program order.
+fn compile_prog(
+    name: &str,
+    prog: &[Op],
+    aid: ActorId,
+    task: TaskId,
+    ring: RingId,
+    cmds: &mut Vec<CmdDef>,
+) -> Result<Vec<(Op, Option<CmdId>)>, String> {
+    let mut compiled = Vec::new();
+    let mut last: Vec<((u8, u8), CmdId)> = Vec::new();
+    for op in prog {
+        let cmd =
+            if let Some((q, tag)) = is_io_cmd(op) {
+                let c = cmds.len() as CmdId;
+                cmds.push(CmdDef {
+                    actor: aid,
+                    task,
+                    ring,
+                    q,
+                    tag,
+                    op: op.clone(),
+                });
+                if matches!(
+                    op,
+                    Op::Fetch { .. } | Op::Commit { .. } | Op::NeedGetData { .. }
+                ) {
+                    // only these can be kept by the driver: WaitCqe waits for them
+                    last.retain(|(k, _)| *k != (q, tag));
+                    last.push(((q, tag), c));
+                }
+                Some(c)
+            } else if let Op::WaitCqe { q, tag } = op {
+                let found = last.iter().find(|(k, _)| *k == (*q, *tag)).map(|(_, c)| *c);
+                Some(found.ok_or_else(|| {
+                    format!("{name}: WaitCqe q{q}t{tag} before any command on it")
+                })?)
+            } else {
+                None
+            };
+        compiled.push((op.clone(), cmd));
+    }
+    Ok(compiled)
 }
 
 fn is_io_cmd(op: &Op) -> Option<(u8, u8)> {
@@ -154,38 +203,7 @@ impl Model {
             rings.push(task);
             fixed.push(*fixed_file);
             let aid = actors.len() as ActorId;
-            let mut compiled = Vec::new();
-            let mut last: Vec<((u8, u8), CmdId)> = Vec::new();
-            for op in prog {
-                let cmd = if let Some((q, tag)) = is_io_cmd(op) {
-                    let c = cmds.len() as CmdId;
-                    cmds.push(CmdDef {
-                        actor: aid,
-                        task,
-                        ring,
-                        q,
-                        tag,
-                        op: op.clone(),
-                    });
-                    if matches!(
-                        op,
-                        Op::Fetch { .. } | Op::Commit { .. } | Op::NeedGetData { .. }
-                    ) {
-                        // only these can be kept by the driver: WaitCqe waits for them
-                        last.retain(|(k, _)| *k != (q, tag));
-                        last.push(((q, tag), c));
-                    }
-                    Some(c)
-                } else if let Op::WaitCqe { q, tag } = op {
-                    let found = last.iter().find(|(k, _)| *k == (*q, *tag)).map(|(_, c)| *c);
-                    Some(found.ok_or_else(|| {
-                        format!("{name}: WaitCqe q{q}t{tag} before any command on it")
-                    })?)
-                } else {
-                    None
-                };
-                compiled.push((op.clone(), cmd));
-            }
+            let compiled = compile_prog(name, prog, aid, task, ring, &mut cmds)?;
             actors.push(ActorDef {
                 name: name.clone(),
                 kind: Kind::Server {
@@ -197,10 +215,39 @@ impl Model {
             });
         }
         let n_servers = servers.len() as u8;
+        // the other strands of server threads, after every thread's first (actor `t` is the
+        // first strand of task `t`)
+        let mut strands: Vec<Vec<ActorId>> = (0..n_servers).map(|t| vec![t]).collect();
+        for a in &sc.actors {
+            let ActorSpec::Strand { name, of, prog } = a else {
+                continue;
+            };
+            if *of >= n_servers {
+                return Err(format!(
+                    "scenario {}: strand {name} of unknown server thread {of}",
+                    sc.name
+                ));
+            }
+            let (task, ring) = (*of as TaskId, *of as RingId);
+            let aid = actors.len() as ActorId;
+            let compiled = compile_prog(name, prog, aid, task, ring, &mut cmds)?;
+            strands[task as usize].push(aid);
+            actors.push(ActorDef {
+                name: name.clone(),
+                kind: Kind::Server {
+                    task,
+                    ring,
+                    process: procs[task as usize],
+                    prog: compiled,
+                },
+            });
+        }
         let (mut subs, mut kills) = (0, 0);
         for a in &sc.actors {
             let (name, kind) = match a {
-                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. } => continue,
+                ActorSpec::Server { .. }
+                | ActorSpec::RecoveryServer { .. }
+                | ActorSpec::Strand { .. } => continue,
                 ActorSpec::Submitter { q, bios } => {
                     if *q >= d.nr_queues {
                         return Err(format!(
@@ -271,10 +318,13 @@ impl Model {
                 name: format!("ring-exit({n})"),
                 kind: Kind::RingExit { ring: i },
             });
-            let Kind::Server { prog, .. } = &actors[i as usize].kind else {
-                unreachable!()
-            };
-            if prog.iter().any(|(op, _)| matches!(op, Op::FixedIo { .. })) {
+            let fixed_io = strands[i as usize].iter().any(|&a| {
+                let Kind::Server { prog, .. } = &actors[a as usize].kind else {
+                    unreachable!()
+                };
+                prog.iter().any(|(op, _)| matches!(op, Op::FixedIo { .. }))
+            });
+            if fixed_io {
                 actors.push(ActorDef {
                     name: format!("fixed-io({n})"),
                     kind: Kind::FixedIo { ring: i },
@@ -337,6 +387,7 @@ impl Model {
             procs,
             n_servers,
             ring_exit,
+            strands,
         })
     }
 

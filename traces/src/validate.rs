@@ -88,7 +88,17 @@ pub fn scenario(sc: &Scenario) -> Result<(), String> {
     for (i, a) in sc.actors.iter().enumerate() {
         let at = |field: &str| format!("scenario.actors[{i}].{field}");
         match a {
-            ActorSpec::Server { name, prog, .. } | ActorSpec::RecoveryServer { name, prog, .. } => {
+            ActorSpec::Server { name, prog, .. }
+            | ActorSpec::RecoveryServer { name, prog, .. }
+            | ActorSpec::Strand { name, prog, .. } => {
+                if let ActorSpec::Strand { of, .. } = a {
+                    if *of as usize >= threads {
+                        return Err(format!(
+                            "{} = {of}, but the scenario has {threads} server thread(s)",
+                            at("Strand.of")
+                        ));
+                    }
+                }
                 if name.is_empty() || name.len() > 64 {
                     return Err(format!("{}: 1..=64 characters", at("name")));
                 }

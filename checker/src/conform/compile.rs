@@ -290,6 +290,14 @@ pub fn compile_with(
     feat: Features,
     forced: &[u8],
 ) -> Result<(Compiled, Vec<ChoicePoint>), String> {
+    if (mp.scenario.actors.iter()).any(|a| matches!(a, ublk_model::ActorSpec::Strand { .. })) {
+        // a real thread is one sequence of syscalls; the executor has no event loop yet
+        return Err(
+            "a server thread of several strands (an event loop that takes CQEs in any \
+             order) is not expressible yet"
+                .into(),
+        );
+    }
     let m = oracle::oracle_model(&mp.scenario, feat)?;
     let prediction = oracle::predict_with(&m, &mp.order, &mut Chooser::forced(forced))?;
     let mut ch = Chooser::forced(forced);

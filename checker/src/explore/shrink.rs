@@ -83,9 +83,10 @@ pub(crate) fn variants(sc: &Scenario) -> Vec<Scenario> {
     out
 }
 
-/// A server thread that FETCHes (a daemon, not an offload thread).
+/// A server thread (or a strand of one) that FETCHes (a daemon, not an offload thread).
 fn is_daemon(a: &ActorSpec) -> bool {
-    matches!(a, ActorSpec::Server { prog, .. } if prog.iter().any(|op| matches!(op, ublk_model::Op::Fetch { .. })))
+    matches!(a, ActorSpec::Server { prog, .. } | ActorSpec::Strand { prog, .. }
+        if prog.iter().any(|op| matches!(op, ublk_model::Op::Fetch { .. })))
 }
 
 /// Shrink `c` under `feat`.

@@ -7,7 +7,8 @@
 //! * device: one queue of depth 1–2 or two queues of depth 1, copy / NEED_GET_DATA copy / user copy / zero copy /
 //!   auto-buf-reg, recovery none / requeue / reissue / fail-io, an I/O scheduler or not,
 //!   rings with or without `/dev/ublkcN` as a fixed file;
-//! * servers: per-io daemons (one thread per tag) or one per-queue daemon thread, each a
+//! * servers: per-io daemons (one thread per tag) or one per-queue daemon thread (one strand
+//!   per tag, so it serves requests in the order they come), each a
 //!   serving loop (FETCH, then per request the copy mode's work and COMMIT_AND_FETCH, until
 //!   the FETCH is aborted, then `exit_group`); zero or one offload thread that touches every
 //!   tag's request off the daemon (REGISTER + fixed I/O + UNREGISTER, or a user copy);
@@ -188,6 +189,26 @@ impl Fault {
     }
 
     /// Whether the fault makes sense for a data path.
+    /// The faults `s1` also tries with a per-queue daemon at depth 2 (one thread, one ring,
+    /// two tags): the index collisions of automatic registration, and the faults of one
+    /// request — a dropped completion, a failing NEED_GET_DATA copy, a FETCH without a buffer
+    /// or with an invalid descriptor — while the thread serves the other; and none.  The
+    /// faults that end the server (SIGKILL, ring close, thread exit, a live update) are
+    /// `s2`'s: about 36 M states at depth 2 with a per-queue daemon, against 0.7 M for these.
+    fn two_tags_one_ring(self) -> bool {
+        matches!(
+            self,
+            Fault::None
+                | Fault::FakeTimeout
+                | Fault::GetDataFail
+                | Fault::NoBufferFetch
+                | Fault::BadAutoFetch
+                | Fault::AutoCollide
+                | Fault::AutoFallback
+                | Fault::AutoNoZc
+        )
+    }
+
     fn fits(self, data: Data, offload: bool) -> bool {
         match self {
             Fault::OffloadDeath => offload,
@@ -286,8 +307,11 @@ impl Shape {
             self.fault,
             Fault::AutoCollide | Fault::AutoFallback | Fault::AutoNoZc
         );
+        // a thread that serves several tags is one strand per tag (its event loop takes the
+        // CQEs in the order they come): the thread's first tag here, the others below
+        let mut strands = Vec::new();
         for (i, (q, ts)) in threads.iter().enumerate() {
-            let mut prog = serving_loop_with(self.data, *q, ts, collide);
+            let mut prog = serving_loop_with(self.data, *q, &ts[..1], collide);
             if self.fault == Fault::NoBufferFetch && i == 0 {
                 prog[0] = Op::Fetch {
                     q: *q,
@@ -300,6 +324,14 @@ impl Shape {
                 fixed_file: self.fixed,
                 prog,
             });
+            strands.extend(more_strands(
+                self.data,
+                format!("daemon{i}"),
+                i,
+                *q,
+                ts,
+                collide,
+            ));
         }
         if self.fault == Fault::DoubleFetch {
             // after the daemons and before the offload thread: fault actors name servers
@@ -328,14 +360,19 @@ impl Shape {
             });
         }
         if self.recovery != Recovery::None {
+            // the recovery server's threads come after every first-process thread
+            let first = actors.len();
             for (i, (q, ts)) in threads.iter().enumerate() {
+                let name = format!("new-daemon{i}");
                 actors.push(ActorSpec::RecoveryServer {
-                    name: format!("new-daemon{i}"),
+                    name: name.clone(),
                     fixed_file: self.fixed,
-                    prog: serving_loop_with(self.data, *q, ts, collide),
+                    prog: serving_loop_with(self.data, *q, &ts[..1], collide),
                 });
+                strands.extend(more_strands(self.data, name, first + i, *q, ts, collide));
             }
         }
+        actors.extend(strands);
         for (i, b) in self.bios.iter().enumerate() {
             // with two queues, bio i on queue i; else every bio on queue 0
             let q = if self.queues > 1 { i as u8 } else { 0 };
@@ -402,12 +439,32 @@ impl Shape {
     }
 }
 
+/// The strands of server thread `thread` (named `name`) for its tags after the first: one
+/// serving loop each, so the thread serves its requests in whichever order they come.
+fn more_strands(
+    data: Data,
+    name: String,
+    thread: usize,
+    q: u8,
+    tags: &[u8],
+    collide: bool,
+) -> Vec<ActorSpec> {
+    (tags.iter().skip(1))
+        .map(|&t| ActorSpec::Strand {
+            name: format!("{name}/t{t}"),
+            of: thread as u8,
+            prog: serving_loop_with(data, q, &[t], collide),
+        })
+        .collect()
+}
+
 /// A daemon thread serving `tags`: FETCH each, then for each tag in turn wait for a request,
 /// serve it (the copy mode's work, COMMIT_AND_FETCH) and wait again, until a wait returns an
 /// error (the FETCH was aborted); then the process exits.
 ///
-/// A per-queue daemon waits for its tags in order (the model's wait names its tag; a real
-/// server waits for any CQE), so with two tags it serves tag 0's request before tag 1's.
+/// With several tags it waits for them in order (the model's wait names its tag; a real
+/// server waits for any CQE): the sweep gives a thread one strand per tag instead
+/// (`ActorSpec::Strand`), and uses this with one tag.
 pub(crate) fn serving_loop(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
     serving_loop_with(data, q, tags, false)
 }
@@ -541,13 +598,14 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                                 continue;
                             }
                             // s1 takes depth 2 only where one tag cannot show it: a second
-                            // FETCH of a slot is refused once a depth-1 queue is ready (B-5)
-                            // (an automatic registration's index collision needs two tags in
-                            // one ring, a per-queue daemon: s2, whose per-queue daemons still
-                            // wait for their tags in order — the L1 artefact of Limits)
+                            // FETCH of a slot is refused once a depth-1 queue is ready (B-5);
+                            // an automatic registration's index collision needs two tags in
+                            // one ring (a per-queue daemon), and so do the quirks of one
+                            // request while the thread serves the other
                             if level == Level::S1
                                 && depth == 2
-                                && (fault != Fault::DoubleFetch || per_queue || offload)
+                                && !(fault == Fault::DoubleFetch && !per_queue && !offload)
+                                && !(per_queue && fault.two_tags_one_ring())
                             {
                                 continue;
                             }
@@ -626,6 +684,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A per-queue daemon at depth 2 is one thread with a strand per tag, so it serves its
+    /// requests in the order they come: with a single program that waits for tag 0 first,
+    /// `g-d2-copy-perq-rw-nofault` was an L1 dead end (the request on tag 1 never served);
+    /// with strands it passes, exhaustively, liveness included.  And the index collision of
+    /// automatic registration, which needs two tags in one ring, is reached: a READ ends with
+    /// -EIO (no FALLBACK).
+    #[test]
+    fn a_per_queue_daemon_serves_requests_in_the_order_they_come() {
+        use crate::explore::verdict::{run_scenario, CheckOpts, Verdict};
+        let opts = CheckOpts::new(Preset::K72, Preset::K72.features());
+        let sc = by_name("g-d2-copy-perq-rw-nofault").unwrap();
+        let strands: Vec<(u8, &Vec<Op>)> = (sc.actors.iter())
+            .filter_map(|a| match a {
+                ActorSpec::Strand { of, prog, .. } => Some((*of, prog)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(strands.len(), 1, "one strand besides the thread's first");
+        assert_eq!(strands[0].0, 0);
+        assert!(strands[0].1.contains(&Op::Fetch {
+            q: 0,
+            tag: 1,
+            buf: true
+        }));
+        let r = run_scenario(&sc, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.findings);
+        let sc = by_name("g-d2-abr-perq-rw-autocollide").unwrap();
+        let m = Model::new(&sc, Preset::K72.features()).unwrap();
+        let seen = crate::explore::bfs::Explorer::new(&m)
+            .observe()
+            .run()
+            .observed;
+        assert!(
+            seen.iter()
+                .any(|(a, _, res)| a.starts_with("submitter") && *res == -5),
+            "no READ/WRITE ended with -EIO: {seen:?}"
+        );
+    }
+
+    /// `s1` has per-queue daemons at depth 2 with the faults of one request and the index
+    /// collisions; the faults that end the server stay in `s2`.
+    #[test]
+    fn s1_has_per_queue_daemons_at_depth_2_without_server_death() {
+        let d2q: Vec<Shape> = (shapes(Level::S1).into_iter())
+            .filter(|s| s.depth == 2 && s.per_queue)
+            .collect();
+        assert!(d2q.iter().any(|s| s.fault == Fault::AutoCollide));
+        assert!(d2q.iter().any(|s| s.fault == Fault::None));
+        assert!(d2q.iter().all(|s| s.fault.two_tags_one_ring()));
+        assert!(shapes(Level::S2)
+            .iter()
+            .any(|s| s.depth == 2 && s.per_queue && s.fault == Fault::Kill));
     }
 
     /// Two queues are in s2 only: depth 1, a daemon and a submitter per queue.
