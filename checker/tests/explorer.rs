@@ -275,13 +275,23 @@ fn exact_and_fingerprint_modes_reach_the_same_states() {
             // order, so a cut compares the same prefix
             let fp = Explorer::new(&m)
                 .all_violations(true)
+                .sometimes(&ublk_model::Goal::ALL)
                 .max_states(100_000)
                 .run();
             let ex = Explorer::new(&m)
                 .all_violations(true)
+                .sometimes(&ublk_model::Goal::ALL)
                 .max_states(100_000)
                 .exact(true)
                 .run();
+            // the default mode keeps no moves and rebuilds each path by re-expanding the
+            // states on it; the exact mode keeps (parent, move) links: the same paths
+            let paths = |r: &ublk_checker::explore::bfs::Report| {
+                let v: Vec<_> = r.violations.iter().map(|(_, p, _)| p.clone()).collect();
+                let g: Vec<_> = r.discoveries.iter().map(|(_, p)| p.clone()).collect();
+                (v, g)
+            };
+            assert_eq!(paths(&fp), paths(&ex), "{} on {}", sc.name, p.name());
             assert_eq!(
                 (fp.states, fp.transitions, fp.stop),
                 (ex.states, ex.transitions, ex.stop),

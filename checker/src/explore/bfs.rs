@@ -13,7 +13,8 @@ use ublk_model::properties::Before;
 use ublk_model::{Func, Goal, Model, Move, Outcome, State, StepInfo, Violation};
 
 pub use crate::explore::store::{fingerprint, omission_bound};
-use crate::explore::store::{pack, Frontier, Scratch, Visited};
+use crate::explore::store::{pack, Frontier, Scratch};
+use crate::explore::tree::{path_in, stepped, Full, Tree};
 
 /// Peak resident set size of this process in bytes (Linux `/proc/self/status` VmHWM;
 /// `None` elsewhere).
@@ -96,7 +97,8 @@ pub struct Report {
 pub struct Memory {
     /// The visited set.
     pub visited: u64,
-    /// Parent links (8 bytes a state), for counterexamples.
+    /// Parent links (4 bytes a state; 8 with the move, where the state graph is kept), for
+    /// counterexamples.
     pub parents: u64,
     /// The largest frontier (packed states waiting), sampled as it grew.
     pub frontier_peak: u64,
@@ -246,25 +248,27 @@ impl<'a> Explorer<'a> {
         let m = self.model;
         let t0 = Instant::now();
         let keep = summarize.is_some();
-        // parent index and the actor that led here, per discovered state
-        let mut parent: Vec<(u32, Move)> = Vec::new();
+        // the visited states and, per state, how it was first reached
+        let mut tree = Tree::new(self.exact, keep);
         let mut nodes: Vec<T> = Vec::new();
         let mut edges: Vec<(u32, u32, Move)> = Vec::new();
-        let mut seen = Visited::new(self.exact, keep);
         let (init, root) = match &self.start {
             Some((s, p)) => (s.clone(), p.clone()),
             None => (m.init(), Vec::new()),
         };
         let mut scratch = Scratch::default();
         let packed = pack(&init, &mut scratch);
-        seen.probe(packed, 0);
-        parent.push((u32::MAX, Move::default()));
+        let _ = tree.probe(packed, u32::MAX, Move::default(), u64::MAX);
         if let Some(f) = summarize.as_mut() {
             nodes.push(f(&init));
         }
         let mut work = Frontier::default();
         work.push(0, 0, packed);
-        drop(init);
+        let step = stepped(self.invariants);
+        // the moves from the model's initial state to state `i`
+        let path_to = |tree: &Tree, i: u32| -> Vec<Move> {
+            [&root[..], &tree.path(i, m, &init, &step)].concat()
+        };
         let (mut transitions, mut stuck, mut max_depth) = (0u64, 0u64, 0u32);
         let mut stop = Stop::Exhausted;
         let mut cex = None;
@@ -292,7 +296,7 @@ impl<'a> Explorer<'a> {
             if let Some((every, f)) = self.progress {
                 if u64::from(idx) % every == 0 && idx > 0 {
                     f(&Progress {
-                        states: parent.len() as u64,
+                        states: tree.len() as u64,
                         transitions,
                         depth: max_depth,
                         elapsed: t0.elapsed(),
@@ -326,8 +330,7 @@ impl<'a> Explorer<'a> {
                             // (rare) allocates a path and re-partitions the pending list
                             if let Some(i) = pending.iter().position(|g| g.reached(m, b, &info, &n))
                             {
-                                let mut path = root.clone();
-                                path.extend(path_in(&parent, idx));
+                                let mut path = path_to(&tree, idx);
                                 path.push(a);
                                 let later: Vec<Goal> = pending.split_off(i + 1);
                                 found.push((pending.pop().expect("the hit"), path.clone()));
@@ -341,18 +344,20 @@ impl<'a> Explorer<'a> {
                             }
                         }
                         let packed = pack(&n, &mut scratch);
-                        if let Some(to) = seen.probe(packed, parent.len() as u32) {
-                            if keep {
-                                edges.push((idx, to, a));
+                        let id = tree.len() as u32;
+                        match tree.probe(packed, idx, a, self.max_states) {
+                            Ok(Some(to)) => {
+                                if keep {
+                                    edges.push((idx, to, a));
+                                }
+                                continue;
                             }
-                            continue;
+                            Ok(None) => {}
+                            Err(Full) => {
+                                stop = Stop::StateLimit;
+                                break 'outer;
+                            }
                         }
-                        if parent.len() as u64 >= self.max_states {
-                            stop = Stop::StateLimit;
-                            break 'outer;
-                        }
-                        let id = parent.len() as u32;
-                        parent.push((idx, a));
                         let d = depth + 1;
                         max_depth = max_depth.max(d);
                         if let Some(f) = summarize.as_mut() {
@@ -364,8 +369,7 @@ impl<'a> Explorer<'a> {
                     Err(v) => {
                         transitions += 1;
                         if !self.all_violations {
-                            let mut path = root.clone();
-                            path.extend(path_in(&parent, idx));
+                            let mut path = path_to(&tree, idx);
                             path.push(a);
                             cex = Some((path, v));
                             stop = Stop::Violation;
@@ -377,8 +381,7 @@ impl<'a> Explorer<'a> {
                         }
                         let sig = Signature::of_violation(m, &s, a.actor, &v);
                         if signatures.insert(sig.clone()) {
-                            let mut path = root.clone();
-                            path.extend(path_in(&parent, idx));
+                            let mut path = path_to(&tree, idx);
                             path.push(a);
                             if cex.is_none() {
                                 cex = Some((path.clone(), v.clone()));
@@ -394,7 +397,7 @@ impl<'a> Explorer<'a> {
         }
         let report = Report {
             stop,
-            states: parent.len() as u64,
+            states: tree.len() as u64,
             transitions,
             max_depth,
             stuck,
@@ -408,8 +411,8 @@ impl<'a> Explorer<'a> {
                 .filter_map(|g| found.iter().find(|(f, _)| f == g).cloned())
                 .collect(),
             memory: Memory {
-                visited: seen.bytes(),
-                parents: (parent.len() * std::mem::size_of::<(u32, Move)>()) as u64,
+                visited: tree.bytes().0,
+                parents: tree.bytes().1,
                 frontier_peak: frontier_peak.max(work.bytes()),
             },
         };
@@ -417,26 +420,13 @@ impl<'a> Explorer<'a> {
             report,
             keep.then_some(Graph {
                 nodes,
-                parent,
+                parent: tree.links(),
                 edges,
                 halted,
                 root,
             }),
         )
     }
-}
-
-/// The actors that lead from the initial state to state `idx` in a parent tree.
-fn path_in(parent: &[(u32, Move)], idx: u32) -> Vec<Move> {
-    let mut path = Vec::new();
-    let mut at = idx;
-    while at != 0 {
-        let (p, act) = parent[at as usize];
-        path.push(act);
-        at = p;
-    }
-    path.reverse();
-    path
 }
 
 /// The explored state graph (see [`Explorer::run_graph`]).  State 0 is the

@@ -20,4 +20,5 @@ pub mod signature;
 pub mod store;
 pub mod sweep;
 pub mod timely;
+pub mod tree;
 pub mod verdict;

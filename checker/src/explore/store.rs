@@ -7,7 +7,7 @@
 //! integer) is about a tenth of that, so the frontier of a breadth-first search — which
 //! can hold a tenth of all states at once — costs little, and hashing reads few bytes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use ublk_model::State;
 
@@ -126,12 +126,12 @@ impl Hasher for FpHasher {
 
 type FpBuild = BuildHasherDefault<FpHasher>;
 
-/// The visited set. Fingerprints (hash compaction, the default): 16 bytes a state, plus
-/// the state's index where the caller keeps the state graph (edges need the index of a
-/// state seen before). Exact: the whole packed state, so no two states can be merged (for
-/// small configurations and to test the fingerprints).
+/// The visited set where the caller keeps the state graph (edges need the index of a
+/// state seen before; the default search keeps its compact [`crate::explore::tree::Tree`]
+/// instead). Fingerprints (hash compaction): 16 bytes a state and its index. Exact: the
+/// whole packed state, so no two states can be merged (for small configurations and to
+/// test the fingerprints).
 pub enum Visited {
-    Fingerprints(HashSet<u128, FpBuild>),
     IndexedFingerprints(HashMap<u128, u32, FpBuild>),
     Exact(HashMap<Box<[u8]>, u32, rustc_hash::FxBuildHasher>),
 }
@@ -140,7 +140,6 @@ impl Visited {
     /// Bytes the set holds (its table: entries and control bytes, by capacity).
     pub fn bytes(&self) -> u64 {
         let (cap, entry) = match self {
-            Visited::Fingerprints(s) => (s.capacity(), 16),
             Visited::IndexedFingerprints(m) => (m.capacity(), 32),
             // the key's box and its bytes are counted by the packed length below
             Visited::Exact(m) => (m.capacity(), 24),
@@ -152,29 +151,18 @@ impl Visited {
         // hashbrown keeps capacity ≥ 7/8 of its buckets, each with one control byte
         ((cap * 8 / 7) * (entry + 1) + boxed) as u64
     }
-    /// `indexed`: [`Visited::probe`] must return the index of a state seen before.
-    pub fn new(exact: bool, indexed: bool) -> Self {
+    pub fn new(exact: bool) -> Self {
         if exact {
             Visited::Exact(HashMap::default())
-        } else if indexed {
-            Visited::IndexedFingerprints(HashMap::default())
         } else {
-            Visited::Fingerprints(HashSet::default())
+            Visited::IndexedFingerprints(HashMap::default())
         }
     }
     /// Was the packed state seen before? If not, it is recorded as state `id`. The
-    /// answer is `Some(index)` (index `u32::MAX` where the set keeps no indices) or
-    /// `None` for a new state.
+    /// answer is `Some(index)`, or `None` for a new state.
     pub fn probe(&mut self, packed: &[u8], id: u32) -> Option<u32> {
         use std::collections::hash_map::Entry;
         match self {
-            Visited::Fingerprints(set) => {
-                if set.insert(fingerprint_packed(packed)) {
-                    None
-                } else {
-                    Some(u32::MAX)
-                }
-            }
             Visited::IndexedFingerprints(m) => match m.entry(fingerprint_packed(packed)) {
                 Entry::Occupied(e) => Some(*e.get()),
                 Entry::Vacant(e) => {
