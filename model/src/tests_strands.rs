@@ -204,6 +204,15 @@ fn strands_are_checked_against_their_thread() {
     assert!(e.contains("unknown server thread"), "{e}");
     // one thread with both tags: a per-queue daemon, fine on 6.12
     assert!(Model::new(&one_thread_two_strands(vec![]), Preset::K612.features()).is_ok());
+    // a second thread racing for tag 1 (B-5's shape) beside the thread whose strands FETCH
+    // both tags: the first thread is the queue's daemon, fine on 6.12
+    let mut race = one_thread_two_strands(vec![]);
+    race.actors.push(ActorSpec::Server {
+        name: "racer".into(),
+        fixed_file: true,
+        prog: serve(1),
+    });
+    assert!(Model::new(&race, Preset::K612.features()).is_ok());
     // a second thread FETCHing tag 1 while the first serves tag 0: per-io daemons
     let mut perio = one_thread_two_strands(vec![]);
     perio.actors[1] = ActorSpec::Server {

@@ -10,10 +10,10 @@
 //! * servers: per-io daemons (one thread per tag) or one per-queue daemon thread (one strand
 //!   per tag, so it serves requests in the order they come), each a
 //!   serving loop (FETCH, then per request the copy mode's work and COMMIT_AND_FETCH, until
-//!   the FETCH is aborted, then `exit_group`); zero or one offload thread that touches every
+//!   the FETCH is aborted, then `exit_group`); zero to two offload threads (two: `s3`) that touch every
 //!   tag's request off the daemon (REGISTER + fixed I/O + UNREGISTER, or a user copy);
-//! * clients: one or two submitters, each one READ or WRITE (with two queues one per queue:
-//!   a bio reaches its submitter's hw queue);
+//! * clients: one to three submitters (three: `s3`), each one READ or WRITE (with two queues
+//!   one per queue: a bio reaches its submitter's hw queue);
 //! * control: START_DEV, optionally STOP_DEV; with recovery START/END_USER_RECOVERY and a
 //!   new server process;
 //! * one fault or quirk: a live update (QUIESCE_DEV, then a user recovery); at a moment of
@@ -40,6 +40,9 @@ pub enum Level {
     /// And depth 2: per-io daemons or a per-queue daemon, two clients; and two queues of
     /// depth 1 (a daemon and a bio per queue) with every data path.
     S2,
+    /// And at depth 2 two offload threads racing for the same requests, and three clients
+    /// (the third waits for a driver tag).
+    S3,
 }
 
 impl Level {
@@ -47,7 +50,8 @@ impl Level {
         match s {
             "s1" => Ok(Level::S1),
             "s2" => Ok(Level::S2),
-            _ => Err(format!("unknown scope '{s}' (known: s1, s2)")),
+            "s3" => Ok(Level::S3),
+            _ => Err(format!("unknown scope '{s}' (known: s1, s2, s3)")),
         }
     }
 }
@@ -209,9 +213,9 @@ impl Fault {
         )
     }
 
-    fn fits(self, data: Data, offload: bool) -> bool {
+    fn fits(self, data: Data, offload: u8) -> bool {
         match self {
-            Fault::OffloadDeath => offload,
+            Fault::OffloadDeath => offload > 0,
             Fault::GetDataFail => data == Data::CopyNgd,
             Fault::NoBufferFetch => data == Data::Copy,
             Fault::BadAutoFetch | Fault::AutoCollide | Fault::AutoFallback | Fault::AutoNoZc => {
@@ -235,7 +239,8 @@ pub struct Shape {
     pub fixed: bool,
     /// One thread FETCHes every tag (else one thread per tag).
     pub per_queue: bool,
-    pub offload: bool,
+    /// Offload threads (0–2).
+    pub offload: u8,
     /// One submitter per bio.
     pub bios: Vec<Bio>,
     pub stop: bool,
@@ -252,8 +257,10 @@ impl Shape {
         n += "-";
         n += self.data.short();
         n += if self.per_queue { "-perq" } else { "-perio" };
-        if self.offload {
-            n += "-off";
+        match self.offload {
+            0 => {}
+            1 => n += "-off",
+            k => n += &format!("-off{k}"),
         }
         if !self.fixed {
             n += "-plainfd";
@@ -348,9 +355,14 @@ impl Shape {
                 prog,
             });
         }
-        if self.offload {
+        for k in 0..self.offload {
             actors.push(ActorSpec::Server {
-                name: "offload".into(),
+                // the first is `offload`, as before there could be two
+                name: if k == 0 {
+                    "offload".into()
+                } else {
+                    format!("offload{k}")
+                },
                 fixed_file: self.fixed,
                 prog: (0..self.queues)
                     .flat_map(|q| offload(self.data, q, &tags))
@@ -546,14 +558,14 @@ pub(crate) fn offload(data: Data, q: u8, tags: &[u8]) -> Vec<Op> {
     prog
 }
 
-/// The configuration named `name` (in `s1` or `s2`).
+/// The configuration named `name` (in `s1`, `s2` or `s3`).
 pub fn by_name(name: &str) -> Option<Scenario> {
     if !name.starts_with("g-") {
         return None;
     }
-    [Level::S1, Level::S2]
+    // s3 holds s2 and s1
+    shapes(Level::S3)
         .into_iter()
-        .flat_map(shapes)
         .find(|s| s.name() == name)
         .map(|s| s.scenario())
 }
@@ -585,12 +597,25 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                     // direction from the descriptor; a program here is fixed): writes only
                     (_, 1, Data::CopyNgd) => vec![vec![Bio::Write]],
                     (_, 1, _) => vec![vec![Bio::Read], vec![Bio::Write]],
+                    (_, _, Data::CopyNgd) if level == Level::S3 => vec![
+                        vec![Bio::Write, Bio::Write],
+                        vec![Bio::Write, Bio::Write, Bio::Write],
+                    ],
                     (_, _, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write]],
+                    // s3: a third client, who waits for a driver tag
+                    _ if level == Level::S3 => vec![
+                        vec![Bio::Read, Bio::Write],
+                        vec![Bio::Read, Bio::Write, Bio::Read],
+                    ],
                     _ => vec![vec![Bio::Read, Bio::Write]],
                 };
                 for bios in bios_sets {
-                    for offload in [false, true] {
-                        if offload && !data.offloads() {
+                    for offload in 0..=2u8 {
+                        if offload > 0 && !data.offloads() {
+                            continue;
+                        }
+                        // two offload threads racing for the same requests: s3, depth 2
+                        if offload == 2 && (level < Level::S3 || depth < 2) {
                             continue;
                         }
                         for fault in FAULTS {
@@ -604,7 +629,7 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                             // request while the thread serves the other
                             if level == Level::S1
                                 && depth == 2
-                                && !(fault == Fault::DoubleFetch && !per_queue && !offload)
+                                && !(fault == Fault::DoubleFetch && !per_queue && offload == 0)
                                 && !(per_queue && fault.two_tags_one_ring())
                             {
                                 continue;
@@ -777,7 +802,13 @@ mod tests {
     fn levels_nest() {
         let s1: HashSet<_> = shapes(Level::S1).into_iter().collect();
         let s2: HashSet<_> = shapes(Level::S2).into_iter().collect();
-        assert!(s1.is_subset(&s2));
-        assert!(s2.len() > s1.len());
+        let s3: HashSet<_> = shapes(Level::S3).into_iter().collect();
+        assert!(s1.is_subset(&s2) && s2.is_subset(&s3));
+        assert!(s2.len() > s1.len() && s3.len() > s2.len());
+        // s3 adds two offload threads and three clients at depth 2
+        let more: Vec<_> = s3.difference(&s2).collect();
+        assert!(more.iter().all(|s| s.depth == 2));
+        assert!(more.iter().any(|s| s.offload == 2));
+        assert!(more.iter().any(|s| s.bios.len() == 3));
     }
 }
