@@ -76,11 +76,12 @@ fn per_queue_daemon_violation(sc: &Scenario) -> Option<String> {
             }
         }
     }
-    for recovery in [false, true] {
+    // each process on its own: the recovery's server has its own daemons
+    let (recovery, first): (Vec<_>, Vec<_>) = threads.into_iter().partition(|t| t.0);
+    for process in [first, recovery] {
         for q in 0..sc.dev.nr_queues {
-            let sets: Vec<(&String, u32)> = threads
+            let sets: Vec<(&String, u32)> = process
                 .iter()
-                .filter(|(r, _, _)| *r == recovery)
                 .map(|(_, name, progs)| {
                     let tags = progs
                         .iter()

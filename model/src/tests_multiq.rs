@@ -42,12 +42,12 @@ fn two_queues(recovery: Recovery, extra: Vec<ActorSpec>) -> Scenario {
     }
 }
 
-fn actor(m: &Model, name: &str) -> u8 {
+pub(crate) fn actor(m: &Model, name: &str) -> u8 {
     m.actors.iter().position(|a| a.name == name).unwrap() as u8
 }
 
 /// Step actor `a` until it blocks or finishes.
-fn run(m: &Model, s: &mut State, a: u8) {
+pub(crate) fn run(m: &Model, s: &mut State, a: u8) {
     while let Ok(Outcome::Stepped(_)) = m.apply(s, a) {}
 }
 

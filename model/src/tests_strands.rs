@@ -3,6 +3,7 @@
 
 use crate::config::*;
 use crate::state::*;
+use crate::tests_multiq::{actor, run};
 use crate::{Model, Move, Outcome, Preset};
 
 /// FETCH `tag`, wait for its request, COMMIT_AND_FETCH it, wait again.
@@ -57,15 +58,6 @@ fn one_thread_two_strands(extra: Vec<ActorSpec>) -> Scenario {
         },
         actors,
     }
-}
-
-fn actor(m: &Model, name: &str) -> u8 {
-    m.actors.iter().position(|a| a.name == name).unwrap() as u8
-}
-
-/// Step actor `a` until it blocks or finishes.
-fn run(m: &Model, s: &mut State, a: u8) {
-    while let Ok(Outcome::Stepped(_)) = m.apply(s, a) {}
 }
 
 /// Take the first step an actor not in `but` can take; false if none can.
