@@ -537,18 +537,29 @@ fn every_built_in_and_simulated_scenario_passes_the_validator() {
             ublk_model::CopyMode::ZeroCopy,
             ublk_model::CopyMode::AutoBufReg,
         ] {
-            let c = SimConfig {
-                queues: q,
-                depth: d,
-                copy,
-                offload: 1,
-                submitters: 2,
-                faults: FaultSet::all(),
-                quirks: Quirk::parse_list("all").unwrap(),
-            };
-            let (sc, _) = scenario(&c);
-            ublk_traces::validate::scenario(&sc)
-                .unwrap_or_else(|e| panic!("sim {q}x{d} {copy:?}: {e}"));
+            for per_queue in [false, true] {
+                let c = SimConfig {
+                    queues: q,
+                    depth: d,
+                    copy,
+                    offload: 1,
+                    submitters: 2,
+                    per_queue,
+                    faults: FaultSet::all(),
+                    quirks: Quirk::parse_list("all").unwrap(),
+                };
+                let (sc, _) = scenario(&c);
+                ublk_traces::validate::scenario(&sc)
+                    .unwrap_or_else(|e| panic!("sim {q}x{d} {copy:?} {per_queue}: {e}"));
+                // and the model takes it on every preset that can run it
+                for p in ublk_model::Preset::every() {
+                    if ublk_model::Model::unsupported(&sc, p.features()).is_none() {
+                        ublk_model::Model::new(&sc, p.features()).unwrap_or_else(|e| {
+                            panic!("sim {q}x{d} {per_queue} {}: {e}", p.name())
+                        });
+                    }
+                }
+            }
         }
     }
 }

@@ -253,3 +253,49 @@ fn k72_sweep_runs_clean_apart_from_known_findings() {
         }
     }
 }
+
+/// A per-queue daemon (one thread per queue, one strand per tag) at depth 2: on K612, whose
+/// only server shape it is, and on K72; swarm seeds of every fault and quirk show only
+/// declared findings.
+#[test]
+fn per_queue_daemons_run_clean_apart_from_known_findings() {
+    for (preset, copy) in [
+        (Preset::K612, CopyMode::Copy),
+        (Preset::K612, CopyMode::UserCopy),
+        (Preset::K72, CopyMode::ZeroCopy),
+        (Preset::K72, CopyMode::AutoBufReg),
+    ] {
+        for seed in 0..8u64 {
+            let bug = Bug {
+                id: "-",
+                preset,
+                features: preset.features(),
+                copy,
+                faults: "all",
+                quirks: "all",
+                scenario: "-",
+            };
+            let mut c = seed_config(&bug, seed);
+            c.per_queue = true;
+            let sc = scenario(&c).0;
+            let m = Model::new(&sc, bug.features).unwrap_or_else(|e| panic!("{e}"));
+            let r = simulate(
+                &m,
+                &c.faults,
+                &RunOpts {
+                    seed,
+                    steps: 50_000,
+                    ..RunOpts::default()
+                },
+                |_| {},
+            );
+            if let Some((path, v)) = r.violation {
+                assert!(
+                    ublk_checker::explore::known::sim_known(&m, preset, &path, &v).is_some(),
+                    "{} {copy:?} seed {seed}: {v}",
+                    preset.name()
+                );
+            }
+        }
+    }
+}

@@ -17,6 +17,10 @@ pub struct SimConfig {
     pub offload: u8,
     /// Block submitters per queue (each reads and writes forever).
     pub submitters: u8,
+    /// One daemon thread per queue, one strand per tag (`ActorSpec::Strand`: it serves
+    /// requests in the order they come), instead of a thread per tag — the only shape of a
+    /// kernel with one daemon per queue (6.12).
+    pub per_queue: bool,
     pub faults: FaultSet,
     /// Unusual (or wrong) server behaviours the run includes.
     pub quirks: Vec<Quirk>,
@@ -95,6 +99,7 @@ impl Default for SimConfig {
             copy: CopyMode::ZeroCopy,
             offload: 1,
             submitters: 2,
+            per_queue: false,
             faults: FaultSet::none(),
             quirks: vec![],
         }
@@ -233,7 +238,26 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         actors.push(a);
         weights.push(w);
     };
+    // a per-queue daemon's strands for its tags after the first (declared last: a strand
+    // names its thread by index, which the other servers must not shift)
+    let mut strands = Vec::new();
     for q in 0..c.queues {
+        if c.per_queue {
+            push(
+                ActorSpec::Server {
+                    name: format!("daemon-q{q}"),
+                    fixed_file: fixed,
+                    prog: daemon(c, q, 0, Op::Exit),
+                },
+                BASE_WEIGHT,
+            );
+            strands.extend((1..c.depth).map(|t| ActorSpec::Strand {
+                name: format!("daemon-q{q}/t{t}"),
+                of: q,
+                prog: daemon(c, q, t, Op::Exit),
+            }));
+            continue;
+        }
         for t in 0..c.depth {
             push(
                 ActorSpec::Server {
@@ -245,6 +269,11 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
             );
         }
     }
+    let daemons = if c.per_queue {
+        c.queues
+    } else {
+        c.queues * c.depth
+    };
     let zc_or_uc = matches!(c.copy, CopyMode::ZeroCopy | CopyMode::UserCopy);
     let offloads = if zc_or_uc { c.offload } else { 0 };
     for i in 0..offloads {
@@ -270,7 +299,25 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         );
     }
     if f.has(Fault::Recovery) {
+        // the recovery server's threads come after every first-process thread
+        let first = daemons + offloads + u8::from(c.quirks.contains(&Quirk::DoubleFetch));
         for q in 0..c.queues {
+            if c.per_queue {
+                push(
+                    ActorSpec::RecoveryServer {
+                        name: format!("new-daemon-q{q}"),
+                        fixed_file: true,
+                        prog: daemon(c, q, 0, Op::Exit),
+                    },
+                    BASE_WEIGHT,
+                );
+                strands.extend((1..c.depth).map(|t| ActorSpec::Strand {
+                    name: format!("new-daemon-q{q}/t{t}"),
+                    of: first + q,
+                    prog: daemon(c, q, t, Op::Exit),
+                }));
+                continue;
+            }
             for t in 0..c.depth {
                 let name = format!("new-daemon-q{q}t{t}");
                 push(
@@ -307,7 +354,10 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         ctrl.push(CtrlOp::StopDev);
     }
     push(ActorSpec::Control { prog: ctrl }, BASE_WEIGHT);
-    let servers = c.queues * c.depth;
+    for s in strands {
+        push(s, BASE_WEIGHT);
+    }
+    let servers = daemons;
     for (fault, spec) in [
         (Fault::Kill, Some(ActorSpec::Killer)),
         (Fault::Recovery, Some(ActorSpec::Killer)),

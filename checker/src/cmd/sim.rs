@@ -43,9 +43,13 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 1)]
     queues: u8,
     /// Tags per queue (default 2; 1 on a kernel with one daemon per queue, e.g. K612, whose
-    /// per-io daemon threads the workload cannot use).
+    /// per-io daemon threads the workload cannot use — unless `--per-queue`).
     #[arg(long)]
     depth: Option<u8>,
+    /// One daemon thread per queue serving every tag (one strand per tag, taking requests in
+    /// the order they come) instead of a thread per tag; 6.12's only server shape.
+    #[arg(long)]
+    per_queue: bool,
     /// Offload threads (off-daemon REGISTER / user copy).
     #[arg(long, default_value_t = 1)]
     offload: u8,
@@ -144,11 +148,13 @@ pub fn run(a: SimArgs) -> Result<i32> {
     crate::cmd::input::prepare_traces_dir(&a.out, a.parents)?;
     // defaults that fit the kernel: its data paths and its daemon shape
     let pf = preset.features();
-    let depth = a.depth.unwrap_or(if pf.has(ublk_model::Sw::PerIoDaemon) {
-        2
-    } else {
-        1
-    });
+    let depth = a
+        .depth
+        .unwrap_or(if pf.has(ublk_model::Sw::PerIoDaemon) || a.per_queue {
+            2
+        } else {
+            1
+        });
     let copy = match &a.copy {
         Some(c) => copy_mode(c)?,
         None if pf.has(ublk_model::Sw::ZeroCopy) => CopyMode::ZeroCopy,
@@ -163,6 +169,7 @@ pub fn run(a: SimArgs) -> Result<i32> {
         copy,
         offload: a.offload,
         submitters: a.submitters,
+        per_queue: a.per_queue,
         faults: faults.clone(),
         quirks: Quirk::parse_list(&a.quirks).map_err(anyhow::Error::msg)?,
     };
