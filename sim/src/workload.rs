@@ -200,6 +200,18 @@ fn offload(c: &SimConfig) -> Vec<Op> {
     prog
 }
 
+/// The strands of per-queue daemon thread `of` (named `{who}-q{q}`) for queue `q`'s tags after
+/// the first: one serving loop each.
+fn more_strands(c: &SimConfig, who: &str, of: u8, q: u8) -> Vec<ActorSpec> {
+    (1..c.depth)
+        .map(|t| ActorSpec::Strand {
+            name: format!("{who}-q{q}/t{t}"),
+            of,
+            prog: daemon(c, q, t, Op::Exit),
+        })
+        .collect()
+}
+
 /// The scenario and, per declared actor spec, its scheduling weight.
 pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
     let f = &c.faults;
@@ -251,11 +263,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
                 },
                 BASE_WEIGHT,
             );
-            strands.extend((1..c.depth).map(|t| ActorSpec::Strand {
-                name: format!("daemon-q{q}/t{t}"),
-                of: q,
-                prog: daemon(c, q, t, Op::Exit),
-            }));
+            strands.extend(more_strands(c, "daemon", q, q));
             continue;
         }
         for t in 0..c.depth {
@@ -311,11 +319,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
                     },
                     BASE_WEIGHT,
                 );
-                strands.extend((1..c.depth).map(|t| ActorSpec::Strand {
-                    name: format!("new-daemon-q{q}/t{t}"),
-                    of: first + q,
-                    prog: daemon(c, q, t, Op::Exit),
-                }));
+                strands.extend(more_strands(c, "new-daemon", first + q, q));
                 continue;
             }
             for t in 0..c.depth {
