@@ -499,34 +499,17 @@ impl Exec<'_> {
     /// (not inside a split kernel operation).  False (nothing done) while
     /// some thread is still inside one.
     fn exit_group(&mut self, process: u8) -> bool {
-        let live: Vec<(ActorId, TaskId, RingId)> = self
-            .m
-            .actors
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| match d.kind {
-                Kind::Server {
-                    task,
-                    ring,
-                    process: p,
-                    ..
-                } if p == process && !self.s.tasks[task as usize].exiting => {
-                    Some((i as ActorId, task, ring))
-                }
-                _ => None,
-            })
+        // its threads still alive, each once however many strands it has
+        let live: Vec<TaskId> = (self.m.proc_tasks(process))
+            .filter(|&t| !self.s.tasks[t as usize].exiting)
             .collect();
-        // a thread of several strands exits once
-        let mut tasks: Vec<TaskId> = live.iter().map(|&(_, t, _)| t).collect();
-        tasks.sort_unstable();
-        tasks.dedup();
         if live
             .iter()
-            .any(|&(a, _, _)| a != self.actor && self.s.actors[a as usize].in_kernel())
+            .any(|&t| self.m.thread_busy(self.s, t, self.actor))
         {
             return false;
         }
-        for t in tasks {
+        for t in live {
             self.task_exit(t);
         }
         true

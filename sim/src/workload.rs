@@ -200,6 +200,25 @@ fn offload(c: &SimConfig) -> Vec<Op> {
     prog
 }
 
+/// The per-queue daemon thread of queue `q` (its first strand: tag 0), of the first server
+/// process or (`recovery`) of the recovery's new server.
+fn queue_daemon(c: &SimConfig, recovery: bool, fixed_file: bool, q: u8) -> ActorSpec {
+    let prog = daemon(c, q, 0, Op::Exit);
+    if recovery {
+        ActorSpec::RecoveryServer {
+            name: format!("new-daemon-q{q}"),
+            fixed_file,
+            prog,
+        }
+    } else {
+        ActorSpec::Server {
+            name: format!("daemon-q{q}"),
+            fixed_file,
+            prog,
+        }
+    }
+}
+
 /// The strands of per-queue daemon thread `of` (named `{who}-q{q}`) for queue `q`'s tags after
 /// the first: one serving loop each.
 fn more_strands(c: &SimConfig, who: &str, of: u8, q: u8) -> Vec<ActorSpec> {
@@ -255,14 +274,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
     let mut strands = Vec::new();
     for q in 0..c.queues {
         if c.per_queue {
-            push(
-                ActorSpec::Server {
-                    name: format!("daemon-q{q}"),
-                    fixed_file: fixed,
-                    prog: daemon(c, q, 0, Op::Exit),
-                },
-                BASE_WEIGHT,
-            );
+            push(queue_daemon(c, false, fixed, q), BASE_WEIGHT);
             strands.extend(more_strands(c, "daemon", q, q));
             continue;
         }
@@ -311,14 +323,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         let first = daemons + offloads + u8::from(c.quirks.contains(&Quirk::DoubleFetch));
         for q in 0..c.queues {
             if c.per_queue {
-                push(
-                    ActorSpec::RecoveryServer {
-                        name: format!("new-daemon-q{q}"),
-                        fixed_file: true,
-                        prog: daemon(c, q, 0, Op::Exit),
-                    },
-                    BASE_WEIGHT,
-                );
+                push(queue_daemon(c, true, true, q), BASE_WEIGHT);
                 strands.extend(more_strands(c, "new-daemon", first + q, q));
                 continue;
             }
