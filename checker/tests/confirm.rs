@@ -118,14 +118,40 @@ fn o12_is_a_control_command_that_returns() {
 fn what_cannot_be_a_program_says_why() {
     assert!(not_expressible(Preset::K72, "fake-timeout-zc").contains("fault injection"));
     assert!(not_expressible(Preset::K72, "stale-pointer-window").contains("elevator"));
-    assert!(
-        not_expressible(Preset::K72, "two-queues-recovery-ring-close").contains("only 1 queue")
-    );
     // O-8 needs the quiesce work to run after START_USER_RECOVERY: a kernel interleaving
     let why = not_expressible(Preset::K612, "recovery-new-server");
     assert!(
         why.contains("do not break S7") && why.contains("kernel context nosrv-work"),
         "{why}"
+    );
+}
+
+/// Two-queue findings compile: each server thread acts on one hw queue and a submitter is
+/// pinned to a CPU of its queue. O-11 (6.12) in the trace's order; a 7.2 recovery S7 whose
+/// shortest counterexample needs an interleaving, by the shortest sequential order with the
+/// same signature (`conform::seqsearch`).
+#[test]
+fn two_queue_findings_become_programs() {
+    let k612 = findings(Preset::K612, "two-queues-recovery-restart");
+    let o11 = k612.iter().find(|f| f.bug == "O-11").unwrap();
+    let o11 = (k612.iter().filter(|f| f.bug == "O-11"))
+        .find_map(|f| match confirm::plan(f) {
+            Plan::Program { program, .. } => Some(program),
+            Plan::NotExpressible(_) => None,
+        })
+        .unwrap_or_else(|| panic!("no O-11 finding compiles ({})", o11.name));
+    assert_eq!(o11.dev.queues, 2);
+    let queues: Vec<(String, u16)> = (o11.threads.iter())
+        .map(|t| (t.name.clone(), t.queue))
+        .collect();
+    assert!(queues.contains(&("daemon-q1".into(), 1)), "{queues:?}");
+    assert!(queues.contains(&("new-daemon-q0".into(), 0)), "{queues:?}");
+    let (_, p, sym, order) = planned(Preset::K72, "two-queues-recovery-ring-close");
+    assert_eq!(order, "shortest sequential order of the same signature");
+    assert_eq!(p.dev.queues, 2);
+    assert!(
+        matches!(&sym, Symptom::Violation { inv, what, .. } if inv == "S7" && what == "submit READ"),
+        "{sym:?}"
     );
 }
 

@@ -205,6 +205,26 @@ pub enum CopyDir {
 }
 
 impl Op {
+    /// The hw queue an io command or user copy names (`None`: an op on no queue).
+    pub fn queue(&self) -> Option<u8> {
+        match *self {
+            Op::Fetch { q, .. }
+            | Op::Commit { q, .. }
+            | Op::NeedGetData { q, .. }
+            | Op::Register { q, .. }
+            | Op::Unregister { q, .. }
+            | Op::BadType { q, .. }
+            | Op::UserCopy { q, .. }
+            | Op::WaitCqe { q, .. } => Some(q),
+            Op::FixedIo { .. }
+            | Op::Exit
+            | Op::ThreadExit
+            | Op::CloseRing
+            | Op::Loop { .. }
+            | Op::Goto { .. } => None,
+        }
+    }
+
     /// The whole-request user copy in the request's direction.
     pub fn user_copy(q: u8, tag: u8) -> Op {
         Op::UserCopy {

@@ -72,7 +72,7 @@ impl Sbitmap {
 /// Applies moves with the alternatives `forced` (the j-th choice point takes `forced[j]`;
 /// after the end, the tag blk-mq's sbitmap gives, see [`Sbitmap`]) and records every choice
 /// point.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct Chooser {
     forced: Vec<u8>,
     pub points: Vec<ChoicePoint>,
@@ -153,6 +153,15 @@ impl Chooser {
             *before = now;
         }
         out
+    }
+
+    /// What of the chooser shapes the rest of a run: the shadow sbitmap and held tags of each
+    /// hw queue (two runs in one model state with equal keys go on alike).
+    pub fn shadow_key(&self) -> Vec<(u32, u32, u32)> {
+        self.tags
+            .iter()
+            .map(|(b, h)| (b.word, b.cleared, *h))
+            .collect()
     }
 
     /// The next action of the program starts (its index in the order).

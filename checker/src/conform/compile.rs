@@ -225,6 +225,23 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
     })
 }
 
+/// The one hw queue a server thread's io commands name: a real thread acts on the queue whose
+/// descriptors it mapped (`ThreadSpec.queue`), where the model names the queue per operation.
+fn server_queue(name: &str, prog: &[(Op, Option<u8>)]) -> Result<u16, String> {
+    // a bad-type command's q_id is the executor's own (the program does not carry it)
+    let mut qs = (prog.iter())
+        .filter(|(op, _)| !matches!(op, Op::BadType { .. }))
+        .filter_map(|(op, _)| op.queue());
+    let q = qs.next().unwrap_or(0);
+    if qs.any(|o| o != q) {
+        return Err(format!(
+            "server thread {name} acts on two hw queues (a real server thread maps one queue's \
+             descriptors)"
+        ));
+    }
+    Ok(q as u16)
+}
+
 /// The result of compiling a model program.
 pub struct Compiled {
     pub program: Program,
@@ -242,8 +259,20 @@ fn expect_of(o: &Observed) -> Expect {
 }
 
 fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
-    if d.nr_queues != 1 {
-        return Err("only 1 queue is supported".into());
+    if !(1..=2).contains(&d.nr_queues) {
+        return Err(format!(
+            "{} queues: the executor's VM has 2 CPUs, one per hw queue",
+            d.nr_queues
+        ));
+    }
+    if d.nr_queues > 1 && d.part_scan {
+        // 6.12's START_DEV reads sector 0 from the control task's CPU, whose hw queue the
+        // executor does not pin; the model sends that read to queue 0
+        return Err(
+            "a partition scan on a device of two queues (its read's queue is the \
+                    control task's CPU's)"
+                .into(),
+        );
     }
     if d.elevator || d.fake_timeout || d.get_data_fails || d.bad_auto_fetch {
         return Err(
@@ -253,7 +282,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         );
     }
     Ok(DevCfg {
-        queues: 1,
+        queues: d.nr_queues as u16,
         depth: d.depth as u16,
         copy: match d.copy {
             CopyMode::Copy => CopyKind::Copy,
@@ -306,26 +335,28 @@ pub fn compile_with(
         .count();
     let threads: Vec<ThreadSpec> = m.actors[..n_user]
         .iter()
-        .map(|d| ThreadSpec {
-            name: d.name.clone(),
-            kind: match &d.kind {
-                Kind::Server { task, process, .. } => ThreadKind::Server {
-                    fixed_file: m.fixed_file[*task as usize],
-                    process: *process,
+        .map(|d| {
+            Ok(ThreadSpec {
+                name: d.name.clone(),
+                kind: match &d.kind {
+                    Kind::Server { task, process, .. } => ThreadKind::Server {
+                        fixed_file: m.fixed_file[*task as usize],
+                        process: *process,
+                    },
+                    Kind::Submitter { .. } => ThreadKind::Submitter,
+                    Kind::Control { .. } => ThreadKind::Control,
+                    Kind::Killer => ThreadKind::Killer,
+                    Kind::FdHolder => ThreadKind::FdHolder,
+                    _ => ThreadKind::Control,
                 },
-                Kind::Submitter { .. } => ThreadKind::Submitter,
-                Kind::Control { .. } => ThreadKind::Control,
-                Kind::Killer => ThreadKind::Killer,
-                Kind::FdHolder => ThreadKind::FdHolder,
-                _ => ThreadKind::Control,
-            },
-            // one queue until `dev_cfg` accepts more (a server's queue is per op in the model)
-            queue: match &d.kind {
-                Kind::Submitter { q, .. } => *q as u16,
-                _ => 0,
-            },
+                queue: match &d.kind {
+                    Kind::Submitter { q, .. } => *q as u16,
+                    Kind::Server { prog, .. } => server_queue(&d.name, prog)?,
+                    _ => 0,
+                },
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let mut s = m.init();
     let mut tsteps = Vec::new();
     settle_choosing(&m, &mut s, &mut tsteps, &mut ch)?;

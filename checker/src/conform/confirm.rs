@@ -9,6 +9,7 @@
 
 use crate::conform::compile::{self, ModelProgram};
 use crate::conform::oracle;
+use crate::conform::seqsearch;
 use crate::explore::verdict::{self, CheckOpts, Verdict as CheckVerdict};
 use crate::scenarios;
 use serde::Serialize;
@@ -430,13 +431,6 @@ pub fn plan(f: &Finding) -> Plan {
             Err(e) => Plan::NotExpressible(one_line(&e)),
         };
     }
-    if t.header.scenario.dev.nr_queues != 1 {
-        // what `compile` says, before an order of two queues' actions fails on another reason
-        return Plan::NotExpressible(format!(
-            "{} queues: only 1 queue is supported by the program compiler",
-            t.header.scenario.dev.nr_queues
-        ));
-    }
     let orders = match orders(t) {
         Ok(o) => o,
         Err(e) => return Plan::NotExpressible(one_line(&e)),
@@ -458,6 +452,26 @@ pub fn plan(f: &Finding) -> Plan {
         }
     }
     let e = first_err.unwrap_or_default();
+    if e.starts_with("run with the kernel settled") && !f.what.starts_with("hang") {
+        // the trace's order needs an interleaving; another order may show the same bug with
+        // the kernel settled between actions
+        let found = seqsearch::shortest_order(
+            &t.header.scenario,
+            t.header.features,
+            &f.signature,
+            seqsearch::Limits::default(),
+        );
+        if let Ok(seqsearch::Searched::Found(order)) = found {
+            if let Ok((mut program, symptom)) = try_order(f, order) {
+                program.id = f.name.clone();
+                return Plan::Program {
+                    program,
+                    symptom,
+                    order: "shortest sequential order of the same signature",
+                };
+            }
+        }
+    }
     if e.starts_with("run with the kernel settled") {
         let why = interleaving_reason(t).unwrap_or_else(|| {
             if f.what.starts_with("hang") {

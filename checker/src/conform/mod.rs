@@ -17,6 +17,7 @@ pub mod export_c;
 pub mod generate;
 pub mod oracle;
 pub mod runner;
+pub mod seqsearch;
 
 #[cfg(test)]
 mod choice_tests;

@@ -174,102 +174,130 @@ pub fn predict(m: &Model, order: &[ActorId]) -> Result<Prediction, String> {
 
 /// [`predict`] with the tag choices of `ch`.
 pub fn predict_with(m: &Model, order: &[ActorId], ch: &mut Chooser) -> Result<Prediction, String> {
-    let mut s = m.init();
     let mut steps = Vec::new();
-    let fail = |steps, v| {
-        Ok(Prediction {
-            steps,
-            violation: Some(v),
-        })
-    };
-    if let Err(v) = settle(m, &mut s, ch) {
-        return fail(steps, v);
-    }
-    ch.end_action(m, &s);
-    for (i, &a) in order.iter().enumerate() {
-        ch.start_action(i);
-        if a as usize >= m.actors.len() || is_kernel_actor(m, a) {
-            return Err(format!(
-                "action {i}: actor {a} is not a user actor of this scenario"
-            ));
+    let mut s = match start(m, ch) {
+        Ok(s) => s,
+        Err(v) => {
+            return Ok(Prediction {
+                steps,
+                violation: Some(v),
+            })
         }
-        let name = m.actors[a as usize].name.clone();
-        let issued = issued_cmd(m, &s, a);
-        let mut funcs = Vec::new();
-        let mut result = None;
-        let mut stepped = false;
-        let observed = loop {
-            match ch.apply(m, &mut s, a) {
-                Err(v) => {
-                    steps.push(Predicted {
-                        actor: name,
-                        funcs,
-                        observed: Observed::Done(None),
-                    });
-                    return fail(steps, v);
-                }
-                Ok(Outcome::Stepped(info)) => {
-                    stepped = true;
-                    funcs.push(info.func);
-                    result = info.result.or(result);
-                    match settle(m, &mut s, ch) {
-                        Ok(f) => funcs.extend(f),
-                        Err(v) => {
-                            steps.push(Predicted {
-                                actor: name,
-                                funcs,
-                                observed: Observed::Done(result),
-                            });
-                            return fail(steps, v);
-                        }
-                    }
-                    if result.is_some() || !mid_op(m, &s, a) {
-                        let submitted_bio =
-                            matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
-                                && s.actors[a as usize].bio_waiting();
-                        let kept_cmd = result.is_none() && is_kept_cmd(m, &s, a);
-                        let st = &s.actors[a as usize];
-                        if submitted_bio && st.bio_ended(&s.reqs) {
-                            // ended within its own submission (ublk_queue_rq failed it, e.g.
-                            // BLK_STS_TARGET under FAIL_IO): the pread/pwrite returns at
-                            // once, so "pending" would race it; the result is fixed
-                            break Observed::Done(Some(st.res));
-                        }
-                        break if submitted_bio || kept_cmd {
-                            Observed::Pending
-                        } else {
-                            Observed::Done(result)
-                        };
-                    }
-                }
-                Ok(Outcome::Blocked) => {
-                    // the kernel already settled after the last step: nothing will change
-                    break if stepped {
-                        Observed::Pending
-                    } else {
-                        Observed::Blocks
-                    };
-                }
-            }
-        };
-        // a command kept by the driver but completed before the action is
-        // over (e.g. a COMMIT whose request was requeued and re-dispatched to
-        // the new cmd): user space sees its CQE
-        let observed = match (observed, issued.map(|c| s.cmds[c as usize].st)) {
-            (Observed::Done(None), Some(CmdSt::Done(res))) => Observed::Done(Some(res)),
-            (o, _) => o,
-        };
-        ch.end_action(m, &s);
-        steps.push(Predicted {
-            actor: name,
-            funcs,
-            observed,
-        });
+    };
+    for (i, &a) in order.iter().enumerate() {
+        let (p, v) = act(m, &mut s, ch, i, a)?;
+        steps.push(p);
+        if v.is_some() {
+            return Ok(Prediction {
+                steps,
+                violation: v,
+            });
+        }
     }
     Ok(Prediction {
         steps,
         violation: None,
     })
+}
+
+/// The initial state of a sequential run: the kernel settled before the first action.
+pub(crate) fn start(m: &Model, ch: &mut Chooser) -> Result<State, Violation> {
+    let mut s = m.init();
+    settle(m, &mut s, ch)?;
+    ch.end_action(m, &s);
+    Ok(s)
+}
+
+/// User action `i` of a sequential run: actor `a`'s next operation, then the kernel settled.
+/// Returns what user space sees and the invariant the model broke on the way, if any (the run
+/// ends there). `Err`: `a` is not a user actor.
+pub(crate) fn act(
+    m: &Model,
+    s: &mut State,
+    ch: &mut Chooser,
+    i: usize,
+    a: ActorId,
+) -> Result<(Predicted, Option<Violation>), String> {
+    ch.start_action(i);
+    if a as usize >= m.actors.len() || is_kernel_actor(m, a) {
+        return Err(format!(
+            "action {i}: actor {a} is not a user actor of this scenario"
+        ));
+    }
+    let name = m.actors[a as usize].name.clone();
+    let issued = issued_cmd(m, s, a);
+    let mut funcs = Vec::new();
+    let mut result = None;
+    let mut stepped = false;
+    let observed = loop {
+        match ch.apply(m, s, a) {
+            Err(v) => {
+                let p = Predicted {
+                    actor: name,
+                    funcs,
+                    observed: Observed::Done(None),
+                };
+                return Ok((p, Some(v)));
+            }
+            Ok(Outcome::Stepped(info)) => {
+                stepped = true;
+                funcs.push(info.func);
+                result = info.result.or(result);
+                match settle(m, s, ch) {
+                    Ok(f) => funcs.extend(f),
+                    Err(v) => {
+                        let p = Predicted {
+                            actor: name,
+                            funcs,
+                            observed: Observed::Done(result),
+                        };
+                        return Ok((p, Some(v)));
+                    }
+                }
+                if result.is_some() || !mid_op(m, s, a) {
+                    let submitted_bio = matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
+                        && s.actors[a as usize].bio_waiting();
+                    let kept_cmd = result.is_none() && is_kept_cmd(m, s, a);
+                    let st = &s.actors[a as usize];
+                    if submitted_bio && st.bio_ended(&s.reqs) {
+                        // ended within its own submission (ublk_queue_rq failed it, e.g.
+                        // BLK_STS_TARGET under FAIL_IO): the pread/pwrite returns at
+                        // once, so "pending" would race it; the result is fixed
+                        break Observed::Done(Some(st.res));
+                    }
+                    break if submitted_bio || kept_cmd {
+                        Observed::Pending
+                    } else {
+                        Observed::Done(result)
+                    };
+                }
+            }
+            Ok(Outcome::Blocked) => {
+                // the kernel already settled after the last step: nothing will change
+                break if stepped {
+                    Observed::Pending
+                } else {
+                    Observed::Blocks
+                };
+            }
+        }
+    };
+    // a command kept by the driver but completed before the action is
+    // over (e.g. a COMMIT whose request was requeued and re-dispatched to
+    // the new cmd): user space sees its CQE
+    let observed = match (observed, issued.map(|c| s.cmds[c as usize].st)) {
+        (Observed::Done(None), Some(CmdSt::Done(res))) => Observed::Done(Some(res)),
+        (o, _) => o,
+    };
+    ch.end_action(m, s);
+    Ok((
+        Predicted {
+            actor: name,
+            funcs,
+            observed,
+        },
+        None,
+    ))
 }
 
 /// The uring_cmd the server actor's next operation issues, if any.
