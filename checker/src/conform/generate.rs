@@ -9,10 +9,11 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
 use ublk_model::state::ActorId;
 use ublk_model::{
-    ActorSpec, Bio, CopyMode, CtrlOp, DevConfig, Features, Func, Kind, Model, Op, Outcome,
-    Recovery, Scenario,
+    ActorSpec, Bio, CopyMode, CtrlOp, DevConfig, Features, Func, Model, Op, Recovery, Scenario,
 };
 use ublk_program::*;
+
+pub use crate::conform::shrink::{perturb, shrink_candidates, signature};
 
 /// Op kinds the generator leaves out, each with the reason (a divergence reported to the
 /// model's owner, or an executor limit). Logged by `ublksim conform`.
@@ -103,6 +104,10 @@ pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option
     None
 }
 
+/// The share of random programs on a device of two hw queues (a daemon thread per queue, a
+/// submitter pinned to a CPU of each).
+const TWO_QUEUES: f64 = 0.25;
+
 struct Gen<'a> {
     rng: ChaCha8Rng,
     feat: Features,
@@ -111,12 +116,15 @@ struct Gen<'a> {
     excluded: &'a HashSet<&'a str>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Ids {
-    daemon: usize,
-    helper: Option<usize>,
-    /// One submitter, or two on a depth-2 device (two requests in flight).
-    submitters: [usize; 2],
+    /// The daemon thread of each hw queue (its io commands name that queue).
+    daemons: Vec<usize>,
+    /// An offload thread and the hw queue it acts on.
+    helper: Option<(usize, u8)>,
+    /// The submitters and their hw queues: one; or two on a depth-2 device of one queue (two
+    /// requests in flight); or one per queue, each pinned to a CPU of it.
+    submitters: Vec<(usize, u8)>,
     control: usize,
 }
 
@@ -191,10 +199,10 @@ impl Gen<'_> {
         self.rng.random_range(0..self.sc.dev.depth)
     }
 
-    fn random_server_op(&mut self, helper: bool) -> Op {
+    /// An operation of a server thread on hw queue `q`.
+    fn random_server_op(&mut self, helper: bool, q: u8) -> Op {
         let copy = self.sc.dev.copy;
         let buf = copy == CopyMode::Copy;
-        let q = 0;
         let tag = self.tag();
         let idx = self.rng.random_range(0..2u8);
         let k = self.rng.random_range(0..100u32);
@@ -262,28 +270,46 @@ impl Gen<'_> {
 
     /// A user-copy device after a bio: the daemon waits for the request's CQE, then one to
     /// three copies (some from the helper) with random offsets, lengths and directions.
-    fn user_copy_burst(&mut self, ids: &Ids) {
-        self.try_push(
-            ids.daemon,
-            Some(GenOp::Server(Op::WaitCqe { q: 0, tag: 0 })),
-        );
+    fn user_copy_burst(&mut self, ids: &Ids, q: u8) {
+        let daemon = ids.daemons[q as usize];
+        self.try_push(daemon, Some(GenOp::Server(Op::WaitCqe { q, tag: 0 })));
         for _ in 0..self.rng.random_range(1..=3u32) {
             let who = match ids.helper {
-                Some(h) if !self.ended(h) && self.rng.random_bool(0.3) => h,
-                _ => ids.daemon,
+                Some((h, hq)) if hq == q && !self.ended(h) && self.rng.random_bool(0.3) => h,
+                _ => daemon,
             };
-            let op = self.varied_user_copy(0, 0);
+            let op = self.varied_user_copy(q, 0);
             if self.allowed(&op) {
                 self.try_push(who, Some(GenOp::Server(op)));
             }
         }
     }
 
+    /// The daemon of queue `q` takes the request a bio just sent there (its CQE on whichever
+    /// tag the request got) and commits it whole: on two queues each bio then shows the CPU →
+    /// hw queue mapping and the queue's own daemon at work.
+    fn serve(&mut self, ids: &Ids, q: u8) {
+        let daemon = ids.daemons[q as usize];
+        for tag in 0..self.sc.dev.depth {
+            if self.try_push(daemon, Some(GenOp::Server(Op::WaitCqe { q, tag }))) {
+                let buf = self.sc.dev.copy == CopyMode::Copy;
+                let commit = Op::Commit {
+                    q,
+                    tag,
+                    result: 4096,
+                    buf,
+                };
+                self.try_push(daemon, Some(GenOp::Server(commit)));
+                return;
+            }
+        }
+    }
+
     /// One of the submitters (no random draw when there is one).
-    fn submitter(&mut self, ids: &Ids) -> usize {
-        match ids.submitters {
-            [a, b] if a != b && self.rng.random_bool(0.5) => b,
-            [a, _] => a,
+    fn submitter(&mut self, ids: &Ids) -> (usize, u8) {
+        match ids.submitters[..] {
+            [_, b] if self.rng.random_bool(0.5) => b,
+            _ => ids.submitters[0],
         }
     }
 
@@ -398,27 +424,54 @@ fn generate_attempt(
         fixed_file,
         prog: vec![],
     };
+    // a device of two hw queues, decided by a stream of its own so the one-queue programs of a
+    // seed stay what they were before two queues were generated
+    let queues: u8 = {
+        let mut qrng = ChaCha8Rng::seed_from_u64(
+            seed ^ (n as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)
+                ^ attempt.wrapping_mul(0x2545_f491),
+        );
+        if qrng.random_bool(TWO_QUEUES) {
+            2
+        } else {
+            1
+        }
+    };
     let mut actors = vec![server("daemon", rng.random_bool(0.5))];
-    if helper {
-        actors.push(server("helper", false));
+    if queues == 2 {
+        actors.push(server("daemon1", rng.random_bool(0.5)));
     }
-    let first = actors.len();
-    actors.push(ActorSpec::Submitter { q: 0, bios: vec![] });
-    if depth == 2 && rng.random_bool(0.5) {
+    let daemons: Vec<usize> = (0..queues as usize).collect();
+    let helper = helper.then(|| {
+        actors.push(server("helper", false));
+        let q = if queues == 2 {
+            rng.random_range(0..2u8)
+        } else {
+            0
+        };
+        (actors.len() - 1, q)
+    });
+    let mut submitters = Vec::new();
+    for q in 0..queues {
+        submitters.push((actors.len(), q));
+        actors.push(ActorSpec::Submitter { q, bios: vec![] });
+    }
+    if queues == 1 && depth == 2 && rng.random_bool(0.5) {
+        submitters.push((actors.len(), 0));
         actors.push(ActorSpec::Submitter { q: 0, bios: vec![] });
     }
     actors.push(ActorSpec::Control { prog: vec![] });
     let ids = Ids {
-        daemon: 0,
-        helper: helper.then_some(1),
-        submitters: [first, actors.len() - 2],
+        daemons,
+        helper,
+        submitters,
         control: actors.len() - 1,
     };
     let sc = Scenario {
         name: format!("random-{seed}-{n}"),
         doc: "random sequential program (ublksim conform)".into(),
         dev: DevConfig {
-            nr_queues: 1,
+            nr_queues: queues,
             depth,
             copy,
             need_get_data,
@@ -442,15 +495,16 @@ fn generate_attempt(
         order: vec![],
         excluded,
     };
-    // prelude (usually): FETCH every tag (each from the daemon or the helper), START_DEV
+    // prelude (usually): FETCH every tag of every queue (each from the queue's daemon or the
+    // helper), START_DEV
     if g.rng.random_bool(0.85) {
-        for tag in 0..depth {
+        for (q, tag) in (0..queues).flat_map(|q| (0..depth).map(move |t| (q, t))) {
             let who = match ids.helper {
-                Some(h) if g.rng.random_bool(0.3) => h,
-                _ => ids.daemon,
+                Some((h, hq)) if hq == q && g.rng.random_bool(0.3) => h,
+                _ => ids.daemons[q as usize],
             };
             let op = Op::Fetch {
-                q: 0,
+                q,
                 tag,
                 buf: copy == CopyMode::Copy,
             };
@@ -460,18 +514,24 @@ fn generate_attempt(
     }
     let target = g.rng.random_range(3..=11usize);
     let mut tries = 0;
-    while g.order.len() < target + depth as usize + 1 && tries < 200 {
+    // `target` actions after the prelude (a FETCH per tag of each queue, START_DEV)
+    let prelude = queues as usize * depth as usize + 1;
+    while g.order.len() < target + prelude && tries < 200 {
         tries += 1;
         let k = g.rng.random_range(0..100u32);
         let ok = match k {
             0..=49 => {
-                let op = g.random_server_op(false);
-                g.allowed(&op) && g.try_push(ids.daemon, Some(GenOp::Server(op)))
+                let q = match queues {
+                    2 => g.rng.random_range(0..2u8),
+                    _ => 0,
+                };
+                let op = g.random_server_op(false, q);
+                g.allowed(&op) && g.try_push(ids.daemons[q as usize], Some(GenOp::Server(op)))
             }
             50..=64 => match ids.helper {
                 // nothing after the helper closed its ring or exited (no ring to submit on)
-                Some(h) if !g.ended(h) => {
-                    let op = g.random_server_op(true);
+                Some((h, hq)) if !g.ended(h) => {
+                    let op = g.random_server_op(true, hq);
                     g.allowed(&op) && g.try_push(h, Some(GenOp::Server(op)))
                 }
                 _ => false,
@@ -486,16 +546,24 @@ fn generate_attempt(
                 } else {
                     Bio::Write
                 };
-                let sub = g.submitter(&ids);
+                let (sub, q) = g.submitter(&ids);
                 let ok = g.try_push(sub, Some(GenOp::Bio(b)));
                 if ok && copy == CopyMode::UserCopy && g.rng.random_bool(0.7) {
-                    g.user_copy_burst(&ids);
+                    g.user_copy_burst(&ids, q);
+                }
+                if ok && queues == 2 && g.rng.random_bool(0.6) {
+                    // and often a bio on the other queue too, both in flight at once
+                    let other = ids.submitters[1 - q as usize];
+                    if g.rng.random_bool(0.5) && g.try_push(other.0, Some(GenOp::Bio(b))) {
+                        g.serve(&ids, other.1);
+                    }
+                    g.serve(&ids, q);
                 }
                 ok
             }
             80..=91 => {
                 // wait for a bio
-                let sub = g.submitter(&ids);
+                let (sub, _) = g.submitter(&ids);
                 g.try_push(sub, None)
             }
             92..=95 => g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),
@@ -508,10 +576,10 @@ fn generate_attempt(
         g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
         g.try_push(ids.control, None);
     }
-    g.try_push(ids.daemon, Some(GenOp::Server(Op::Exit)));
-    g.try_push(ids.submitters[0], None);
-    if ids.submitters[1] != ids.submitters[0] {
-        g.try_push(ids.submitters[1], None);
+    // exit_group: every server thread of the process
+    g.try_push(ids.daemons[0], Some(GenOp::Server(Op::Exit)));
+    for &(sub, _) in &ids.submitters {
+        g.try_push(sub, None);
     }
     g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
     g.try_push(ids.control, None);
@@ -519,143 +587,5 @@ fn generate_attempt(
         id: format!("s{seed}-{n}"),
         scenario: g.sc,
         order: g.order,
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// shrinking
-
-/// Programs one operation smaller than `mp` that are still valid (no block, no violation):
-/// drop one server or control op (and its action), or one bio (both its actions).
-pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram> {
-    let Ok(m) = Model::new(&mp.scenario, feat) else {
-        return vec![];
-    };
-    // which (spec actor, op index) each action starts, from a sequential run
-    let spec_of_actor: Vec<usize> = {
-        let servers = (0..mp.scenario.actors.len())
-            .filter(|&i| matches!(mp.scenario.actors[i], ActorSpec::Server { .. }));
-        let others = (0..mp.scenario.actors.len()).filter(|&i| {
-            !matches!(
-                mp.scenario.actors[i],
-                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. }
-            )
-        });
-        servers.chain(others).collect()
-    };
-    let mut s = m.init();
-    let mut dummy = Vec::new();
-    let _ = settle(&m, &mut s, &mut dummy);
-    // (spec idx, op idx) -> actions
-    let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
-    for (i, &a) in mp.order.iter().enumerate() {
-        let st = &s.actors[a as usize];
-        let key = match &m.actors[a as usize].kind {
-            Kind::Server { .. } | Kind::Control { .. } if !st.in_kernel() => {
-                Some((spec_of_actor[a as usize], st.next_op as usize))
-            }
-            Kind::Submitter { .. } => Some((spec_of_actor[a as usize], st.next_op as usize)),
-            _ => None,
-        };
-        if let Some(k) = key {
-            match groups.iter_mut().find(|(g, _)| *g == k) {
-                Some((_, v)) => v.push(i),
-                None => groups.push((k, vec![i])),
-            }
-        }
-        while let Ok(Outcome::Stepped(info)) = m.apply(&mut s, a) {
-            if settle(&m, &mut s, &mut dummy).is_err() {
-                break;
-            }
-            if info.result.is_some() || !mid_op(&m, &s, a) {
-                break;
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for ((spec, op), actions) in groups.iter().rev() {
-        let mut sc = mp.scenario.clone();
-        match &mut sc.actors[*spec] {
-            ActorSpec::Server { prog, .. } if *op < prog.len() => {
-                prog.remove(*op);
-            }
-            ActorSpec::Control { prog } if *op < prog.len() => {
-                prog.remove(*op);
-            }
-            ActorSpec::Submitter { bios, .. } if *op < bios.len() => {
-                bios.remove(*op);
-            }
-            _ => continue,
-        }
-        let order: Vec<ActorId> = mp
-            .order
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !actions.contains(i))
-            .map(|(_, &a)| a)
-            .collect();
-        let valid = oracle::oracle_model(&sc, feat)
-            .and_then(|m| oracle::predict(&m, &order))
-            .map(|p| {
-                p.violation.is_none() && !p.steps.iter().any(|s| s.observed == Observed::Blocks)
-            })
-            .unwrap_or(false);
-        if valid {
-            out.push(ModelProgram {
-                id: format!("{}-", mp.id),
-                scenario: sc,
-                order,
-            });
-        }
-    }
-    for (k, c) in out.iter_mut().enumerate() {
-        c.id = format!("{}.{k}", mp.id);
-    }
-    out
-}
-
-/// The kind of a divergence without its step numbers: what diverged and how.
-pub fn signature(p: &Program, v: &Verdict) -> Option<String> {
-    match v {
-        Verdict::Diverges {
-            step,
-            what,
-            expected,
-            got,
-        } => {
-            let what: String = what
-                .split(" (")
-                .next()
-                .unwrap_or(what)
-                .chars()
-                .filter(|c| !c.is_ascii_digit())
-                .collect();
-            let act = p.steps.get(*step).map(|s| s.act.name()).unwrap_or_default();
-            let act: String = act.chars().filter(|c| !c.is_ascii_digit()).collect();
-            Some(format!("{act} / {what}: expected {expected}, got {got}"))
-        }
-        Verdict::Hang {
-            predicted: false,
-            what,
-            ..
-        } => Some(format!(
-            "hang: {}",
-            what.chars()
-                .filter(|c| !c.is_ascii_digit())
-                .collect::<String>()
-        )),
-        _ => None,
-    }
-}
-
-/// Change the expectation of step `step` the way a wrong errno in the model would: a result
-/// becomes another errno. Returns false if that step has no result to perturb.
-pub fn perturb(p: &mut Program, step: usize) -> bool {
-    match p.steps.get_mut(step).map(|s| &mut s.expect) {
-        Some(Expect::Done(Some(r))) => {
-            *r = if *r == -22 { -16 } else { -22 };
-            true
-        }
-        _ => false,
     }
 }

@@ -18,6 +18,7 @@ pub mod generate;
 pub mod oracle;
 pub mod runner;
 pub mod seqsearch;
+mod shrink;
 
 #[cfg(test)]
 mod choice_tests;

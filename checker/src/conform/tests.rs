@@ -55,6 +55,51 @@ fn generation_is_deterministic_and_valid() {
     }
 }
 
+/// A quarter of the random programs run on a device of two hw queues: a daemon thread per
+/// queue whose io commands name that queue, a submitter pinned to each queue, and on both
+/// kernels some program where a bio of each queue is served by that queue's daemon.
+#[test]
+fn random_programs_cover_two_queues() {
+    let ex = HashSet::new();
+    for preset in [Preset::K72, Preset::K612] {
+        let f = preset.features();
+        let (mut two, mut both_served) = (0, false);
+        for n in 0..200 {
+            let mp = generate_one(1, n, f, &ex);
+            if mp.scenario.dev.nr_queues != 2 {
+                continue;
+            }
+            two += 1;
+            let p = compile(&mp, f).unwrap().program;
+            assert_eq!(p.dev.queues, 2);
+            let q = |name: &str| p.threads.iter().find(|t| t.name == name).map(|t| t.queue);
+            assert_eq!((q("submitter0"), q("submitter1")), (Some(0), Some(1)));
+            // a bio of each queue ends with 0: served through its own queue's daemon
+            let served = |queue: u16| {
+                p.steps.iter().enumerate().any(|(i, s)| {
+                    let t = &p.threads[s.thread];
+                    t.queue == queue
+                        && matches!(s.act, Act::Read | Act::Write)
+                        && p.steps[i..].iter().any(|l| {
+                            l.after
+                                .iter()
+                                .any(|e| e.of == i && e.expect == Expect::Done(Some(0)))
+                                || (l.thread == s.thread
+                                    && l.act == Act::BioWait
+                                    && l.expect == Expect::Done(Some(0)))
+                        })
+                })
+            };
+            both_served |= served(0) && served(1);
+        }
+        assert!((25..=75).contains(&two), "{preset:?}: {two} of 200");
+        assert!(
+            both_served,
+            "{preset:?}: no program serves a bio on each queue"
+        );
+    }
+}
+
 #[test]
 fn perturbed_errno_is_reported_at_its_step() {
     let mp = &corpus_programs()[2];
