@@ -146,6 +146,12 @@ fn two_queue_findings_become_programs() {
         .collect();
     assert!(queues.contains(&("daemon-q1".into(), 1)), "{queues:?}");
     assert!(queues.contains(&("new-daemon-q0".into(), 0)), "{queues:?}");
+    // the second START_USER_RECOVERY retries an -EBUSY the model does not predict (the exited
+    // new server's file is released by its ring's exit work, after exit_group returns)
+    let polled = (o11.steps.iter())
+        .filter(|s| s.act == ublk_program::Act::StartUserRecovery { poll: true })
+        .count();
+    assert_eq!(polled, 2, "both START_USER_RECOVERYs retry -EBUSY");
     let (_, p, sym, order) = planned(Preset::K72, "two-queues-recovery-ring-close");
     assert_eq!(order, "shortest sequential order of the same signature");
     assert_eq!(p.dev.queues, 2);
@@ -363,11 +369,26 @@ fn runs_are_judged_by_oops_or_symptom() {
     let o = confirm_log::judge_run(
         &o12,
         &o12_sym,
-        &result("q#2", Verdict::Conforms, got12),
+        &result("q#2", Verdict::Conforms, got12.clone()),
         &[],
         true,
     );
     assert!(o.is_reproduced(), "{o:?}");
+    // an errno there is a refusal before the model's path (O-11's START_USER_RECOVERY
+    // answering -EBUSY while the new server's file was still open): not the bug
+    let mut busy = got12;
+    busy[3] = Got::Done(Some(-16));
+    let div_busy = Verdict::Diverges {
+        step: 3,
+        what: "QUIESCE_DEV wait 0 ms".into(),
+        expected: "done".into(),
+        got: "-16 (EBUSY)".into(),
+    };
+    let o = confirm_log::judge_run(&o12, &o12_sym, &result("q#4", div_busy, busy), &[], true);
+    assert!(
+        matches!(&o, RunOutcome::NotReproduced(t) if t.contains("refused before the path")),
+        "{o:?}"
+    );
     // QUIESCE_DEV that waits (the fixed kernel) does not show it
     let hang12 = Verdict::Hang {
         step: 3,

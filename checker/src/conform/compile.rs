@@ -460,6 +460,17 @@ pub fn compile_with(
             // advance pc: an exit is never itself pending (reported to the oracle's owner)
             expect = Expect::Done(None);
         }
+        let act = match act {
+            // a second START_USER_RECOVERY takes the first answer, but in a sequential run the
+            // kernel settled before it: the previous server's file is released. A real exit
+            // releases it in the ring's exit work, after exit_group returns, so an -EBUSY the
+            // model does not predict is the kernel not yet settled: retried like the first
+            // (O-11's program: -EBUSY 3 of 3 without the retry)
+            Act::StartUserRecovery { poll: false } if expect != Expect::Done(Some(-16)) => {
+                Act::StartUserRecovery { poll: true }
+            }
+            act => act,
+        };
         steps.push(Step {
             thread: a as usize,
             act,

@@ -192,10 +192,17 @@ pub fn judge_run(
             },
         ) if s == step && w == what && r.got.get(*s).is_some_and(|g| matches!(g, Got::Done(_))) => {
             // the model's prediction stops where the invariant breaks, before the command's
-            // result: any result there is the command returning
-            RunOutcome::Reproduced(format!(
-                "step {step} ({what}) returned {got} where the model breaks {inv}{also}"
-            ))
+            // result: a result there is the command returning — unless it is an errno, a
+            // refusal at a check before the path where the model breaks the invariant
+            match r.got.get(*s) {
+                Some(Got::Done(Some(e))) if *e < 0 => RunOutcome::NotReproduced(format!(
+                    "step {step} ({what}) returned {got}: refused before the path where the \
+                     model breaks {inv}{also}"
+                )),
+                _ => RunOutcome::Reproduced(format!(
+                    "step {step} ({what}) returned {got} where the model breaks {inv}{also}"
+                )),
+            }
         }
         (
             Symptom::Violation {
