@@ -67,6 +67,11 @@ pub struct DevCfg {
     /// buffer cannot be registered reaches the server anyway (flagged NEED_REG_BUF).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_fallback: bool,
+    /// An I/O scheduler from the start: the executor loads the mq-deadline (and kyber) modules
+    /// for the program, so START_DEV's `elevator_set_default` attaches mq-deadline to the
+    /// (single-queue) device; without it the device runs with none (one queue only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub elevator: bool,
 }
 
 /// One queue of depth 1, zero copy, no recovery, a buffer table of 2: the smallest device.
@@ -82,6 +87,7 @@ impl Default for DevCfg {
             privileged: false,
             quiesce: false,
             auto_fallback: false,
+            elevator: false,
         }
     }
 }
@@ -104,6 +110,8 @@ pub enum ThreadKind {
     Killer,
     /// Another holder of /dev/ublkcN (a `pidfd_getfd` duplicate held by the executor).
     FdHolder,
+    /// A writer of `/sys/block/ublkbN/queue/scheduler` (an elevator switch).
+    Elevator,
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -231,7 +239,11 @@ pub enum Act {
     UpdateSize,
     /// DEL_DEV (waits until the last reference to /dev/ublkcN is gone).
     DelDev,
-    /// Wait for the control task's last command.
+    /// Write `kyber` to `/sys/block/ublkbN/queue/scheduler` (a device with `elevator`): the
+    /// switch freezes the queue (waits until no request is allocated), frees mq-deadline's
+    /// requests and attaches kyber; the write returns then (0).
+    SwitchElevator,
+    /// Wait for the control task's last command (or the elevator writer's write).
     CtrlWait,
     /// SIGKILL the server process.
     Kill,
@@ -283,6 +295,7 @@ impl Act {
             Act::QuiesceDev { timeout_ms } => format!("QUIESCE_DEV wait {timeout_ms} ms"),
             Act::UpdateSize => "UPDATE_SIZE".into(),
             Act::DelDev => "DEL_DEV".into(),
+            Act::SwitchElevator => "elevator switch".into(),
             Act::CtrlWait => "control completion".into(),
             Act::Kill => "SIGKILL".into(),
             Act::CloseFd => "fd holder close".into(),

@@ -300,7 +300,23 @@ impl Run<'_> {
                 self.spawn_bio(i, s.thread, s.act == Act::Write);
                 self.observe_ref(i, &s.expect)
             }
-            (ThreadKind::Submitter, Act::BioWait) | (ThreadKind::Control, Act::CtrlWait) => {
+            (ThreadKind::Elevator, Act::SwitchElevator) => {
+                self.last_ref.insert(s.thread, i);
+                let (tx, id) = (self.tx.clone(), self.dev_id);
+                thread::spawn(move || {
+                    let res = crate::sched::switch(id, crate::sched::SWITCH_TO);
+                    let _ = tx.send(Ev::Ctrl { step: i, res });
+                });
+                if matches!(s.expect, Expect::Pending) {
+                    // the switch freezes the queue and waits for its requests: give the write
+                    // the time to get there (or to return: a divergence)
+                    let settle = self.o.step_timeout.min(CTRL_SETTLE);
+                    self.wait_for(settle, |s| s.done.contains_key(&i));
+                }
+                self.observe_ref(i, &s.expect)
+            }
+            (ThreadKind::Submitter, Act::BioWait)
+            | (ThreadKind::Control | ThreadKind::Elevator, Act::CtrlWait) => {
                 match self.last_ref.get(&s.thread).copied() {
                     Some(r) => self.observe_ref(r, &Expect::Done(None)),
                     None => Got::Error("nothing to wait for".into()),
@@ -360,6 +376,12 @@ impl Run<'_> {
                     self.wait_for(settle, |s| s.done.contains_key(&i));
                 }
                 let got = self.observe_ref(i, &s.expect);
+                if s.act == Act::StartDev && got == Got::Done(Some(0)) {
+                    // the disk exists: it runs the scheduler the program wants
+                    if let Err(e) = crate::sched::ensure(self.dev_id, self.p.dev.elevator) {
+                        return Got::Error(e.to_string());
+                    }
+                }
                 if matches!(s.act, Act::StartUserRecovery { .. }) && got == Got::Done(Some(0)) {
                     // the new server process: opens /dev/ublkcN (`ublk_ch_open`), maps the
                     // descriptors and sets up its rings before the next action
@@ -448,6 +470,12 @@ pub fn unsupported(p: &Program) -> Option<String> {
     {
         return Some("QUIESCE_DEV on a device without quiesce".into());
     }
+    if p.dev.elevator && p.dev.queues != 1 {
+        return Some("an I/O scheduler on a device of two queues (none by default)".into());
+    }
+    if !p.dev.elevator && p.threads.iter().any(|t| t.kind == ThreadKind::Elevator) {
+        return Some("an elevator switch on a device without an I/O scheduler".into());
+    }
     if let Some(t) = p.threads.iter().find(|t| t.queue >= p.dev.queues) {
         return Some(format!(
             "thread {} acts on a queue the device lacks",
@@ -498,6 +526,11 @@ fn run_inner(
             feature_names(flags & !features)
         )));
     }
+    // before the device: dropped after it is deleted (the modules unload once no queue uses them)
+    let _sched = match p.dev.elevator {
+        true => Some(crate::sched::Modules::load()?),
+        false => None,
+    };
     let ctrl = CtrlRing::open()?;
     let spec = DevSpec {
         nr_hw_queues: p.dev.queues,

@@ -141,6 +141,26 @@ resolve_current() {
     esac
 }
 
+# The I/O scheduler modules (mq-deadline, kyber) of the kernel extracted in $1 (version $2)
+# into $3/iosched/: programs with an elevator load them (realdev/src/sched.rs).
+iosched_from() {
+    mkdir -p "$3/iosched"
+    for m in mq-deadline kyber-iosched; do
+        xz -dc "$1/usr/lib/modules/$2/kernel/block/$m.ko.xz" > "$3/iosched/$m.ko"
+    done
+}
+
+# A kernel cached before the scheduler modules were: fetch its packages again for them alone.
+fetch_iosched() { # $1 = version; fills $C/kernel/$1/iosched or returns 1
+    local v=$1 x=$C/debs/xi-$1
+    rm -rf "$x" && mkdir -p "$x"
+    (cd "$C/debs" && { apt-get "${APT[@]}" download "linux-modules-$v" >&2 2>/dev/null ||
+                       apt-get "${APT[@]}" download "linux-image-$v" >&2; }) || return 1
+    for deb in "$C"/debs/*"$v"*.deb; do dpkg-deb -x "$deb" "$x"; done
+    iosched_from "$x" "$v" "$C/kernel/$1.iosched" && mv "$C/kernel/$1.iosched/iosched" "$C/kernel/$1/iosched"
+    rm -rf "$x" "$C/kernel/$1.iosched" "$C"/debs/*"$v"*.deb
+}
+
 fetch_kernel() { # $1 = version; fills $C/kernel/$1 or returns 1
     local v=$1 d=$C/kernel/$1 x=$C/debs/x-$1
     rm -rf "$x" && mkdir -p "$x"
@@ -151,6 +171,7 @@ fetch_kernel() { # $1 = version; fills $C/kernel/$1 or returns 1
     if [ -f "$x/usr/lib/modules/$v/vmlinuz" ]; then cp "$x/usr/lib/modules/$v/vmlinuz" "$d.tmp/vmlinuz"
     else cp "$x/boot/vmlinuz-$v" "$d.tmp/vmlinuz"; fi
     xz -dc "$x/usr/lib/modules/$v/kernel/drivers/block/ublk_drv.ko.xz" > "$d.tmp/ublk_drv.ko"
+    iosched_from "$x" "$v" "$d.tmp"
     echo "$v" > "$d.tmp/version"
     rm -rf "$d" && mv "$d.tmp" "$d" && rm -rf "$x" "$C"/debs/*"$v"*.deb
 }
@@ -174,13 +195,19 @@ else
     fi
 fi
 K=$C/kernel/$KVER
+if [ ! -d "$K/iosched" ]; then
+    [ -f "$AD/sources.list" ] || resolve_current > /dev/null
+    fetch_iosched "$KVER" || log "no I/O scheduler modules for $KVER: programs with an elevator will fail to load them"
+fi
 fi
 log "kernel $KVER ($(du -sh "$K" | cut -f1) cached in $K)"
 
 # --- base initramfs (cached per kernel and init script) ----------------------------------
 KO=()
 [ -f "$K/ublk_drv.ko" ] && KO=("$K/ublk_drv.ko")
-INIT_SUM=$(cat "$HERE/init" "$BB" "${KO[@]}" | sha256sum | cut -c1-16)
+IOS=()
+for m in "$K"/iosched/*.ko; do [ -f "$m" ] && IOS+=("$m"); done
+INIT_SUM=$(cat "$HERE/init" "$BB" "${KO[@]}" "${IOS[@]}" | sha256sum | cut -c1-16)
 BASE=$C/base-$INIT_SUM.cpio.gz
 if [ ! -f "$BASE" ]; then
     log "building base initramfs"
@@ -188,6 +215,7 @@ if [ ! -f "$BASE" ]; then
     mkdir -p "$R"/{bin,sbin,dev,proc,sys,tmp,lib,payload}
     cp "$BB" "$R/bin/busybox"
     [ ${#KO[@]} -eq 0 ] || cp "${KO[0]}" "$R/lib/ublk_drv.ko"
+    [ ${#IOS[@]} -eq 0 ] || cp "${IOS[@]}" "$R/lib/"
     cp "$HERE/init" "$R/init" && chmod +x "$R/init"
     (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 > "$BASE.tmp") && mv "$BASE.tmp" "$BASE"
     rm -rf "$R"; trap - EXIT

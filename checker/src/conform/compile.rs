@@ -220,7 +220,9 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
         },
         Kind::Killer => Act::Kill,
         Kind::FdHolder => Act::CloseFd,
-        Kind::Elevator => return Err("elevator switches are not supported yet".into()),
+        Kind::Elevator if st.in_kernel() => Act::CtrlWait,
+        Kind::Elevator if st.done => return Err("the elevator switch is done".into()),
+        Kind::Elevator => Act::SwitchElevator,
         _ => return Err(format!("{name} is a kernel actor")),
     })
 }
@@ -274,12 +276,16 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
                 .into(),
         );
     }
-    if d.elevator || d.fake_timeout || d.get_data_fails || d.bad_auto_fetch {
+    if d.fake_timeout || d.get_data_fails || d.bad_auto_fetch {
         return Err(
-            "elevator / fault injection (fake_timeout, get_data_fails, bad_auto_fetch) cannot \
-             be set up on a real device"
+            "fault injection (fake_timeout, get_data_fails, bad_auto_fetch) cannot be set up \
+             on a real device"
                 .into(),
         );
+    }
+    if d.elevator && d.nr_queues > 1 {
+        // elevator_set_default attaches mq-deadline to single-queue devices only
+        return Err("an I/O scheduler on a device of two queues".into());
     }
     Ok(DevCfg {
         queues: d.nr_queues as u16,
@@ -302,6 +308,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         privileged: d.part_scan,
         quiesce: d.quiesce,
         auto_fallback: d.auto_fallback,
+        elevator: d.elevator,
     })
 }
 
@@ -347,6 +354,7 @@ pub fn compile_with(
                     Kind::Control { .. } => ThreadKind::Control,
                     Kind::Killer => ThreadKind::Killer,
                     Kind::FdHolder => ThreadKind::FdHolder,
+                    Kind::Elevator => ThreadKind::Elevator,
                     _ => ThreadKind::Control,
                 },
                 queue: match &d.kind {
@@ -366,6 +374,9 @@ pub fn compile_with(
     let mut cmd_step: HashMap<u8, usize> = HashMap::new();
     let mut bio_step: HashMap<ActorId, usize> = HashMap::new();
     let mut reported_done: HashSet<usize> = HashSet::new();
+    // the elevator switch's write (its step and actor): its return is an effect of the action
+    // during which the kernel finished the switch
+    let mut elev_step: Option<(usize, ActorId)> = None;
     for (i, &a) in mp.order.iter().enumerate() {
         let Some(pred) = prediction.steps.get(i) else {
             break; // the model broke an invariant before this action
@@ -382,6 +393,10 @@ pub fn compile_with(
         }
         if matches!(act, Act::Read | Act::Write) {
             bio_step.insert(a, i);
+        }
+        let elevator_write = matches!(m.actors[a as usize].kind, Kind::Elevator);
+        if act == Act::SwitchElevator {
+            elev_step = Some((i, a));
         }
         // execute the action as the oracle does
         ch.start_action(i);
@@ -450,10 +465,31 @@ pub fn compile_with(
                 });
             }
         }
+        if let Some((k, e)) = elev_step.filter(|&(k, _)| k != i) {
+            if s.actors[e as usize].in_kernel() {
+                after.push(Effect {
+                    of: k,
+                    expect: Expect::Pending,
+                });
+            } else if reported_done.insert(k) {
+                // the write to queue/scheduler returns its length: 0 for the executor
+                after.push(Effect {
+                    of: k,
+                    expect: Expect::Done(Some(0)),
+                });
+            }
+        }
         if let Expect::Done(Some(_)) = expect_of(&pred.observed) {
             reported_done.insert(i);
         }
         let mut expect = expect_of(&pred.observed);
+        if elevator_write && expect == Expect::Done(None) {
+            // the switch (or the wait for it) returned: the write's 0
+            expect = Expect::Done(Some(0));
+            if let Some((k, _)) = elev_step {
+                reported_done.insert(k);
+            }
+        }
         if expect == Expect::Pending && matches!(act, Act::Exit | Act::ThreadExit | Act::CloseRing)
         {
             // the oracle's "kept cmd" test looks at the op before pc, and an exit does not

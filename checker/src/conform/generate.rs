@@ -108,6 +108,10 @@ pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option
 /// submitter pinned to a CPU of each).
 const TWO_QUEUES: f64 = 0.25;
 
+/// The share of one-queue random programs on a device with an I/O scheduler (mq-deadline from
+/// START_DEV) that may switch it to kyber.
+const ELEVATOR: f64 = 0.2;
+
 struct Gen<'a> {
     rng: ChaCha8Rng,
     feat: Features,
@@ -126,6 +130,8 @@ struct Ids {
     /// requests in flight); or one per queue, each pinned to a CPU of it.
     submitters: Vec<(usize, u8)>,
     control: usize,
+    /// The elevator switch (a device with an I/O scheduler).
+    elevator: Option<usize>,
 }
 
 impl Gen<'_> {
@@ -138,6 +144,7 @@ impl Gen<'_> {
             (ActorSpec::Server { prog, .. }, Some(GenOp::Server(o))) => prog.push(o),
             (ActorSpec::Submitter { bios, .. }, Some(GenOp::Bio(b))) => bios.push(b),
             (ActorSpec::Control { prog }, Some(GenOp::Ctrl(c))) => prog.push(c),
+            (ActorSpec::Elevator, Some(GenOp::Switch)) => {}
             (_, None) => {}
             _ => return false,
         }
@@ -337,6 +344,8 @@ enum GenOp {
     Server(Op),
     Bio(Bio),
     Ctrl(CtrlOp),
+    /// The elevator's one switch.
+    Switch,
 }
 
 /// Random program number `n` of seed `seed` (same inputs, same program). Only programs that
@@ -437,6 +446,15 @@ fn generate_attempt(
             1
         }
     };
+    // an I/O scheduler from START_DEV (single-queue devices only, as blk-mq attaches one),
+    // from a stream of its own too
+    let elevator = queues == 1 && {
+        let mut erng = ChaCha8Rng::seed_from_u64(
+            seed ^ (n as u64).wrapping_mul(0x94d0_49bb_1331_11eb)
+                ^ attempt.wrapping_mul(0x6a09_e667),
+        );
+        erng.random_bool(ELEVATOR)
+    };
     let mut actors = vec![server("daemon", rng.random_bool(0.5))];
     if queues == 2 {
         actors.push(server("daemon1", rng.random_bool(0.5)));
@@ -461,11 +479,16 @@ fn generate_attempt(
         actors.push(ActorSpec::Submitter { q: 0, bios: vec![] });
     }
     actors.push(ActorSpec::Control { prog: vec![] });
+    let control = actors.len() - 1;
+    if elevator {
+        actors.push(ActorSpec::Elevator);
+    }
     let ids = Ids {
         daemons,
         helper,
         submitters,
-        control: actors.len() - 1,
+        control,
+        elevator: elevator.then_some(control + 1),
     };
     let sc = Scenario {
         name: format!("random-{seed}-{n}"),
@@ -476,7 +499,7 @@ fn generate_attempt(
             copy,
             need_get_data,
             recovery: Recovery::None,
-            elevator: false,
+            elevator,
             table_size: 2,
             fake_timeout: false,
             get_data_fails: false,
@@ -551,6 +574,12 @@ fn generate_attempt(
                 if ok && copy == CopyMode::UserCopy && g.rng.random_bool(0.7) {
                     g.user_copy_burst(&ids, q);
                 }
+                if let Some(e) = ids.elevator.filter(|_| ok) {
+                    // often a switch while the request is allocated: the freeze waits for it
+                    if !g.order.contains(&g.actor_id(e)) && g.rng.random_bool(0.4) {
+                        g.try_push(e, Some(GenOp::Switch));
+                    }
+                }
                 if ok && queues == 2 && g.rng.random_bool(0.6) {
                     // and often a bio on the other queue too, both in flight at once
                     let other = ids.submitters[1 - q as usize];
@@ -567,6 +596,12 @@ fn generate_attempt(
                 g.try_push(sub, None)
             }
             92..=95 => g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),
+            // one elevator switch (mq-deadline → kyber), after START_DEV: it freezes the
+            // queue and waits for the allocated requests
+            96..=99 => match ids.elevator {
+                Some(e) if !g.order.contains(&g.actor_id(e)) => g.try_push(e, Some(GenOp::Switch)),
+                _ => false,
+            },
             _ => false,
         };
         let _ = ok;

@@ -52,13 +52,16 @@ pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
     m.actors[a as usize].kind.is_kernel()
 }
 
-/// Does `a` move without a user action: one of the kernel's own contexts, or a server thread
+/// Does `a` move without a user action: one of the kernel's own contexts, a server thread
 /// asleep inside its io_uring_enter in `ublk_fetch` (waiting for `ub->mutex`), which goes on
-/// as soon as the mutex is free, not when user space next acts.
+/// as soon as the mutex is free, not when user space next acts; or an elevator switch inside
+/// its write to `queue/scheduler`, which finishes as soon as the frozen queue has no request.
 pub fn runs_unasked(m: &Model, s: &State, a: ActorId) -> bool {
     is_kernel_actor(m, a)
         || (matches!(m.actors[a as usize].kind, Kind::Server { .. })
             && matches!(s.actors[a as usize].at, Resume::Fetch))
+        || (matches!(m.actors[a as usize].kind, Kind::Elevator)
+            && matches!(s.actors[a as usize].at, Resume::ElevatorFrozen))
 }
 
 /// At most this many kernel steps in one settle (a guard: the fair schedule below ends on its

@@ -100,6 +100,38 @@ fn random_programs_cover_two_queues() {
     }
 }
 
+/// A fifth of the one-queue random programs run with an I/O scheduler (mq-deadline from
+/// START_DEV); some switch it, and a switch while a request is allocated waits (pending) until
+/// the request ends, which completes the write as an effect of that action.
+#[test]
+fn random_programs_cover_the_elevator() {
+    let ex = HashSet::new();
+    let f = Preset::K72.features();
+    let (mut with, mut waited) = (0, false);
+    for n in 0..200 {
+        let mp = generate_one(1, n, f, &ex);
+        let p = compile(&mp, f).unwrap().program;
+        assert_eq!(p.dev.elevator, mp.scenario.dev.elevator);
+        if !p.dev.elevator {
+            assert!(p.steps.iter().all(|s| s.act != Act::SwitchElevator));
+            continue;
+        }
+        assert_eq!(p.dev.queues, 1);
+        with += 1;
+        for (i, s) in p.steps.iter().enumerate() {
+            if s.act == Act::SwitchElevator && s.expect == Expect::Pending {
+                let done = Effect {
+                    of: i,
+                    expect: Expect::Done(Some(0)),
+                };
+                waited |= p.steps[i + 1..].iter().any(|l| l.after.contains(&done));
+            }
+        }
+    }
+    assert!((20..=60).contains(&with), "{with} of 200");
+    assert!(waited, "no switch waits for a request and then returns");
+}
+
 #[test]
 fn perturbed_errno_is_reported_at_its_step() {
     let mp = &corpus_programs()[2];

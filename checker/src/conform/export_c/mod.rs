@@ -81,6 +81,9 @@ pub fn unsupported(p: &Program) -> Option<String> {
             p.dev.queues
         ));
     }
+    if p.dev.elevator || p.threads.iter().any(|t| t.kind == ThreadKind::Elevator) {
+        return Some("an I/O scheduler (the C runtime loads no module, writes no sysfs)".into());
+    }
     None
 }
 
@@ -164,6 +167,8 @@ fn act_c(a: &Act) -> (&'static str, u16, u16, i32, bool, bool) {
         Act::CtrlWait => ("A_CTRL_WAIT", 0, 0, 0, false, false),
         Act::Kill => ("A_KILL", 0, 0, 0, false, false),
         Act::CloseFd => ("A_CLOSE_FD", 0, 0, 0, false, false),
+        // refused by `unsupported`
+        Act::SwitchElevator => ("A_CTRL_WAIT", 0, 0, 0, false, false),
     }
 }
 
@@ -177,6 +182,8 @@ fn kind_c(k: &ThreadKind) -> (&'static str, bool, u8) {
         ThreadKind::Control => ("T_CONTROL", false, 0),
         ThreadKind::Killer => ("T_KILLER", false, 0),
         ThreadKind::FdHolder => ("T_FD_HOLDER", false, 0),
+        // refused by `unsupported`
+        ThreadKind::Elevator => ("T_CONTROL", false, 0),
     }
 }
 
