@@ -7,11 +7,13 @@
 //!   deletes the device it added.
 //! * [`io`] — `/dev/ublkcN`, the descriptor mmap, per-thread io rings and the io commands.
 //! * [`report`] — JSON-lines reporting of observed results.
+//! * [`batch`] — `run-batch`: a batch of programs, kernel-log marks, what the executor refuses.
 //! * `sched` — the device's I/O scheduler (modules loaded per program, START_DEV's check, a switch).
 //! * [`scenario`] — the checks run by the `ublk-realdev` binary (`smoke`, `o6`).
 //! * `ublk_program` (crate `program/`, re-exported as [`program`]) — sequential programs (the
 //!   model's predictions) and how a run is judged; [`exec`] runs them on the real kernel (`ublk-realdev run-batch`).
 
+pub mod batch;
 pub mod bio;
 pub mod child;
 pub mod ctrl;

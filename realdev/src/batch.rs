@@ -1,0 +1,124 @@
+//! A batch of programs (`ublk-realdev run-batch`): one result line per program, the kernel-log
+//! marks that attribute kernel messages to programs, and what the executor refuses to run.
+
+use std::time::{Duration, Instant};
+
+use crate::ctrl::CtrlRing;
+use crate::error::Result;
+use crate::exec::{run_program, ExecOpts};
+use crate::program::*;
+use crate::uapi::*;
+
+/// The kernel-log line that opens program `k` (`id`) of a batch (see [`ExecOpts::kmsg_marks`]).
+pub fn kmsg_mark(k: usize, id: &str) -> String {
+    format!("ublk-realdev: @@PROG {k} {id}")
+}
+
+fn write_kmsg_mark(k: usize, id: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        // one write is one record; a failure only loses the mark
+        let _ = f.write_all(format!("<3>{}\n", kmsg_mark(k, id)).as_bytes());
+    }
+}
+
+/// Why the executor cannot run `p` at all (before touching the kernel).
+pub fn unsupported(p: &Program) -> Option<String> {
+    if p.dev.depth == 0 || p.dev.depth > 16 {
+        return Some("depth must be 1..=16".into());
+    }
+    if !(1..=2).contains(&p.dev.queues) {
+        return Some("queues must be 1 or 2 (the VM has 2 CPUs)".into());
+    }
+    if p.dev.quiesce && p.dev.recovery == RecoveryKind::None {
+        return Some(
+            "quiesce needs a recovery kind (UBLK_F_QUIESCE needs UBLK_F_USER_RECOVERY)".into(),
+        );
+    }
+    if !p.dev.quiesce
+        && p.steps
+            .iter()
+            .any(|s| matches!(s.act, Act::QuiesceDev { .. }))
+    {
+        return Some("QUIESCE_DEV on a device without quiesce".into());
+    }
+    if p.dev.elevator && p.dev.queues != 1 {
+        return Some("an I/O scheduler on a device of two queues (none by default)".into());
+    }
+    if !p.dev.elevator && p.threads.iter().any(|t| t.kind == ThreadKind::Elevator) {
+        return Some("an elevator switch on a device without an I/O scheduler".into());
+    }
+    if let Some(t) = p.threads.iter().find(|t| t.queue >= p.dev.queues) {
+        return Some(format!(
+            "thread {} acts on a queue the device lacks",
+            t.name
+        ));
+    }
+    None
+}
+
+/// Run a batch (JSON lines of programs): one result line per program on stdout, then a
+/// summary. Returns the number of failures.
+pub fn run_batch(text: &str, o: &ExecOpts) -> Result<usize> {
+    let mut ctrl = CtrlRing::open()?;
+    let features = ctrl.get_features(Duration::from_secs(5))?;
+    drop(ctrl);
+    crate::report::emit(
+        "features",
+        serde_json::json!({"flags": format!("{features:#x}"), "names": feature_names(features)}),
+    );
+    let t0 = Instant::now();
+    let (mut n, mut failures) = (0, 0);
+    for (k, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r = match serde_json::from_str::<Program>(l) {
+            Ok(p) => {
+                if o.kmsg_marks {
+                    write_kmsg_mark(n, &p.id);
+                }
+                run_program(&p, features, o)
+            }
+            Err(e) => RunResult {
+                id: format!("line {}", k + 1),
+                verdict: Verdict::Error(format!("malformed program: {e}")),
+                verdict_text: format!("error: malformed program: {e}"),
+                got: vec![],
+                followed: vec![],
+                ms: 0.0,
+            },
+        };
+        n += 1;
+        if r.verdict.is_failure() {
+            failures += 1;
+        }
+        crate::report::emit(
+            "result",
+            serde_json::to_value(&r).expect("result serialises"),
+        );
+        // a device that cannot be deleted (or added) means the kernel is wedged: every
+        // further program would only time out
+        if let Verdict::Error(e) = &r.verdict {
+            if e.contains("DEL_DEV") || e.contains("ADD_DEV") {
+                // in the VM (its /init sets UBLK_REALDEV_DONE_FILE): show where the kernel is
+                // stuck — SysRq-W puts every blocked task's stack in the run's kernel log
+                if std::env::var_os("UBLK_REALDEV_DONE_FILE").is_some() {
+                    let _ = std::fs::write("/proc/sysrq-trigger", "w");
+                }
+                crate::report::emit(
+                    "error",
+                    serde_json::json!({"error": format!("kernel wedged after program {}: {e}", r.id)}),
+                );
+                break;
+            }
+        }
+    }
+    crate::report::emit(
+        "batch_done",
+        serde_json::json!({"programs": n, "failures": failures,
+                           "seconds": t0.elapsed().as_secs_f64()}),
+    );
+    Ok(failures)
+}
