@@ -482,7 +482,11 @@ fn run_inner(
     }
     // before the device: dropped after it is deleted (the modules unload once no queue uses them)
     let _sched = match p.dev.elevator {
-        true => Some(crate::sched::Modules::load()?),
+        true => match crate::sched::Modules::load() {
+            Ok(m) => Some(m),
+            // a kernel of the user's own without the modules (or a host without modprobe)
+            Err(e) => return Ok(Verdict::Refused(format!("no I/O scheduler modules: {e}"))),
+        },
         false => None,
     };
     let ctrl = CtrlRing::open()?;
