@@ -59,6 +59,19 @@ fn kernel_of(trace: &Path) -> anyhow::Result<(KernelTarget, String)> {
     Ok((k, t.header.scenario.doc))
 }
 
+/// A trace the C runtime cannot drive (`export_c::unsupported`): an error for a trace named
+/// alone, a skipped trace (with a note) among several run in one boot.
+#[derive(Debug)]
+struct Unsupported(String);
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
 fn export(trace: &Path, a: &ExportCArgs) -> anyhow::Result<Export> {
     if !std::fs::metadata(trace).is_ok_and(|m| m.is_file()) {
         anyhow::bail!("{}: not a regular file", trace.display());
@@ -81,6 +94,10 @@ fn export(trace: &Path, a: &ExportCArgs) -> anyhow::Result<Export> {
         preset: k.preset.name(),
         kernel: k.vm_line,
     };
+    if let Some(why) = export_c::unsupported(&p) {
+        let e = Unsupported(format!("{}: cannot export: {why}", trace.display()));
+        return Err(e.into());
+    }
     let c = export_c::emit(&p, &origin, a.timeout_ms)
         .map_err(|e| anyhow::anyhow!("{}: cannot export: {e}", trace.display()))?;
     Ok(Export {
@@ -105,10 +122,19 @@ pub fn run(a: ExportCArgs) -> anyhow::Result<i32> {
             files.len()
         );
     }
-    let exports = files
-        .iter()
-        .map(|f| export(f, &a))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut exports = Vec::new();
+    for f in &files {
+        match export(f, &a) {
+            Ok(e) => exports.push(e),
+            Err(e) if files.len() > 1 && e.downcast_ref::<Unsupported>().is_some() => {
+                eprintln!("note: skipped: {e}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if exports.is_empty() {
+        anyhow::bail!("no trace of {} can be exported", a.traces[0].display());
+    }
     let first = &exports[0];
     if let Some(out) = &a.judge {
         let text = if ublk_traces::is_stdout(out) || out == Path::new("/dev/stdin") {

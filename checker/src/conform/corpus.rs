@@ -496,6 +496,8 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         crate::conform::corpus_tags::two_reads_per_io_daemons("two-reads-per-io-daemons-7.2"),
         crate::conform::corpus_auto::fallback(true, "auto-buf-reg-fallback-7.2"),
         crate::conform::corpus_auto::fallback(false, "auto-buf-reg-no-fallback-7.2"),
+        crate::conform::corpus_wide::two_queues_served(Preset::K72, "two-queues-served-7.2"),
+        crate::conform::corpus_wide::elevator_switch("elevator-switch-7.2"),
     ]
 }
 

@@ -234,5 +234,6 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         // issue #15 item 6: user copy's offset, length and direction
         crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
         recovery::update_size(k, "update-size-6.12"),
+        crate::conform::corpus_wide::two_queues_served(Preset::K612, "two-queues-served-6.12"),
     ]
 }

@@ -13,6 +13,7 @@ mod corpus_auto;
 pub mod corpus_recovery;
 mod corpus_tags;
 mod corpus_ucopy;
+mod corpus_wide;
 pub mod export_c;
 pub mod generate;
 pub mod oracle;

@@ -218,7 +218,7 @@ int main(int argc, char **argv)
 	uint64_t flags = DEV_FLAGS | (features & UBLK_F_NO_AUTO_PART_SCAN);
 	if (flags & ~features)
 		return finish(4, "the kernel lacks a feature the program needs");
-	struct ublksrv_ctrl_dev_info info = {1, DEPTH, 0, 0, BUF_BYTES, ~0U, 0, 0, flags, 0, 0, 0, 0, 0};
+	struct ublksrv_ctrl_dev_info info = {NR_QUEUES, DEPTH, 0, 0, BUF_BYTES, ~0U, 0, 0, flags, 0, 0, 0, 0, 0};
 	int r = ctrl_cmd(&c, UBLK_U_CMD_ADD_DEV, ~0U, 0, &info, sizeof(info), ctl_ms);
 	if (r < 0)
 		return finish(2, "ADD_DEV failed");

@@ -173,12 +173,33 @@ struct job {
 	int step, op, pid, poll_busy;
 };
 
+/* Pin this thread to the first CPU of hw queue q (blk-mq maps a bio to the hw queue of the
+ * submitting CPU): 0, or -errno (the bio's result: an error of the program, not the kernel's). */
+static int pin_to_queue(int q)
+{
+	char path[96], list[64] = "";
+	snprintf(path, sizeof(path), "/sys/block/ublkb%d/mq/%d/cpu_list", dev_id, q);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	int ok = fgets(list, sizeof(list), f) != NULL;
+	fclose(f);
+	int cpu = ok ? atoi(list) : -1; /* "0", "0-1", "0,2": the first */
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
 static void *bio_thread(void *arg)
 {
 	struct job *j = arg;
 	char path[64];
 	snprintf(path, sizeof(path), "/dev/ublkb%d", dev_id);
-	int res, fd = open_node(path, O_DIRECT, 1000);
+	int res = NR_QUEUES > 1 ? pin_to_queue(threads[steps[j->step].thread].queue) : 0;
+	int fd = res ? res : open_node(path, O_DIRECT, 1000);
 	if (fd < 0) {
 		res = fd;
 	} else {

@@ -75,9 +75,9 @@ pub fn unsupported(p: &Program) -> Option<String> {
     if p.steps.is_empty() {
         return Some("the program has no steps".into());
     }
-    if p.dev.queues != 1 {
+    if !(1..=2).contains(&p.dev.queues) {
         return Some(format!(
-            "{} hw queues (the C runtime drives one)",
+            "{} hw queues (the C runtime drives one or two)",
             p.dev.queues
         ));
     }
@@ -195,6 +195,7 @@ fn tables(p: &Program, timeout_ms: u64) -> Result<String, String> {
     let _ = writeln!(w, "\n/* ---- the program (generated) ---- */\n");
     let _ = writeln!(w, "#define NSTEPS {}", p.steps.len());
     let _ = writeln!(w, "#define NTHREADS {}", p.threads.len());
+    let _ = writeln!(w, "#define NR_QUEUES {}", d.queues);
     let _ = writeln!(w, "#define DEPTH {}", d.depth);
     let _ = writeln!(w, "#define TABLE_SIZE {}", d.table_size);
     let _ = writeln!(
@@ -218,12 +219,18 @@ fn tables(p: &Program, timeout_ms: u64) -> Result<String, String> {
     let _ = writeln!(w, "#define STEP_TIMEOUT_MS {timeout_ms}\n");
     let _ = writeln!(
         w,
-        "/* name, kind, /dev/ublkcN as fixed file 0, server process */"
+        "/* name, kind, /dev/ublkcN as fixed file 0, server process, hw queue */"
     );
     let _ = writeln!(w, "static const struct thread_spec threads[NTHREADS] = {{");
     for t in &p.threads {
         let (k, fixed, proc) = kind_c(&t.kind);
-        let _ = writeln!(w, "\t{{{}, {k}, {}, {proc}}},", c_str(&t.name), fixed as u8);
+        let _ = writeln!(
+            w,
+            "\t{{{}, {k}, {}, {proc}, {}}},",
+            c_str(&t.name),
+            fixed as u8,
+            t.queue
+        );
     }
     let _ = writeln!(w, "}};\n");
     for (i, s) in p.steps.iter().enumerate() {

@@ -25,8 +25,8 @@ static const char *const errs[] = {
 enum { E_CLOSED = 1, E_REUSED, E_ENTER_OK, E_SQ_FULL, E_SUBMIT, E_FIXED, E_NO_THREAD, E_NOTHING,
        E_GONE, E_BAD_ACT };
 
-/* the descriptor array of queue 0, mapped read-only from /dev/ublkcN */
-static volatile struct ublksrv_io_desc *srv_desc;
+/* the descriptor array of each queue, mapped read-only from /dev/ublkcN */
+static volatile struct ublksrv_io_desc *srv_desc[NR_QUEUES];
 
 static void send_msg(int fd, int kind, int step, int val, int has_val, int err)
 {
@@ -37,7 +37,7 @@ static void send_msg(int fd, int kind, int step, int val, int has_val, int err)
 
 struct server {
 	int thread, fixed, cmd_rd, cmd_wr, msg_wr, cdev;
-	int ready_wr;
+	int ready_wr, queue;
 };
 
 /* Drop CAP_SYS_ADMIN (threads created later inherit it): a kernel probes partitions at
@@ -78,7 +78,7 @@ static int enter_closed(int fd, int *res)
 static void push_uring_cmd(struct server *s, uint8_t *sqe, uint32_t op, int tag,
 			   int result, uint64_t addr, uint64_t sqe_addr, int step)
 {
-	struct ublksrv_io_cmd c = {0, (uint16_t)tag, result, addr};
+	struct ublksrv_io_cmd c = {(uint16_t)s->queue, (uint16_t)tag, result, addr};
 	sqe[0] = IORING_OP_URING_CMD;
 	if (s->fixed) {
 		sqe[1] = IOSQE_FIXED_FILE;
@@ -174,13 +174,13 @@ static void *server_thread(void *arg)
 				 * direction (0: the request's — pwrite for a READ, pread for a WRITE;
 				 * 1: pread; 2: pwrite) */
 				int t = st->tag < DEPTH ? st->tag : DEPTH - 1;
-				off_t pos = (off_t)(UBLKSRV_IO_BUF_OFFSET + ((uint64_t)st->tag << 25) +
-						    (uint64_t)(unsigned)st->result);
+				off_t pos = (off_t)(UBLKSRV_IO_BUF_OFFSET + ((uint64_t)s->queue << 41) +
+						    ((uint64_t)st->tag << 25) + (uint64_t)(unsigned)st->result);
 				size_t len = st->ulen ? (size_t)(st->ulen - 1) : IO_BYTES;
 				if (len > BUF_BYTES)
 					len = BUF_BYTES;
 				int rd = st->idx ? st->idx == 1
-						 : (srv_desc[t].op_flags & 0xff) == UBLK_IO_OP_WRITE;
+						 : (srv_desc[s->queue][t].op_flags & 0xff) == UBLK_IO_OP_WRITE;
 				ssize_t n = rd ? pread(s->cdev, bufs[0], len, pos)
 					       : pwrite(s->cdev, bufs[0], len, pos);
 				send_msg(s->msg_wr, M_REPLY, i, n < 0 ? -errno : (int)n, 1, 0);
@@ -273,10 +273,14 @@ static void serve_child(int proc, int dev_id, int cmd_rd, int msg_wr)
 		_exit(1);
 	long ps = sysconf(_SC_PAGESIZE);
 	size_t len = (DEPTH * sizeof(struct ublksrv_io_desc) + ps - 1) / ps * ps;
-	void *d = mmap(0, len, PROT_READ, MAP_SHARED | MAP_POPULATE, cdev, 0);
-	if (d == MAP_FAILED)
-		_exit(1);
-	srv_desc = d;
+	/* queue q's array starts at q times the largest array, rounded up to pages */
+	off_t stride = (UBLK_MAX_QUEUE_DEPTH * sizeof(struct ublksrv_io_desc) + ps - 1) / ps * ps;
+	for (int q = 0; q < NR_QUEUES; q++) {
+		void *d = mmap(0, len, PROT_READ, MAP_SHARED | MAP_POPULATE, cdev, q * stride);
+		if (d == MAP_FAILED)
+			_exit(1);
+		srv_desc[q] = d;
+	}
 	struct server srv[NTHREADS];
 	int ready[2], n = 0;
 	if (pipe(ready))
@@ -287,7 +291,8 @@ static void serve_child(int proc, int dev_id, int cmd_rd, int msg_wr)
 		int p[2];
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
 			_exit(1);
-		srv[t] = (struct server){t, threads[t].fixed_file, p[0], p[1], msg_wr, cdev, ready[1]};
+		srv[t] = (struct server){t,      threads[t].fixed_file, p[0], p[1], msg_wr, cdev,
+					 ready[1], threads[t].queue};
 		pthread_t th;
 		if (pthread_create(&th, NULL, server_thread, &srv[t]))
 			_exit(1);

@@ -41,7 +41,20 @@ fn gcc() -> bool {
 
 #[test]
 fn every_corpus_trace_exports_and_compiles_with_gcc_static() {
-    let cs: Vec<_> = corpus()
+    // every trace the C runtime drives (one or two queues, no I/O scheduler): all but the
+    // elevator's
+    let (cs, refused): (Vec<_>, Vec<_>) = corpus()
+        .into_iter()
+        .partition(|(_, p, _)| unsupported(p).is_none());
+    assert!(
+        refused.iter().all(|(_, p, _)| p.dev.elevator),
+        "only elevator traces are refused"
+    );
+    assert!(
+        cs.iter().any(|(_, p, _)| p.dev.queues == 2),
+        "a two-queue trace"
+    );
+    let cs: Vec<_> = cs
         .into_iter()
         .map(|(f, p, k)| (f.clone(), c_of(&f, &p, k), p))
         .collect();
@@ -160,4 +173,32 @@ fn a_compiled_program_without_ublk_is_refused_not_failed() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// A program on two hw queues exports: the device gets both queues, each server thread names
+/// its queue in its io commands and user copies, and a submitter is pinned to its queue.
+#[test]
+fn a_two_queue_program_exports_and_compiles() {
+    let f = ublk_model::Preset::K72.features();
+    let mp = (0..200)
+        .map(|n| crate::conform::generate::generate_one(1, n, f, &Default::default()))
+        .find(|mp| mp.scenario.dev.nr_queues == 2)
+        .expect("a two-queue program among the first 200");
+    let p = crate::conform::compile::compile(&mp, f).unwrap().program;
+    assert_eq!(unsupported(&p), None);
+    let c = c_of(std::path::Path::new("two-queues"), &p, "7.2");
+    assert!(c.contains("#define NR_QUEUES 2\n"));
+    let q1 = p.threads.iter().find(|t| t.queue == 1).unwrap();
+    let row = format!("\t{{{}, ", c_str(&q1.name));
+    let line = c.lines().find(|l| l.starts_with(&row)).unwrap();
+    assert!(line.ends_with(", 1},"), "{line}");
+    let mut three = p.clone();
+    three.dev.queues = 3;
+    assert!(unsupported(&three).unwrap().contains("3 hw queues"));
+    if !gcc() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = crate::cmd::export_c::compile_c(&c, dir.path(), "twoq");
+    assert!(r.is_ok(), "{}", r.unwrap_err());
 }

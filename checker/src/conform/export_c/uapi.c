@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -319,6 +320,7 @@ struct expect {
 struct thread_spec {
 	const char *name;
 	int kind, fixed_file, process;
+	int queue; /* a server thread's hw queue; a submitter is pinned to a CPU of it */
 };
 struct effect {
 	int of; /* the step whose command or bio completes (or stays pending) */
