@@ -244,6 +244,27 @@ fn server_queue(name: &str, prog: &[(Op, Option<u8>)]) -> Result<u16, String> {
     Ok(q as u16)
 }
 
+/// The effect after an action of earlier step `k`, whose completion user space waits for: still
+/// pending (`done` None), or its result `done`, reported once.
+fn outstanding(
+    after: &mut Vec<Effect>,
+    reported: &mut HashSet<usize>,
+    k: usize,
+    done: Option<i32>,
+) {
+    match done {
+        None => after.push(Effect {
+            of: k,
+            expect: Expect::Pending,
+        }),
+        Some(r) if reported.insert(k) => after.push(Effect {
+            of: k,
+            expect: Expect::Done(Some(r)),
+        }),
+        Some(_) => {}
+    }
+}
+
 /// The result of compiling a model program.
 pub struct Compiled {
     pub program: Program,
@@ -452,32 +473,13 @@ pub fn compile_with(
                 continue;
             }
             let st = &s.actors[b as usize];
-            let ended = st.bio_ended(&s.reqs);
-            if !ended {
-                after.push(Effect {
-                    of: k,
-                    expect: Expect::Pending,
-                });
-            } else if reported_done.insert(k) {
-                after.push(Effect {
-                    of: k,
-                    expect: Expect::Done(Some(st.res)),
-                });
-            }
+            let done = st.bio_ended(&s.reqs).then_some(st.res);
+            outstanding(&mut after, &mut reported_done, k, done);
         }
         if let Some((k, e)) = elev_step.filter(|&(k, _)| k != i) {
-            if s.actors[e as usize].in_kernel() {
-                after.push(Effect {
-                    of: k,
-                    expect: Expect::Pending,
-                });
-            } else if reported_done.insert(k) {
-                // the write to queue/scheduler returns its length: 0 for the executor
-                after.push(Effect {
-                    of: k,
-                    expect: Expect::Done(Some(0)),
-                });
-            }
+            // the write to queue/scheduler returns its length: 0 for the executor
+            let done = (!s.actors[e as usize].in_kernel()).then_some(0);
+            outstanding(&mut after, &mut reported_done, k, done);
         }
         if let Expect::Done(Some(_)) = expect_of(&pred.observed) {
             reported_done.insert(i);
