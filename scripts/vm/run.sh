@@ -99,6 +99,26 @@ if [ -n "${UBLK_VM_KERNEL_IMAGE:-}" ]; then
         echo "$KVER (${UBLK_VM_KERNEL_IMAGE}${MOD:+, $MOD})" > "$K.tmp/version"
         rm -rf "$K" && mv "$K.tmp" "$K"
     fi
+    # the I/O scheduler modules for programs with an elevator (realdev/src/sched.rs), when
+    # they are modules: beside the ublk module (iosched/, as this cache keeps Debian's) or where
+    # a kernel build tree has them (block/, two levels up from drivers/block/ublk_drv.ko)
+    if [ -n "$MOD" ] && [ ! -d "$K/iosched" ]; then
+        mkdir -p "$K/iosched.tmp"
+        for m in mq-deadline kyber-iosched; do
+            for f in "$(dirname "$MOD")/iosched/$m.ko" "$(dirname "$MOD")/../../block/$m".ko{,.xz,.zst}; do
+                [ -f "$f" ] || continue
+                case "$f" in
+                    *.xz) xz -dc "$f" > "$K/iosched.tmp/$m.ko" ;;
+                    *.zst) zstd -qdc "$f" > "$K/iosched.tmp/$m.ko" ;;
+                    *) cp "$f" "$K/iosched.tmp/$m.ko" ;;
+                esac
+                break
+            done
+        done
+        if [ "$(ls "$K/iosched.tmp" | wc -l)" = 2 ]; then mv "$K/iosched.tmp" "$K/iosched"
+        else rm -rf "$K/iosched.tmp"; log "no I/O scheduler modules beside $MOD: programs with an elevator are refused unless the kernel has them built in"
+        fi
+    fi
 fi
 # Each line has a pin file: its pinned kernel (line 1), its Debian suite, apt sources and how
 # to find the suite's current kernel. A new line is a new pin file; nothing here lists them.
