@@ -406,9 +406,11 @@ fn generate_attempt(
     feat: Features,
     excluded: &HashSet<&str>,
 ) -> ModelProgram {
-    let mut rng = ChaCha8Rng::seed_from_u64(
-        seed ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ attempt.wrapping_mul(0x5851_f42d),
-    );
+    // one stream per kind of draw, each mixed from (seed, n, attempt) with its own constants
+    let stream = |kn: u64, ka: u64| {
+        ChaCha8Rng::seed_from_u64(seed ^ (n as u64).wrapping_mul(kn) ^ attempt.wrapping_mul(ka))
+    };
+    let mut rng = stream(0x9e37_79b9_7f4a_7c15, 0x5851_f42d);
     let depth = rng.random_range(1..=2u8);
     let mut copy = match rng.random_range(0..10u32) {
         0..=4 => CopyMode::ZeroCopy,
@@ -435,26 +437,11 @@ fn generate_attempt(
     };
     // a device of two hw queues, decided by a stream of its own so the one-queue programs of a
     // seed stay what they were before two queues were generated
-    let queues: u8 = {
-        let mut qrng = ChaCha8Rng::seed_from_u64(
-            seed ^ (n as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)
-                ^ attempt.wrapping_mul(0x2545_f491),
-        );
-        if qrng.random_bool(TWO_QUEUES) {
-            2
-        } else {
-            1
-        }
-    };
+    let two = stream(0xd1b5_4a32_d192_ed03, 0x2545_f491).random_bool(TWO_QUEUES);
+    let queues: u8 = if two { 2 } else { 1 };
     // an I/O scheduler from START_DEV (single-queue devices only, as blk-mq attaches one),
     // from a stream of its own too
-    let elevator = queues == 1 && {
-        let mut erng = ChaCha8Rng::seed_from_u64(
-            seed ^ (n as u64).wrapping_mul(0x94d0_49bb_1331_11eb)
-                ^ attempt.wrapping_mul(0x6a09_e667),
-        );
-        erng.random_bool(ELEVATOR)
-    };
+    let elevator = queues == 1 && stream(0x94d0_49bb_1331_11eb, 0x6a09_e667).random_bool(ELEVATOR);
     let mut actors = vec![server("daemon", rng.random_bool(0.5))];
     if queues == 2 {
         actors.push(server("daemon1", rng.random_bool(0.5)));

@@ -232,30 +232,25 @@ pub(crate) fn act(
     let mut funcs = Vec::new();
     let mut result = None;
     let mut stepped = false;
+    // the run ends at a broken invariant: what the action showed up to there
+    let broke = |funcs, observed, v| {
+        let p = Predicted {
+            actor: m.actors[a as usize].name.clone(),
+            funcs,
+            observed,
+        };
+        Ok((p, Some(v)))
+    };
     let observed = loop {
         match ch.apply(m, s, a) {
-            Err(v) => {
-                let p = Predicted {
-                    actor: name,
-                    funcs,
-                    observed: Observed::Done(None),
-                };
-                return Ok((p, Some(v)));
-            }
+            Err(v) => return broke(funcs, Observed::Done(None), v),
             Ok(Outcome::Stepped(info)) => {
                 stepped = true;
                 funcs.push(info.func);
                 result = info.result.or(result);
                 match settle(m, s, ch) {
                     Ok(f) => funcs.extend(f),
-                    Err(v) => {
-                        let p = Predicted {
-                            actor: name,
-                            funcs,
-                            observed: Observed::Done(result),
-                        };
-                        return Ok((p, Some(v)));
-                    }
+                    Err(v) => return broke(funcs, Observed::Done(result), v),
                 }
                 if result.is_some() || !mid_op(m, s, a) {
                     let submitted_bio = matches!(m.actors[a as usize].kind, Kind::Submitter { .. })
