@@ -112,32 +112,32 @@ const TWO_QUEUES: f64 = 0.25;
 /// START_DEV) that may switch it to kyber.
 const ELEVATOR: f64 = 0.2;
 
-struct Gen<'a> {
-    rng: ChaCha8Rng,
-    feat: Features,
-    sc: Scenario,
-    order: Vec<ActorId>,
-    excluded: &'a HashSet<&'a str>,
+pub(super) struct Gen<'a> {
+    pub(super) rng: ChaCha8Rng,
+    pub(super) feat: Features,
+    pub(super) sc: Scenario,
+    pub(super) order: Vec<ActorId>,
+    pub(super) excluded: &'a HashSet<&'a str>,
 }
 
 #[derive(Clone)]
-struct Ids {
+pub(super) struct Ids {
     /// The daemon thread of each hw queue (its io commands name that queue).
-    daemons: Vec<usize>,
+    pub(super) daemons: Vec<usize>,
     /// An offload thread and the hw queue it acts on.
-    helper: Option<(usize, u8)>,
+    pub(super) helper: Option<(usize, u8)>,
     /// The submitters and their hw queues: one; or two on a depth-2 device of one queue (two
     /// requests in flight); or one per queue, each pinned to a CPU of it.
-    submitters: Vec<(usize, u8)>,
-    control: usize,
+    pub(super) submitters: Vec<(usize, u8)>,
+    pub(super) control: usize,
     /// The elevator switch (a device with an I/O scheduler).
-    elevator: Option<usize>,
+    pub(super) elevator: Option<usize>,
 }
 
 impl Gen<'_> {
     /// Append one action (and the op it needs); keep it when the oracle predicts no block
     /// and no violation.
-    fn try_push(&mut self, spec_idx: usize, op: Option<GenOp>) -> bool {
+    pub(super) fn try_push(&mut self, spec_idx: usize, op: Option<GenOp>) -> bool {
         let (old_sc, old_order) = (self.sc.clone(), self.order.clone());
         let aid = self.actor_id(spec_idx);
         match (&mut self.sc.actors[spec_idx], op) {
@@ -177,7 +177,7 @@ impl Gen<'_> {
         choice::followable(&mp, self.feat).is_ok()
     }
 
-    fn actor_id(&self, spec_idx: usize) -> ActorId {
+    pub(super) fn actor_id(&self, spec_idx: usize) -> ActorId {
         let servers: Vec<usize> = (0..self.sc.actors.len())
             .filter(|&i| matches!(self.sc.actors[i], ActorSpec::Server { .. }))
             .collect();
@@ -190,12 +190,12 @@ impl Gen<'_> {
         (servers.len() + others.iter().position(|&i| i == spec_idx).unwrap()) as ActorId
     }
 
-    fn ended(&self, spec_idx: usize) -> bool {
+    pub(super) fn ended(&self, spec_idx: usize) -> bool {
         matches!(&self.sc.actors[spec_idx], ActorSpec::Server { prog, .. }
             if prog.iter().any(|o| matches!(o, Op::CloseRing | Op::ThreadExit)))
     }
 
-    fn stop_issued(&self) -> bool {
+    pub(super) fn stop_issued(&self) -> bool {
         self.sc
             .actors
             .iter()
@@ -207,7 +207,7 @@ impl Gen<'_> {
     }
 
     /// An operation of a server thread on hw queue `q`.
-    fn random_server_op(&mut self, helper: bool, q: u8) -> Op {
+    pub(super) fn random_server_op(&mut self, helper: bool, q: u8) -> Op {
         let copy = self.sc.dev.copy;
         let buf = copy == CopyMode::Copy;
         let tag = self.tag();
@@ -277,7 +277,7 @@ impl Gen<'_> {
 
     /// A user-copy device after a bio: the daemon waits for the request's CQE, then one to
     /// three copies (some from the helper) with random offsets, lengths and directions.
-    fn user_copy_burst(&mut self, ids: &Ids, q: u8) {
+    pub(super) fn user_copy_burst(&mut self, ids: &Ids, q: u8) {
         let daemon = ids.daemons[q as usize];
         self.try_push(daemon, Some(GenOp::Server(Op::WaitCqe { q, tag: 0 })));
         for _ in 0..self.rng.random_range(1..=3u32) {
@@ -295,7 +295,7 @@ impl Gen<'_> {
     /// The daemon of queue `q` takes the request a bio just sent there (its CQE on whichever
     /// tag the request got) and commits it whole: on two queues each bio then shows the CPU →
     /// hw queue mapping and the queue's own daemon at work.
-    fn serve(&mut self, ids: &Ids, q: u8) {
+    pub(super) fn serve(&mut self, ids: &Ids, q: u8) {
         let daemon = ids.daemons[q as usize];
         for tag in 0..self.sc.dev.depth {
             if self.try_push(daemon, Some(GenOp::Server(Op::WaitCqe { q, tag }))) {
@@ -313,14 +313,14 @@ impl Gen<'_> {
     }
 
     /// One of the submitters (no random draw when there is one).
-    fn submitter(&mut self, ids: &Ids) -> (usize, u8) {
+    pub(super) fn submitter(&mut self, ids: &Ids) -> (usize, u8) {
         match ids.submitters[..] {
             [_, b] if self.rng.random_bool(0.5) => b,
             _ => ids.submitters[0],
         }
     }
 
-    fn allowed(&self, op: &Op) -> bool {
+    pub(super) fn allowed(&self, op: &Op) -> bool {
         let k = match op {
             Op::Fetch { .. } => "fetch",
             Op::Commit { .. } => "commit",
@@ -340,7 +340,7 @@ impl Gen<'_> {
     }
 }
 
-enum GenOp {
+pub(super) enum GenOp {
     Server(Op),
     Bio(Bio),
     Ctrl(CtrlOp),
@@ -523,88 +523,10 @@ fn generate_attempt(
         g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev)));
     }
     let target = g.rng.random_range(3..=11usize);
-    let mut tries = 0;
     // `target` actions after the prelude (a FETCH per tag of each queue, START_DEV)
     let prelude = queues as usize * depth as usize + 1;
-    while g.order.len() < target + prelude && tries < 200 {
-        tries += 1;
-        let k = g.rng.random_range(0..100u32);
-        let ok = match k {
-            0..=49 => {
-                let q = match queues {
-                    2 => g.rng.random_range(0..2u8),
-                    _ => 0,
-                };
-                let op = g.random_server_op(false, q);
-                g.allowed(&op) && g.try_push(ids.daemons[q as usize], Some(GenOp::Server(op)))
-            }
-            50..=64 => match ids.helper {
-                // nothing after the helper closed its ring or exited (no ring to submit on)
-                Some((h, hq)) if !g.ended(h) => {
-                    let op = g.random_server_op(true, hq);
-                    g.allowed(&op) && g.try_push(h, Some(GenOp::Server(op)))
-                }
-                _ => false,
-            },
-            // blk-mq gives a request any free driver tag: on depth 2 `try_push` keeps a bio
-            // only if the executor can follow whichever tag the kernel picks (`followable`)
-            // (and none after STOP_DEV: the executor opens /dev/ublkbN per bio, and the node
-            // is gone then — ENOENT where the model's submit_bio sees a dying disk, EIO)
-            65..=79 if !g.stop_issued() => {
-                let b = if g.rng.random_bool(0.6) {
-                    Bio::Read
-                } else {
-                    Bio::Write
-                };
-                let (sub, q) = g.submitter(&ids);
-                let ok = g.try_push(sub, Some(GenOp::Bio(b)));
-                if ok && copy == CopyMode::UserCopy && g.rng.random_bool(0.7) {
-                    g.user_copy_burst(&ids, q);
-                }
-                if let Some(e) = ids.elevator.filter(|_| ok) {
-                    // often a switch while the request is allocated: the freeze waits for it
-                    if !g.order.contains(&g.actor_id(e)) && g.rng.random_bool(0.4) {
-                        g.try_push(e, Some(GenOp::Switch));
-                    }
-                }
-                if ok && queues == 2 && g.rng.random_bool(0.6) {
-                    // and often a bio on the other queue too, both in flight at once
-                    let other = ids.submitters[1 - q as usize];
-                    if g.rng.random_bool(0.5) && g.try_push(other.0, Some(GenOp::Bio(b))) {
-                        g.serve(&ids, other.1);
-                    }
-                    g.serve(&ids, q);
-                }
-                ok
-            }
-            80..=91 => {
-                // wait for a bio
-                let (sub, _) = g.submitter(&ids);
-                g.try_push(sub, None)
-            }
-            92..=95 => g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),
-            // one elevator switch (mq-deadline → kyber), after START_DEV: it freezes the
-            // queue and waits for the allocated requests
-            96..=99 => match ids.elevator {
-                Some(e) if !g.order.contains(&g.actor_id(e)) => g.try_push(e, Some(GenOp::Switch)),
-                _ => false,
-            },
-            _ => false,
-        };
-        let _ = ok;
-    }
-    // a clean end: STOP_DEV, the server exits, every bio is collected
-    if g.rng.random_bool(0.5) {
-        g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
-        g.try_push(ids.control, None);
-    }
-    // exit_group: every server thread of the process
-    g.try_push(ids.daemons[0], Some(GenOp::Server(Op::Exit)));
-    for &(sub, _) in &ids.submitters {
-        g.try_push(sub, None);
-    }
-    g.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
-    g.try_push(ids.control, None);
+    g.middle(&ids, target + prelude);
+    g.finish(&ids);
     ModelProgram {
         id: format!("s{seed}-{n}"),
         scenario: g.sc,

@@ -15,6 +15,7 @@ mod corpus_tags;
 mod corpus_ucopy;
 mod corpus_wide;
 pub mod export_c;
+mod gen_phases;
 pub mod generate;
 pub mod oracle;
 pub mod runner;
