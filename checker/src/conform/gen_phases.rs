@@ -41,10 +41,10 @@ impl Gen<'_> {
                     } else {
                         Bio::Write
                     };
-                    let (sub, q) = self.submitter(&ids);
+                    let (sub, q) = self.submitter(ids);
                     let ok = self.try_push(sub, Some(GenOp::Bio(b)));
                     if ok && self.sc.dev.copy == CopyMode::UserCopy && self.rng.random_bool(0.7) {
-                        self.user_copy_burst(&ids, q);
+                        self.user_copy_burst(ids, q);
                     }
                     if let Some(e) = ids.elevator.filter(|_| ok) {
                         // often a switch while the request is allocated: the freeze waits for it
@@ -57,15 +57,15 @@ impl Gen<'_> {
                         let other = ids.submitters[1 - q as usize];
                         if self.rng.random_bool(0.5) && self.try_push(other.0, Some(GenOp::Bio(b)))
                         {
-                            self.serve(&ids, other.1);
+                            self.serve(ids, other.1);
                         }
-                        self.serve(&ids, q);
+                        self.serve(ids, q);
                     }
                     ok
                 }
                 80..=91 => {
                     // wait for a bio
-                    let (sub, _) = self.submitter(&ids);
+                    let (sub, _) = self.submitter(ids);
                     self.try_push(sub, None)
                 }
                 92..=95 => self.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartDev))),
