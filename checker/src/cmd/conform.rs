@@ -1,7 +1,7 @@
 //! `ublksim conform`: random sequential programs, the model's predictions against the real
 //! kernel (or printed, without --vm/--device).
 
-use crate::conform::compile::ModelProgram;
+use crate::conform::compile::{KernelTarget, ModelProgram};
 use crate::conform::runner::*;
 use crate::conform::{compile, corpus, generate};
 use std::collections::HashSet;
@@ -55,6 +55,14 @@ pub struct ConformArgs {
     /// pick): the executor must follow the kernel back, and the run must still conform.
     #[arg(long, hide = true)]
     pub contrary_tags: bool,
+    /// Test hook (7.2): run O-7's program (`exit-before-unregister`, a request that never
+    /// ends, so DEL_DEV never returns) before the others: the kernel is wedged after it, and
+    /// the other programs must still run, on a fresh boot.
+    #[arg(long, hide = true)]
+    pub wedge: bool,
+    /// Further boots for the programs a wedged or dead kernel left without a result.
+    #[arg(long, default_value_t = REBOOTS, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub reboots: u32,
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: u64,
     /// Do not shrink divergent programs.
@@ -145,6 +153,9 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
             corpus.push(program_of_trace(&f, &k)?);
         }
     }
+    if a.wedge {
+        corpus.insert(0, wedging_program(&k)?);
+    }
     let total: Vec<Program> = corpus.iter().cloned().chain(programs.clone()).collect();
     if !a.vm && !a.device {
         if a.json {
@@ -165,7 +176,7 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let (results, timing) = run_programs(&total, &k, a.vm, a.timeout_ms)?;
+    let (results, timing) = run_programs_rebooting(&total, &k, a.vm, a.timeout_ms, a.reboots)?;
     // with --json, stdout carries one JSON document and the prose goes to stderr
     let say = |t: String| {
         if a.json {
@@ -253,4 +264,26 @@ pub fn run(a: ConformArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(if div + hang + other > 0 { 1 } else { 0 })
+}
+
+/// The `--wedge` hook's program: O-7 as `confirm` runs it on 7.2 (the request the dead
+/// server's buffer keeps never ends; the executor's DEL_DEV after the program cannot return).
+fn wedging_program(k: &KernelTarget) -> anyhow::Result<Program> {
+    use crate::conform::confirm;
+    if k.preset != ublk_model::Preset::K72 {
+        anyhow::bail!("--wedge needs --kernel 7.2 (O-7's program)");
+    }
+    let names = ["exit-before-unregister".to_string()];
+    let found = confirm::collect(k.preset, &names).map_err(anyhow::Error::msg)?;
+    let f = found
+        .iter()
+        .find(|f| f.bug == "O-7")
+        .ok_or_else(|| anyhow::anyhow!("--wedge: exit-before-unregister no longer shows O-7"))?;
+    match confirm::plan(f) {
+        confirm::Plan::Program { mut program, .. } => {
+            program.id = format!("wedge-{}", program.id);
+            Ok(program)
+        }
+        confirm::Plan::NotExpressible(why) => anyhow::bail!("--wedge: O-7 {why}"),
+    }
 }

@@ -191,11 +191,15 @@ impl Chooser {
 /// `boundary` (server actors are numbered first, in scenario order).
 fn swap_ops(mp: &ModelProgram, boundary: &[u16], q: u8, t: u8, u: u8) -> ModelProgram {
     let mut mp = mp.clone();
-    let servers = mp.scenario.actors.iter_mut().filter_map(|a| match a {
-        ActorSpec::Server { prog, .. } => Some(prog),
-        _ => None,
-    });
-    for (a, prog) in servers.enumerate() {
+    // server threads as `Model::new` numbers them: the first process's, then the recovery's
+    let (first, new): (Vec<_>, Vec<_>) = (mp.scenario.actors.iter_mut())
+        .filter_map(|a| match a {
+            ActorSpec::Server { prog, .. } => Some((true, prog)),
+            ActorSpec::RecoveryServer { prog, .. } => Some((false, prog)),
+            _ => None,
+        })
+        .partition(|(first, _)| *first);
+    for (a, (_, prog)) in first.into_iter().chain(new).enumerate() {
         let from = boundary.get(a).copied().unwrap_or(0) as usize;
         for op in prog.iter_mut().skip(from) {
             op.swap_tag(q, t, u);
@@ -225,12 +229,6 @@ const MAX_POINTS: usize = 6;
 /// which choice breaks it.
 pub fn followable(mp: &ModelProgram, feat: Features) -> Result<(), String> {
     let (base, points) = compile_with(mp, feat, &[])?;
-    let recovery =
-        (mp.scenario.actors.iter()).any(|a| matches!(a, ActorSpec::RecoveryServer { .. }));
-    if recovery && !points.is_empty() {
-        // `swap_ops` numbers the servers of the scenario only
-        return Err("tag choices in a program with a recovery server".into());
-    }
     if points.len() > MAX_POINTS {
         return Err(format!(
             "{} tag choices (at most {MAX_POINTS})",

@@ -395,9 +395,11 @@ pub fn compile_with(
     let mut cmd_step: HashMap<u8, usize> = HashMap::new();
     let mut bio_step: HashMap<ActorId, usize> = HashMap::new();
     let mut reported_done: HashSet<usize> = HashSet::new();
-    // the elevator switch's write (its step and actor): its return is an effect of the action
-    // during which the kernel finished the switch
+    // the elevator switch's write and the control command still inside the kernel (each
+    // its step): their return is an effect of the action during which the kernel finished
+    // them (they go on unasked, `oracle::runs_unasked`)
     let mut elev_step: Option<(usize, ActorId)> = None;
+    let mut ctrl_step: Option<(usize, ActorId)> = None;
     for (i, &a) in mp.order.iter().enumerate() {
         let Some(pred) = prediction.steps.get(i) else {
             break; // the model broke an invariant before this action
@@ -419,6 +421,9 @@ pub fn compile_with(
         if act == Act::SwitchElevator {
             elev_step = Some((i, a));
         }
+        let ctrl_cmd =
+            matches!(m.actors[a as usize].kind, Kind::Control { .. }) && act != Act::CtrlWait;
+        let first_tstep = tsteps.len();
         // execute the action as the oracle does
         ch.start_action(i);
         loop {
@@ -437,6 +442,9 @@ pub fn compile_with(
             }
         }
         ch.end_action(&m, &s);
+        if ctrl_cmd && s.actors[a as usize].in_kernel() {
+            ctrl_step = Some((i, a));
+        }
         if matches!(act, Act::Read | Act::Write | Act::BioWait) && !s.actors[a as usize].in_kernel()
         {
             // collected, or ended at once (disk gone): nothing outstanding
@@ -481,10 +489,29 @@ pub fn compile_with(
             let done = (!s.actors[e as usize].in_kernel()).then_some(0);
             outstanding(&mut after, &mut reported_done, k, done);
         }
+        if let Some((k, c)) = ctrl_step.filter(|&(k, _)| k != i && !reported_done.contains(&k)) {
+            // the control command's return value, from the step where it returned
+            let ret = || {
+                let mine = tsteps[first_tstep..].iter().filter(|t| t.actor_id == c);
+                mine.filter_map(|t| t.result).next_back()
+            };
+            let done = if s.actors[c as usize].in_kernel() {
+                None
+            } else {
+                Some(ret().ok_or_else(|| format!("action {i}: control returned no value"))?)
+            };
+            outstanding(&mut after, &mut reported_done, k, done);
+        }
         if let Expect::Done(Some(_)) = expect_of(&pred.observed) {
             reported_done.insert(i);
         }
         let mut expect = expect_of(&pred.observed);
+        if act == Act::CtrlWait && matches!(m.actors[a as usize].kind, Kind::Control { .. }) {
+            // the wait reports the command's return itself
+            if let (Expect::Done(Some(_)), Some((k, _))) = (&expect, ctrl_step) {
+                reported_done.insert(k);
+            }
+        }
         if elevator_write && expect == Expect::Done(None) {
             // the switch (or the wait for it) returned: the write's 0
             expect = Expect::Done(Some(0));

@@ -434,7 +434,8 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
                 ],
             ),
             Preset::K72,
-            &[d, c, b, d, c, h, d, b, c, d, d],
+            // (STOP_DEV returns within the COMMIT's action: no control wait)
+            &[d, c, b, d, c, h, d, b, d, d],
             "fetch-waits-for-stop-7.2",
         ),
         // plain-fd-ring-close-release with one more command: after the thread closed its
@@ -491,6 +492,8 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         recovery::reissue_new_server(Preset::K72, 1, "recovery-reissue-new-server-7.2"),
         recovery::quiesce_idle("quiesce-idle-7.2"),
         recovery::update_size(Preset::K72, "update-size-7.2"),
+        recovery::stop_goes_on_after_exit("stop-goes-on-after-exit-7.2"),
+        recovery::bio_during_recovery(Preset::K72, "bio-during-recovery-7.2"),
         auto_buf_reg_without_zero_copy("auto-buf-reg-no-zc-7.2"),
         crate::conform::corpus_ucopy::ucopy_offsets(Preset::K72, "user-copy-offsets-7.2"),
         crate::conform::corpus_tags::two_reads_per_io_daemons("two-reads-per-io-daemons-7.2"),

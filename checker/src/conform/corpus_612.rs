@@ -223,7 +223,8 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
                 ],
             ),
             k,
-            &[d, c, d, d, c, c, d, d],
+            // (START_DEV returns within the COMMIT's action: no control wait)
+            &[d, c, d, d, c, d, d],
             "part-scan-6.12",
         ),
         // user recovery with a new server process (REISSUE): the held read is re-dispatched
@@ -231,6 +232,8 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         // issue #15 item 2: a partial recovery's ring exit spins; STOP_DEV's requeue work
         // still ends the reads (the oracle's fair settle)
         recovery::partial_recovery_stop_612("partial-recovery-stop-6.12"),
+        // a bio held by the quiesced queue reaches the new server at END_USER_RECOVERY
+        recovery::bio_during_recovery(k, "bio-during-recovery-6.12"),
         // issue #15 item 6: user copy's offset, length and direction
         crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
         recovery::update_size(k, "update-size-6.12"),

@@ -99,4 +99,60 @@ impl Gen<'_> {
         self.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StopDev)));
         self.try_push(ids.control, None);
     }
+
+    /// A user recovery (a device with a recovery mode): maybe QUIESCE_DEV first (a live
+    /// update); the server process exits; START_USER_RECOVERY (a tool that polls until the old
+    /// server is gone); maybe a bio while the device waits; the new server process FETCHes
+    /// every tag of its queue (tags in random order); END_USER_RECOVERY; the new server takes
+    /// what was held, and a few more random actions. Returns the ids the rest of the program
+    /// runs with: the new server's, or the old ones when the recovery could not start (then
+    /// the clean end stops the device as usual).
+    pub(super) fn recover(&mut self, ids: &Ids) -> Ids {
+        if self.sc.dev.quiesce && self.rng.random_bool(0.6) {
+            // QUIESCE_DEV, and its wait when it does not return at once
+            if self.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::QuiesceDev))) {
+                self.try_push(ids.control, None);
+            }
+        }
+        if !self.try_push(ids.daemons[0], Some(GenOp::Server(Op::Exit)))
+            || !self.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::StartUserRecovery)))
+        {
+            return ids.clone();
+        }
+        let after = Ids {
+            daemons: ids.new_daemons.clone(),
+            helper: None,
+            ..ids.clone()
+        };
+        if self.rng.random_bool(0.4) {
+            // held while the device is QUIESCED (requeue, reissue), failed on FAIL_IO
+            let b = if self.rng.random_bool(0.6) {
+                Bio::Read
+            } else {
+                Bio::Write
+            };
+            let (sub, _) = self.submitter(ids);
+            self.try_push(sub, Some(GenOp::Bio(b)));
+        }
+        let (queues, depth) = (self.sc.dev.nr_queues, self.sc.dev.depth);
+        let buf = self.sc.dev.copy == CopyMode::Copy;
+        for q in 0..queues {
+            let mut tags: Vec<u8> = (0..depth).collect();
+            if depth == 2 && self.rng.random_bool(0.5) {
+                tags.reverse();
+            }
+            for tag in tags {
+                let fetch = Op::Fetch { q, tag, buf };
+                self.try_push(after.daemons[q as usize], Some(GenOp::Server(fetch)));
+            }
+        }
+        if self.try_push(ids.control, Some(GenOp::Ctrl(CtrlOp::EndUserRecovery))) {
+            for q in 0..queues {
+                self.serve(&after, q);
+            }
+            let more = self.rng.random_range(2..=6usize);
+            self.middle(&after, self.order.len() + more);
+        }
+        after
+    }
 }

@@ -44,10 +44,20 @@ pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option
         // executor, which opens the node per bio, sees -ENOENT): s1-54, s1-425 (7.2)
         return Some("a bio after the disk is gone");
     }
-    if later(&[ExitGroup], BIO) {
-        // the release work tears the disk down concurrently: a canceling queue (-EIO) or a
-        // dead disk (-ENXIO on 7.2) — s1-150 of the second 7.2 run
-        return Some("a bio after the server process exited");
+    // a bio after a server process exited and before a START_USER_RECOVERY that, polling
+    // until the old server is gone, returned (the release work has run by then)
+    let recovered = |s: &oracle::Predicted| {
+        has(s, &[UblkCtrlStartRecovery, UblkCtrlStartRecovery612])
+            && s.observed == Observed::Done(Some(0))
+    };
+    let mut exited = false;
+    for s in &p.steps {
+        exited = (exited || has(s, &[ExitGroup])) && !recovered(s);
+        if exited && has(s, BIO) {
+            // the release work tears the disk down concurrently: a canceling queue (-EIO) or
+            // a dead disk (-ENXIO on 7.2) — s1-150 of the second 7.2 run
+            return Some("a bio after the server process exited");
+        }
     }
     if any(&[UblkTimeout612]) {
         // 6.12: a server gone while it owns every slot leaves no cmd for the cancel fn;
@@ -112,6 +122,12 @@ const TWO_QUEUES: f64 = 0.25;
 /// START_DEV) that may switch it to kyber.
 const ELEVATOR: f64 = 0.2;
 
+/// The share of random programs on a device with user recovery (requeue, reissue or fail-io;
+/// on 7.2 some with UBLK_F_QUIESCE): after the random middle the server process goes away
+/// (after a QUIESCE_DEV, for a live update), START_USER_RECOVERY, a new server process FETCHes
+/// every tag, END_USER_RECOVERY, and the new server serves the rest of the program.
+const RECOVERY: f64 = 0.25;
+
 pub(super) struct Gen<'a> {
     pub(super) rng: ChaCha8Rng,
     pub(super) feat: Features,
@@ -132,6 +148,8 @@ pub(super) struct Ids {
     pub(super) control: usize,
     /// The elevator switch (a device with an I/O scheduler).
     pub(super) elevator: Option<usize>,
+    /// The threads of a recovery's new server process, one per queue (empty without recovery).
+    pub(super) new_daemons: Vec<usize>,
 }
 
 impl Gen<'_> {
@@ -141,7 +159,8 @@ impl Gen<'_> {
         let (old_sc, old_order) = (self.sc.clone(), self.order.clone());
         let aid = self.actor_id(spec_idx);
         match (&mut self.sc.actors[spec_idx], op) {
-            (ActorSpec::Server { prog, .. }, Some(GenOp::Server(o))) => prog.push(o),
+            (ActorSpec::Server { prog, .. }, Some(GenOp::Server(o)))
+            | (ActorSpec::RecoveryServer { prog, .. }, Some(GenOp::Server(o))) => prog.push(o),
             (ActorSpec::Submitter { bios, .. }, Some(GenOp::Bio(b))) => bios.push(b),
             (ActorSpec::Control { prog }, Some(GenOp::Ctrl(c))) => prog.push(c),
             (ActorSpec::Elevator, Some(GenOp::Switch)) => {}
@@ -177,21 +196,26 @@ impl Gen<'_> {
         choice::followable(&mp, self.feat).is_ok()
     }
 
+    /// The model's actor id of scenario actor `spec_idx`: server threads first (the first
+    /// process's, then the recovery server's, as `Model::new` numbers them), then the others
+    /// in scenario order.
     pub(super) fn actor_id(&self, spec_idx: usize) -> ActorId {
-        let servers: Vec<usize> = (0..self.sc.actors.len())
-            .filter(|&i| matches!(self.sc.actors[i], ActorSpec::Server { .. }))
-            .collect();
-        if let Some(p) = servers.iter().position(|&i| i == spec_idx) {
-            return p as ActorId;
-        }
-        let others: Vec<usize> = (0..self.sc.actors.len())
-            .filter(|&i| !matches!(self.sc.actors[i], ActorSpec::Server { .. }))
-            .collect();
-        (servers.len() + others.iter().position(|&i| i == spec_idx).unwrap()) as ActorId
+        let acts = &self.sc.actors;
+        let first = (0..acts.len()).filter(|&i| matches!(acts[i], ActorSpec::Server { .. }));
+        let new = (0..acts.len()).filter(|&i| matches!(acts[i], ActorSpec::RecoveryServer { .. }));
+        let others = (0..acts.len()).filter(|&i| {
+            !matches!(
+                acts[i],
+                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. }
+            )
+        });
+        let pos = first.chain(new).chain(others).position(|i| i == spec_idx);
+        pos.expect("an actor of the scenario") as ActorId
     }
 
     pub(super) fn ended(&self, spec_idx: usize) -> bool {
         matches!(&self.sc.actors[spec_idx], ActorSpec::Server { prog, .. }
+            | ActorSpec::RecoveryServer { prog, .. }
             if prog.iter().any(|o| matches!(o, Op::CloseRing | Op::ThreadExit)))
     }
 
@@ -442,6 +466,19 @@ fn generate_attempt(
     // an I/O scheduler from START_DEV (single-queue devices only, as blk-mq attaches one),
     // from a stream of its own too
     let elevator = queues == 1 && stream(0x94d0_49bb_1331_11eb, 0x6a09_e667).random_bool(ELEVATOR);
+    // user recovery, from a stream of its own (the other programs stay what they were)
+    let mut rs = stream(0xbf58_476d_1ce4_e5b9, 0x1f83_d9ab);
+    let recovery = if rs.random_bool(RECOVERY) {
+        let mut kinds = vec![Recovery::Requeue, Recovery::Reissue];
+        if feat.has(ublk_model::Sw::RecoveryFailIo) {
+            kinds.push(Recovery::FailIo);
+        }
+        kinds[rs.random_range(0..kinds.len())]
+    } else {
+        Recovery::None
+    };
+    let quiesce =
+        recovery != Recovery::None && feat.has(ublk_model::Sw::QuiesceDev) && rs.random_bool(0.3);
     let mut actors = vec![server("daemon", rng.random_bool(0.5))];
     if queues == 2 {
         actors.push(server("daemon1", rng.random_bool(0.5)));
@@ -470,12 +507,29 @@ fn generate_attempt(
     if elevator {
         actors.push(ActorSpec::Elevator);
     }
+    // the new server process of a recovery: a thread per queue
+    let mut new_daemons = Vec::new();
+    if recovery != Recovery::None {
+        for q in 0..queues {
+            new_daemons.push(actors.len());
+            actors.push(ActorSpec::RecoveryServer {
+                name: if q == 0 {
+                    "new-daemon".into()
+                } else {
+                    format!("new-daemon{q}")
+                },
+                fixed_file: rs.random_bool(0.5),
+                prog: vec![],
+            });
+        }
+    }
     let ids = Ids {
         daemons,
         helper,
         submitters,
         control,
         elevator: elevator.then_some(control + 1),
+        new_daemons,
     };
     let sc = Scenario {
         name: format!("random-{seed}-{n}"),
@@ -485,14 +539,14 @@ fn generate_attempt(
             depth,
             copy,
             need_get_data,
-            recovery: Recovery::None,
+            recovery,
             elevator,
             table_size: 2,
             fake_timeout: false,
             get_data_fails: false,
             bad_auto_fetch: false,
             part_scan: false,
-            quiesce: false,
+            quiesce,
             auto_no_zc: false,
             auto_fallback: false,
         },
@@ -526,7 +580,13 @@ fn generate_attempt(
     // `target` actions after the prelude (a FETCH per tag of each queue, START_DEV)
     let prelude = queues as usize * depth as usize + 1;
     g.middle(&ids, target + prelude);
-    g.finish(&ids);
+    match recovery {
+        Recovery::None => g.finish(&ids),
+        _ => {
+            let after = g.recover(&ids);
+            g.finish(&after)
+        }
+    }
     ModelProgram {
         id: format!("s{seed}-{n}"),
         scenario: g.sc,

@@ -55,13 +55,23 @@ pub fn is_kernel_actor(m: &Model, a: ActorId) -> bool {
 /// Does `a` move without a user action: one of the kernel's own contexts, a server thread
 /// asleep inside its io_uring_enter in `ublk_fetch` (waiting for `ub->mutex`), which goes on
 /// as soon as the mutex is free, not when user space next acts; or an elevator switch inside
-/// its write to `queue/scheduler`, which finishes as soon as the frozen queue has no request.
+/// its write to `queue/scheduler`, which finishes as soon as the frozen queue has no request;
+/// or the control task inside a control command (STOP_DEV asleep in `del_gendisk` goes on as
+/// soon as the request it waits for ends — and ends others on its way — not when user space
+/// next looks at it: seed 20261212 of the 7.2 run, five programs where a recovered server's
+/// exit let STOP_DEV's `force_abort` end a reissued READ with -EIO before the control wait);
+/// or a bio being dispatched (its request allocated, `ublk_queue_rq` not yet done): held by a
+/// quiesced queue, blk-mq dispatches it from whoever unquiesces the queue (END_USER_RECOVERY
+/// runs the hw queues), not from the submitter — seed 20261212 of the 6.12 run, s20261212-11:
+/// a WRITE issued during a recovery reached the new server's FETCH at END_USER_RECOVERY,
+/// where the oracle waited for the submitter's next action.
 pub fn runs_unasked(m: &Model, s: &State, a: ActorId) -> bool {
+    let (kind, st) = (&m.actors[a as usize].kind, &s.actors[a as usize]);
     is_kernel_actor(m, a)
-        || (matches!(m.actors[a as usize].kind, Kind::Server { .. })
-            && matches!(s.actors[a as usize].at, Resume::Fetch))
-        || (matches!(m.actors[a as usize].kind, Kind::Elevator)
-            && matches!(s.actors[a as usize].at, Resume::ElevatorFrozen))
+        || (matches!(kind, Kind::Server { .. }) && matches!(st.at, Resume::Fetch))
+        || (matches!(kind, Kind::Elevator) && matches!(st.at, Resume::ElevatorFrozen))
+        || (matches!(kind, Kind::Control { .. }) && st.in_kernel())
+        || (matches!(kind, Kind::Submitter { .. }) && st.bio_dispatching())
 }
 
 /// At most this many kernel steps in one settle (a guard: the fair schedule below ends on its
@@ -144,6 +154,24 @@ fn settle(m: &Model, s: &mut State, ch: &mut Chooser) -> Result<Vec<Func>, Viola
     let mut funcs = Vec::new();
     settle_with(m, s, ch, |_, info| funcs.push(info.func))?;
     Ok(funcs)
+}
+
+/// [`settle`], and the last result actor `a` returned on the way (a control command that
+/// went on unasked within its own action and returned).
+fn settle_for(
+    m: &Model,
+    s: &mut State,
+    ch: &mut Chooser,
+    a: ActorId,
+) -> Result<(Vec<Func>, Option<i32>), Violation> {
+    let (mut funcs, mut result) = (Vec::new(), None);
+    settle_with(m, s, ch, |b, info| {
+        funcs.push(info.func);
+        if b == a {
+            result = info.result.or(result);
+        }
+    })?;
+    Ok((funcs, result))
 }
 
 /// Is actor `a` in the middle of an operation (a split kernel path, a bio
@@ -248,8 +276,11 @@ pub(crate) fn act(
                 stepped = true;
                 funcs.push(info.func);
                 result = info.result.or(result);
-                match settle(m, s, ch) {
-                    Ok(f) => funcs.extend(f),
+                match settle_for(m, s, ch, a) {
+                    Ok((f, r)) => {
+                        funcs.extend(f);
+                        result = r.or(result);
+                    }
                     Err(v) => return broke(funcs, Observed::Done(result), v),
                 }
                 if result.is_some() || !mid_op(m, s, a) {

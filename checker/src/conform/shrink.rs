@@ -16,15 +16,19 @@ pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram>
     };
     // which (spec actor, op index) each action starts, from a sequential run
     let spec_of_actor: Vec<usize> = {
+        // as `Model::new` numbers actors: the first process's server threads, the recovery
+        // server's, then the others
         let servers = (0..mp.scenario.actors.len())
             .filter(|&i| matches!(mp.scenario.actors[i], ActorSpec::Server { .. }));
+        let new = (0..mp.scenario.actors.len())
+            .filter(|&i| matches!(mp.scenario.actors[i], ActorSpec::RecoveryServer { .. }));
         let others = (0..mp.scenario.actors.len()).filter(|&i| {
             !matches!(
                 mp.scenario.actors[i],
                 ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. }
             )
         });
-        servers.chain(others).collect()
+        servers.chain(new).chain(others).collect()
     };
     let mut s = m.init();
     let mut dummy = Vec::new();
@@ -59,7 +63,9 @@ pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram>
     for ((spec, op), actions) in groups.iter().rev() {
         let mut sc = mp.scenario.clone();
         match &mut sc.actors[*spec] {
-            ActorSpec::Server { prog, .. } if *op < prog.len() => {
+            ActorSpec::Server { prog, .. } | ActorSpec::RecoveryServer { prog, .. }
+                if *op < prog.len() =>
+            {
                 prog.remove(*op);
             }
             ActorSpec::Control { prog } if *op < prog.len() => {

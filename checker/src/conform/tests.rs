@@ -307,26 +307,31 @@ fn a_fetch_waiting_for_the_mutex_is_pending_and_ends_with_stop_dev() {
             (Act::StopDev, Expect::Pending),
             // the helper's FETCH sleeps on ub->mutex (STOP_DEV in del_gendisk)
             (Act::Fetch { tag: 0, buf: true }, Expect::Pending),
+            // the re-armed cmd is canceled by STOP_DEV within the COMMIT's action
             (
                 Act::Commit {
                     tag: 0,
                     result: 4096,
                     buf: true
                 },
-                Expect::Pending
+                Expect::Done(Some(-19))
             ),
             (Act::BioWait, Expect::Done(Some(0))),
-            (Act::CtrlWait, Expect::Done(Some(0))),
             (Act::WaitCqe { tag: 0 }, Expect::Done(Some(-19))),
             (Act::Exit, Expect::Done(None)),
         ]
     );
-    // it finishes once STOP_DEV unlocked, within STOP_DEV's action, not at a helper action
-    let after_stop = &c.program.steps[8].after;
-    assert!(after_stop.contains(&Effect {
-        of: 5,
-        expect: Expect::Done(Some(-16))
-    }));
+    // the COMMIT ends the read; STOP_DEV goes on by itself (del_gendisk returns, it
+    // unlocks ub->mutex and cancels the re-armed FETCH) and the helper's FETCH, asleep on
+    // the mutex, gets -EBUSY: all within the COMMIT's action, not at a later control wait
+    let after_commit = &c.program.steps[6].after;
+    for e in [(2, Some(0)), (4, Some(0)), (5, Some(-16))] {
+        let want = Effect {
+            of: e.0,
+            expect: Expect::Done(e.1),
+        };
+        assert!(after_commit.contains(&want), "{after_commit:?}");
+    }
 }
 
 #[test]
