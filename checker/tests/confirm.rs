@@ -121,7 +121,7 @@ fn what_cannot_be_a_program_says_why() {
     // request's end inside the kernel: no sequential order shows it
     let why = not_expressible(Preset::K72, "stale-pointer-window");
     assert!(
-        why.contains("do not break S1") && why.contains("user thread submitter0"),
+        why.contains("do not break S1") && why.contains("dispatching submitter0's bio"),
         "{why}"
     );
     // O-8 needs the quiesce work to run after START_USER_RECOVERY: a kernel interleaving

@@ -307,6 +307,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     quiesce: qu,
                     auto_no_zc: anz,
                     auto_fallback: afb,
+                    io_bytes: 4096,
                 }
             },
         );

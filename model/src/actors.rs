@@ -15,9 +15,6 @@ use crate::invariants::{Inv, Violation};
 use crate::io_cmd::Entry;
 use crate::state::*;
 
-/// Bytes of every request (one 4 KiB bio).
-pub(crate) const REQ_BYTES: u32 = 4096;
-
 /// 6.12 `UBLK_MAX_PIN_PAGES`: user pages pinned per round of a user copy.
 const PIN_PAGES: u32 = 32;
 
@@ -439,7 +436,7 @@ impl Exec<'_> {
     /// at most 32) unless `off` is at the end (0).
     fn user_copy_bytes(&self, r: RqId, io: UcIo) -> i32 {
         let rq = &self.s.reqs[r as usize];
-        let bytes = REQ_BYTES;
+        let bytes = rq.bytes as u32;
         if io.off > bytes {
             return EINVAL;
         }

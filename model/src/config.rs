@@ -97,6 +97,22 @@ pub struct DevConfig {
     /// without a buffer, instead of ending it with -EIO.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_fallback: bool,
+    /// The size of every bio (a request of that many bytes; at most 32 KiB, a multiple of
+    /// 512). A COMMIT of fewer bytes completes part of the request (`blk_update_request`),
+    /// and the rest is requeued and dispatched again, smaller.
+    #[serde(
+        default = "default_io_bytes",
+        skip_serializing_if = "is_default_io_bytes"
+    )]
+    pub io_bytes: u16,
+}
+
+fn default_io_bytes() -> u16 {
+    4096
+}
+
+fn is_default_io_bytes(b: &u16) -> bool {
+    *b == 4096
 }
 
 impl DevConfig {
@@ -125,6 +141,7 @@ impl Default for DevConfig {
             quiesce: false,
             auto_no_zc: false,
             auto_fallback: false,
+            io_bytes: 4096,
         }
     }
 }

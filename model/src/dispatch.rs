@@ -186,10 +186,12 @@ impl Exec<'_> {
         if res < 0 {
             return self.end_request(r, res, "__ublk_complete_rq");
         }
-        if (res as u32) < REQ_BYTES {
-            // blk_update_request() completed only part of it: the remainder
-            // is requeued (with a kick) and dispatched to the slot again —
-            // measured on 7.2 with a 0-byte WRITE commit
+        let bytes = self.rq(r, "__ublk_complete_rq")?.bytes;
+        if (res as u32) < bytes as u32 {
+            // blk_update_request() completed only part of it: the request advances past
+            // what was done and the remainder is requeued (with a kick) and dispatched to
+            // the slot again — measured on 7.2 with a 0-byte WRITE commit
+            self.rq(r, "blk_update_request")?.bytes = bytes - res as u16;
             return self.requeue_request(r, true);
         }
         if self.m.feat.has(Sw::FixB11) && self.should_fake_timeout() {

@@ -125,6 +125,7 @@ impl Exec<'_> {
         rq.q = q;
         rq.tag = Some(tag as u8);
         rq.write = write;
+        rq.bytes = self.m.dev.io_bytes;
         rq.round = rq.round.wrapping_add(1);
         rq.ended = 0;
         rq.res = 0;

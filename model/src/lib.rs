@@ -150,6 +150,12 @@ impl Model {
         if d.nr_queues == 0 || d.depth == 0 || (d.nr_queues as usize * d.depth as usize) > 16 {
             return Err(format!("scenario {}: 1..=16 slots supported", sc.name));
         }
+        if d.io_bytes == 0 || !d.io_bytes.is_multiple_of(512) || d.io_bytes > 32 << 10 {
+            return Err(format!(
+                "scenario {}: io_bytes {} is not a multiple of 512 in 512..=32768",
+                sc.name, d.io_bytes
+            ));
+        }
         if d.auto_no_zc && d.copy != CopyMode::AutoBufReg {
             return Err(format!(
                 "scenario {}: auto_no_zc is an AUTO_BUF_REG device without ZERO_COPY",
@@ -424,6 +430,7 @@ impl Model {
             q: 0,
             tag: None,
             write: false,
+            bytes: 0,
             pdu_ref: 0,
             round: 0,
             ended: 0,

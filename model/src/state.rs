@@ -172,6 +172,8 @@ pub struct Req {
     /// `rq->tag` (driver tag).
     pub tag: Option<u8>,
     pub write: bool,
+    /// `blk_rq_bytes()`: what is left of the request (a partial completion advances it).
+    pub bytes: u16,
     /// `ublk_rq_data.ref` (PRE placement).
     pub pdu_ref: u32,
     /// Allocation round, so a stale buffer node can be told from a live one.

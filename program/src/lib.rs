@@ -72,6 +72,18 @@ pub struct DevCfg {
     /// (single-queue) device; without it the device runs with none (one queue only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub elevator: bool,
+    /// Bytes of every bio (O_DIRECT at offset 0; 512..=32768, a multiple of 512; a program
+    /// without the field has 4096).
+    #[serde(default = "page", skip_serializing_if = "is_page")]
+    pub io_bytes: u16,
+}
+
+fn page() -> u16 {
+    4096
+}
+
+fn is_page(b: &u16) -> bool {
+    *b == 4096
 }
 
 /// One queue of depth 1, zero copy, no recovery, a buffer table of 2: the smallest device.
@@ -88,6 +100,7 @@ impl Default for DevCfg {
             quiesce: false,
             auto_fallback: false,
             elevator: false,
+            io_bytes: 4096,
         }
     }
 }

@@ -27,6 +27,9 @@ pub fn unsupported(p: &Program) -> Option<String> {
     if p.dev.depth == 0 || p.dev.depth > 16 {
         return Some("depth must be 1..=16".into());
     }
+    if p.dev.io_bytes == 0 || p.dev.io_bytes % 512 != 0 || p.dev.io_bytes > 32 << 10 {
+        return Some("io_bytes must be a multiple of 512 in 512..=32768".into());
+    }
     if !(1..=2).contains(&p.dev.queues) {
         return Some("queues must be 1 or 2 (the VM has 2 CPUs)".into());
     }

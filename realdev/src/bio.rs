@@ -3,15 +3,14 @@
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use crate::child::IO_BYTES;
 use crate::error::Error;
 use crate::io::AlignedBuf;
 use crate::program::*;
 use crate::uapi::*;
 
-/// One O_DIRECT 4 KiB read or write at offset 0 of /dev/ublkbN: 0 on a full transfer (the
-/// model's bio status), else -errno (a short transfer is -EIO).
-pub(crate) fn bio(dev_id: u32, write: bool) -> i32 {
+/// One O_DIRECT read or write of `bytes` at offset 0 of /dev/ublkbN: 0 on a full transfer
+/// (the model's bio status), else -errno (a short transfer is -EIO).
+pub(crate) fn bio(dev_id: u32, write: bool, bytes: usize) -> i32 {
     let path = format!("/dev/ublkb{dev_id}");
     let flags = libc::O_DIRECT
         | if write {
@@ -24,16 +23,16 @@ pub(crate) fn bio(dev_id: u32, write: bool) -> i32 {
         Err(Error::Sys { source, .. }) => return -source.raw_os_error().unwrap_or(libc::EIO),
         Err(_) => return -libc::EIO,
     };
-    let mut buf = AlignedBuf::new(IO_BYTES);
-    // SAFETY: 4 KiB aligned buffer.
+    let mut buf = AlignedBuf::new(bytes);
+    // SAFETY: a 4 KiB aligned buffer of `bytes`.
     let r = unsafe {
         if write {
-            libc::pwrite(fd.as_raw_fd(), buf.as_slice().as_ptr().cast(), IO_BYTES, 0)
+            libc::pwrite(fd.as_raw_fd(), buf.as_slice().as_ptr().cast(), bytes, 0)
         } else {
             libc::pread(
                 fd.as_raw_fd(),
                 buf.as_mut_slice().as_mut_ptr().cast(),
-                IO_BYTES,
+                bytes,
                 0,
             )
         }
@@ -42,7 +41,7 @@ pub(crate) fn bio(dev_id: u32, write: bool) -> i32 {
         -std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::EIO)
-    } else if r as usize == IO_BYTES {
+    } else if r as usize == bytes {
         0
     } else {
         -libc::EIO
@@ -78,7 +77,7 @@ pub(crate) fn queue_cpu(id: u32, q: u16) -> crate::error::Result<(usize, String)
 /// [`bio`] from a thread pinned to a CPU of hw queue `q` (a device of `queues` > 1 queues;
 /// with one queue the bio is not pinned). A failure to find or pin to the CPU is -EINVAL
 /// (the executor's error, reported as the bio's result).
-pub(crate) fn bio_on(dev_id: u32, write: bool, queues: u16, q: u16) -> i32 {
+pub(crate) fn bio_on(dev_id: u32, write: bool, bytes: usize, queues: u16, q: u16) -> i32 {
     if queues > 1 {
         let pinned = queue_cpu(dev_id, q).and_then(|(cpu, _)| {
             pin_to(cpu).map_err(|e| Error::sys(format!("sched_setaffinity(CPU {cpu})"), e))
@@ -88,7 +87,7 @@ pub(crate) fn bio_on(dev_id: u32, write: bool, queues: u16, q: u16) -> i32 {
             return -libc::EINVAL;
         }
     }
-    bio(dev_id, write)
+    bio(dev_id, write, bytes)
 }
 
 pub(crate) fn dev_flags(d: &DevCfg) -> u64 {

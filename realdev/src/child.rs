@@ -513,7 +513,13 @@ pub(crate) fn server_thread(
                     let pos = user_copy_pos(q_id, tag, off as u64) as i64;
                     let b = &bufs[0];
                     let fd = cdev.fd.as_raw_fd();
-                    let len = (len.map_or(IO_BYTES, |l| l as usize)).min(BUF_BYTES as usize);
+                    // default: the whole request, as its descriptor has it now (a partial
+                    // completion's remainder is smaller); a page before any request
+                    let whole = match d.nr_sectors {
+                        0 => IO_BYTES,
+                        n => (n as usize) << 9,
+                    };
+                    let len = (len.map_or(whole, |l| l as usize)).min(BUF_BYTES as usize);
                     let pread = match dir {
                         Some(d) => d == CopyDir::Pread,
                         None => d.op() == UBLK_IO_OP_WRITE,

@@ -211,8 +211,9 @@ impl Run<'_> {
     fn spawn_bio(&self, step: usize, thread: usize, write: bool) {
         let (tx, id) = (self.tx.clone(), self.dev_id);
         let (queues, q) = (self.p.dev.queues, self.p.threads[thread].queue);
+        let bytes = self.p.dev.io_bytes as usize;
         thread::spawn(move || {
-            let res = bio_on(id, write, queues, q);
+            let res = bio_on(id, write, bytes, queues, q);
             let _ = tx.send(Ev::Bio { step, res });
         });
     }

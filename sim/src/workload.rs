@@ -262,6 +262,7 @@ pub fn scenario(c: &SimConfig) -> (Scenario, Vec<u32>) {
         quiesce: false,
         auto_no_zc: false,
         auto_fallback: false,
+        io_bytes: 4096,
     };
     let mut actors = Vec::new();
     let mut weights = Vec::new();

@@ -330,6 +330,7 @@ fn dev_cfg(d: &DevConfig) -> Result<DevCfg, String> {
         quiesce: d.quiesce,
         auto_fallback: d.auto_fallback,
         elevator: d.elevator,
+        io_bytes: d.io_bytes,
     })
 }
 

@@ -506,14 +506,17 @@ pub fn interleaving_reason(t: &Trace) -> Option<String> {
             .collect();
         if let Some(&u) = inside.first() {
             let who = if user(&s, a) {
-                "user thread"
+                format!("user thread {}", st.actor)
+            } else if matches!(m.actors[a as usize].kind, Kind::Submitter { .. }) {
+                // a bio being dispatched goes on without its submitter (oracle::runs_unasked)
+                format!("the block layer, dispatching {}'s bio,", st.actor)
             } else {
-                "kernel context"
+                format!("kernel context {}", st.actor)
             };
             return Some(format!(
-                "trace step {}: {who} {} ({}) runs while {} is inside a system call, which a \
+                "trace step {}: {who} ({}) runs while {} is inside a system call, which a \
                  program cannot pause there",
-                st.i, st.actor, st.func, m.actors[u as usize].name
+                st.i, st.func, m.actors[u as usize].name
             ));
         }
         if user(&s, a) && !compile::mid_op(&m, &s, a) {

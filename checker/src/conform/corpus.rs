@@ -493,7 +493,7 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         recovery::quiesce_idle("quiesce-idle-7.2"),
         recovery::update_size(Preset::K72, "update-size-7.2"),
         recovery::stop_goes_on_after_exit("stop-goes-on-after-exit-7.2"),
-        recovery::bio_during_recovery(Preset::K72, "bio-during-recovery-7.2"),
+        crate::conform::corpus_ucopy::large_bio_partial(Preset::K72, "large-bio-partial-7.2"),
         auto_buf_reg_without_zero_copy("auto-buf-reg-no-zc-7.2"),
         crate::conform::corpus_ucopy::ucopy_offsets(Preset::K72, "user-copy-offsets-7.2"),
         crate::conform::corpus_tags::two_reads_per_io_daemons("two-reads-per-io-daemons-7.2"),

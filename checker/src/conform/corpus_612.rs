@@ -234,6 +234,8 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         recovery::partial_recovery_stop_612("partial-recovery-stop-6.12"),
         // a bio held by the quiesced queue reaches the new server at END_USER_RECOVERY
         recovery::bio_during_recovery(k, "bio-during-recovery-6.12"),
+        // an 8 KiB READ committed 4096 bytes at a time
+        crate::conform::corpus_ucopy::large_bio_partial(k, "large-bio-partial-6.12"),
         // issue #15 item 6: user copy's offset, length and direction
         crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
         recovery::update_size(k, "update-size-6.12"),

@@ -50,6 +50,21 @@ pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option
         has(s, &[UblkCtrlStartRecovery, UblkCtrlStartRecovery612])
             && s.observed == Observed::Done(Some(0))
     };
+    // 7.x: a bio between START_USER_RECOVERY and END_USER_RECOVERY meets `canceling` and
+    // goes to the requeue list without a kick; the requeue work the old server's release
+    // work kicked (kblockd) may still be pending, and when it runs after the new server's
+    // FETCH made the queue ready, it hands the request to that FETCH before END — the model
+    // runs the kick at once. s20261213-1120 of the 7.2 run with seed 20261213 (1 of 2,027;
+    // its minimal program conformed 10 of 10 runs)
+    if feat.has(ublk_model::Sw::PerIoDaemon) {
+        let mut recovering = false;
+        for s in &p.steps {
+            recovering = (recovering || recovered(s)) && !has(s, &[UblkCtrlEndRecovery]);
+            if recovering && has(s, BIO) {
+                return Some("a bio during a 7.x recovery, racing the requeue work's kick");
+            }
+        }
+    }
     let mut exited = false;
     for s in &p.steps {
         exited = (exited || has(s, &[ExitGroup])) && !recovered(s);
@@ -121,6 +136,10 @@ const TWO_QUEUES: f64 = 0.25;
 /// The share of one-queue random programs on a device with an I/O scheduler (mq-deadline from
 /// START_DEV) that may switch it to kyber.
 const ELEVATOR: f64 = 0.2;
+
+/// The share of random programs whose bios are 8 KiB instead of 4 KiB (a COMMIT of 4096
+/// completes half the request; the rest is requeued and dispatched again).
+const LARGE_BIOS: f64 = 0.25;
 
 /// The share of random programs on a device with user recovery (requeue, reissue or fail-io;
 /// on 7.2 some with UBLK_F_QUIESCE): after the random middle the server process goes away
@@ -246,7 +265,10 @@ impl Gen<'_> {
                 result: match self.rng.random_range(0..10u32) {
                     0 => -5,
                     1 => 0,
-                    _ => 4096,
+                    // a larger bio: often all of it, sometimes its first page (the rest is
+                    // requeued and dispatched again, smaller)
+                    _ if self.sc.dev.io_bytes != 4096 && self.rng.random_bool(0.4) => 4096,
+                    _ => self.sc.dev.io_bytes as i32,
                 },
                 buf,
             },
@@ -283,7 +305,11 @@ impl Gen<'_> {
     fn varied_user_copy(&mut self, q: u8, tag: u8) -> Op {
         const OFFS: [u32; 6] = [0, 512, 4095, 4096, 4097, 8192];
         const LENS: [Option<u32>; 4] = [None, Some(512), Some(4096), Some(8192)];
-        let off = OFFS[self.rng.random_range(0..OFFS.len())];
+        let off = match self.sc.dev.io_bytes {
+            // a larger request: inside it, at its end and past it too
+            4096 => OFFS[self.rng.random_range(0..OFFS.len())],
+            b => [0, 4096, b as u32 - 1, b as u32, b as u32 + 1][self.rng.random_range(0..5)],
+        };
         let len = LENS[self.rng.random_range(0..LENS.len())];
         let dir = match self.rng.random_range(0..3u32) {
             0 => None,
@@ -327,7 +353,7 @@ impl Gen<'_> {
                 let commit = Op::Commit {
                     q,
                     tag,
-                    result: 4096,
+                    result: self.sc.dev.io_bytes as i32,
                     buf,
                 };
                 self.try_push(daemon, Some(GenOp::Server(commit)));
@@ -477,6 +503,10 @@ fn generate_attempt(
     } else {
         Recovery::None
     };
+    let io_bytes = match stream(0x2127_599b_f432_5c37, 0x8cb9_2ba7).random_bool(LARGE_BIOS) {
+        true => 8192,
+        false => 4096,
+    };
     let quiesce =
         recovery != Recovery::None && feat.has(ublk_model::Sw::QuiesceDev) && rs.random_bool(0.3);
     let mut actors = vec![server("daemon", rng.random_bool(0.5))];
@@ -549,6 +579,7 @@ fn generate_attempt(
             quiesce,
             auto_no_zc: false,
             auto_fallback: false,
+            io_bytes,
         },
         actors,
     };

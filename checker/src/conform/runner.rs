@@ -481,6 +481,9 @@ pub fn describe_program(mp: &ModelProgram, feat: ublk_model::Features) -> String
     if d.elevator {
         extras.push_str(", elevator");
     }
+    if d.io_bytes != 4096 {
+        let _ = write!(extras, ", {} KiB bios", d.io_bytes / 1024);
+    }
     let _ = writeln!(s, "    device: depth {}, {:?}{extras}", d.depth, d.copy);
     if let Ok(c) = compile::compile(mp, feat) {
         for (i, st) in c.program.steps.iter().enumerate() {

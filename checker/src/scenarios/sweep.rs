@@ -299,6 +299,7 @@ impl Shape {
             quiesce: self.fault == Fault::Quiesce,
             auto_no_zc: self.fault == Fault::AutoNoZc,
             auto_fallback: self.fault == Fault::AutoFallback,
+            io_bytes: 4096,
         };
         let tags: Vec<u8> = (0..self.depth).collect();
         let mut actors = Vec::new();

@@ -221,7 +221,7 @@ impl Session {
                 // SAFETY: sched_getcpu has no preconditions.
                 let on = unsafe { libc::sched_getcpu() };
                 emit("read_submit", json!({"queue": q, "cpu": on}));
-                let _ = tx.send(crate::bio::bio(id, false));
+                let _ = tx.send(crate::bio::bio(id, false, 4096));
             });
         rx
     }

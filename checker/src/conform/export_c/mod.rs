@@ -84,6 +84,12 @@ pub fn unsupported(p: &Program) -> Option<String> {
     if p.dev.elevator || p.threads.iter().any(|t| t.kind == ThreadKind::Elevator) {
         return Some("an I/O scheduler (the C runtime loads no module, writes no sysfs)".into());
     }
+    if p.dev.io_bytes != 4096 {
+        return Some(format!(
+            "bios of {} bytes (the C runtime's bios are 4 KiB)",
+            p.dev.io_bytes
+        ));
+    }
     None
 }
 

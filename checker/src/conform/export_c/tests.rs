@@ -41,14 +41,16 @@ fn gcc() -> bool {
 
 #[test]
 fn every_corpus_trace_exports_and_compiles_with_gcc_static() {
-    // every trace the C runtime drives (one or two queues, no I/O scheduler): all but the
-    // elevator's
+    // every trace the C runtime drives (one or two queues, no I/O scheduler, 4 KiB bios):
+    // all but the elevator's and those with larger bios
     let (cs, refused): (Vec<_>, Vec<_>) = corpus()
         .into_iter()
         .partition(|(_, p, _)| unsupported(p).is_none());
     assert!(
-        refused.iter().all(|(_, p, _)| p.dev.elevator),
-        "only elevator traces are refused"
+        refused
+            .iter()
+            .all(|(_, p, _)| p.dev.elevator || p.dev.io_bytes != 4096),
+        "only elevator and larger-bio traces are refused"
     );
     assert!(
         cs.iter().any(|(_, p, _)| p.dev.queues == 2),
