@@ -15,6 +15,51 @@ fn recovery_server(name: &str, prog: Vec<Op>) -> ActorSpec {
     }
 }
 
+/// A whole user recovery of a REISSUE copy device of `depth` tags: the old server's and the
+/// new server's programs, one submitter's bios, and the control task's START_DEV,
+/// START_USER_RECOVERY, END_USER_RECOVERY, STOP_DEV and DEL_DEV, in `order`.
+#[allow(clippy::too_many_arguments)]
+fn reissue_recovery(
+    preset: Preset,
+    id: &str,
+    doc: &str,
+    depth: u8,
+    old: Vec<Op>,
+    new: Vec<Op>,
+    bios: &[Bio],
+    order: &[&str],
+) -> ModelProgram {
+    program(
+        sc(
+            id,
+            doc,
+            DevConfig {
+                depth,
+                copy: CopyMode::Copy,
+                recovery: Recovery::Reissue,
+                ..DevConfig::default()
+            },
+            vec![
+                server("daemon", true, old),
+                recovery_server("new-daemon", new),
+                submit(bios),
+                ActorSpec::Control {
+                    prog: vec![
+                        CtrlOp::StartDev,
+                        CtrlOp::StartUserRecovery,
+                        CtrlOp::EndUserRecovery,
+                        CtrlOp::StopDev,
+                        CtrlOp::DelDev,
+                    ],
+                },
+            ],
+        ),
+        preset,
+        order,
+        id,
+    )
+}
+
 /// USER_RECOVERY_REISSUE with a new server (copy, `depth` tags): the old server FETCHes
 /// every tag and owns the read's request when its process exits; the request is requeued and
 /// held while the device is QUIESCED; START_USER_RECOVERY, the new server process FETCHes
@@ -38,34 +83,15 @@ pub fn reissue_new_server(preset: Preset, depth: u8, id: &str) -> ModelProgram {
     order.extend([c, n, n, b, c, n]);
     order.extend(vec![n; k - 1]);
     order.extend([n, c]);
-    program(
-        sc(
-            id,
-            "user recovery (reissue): the held read is re-dispatched to a new server",
-            DevConfig {
-                depth,
-                copy: CopyMode::Copy,
-                recovery: Recovery::Reissue,
-                ..DevConfig::default()
-            },
-            vec![
-                server(d, true, old),
-                recovery_server(n, new),
-                submit(&[Bio::Read]),
-                ActorSpec::Control {
-                    prog: vec![
-                        CtrlOp::StartDev,
-                        CtrlOp::StartUserRecovery,
-                        CtrlOp::EndUserRecovery,
-                        CtrlOp::StopDev,
-                        CtrlOp::DelDev,
-                    ],
-                },
-            ],
-        ),
+    reissue_recovery(
         preset,
-        &order,
         id,
+        "user recovery (reissue): the held read is re-dispatched to a new server",
+        depth,
+        old,
+        new,
+        &[Bio::Read],
+        &order,
     )
 }
 
@@ -186,33 +212,15 @@ pub fn update_size(preset: Preset, id: &str) -> ModelProgram {
 /// of seed 20261212 diverged that way on 7.2.13 (e.g. s20261212-97, -124).
 pub fn stop_goes_on_after_exit(id: &str) -> ModelProgram {
     let (d, n, b, c) = ("daemon", "new-daemon", "submitter0", "control");
-    program(
-        sc(
-            id,
-            "7.2: STOP_DEV asleep in del_gendisk ends the reissued read once the recovered server exits",
-            DevConfig {
-                copy: CopyMode::Copy,
-                recovery: Recovery::Reissue,
-                ..DevConfig::default()
-            },
-            vec![
-                server(d, true, vec![fetch(0, true), Op::Exit]),
-                recovery_server(n, vec![fetch(0, true), wait(0), Op::Exit]),
-                submit(&[Bio::Read]),
-                ActorSpec::Control {
-                    prog: vec![
-                        CtrlOp::StartDev,
-                        CtrlOp::StartUserRecovery,
-                        CtrlOp::EndUserRecovery,
-                        CtrlOp::StopDev,
-                        CtrlOp::DelDev,
-                    ],
-                },
-            ],
-        ),
+    reissue_recovery(
         Preset::K72,
-        &[d, c, d, c, n, c, b, n, c, n, b, c],
         id,
+        "7.2: STOP_DEV asleep in del_gendisk ends the reissued read once the recovered server exits",
+        1,
+        vec![fetch(0, true), Op::Exit],
+        vec![fetch(0, true), wait(0), Op::Exit],
+        &[Bio::Read],
+        &[d, c, d, c, n, c, b, n, c, n, b, c],
     )
 }
 
@@ -223,39 +231,15 @@ pub fn stop_goes_on_after_exit(id: &str) -> ModelProgram {
 /// two-queue device, "completion of the FETCH: expected pending, got 0" at END).
 pub fn bio_during_recovery(preset: Preset, id: &str) -> ModelProgram {
     let (d, n, b, c) = ("daemon", "new-daemon", "submitter0", "control");
-    program(
-        sc(
-            id,
-            "a WRITE issued while the device is QUIESCED is dispatched by END_USER_RECOVERY",
-            DevConfig {
-                copy: CopyMode::Copy,
-                recovery: Recovery::Reissue,
-                ..DevConfig::default()
-            },
-            vec![
-                server(d, true, vec![fetch(0, true), Op::Exit]),
-                recovery_server(
-                    n,
-                    vec![fetch(0, true), wait(0), commit(0, 4096, true), Op::Exit],
-                ),
-                ActorSpec::Submitter {
-                    q: 0,
-                    bios: vec![Bio::Write],
-                },
-                ActorSpec::Control {
-                    prog: vec![
-                        CtrlOp::StartDev,
-                        CtrlOp::StartUserRecovery,
-                        CtrlOp::EndUserRecovery,
-                        CtrlOp::StopDev,
-                        CtrlOp::DelDev,
-                    ],
-                },
-            ],
-        ),
+    reissue_recovery(
         preset,
-        &[d, c, d, c, b, n, c, n, n, b, c, n, c],
         id,
+        "a WRITE issued while the device is QUIESCED is dispatched by END_USER_RECOVERY",
+        1,
+        vec![fetch(0, true), Op::Exit],
+        vec![fetch(0, true), wait(0), commit(0, 4096, true), Op::Exit],
+        &[Bio::Write],
+        &[d, c, d, c, b, n, c, n, n, b, c, n, c],
     )
 }
 

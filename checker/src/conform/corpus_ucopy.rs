@@ -17,6 +17,22 @@ fn uc(tag: u8, off: u32, len: Option<u32>, dir: Option<CopyDir>) -> Op {
     }
 }
 
+/// A user-copy server's FETCH, wait for a CQE, and COMMIT of 4096 bytes, on tag 0.
+fn serve_ops() -> (Op, Op, Op) {
+    let fetch = Op::Fetch {
+        q: 0,
+        tag: 0,
+        buf: false,
+    };
+    let commit = Op::Commit {
+        q: 0,
+        tag: 0,
+        result: 4096,
+        buf: false,
+    };
+    (fetch, Op::WaitCqe { q: 0, tag: 0 }, commit)
+}
+
 /// The daemon's copies on a request whose right direction is `right` (`wrong` the other):
 /// the wrong direction (-EACCES), an offset at the end (0 bytes), an offset past it
 /// (-EINVAL), an offset past it in the wrong direction (-EINVAL: the offset is checked
@@ -48,18 +64,7 @@ fn helper_copies(wrong: CopyDir) -> Vec<Op> {
 pub fn ucopy_offsets(preset: Preset, id: &str) -> ModelProgram {
     let (d, h, b, c) = ("daemon", "helper", "submitter0", "control");
     let (r, w) = (CopyDir::Pread, CopyDir::Pwrite);
-    let fetch = Op::Fetch {
-        q: 0,
-        tag: 0,
-        buf: false,
-    };
-    let wait = Op::WaitCqe { q: 0, tag: 0 };
-    let commit = Op::Commit {
-        q: 0,
-        tag: 0,
-        result: 4096,
-        buf: false,
-    };
+    let (fetch, wait, commit) = serve_ops();
     let mut dprog = vec![fetch, wait.clone()];
     dprog.extend(daemon_copies(w, r));
     dprog.extend([commit.clone(), wait.clone()]);
@@ -107,18 +112,8 @@ pub fn ucopy_offsets(preset: Preset, id: &str) -> ModelProgram {
 /// read committed with 4096 is not expressible".
 pub fn large_bio_partial(preset: Preset, id: &str) -> ModelProgram {
     let (d, b, c) = ("daemon", "submitter0", "control");
-    let fetch = Op::Fetch {
-        q: 0,
-        tag: 0,
-        buf: false,
-    };
-    let wait = Op::WaitCqe { q: 0, tag: 0 };
-    let half = Op::Commit {
-        q: 0,
-        tag: 0,
-        result: 4096,
-        buf: false,
-    };
+    // a COMMIT of 4096: half of the 8 KiB request
+    let (fetch, wait, half) = serve_ops();
     let dprog = vec![
         fetch,
         wait.clone(),
