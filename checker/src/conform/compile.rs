@@ -230,11 +230,19 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
 /// The one hw queue a server thread's io commands name: a real thread acts on the queue whose
 /// descriptors it mapped (`ThreadSpec.queue`), where the model names the queue per operation.
 fn server_queue(name: &str, prog: &[(Op, Option<u8>)]) -> Result<u16, String> {
-    // a bad-type command's q_id is the executor's own (the program does not carry it)
-    let mut qs = (prog.iter())
-        .filter(|(op, _)| !matches!(op, Op::BadType { .. }))
-        .filter_map(|(op, _)| op.queue());
-    let q = qs.next().unwrap_or(0);
+    // a bad-type command's q_id is the executor's own (the program does not carry it; a
+    // hand-written one may name a queue the device lacks), so the other commands decide —
+    // but a thread with bad-type commands alone runs on their queue: on 6.12 the q_id
+    // decides whether `ubq_daemon != current` fails it (-EINVAL) before the type check (a
+    // helper whose only command was a bad-type one on queue 1 ran on queue 0: s20261215-332
+    // and -1685 of the 6.12 run with seed 20261215, expected -EOPNOTSUPP, got -EINVAL)
+    let queues = |bad: bool| {
+        (prog.iter())
+            .filter(move |(op, _)| matches!(op, Op::BadType { .. }) == bad)
+            .filter_map(|(op, _)| op.queue())
+    };
+    let mut qs = queues(false);
+    let q = qs.next().or_else(|| queues(true).next()).unwrap_or(0);
     if qs.any(|o| o != q) {
         return Err(format!(
             "server thread {name} acts on two hw queues (a real server thread maps one queue's \

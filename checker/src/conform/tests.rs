@@ -347,3 +347,42 @@ fn a_fetch_on_a_closed_ring_is_ebadf() {
         (Act::Fetch { tag: 0, buf: true }, Expect::Done(Some(-9)))
     );
 }
+
+#[test]
+fn a_thread_of_bad_type_commands_alone_runs_on_their_queue() {
+    use ublk_model::config::*;
+    let server = |name: &str, prog: Vec<Op>| ActorSpec::Server {
+        name: name.into(),
+        fixed_file: true,
+        prog,
+    };
+    let fetch = |q| Op::Fetch {
+        q,
+        tag: 0,
+        buf: true,
+    };
+    let sc = Scenario {
+        name: "bad-type-q1".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            nr_queues: 2,
+            copy: CopyMode::Copy,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            server("daemon", vec![fetch(0)]),
+            server("helper", vec![Op::BadType { q: 1, tag: 0 }]),
+        ],
+    };
+    let mp = ModelProgram {
+        id: "t".into(),
+        scenario: sc,
+        order: vec![0, 1],
+    };
+    let c = compile(&mp, Preset::K612.features()).unwrap();
+    // the executor sends the bad-type command with its thread's q_id: queue 1, as the model;
+    // on queue 0 the daemon's FETCH made it ready, and 6.12's `ubq_daemon != current` would
+    // answer -EINVAL before the type check
+    assert_eq!(c.program.threads[1].queue, 1);
+    assert_eq!(c.program.steps[1].expect, Expect::Done(Some(-95)));
+}
