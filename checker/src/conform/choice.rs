@@ -191,15 +191,16 @@ impl Chooser {
 /// `boundary` (server actors are numbered first, in scenario order).
 fn swap_ops(mp: &ModelProgram, boundary: &[u16], q: u8, t: u8, u: u8) -> ModelProgram {
     let mut mp = mp.clone();
-    // server threads as `Model::new` numbers them: the first process's, then the recovery's
-    let (first, new): (Vec<_>, Vec<_>) = (mp.scenario.actors.iter_mut())
-        .filter_map(|a| match a {
-            ActorSpec::Server { prog, .. } => Some((true, prog)),
-            ActorSpec::RecoveryServer { prog, .. } => Some((false, prog)),
-            _ => None,
-        })
-        .partition(|(first, _)| *first);
-    for (a, (_, prog)) in first.into_iter().chain(new).enumerate() {
+    // server threads as `Model::new` numbers them (the first process's, then the recovery's)
+    for (a, i) in crate::conform::compile::actor_specs(&mp.scenario)
+        .into_iter()
+        .enumerate()
+    {
+        let (ActorSpec::Server { prog, .. } | ActorSpec::RecoveryServer { prog, .. }) =
+            &mut mp.scenario.actors[i]
+        else {
+            break;
+        };
         let from = boundary.get(a).copied().unwrap_or(0) as usize;
         for op in prog.iter_mut().skip(from) {
             op.swap_tag(q, t, u);

@@ -227,6 +227,22 @@ fn act_of(m: &Model, s: &State, a: ActorId) -> Result<Act, String> {
     })
 }
 
+/// The scenario's actors in the order `Model::new` numbers them (position = `ActorId`): the
+/// first process's server threads, the recovery server's, the other strands of server
+/// threads, then the rest in scenario order.
+pub(crate) fn actor_specs(sc: &ublk_model::Scenario) -> Vec<usize> {
+    use ublk_model::ActorSpec;
+    let rank = |a: &ActorSpec| match a {
+        ActorSpec::Server { .. } => 0,
+        ActorSpec::RecoveryServer { .. } => 1,
+        ActorSpec::Strand { .. } => 2,
+        _ => 3,
+    };
+    let mut v: Vec<usize> = (0..sc.actors.len()).collect();
+    v.sort_by_key(|&i| rank(&sc.actors[i])); // stable: scenario order within a rank
+    v
+}
+
 /// The one hw queue a server thread's io commands name: a real thread acts on the queue whose
 /// descriptors it mapped (`ThreadSpec.queue`), where the model names the queue per operation.
 fn server_queue(name: &str, prog: &[(Op, Option<u8>)]) -> Result<u16, String> {

@@ -13,7 +13,7 @@ impl Gen<'_> {
         while self.order.len() < until && tries < 200 {
             tries += 1;
             let k = self.rng.random_range(0..100u32);
-            let ok = match k {
+            match k {
                 0..=49 => {
                     let q = match self.sc.dev.nr_queues {
                         2 => self.rng.random_range(0..2u8),
@@ -79,7 +79,6 @@ impl Gen<'_> {
                 },
                 _ => false,
             };
-            let _ = ok;
         }
     }
 

@@ -219,16 +219,7 @@ impl Gen<'_> {
     /// process's, then the recovery server's, as `Model::new` numbers them), then the others
     /// in scenario order.
     pub(super) fn actor_id(&self, spec_idx: usize) -> ActorId {
-        let acts = &self.sc.actors;
-        let first = (0..acts.len()).filter(|&i| matches!(acts[i], ActorSpec::Server { .. }));
-        let new = (0..acts.len()).filter(|&i| matches!(acts[i], ActorSpec::RecoveryServer { .. }));
-        let others = (0..acts.len()).filter(|&i| {
-            !matches!(
-                acts[i],
-                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. }
-            )
-        });
-        let pos = first.chain(new).chain(others).position(|i| i == spec_idx);
+        let pos = actor_specs(&self.sc).iter().position(|&i| i == spec_idx);
         pos.expect("an actor of the scenario") as ActorId
     }
 

@@ -15,21 +15,7 @@ pub fn shrink_candidates(mp: &ModelProgram, feat: Features) -> Vec<ModelProgram>
         return vec![];
     };
     // which (spec actor, op index) each action starts, from a sequential run
-    let spec_of_actor: Vec<usize> = {
-        // as `Model::new` numbers actors: the first process's server threads, the recovery
-        // server's, then the others
-        let servers = (0..mp.scenario.actors.len())
-            .filter(|&i| matches!(mp.scenario.actors[i], ActorSpec::Server { .. }));
-        let new = (0..mp.scenario.actors.len())
-            .filter(|&i| matches!(mp.scenario.actors[i], ActorSpec::RecoveryServer { .. }));
-        let others = (0..mp.scenario.actors.len()).filter(|&i| {
-            !matches!(
-                mp.scenario.actors[i],
-                ActorSpec::Server { .. } | ActorSpec::RecoveryServer { .. }
-            )
-        });
-        servers.chain(new).chain(others).collect()
-    };
+    let spec_of_actor = crate::conform::compile::actor_specs(&mp.scenario);
     let mut s = m.init();
     let mut dummy = Vec::new();
     let _ = settle(&m, &mut s, &mut dummy);
