@@ -169,8 +169,23 @@ fn two_queue_findings_become_programs() {
 
 #[test]
 fn hand_kept_findings_are_read_by_preset() {
-    let dir = ublk_checker::conform::runner::repo_root().join("traces/findings");
-    let f = confirm::collect_hand(Preset::K612, &dir).unwrap();
+    // the folder's last files (O-9) moved to the corpus once explained: a finding kept by
+    // hand is any conformance trace, named by its id
+    let root = ublk_checker::conform::runner::repo_root();
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        (
+            "traces/corpus/6.12/thread-exit-then-read-6.12.jsonl",
+            "o9-read-6.12.jsonl",
+        ),
+        (
+            "traces/corpus/thread-exit-then-write-7.2.jsonl",
+            "o9-write-7.2.jsonl",
+        ),
+    ] {
+        std::fs::copy(root.join(from), dir.path().join(to)).unwrap();
+    }
+    let f = confirm::collect_hand(Preset::K612, dir.path()).unwrap();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].bug, "O-9");
     assert!(matches!(
@@ -180,13 +195,18 @@ fn hand_kept_findings_are_read_by_preset() {
             ..
         }
     ));
-    // the 7.2 form found by conform (seed 20261206, program 494)
-    let k72 = confirm::collect_hand(Preset::K72, &dir).unwrap();
+    let k72 = confirm::collect_hand(Preset::K72, dir.path()).unwrap();
     assert_eq!(k72.len(), 1);
     assert_eq!(k72[0].bug, "O-9");
     assert_eq!(confirm::bug_of_file("o12-x"), "O-12");
     assert_eq!(confirm::bug_of_file("thing"), "HAND");
     assert!(confirm::collect_hand(Preset::K72, std::path::Path::new("/nonexistent")).is_err());
+    // the repository's folder exists (confirm's default) and holds no finding today
+    assert!(
+        confirm::collect_hand(Preset::K72, &root.join("traces/findings"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A boot's output as `scripts/vm/run.sh` prints it: the executor's lines, then the run's

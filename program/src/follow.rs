@@ -115,6 +115,7 @@ mod tests {
             act,
             expect,
             after,
+            race_us: None,
         };
         let fx = |of, expect| Effect { of, expect };
         Program {

@@ -343,6 +343,15 @@ pub struct Step {
     pub expect: Expect,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<Effect>,
+    /// Issued concurrently with the step before it (a race of `ublksim confirm --stress`):
+    /// the executor issues every step of such a group before it observes any, each from a
+    /// thread of its own pinned to a CPU of its own, released at one instant of
+    /// CLOCK_MONOTONIC plus this many microseconds (negative: earlier than the group's first
+    /// step). A race inside one kernel function needs the two system calls inside the kernel
+    /// at once, which a sequential program never has. `None`: issued after the previous
+    /// step was observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub race_us: Option<i32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -534,12 +543,14 @@ mod tests {
                     act: Act::Fetch { tag: 0, buf: false },
                     expect: Expect::Pending,
                     after: vec![],
+                    race_us: None,
                 },
                 Step {
                     thread: 0,
                     act: Act::Register { tag: 0, idx: 0 },
                     expect: Expect::Done(Some(-22)),
                     after: vec![],
+                    race_us: None,
                 },
             ],
         }
@@ -578,6 +589,7 @@ mod tests {
             act: Act::QuiesceDev { timeout_ms: 500 },
             expect: Expect::Done(Some(-16)),
             after: vec![],
+            race_us: None,
         });
         let s = serde_json::to_string(&p).unwrap();
         assert!(

@@ -57,6 +57,31 @@ pub fn unsupported(p: &Program) -> Option<String> {
             t.name
         ));
     }
+    racing_group_problem(p)
+}
+
+/// What is wrong with the program's racing groups (`Step::race_us`), if anything: a group is a
+/// step and the steps right after it that race it, each a system call of another thread.
+fn racing_group_problem(p: &Program) -> Option<String> {
+    let is_wait = |a: &Act| matches!(a, Act::WaitCqe { .. } | Act::BioWait | Act::CtrlWait);
+    for (k, s) in p.steps.iter().enumerate() {
+        let Some(us) = s.race_us else { continue };
+        if k == 0 {
+            return Some("step 0 races no step before it".into());
+        }
+        if !(-1_000_000..=1_000_000).contains(&us) {
+            return Some(format!("step {k}: a race offset beyond 1 s ({us} µs)"));
+        }
+        let start = (0..k).rev().find(|&j| p.steps[j].race_us.is_none())?;
+        if is_wait(&s.act) || is_wait(&p.steps[start].act) {
+            return Some(format!("step {k}: a wait cannot race"));
+        }
+        if p.steps[start..k].iter().any(|x| x.thread == s.thread) {
+            return Some(format!(
+                "step {k}: two steps of one thread cannot race each other"
+            ));
+        }
+    }
     None
 }
 
@@ -124,4 +149,53 @@ pub fn run_batch(text: &str, o: &ExecOpts) -> Result<usize> {
                            "seconds": t0.elapsed().as_secs_f64()}),
     );
     Ok(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn racing(acts: &[(usize, Act, Option<i32>)]) -> Program {
+        let server = |name: &str| ThreadSpec {
+            name: name.into(),
+            kind: ThreadKind::Server {
+                fixed_file: true,
+                process: 0,
+            },
+            queue: 0,
+        };
+        Program {
+            id: "race".into(),
+            dev: DevCfg::default(),
+            threads: vec![server("a"), server("b")],
+            steps: acts
+                .iter()
+                .map(|(thread, act, race_us)| Step {
+                    thread: *thread,
+                    act: act.clone(),
+                    expect: Expect::Pending,
+                    after: vec![],
+                    race_us: *race_us,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn two_threads_may_race_but_not_one_thread_or_a_wait() {
+        let fetch = Act::Fetch { tag: 0, buf: true };
+        let ok = racing(&[(0, fetch.clone(), None), (1, fetch.clone(), Some(-20))]);
+        assert_eq!(unsupported(&ok), None);
+        let one = racing(&[(0, fetch.clone(), None), (0, fetch.clone(), Some(0))]);
+        assert!(unsupported(&one).unwrap().contains("one thread"));
+        let wait = racing(&[
+            (0, fetch.clone(), None),
+            (1, Act::WaitCqe { tag: 0 }, Some(0)),
+        ]);
+        assert!(unsupported(&wait).unwrap().contains("wait"));
+        let first = racing(&[(0, fetch.clone(), Some(0))]);
+        assert!(unsupported(&first).unwrap().contains("step 0"));
+        let far = racing(&[(0, fetch.clone(), None), (1, fetch, Some(2_000_000))]);
+        assert!(unsupported(&far).unwrap().contains("beyond 1 s"));
+    }
 }

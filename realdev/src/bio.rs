@@ -10,7 +10,12 @@ use crate::uapi::*;
 
 /// One O_DIRECT read or write of `bytes` at offset 0 of /dev/ublkbN: 0 on a full transfer
 /// (the model's bio status), else -errno (a short transfer is -EIO).
-pub(crate) fn bio(dev_id: u32, write: bool, bytes: usize) -> i32 {
+pub(crate) fn bio(
+    dev_id: u32,
+    write: bool,
+    bytes: usize,
+    release: Option<crate::race::Release>,
+) -> i32 {
     let path = format!("/dev/ublkb{dev_id}");
     let flags = libc::O_DIRECT
         | if write {
@@ -24,6 +29,10 @@ pub(crate) fn bio(dev_id: u32, write: bool, bytes: usize) -> i32 {
         Err(_) => return -libc::EIO,
     };
     let mut buf = AlignedBuf::new(bytes);
+    if let Some(r) = release {
+        // a racing bio: the node is open, the pread/pwrite goes at the instant
+        r.go();
+    }
     // SAFETY: a 4 KiB aligned buffer of `bytes`.
     let r = unsafe {
         if write {
@@ -77,7 +86,14 @@ pub(crate) fn queue_cpu(id: u32, q: u16) -> crate::error::Result<(usize, String)
 /// [`bio`] from a thread pinned to a CPU of hw queue `q` (a device of `queues` > 1 queues;
 /// with one queue the bio is not pinned). A failure to find or pin to the CPU is -EINVAL
 /// (the executor's error, reported as the bio's result).
-pub(crate) fn bio_on(dev_id: u32, write: bool, bytes: usize, queues: u16, q: u16) -> i32 {
+pub(crate) fn bio_on(
+    dev_id: u32,
+    write: bool,
+    bytes: usize,
+    queues: u16,
+    q: u16,
+    release: Option<crate::race::Release>,
+) -> i32 {
     if queues > 1 {
         let pinned = queue_cpu(dev_id, q).and_then(|(cpu, _)| {
             pin_to(cpu).map_err(|e| Error::sys(format!("sched_setaffinity(CPU {cpu})"), e))
@@ -87,7 +103,7 @@ pub(crate) fn bio_on(dev_id: u32, write: bool, bytes: usize, queues: u16, q: u16
             return -libc::EINVAL;
         }
     }
-    bio(dev_id, write, bytes)
+    bio(dev_id, write, bytes, release)
 }
 
 pub(crate) fn dev_flags(d: &DevCfg) -> u64 {

@@ -58,6 +58,9 @@ pub(crate) struct ToChild {
     pub(crate) step: usize,
     pub(crate) thread: usize,
     pub(crate) act: Act,
+    /// A racing step: the thread pins itself and issues at this instant (see `crate::race`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) release: Option<crate::race::Release>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -198,10 +201,25 @@ pub fn serve_child() -> i32 {
                 0
             },
         };
-        thread::Builder::new()
+        let h = thread::Builder::new()
             .name(format!("srv{idx}"))
             .spawn(move || server_thread(&cd, &de, &t, rx, &wake, &snd, rtx))
             .expect("spawn server thread");
+        // a thread exit is reported once the thread is gone, not when it decides to go: until
+        // its last return to user space the kernel may run a dispatch's task work on it as on
+        // any live server thread (the request then belongs to a ring nobody reads — O-9 was
+        // that); pthread_join returns after the kernel cleared the thread's tid in exit_mm,
+        // with PF_EXITING set, so a dispatch after it is aborted (-EIO or requeued)
+        let snd = send.clone();
+        thread::spawn(move || {
+            if let Ok(Some(step)) = h.join() {
+                snd(&FromChild::Reply {
+                    step,
+                    val: None,
+                    err: None,
+                });
+            }
+        });
     }
     drop(ready_tx);
     for _ in 0..cfg.servers.len() {
@@ -225,8 +243,20 @@ pub fn serve_child() -> i32 {
         if m.act == Act::Exit {
             // exit_group of the whole server process, from the thread the program names
             // (the difference does not matter to the kernel: every thread exits)
-            // SAFETY: terminating the process.
-            unsafe { libc::_exit(0) };
+            match m.release {
+                // a racing exit waits for its instant on a thread of its own: this loop
+                // goes on reading, a step racing it may be on its way
+                Some(r) => {
+                    thread::spawn(move || {
+                        r.go();
+                        // SAFETY: terminating the process.
+                        unsafe { libc::_exit(0) };
+                    });
+                    continue;
+                }
+                // SAFETY: terminating the process.
+                None => unsafe { libc::_exit(0) },
+            }
         }
         match workers.get(&m.thread) {
             Some((tx, wake)) => {
@@ -311,7 +341,7 @@ pub(crate) fn server_thread(
     wake: &EventFd,
     send: &(impl Fn(&FromChild) + Send + Sync),
     ready: Sender<std::result::Result<(), String>>,
-) {
+) -> Option<usize> {
     let (fixed, table, depth, auto, q_id) = (t.fixed, t.table, t.depth, t.auto, t.q_id);
     let setup = || -> Result<(IoRing, EventFd)> {
         let ring = IoRing::new(cdev, 32, fixed)?;
@@ -326,7 +356,7 @@ pub(crate) fn server_thread(
         Ok(v) => v,
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));
-            return;
+            return None;
         }
     };
     let mut ring = Some(ring);
@@ -388,6 +418,9 @@ pub(crate) fn server_thread(
             drain(r, None);
         }
         while let Ok(m) = rx.try_recv() {
+            if let Some(r) = m.release {
+                r.go();
+            }
             let reply = |val: Option<i32>, err: Option<String>| {
                 send(&FromChild::Reply {
                     step: m.step,
@@ -396,10 +429,10 @@ pub(crate) fn server_thread(
                 })
             };
             if m.act == Act::ThreadExit {
-                // the thread exits; its ring fd stays open in the process
-                reply(None, None);
+                // the thread exits; its ring fd stays open in the process. The reply comes
+                // from the thread that joins this one (see `serve_child`)
                 std::mem::forget(ring.take());
-                return;
+                return Some(m.step);
             }
             if m.act == Act::CloseRing {
                 closed_fd = ring.as_ref().map(|r| r.ring_fd()).or(closed_fd);

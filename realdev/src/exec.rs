@@ -39,7 +39,10 @@ pub struct ExecOpts {
     pub kmsg_marks: bool,
 }
 
-use crate::bio::{bio_on, dev_flags, io_cmd_tag};
+use crate::bio::dev_flags;
+use crate::race::{self, Release};
+
+mod step;
 use crate::child::*;
 use crate::server_proc::{self, getfd, process_of, ProcEv, ServerProc};
 
@@ -72,6 +75,8 @@ struct Run<'a> {
     last_ref: HashMap<usize, usize>,
     /// The step of the program's DEL_DEV, if it has one.
     del_step: Option<usize>,
+    /// The release instant of the racing step being issued (see [`crate::race`]).
+    release: Option<Release>,
 }
 
 impl Run<'_> {
@@ -125,6 +130,7 @@ impl Run<'_> {
             step,
             thread,
             act: act.clone(),
+            release: self.release.take(),
         };
         let p = process_of(&self.p, thread) as usize & 1;
         let s = self.procs[p]
@@ -175,229 +181,6 @@ impl Run<'_> {
             Some(&v) => Got::Done(Some(v)),
             None if matches!(expect, Expect::Pending) => Got::Pending,
             None => Got::Hang,
-        }
-    }
-
-    /// A control command on a thread of its own; `pid`: its `data[0]` (the server's pid for
-    /// START_DEV and END_USER_RECOVERY).
-    /// `poll_busy`: retry -EBUSY (polling the kernel, 2 ms apart) until another answer or the
-    /// step timeout.
-    /// Control command `op` with `data[0]` = `data0` (a pid, QUIESCE_DEV's wait) on its own
-    /// thread; its result arrives as `Ev::Ctrl`.
-    fn spawn_ctrl(&self, step: usize, op: u32, name: &'static str, data0: u64, poll_busy: bool) {
-        let (tx, id) = (self.tx.clone(), self.dev_id);
-        // a long bound: the command is abandoned (not waited for) after the step timeout
-        let t = self.o.step_timeout * 10;
-        let poll_until = Instant::now() + self.o.step_timeout;
-        thread::spawn(move || {
-            let r = CtrlRing::open().and_then(|mut c| loop {
-                match c.simple(name, op, id, data0, t) {
-                    Ok(r) if poll_busy && r == -libc::EBUSY && Instant::now() < poll_until => {
-                        thread::sleep(Duration::from_millis(2))
-                    }
-                    r => break r,
-                }
-            });
-            let res = match r {
-                Ok(v) => v,
-                Err(Error::Kernel { res, .. }) => res,
-                Err(_) => return, // timed out: never completes as far as the program knows
-            };
-            let _ = tx.send(Ev::Ctrl { step, res });
-        });
-    }
-
-    /// A bio of submitter `thread`, on its hw queue (pinned) when the device has several.
-    fn spawn_bio(&self, step: usize, thread: usize, write: bool) {
-        let (tx, id) = (self.tx.clone(), self.dev_id);
-        let (queues, q) = (self.p.dev.queues, self.p.threads[thread].queue);
-        let bytes = self.p.dev.io_bytes as usize;
-        thread::spawn(move || {
-            let res = bio_on(id, write, bytes, queues, q);
-            let _ = tx.send(Ev::Bio { step, res });
-        });
-    }
-
-    fn step(&mut self, i: usize, s: &Step) -> Got {
-        let th = &self.p.threads[s.thread];
-        match (&th.kind, &s.act) {
-            (ThreadKind::Server { .. }, Act::WaitCqe { tag }) => {
-                match self.last_cmd.get(&(s.thread, *tag)).copied() {
-                    Some(r) => self.observe_ref(r, &Expect::Done(None)),
-                    None => Got::Error(format!("wait CQE t{tag} before any command")),
-                }
-            }
-            (ThreadKind::Server { process, .. }, Act::Exit) => {
-                let p = *process as usize & 1;
-                if let Err(e) = self.send_child(i, s.thread, &s.act) {
-                    return Got::Error(e.to_string());
-                }
-                if self.wait(|s| s.procs[p].gone) {
-                    self.procs[p].reap();
-                    self.wait_teardown();
-                    Got::Done(None)
-                } else {
-                    Got::Hang
-                }
-            }
-            (ThreadKind::Server { .. }, act) => {
-                if let Err(e) = self.send_child(i, s.thread, act) {
-                    return Got::Error(e.to_string());
-                }
-                let io_cmd_tag = io_cmd_tag(act);
-                if let Some(tag) = io_cmd_tag {
-                    // before the reply: a later WaitCqe may wait for a command whose
-                    // io_uring_enter has not returned yet
-                    self.last_cmd.insert((s.thread, tag), i);
-                }
-                if !self.wait(|s| s.replies.contains_key(&i)) {
-                    // an io command predicted pending whose io_uring_enter has not returned:
-                    // the thread sleeps inside the driver (ublk_fetch waiting for ub->mutex);
-                    // its CQE (or the hang) is judged by the steps that wait for it
-                    if io_cmd_tag.is_some() && matches!(s.expect, Expect::Pending) {
-                        self.pump();
-                        return match self.done.get(&i) {
-                            Some(&v) => Got::Done(Some(v)),
-                            None => Got::Pending,
-                        };
-                    }
-                    return Got::Hang;
-                }
-                let (val, err) = self.replies[&i].clone();
-                if let Some(e) = err {
-                    return Got::Error(e);
-                }
-                match act {
-                    // a cmd predicted to complete within its action is waited for: its CQE
-                    // may come from a kworker (a partial COMMIT's remainder is requeued by
-                    // kblockd's requeue work and handed to the new FETCH); one predicted
-                    // pending is checked now
-                    Act::Fetch { .. } | Act::Commit { .. } | Act::NeedGetData { .. } => {
-                        self.observe_ref(i, &s.expect)
-                    }
-                    Act::Register { .. } | Act::Unregister { .. } | Act::BadType { .. } => {
-                        self.observe_ref(i, &s.expect)
-                    }
-                    // the model's FixedIo result is "issued" (0); its completion is a kernel
-                    // step: a full transfer is 0 here, an error stays an error
-                    Act::FixedIo { .. } => Got::Done(val.map(|v| if v > 0 { 0 } else { v })),
-                    Act::UserCopy { .. } => Got::Done(val),
-                    _ => Got::Done(None),
-                }
-            }
-            (ThreadKind::Submitter, Act::Read | Act::Write) => {
-                self.last_ref.insert(s.thread, i);
-                self.spawn_bio(i, s.thread, s.act == Act::Write);
-                self.observe_ref(i, &s.expect)
-            }
-            (ThreadKind::Elevator, Act::SwitchElevator) => {
-                self.last_ref.insert(s.thread, i);
-                let (tx, id) = (self.tx.clone(), self.dev_id);
-                thread::spawn(move || {
-                    let res = crate::sched::switch(id, crate::sched::SWITCH_TO);
-                    let _ = tx.send(Ev::Ctrl { step: i, res });
-                });
-                if matches!(s.expect, Expect::Pending) {
-                    // the switch freezes the queue and waits for its requests: give the write
-                    // the time to get there (or to return: a divergence)
-                    let settle = self.o.step_timeout.min(CTRL_SETTLE);
-                    self.wait_for(settle, |s| s.done.contains_key(&i));
-                }
-                self.observe_ref(i, &s.expect)
-            }
-            (ThreadKind::Submitter, Act::BioWait)
-            | (ThreadKind::Control | ThreadKind::Elevator, Act::CtrlWait) => {
-                match self.last_ref.get(&s.thread).copied() {
-                    Some(r) => self.observe_ref(r, &Expect::Done(None)),
-                    None => Got::Error("nothing to wait for".into()),
-                }
-            }
-            (
-                ThreadKind::Control,
-                Act::StartDev
-                | Act::StopDev
-                | Act::StartUserRecovery { .. }
-                | Act::EndUserRecovery
-                | Act::QuiesceDev { .. }
-                | Act::UpdateSize
-                | Act::DelDev,
-            ) => {
-                self.last_ref.insert(s.thread, i);
-                let (op, name, data0) = match s.act {
-                    Act::StartDev => (
-                        UBLK_U_CMD_START_DEV,
-                        "START_DEV",
-                        self.procs[0].server_pid() as u64,
-                    ),
-                    Act::StopDev => (UBLK_U_CMD_STOP_DEV, "STOP_DEV", 0),
-                    Act::StartUserRecovery { .. } => {
-                        (UBLK_U_CMD_START_USER_RECOVERY, "START_USER_RECOVERY", 0)
-                    }
-                    Act::EndUserRecovery => (
-                        UBLK_U_CMD_END_USER_RECOVERY,
-                        "END_USER_RECOVERY",
-                        self.procs[1].server_pid() as u64,
-                    ),
-                    // data[0]: how long the kernel waits for an idle io on every queue
-                    Act::QuiesceDev { timeout_ms } => {
-                        (UBLK_U_CMD_QUIESCE_DEV, "QUIESCE_DEV", timeout_ms)
-                    }
-                    // the size the device already has: no I/O changes meaning
-                    Act::UpdateSize => (
-                        UBLK_U_CMD_UPDATE_SIZE,
-                        "UPDATE_SIZE",
-                        crate::child::DEV_BYTES >> 9,
-                    ),
-                    _ => (UBLK_U_CMD_DEL_DEV, "DEL_DEV", 0),
-                };
-                if s.act == Act::DelDev {
-                    self.del_step = Some(i);
-                }
-                let poll = s.act == Act::StartUserRecovery { poll: true };
-                self.spawn_ctrl(i, op, name, data0, poll);
-                if matches!(s.expect, Expect::Pending) {
-                    // a control command predicted to wait inside (STOP_DEV in del_gendisk
-                    // for a request the server owns, with ub->mutex held; DEL_DEV for the
-                    // last reference to /dev/ublkcN): give it the time to get there (or to
-                    // finish: a divergence) before the next action, which may depend on it
-                    // (a FETCH that must find ub->mutex taken). STOP_DEV alone takes 70-110
-                    // ms under TCG
-                    let settle = self.o.step_timeout.min(CTRL_SETTLE);
-                    self.wait_for(settle, |s| s.done.contains_key(&i));
-                }
-                let got = self.observe_ref(i, &s.expect);
-                if s.act == Act::StartDev && got == Got::Done(Some(0)) {
-                    // the disk exists: it runs the scheduler the program wants
-                    if let Err(e) = crate::sched::ensure(self.dev_id, self.p.dev.elevator) {
-                        return Got::Error(e.to_string());
-                    }
-                }
-                if matches!(s.act, Act::StartUserRecovery { .. }) && got == Got::Done(Some(0)) {
-                    // the new server process: opens /dev/ublkcN (`ublk_ch_open`), maps the
-                    // descriptors and sets up its rings before the next action
-                    if let Err(e) = self.spawn_proc(1) {
-                        return Got::Error(e.to_string());
-                    }
-                }
-                got
-            }
-            (ThreadKind::Killer, Act::Kill) => {
-                if let Some(c) = self.procs[0].child.as_mut() {
-                    let _ = c.kill();
-                }
-                if self.wait(|s| s.procs[0].gone) {
-                    self.procs[0].reap();
-                    self.wait_teardown();
-                    Got::Done(None)
-                } else {
-                    Got::Hang
-                }
-            }
-            (ThreadKind::FdHolder, Act::CloseFd) => {
-                drop(self.holder.take());
-                Got::Done(None)
-            }
-            (k, a) => Got::Error(format!("{a:?} is not an action of a {k:?} thread")),
         }
     }
 
@@ -520,6 +303,7 @@ fn run_inner(
         last_cmd: HashMap::new(),
         last_ref: HashMap::new(),
         del_step: None,
+        release: None,
     };
     let res = drive(&mut run, got);
     *followed = std::mem::take(&mut run.followed);
@@ -561,26 +345,79 @@ fn drive(run: &mut Run, got: &mut Vec<Got>) -> Result<Verdict> {
     if p.threads.iter().any(|t| t.kind == ThreadKind::FdHolder) {
         run.holder = Some(getfd(run.procs[0].pid(), run.procs[0].cdev_fd)?);
     }
-    for i in 0..p.steps.len() {
+    let mut i = 0;
+    while i < p.steps.len() {
+        // a racing group: step i and the steps right after it that race it
+        let end = (i + 1..p.steps.len())
+            .find(|&k| p.steps[k].race_us.is_none())
+            .unwrap_or(p.steps.len());
+        if end > i + 1 {
+            let us: Vec<i32> = (i..end).map(|k| p.steps[k].race_us.unwrap_or(0)).collect();
+            // a submitter of a device of several queues stays on its queue's CPU
+            let keep: Vec<bool> = (i..end)
+                .map(|k| {
+                    p.threads[p.steps[k].thread].kind == ThreadKind::Submitter && p.dev.queues > 1
+                })
+                .collect();
+            let rel = race::releases(race::now_ns(), &us, &keep, race::cpus());
+            let mut early = Vec::new();
+            for (k, r) in (i..end).zip(rel) {
+                run.release = Some(r);
+                let s = run.p.steps[k].clone();
+                early.push(run.issue(k, &s).err());
+                run.release = None;
+            }
+            // every racing step is observed before any is judged: which way the race went
+            // shows only in all their results together
+            let mut seen = Vec::new();
+            for (k, e) in (i..end).zip(early) {
+                let s = run.p.steps[k].clone();
+                seen.push(match e {
+                    Some(g) => g,
+                    None => run.observe(k, &s),
+                });
+            }
+            let mut seen = seen.into_iter();
+            for k in i..end {
+                let g = seen.next().expect("one result per racing step");
+                if let Some(v) = finish(run, got, k, g) {
+                    got.extend(seen);
+                    return Ok(v);
+                }
+            }
+            i = end;
+            continue;
+        }
         let s = run.p.steps[i].clone();
         let g = run.step(i, &s);
-        got.push(g.clone());
-        if let Some(v) = judge(i, &s.act.name(), &s.expect, &g) {
+        if let Some(v) = finish(run, got, i, g) {
             return Ok(v);
         }
-        run.follow(i);
-        let s = run.p.steps[i].clone();
-        for e in &s.after {
-            let g = run.observe_ref(e.of, &e.expect);
-            let what = format!(
-                "completion of step {} ({})",
-                e.of,
-                run.p.steps[e.of].act.name()
-            );
-            if let Some(v) = judge(i, &what, &e.expect, &g) {
-                return Ok(v);
-            }
-        }
+        i += 1;
     }
     Ok(Verdict::Conforms)
+}
+
+/// Record what step `i` showed, judge it, follow the kernel's tag choice there and check the
+/// completions predicted after it: the verdict if the run ends here.
+fn finish(run: &mut Run, got: &mut Vec<Got>, i: usize, g: Got) -> Option<Verdict> {
+    let s = run.p.steps[i].clone();
+    got.push(g.clone());
+    if let Some(v) = judge(i, &s.act.name(), &s.expect, &g) {
+        return Some(v);
+    }
+    run.follow(i);
+    let s = run.p.steps[i].clone();
+    for e in &s.after {
+        let g = run.observe_ref(e.of, &e.expect);
+        let what = format!(
+            "completion of step {} ({})",
+            e.of,
+            run.p.steps[e.of].act.name()
+        );
+        if let Some(v) = judge(i, &what, &e.expect, &g) {
+            return Some(v);
+        }
+    }
+    None
 }

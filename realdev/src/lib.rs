@@ -6,6 +6,7 @@
 //! * [`ctrl`] — the control ring (SQE128 uring_cmd) and a device guard that always stops and
 //!   deletes the device it added.
 //! * [`io`] — `/dev/ublkcN`, the descriptor mmap, per-thread io rings and the io commands.
+//! * `race` — racing steps: one release instant for several threads (`confirm --stress`).
 //! * [`report`] — JSON-lines reporting of observed results.
 //! * [`batch`] — `run-batch`: a batch of programs, kernel-log marks, what the executor refuses.
 //! * `sched` — the device's I/O scheduler (modules loaded per program, START_DEV's check, a switch).
@@ -20,6 +21,7 @@ pub mod ctrl;
 pub mod error;
 pub mod exec;
 pub mod io;
+mod race;
 pub mod report;
 pub mod scenario;
 mod sched;

@@ -32,10 +32,16 @@ pub struct ConfirmArgs {
     /// Boots after the first, per kernel, for the runs a crashed or wedged guest lost.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=10))]
     pub reboots: u64,
-    /// Folder of hand-kept findings (conformance traces that diverged on a real kernel, e.g.
-    /// O-9), tried too when no scenario is named; `none` for none.
+    /// Folder of hand-kept findings (conformance traces that diverged on a real kernel and
+    /// that the model does not explain), tried too when no scenario is named; `none` for none.
     #[arg(long, default_value = "traces/findings")]
     pub findings: PathBuf,
+    /// Runs of each racing program: a finding no sequential program shows (two system calls
+    /// that must be inside the kernel at once) is run as its racing pair issued together from
+    /// pinned threads, the offset between them swept across runs, and its hit rate reported;
+    /// 0: such findings stay not expressible.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub stress: u64,
     /// Print the findings, their programs and what each must show; boot nothing.
     #[arg(long)]
     pub plan: bool,
@@ -110,7 +116,13 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
             findings
                 .extend(confirm::collect_hand(k.preset, &a.findings).map_err(anyhow::Error::msg)?);
         }
-        let plans: Vec<Plan> = findings.iter().map(confirm::plan).collect();
+        let plans: Vec<Plan> = findings
+            .iter()
+            .map(|f| match a.stress {
+                0 => confirm::plan(f),
+                _ => confirm::plan_stress(f),
+            })
+            .collect();
         if a.plan {
             print_plan(k, &findings, &plans);
             continue;
@@ -123,7 +135,7 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
             .iter()
             .zip(&plans)
             .zip(outcomes)
-            .map(|((f, p), o)| row(f, p, o, a.repeat as usize))
+            .map(|((f, p), o)| row(f, p, o, runs_of(p, &a)))
             .collect();
         eprintln!(
             "timing: kernel {}: {} boot(s), wall {:.1} s (model check included)",
@@ -147,6 +159,7 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
             "confirm",
             serde_json::json!({
                 "repeat": a.repeat,
+                "stress": a.stress,
                 "timeout_ms": a.timeout_ms,
                 "presets": reports,
             }),
@@ -157,6 +170,17 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// How many runs plan `p` is given.
+fn runs_of(p: &Plan, a: &ConfirmArgs) -> usize {
+    match p {
+        Plan::Program {
+            symptom: Symptom::Race { .. },
+            ..
+        } => a.stress as usize,
+        _ => a.repeat as usize,
+    }
 }
 
 fn row(f: &Finding, p: &Plan, o: Vec<RunOutcome>, asked: usize) -> Row {
@@ -328,7 +352,7 @@ fn run_boots(
         .collect();
     let get = |i: usize| progs.iter().find(|x| x.0 == i).expect("a planned program");
     let mut outcomes = vec![Vec::new(); plans.len()];
-    let mut pending = confirm::schedule(&progs, a.repeat);
+    let mut pending = confirm::schedule(&progs, a.repeat, a.stress);
     // boots that ran something (re-boots are counted against --reboots), boots in all (a
     // guest that dies before any program — an emulator oops while booting, seen under TCG —
     // is booted again, at most twice per kernel, without counting)
@@ -403,6 +427,18 @@ fn run_boots(
             );
             if !wedgers.contains(&l) {
                 wedgers.push(l);
+            }
+            // a racing program that hit and took the guest with it has its hit rate: its
+            // other runs would each cost a boot
+            let racing = matches!(get(l).2, Symptom::Race { .. });
+            if racing && outcomes[l].iter().any(|o| o.is_reproduced()) {
+                let before = next.len();
+                next.retain(|x| x.0 != l);
+                for _ in next.len()..before {
+                    outcomes[l].push(RunOutcome::NoResult(
+                        "not run: the racing program stops at a hit that lost the guest".into(),
+                    ));
+                }
             }
         }
         // the runs of findings that wedged a guest go last, in the order they wedged one

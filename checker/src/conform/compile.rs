@@ -566,6 +566,7 @@ pub fn compile_with(
             act,
             expect,
             after,
+            race_us: None,
         });
     }
     Ok((

@@ -158,6 +158,16 @@ pub enum Symptom {
     /// A finding the model does not have (kept by hand under `traces/findings/`): the run
     /// must not conform — a step or completion that never comes, or another result.
     Diverges,
+    /// A race inside the kernel (`confirm --stress`, [`crate::conform::race_plan`]): `steps`
+    /// are issued together; a run reproduces the finding when the kernel log shows an oops or
+    /// those steps return what no sequential order of them does — neither the program's own
+    /// expectations (the trace's order) nor `swapped` (the other order's, when it compiles).
+    Race {
+        steps: Vec<usize>,
+        what: String,
+        inv: String,
+        swapped: Option<Vec<Expect>>,
+    },
 }
 
 impl Symptom {
@@ -165,6 +175,7 @@ impl Symptom {
         match self {
             Symptom::Violation { step, .. } | Symptom::Blocks { step, .. } => *step,
             Symptom::Diverges => 0,
+            Symptom::Race { steps, .. } => steps.first().copied().unwrap_or(0),
         }
     }
     pub fn describe(&self) -> String {
@@ -180,6 +191,17 @@ impl Symptom {
             ),
             Symptom::Blocks { step, what } => format!("step {step} ({what}) never completes"),
             Symptom::Diverges => "a divergence from the model (a hang or another result)".into(),
+            Symptom::Race {
+                steps, what, inv, ..
+            } => format!(
+                "an oops, or results no sequential order gives at steps {} ({what}, issued \
+                 together; {inv} in the model)",
+                steps
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
     /// Crash-proneness for the order of a boot: a control command that returns wrongly first,
@@ -198,6 +220,8 @@ impl Symptom {
                 3
             }
             Symptom::Violation { .. } => 1,
+            // many runs, any of which may crash the guest: after every other program
+            Symptom::Race { .. } => 4,
             Symptom::Blocks { .. } | Symptom::Diverges => 2,
         }
     }
@@ -226,33 +250,10 @@ fn one_line(s: &str) -> String {
 /// point where each takes effect.
 pub fn orders(t: &Trace) -> Result<Vec<(&'static str, Vec<ActorId>)>, String> {
     let m = Model::new(&t.header.scenario, t.header.features)?;
-    let mut s = m.init();
-    // (actor, last step) of each action, in order of their first steps
-    let mut acts: Vec<(ActorId, usize)> = Vec::new();
-    let mut open: HashMap<ActorId, usize> = HashMap::new();
-    for (i, st) in t.steps.iter().enumerate() {
-        let a = st.actor_id;
-        if a as usize >= m.actors.len() {
-            return Err(format!("step {}: no actor {a}", st.i));
-        }
-        let unasked = oracle::runs_unasked(&m, &s, a);
-        if !unasked && (!compile::mid_op(&m, &s, a) || acts.last().map(|x| x.0) != Some(a)) {
-            open.insert(a, acts.len());
-            acts.push((a, i));
-        }
-        if let Some(&k) = open.get(&a) {
-            acts[k].1 = i;
-        }
-        if !matches!(m.apply(&mut s, a), Ok(Outcome::Stepped(_))) {
-            break;
-        }
-    }
-    if acts.is_empty() {
-        return Err("the trace has no user action".into());
-    }
+    let acts = action_spans(t)?;
     let first: Vec<ActorId> = acts.iter().map(|x| x.0).collect();
     let mut by_last = acts.clone();
-    by_last.sort_by_key(|x| x.1);
+    by_last.sort_by_key(|x| x.2);
     let last: Vec<ActorId> = by_last.into_iter().map(|x| x.0).collect();
     let mut v = vec![("trace order", first.clone())];
     if last != first && last.len() == first.len() {
@@ -277,6 +278,37 @@ pub fn orders(t: &Trace) -> Result<Vec<(&'static str, Vec<ActorId>)>, String> {
         .collect();
     v.extend(steered);
     Ok(v)
+}
+
+/// The user actions of a trace in the order of their first steps: (actor, first step, last
+/// step) as positions in `t.steps` — the last step of an action that spans other actors' steps
+/// (a FETCH asleep on `ub->mutex`, a bio being dispatched) is where it takes effect.
+pub fn action_spans(t: &Trace) -> Result<Vec<(ActorId, usize, usize)>, String> {
+    let m = Model::new(&t.header.scenario, t.header.features)?;
+    let mut s = m.init();
+    let mut acts: Vec<(ActorId, usize, usize)> = Vec::new();
+    let mut open: HashMap<ActorId, usize> = HashMap::new();
+    for (i, st) in t.steps.iter().enumerate() {
+        let a = st.actor_id;
+        if a as usize >= m.actors.len() {
+            return Err(format!("step {}: no actor {a}", st.i));
+        }
+        let unasked = oracle::runs_unasked(&m, &s, a);
+        if !unasked && (!compile::mid_op(&m, &s, a) || acts.last().map(|x| x.0) != Some(a)) {
+            open.insert(a, acts.len());
+            acts.push((a, i, i));
+        }
+        if let Some(&k) = open.get(&a) {
+            acts[k].2 = i;
+        }
+        if !matches!(m.apply(&mut s, a), Ok(Outcome::Stepped(_))) {
+            break;
+        }
+    }
+    if acts.is_empty() {
+        return Err("the trace has no user action".into());
+    }
+    Ok(acts)
 }
 
 /// `order` with, before the first action of each submitter whose bio took the `c`-th free
@@ -487,15 +519,49 @@ pub fn plan(f: &Finding) -> Plan {
     Plan::NotExpressible(one_line(&e))
 }
 
+/// [`plan`], and for a finding no sequential program shows (not a hang) its racing program
+/// ([`crate::conform::race_plan`]), run by `confirm --stress`.
+pub fn plan_stress(f: &Finding) -> Plan {
+    match plan(f) {
+        Plan::NotExpressible(why)
+            if why.starts_with("run with the kernel settled") && !f.what.starts_with("hang") =>
+        {
+            match crate::conform::race_plan::race_plan(f) {
+                Ok((program, symptom)) => Plan::Program {
+                    program,
+                    symptom,
+                    order: "racing pair, issued together (--stress)",
+                },
+                Err(e) => Plan::NotExpressible(format!("{why}; no racing program: {e}")),
+            }
+        }
+        p => p,
+    }
+}
+
 /// Where the trace needs an interleaving a sequential program cannot force: a kernel context
 /// stepping while a user thread is inside a system call, a user thread acting while another
 /// is inside one, or a user action taken before a kernel context that could run did.
 pub fn interleaving_reason(t: &Trace) -> Option<String> {
+    interleaving_point(t).map(|x| x.reason)
+}
+
+/// Where a trace needs an interleaving (see [`interleaving_reason`]).
+pub struct Interleaving {
+    /// Position in `t.steps` of the step that needs it.
+    pub pos: usize,
+    /// The user actor inside a system call while that step runs, if that is the reason.
+    pub inside: Option<ActorId>,
+    pub reason: String,
+}
+
+/// [`interleaving_reason`] with the step it names and the actor inside a system call then.
+pub fn interleaving_point(t: &Trace) -> Option<Interleaving> {
     let m = Model::new(&t.header.scenario, t.header.features).ok()?;
     let mut s = m.init();
     let n = m.actors.len() as u8;
     let user = |s: &ublk_model::State, a: u8| !oracle::runs_unasked(&m, s, a);
-    for st in &t.steps {
+    for (pos, st) in t.steps.iter().enumerate() {
         let a = st.actor_id;
         if a >= n {
             return None;
@@ -513,11 +579,15 @@ pub fn interleaving_reason(t: &Trace) -> Option<String> {
             } else {
                 format!("kernel context {}", st.actor)
             };
-            return Some(format!(
-                "trace step {}: {who} ({}) runs while {} is inside a system call, which a \
-                 program cannot pause there",
-                st.i, st.func, m.actors[u as usize].name
-            ));
+            return Some(Interleaving {
+                pos,
+                inside: Some(u),
+                reason: format!(
+                    "trace step {}: {who} ({}) runs while {} is inside a system call, which a \
+                     program cannot pause there",
+                    st.i, st.func, m.actors[u as usize].name
+                ),
+            });
         }
         if user(&s, a) && !compile::mid_op(&m, &s, a) {
             let ready = (0..n).find(|&k| {
@@ -527,11 +597,15 @@ pub fn interleaving_reason(t: &Trace) -> Option<String> {
                 }
             });
             if let Some(k) = ready {
-                return Some(format!(
-                    "trace step {}: {} acts ({}) before kernel context {} runs, which the \
-                     kernel does at once and user space cannot hold back",
-                    st.i, st.actor, st.func, m.actors[k as usize].name
-                ));
+                return Some(Interleaving {
+                    pos,
+                    inside: None,
+                    reason: format!(
+                        "trace step {}: {} acts ({}) before kernel context {} runs, which the \
+                         kernel does at once and user space cannot hold back",
+                        st.i, st.actor, st.func, m.actors[k as usize].name
+                    ),
+                });
             }
         }
         if !matches!(m.apply(&mut s, a), Ok(Outcome::Stepped(_))) {
@@ -541,12 +615,21 @@ pub fn interleaving_reason(t: &Trace) -> Option<String> {
     None
 }
 
-/// Programs of `plans` for one boot: each program `repeat` times (ids `NAME#r`), in rounds
-/// (every finding's run r before any run r+1) within classes of rising crash-proneness.
-pub fn schedule(plans: &[(usize, &Program, &Symptom)], repeat: u64) -> Vec<(usize, u64)> {
+/// Programs of `plans` for one boot: each program `repeat` times (a racing program `stress`
+/// times; ids `NAME#r`), in rounds (every finding's run r before any run r+1) within classes
+/// of rising crash-proneness.
+pub fn schedule(
+    plans: &[(usize, &Program, &Symptom)],
+    repeat: u64,
+    stress: u64,
+) -> Vec<(usize, u64)> {
     let mut v: Vec<(u8, u64, usize)> = Vec::new();
     for &(i, _, sym) in plans {
-        for r in 0..repeat {
+        let runs = match sym {
+            Symptom::Race { .. } => stress,
+            _ => repeat,
+        };
+        for r in 0..runs {
             v.push((sym.risk(), r, i));
         }
     }
@@ -554,9 +637,17 @@ pub fn schedule(plans: &[(usize, &Program, &Symptom)], repeat: u64) -> Vec<(usiz
     v.into_iter().map(|(_, r, i)| (i, r)).collect()
 }
 
-/// `p` as run `r` of its finding (`NAME#r`).
+/// `p` as run `r` of its finding (`NAME#r`). A racing program's run 0 is its sequential
+/// control (the racing steps one after the other: it must conform, or the model's prediction
+/// of that order is wrong); run `r` > 0 races with the sweep's offset
+/// ([`crate::conform::race_plan::skew_us`]).
 pub fn run_copy(p: &Program, r: u64) -> Program {
     let mut p = p.clone();
     p.id = format!("{}#{r}", p.id);
+    for s in &mut p.steps {
+        if s.race_us.is_some() {
+            s.race_us = (r > 0).then(|| crate::conform::race_plan::skew_us(r));
+        }
+    }
     p
 }

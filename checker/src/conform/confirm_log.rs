@@ -153,6 +153,9 @@ pub fn judge_run(
     }
     let (v, teardown) = program_verdict(p, r);
     let also = teardown.map(|t| format!("; then {t}")).unwrap_or_default();
+    if let Symptom::Race { steps, swapped, .. } = sym {
+        return crate::conform::race_plan::judge_race(p, steps, swapped.as_deref(), r, &also);
+    }
     let got_at = |s: usize| r.got.get(s).map(ublk_program::show_got);
     match (sym, &v) {
         (

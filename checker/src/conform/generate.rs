@@ -100,20 +100,9 @@ pub(crate) fn timing_dependent(p: &oracle::Prediction, feat: Features) -> Option
         // s20261205-20 of the 6.12 run with seed 20261205 (3 of 3 runs: -EINVAL)
         return Some("a user copy after a ring close whose teardown runs in a kworker");
     }
-    if !feat.has(ublk_model::Sw::PerIoDaemon) && later(&[DoExit], BIO) {
-        // 6.12: about 1 in 20 such READs never completes on 6.12.118 (SysRq-W: the reader
-        // in submit_bio_wait, STOP_DEV in del_gendisk's freeze) where the model ends it with
-        // -EIO through io_uring's fallback task work — O-9 in README.md,
-        // traces/findings/o9-thread-exit-then-read-6.12.jsonl; it would wedge the batch
-        return Some("a bio after a 6.12 server thread exited with its ring open (O-9)");
-    }
-    if later(&[DoExit], &[UblkCmdTwCbFallback]) {
-        // 7.2 too: the thread that FETCHed exits with its (plain-fd) ring open and a WRITE is
-        // dispatched to that FETCH; the model aborts it from the fallback task work (-EIO),
-        // 7.2.13 leaves it pending in 14 of 20 runs — s20261206-494 of the 7.2 run with seed
-        // 20261206, traces/findings/o9-helper-exit-then-write-7.2.jsonl (O-9 in README.md)
-        return Some("a bio dispatched to the FETCH of a thread that exited (O-9, 7.2)");
-    }
+    // (a bio after a server thread exited with its ring open — O-9 — was excluded here until
+    // the executor reported a thread's exit before the thread was gone: see
+    // traces/findings/README.md)
     if p.steps
         .iter()
         .position(|s| has(s, &[CloseRing]))

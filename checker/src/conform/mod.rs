@@ -18,6 +18,7 @@ pub mod export_c;
 mod gen_phases;
 pub mod generate;
 pub mod oracle;
+pub mod race_plan;
 pub mod runner;
 pub mod seqsearch;
 mod shrink;

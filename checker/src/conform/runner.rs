@@ -526,6 +526,7 @@ pub fn inject_hang(p: &mut Program) -> anyhow::Result<()> {
         act: Act::WaitCqe { tag },
         expect: Expect::Blocks,
         after: vec![],
+        race_us: None,
     });
     p.id = format!("{}-hang", p.id);
     eprintln!(

@@ -124,6 +124,7 @@ impl Session {
             step,
             thread,
             act: act.clone(),
+            release: None,
         };
         let s = self.procs[p as usize]
             .stdin
@@ -221,7 +222,7 @@ impl Session {
                 // SAFETY: sched_getcpu has no preconditions.
                 let on = unsafe { libc::sched_getcpu() };
                 emit("read_submit", json!({"queue": q, "cpu": on}));
-                let _ = tx.send(crate::bio::bio(id, false, 4096));
+                let _ = tx.send(crate::bio::bio(id, false, 4096, None));
             });
         rx
     }

@@ -90,6 +90,13 @@ pub fn unsupported(p: &Program) -> Option<String> {
             p.dev.io_bytes
         ));
     }
+    if p.steps.iter().any(|s| s.race_us.is_some()) {
+        return Some(
+            "racing steps (the C runtime issues one step at a time; `ublksim confirm --stress` \
+             runs them)"
+                .into(),
+        );
+    }
     None
 }
 

@@ -104,6 +104,24 @@ static void push_fixed(uint8_t *sqe, int idx, int write, int zero, int null, int
 	*(uint16_t *)(sqe + 40) = (uint16_t)idx;
 }
 
+struct joiner {
+	pthread_t th;
+	int msg_wr;
+};
+
+/* A thread exit is reported once the thread is gone, not when it decides to go: until its last
+ * return to user space the kernel may run a dispatch's task work on it as on any live server
+ * thread (the request then belongs to a ring nobody reads). pthread_join returns after the
+ * kernel cleared the thread's tid in exit_mm, PF_EXITING set: a later dispatch is aborted. */
+static void *join_thread(void *arg)
+{
+	struct joiner *j = arg;
+	void *ret = NULL;
+	if (pthread_join(j->th, &ret) == 0 && ret)
+		send_msg(j->msg_wr, M_REPLY, (int)((intptr_t)ret - 1), 0, 0, 0);
+	return NULL;
+}
+
 static void *server_thread(void *arg)
 {
 	struct server *s = arg;
@@ -147,9 +165,9 @@ static void *server_thread(void *arg)
 		while (read(s->cmd_rd, &i, sizeof(i)) == sizeof(i)) {
 			const struct step *st = &steps[i];
 			if (st->act == A_THREAD_EXIT) {
-				/* the thread exits; its ring fd stays open in the process */
-				send_msg(s->msg_wr, M_REPLY, i, 0, 0, 0);
-				return NULL;
+				/* the thread exits; its ring fd stays open in the process. Its
+				 * joiner replies once it is gone (join_thread) */
+				return (void *)(intptr_t)(i + 1);
 			}
 			if (st->act == A_CLOSE_RING) {
 				if (open_ring) {
@@ -282,6 +300,7 @@ static void serve_child(int proc, int dev_id, int cmd_rd, int msg_wr)
 		srv_desc[q] = d;
 	}
 	struct server srv[NTHREADS];
+	static struct joiner joiners[NTHREADS];
 	int ready[2], n = 0;
 	if (pipe(ready))
 		_exit(1);
@@ -293,8 +312,11 @@ static void serve_child(int proc, int dev_id, int cmd_rd, int msg_wr)
 			_exit(1);
 		srv[t] = (struct server){t,      threads[t].fixed_file, p[0], p[1], msg_wr, cdev,
 					 ready[1], threads[t].queue};
-		pthread_t th;
+		pthread_t th, jt;
 		if (pthread_create(&th, NULL, server_thread, &srv[t]))
+			_exit(1);
+		joiners[t] = (struct joiner){th, msg_wr};
+		if (pthread_create(&jt, NULL, join_thread, &joiners[t]))
 			_exit(1);
 		n++;
 	}
