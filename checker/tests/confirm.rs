@@ -507,8 +507,22 @@ fn the_schedule_is_deterministic_rounds_by_risk() {
     let (_, o7, o7_sym, _) = planned(Preset::K72, "exit-before-unregister");
     let (_, o12, o12_sym, _) = planned(Preset::K72, "quiesce-busy-queue");
     let plans = [(1, &o6, &o6_sym), (3, &o7, &o7_sym), (17, &o12, &o12_sym)];
-    let s = confirm::schedule(&plans, 2);
+    let s = confirm::schedule(&plans, 2, 5);
     assert_eq!(s, [(17, 0), (17, 1), (1, 0), (1, 1), (3, 0), (3, 1)]);
-    assert_eq!(s, confirm::schedule(&plans, 2));
+    assert_eq!(s, confirm::schedule(&plans, 2, 5));
     assert_eq!(confirm::run_copy(&o6, 1).id, "thread-exit-before-start#1");
+    // a racing program: `stress` runs, after every other program; `--repeat 0` runs only it
+    let b5 = confirm::collect(Preset::K612, &["small-concurrent-fetch".into()]).unwrap();
+    let Plan::Program {
+        program: race,
+        symptom: race_sym,
+        ..
+    } = confirm::plan_stress(&b5[0])
+    else {
+        panic!("B-5 has a racing program")
+    };
+    let with_race = [(1, &o6, &o6_sym), (9, &race, &race_sym)];
+    let s = confirm::schedule(&with_race, 1, 3);
+    assert_eq!(s, [(1, 0), (9, 0), (9, 1), (9, 2)]);
+    assert_eq!(confirm::schedule(&with_race, 0, 2), [(9, 0), (9, 1)]);
 }

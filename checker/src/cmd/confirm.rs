@@ -23,14 +23,14 @@ pub struct ConfirmArgs {
     /// Built-in scenarios whose findings to try (default: all).
     #[arg(long = "scenario", short = 's')]
     pub scenarios: Vec<String>,
-    /// Runs of each program (in one boot).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    /// Runs of each program (in one boot); 0 with `--stress`: only the racing programs run.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub repeat: u64,
     /// Per-step timeout of the executor (a step without its effect by then is a hang).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub timeout_ms: u64,
     /// Boots after the first, per kernel, for the runs a crashed or wedged guest lost.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=10))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=40))]
     pub reboots: u64,
     /// Folder of hand-kept findings (conformance traces that diverged on a real kernel and
     /// that the model does not explain), tried too when no scenario is named; `none` for none.
@@ -86,6 +86,9 @@ pub struct PresetReport {
 }
 
 pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
+    if a.repeat == 0 && a.stress == 0 {
+        anyhow::bail!("--repeat 0 runs nothing without --stress N");
+    }
     let names = if a.presets.is_empty() {
         vec!["K72".to_string(), "K612".to_string()]
     } else {
@@ -197,7 +200,11 @@ fn row(f: &Finding, p: &Plan, o: Vec<RunOutcome>, asked: usize) -> Row {
             None,
         ),
         Plan::Program { symptom, .. } => {
-            let t = confirm_log::tally(&o, asked);
+            let mut t = confirm_log::tally(&o, asked);
+            if asked == 0 {
+                t.verdict = "not run".into();
+                t.evidence = "--repeat 0: only the racing programs run".into();
+            }
             (t.verdict.clone(), t, Some(symptom.clone()))
         }
     };
@@ -246,7 +253,7 @@ pub fn table(r: &PresetReport, repeat: u64) -> String {
         "finding", "bug", "verdict", "hits"
     );
     for x in &r.rows {
-        let hits = if x.verdict == "not expressible" {
+        let hits = if x.verdict == "not expressible" || x.verdict == "not run" {
             "-".to_string()
         } else if x.runs < x.asked {
             // runs a wedged guest lost and no boot was left for

@@ -17,6 +17,7 @@ mod corpus_wide;
 pub mod export_c;
 mod gen_phases;
 pub mod generate;
+pub mod interleave;
 pub mod oracle;
 pub mod race_plan;
 pub mod runner;

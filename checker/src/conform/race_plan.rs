@@ -156,7 +156,10 @@ pub fn judge_race(
     if p.steps.iter().all(|s| s.race_us.is_none()) {
         // the sequential control (run 0, [`confirm::run_copy`])
         return RunOutcome::NotReproduced(match &r.verdict {
-            Verdict::Conforms => format!("sequential control: conforms{also}"),
+            Verdict::Conforms
+            | Verdict::Hang {
+                predicted: true, ..
+            } => format!("sequential control: conforms ({}){also}", r.verdict_text),
             _ => format!(
                 "sequential control: {} — the model's prediction of the racing order is wrong \
                  or the kernel was not settled; races of this program are not evidence{also}",
@@ -303,7 +306,7 @@ mod tests {
             unreachable!()
         };
         let ok = judge_race(&control, &steps, swapped.as_deref(), &run(vec![]), "");
-        assert_eq!(ok.text(), "sequential control: conforms");
+        assert_eq!(ok.text(), "sequential control: conforms (conforms)");
     }
 
     #[test]
