@@ -16,9 +16,11 @@ if row.get("order", "").find("racing pair") < 0:
 texts = [o.get("evidence", "") for o in row["outcomes"]]
 kinds = [o["outcome"] for o in row["outcomes"]]
 problems = []
-if row["asked"] != n or row["runs"] != n:
+# a hit that takes the guest with it ends the program's runs (its hit rate is the runs so far)
+stopped = [t for k, t in zip(kinds, texts) if k == "no_result" and "stops at a hit" in t]
+if row["asked"] != n or row["runs"] + len(stopped) != n or row["runs"] < 2:
     problems.append(f"{row['runs']} of {n} runs judged (asked {row['asked']})")
-if "no_result" in kinds:
+if kinds.count("no_result") != len(stopped):
     problems.append("a run without a result")
 if not texts or not texts[0].startswith("sequential control: conforms"):
     problems.append(f"run 0 is not a conforming sequential control: {texts[:1]}")

@@ -186,7 +186,7 @@ fn runs_of(p: &Plan, a: &ConfirmArgs) -> usize {
     }
 }
 
-fn row(f: &Finding, p: &Plan, o: Vec<RunOutcome>, asked: usize) -> Row {
+fn row(f: &Finding, p: &Plan, mut o: Vec<RunOutcome>, asked: usize) -> Row {
     let (verdict, t, symptom) = match p {
         Plan::NotExpressible(why) => (
             "not expressible".to_string(),
@@ -200,6 +200,9 @@ fn row(f: &Finding, p: &Plan, o: Vec<RunOutcome>, asked: usize) -> Row {
             None,
         ),
         Plan::Program { symptom, .. } => {
+            if matches!(symptom, Symptom::Race { .. }) {
+                o = crate::conform::race_plan::discount(o);
+            }
             let mut t = confirm_log::tally(&o, asked);
             if asked == 0 {
                 t.verdict = "not run".into();

@@ -132,7 +132,11 @@ pub fn judge_run(
     klog: &[String],
     reported: bool,
 ) -> RunOutcome {
-    if let Some(l) = klog.iter().find(|l| is_oops(l)) {
+    // a racing program's kernel log counts without its WARNINGs: a sequential teardown can
+    // WARN too (6.12 warns canceling the FETCH of a queue that never became ready)
+    let race = matches!(sym, Symptom::Race { .. });
+    let warn = |l: &&String| race && strip_stamp(l).contains("WARNING:");
+    if let Some(l) = klog.iter().find(|l| is_oops(l) && !warn(l)) {
         // the kernel's own RIP (not a user-space `RIP: 0033:`) says where
         let rip = klog
             .iter()
@@ -154,6 +158,12 @@ pub fn judge_run(
     let (v, teardown) = program_verdict(p, r);
     let also = teardown.map(|t| format!("; then {t}")).unwrap_or_default();
     if let Symptom::Race { steps, swapped, .. } = sym {
+        let warned = klog
+            .iter()
+            .find(|l| warn(l))
+            .map(|l| format!("; kernel (not counted): {l}"))
+            .unwrap_or_default();
+        let also = format!("{also}{warned}");
         return crate::conform::race_plan::judge_race(p, steps, swapped.as_deref(), r, &also);
     }
     let got_at = |s: usize| r.got.get(s).map(ublk_program::show_got);
