@@ -265,6 +265,12 @@ pub enum Act {
 }
 
 impl Act {
+    /// A wait for an earlier command, bio or control command: no system call of its own to
+    /// issue (so it cannot race, `Step::race_us`).
+    pub fn is_wait(&self) -> bool {
+        matches!(self, Act::WaitCqe { .. } | Act::BioWait | Act::CtrlWait)
+    }
+
     pub fn name(&self) -> String {
         match self {
             Act::Fetch { tag, .. } => format!("FETCH t{tag}"),

@@ -63,7 +63,6 @@ pub fn unsupported(p: &Program) -> Option<String> {
 /// What is wrong with the program's racing groups (`Step::race_us`), if anything: a group is a
 /// step and the steps right after it that race it, each a system call of another thread.
 fn racing_group_problem(p: &Program) -> Option<String> {
-    let is_wait = |a: &Act| matches!(a, Act::WaitCqe { .. } | Act::BioWait | Act::CtrlWait);
     for (k, s) in p.steps.iter().enumerate() {
         let Some(us) = s.race_us else { continue };
         if k == 0 {
@@ -73,7 +72,7 @@ fn racing_group_problem(p: &Program) -> Option<String> {
             return Some(format!("step {k}: a race offset beyond 1 s ({us} µs)"));
         }
         let start = (0..k).rev().find(|&j| p.steps[j].race_us.is_none())?;
-        if is_wait(&s.act) || is_wait(&p.steps[start].act) {
+        if s.act.is_wait() || p.steps[start].act.is_wait() {
             return Some(format!("step {k}: a wait cannot race"));
         }
         if p.steps[start..k].iter().any(|x| x.thread == s.thread) {

@@ -15,7 +15,7 @@ use crate::conform::compile::{self, ModelProgram};
 use crate::conform::confirm::{self, Finding, Symptom};
 use crate::conform::confirm_log::RunOutcome;
 use ublk_model::state::ActorId;
-use ublk_program::{judge, show_expect, show_got, Act, Expect, Got, Program, RunResult, Verdict};
+use ublk_program::{judge, show_expect, show_got, Expect, Got, Program, RunResult, Verdict};
 use ublk_traces::Trace;
 
 /// The racing pair of a trace, as positions in its user actions (trace order, see
@@ -93,11 +93,10 @@ pub fn race_plan(f: &Finding) -> Result<(Program, Symptom), String> {
     }
     let mut program = c.program;
     program.id = f.name.clone();
-    let is_wait = |a: &Act| matches!(a, Act::WaitCqe { .. } | Act::BioWait | Act::CtrlWait);
     if let Some(s) = [x, x + 1]
         .iter()
         .map(|&k| &program.steps[k])
-        .find(|s| is_wait(&s.act))
+        .find(|s| s.act.is_wait())
     {
         return Err(format!(
             "the racing pair includes a wait ({}), which is not a system call to issue",
