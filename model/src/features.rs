@@ -218,6 +218,13 @@ switches! {
     /// returns its whole length.
     UserCopyBvec = "user-copy-bvec", Refinement, None,
         "K72 user copy counts the bytes copied per bvec (6.12 counts the pinned length)";
+    /// 7.x `ublk_validate_user_pid`: START_DEV's and END_USER_RECOVERY's `data[0]` must be
+    /// the tgid of the process that opened /dev/ublkcN (`ub->ublksrv_tgid`, -1 after
+    /// `ublk_reset_ch_dev`) *as `find_vpid` resolves it*: a zombie server passes, a reaped
+    /// one resolves to 0 and gets -EINVAL.  Without it (K612) only `data[0] <= 0` fails.
+    /// 6.16/6.17 (PRE/POST) compare the number alone, which this switch does not model.
+    ValidatePid = "validate-pid", Refinement, None,
+        "K72 ublk_validate_user_pid: data[0] must resolve (find_vpid) to the opener of /dev/ublkcN";
 }
 
 // A [`Features`] set has one bit per switch.

@@ -49,8 +49,12 @@ fn may_alloc(s: &State) -> bool {
 impl Model {
     /// How many alternatives actor `a`'s next step has in `s` (at least 1):
     /// a submitter allocating a request may get any free driver tag (and,
-    /// with an I/O scheduler, any free scheduler request).
+    /// with an I/O scheduler, any free scheduler request); a control command
+    /// whose pid check names an exited server finds it reaped or a zombie.
     pub fn choices(&self, s: &State, a: ActorId) -> u8 {
+        if self.pid_check_open(s, a).is_some() {
+            return 2;
+        }
         if !self.any_tag {
             return 1;
         }
@@ -527,6 +531,7 @@ impl Exec<'_> {
                 let refs = 1 + self.m.proc_tasks(1).count() as u8;
                 self.s.dev.open = true;
                 self.s.dev.new_server_open = true;
+                self.s.dev.ublksrv_tgid = Some(1);
                 self.s.dev.file_refs += refs;
                 self.s.actors[self.actor as usize].done = true;
                 Ok(Some((Func::UblkChOpen, None)))

@@ -95,6 +95,7 @@ const K72: Features = POST.plus(&[
     UserCopyBvec,
     CancelNoDisk,
     AutoUnregFirst,
+    ValidatePid,
 ]);
 /// 6.12.118: the B-6 fix is in stable 6.12 (abort drops the pdu kref); the
 /// copy-mode FETCH without a buffer fails (-EINVAL, no B-12); `ublk_cancel_cmd`

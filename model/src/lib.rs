@@ -40,6 +40,8 @@ mod tests_k612;
 #[cfg(test)]
 mod tests_multiq;
 #[cfg(test)]
+mod tests_pid;
+#[cfg(test)]
 mod tests_strands;
 mod uapi612;
 pub mod view;
@@ -53,6 +55,7 @@ pub use kernels::{Kernel, Preset, KERNELS};
 pub use liveness::{Obligation, Obligations, Prop};
 pub use properties::{Expectation, Goal, Property, PropertyId};
 pub use state::State;
+pub use teardown::PID_REAPED;
 
 use state::*;
 
@@ -469,6 +472,8 @@ impl Model {
                 recovering: false,
                 new_server_open: false,
                 recovery_tried: false,
+                ublksrv_tgid: Some(0),
+                reaped: 0,
                 completion_done: false,
                 g_recovered: false,
                 canceling: false,

@@ -76,6 +76,14 @@ pub struct Dev {
     /// A START_USER_RECOVERY was issued (whatever it answered): the new
     /// server process is up and opens /dev/ublkcN once it is free.
     pub recovery_tried: bool,
+    /// `ub->ublksrv_tgid`: the server process (0: the first, 1: the recovery's) that last
+    /// opened /dev/ublkcN; `None` is the -1 `ublk_reset_ch_dev` leaves.  A release work
+    /// that finds no disk skips the reset, so the tgid of a dead server stays.
+    pub ublksrv_tgid: Option<u8>,
+    /// Bit p: server process p has been reaped (its pid no longer resolves).  Decided at
+    /// the one place that can tell, a `ublk_validate_user_pid` on a process that exited
+    /// (see [`crate::defs::Model::choices`]).
+    pub reaped: u8,
     /// `ub->completion` is complete: `complete_all` when the device became
     /// ready; re-armed (`init_completion`) by a successful START_USER_RECOVERY.
     pub completion_done: bool,

@@ -5,7 +5,8 @@
 //! `cancel_cmd_step` and `step_release_work` sequence the cancel and the
 //! release work (by `ActorSt::at`), the control actor (`kactors.rs`) STOP_DEV.
 
-use crate::config::Recovery;
+use crate::config::{CtrlOp, Recovery};
+use crate::defs::{Kind, Model};
 use crate::exec::*;
 use crate::features::Sw;
 use crate::invariants::Inv;
@@ -301,6 +302,7 @@ impl Exec<'_> {
             for q in &mut self.s.queues {
                 q.nr_io_ready = 0;
             }
+            self.s.dev.ublksrv_tgid = None;
         }
         self.s.dev.open = false;
         Ok(())
@@ -354,8 +356,11 @@ impl Exec<'_> {
     /// `ublk_ctrl_start_dev()`: wait until every io is fetched, then under
     /// `ub->mutex` add the disk.  S9: only with every slot armed.
     pub fn ublk_ctrl_start_dev(&mut self) -> R<Option<i32>> {
-        if self.s.dev.nr_io_ready != self.m.nr_slots() || self.s.dev.mutex.is_some() {
+        if self.m.start_dev_waits(self.s) {
             return Ok(None);
+        }
+        if !self.ublk_validate_user_pid(0) {
+            return Ok(Some(EINVAL));
         }
         if self.s.dev.state == DevState::Live || self.s.dev.used {
             return Ok(Some(EEXIST));
@@ -456,13 +461,11 @@ impl Exec<'_> {
         if self.m.dev.recovery == Recovery::None {
             return Some(EINVAL);
         }
-        let ready = if self.m.feat.has(Sw::FixB18) {
-            self.s.dev.nr_io_ready == self.m.nr_slots()
-        } else {
-            self.s.dev.completion_done
-        };
-        if !self.s.dev.new_server_open || !ready || self.s.dev.mutex.is_some() {
+        if self.m.end_recovery_waits(self.s) {
             return None;
+        }
+        if !self.ublk_validate_user_pid(1) {
+            return Some(EINVAL);
         }
         if !matches!(self.s.dev.state, DevState::Quiesced | DevState::FailIo) {
             return Some(EBUSY);
@@ -472,5 +475,90 @@ impl Exec<'_> {
         self.s.dev.g_recovered = true;
         self.kick_requeue_list();
         Some(0)
+    }
+}
+
+/// The alternative of a `ublk_validate_user_pid` step ([`Model::pid_check_open`]) in which
+/// the exited server has been reaped.
+pub const PID_REAPED: u8 = 1;
+
+impl Model {
+    /// 7.x `ublk_ctrl_start_dev()` still waits (`ublk_wait_dev_ready_and_lock`): not every
+    /// io is fetched, or `ub->mutex` is held.
+    pub(crate) fn start_dev_waits(&self, s: &State) -> bool {
+        s.dev.nr_io_ready != self.nr_slots() || s.dev.mutex.is_some()
+    }
+
+    /// 7.x `ublk_ctrl_end_recovery()` still waits: the new server has not opened the device
+    /// or fetched every io (before B-18's fix: `ub->completion` is not complete), or
+    /// `ub->mutex` is held.
+    pub(crate) fn end_recovery_waits(&self, s: &State) -> bool {
+        let ready = if self.feat.has(Sw::FixB18) {
+            s.dev.nr_io_ready == self.nr_slots()
+        } else {
+            s.dev.completion_done
+        };
+        !s.dev.new_server_open || !ready || s.dev.mutex.is_some()
+    }
+
+    /// Every thread of server process `p` has exited: the process is a zombie until its
+    /// parent reaps it.
+    pub(crate) fn process_exited(&self, s: &State, p: u8) -> bool {
+        let mut tasks = self.proc_tasks(p).peekable();
+        tasks.peek().is_some() && tasks.all(|t| s.tasks[t as usize].exiting)
+    }
+
+    /// The server process whose pid control actor `a`'s next step hands to
+    /// `ublk_validate_user_pid` (START_DEV: the first server, END_USER_RECOVERY: the
+    /// recovery's) when the step reaches that check now and its answer is not yet decided:
+    /// the process opened /dev/ublkcN last, has exited and is not known to be reaped.  Its
+    /// parent may or may not have reaped it by then, so the step has two alternatives:
+    /// 0 a zombie (the check passes: the engines, which take alternative 0, keep the window
+    /// the kernel has), [`PID_REAPED`] reaped (-EINVAL; what a sequential run sees, its
+    /// control reaps a dead server at once).
+    pub fn pid_check_open(&self, s: &State, a: ActorId) -> Option<u8> {
+        if !self.feat.has(Sw::ValidatePid) {
+            return None;
+        }
+        let Kind::Control { prog } = &self.actors[a as usize].kind else {
+            return None;
+        };
+        let st = &s.actors[a as usize];
+        if st.at != Resume::Idle {
+            return None;
+        }
+        let p = match prog.get(st.next_op as usize)? {
+            CtrlOp::StartDev if !self.start_dev_waits(s) => 0,
+            CtrlOp::EndUserRecovery
+                if self.feat.has(Sw::ReleaseWork)
+                    && self.dev.recovery != Recovery::None
+                    && !self.end_recovery_waits(s) =>
+            {
+                1
+            }
+            _ => return None,
+        };
+        let undecided = s.dev.ublksrv_tgid == Some(p) && s.dev.reaped & 1 << p == 0;
+        (undecided && self.process_exited(s, p)).then_some(p)
+    }
+}
+
+impl Exec<'_> {
+    /// 7.x `ublk_validate_user_pid(ub, data[0])` with `data[0]` the pid server process `p`
+    /// had: `ub->ublksrv_tgid == pid_nr(find_vpid(data[0]))`.  A reaped process's pid no
+    /// longer resolves (0); an exited one not known to be reaped is alternative
+    /// [`Model::pid_check_open`] of this step.
+    fn ublk_validate_user_pid(&mut self, p: u8) -> bool {
+        if !self.m.feat.has(Sw::ValidatePid) {
+            return true;
+        }
+        if self.s.dev.ublksrv_tgid != Some(p) || self.s.dev.reaped & 1 << p != 0 {
+            return false;
+        }
+        if self.m.process_exited(self.s, p) && self.choice == PID_REAPED {
+            self.s.dev.reaped |= 1 << p;
+            return false;
+        }
+        true
     }
 }

@@ -10,7 +10,9 @@
 
 use crate::conform::compile::{compile_with, ModelProgram};
 use ublk_model::state::{ActorId, Resume};
-use ublk_model::{ActorSpec, Features, Kind, Model, Move, Op, Outcome, State, Violation};
+use ublk_model::{
+    ActorSpec, Features, Kind, Model, Move, Op, Outcome, State, Violation, PID_REAPED,
+};
 use ublk_program::{show_expect, Program};
 
 /// One point of a run where the kernel chose a driver tag.
@@ -112,6 +114,11 @@ impl Chooser {
                 .collect();
         }
         let mut choice = 0;
+        if m.pid_check_open(s, a).is_some() {
+            // a sequential run's control reaps a dead server at once (the executor waits for
+            // it), so START_DEV / END_USER_RECOVERY name a pid that no longer resolves
+            choice = PID_REAPED;
+        }
         if let Some((q, order)) = m.tag_alternatives(s, a) {
             // alternative 0 is the kernel's own pick (the others follow in the model's order)
             let mut tags = order.clone();

@@ -10,6 +10,7 @@ pub mod confirm_log;
 pub mod corpus;
 mod corpus_612;
 mod corpus_auto;
+mod corpus_pid;
 pub mod corpus_recovery;
 mod corpus_tags;
 mod corpus_ucopy;

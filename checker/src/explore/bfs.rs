@@ -129,6 +129,8 @@ pub struct Explorer<'a> {
     goals: Vec<Goal>,
     /// Keep whole states in the visited set instead of fingerprints.
     exact: bool,
+    /// Every alternative of a step, or only the first ([`Explorer::alternatives`]).
+    alternatives: bool,
     /// Stop when the resident set reaches this many bytes.
     max_memory: Option<u64>,
     /// Called about every `progress_every` expanded states.
@@ -149,6 +151,7 @@ impl<'a> Explorer<'a> {
             all_violations: false,
             goals: Vec::new(),
             exact: false,
+            alternatives: true,
             max_memory: None,
             progress: None,
             start: None,
@@ -177,6 +180,12 @@ impl<'a> Explorer<'a> {
     /// merged (more memory; for small configurations and to cross-check fingerprints).
     pub fn exact(mut self, on: bool) -> Self {
         self.exact = on;
+        self
+    }
+    /// Take every alternative of a step (default), or only the first — the schedules
+    /// alone, as loom and shuttle explore them (`agree` compares like with like).
+    pub fn alternatives(mut self, on: bool) -> Self {
+        self.alternatives = on;
         self
     }
     /// Stop (INCOMPLETE, what was found so far kept) once the process's resident set
@@ -306,7 +315,7 @@ impl<'a> Explorer<'a> {
             }
             let mut moved = false;
             let before = (!pending.is_empty()).then(|| Before::of(m, &s));
-            for a in m.moves(&s) {
+            for a in m.moves(&s).filter(|a| self.alternatives || a.choice == 0) {
                 let mut n = s.clone();
                 let step = if self.invariants {
                     m.apply_enabled(&mut n, a)

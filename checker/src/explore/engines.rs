@@ -368,9 +368,12 @@ pub fn agree_one(
     let merged = step::layout(&m, 200_000).iter().any(|g| g.len() > 1);
     let bound = if merged { merged_bound } else { bound };
     let t0 = Instant::now();
+    // loom and shuttle take a step's first alternative only (`Model::choices`): the
+    // schedules are what they explore, so the explorer is held to the same
     let ex = Explorer::new(&m)
         .max_states(max_states)
-        .state_invariants(o.safety);
+        .state_invariants(o.safety)
+        .alternatives(false);
     let (r, g) = ex.run_graph(|s| project(&m, s));
     let t_ex = t0.elapsed().as_secs_f64();
     let ex_v = match (&r.stop, &r.counterexample) {

@@ -1,0 +1,126 @@
+//! Unit tests of 7.x `ublk_validate_user_pid` (switch `validate-pid`): START_DEV names the
+//! first server's pid, and once that server has exited its parent may have reaped it or not.
+
+use crate::config::*;
+use crate::exec::EINVAL;
+use crate::features::Sw;
+use crate::state::State;
+use crate::teardown::PID_REAPED;
+use crate::tests_multiq::{actor, run};
+use crate::{Features, Model, Move, Outcome, Preset};
+
+/// One daemon (FETCH, then `exit` if asked) and a control task that starts the device.
+fn model(exit: bool, feat: Features) -> (Model, State, u8) {
+    let mut prog = vec![Op::Fetch {
+        q: 0,
+        tag: 0,
+        buf: true,
+    }];
+    if exit {
+        prog.push(Op::Exit);
+    }
+    let sc = Scenario {
+        name: "unit-pid".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            copy: CopyMode::Copy,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "d".into(),
+                fixed_file: true,
+                prog,
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    };
+    let m = Model::new(&sc, feat).unwrap();
+    let mut s = m.init();
+    run(&m, &mut s, actor(&m, "d"));
+    let c = actor(&m, "control");
+    (m, s, c)
+}
+
+fn start_dev(m: &Model, s: &mut State, actor: u8, choice: u8) -> Option<i32> {
+    match m.apply(s, Move { actor, choice }).unwrap() {
+        Outcome::Stepped(i) => i.result,
+        Outcome::Blocked => panic!("START_DEV blocked"),
+    }
+}
+
+#[test]
+fn start_dev_after_the_server_exited_finds_it_reaped_or_a_zombie() {
+    let (m, s, c) = model(true, Preset::K72.features());
+    assert_eq!(m.choices(&s, c), 2);
+    // the parent reaped it: find_vpid() fails
+    let mut reaped = s.clone();
+    assert_eq!(start_dev(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
+    assert_eq!(reaped.dev.reaped, 1);
+    assert!(!reaped.dev.has_disk);
+    // alternative 0: a zombie still has its pid
+    let mut zombie = s.clone();
+    assert_eq!(start_dev(&m, &mut zombie, c, 0), Some(0));
+    assert!(zombie.dev.has_disk);
+}
+
+#[test]
+fn a_live_server_or_a_kernel_without_the_check_has_no_alternative() {
+    let (m, mut s, c) = model(false, Preset::K72.features());
+    assert_eq!(m.choices(&s, c), 1);
+    assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+    for feat in [
+        Preset::K72.features().without(Sw::ValidatePid),
+        Preset::K612.features(),
+    ] {
+        let (m, mut s, c) = model(true, feat);
+        assert_eq!(m.choices(&s, c), 1);
+        assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+    }
+}
+
+/// The release work resets `ub->ublksrv_tgid` to -1 only when it found a disk: after the
+/// teardown of a started device START_DEV's pid names no opener, whatever the process's fate.
+#[test]
+fn the_release_work_reset_forgets_the_opener() {
+    let sc = Scenario {
+        name: "unit-pid-reset".into(),
+        doc: String::new(),
+        dev: DevConfig {
+            copy: CopyMode::Copy,
+            ..DevConfig::default()
+        },
+        actors: vec![
+            ActorSpec::Server {
+                name: "d".into(),
+                fixed_file: true,
+                prog: vec![
+                    Op::Fetch {
+                        q: 0,
+                        tag: 0,
+                        buf: true,
+                    },
+                    Op::Exit,
+                ],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev],
+            },
+        ],
+    };
+    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let mut s = m.init();
+    let (d, c) = (actor(&m, "d"), actor(&m, "control"));
+    while s.actors[d as usize].next_op == 0 {
+        assert!(matches!(m.apply(&mut s, d), Ok(Outcome::Stepped(_))));
+    }
+    assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+    // the server exits; its ring exit, and then the release work, run to their ends
+    for a in 0..m.actors.len() as u8 {
+        run(&m, &mut s, a);
+    }
+    assert!(!s.dev.release_pending && !s.dev.open);
+    assert_eq!(s.dev.ublksrv_tgid, None);
+}
