@@ -8,8 +8,14 @@ use crate::io::AlignedBuf;
 use crate::program::*;
 use crate::uapi::*;
 
+/// What [`bio`] returns when the device has no disk (no /dev/ublkbN, no
+/// /sys/block/ublkbN): the bio was never issued. The model's submitter waits for a disk
+/// there (its bio "blocks"), so the executor reports no completion, not an errno.
+pub(crate) const NO_DISK: i32 = i32::MIN;
+
 /// One O_DIRECT read or write of `bytes` at offset 0 of /dev/ublkbN: 0 on a full transfer
-/// (the model's bio status), else -errno (a short transfer is -EIO).
+/// (the model's bio status), else -errno (a short transfer is -EIO); [`NO_DISK`] when the
+/// node does not appear within a second.
 pub(crate) fn bio(
     dev_id: u32,
     write: bool,
@@ -25,6 +31,9 @@ pub(crate) fn bio(
         };
     let fd = match crate::io::open_node(&path, flags, Duration::from_secs(1)) {
         Ok(fd) => fd,
+        Err(Error::Sys { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return NO_DISK
+        }
         Err(Error::Sys { source, .. }) => return -source.raw_os_error().unwrap_or(libc::EIO),
         Err(_) => return -libc::EIO,
     };
@@ -85,7 +94,8 @@ pub(crate) fn queue_cpu(id: u32, q: u16) -> crate::error::Result<(usize, String)
 
 /// [`bio`] from a thread pinned to a CPU of hw queue `q` (a device of `queues` > 1 queues;
 /// with one queue the bio is not pinned). A failure to find or pin to the CPU is -EINVAL
-/// (the executor's error, reported as the bio's result).
+/// (the executor's error, reported as the bio's result), except a queue list that does not
+/// exist: the device has no disk ([`NO_DISK`]).
 pub(crate) fn bio_on(
     dev_id: u32,
     write: bool,
@@ -99,6 +109,10 @@ pub(crate) fn bio_on(
             pin_to(cpu).map_err(|e| Error::sys(format!("sched_setaffinity(CPU {cpu})"), e))
         });
         if let Err(e) = pinned {
+            if matches!(&e, Error::Sys { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+            {
+                return NO_DISK;
+            }
             eprintln!("ublk-realdev: bio on queue {q}: {e}");
             return -libc::EINVAL;
         }

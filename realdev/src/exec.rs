@@ -90,6 +90,8 @@ impl Run<'_> {
             }
             Ev::Proc(ProcEv::Msg(FromChild::Ready { .. } | FromChild::RingExitCqe { .. })) => {}
             Ev::Proc(ProcEv::Eof(p)) => self.procs[p as usize & 1].gone = true,
+            // a bio that found no disk never completes, as the model's submitter waits for one
+            Ev::Bio { res, .. } if res == crate::bio::NO_DISK => {}
             Ev::Bio { step, res } | Ev::Ctrl { step, res } => {
                 self.done.insert(step, res);
             }

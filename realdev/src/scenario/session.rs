@@ -222,7 +222,11 @@ impl Session {
                 // SAFETY: sched_getcpu has no preconditions.
                 let on = unsafe { libc::sched_getcpu() };
                 emit("read_submit", json!({"queue": q, "cpu": on}));
-                let _ = tx.send(crate::bio::bio(id, false, 4096, None));
+                let res = match crate::bio::bio(id, false, 4096, None) {
+                    crate::bio::NO_DISK => -libc::ENOENT,
+                    r => r,
+                };
+                let _ = tx.send(res);
             });
         rx
     }
