@@ -552,13 +552,15 @@ impl Exec<'_> {
         if !self.m.feat.has(Sw::ValidatePid) {
             return true;
         }
-        if self.s.dev.ublksrv_tgid != Some(p) || self.s.dev.reaped & 1 << p != 0 {
-            return false;
+        // the step has not changed the state yet: its alternatives are the ones counted
+        if self.m.pid_check_open(self.s, self.actor) == Some(p) {
+            if self.choice == PID_REAPED {
+                self.s.dev.reaped |= 1 << p;
+                return false;
+            }
+            return true; // a zombie
         }
-        if self.m.process_exited(self.s, p) && self.choice == PID_REAPED {
-            self.s.dev.reaped |= 1 << p;
-            return false;
-        }
-        true
+        // alive, or its fate decided at an earlier check
+        self.s.dev.ublksrv_tgid == Some(p) && self.s.dev.reaped & 1 << p == 0
     }
 }

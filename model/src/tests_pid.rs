@@ -124,3 +124,102 @@ fn the_release_work_reset_forgets_the_opener() {
     assert!(!s.dev.release_pending && !s.dev.open);
     assert_eq!(s.dev.ublksrv_tgid, None);
 }
+
+/// START_DEV that still waits for the FETCHes has nothing to decide: one alternative.
+#[test]
+fn a_waiting_start_dev_has_one_alternative() {
+    let (m, mut s, c) = model(true, Preset::K72.features());
+    // the exited server's FETCH is not counted: START_DEV waits
+    s.dev.nr_io_ready = 0;
+    assert_eq!(m.choices(&s, c), 1);
+    assert!(matches!(m.apply(&mut s, c), Ok(Outcome::Blocked)));
+}
+
+/// A recovery whose new server exits: END_USER_RECOVERY names its pid. With every io
+/// fetched first the check decides between a zombie and a reaped server (and a START_DEV,
+/// which names the old server, is -EINVAL with nothing to decide); a new server that exits
+/// without FETCHing leaves END waiting, with one alternative.
+#[test]
+fn end_user_recovery_names_the_new_server() {
+    for fetches in [true, false] {
+        let fetch = Op::Fetch {
+            q: 0,
+            tag: 0,
+            buf: true,
+        };
+        let new_prog = if fetches {
+            vec![fetch.clone(), Op::Exit]
+        } else {
+            vec![Op::Exit]
+        };
+        let sc = Scenario {
+            name: "unit-pid-recovery".into(),
+            doc: String::new(),
+            dev: DevConfig {
+                copy: CopyMode::Copy,
+                recovery: Recovery::Requeue,
+                ..DevConfig::default()
+            },
+            actors: vec![
+                ActorSpec::Server {
+                    name: "d".into(),
+                    fixed_file: true,
+                    prog: vec![fetch.clone(), Op::Exit],
+                },
+                ActorSpec::RecoveryServer {
+                    name: "n".into(),
+                    fixed_file: true,
+                    prog: new_prog,
+                },
+                ActorSpec::Control {
+                    // with a ready new server, a START_DEV too: it names the old server,
+                    // which is no longer the opener
+                    prog: [
+                        &[CtrlOp::StartDev, CtrlOp::StartUserRecovery][..],
+                        if fetches {
+                            &[CtrlOp::StartDev][..]
+                        } else {
+                            &[]
+                        },
+                        &[CtrlOp::EndUserRecovery],
+                    ]
+                    .concat(),
+                },
+            ],
+        };
+        let m = Model::new(&sc, Preset::K72.features()).unwrap();
+        let mut s = m.init();
+        let (d, n, c) = (actor(&m, "d"), actor(&m, "n"), actor(&m, "control"));
+        while s.actors[d as usize].next_op == 0 {
+            assert!(matches!(m.apply(&mut s, d), Ok(Outcome::Stepped(_))));
+        }
+        assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+        // the old server exits and its teardown runs: QUIESCED, the opener forgotten
+        run(&m, &mut s, d);
+        let kernel: Vec<u8> = (0..m.actors.len() as u8)
+            .filter(|&a| ![d, n, c].contains(&a))
+            .collect();
+        for &a in &kernel {
+            run(&m, &mut s, a);
+        }
+        assert_eq!(s.dev.ublksrv_tgid, None);
+        assert_eq!(start_dev(&m, &mut s, c, 0), Some(0)); // START_USER_RECOVERY
+        run(&m, &mut s, actor(&m, "new-server-open"));
+        assert_eq!(s.dev.ublksrv_tgid, Some(1));
+        run(&m, &mut s, n);
+        if !fetches {
+            assert_eq!(m.choices(&s, c), 1);
+            assert!(matches!(m.apply(&mut s, c), Ok(Outcome::Blocked)));
+            continue;
+        }
+        assert_eq!(m.choices(&s, c), 1);
+        assert_eq!(start_dev(&m, &mut s, c, 0), Some(EINVAL));
+        assert_eq!(m.choices(&s, c), 2);
+        let mut reaped = s.clone();
+        assert_eq!(start_dev(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
+        assert_eq!(reaped.dev.reaped, 2);
+        let mut zombie = s.clone();
+        assert_eq!(start_dev(&m, &mut zombie, c, 0), Some(0));
+        assert_eq!(zombie.dev.state, crate::state::DevState::Live);
+    }
+}

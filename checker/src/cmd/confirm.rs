@@ -178,11 +178,8 @@ pub fn run(a: ConfirmArgs) -> anyhow::Result<i32> {
 /// How many runs plan `p` is given.
 fn runs_of(p: &Plan, a: &ConfirmArgs) -> usize {
     match p {
-        Plan::Program {
-            symptom: Symptom::Race { .. },
-            ..
-        } => a.stress as usize,
-        _ => a.repeat as usize,
+        Plan::Program { symptom, .. } => symptom.runs(a.repeat, a.stress) as usize,
+        Plan::NotExpressible(_) => a.repeat as usize,
     }
 }
 

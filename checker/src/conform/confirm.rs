@@ -209,6 +209,15 @@ impl Symptom {
     /// then other violations (an oops in a reader, measured to leave ADD_DEV stuck), then hangs and divergences (a request that never ends can
     /// leave the device undeletable, and the executor stops the batch), then control commands
     /// that never return (the ublk control path stays stuck).
+    /// How many runs this symptom's program gets: `stress` for a racing program (its
+    /// sequential control included), `repeat` for the others.
+    pub fn runs(&self, repeat: u64, stress: u64) -> u64 {
+        match self {
+            Symptom::Race { .. } => stress,
+            _ => repeat,
+        }
+    }
+
     pub fn risk(&self) -> u8 {
         match self {
             Symptom::Violation { returns: true, .. } => 0,
@@ -519,11 +528,7 @@ pub fn schedule(
 ) -> Vec<(usize, u64)> {
     let mut v: Vec<(u8, u64, usize)> = Vec::new();
     for &(i, _, sym) in plans {
-        let runs = match sym {
-            Symptom::Race { .. } => stress,
-            _ => repeat,
-        };
-        for r in 0..runs {
+        for r in 0..sym.runs(repeat, stress) {
             v.push((sym.risk(), r, i));
         }
     }
