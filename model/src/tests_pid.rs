@@ -9,24 +9,37 @@ use crate::teardown::PID_REAPED;
 use crate::tests_multiq::{actor, run};
 use crate::{Features, Model, Move, Outcome, Preset};
 
-/// One daemon (FETCH, then `exit` if asked) and a control task that starts the device.
-fn model(exit: bool, feat: Features) -> (Model, State, u8) {
-    let mut prog = vec![Op::Fetch {
-        q: 0,
-        tag: 0,
-        buf: true,
-    }];
-    if exit {
-        prog.push(Op::Exit);
-    }
-    let sc = Scenario {
-        name: "unit-pid".into(),
+const FETCH: Op = Op::Fetch {
+    q: 0,
+    tag: 0,
+    buf: true,
+};
+
+/// A copy device of one queue and tag with these actors.
+fn unit(name: &str, recovery: Recovery, actors: Vec<ActorSpec>) -> Scenario {
+    Scenario {
+        name: name.into(),
         doc: String::new(),
         dev: DevConfig {
             copy: CopyMode::Copy,
+            recovery,
             ..DevConfig::default()
         },
-        actors: vec![
+        actors,
+    }
+}
+
+/// One daemon `d` (FETCH, then `exit` if asked) and a control task that starts the device.
+fn one_daemon(exit: bool) -> Scenario {
+    let prog = if exit {
+        vec![FETCH, Op::Exit]
+    } else {
+        vec![FETCH]
+    };
+    unit(
+        "unit-pid",
+        Recovery::None,
+        vec![
             ActorSpec::Server {
                 name: "d".into(),
                 fixed_file: true,
@@ -36,8 +49,12 @@ fn model(exit: bool, feat: Features) -> (Model, State, u8) {
                 prog: vec![CtrlOp::StartDev],
             },
         ],
-    };
-    let m = Model::new(&sc, feat).unwrap();
+    )
+}
+
+/// [`one_daemon`] with the daemon run to its end.
+fn model(exit: bool, feat: Features) -> (Model, State, u8) {
+    let m = Model::new(&one_daemon(exit), feat).unwrap();
     let mut s = m.init();
     run(&m, &mut s, actor(&m, "d"));
     let c = actor(&m, "control");
@@ -85,32 +102,7 @@ fn a_live_server_or_a_kernel_without_the_check_has_no_alternative() {
 /// teardown of a started device START_DEV's pid names no opener, whatever the process's fate.
 #[test]
 fn the_release_work_reset_forgets_the_opener() {
-    let sc = Scenario {
-        name: "unit-pid-reset".into(),
-        doc: String::new(),
-        dev: DevConfig {
-            copy: CopyMode::Copy,
-            ..DevConfig::default()
-        },
-        actors: vec![
-            ActorSpec::Server {
-                name: "d".into(),
-                fixed_file: true,
-                prog: vec![
-                    Op::Fetch {
-                        q: 0,
-                        tag: 0,
-                        buf: true,
-                    },
-                    Op::Exit,
-                ],
-            },
-            ActorSpec::Control {
-                prog: vec![CtrlOp::StartDev],
-            },
-        ],
-    };
-    let m = Model::new(&sc, Preset::K72.features()).unwrap();
+    let m = Model::new(&one_daemon(true), Preset::K72.features()).unwrap();
     let mut s = m.init();
     let (d, c) = (actor(&m, "d"), actor(&m, "control"));
     while s.actors[d as usize].next_op == 0 {
@@ -142,29 +134,19 @@ fn a_waiting_start_dev_has_one_alternative() {
 #[test]
 fn end_user_recovery_names_the_new_server() {
     for fetches in [true, false] {
-        let fetch = Op::Fetch {
-            q: 0,
-            tag: 0,
-            buf: true,
-        };
         let new_prog = if fetches {
-            vec![fetch.clone(), Op::Exit]
+            vec![FETCH, Op::Exit]
         } else {
             vec![Op::Exit]
         };
-        let sc = Scenario {
-            name: "unit-pid-recovery".into(),
-            doc: String::new(),
-            dev: DevConfig {
-                copy: CopyMode::Copy,
-                recovery: Recovery::Requeue,
-                ..DevConfig::default()
-            },
-            actors: vec![
+        let sc = unit(
+            "unit-pid-recovery",
+            Recovery::Requeue,
+            vec![
                 ActorSpec::Server {
                     name: "d".into(),
                     fixed_file: true,
-                    prog: vec![fetch.clone(), Op::Exit],
+                    prog: vec![FETCH, Op::Exit],
                 },
                 ActorSpec::RecoveryServer {
                     name: "n".into(),
@@ -186,7 +168,7 @@ fn end_user_recovery_names_the_new_server() {
                     .concat(),
                 },
             ],
-        };
+        );
         let m = Model::new(&sc, Preset::K72.features()).unwrap();
         let mut s = m.init();
         let (d, n, c) = (actor(&m, "d"), actor(&m, "n"), actor(&m, "control"));
