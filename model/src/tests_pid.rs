@@ -129,7 +129,8 @@ fn a_waiting_start_dev_has_one_alternative() {
 
 /// A recovery whose new server exits: END_USER_RECOVERY names its pid. With every io
 /// fetched first the check decides between a zombie and a reaped server (and a START_DEV,
-/// which names the old server, is -EINVAL with nothing to decide); a new server that exits
+/// which names the old server, is -EINVAL with nothing to decide, and so is a second END once
+/// the server is known to be reaped); a new server that exits
 /// without FETCHing leaves END waiting, with one alternative.
 #[test]
 fn end_user_recovery_names_the_new_server() {
@@ -163,7 +164,7 @@ fn end_user_recovery_names_the_new_server() {
                         } else {
                             &[]
                         },
-                        &[CtrlOp::EndUserRecovery],
+                        &[CtrlOp::EndUserRecovery, CtrlOp::EndUserRecovery],
                     ]
                     .concat(),
                 },
@@ -200,6 +201,9 @@ fn end_user_recovery_names_the_new_server() {
         let mut reaped = s.clone();
         assert_eq!(start_dev(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
         assert_eq!(reaped.dev.reaped, 2);
+        // decided: a second END_USER_RECOVERY has nothing left to choose
+        assert_eq!(m.choices(&reaped, c), 1);
+        assert_eq!(start_dev(&m, &mut reaped, c, 0), Some(EINVAL));
         let mut zombie = s.clone();
         assert_eq!(start_dev(&m, &mut zombie, c, 0), Some(0));
         assert_eq!(zombie.dev.state, crate::state::DevState::Live);
