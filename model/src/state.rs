@@ -462,23 +462,4 @@ impl Clone for State {
             actors: Small::from_slice(&self.actors),
         }
     }
-
-    /// Into `self`'s storage: the explorer steps every move of a state on one scratch copy,
-    /// so no 1.3 KB `State` is built and moved per move.
-    fn clone_from(&mut self, o: &Self) {
-        fn copy<T: Copy, const N: usize>(to: &mut Small<T, N>, from: &Small<T, N>) {
-            to.clear();
-            to.extend_from_slice(from);
-        }
-        self.dev.clone_from(&o.dev);
-        copy(&mut self.queues, &o.queues);
-        copy(&mut self.slots, &o.slots);
-        copy(&mut self.tags_rqs, &o.tags_rqs);
-        copy(&mut self.reqs, &o.reqs);
-        copy(&mut self.cmds, &o.cmds);
-        self.rings.clone_from(&o.rings);
-        copy(&mut self.nodes, &o.nodes);
-        self.tasks.clone_from(&o.tasks);
-        copy(&mut self.actors, &o.actors);
-    }
 }

@@ -274,8 +274,6 @@ impl<'a> Explorer<'a> {
         let mut work = Frontier::default();
         work.push(0, 0, packed);
         let step = stepped(self.invariants);
-        // the successor of each move, stepped in one reused copy
-        let mut n = init.clone();
         // the moves from the model's initial state to state `i`
         let path_to = |tree: &Tree, i: u32| -> Vec<Move> {
             [&root[..], &tree.path(i, m, &init, &step)].concat()
@@ -318,7 +316,7 @@ impl<'a> Explorer<'a> {
             let mut moved = false;
             let before = (!pending.is_empty()).then(|| Before::of(m, &s));
             for a in m.moves(&s).filter(|a| self.alternatives || a.choice == 0) {
-                n.clone_from(&s);
+                let mut n = s.clone();
                 let step = if self.invariants {
                     m.apply_enabled(&mut n, a)
                 } else {
