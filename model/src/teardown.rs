@@ -538,8 +538,13 @@ impl Model {
             }
             _ => return None,
         };
-        let undecided = s.dev.ublksrv_tgid == Some(p) && s.dev.reaped & 1 << p == 0;
-        (undecided && self.process_exited(s, p)).then_some(p)
+        (self.opener_unreaped(s, p) && self.process_exited(s, p)).then_some(p)
+    }
+
+    /// Server process `p` opened /dev/ublkcN last and is not known to be reaped: its pid
+    /// resolves to `ub->ublksrv_tgid` unless it has exited and been reaped since.
+    fn opener_unreaped(&self, s: &State, p: u8) -> bool {
+        s.dev.ublksrv_tgid == Some(p) && s.dev.reaped & 1 << p == 0
     }
 }
 
@@ -561,6 +566,6 @@ impl Exec<'_> {
             return true; // a zombie
         }
         // alive, or its fate decided at an earlier check
-        self.s.dev.ublksrv_tgid == Some(p) && self.s.dev.reaped & 1 << p == 0
+        self.m.opener_unreaped(self.s, p)
     }
 }

@@ -61,10 +61,10 @@ fn model(exit: bool, feat: Features) -> (Model, State, u8) {
     (m, s, c)
 }
 
-fn start_dev(m: &Model, s: &mut State, actor: u8, choice: u8) -> Option<i32> {
+fn control_step(m: &Model, s: &mut State, actor: u8, choice: u8) -> Option<i32> {
     match m.apply(s, Move { actor, choice }).unwrap() {
         Outcome::Stepped(i) => i.result,
-        Outcome::Blocked => panic!("START_DEV blocked"),
+        Outcome::Blocked => panic!("the control command blocked"),
     }
 }
 
@@ -74,12 +74,12 @@ fn start_dev_after_the_server_exited_finds_it_reaped_or_a_zombie() {
     assert_eq!(m.choices(&s, c), 2);
     // the parent reaped it: find_vpid() fails
     let mut reaped = s.clone();
-    assert_eq!(start_dev(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
+    assert_eq!(control_step(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
     assert_eq!(reaped.dev.reaped, 1);
     assert!(!reaped.dev.has_disk);
     // alternative 0: a zombie still has its pid
     let mut zombie = s.clone();
-    assert_eq!(start_dev(&m, &mut zombie, c, 0), Some(0));
+    assert_eq!(control_step(&m, &mut zombie, c, 0), Some(0));
     assert!(zombie.dev.has_disk);
 }
 
@@ -87,14 +87,14 @@ fn start_dev_after_the_server_exited_finds_it_reaped_or_a_zombie() {
 fn a_live_server_or_a_kernel_without_the_check_has_no_alternative() {
     let (m, mut s, c) = model(false, Preset::K72.features());
     assert_eq!(m.choices(&s, c), 1);
-    assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+    assert_eq!(control_step(&m, &mut s, c, 0), Some(0));
     for feat in [
         Preset::K72.features().without(Sw::ValidatePid),
         Preset::K612.features(),
     ] {
         let (m, mut s, c) = model(true, feat);
         assert_eq!(m.choices(&s, c), 1);
-        assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+        assert_eq!(control_step(&m, &mut s, c, 0), Some(0));
     }
 }
 
@@ -108,7 +108,7 @@ fn the_release_work_reset_forgets_the_opener() {
     while s.actors[d as usize].next_op == 0 {
         assert!(matches!(m.apply(&mut s, d), Ok(Outcome::Stepped(_))));
     }
-    assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+    assert_eq!(control_step(&m, &mut s, c, 0), Some(0));
     // the server exits; its ring exit, and then the release work, run to their ends
     for a in 0..m.actors.len() as u8 {
         run(&m, &mut s, a);
@@ -176,7 +176,7 @@ fn end_user_recovery_names_the_new_server() {
         while s.actors[d as usize].next_op == 0 {
             assert!(matches!(m.apply(&mut s, d), Ok(Outcome::Stepped(_))));
         }
-        assert_eq!(start_dev(&m, &mut s, c, 0), Some(0));
+        assert_eq!(control_step(&m, &mut s, c, 0), Some(0));
         // the old server exits and its teardown runs: QUIESCED, the opener forgotten
         run(&m, &mut s, d);
         let kernel: Vec<u8> = (0..m.actors.len() as u8)
@@ -186,7 +186,7 @@ fn end_user_recovery_names_the_new_server() {
             run(&m, &mut s, a);
         }
         assert_eq!(s.dev.ublksrv_tgid, None);
-        assert_eq!(start_dev(&m, &mut s, c, 0), Some(0)); // START_USER_RECOVERY
+        assert_eq!(control_step(&m, &mut s, c, 0), Some(0)); // START_USER_RECOVERY
         run(&m, &mut s, actor(&m, "new-server-open"));
         assert_eq!(s.dev.ublksrv_tgid, Some(1));
         run(&m, &mut s, n);
@@ -196,16 +196,16 @@ fn end_user_recovery_names_the_new_server() {
             continue;
         }
         assert_eq!(m.choices(&s, c), 1);
-        assert_eq!(start_dev(&m, &mut s, c, 0), Some(EINVAL));
+        assert_eq!(control_step(&m, &mut s, c, 0), Some(EINVAL));
         assert_eq!(m.choices(&s, c), 2);
         let mut reaped = s.clone();
-        assert_eq!(start_dev(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
+        assert_eq!(control_step(&m, &mut reaped, c, PID_REAPED), Some(EINVAL));
         assert_eq!(reaped.dev.reaped, 2);
         // decided: a second END_USER_RECOVERY has nothing left to choose
         assert_eq!(m.choices(&reaped, c), 1);
-        assert_eq!(start_dev(&m, &mut reaped, c, 0), Some(EINVAL));
+        assert_eq!(control_step(&m, &mut reaped, c, 0), Some(EINVAL));
         let mut zombie = s.clone();
-        assert_eq!(start_dev(&m, &mut zombie, c, 0), Some(0));
+        assert_eq!(control_step(&m, &mut zombie, c, 0), Some(0));
         assert_eq!(zombie.dev.state, crate::state::DevState::Live);
     }
 }
