@@ -614,14 +614,15 @@ impl Exec<'_> {
     }
 
     /// 6.12 `ublk_ctrl_end_recovery()`: wait for every queue to be ready,
-    /// then under `ub->mutex`: not QUIESCED → -EBUSY; unquiesce the queue
-    /// `ublk_quiesce_work_fn` left quiesced, kick the requeue list, LIVE.
+    /// then under `ub->mutex`: no recovery (`ublk_nosrv_should_stop_dev`) → -EINVAL, not
+    /// QUIESCED → -EBUSY; unquiesce the queue `ublk_quiesce_work_fn` left quiesced, kick the
+    /// requeue list, LIVE.
     fn end_recovery_612(&mut self) -> Option<i32> {
-        if self.m.dev.recovery == Recovery::None {
-            return Some(EINVAL);
-        }
         if self.s.dev.nr_io_ready != self.m.nr_slots() || self.s.dev.mutex.is_some() {
             return None;
+        }
+        if self.m.dev.recovery == Recovery::None {
+            return Some(EINVAL);
         }
         if self.s.dev.state != DevState::Quiesced {
             return Some(EBUSY);

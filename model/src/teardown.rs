@@ -458,11 +458,13 @@ impl Exec<'_> {
     /// is still set: the held request is parked again, and once the last
     /// FETCH clears `canceling` nothing kicks the list again.
     pub fn ublk_ctrl_end_recovery(&mut self) -> Option<i32> {
-        if self.m.dev.recovery == Recovery::None {
-            return Some(EINVAL);
-        }
+        // the wait comes first: on a device without recovery the -EINVAL
+        // (`ublk_nosrv_should_stop_dev`) is answered once the device is ready
         if self.m.end_recovery_waits(self.s) {
             return None;
+        }
+        if self.m.dev.recovery == Recovery::None {
+            return Some(EINVAL);
         }
         if !self.ublk_validate_user_pid(1) {
             return Some(EINVAL);
@@ -491,14 +493,17 @@ impl Model {
 
     /// 7.x `ublk_ctrl_end_recovery()` still waits: the new server has not opened the device
     /// or fetched every io (before B-18's fix: `ub->completion` is not complete), or
-    /// `ub->mutex` is held.
+    /// `ub->mutex` is held.  On a device without recovery there is no new server: it waits
+    /// for the first server's FETCHes (`ublk_wait_dev_ready_and_lock`; before B-18's fix
+    /// `ub->completion`), then answers -EINVAL.
     pub(crate) fn end_recovery_waits(&self, s: &State) -> bool {
         let ready = if self.feat.has(Sw::FixB18) {
             s.dev.nr_io_ready == self.nr_slots()
         } else {
             s.dev.completion_done
         };
-        !s.dev.new_server_open || !ready || s.dev.mutex.is_some()
+        let new_server = self.dev.recovery == Recovery::None || s.dev.new_server_open;
+        !new_server || !ready || s.dev.mutex.is_some()
     }
 
     /// Every thread of server process `p` has exited: the process is a zombie until its

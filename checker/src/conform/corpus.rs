@@ -502,6 +502,10 @@ pub fn corpus_programs() -> Vec<ModelProgram> {
         crate::conform::corpus_wide::two_queues_served(Preset::K72, "two-queues-served-7.2"),
         crate::conform::corpus_wide::elevator_switch("elevator-switch-7.2"),
         crate::conform::corpus_pid::start_dev_after_server_exit("start-dev-after-server-exit-7.2"),
+        crate::conform::corpus_pid::end_recovery_without_recovery(
+            "end-recovery-without-recovery-7.2",
+            Preset::K72,
+        ),
     ]
 }
 

@@ -240,5 +240,9 @@ pub fn corpus_programs_612() -> Vec<ModelProgram> {
         crate::conform::corpus_ucopy::ucopy_offsets(k, "user-copy-offsets-6.12"),
         recovery::update_size(k, "update-size-6.12"),
         crate::conform::corpus_wide::two_queues_served(Preset::K612, "two-queues-served-6.12"),
+        crate::conform::corpus_pid::end_recovery_without_recovery(
+            "end-recovery-without-recovery-6.12",
+            Preset::K612,
+        ),
     ]
 }

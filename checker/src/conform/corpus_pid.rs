@@ -1,4 +1,6 @@
-//! 7.x `ublk_validate_user_pid` on the real kernel (7.2 corpus).
+//! The checks of the control commands that wait for the device to be ready on the real
+//! kernel: 7.x `ublk_validate_user_pid` (7.2 corpus), and END_USER_RECOVERY on a device
+//! without recovery (7.2 and 6.12 corpus).
 
 use crate::conform::compile::ModelProgram;
 use crate::conform::corpus::program;
@@ -28,6 +30,28 @@ pub(crate) fn start_dev_after_server_exit(id: &str) -> ModelProgram {
     program(s, Preset::K72, &[d, d, c], id)
 }
 
+/// END_USER_RECOVERY on a device without user recovery, issued before the server FETCHes:
+/// the command first waits for the device to be ready (7.x `ublk_wait_dev_ready_and_lock`,
+/// 6.12 `ub->completion`), and only then answers -EINVAL (`ublk_nosrv_should_stop_dev`);
+/// START_DEV then starts the device.  (The model answered at once, before the FETCH.)
+pub(crate) fn end_recovery_without_recovery(id: &str, preset: Preset) -> ModelProgram {
+    let s = sc(
+        "end-recovery-without-recovery",
+        "END_USER_RECOVERY on a device without recovery waits for the FETCHes, then -EINVAL",
+        DevConfig {
+            copy: CopyMode::Copy,
+            ..DevConfig::default()
+        },
+        vec![
+            server("daemon", true, vec![fetch(0, true)]),
+            control(&[CtrlOp::EndUserRecovery, CtrlOp::StartDev]),
+        ],
+    );
+    let (d, c) = ("daemon", "control");
+    // END_USER_RECOVERY (waits), FETCH, END's -EINVAL, START_DEV
+    program(s, preset, &[c, d, c, c], id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +71,28 @@ mod tests {
         let k72 = Preset::K72.features();
         assert_eq!(last(k72), Observed::Done(Some(-22)));
         assert_eq!(last(k72.without(Sw::ValidatePid)), Observed::Done(Some(0)));
+    }
+
+    /// END_USER_RECOVERY on a device without recovery blocks until the FETCH, then answers
+    /// -EINVAL, on every preset; START_DEV then succeeds.
+    #[test]
+    fn end_recovery_without_recovery_waits_for_the_fetch() {
+        for preset in Preset::every() {
+            let mp = end_recovery_without_recovery("t", preset);
+            let m = Model::new(&mp.scenario, preset.features()).unwrap();
+            let p = predict(&m, &mp.order).unwrap();
+            assert!(p.violation.is_none(), "{preset:?}");
+            let seen: Vec<Observed> = p.steps.iter().map(|s| s.observed.clone()).collect();
+            assert_eq!(
+                seen,
+                vec![
+                    Observed::Blocks,
+                    Observed::Pending,
+                    Observed::Done(Some(-22)),
+                    Observed::Done(Some(0))
+                ],
+                "{preset:?}"
+            );
+        }
     }
 }
