@@ -377,7 +377,10 @@ impl Model {
         if actors.len() > 200 || cmds.len() > 250 {
             return Err(format!("scenario {}: too many actors or commands", sc.name));
         }
-        let any_tag = servers_serve_one_tag(&actors);
+        // with no bio there is no tag to choose: the flag then says nothing either way
+        let takes_tags = (actors.iter())
+            .any(|d| matches!(d.kind, Kind::Submitter { .. } | Kind::PartScan { .. }));
+        let any_tag = !takes_tags || servers_serve_one_tag(&actors);
         let mut ring_exit = vec![0; n_servers as usize];
         for (a, d) in actors.iter().enumerate() {
             if let Kind::RingExit { ring } = d.kind {

@@ -30,10 +30,11 @@ pub(crate) fn start_dev_after_server_exit(id: &str) -> ModelProgram {
     program(s, Preset::K72, &[d, d, c], id)
 }
 
-/// END_USER_RECOVERY on a device without user recovery, issued before the server FETCHes:
-/// the command first waits for the device to be ready (7.x `ublk_wait_dev_ready_and_lock`,
-/// 6.12 `ub->completion`), and only then answers -EINVAL (`ublk_nosrv_should_stop_dev`);
-/// START_DEV then starts the device.  (The model answered at once, before the FETCH.)
+/// END_USER_RECOVERY on a device without user recovery: it waits for the device to be
+/// ready (7.x `ublk_wait_dev_ready_and_lock`, 6.12 `ub->completion`), and only then answers
+/// -EINVAL (`ublk_nosrv_should_stop_dev`); START_DEV then starts the device.  A trace holds
+/// the steps taken, not a blocked attempt, so the corpus program issues END after the FETCH;
+/// the unit test below issues it first (the model answered at once, before the FETCH).
 pub(crate) fn end_recovery_without_recovery(id: &str, preset: Preset) -> ModelProgram {
     let s = sc(
         "end-recovery-without-recovery",
@@ -48,8 +49,8 @@ pub(crate) fn end_recovery_without_recovery(id: &str, preset: Preset) -> ModelPr
         ],
     );
     let (d, c) = ("daemon", "control");
-    // END_USER_RECOVERY (waits), FETCH, END's -EINVAL, START_DEV
-    program(s, preset, &[c, d, c, c], id)
+    // FETCH, END_USER_RECOVERY -EINVAL, START_DEV
+    program(s, preset, &[d, c, c], id)
 }
 
 #[cfg(test)]
@@ -80,7 +81,12 @@ mod tests {
         for preset in Preset::every() {
             let mp = end_recovery_without_recovery("t", preset);
             let m = Model::new(&mp.scenario, preset.features()).unwrap();
-            let p = predict(&m, &mp.order).unwrap();
+            let (d, c) = (
+                m.actor_id("daemon").unwrap(),
+                m.actor_id("control").unwrap(),
+            );
+            // END_USER_RECOVERY (waits), FETCH, END's -EINVAL, START_DEV
+            let p = predict(&m, &[c, d, c, c]).unwrap();
             assert!(p.violation.is_none(), "{preset:?}");
             let seen: Vec<Observed> = p.steps.iter().map(|s| s.observed.clone()).collect();
             assert_eq!(

@@ -12,9 +12,52 @@ fn by_name(n: &str) -> ublk_model::Scenario {
     crate::scenarios::by_name(n).unwrap()
 }
 
+/// One program FETCHes both tags and serves a WRITE through NEED_GET_DATA, then a READ on
+/// tag 0 (the oracle predicts blk-mq's tag pick; the built-in `queue-daemon-two-tags` is one
+/// strand per tag instead, which a fixed order cannot name).
+fn queue_daemon_ngd() -> ublk_model::Scenario {
+    use crate::scenarios::dsl::{commit, fetch, sc, server, wait, Q};
+    use ublk_model::config::*;
+    sc(
+        "queue-daemon-ngd",
+        "a per-queue daemon program: NEED_GET_DATA for a WRITE, then a READ on tag 0",
+        DevConfig {
+            copy: CopyMode::Copy,
+            depth: 2,
+            need_get_data: true,
+            ..DevConfig::default()
+        },
+        vec![
+            server(
+                "daemon",
+                true,
+                vec![
+                    fetch(0, false),
+                    fetch(1, false),
+                    wait(0),
+                    Op::NeedGetData { q: Q, tag: 0 },
+                    wait(0),
+                    commit(0, 4096, true),
+                    wait(0),
+                    commit(0, 4096, true),
+                    wait(0),
+                    Op::Exit,
+                ],
+            ),
+            ActorSpec::Submitter {
+                q: Q,
+                bios: vec![Bio::Write, Bio::Read],
+            },
+            ActorSpec::Control {
+                prog: vec![CtrlOp::StartDev, CtrlOp::StopDev],
+            },
+        ],
+    )
+}
+
 #[test]
 fn oracle_runs_a_queue_daemon_program_with_need_get_data() {
-    let m = Model::new(&by_name("queue-daemon-two-tags"), Preset::K612.features()).unwrap();
+    let m = Model::new(&queue_daemon_ngd(), Preset::K612.features()).unwrap();
     let (d, b, c) = (
         actor(&m, "daemon"),
         actor(&m, "submitter0"),

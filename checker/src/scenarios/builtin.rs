@@ -313,10 +313,12 @@ pub fn all() -> Vec<Scenario> {
             "Two tags: one slot has a request the server owns (dispatched, not committed), the other \
              only an armed FETCH, when the daemon exits. Ring exit must complete the idle FETCH with \
              UBLK_IO_RES_ABORT and skip the owned slot; the release work must then fail the owned \
-             request and stop the device (L2, L3, L4).",
+             request and stop the device (L2, L3, L4). The daemon thread is a strand per tag: the \
+             request takes either tag, and the strand that gets it exits.",
             DevConfig { depth: 2, ..zc() },
             vec![
-                server("daemon", true, vec![fetch(0, false), fetch(1, false), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, false), wait(0), Op::Exit]),
+                strand("daemon/t1", 0, vec![fetch(1, false), wait(1), Op::Exit]),
                 submit(&[Bio::Read]),
                 control(&[StartDev]),
             ],
@@ -455,4 +457,26 @@ pub fn by_name(name: &str) -> Option<Scenario> {
         .chain(crate::scenarios::multiq::large())
         .find(|s| s.name == name)
         .or_else(|| crate::scenarios::sweep::by_name(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use ublk_model::{Model, Preset};
+
+    /// blk-mq gives a request any free driver tag: every built-in scenario's servers take
+    /// their CQEs as they come (a strand per tag where one thread serves several), so none
+    /// falls back to the lowest free tag (`Model::any_tag`).
+    #[test]
+    fn every_builtin_scenario_lets_a_request_take_any_free_tag() {
+        for sc in super::all()
+            .iter()
+            .chain(&crate::scenarios::multiq::large())
+        {
+            for p in Preset::every() {
+                if let Ok(m) = Model::new(sc, p.features()) {
+                    assert!(m.any_tag, "{} on {p:?}: lowest free tag only", sc.name);
+                }
+            }
+        }
+    }
 }

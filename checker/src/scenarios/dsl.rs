@@ -12,6 +12,16 @@ pub fn server(name: &str, fixed_file: bool, prog: Vec<Op>) -> ActorSpec {
     }
 }
 
+/// Strand `name` of server thread `of` (its index among the server threads): the same thread
+/// serving another tag, so the thread takes its CQEs in the order they come.
+pub fn strand(name: &str, of: u8, prog: Vec<Op>) -> ActorSpec {
+    ActorSpec::Strand {
+        name: name.into(),
+        of,
+        prog,
+    }
+}
+
 pub(crate) const Q: u8 = 0;
 
 pub fn fetch(tag: u8, buf: bool) -> Op {

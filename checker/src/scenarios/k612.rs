@@ -3,7 +3,8 @@
 //! run on every preset; copy and user-copy modes only (6.12 has no zero
 //! copy).
 
-use crate::scenarios::dsl::{commit, fetch, sc, server, wait, Q};
+use crate::scenarios::dsl::{commit, fetch, sc, server, strand, wait, Q};
+use crate::scenarios::sweep::{serving_loop, Data};
 use ublk_model::config::*;
 use CtrlOp::{StartDev, StopDev};
 
@@ -19,15 +20,15 @@ pub fn all() -> Vec<Scenario> {
     vec![
         sc(
             "queue-daemon-two-tags",
-            "A per-queue daemon: one thread FETCHes both tags of its queue on one ring and serves a \
-             WRITE through NEED_GET_DATA (6.12: the NEED_GET_DATA cmd re-arms the slot and the copy \
-             happens in task work; later kernels: synchronously), then a READ on the same tag; \
-             STOP_DEV cancels the re-armed cmd and the idle FETCH of tag 1.",
+            "A per-queue daemon: one thread FETCHes both tags of its queue on one ring (a strand \
+             per tag, so it serves whichever tag a request takes) and serves a WRITE, then a READ, \
+             each through NEED_GET_DATA (6.12: the NEED_GET_DATA cmd re-arms the slot and the copy \
+             happens in task work; later kernels: synchronously; a READ has nothing to copy); \
+             STOP_DEV cancels the re-armed cmds.",
             DevConfig { need_get_data: true, ..copy(2) },
             vec![
-                server("daemon", true,
-                    vec![fetch(0, false), fetch(1, false), wait(0), Op::NeedGetData { q: Q, tag: 0 }, wait(0), commit(0, 4096, true), wait(0), commit(0, 4096, true), wait(0), Op::Exit],
-                ),
+                server("daemon", true, serving_loop(Data::CopyNgd, Q, &[0])),
+                strand("daemon/t1", 0, serving_loop(Data::CopyNgd, Q, &[1])),
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Write, Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev, StopDev] },
             ],
@@ -50,10 +51,12 @@ pub fn all() -> Vec<Scenario> {
             "ring-exit-owned-and-idle",
             "Two tags, one owned by the server, one idle FETCH, when the server exits: the ring \
              exit's cancel fn aborts the owned request (6.12 ublk_abort_requests) and cancels the \
-             idle FETCH; the device is stopped by stop_work (6.12) or the release work.",
+             idle FETCH; the device is stopped by stop_work (6.12) or the release work. A strand \
+             per tag: the request takes either tag, and the strand that gets it exits.",
             copy(2),
             vec![
-                server("daemon", true, vec![fetch(0, true), fetch(1, true), wait(0), Op::Exit]),
+                server("daemon", true, vec![fetch(0, true), wait(0), Op::Exit]),
+                strand("daemon/t1", 0, vec![fetch(1, true), wait(1), Op::Exit]),
                 ActorSpec::Submitter { q: Q, bios: vec![Bio::Read] },
                 ActorSpec::Control { prog: vec![StartDev] },
             ],
