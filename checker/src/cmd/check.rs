@@ -70,8 +70,9 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with = "no_liveness")]
     pub liveness_only: bool,
     /// Also explore the generated configurations of this scope (`s1`: depth 1, every data
-    /// path, server shape, fault and control program; `s2`: and depth 2; `s3`: and two
-    /// offload threads or three clients at depth 2), or `none`.
+    /// path, server shape, fault and control program; `s2`: and depth 2, and two queues of
+    /// depth 1; `s3`: and two offload threads or three clients at depth 2, and two queues of
+    /// depth 2), or `none`.
     /// Default: `s1` when no scenario is named.
     #[arg(long, value_parser = ["none", "s1", "s2", "s3"])]
     pub scope: Option<String>,

@@ -4,7 +4,7 @@
 //! configuration is tried).
 //!
 //! The grammar (one [`Shape`] per configuration):
-//! * device: one queue of depth 1–2 or two queues of depth 1, copy / NEED_GET_DATA copy / user copy / zero copy /
+//! * device: one or two queues of depth 1–2 (two of depth 2: `s3`), copy / NEED_GET_DATA copy / user copy / zero copy /
 //!   auto-buf-reg, recovery none / requeue / reissue / fail-io, an I/O scheduler or not,
 //!   rings with or without `/dev/ublkcN` as a fixed file;
 //! * servers: per-io daemons (one thread per tag) or one per-queue daemon thread (one strand
@@ -41,7 +41,8 @@ pub enum Level {
     /// depth 1 (a daemon and a bio per queue) with every data path.
     S2,
     /// And at depth 2 two offload threads racing for the same requests, and three clients
-    /// (the third waits for a driver tag).
+    /// (the third waits for a driver tag); and two queues of depth 2, each served by a
+    /// per-queue daemon, with two bios on queue 0 and one on queue 1.
     S3,
 }
 
@@ -229,8 +230,9 @@ impl Fault {
 /// One point of the grammar.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Shape {
-    /// Hardware queues (1–2); with two, depth 1 and one daemon per queue (thread `i` serves
-    /// queue `i`), and one submitter per queue (a bio reaches its submitter's hw queue).
+    /// Hardware queues (1–2); with two, one daemon per queue (thread `i` serves queue `i`;
+    /// at depth 2 a per-queue daemon, one strand per tag), and bio `i` submitted on queue
+    /// `i mod 2` (a bio reaches its submitter's hw queue).
     pub queues: u8,
     pub depth: u8,
     pub data: Data,
@@ -387,8 +389,8 @@ impl Shape {
         }
         actors.extend(strands);
         for (i, b) in self.bios.iter().enumerate() {
-            // with two queues, bio i on queue i; else every bio on queue 0
-            let q = if self.queues > 1 { i as u8 } else { 0 };
+            // bio i on queue i mod queues (one queue: every bio on queue 0)
+            let q = i as u8 % self.queues;
             actors.push(ActorSpec::Submitter { q, bios: vec![*b] });
         }
         let resize = self.fault == Fault::Resize;
@@ -579,11 +581,16 @@ pub fn configurations(level: Level) -> Vec<Scenario> {
 /// The shapes of `level`, in a fixed order (smallest first).
 pub fn shapes(level: Level) -> Vec<Shape> {
     let mut out = Vec::new();
-    // (queues, depth): two queues at depth 1 only
-    for (queues, depth) in [(1u8, 1u8), (1, 2), (2, 1)] {
+    // (queues, depth): two queues from s2, two queues of depth 2 in s3
+    for (queues, depth) in [(1u8, 1u8), (1, 2), (2, 1), (2, 2)] {
         for per_queue in [false, true] {
             if per_queue && depth == 1 {
                 continue; // one tag: a per-queue daemon is a per-io daemon
+            }
+            // two queues of depth 2 are served as ublksrv serves them, a daemon thread per
+            // queue (four per-io daemons would add little the one-queue shapes lack)
+            if queues == 2 && depth == 2 && (level < Level::S3 || !per_queue) {
+                continue;
             }
             for data in DATA {
                 // two queues: s2 only
@@ -591,6 +598,10 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                     continue;
                 }
                 let bios_sets: Vec<Vec<Bio>> = match (queues, depth, data) {
+                    // depth 2: two bios on queue 0 (one waits or takes the other tag), one
+                    // on queue 1
+                    (2, 2, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write, Bio::Write]],
+                    (2, 2, _) => vec![vec![Bio::Read, Bio::Write, Bio::Read]],
                     // one bio per queue
                     (2, _, Data::CopyNgd) => vec![vec![Bio::Write, Bio::Write]],
                     (2, _, _) => vec![vec![Bio::Read, Bio::Write]],
@@ -615,8 +626,9 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                         if offload > 0 && !data.offloads() {
                             continue;
                         }
-                        // two offload threads racing for the same requests: s3, depth 2
-                        if offload == 2 && (level < Level::S3 || depth < 2) {
+                        // two offload threads racing for the same requests: s3, one queue
+                        // of depth 2
+                        if offload == 2 && (level < Level::S3 || depth < 2 || queues > 1) {
                             continue;
                         }
                         for fault in FAULTS {
@@ -806,10 +818,61 @@ mod tests {
         let s3: HashSet<_> = shapes(Level::S3).into_iter().collect();
         assert!(s1.is_subset(&s2) && s2.is_subset(&s3));
         assert!(s2.len() > s1.len() && s3.len() > s2.len());
-        // s3 adds two offload threads and three clients at depth 2
+        // s3 adds two offload threads and three clients at depth 2, and two queues of depth 2
         let more: Vec<_> = s3.difference(&s2).collect();
         assert!(more.iter().all(|s| s.depth == 2));
         assert!(more.iter().any(|s| s.offload == 2));
         assert!(more.iter().any(|s| s.bios.len() == 3));
+    }
+
+    /// `s3` has two queues of depth 2: per queue one daemon thread with a strand per tag,
+    /// two bios on queue 0 (the second may take either tag) and one on queue 1; every such
+    /// configuration compiles where its preset supports it.
+    #[test]
+    fn s3_has_two_queues_of_depth_two_with_a_per_queue_daemon_each() {
+        assert!(shapes(Level::S2)
+            .iter()
+            .all(|s| !(s.queues == 2 && s.depth == 2)));
+        let q2d2: Vec<Shape> = (shapes(Level::S3).into_iter())
+            .filter(|s| s.queues == 2 && s.depth == 2)
+            .collect();
+        assert!(q2d2.len() > 100, "{}", q2d2.len());
+        assert!(q2d2.iter().all(|s| s.per_queue && s.offload < 2));
+        assert!(q2d2
+            .iter()
+            .any(|s| s.fault == Fault::Kill && s.offload == 1));
+        for sh in &q2d2 {
+            let sc = sh.scenario();
+            assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 2));
+            let subs: Vec<u8> = (sc.actors.iter())
+                .filter_map(|a| match a {
+                    ActorSpec::Submitter { q, .. } => Some(*q),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(subs, vec![0, 1, 0], "{}", sc.name);
+            // a strand serves each (queue, tag) of the first server
+            for q in 0..2u8 {
+                for tag in 0..2u8 {
+                    let serves = |a: &ActorSpec| match a {
+                        ActorSpec::Server { prog, .. } | ActorSpec::Strand { prog, .. } => {
+                            prog.iter().any(|op| {
+                                matches!(op, Op::Fetch { q: fq, tag: ft, .. }
+                                    if (*fq, *ft) == (q, tag))
+                            })
+                        }
+                        _ => false,
+                    };
+                    assert!(sc.actors.iter().any(serves), "{}: q{q} t{tag}", sc.name);
+                }
+            }
+            for p in Preset::every() {
+                let f = p.features();
+                if Model::unsupported(&sc, f).is_none() {
+                    let m = Model::new(&sc, f).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
+                    assert!(m.any_tag, "{}: strands serve any tag", sc.name);
+                }
+            }
+        }
     }
 }
