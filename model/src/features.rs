@@ -222,9 +222,16 @@ switches! {
     /// the tgid of the process that opened /dev/ublkcN (`ub->ublksrv_tgid`, -1 after
     /// `ublk_reset_ch_dev`) *as `find_vpid` resolves it*: a zombie server passes, a reaped
     /// one resolves to 0 and gets -EINVAL.  Without it (K612) only `data[0] <= 0` fails.
-    /// 6.16/6.17 (PRE/POST) compare the number alone, which this switch does not model.
+    /// 6.17 (POST) compares the number alone: [`Sw::PidEqualsOpener`].
     ValidatePid = "validate-pid", Refinement, None,
         "K72 ublk_validate_user_pid: data[0] must resolve (find_vpid) to the opener of /dev/ublkcN";
+    /// 6.17 "ublk: validate ublk server pid" (c2c8089f325e, stable 6.16.1): START_DEV and
+    /// END_USER_RECOVERY return -EINVAL unless `data[0]` is the number `ub->ublksrv_tgid`
+    /// (the tgid of the process that opened /dev/ublkcN, -1 after `ublk_reset_ch_dev`); a
+    /// dead server's pid still compares equal.  PRE (the series' base, before it) takes any
+    /// positive pid; K72 resolves the pid first ([`Sw::ValidatePid`]).
+    PidEqualsOpener = "pid-equals-opener", Upstream, None,
+        "ublk: validate ublk server pid (c2c8089f325e, 6.17): data[0] must equal ub->ublksrv_tgid";
 }
 
 // A [`Features`] set has one bit per switch.

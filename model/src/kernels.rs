@@ -78,7 +78,18 @@ const PRE: Features = Features::of(&[
 /// register data into struct ublk_io").
 const POST: Features = PRE
     .plus(&[
-        FixB8, FixB11, FixB12, P02, P03, P04, P06, P09, P11, P12, V2Overflow,
+        PidEqualsOpener,
+        FixB8,
+        FixB11,
+        FixB12,
+        P02,
+        P03,
+        P04,
+        P06,
+        P09,
+        P11,
+        P12,
+        V2Overflow,
     ])
     .without(FixB13);
 /// Debian 7.2.13: POST, B-9's, B-13's, B-17's, B-18's and B-24's fixes and K72's

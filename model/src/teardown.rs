@@ -560,7 +560,8 @@ impl Exec<'_> {
     /// [`Model::pid_check_open`] of this step.
     fn ublk_validate_user_pid(&mut self, p: u8) -> bool {
         if !self.m.feat.has(Sw::ValidatePid) {
-            return true;
+            // 6.17: `ub->ublksrv_tgid != ublksrv_pid`, the number alone
+            return !self.m.feat.has(Sw::PidEqualsOpener) || self.s.dev.ublksrv_tgid == Some(p);
         }
         // the step has not changed the state yet: its alternatives are the ones counted
         if self.m.pid_check_open(self.s, self.actor) == Some(p) {

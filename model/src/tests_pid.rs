@@ -209,3 +209,28 @@ fn end_user_recovery_names_the_new_server() {
         assert_eq!(zombie.dev.state, crate::state::DevState::Live);
     }
 }
+
+/// 6.17 (POST, switch `pid-equals-opener`) compares `data[0]` with `ub->ublksrv_tgid` as a
+/// number: a dead server's pid still passes (no reap alternative), another opener's or the
+/// reset's -1 does not.  PRE (before the commit) takes any pid.
+#[test]
+fn post_compares_the_pid_with_the_opener_as_a_number() {
+    let post = Preset::Post.features();
+    assert!(post.has(Sw::PidEqualsOpener) && !post.has(Sw::ValidatePid));
+    assert!(!Preset::Pre.features().has(Sw::PidEqualsOpener));
+    // the server exited: one alternative, and its number still matches
+    let (m, mut s, c) = model(true, post);
+    assert_eq!(m.choices(&s, c), 1);
+    assert_eq!(control_step(&m, &mut s, c, 0), Some(0));
+    // another process opened /dev/ublkcN since (a recovery's server), or the release work
+    // reset the tgid: START_DEV naming the first server is refused
+    for tgid in [Some(1), None] {
+        let (m, mut s, c) = model(false, post);
+        s.dev.ublksrv_tgid = tgid;
+        assert_eq!(control_step(&m, &mut s, c, 0), Some(EINVAL), "{tgid:?}");
+        // without the commit (PRE, or the switch off) any pid passes
+        let (m, mut s, c) = model(false, post.without(Sw::PidEqualsOpener));
+        s.dev.ublksrv_tgid = tgid;
+        assert_eq!(control_step(&m, &mut s, c, 0), Some(0), "{tgid:?}");
+    }
+}

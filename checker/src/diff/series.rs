@@ -23,8 +23,8 @@ pub struct Step {
     pub spotlight: &'static [&'static str],
 }
 
-/// PRE → POST in the order the patches were applied, then the 6.17 follow-ups
-/// (one of which, B-13's regression, takes a switch away).
+/// PRE → POST in the order the patches were applied, then the 6.17 follow-ups and the
+/// 6.17 pid check (one follow-up, B-13's regression, takes a switch away).
 pub const STEPS: &[Step] = &[
     Step { label: "02", switch: Some("p02"), spotlight: &[], what: "Moves the request reference count from the request pdu (`struct ublk_rq_data`, freed with the request's scheduler pages) into `struct ublk_io`. A tag lookup racing an elevator switch no longer increments freed memory: the B-1 use-after-free (invariant S1) disappears." },
     Step { label: "03", switch: Some("p03"), spotlight: &[], what: "`ublk_check_cmd_op()` moves to the very start of `ublk_ch_uring_cmd_local`: a bad ioctl type gets -EOPNOTSUPP before any q_id/tag/task/flag check." },
@@ -43,6 +43,7 @@ pub const STEPS: &[Step] = &[
     Step { label: "B-8 fix", switch: Some("fix-b8"), spotlight: &[], what: "6.17 follow-up c5c5eb24ed61: the release work waits for the references of server-owned requests to settle before aborting them, so no `ublk_io_release` runs after the char device is closed." },
     Step { label: "B-11 fix", switch: Some("fix-b11"), spotlight: &[], what: "6.17 follow-up \"move fake timeout logic into __ublk_complete_rq()\": COMMIT always drops the server's share; only the final end is skipped. The leak patch 10 + 11 made (B-11) is gone." },
     Step { label: "B-12 fix", switch: Some("fix-b12"), spotlight: &[], what: "6.17 follow-up `ublk_check_fetch_buf()`: a copy-mode FETCH without a buffer fails with -EINVAL instead of being queued without arming the slot." },
+    Step { label: "pid check", switch: Some("pid-equals-opener"), spotlight: &[], what: "6.17 \"ublk: validate ublk server pid\" (c2c8089f325e): START_DEV and END_USER_RECOVERY return -EINVAL unless `data[0]` equals `ub->ublksrv_tgid`, the last opener of /dev/ublkcN. A START_DEV that names the first server after a recovery's new server opened the device is refused." },
     Step { label: "B-13 regression", switch: Some("-fix-b13"), spotlight: &[], what: "6.17 follow-up \"store auto buffer register data into struct ublk_io\": FETCH parses the auto-buf-reg descriptor only after filling the slot again, so an invalid one leaves the completed cmd in an ACTIVE slot (B-13). No built-in scenario sends one; the s1 sweep's `badautofetch` quirk does." },
 ];
 
