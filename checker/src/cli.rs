@@ -48,6 +48,8 @@ enum Cmd {
     ExportC(cmd::export_c::ExportCArgs),
     /// Explorer, loom and shuttle-dfs on the small scenarios: same verdicts, same states.
     Agree(cmd::agree::AgreeArgs),
+    /// Merge the sweep files of one run's shards (`check --shard I/N --sweep-json`).
+    SweepMerge(cmd::sweep_merge::SweepMergeArgs),
 }
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 violation, 2 error).
@@ -75,6 +77,7 @@ pub fn main() -> i32 {
         Cmd::Confirm(a) => cmd::confirm::run(a),
         Cmd::ExportC(a) => cmd::export_c::run(a),
         Cmd::Agree(a) => cmd::agree::run(a),
+        Cmd::SweepMerge(a) => cmd::sweep_merge::run(a),
     };
     match r {
         Ok(code) => code,

@@ -595,3 +595,51 @@ fn a_kernel_image_is_checked_before_any_boot() {
     );
     usage_error(&["replay", "--vm", "--module", &f, &f], "--kernel-image");
 }
+
+/// `sweep-merge` reads only what it validates and never writes over an input; `check
+/// --resume` needs the file it resumes.
+#[test]
+fn sweep_merge_refuses_bad_files_and_its_own_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.json");
+    let fs = f.to_str().unwrap();
+    let o = run(&[
+        "check",
+        "--scope",
+        "s1",
+        "-s",
+        "daemon-zc",
+        "--shard",
+        "5/7",
+        "--budget",
+        "2000",
+        "--json",
+        "--out",
+        dir.path().join("t").to_str().unwrap(),
+        "--sweep-json",
+        fs,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        !dir.path().join("s.json.journal").exists(),
+        "the journal goes once the file is written"
+    );
+    let before = std::fs::read(&f).unwrap();
+    usage_error(
+        &["sweep-merge", fs, "-o", fs],
+        "is an input; refusing to overwrite it",
+    );
+    usage_error(&["sweep-merge", fs, fs], "shard 5 of 7 is in two files");
+    usage_error(&["sweep-merge", "/dev/null"], "not a regular file");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"header\": {\"format\": \"ublk-sim-sweep\"").unwrap();
+    usage_error(&["sweep-merge", bad.to_str().unwrap()], "bad.json");
+    assert_eq!(std::fs::read(&f).unwrap(), before, "the input is untouched");
+    let o = run(&["sweep-merge", fs]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("shards missing: 0,1,2,3,4,6 of 7"), "{out}");
+    let o = run(&["check", "--scope", "s1", "--resume"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--sweep-json"), "{}", stderr(&o));
+}

@@ -4,6 +4,7 @@
 use crate::cmd::input::{switch_set, TraceInput};
 use crate::explore::bfs::Order;
 use crate::explore::sweep;
+use crate::explore::sweep_file::{journal_path, resumed, Journal, SweepHeader};
 use crate::explore::verdict::{self, CheckOpts, Found, Verdict};
 use crate::scenarios;
 use crate::scenarios::sweep::{configurations as sweep_configs, Level};
@@ -90,9 +91,16 @@ pub struct CheckArgs {
     /// default check).
     #[arg(long)]
     pub keep_new: Option<PathBuf>,
-    /// Sweep: write every configuration's result as JSON here (mergeable across shards).
+    /// Sweep: write every configuration's result as JSON here (`ublksim sweep-merge` merges
+    /// the files of a run's shards). While the sweep runs, each finished configuration is
+    /// appended to FILE.journal, removed once FILE is written.
     #[arg(long)]
     pub sweep_json: Option<PathBuf>,
+    /// Sweep: go on from the journal an interrupted run with the same options left next to
+    /// --sweep-json FILE (or from FILE itself): only the configurations not yet explored run,
+    /// and the report is the one an uninterrupted run writes.
+    #[arg(long, requires = "sweep_json")]
+    pub resume: bool,
     #[command(flatten)]
     pub engine: crate::explore::engines::EngineArgs,
     #[command(flatten)]
@@ -373,11 +381,8 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
 /// signature; returns the number of new signatures.
 fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<usize> {
     let (shard, of) = parse_shard(&a.shard)?;
-    let configs: Vec<(usize, ublk_model::Scenario)> = sweep_configs(level)
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| i % of == shard)
-        .collect();
+    let all = sweep_configs(level);
+    let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
     let opts = CheckOpts {
         max_states: a.budget,
         out: None,
@@ -388,6 +393,20 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
         exact: base.exact,
         max_memory: base.max_memory,
         ..CheckOpts::new(base.preset, base.features)
+    };
+    let header = SweepHeader::new(&opts, level, (shard, of), all.len());
+    let done = match (&a.sweep_json, a.resume) {
+        (Some(f), true) => resumed(f, &header, &names).map_err(anyhow::Error::msg)?,
+        _ => vec![],
+    };
+    let configs: Vec<(usize, ublk_model::Scenario)> = (all.into_iter().enumerate())
+        .filter(|(i, _)| header.holds(*i) && !done.iter().any(|c| c.index == *i))
+        .collect();
+    let mut journal = match &a.sweep_json {
+        Some(f) => {
+            Some(Journal::start(&journal_path(f), &header, &done).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
     };
     let threads = a
         .threads
@@ -408,13 +427,17 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
         .expect("a valid template"),
     );
     bar.set_message(format!("{level:?}"));
-    let rep = sweep::run(&configs, &opts, threads, |done, _| {
-        bar.set_position(done as u64);
+    bar.set_position(done.len() as u64);
+    let rep = sweep::run(header, &configs, done, &opts, threads, |c, n| {
+        bar.set_position(n as u64);
+        journal.as_mut().map_or(Ok(()), |j| j.append(c))
     })
     .map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
     if let Some(f) = &a.sweep_json {
         ublk_traces::write_atomic(f, serde_json::to_string_pretty(&rep)?.as_bytes())?;
+        drop(journal);
+        std::fs::remove_file(journal_path(f))?;
     }
     // the shortest counterexample of each signature, saved; new ones printed in full
     for s in &rep.signatures {
@@ -431,6 +454,15 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
         let file = a
             .out
             .join(format!("{}-{}.jsonl", base.preset.name(), c.name));
+        // a configuration a resumed run read back has no trace: explored again for it
+        let again;
+        let f = match &f.trace {
+            Some(_) => f,
+            None => {
+                again = explore_again(&sweep_configs(level)[c.index], &opts, &s.signature)?;
+                &again
+            }
+        };
         if let Some(t) = &f.trace {
             t.write(&file)?;
         }
@@ -449,42 +481,21 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
         keep_new(f, &rep)?;
     }
     if !a.json {
-        println!(
-            "\ngenerated configurations (scope {}, shard {}/{of}, budget {} states): {} explored, {} complete, {} cut by the budget, {} n/a; {} states",
-            format!("{level:?}").to_lowercase(),
-            shard,
-            a.budget,
-            rep.explored,
-            rep.complete,
-            rep.cut,
-            rep.not_applicable,
-            rep.states
-        );
-        println!(
-            "  {} distinct finding signature(s): {} new, {} known",
-            rep.signatures.len(),
-            rep.new_signatures(),
-            rep.signatures.len() - rep.new_signatures()
-        );
-        for s in &rep.signatures {
-            let tag = match &s.known {
-                Some(k) => format!("KNOWN {}", k.split_whitespace().next().unwrap_or("")),
-                None => "NEW".into(),
-            };
-            println!(
-                "  {tag:<14} {} — in {} configuration(s); smallest {}; shortest {} ({} steps)",
-                s.signature, s.configurations, s.smallest, s.shortest, s.shortest_steps
-            );
-        }
-        for c in rep
-            .configs
-            .iter()
-            .filter(|c| c.verdict == Verdict::Incomplete)
-        {
-            println!("  cut by the budget: {} ({} states)", c.name, c.states);
-        }
+        print!("{}", rep.summary());
     }
     Ok(rep.new_signatures())
+}
+
+/// `sc` explored again for the counterexample of `sig` (a result read back has none).
+fn explore_again(
+    sc: &ublk_model::Scenario,
+    opts: &CheckOpts,
+    sig: &crate::explore::signature::Signature,
+) -> anyhow::Result<Found> {
+    let r = verdict::run_scenario(sc, opts).map_err(anyhow::Error::msg)?;
+    (r.findings.into_iter())
+        .find(|f| &f.signature == sig)
+        .ok_or_else(|| anyhow::anyhow!("{}: explored again, it no longer shows {sig}", sc.name))
 }
 
 /// One finding of a scenario: what it is, its signature, whether it is known, and its

@@ -17,5 +17,6 @@ pub mod replay;
 pub mod report;
 pub mod series;
 pub mod sim;
+pub mod sweep_merge;
 pub mod view;
 pub mod zoo;

@@ -19,6 +19,7 @@ pub mod shrink;
 pub mod signature;
 pub mod store;
 pub mod sweep;
+pub mod sweep_file;
 pub mod timely;
 pub mod tree;
 pub mod verdict;

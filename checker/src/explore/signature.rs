@@ -15,13 +15,13 @@
 //!   (B-24) from one during recovery (O-8), or one after the server died (B-24) from one
 //!   after a single thread of a live server left (O-6).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use ublk_model::state::{ActorId, DevState, State};
 use ublk_model::Move;
 use ublk_model::{Model, Obligation, Prop, Violation};
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Signature {
     /// `S1`…`S9`, `L1`…`L5`.
     pub property: String,
@@ -33,7 +33,7 @@ pub struct Signature {
 }
 
 /// The state facts that define where a finding happens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Situation {
     /// `dev_info.state`.
     pub dev: DevStateName,
@@ -58,7 +58,7 @@ pub struct Situation {
 }
 
 /// [`DevState`] with an order and a stable name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DevStateName {
     Dead,
     Live,

@@ -6,7 +6,7 @@ use crate::explore::bfs::{replay_with, Explorer, Order, Progress, Stop};
 use crate::explore::known::{self, What};
 use crate::explore::liveness::{find_hangs, Hang, LiveNode};
 use crate::explore::signature::Signature;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use ublk_model::Move;
@@ -56,7 +56,7 @@ impl CheckOpts {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Verdict {
     #[serde(rename = "PASS")]
     Pass,
@@ -75,7 +75,7 @@ pub enum Verdict {
 }
 
 /// A hang as reported: which property, which obligation, the lasso's shape.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HangSummary {
     pub property: Prop,
     pub obligation: String,
@@ -250,7 +250,7 @@ pub fn make_trace_with(
 
 /// One distinct finding of a scenario: its signature, whether a kernel version is declared
 /// to have it, and its shortest counterexample.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Found {
     pub signature: Signature,
     /// The declaration (`B-24 (S7): reason`) when the preset has this finding.

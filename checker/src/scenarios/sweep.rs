@@ -47,6 +47,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// The name `--scope` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::S1 => "s1",
+            Level::S2 => "s2",
+            Level::S3 => "s3",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Level, String> {
         match s {
             "s1" => Ok(Level::S1),
