@@ -14,8 +14,9 @@
 //!   tag's request off the daemon (REGISTER + fixed I/O + UNREGISTER, or a user copy);
 //! * clients: one to three submitters (three: `s3`), each one READ or WRITE (with two queues
 //!   one per queue: a bio reaches its submitter's hw queue);
-//! * control: START_DEV, optionally STOP_DEV; with recovery START/END_USER_RECOVERY and a
-//!   new server process;
+//! * control: START_DEV, optionally STOP_DEV, then DEL_DEV (`s2`); with recovery
+//!   START/END_USER_RECOVERY and a new server process, which may fail too (`s2`: its first
+//!   daemon FETCHes, closes its ring and exits);
 //! * one fault or quirk: a live update (QUIESCE_DEV, then a user recovery); at a moment of
 //!   the explorer's choosing SIGKILL, a daemon closing its
 //!   ring, a daemon thread exiting, the offload thread exiting, an elevator switch, another
@@ -149,13 +150,17 @@ pub enum Fault {
     /// [`Fault::AutoCollide`] with `UBLK_AUTO_BUF_REG_FALLBACK`: the request reaches the
     /// server without a buffer.
     AutoFallback,
+    /// SIGKILL, then a user recovery whose new server fails too: its first daemon thread
+    /// FETCHes, closes its ring and exits the process (the recovery tool still issues
+    /// END_USER_RECOVERY).
+    KillNewFails,
     /// [`Fault::AutoCollide`] on a device without `UBLK_F_SUPPORT_ZERO_COPY`
     /// (`DevConfig::auto_no_zc`): the dispatch registers, the server's own REGISTER and
     /// UNREGISTER are -EINVAL.
     AutoNoZc,
 }
 
-const FAULTS: [Fault; 19] = [
+const FAULTS: [Fault; 20] = [
     Fault::None,
     Fault::Kill,
     Fault::RingClose,
@@ -170,6 +175,7 @@ const FAULTS: [Fault; 19] = [
     Fault::BadAutoFetch,
     Fault::KillStartOnce,
     Fault::KillStartTwice,
+    Fault::KillNewFails,
     Fault::Quiesce,
     Fault::Resize,
     Fault::AutoCollide,
@@ -194,6 +200,7 @@ impl Fault {
             Fault::BadAutoFetch => "badautofetch",
             Fault::KillStartOnce => "kill-startonce",
             Fault::KillStartTwice => "kill-starttwice",
+            Fault::KillNewFails => "kill-newfails",
             Fault::Quiesce => "quiesce",
             Fault::Resize => "resize",
             Fault::AutoCollide => "autocollide",
@@ -255,6 +262,8 @@ pub struct Shape {
     /// One submitter per bio.
     pub bios: Vec<Bio>,
     pub stop: bool,
+    /// DEL_DEV after STOP_DEV (only with `stop`).
+    pub del: bool,
     pub fault: Fault,
 }
 
@@ -282,6 +291,9 @@ impl Shape {
         }
         if self.stop {
             n += "-stop";
+        }
+        if self.del {
+            n += "-del";
         }
         match self.recovery {
             Recovery::None => {}
@@ -388,10 +400,16 @@ impl Shape {
             let first = actors.len();
             for (i, (q, ts)) in threads.iter().enumerate() {
                 let name = format!("new-daemon{i}");
+                let mut prog = serving_loop_with(self.data, *q, &ts[..1], collide);
+                if self.fault == Fault::KillNewFails && i == 0 {
+                    // the new server fails too: FETCH, close the ring, exit the process
+                    prog.truncate(1);
+                    prog.extend([Op::CloseRing, Op::Exit]);
+                }
                 actors.push(ActorSpec::RecoveryServer {
                     name: name.clone(),
                     fixed_file: self.fixed,
-                    prog: serving_loop_with(self.data, *q, &ts[..1], collide),
+                    prog,
                 });
                 strands.extend(more_strands(self.data, name, first + i, *q, ts, collide));
             }
@@ -429,11 +447,14 @@ impl Shape {
                 ctrl.push(CtrlOp::UpdateSize);
             }
         }
+        if self.del {
+            ctrl.push(CtrlOp::DelDev);
+        }
         actors.push(ActorSpec::Control { prog: ctrl });
         let offload_thread = threads.len() as u8 + u8::from(self.fault == Fault::DoubleFetch);
         match self.fault {
             Fault::None => {}
-            Fault::Kill | Fault::KillStartOnce | Fault::KillStartTwice => {
+            Fault::Kill | Fault::KillStartOnce | Fault::KillStartTwice | Fault::KillNewFails => {
                 actors.push(ActorSpec::Killer)
             }
             Fault::RingClose => actors.push(ActorSpec::RingClose { server: 0 }),
@@ -657,7 +678,12 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                                 continue;
                             }
                             for recovery in recoveries(fault) {
-                                for stop in [false, true] {
+                                for (stop, del) in CONTROLS {
+                                    // DEL_DEV and a failing new server: s2 on (at depth 1
+                                    // they would take s1 from 3.5 M to 16 M states on K72)
+                                    if level == Level::S1 && (del || fault == Fault::KillNewFails) {
+                                        continue;
+                                    }
                                     for fixed in fixed_choices(fault, recovery) {
                                         out.push(Shape {
                                             queues,
@@ -669,6 +695,7 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                                             offload,
                                             bios: bios.clone(),
                                             stop,
+                                            del,
                                             fault,
                                         });
                                     }
@@ -683,6 +710,11 @@ pub fn shapes(level: Level) -> Vec<Shape> {
     out
 }
 
+/// The control programs after START_DEV: (STOP_DEV, then DEL_DEV).  (STOP_DEV before
+/// START_DEV is not in the grammar yet: it reaches a NULL `io->cmd` that O-6's declaration
+/// cannot tell apart — branch `wip/stop-before-start`.)
+const CONTROLS: [(bool, bool); 3] = [(false, false), (true, false), (true, true)];
+
 /// Recovery modes worth trying with a fault: only a dead server starts a recovery.
 fn recoveries(f: Fault) -> Vec<Recovery> {
     match f {
@@ -694,7 +726,7 @@ fn recoveries(f: Fault) -> Vec<Recovery> {
         ],
         // the recovery tool's variants exist only with a recovery to start, and
         // UBLK_F_QUIESCE needs a recovery mode
-        Fault::KillStartOnce | Fault::KillStartTwice | Fault::Quiesce => {
+        Fault::KillStartOnce | Fault::KillStartTwice | Fault::KillNewFails | Fault::Quiesce => {
             vec![Recovery::Requeue, Recovery::Reissue, Recovery::FailIo]
         }
         _ => vec![Recovery::None],
@@ -705,7 +737,9 @@ fn recoveries(f: Fault) -> Vec<Recovery> {
 /// down while the file may be released (B-6, B-8 orderings).
 fn fixed_choices(f: Fault, _r: Recovery) -> Vec<bool> {
     match f {
-        Fault::Kill | Fault::RingClose | Fault::ThreadDeath => vec![true, false],
+        Fault::Kill | Fault::RingClose | Fault::ThreadDeath | Fault::KillNewFails => {
+            vec![true, false]
+        }
         _ => vec![true],
     }
 }
@@ -787,7 +821,8 @@ mod tests {
             .any(|s| s.depth == 2 && s.per_queue && s.fault == Fault::Kill));
     }
 
-    /// Two queues are in s2 only: depth 1, a daemon and a submitter per queue.
+    /// Two queues are in s2 on: depth 1, a daemon and a submitter per queue (717 shapes: 394
+    /// before DEL_DEV and the failing new server joined s2).
     #[test]
     fn two_queue_configurations_have_a_daemon_and_a_bio_per_queue() {
         assert!(shapes(Level::S1).iter().all(|s| s.queues == 1));
@@ -795,7 +830,7 @@ mod tests {
             .into_iter()
             .filter(|s| s.queues == 2)
             .collect();
-        assert_eq!(q2.len(), 394);
+        assert_eq!(q2.len(), 717);
         for sh in &q2 {
             let sc = sh.scenario();
             assert_eq!((sc.dev.nr_queues, sc.dev.depth), (2, 1));
@@ -832,6 +867,50 @@ mod tests {
         assert!(more.iter().all(|s| s.depth == 2));
         assert!(more.iter().any(|s| s.offload == 2));
         assert!(more.iter().any(|s| s.bios.len() == 3));
+    }
+
+    /// From `s2` on, the control program may end with DEL_DEV after STOP_DEV, and a user
+    /// recovery's new server may fail too (FETCH, ring close, exit); `s1` has neither.
+    #[test]
+    fn s2_deletes_the_device_and_lets_the_new_server_fail() {
+        let s1 = shapes(Level::S1);
+        assert!(s1.iter().all(|s| !s.del && s.fault != Fault::KillNewFails));
+        let s2 = shapes(Level::S2);
+        let ctrl = |sh: &Shape| {
+            let sc = sh.scenario();
+            (sc.actors.iter())
+                .find_map(|a| match a {
+                    ActorSpec::Control { prog } => Some(prog.clone()),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let del: Vec<&Shape> = s2.iter().filter(|s| s.del).collect();
+        assert!(del.len() > 300, "{}", del.len());
+        for sh in &del {
+            assert!(sh.stop && sh.name().contains("-stop-del"), "{}", sh.name());
+            assert_eq!(ctrl(sh).last(), Some(&CtrlOp::DelDev), "{}", sh.name());
+        }
+        let fails: Vec<&Shape> = s2
+            .iter()
+            .filter(|s| s.fault == Fault::KillNewFails)
+            .collect();
+        assert!(fails.len() > 100, "{}", fails.len());
+        for sh in fails {
+            let sc = sh.scenario();
+            assert!(sc.actors.contains(&ActorSpec::Killer), "{}", sh.name());
+            let new0 = (sc.actors.iter())
+                .find_map(|a| match a {
+                    ActorSpec::RecoveryServer { name, prog, .. } if name == "new-daemon0" => {
+                        Some(prog.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            assert!(matches!(new0[0], Op::Fetch { .. }), "{}", sh.name());
+            assert_eq!(new0[1..], [Op::CloseRing, Op::Exit], "{}", sh.name());
+            assert!(ctrl(sh).contains(&CtrlOp::EndUserRecovery), "{}", sh.name());
+        }
     }
 
     /// `s3` has two queues of depth 2: per queue one daemon thread with a strand per tag,
