@@ -399,6 +399,9 @@ impl Exec<'_> {
                     }
                 } else if self.s.dev.state == DevState::Dead {
                     self.s.dev.mutex = None;
+                    if !self.s.dev.has_disk && !self.s.dev.disk_removed {
+                        self.s.dev.g_stopped_unstarted = true;
+                    }
                     cancel_dev
                 } else if queue_io && live {
                     self.s.dev.quiesced += 1; // __ublk_quiesce_dev

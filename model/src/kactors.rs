@@ -412,6 +412,9 @@ impl Exec<'_> {
                 }
                 Next::Finished => {
                     self.s.dev.mutex = None;
+                    if !self.s.dev.has_disk && !self.s.dev.disk_removed {
+                        self.s.dev.g_stopped_unstarted = true;
+                    }
                     self.me().at = cancel_dev;
                     Ok(Some((Func::UblkStopDevAlreadyDead, None)))
                 }

@@ -491,6 +491,7 @@ impl Model {
                 release_pending: false,
                 sched_pool: 0,
                 fake_timeout_used: false,
+                g_stopped_unstarted: false,
                 get_data_fail_used: false,
                 bad_auto_used: false,
                 part_scan: false,

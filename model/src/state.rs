@@ -112,6 +112,12 @@ pub struct Dev {
     pub sched_pool: u8,
     /// The fake-timeout injection was consumed.
     pub fake_timeout_used: bool,
+    /// Ghost: STOP_DEV ran on a device that had never had a disk: its `ublk_cancel_dev`
+    /// canceled the fetched cmds without setting `canceling` (no disk to quiesce), and a
+    /// later START_DEV can add a disk over them.  No kernel state; it lets a finding's
+    /// signature tell this route from O-6's (a ring exit's cancel whose `canceling` the
+    /// readiness cleared), which end in the same function with the same facts.
+    pub g_stopped_unstarted: bool,
     pub get_data_fail_used: bool,
     /// The bad auto-buf-reg descriptor of `DevConfig::bad_auto_fetch` was consumed.
     pub bad_auto_used: bool,

@@ -248,6 +248,8 @@ pub struct DevView {
     pub disk_removed: bool,
     /// The fault "a completion is dropped to the timeout handler" was used.
     pub fake_timeout_used: bool,
+    /// STOP_DEV ran before any disk was added (ghost).
+    pub stopped_unstarted: bool,
 }
 
 /// The flags of one `struct ublk_queue` a reader follows.
@@ -365,6 +367,7 @@ impl Model {
             used: d.used,
             disk_removed: d.disk_removed,
             fake_timeout_used: d.fake_timeout_used,
+            stopped_unstarted: d.g_stopped_unstarted,
         }
     }
 

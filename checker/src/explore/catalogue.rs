@@ -264,7 +264,7 @@ pub const FINDINGS: &[Finding] = &[
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "a second time").not_recovering(), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk] }, reason: B24_AFTER },
             // found by the configuration sweep: with user recovery the release work resets the
             // slot (io->cmd NULL) and the requeued request is dispatched through it
-            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd"), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
+            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").stopped_before_start(false), on: Where { on: &[PerIoDaemon], off: &[CancelNoDisk, FetchClearsCanceled] }, reason: B24_RECOVERY },
             // found by the sweep's recovery tool that ignores START_USER_RECOVERY's -EBUSY
             // (kill-startonce, kill-starttwice): B-24's dispatch into the canceled cmd, while
             // the new server has opened the device
@@ -376,9 +376,30 @@ pub const FINDINGS: &[Finding] = &[
         witness: None,
         known: &[
             // K72's readiness clears canceling: NULL io->cmd (S7); else CANCELED is cleared (S6)
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").live_server(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
-            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd"), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").live_server().stopped_before_start(false), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6 },
+            Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd").stopped_before_start(false), on: Where { on: &[PerIoDaemon], off: &[FixO6, FetchClearsCanceled] }, reason: O6 },
             Known { scenario: "thread-exit-before-start", what: What::Safety(Inv::S5), sig: sig("ublk_dispatch_req", "io->cmd does not hold a cmd").live_server().not_canceling(), on: Where { on: &[PerIoDaemon, FetchClearsCanceled], off: &[FixO6] }, reason: O6_AFTER },
+        ],
+    },
+    Finding {
+        id: "O-14",
+        kind: Kind::Own,
+        fix: None,
+        commit: None,
+        status: "found by the configuration sweep; reported upstream by Josef Bacik on 2026-09-28 (route 1 of \"ublk: fix dispatch to canceled io commands\"), not in 7.2.13",
+        zoo: None,
+        seeded: &[],
+        witness: None,
+        known: &[
+            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "has no armed cmd").stopped_before_start(true), on: Where { on: &[], off: &[] }, reason: O14 },
+            // 6.16/6.17: the canceled cmd is still in io->cmd, completed
+            Known { scenario: "", what: What::Safety(Inv::S7), sig: sig("ublk_queue_cmd", "which was already completed").stopped_before_start(true), on: Where { on: &[], off: &[] }, reason: O14 },
+            // 6.16/6.17: START_DEV's readiness clears CANCELED (ublk_reset_io_flags), so the
+            // slot is ACTIVE over the completed cmd, and a later cancel completes it again (the
+            // use-after-free of a freed io_uring request Bacik's cover letter names for kernels
+            // before f7700a4415af)
+            Known { scenario: "", what: What::Safety(Inv::S6), sig: sig("", "is ACTIVE but io->cmd is not a pending cmd").stopped_before_start(true), on: Where { on: &[], off: &[] }, reason: O14 },
+            Known { scenario: "", what: What::Safety(Inv::S5), sig: sig("ublk_cancel_cmd", "a second time").stopped_before_start(true), on: Where { on: &[], off: &[] }, reason: O14 },
         ],
     },
     Finding {

@@ -118,6 +118,8 @@ pub struct Sig {
     pub server_gone: Option<bool>,
     pub canceling: Option<bool>,
     pub buffer_held: Option<bool>,
+    /// [`crate::explore::signature::Situation::stopped_before_start`].
+    pub stopped: Option<bool>,
 }
 
 impl Sig {
@@ -135,6 +137,7 @@ impl Sig {
             && self
                 .buffer_held
                 .is_none_or(|b| s.situation.buffer_held == b)
+            && (self.stopped).is_none_or(|t| s.situation.stopped_before_start == t)
     }
 }
 
@@ -148,6 +151,7 @@ pub const fn sig(at: &'static str, shape: &'static str) -> Sig {
         server_gone: None,
         canceling: None,
         buffer_held: None,
+        stopped: None,
     }
 }
 
@@ -177,6 +181,13 @@ impl Sig {
     pub const fn buffer_held(self) -> Sig {
         Sig {
             buffer_held: Some(true),
+            ..self
+        }
+    }
+    /// Only when (or unless) STOP_DEV ran before the device had a disk.
+    pub const fn stopped_before_start(self, on: bool) -> Sig {
+        Sig {
+            stopped: Some(on),
             ..self
         }
     }

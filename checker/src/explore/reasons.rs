@@ -5,8 +5,10 @@
 use crate::explore::findings::*;
 
 /// A dispatch into a cmd the ring exit already completed, outside recovery (B-24).
-pub(crate) const B24_SIG: Sig =
-    sig("ublk_queue_cmd", "which was already completed").not_recovering();
+/// (not after a STOP_DEV before any disk: that route to a completed cmd is O-14's)
+pub(crate) const B24_SIG: Sig = sig("ublk_queue_cmd", "which was already completed")
+    .not_recovering()
+    .stopped_before_start(false);
 /// The same dispatch during a user recovery (O-8).
 pub(crate) const O8_SIG: Sig = sig("ublk_queue_cmd", "which was already completed").recovering();
 /// A request that never ends because nothing will run the release work (O-1).
@@ -222,3 +224,11 @@ pub(crate) const O13: &str = "own analysis of the 6.16/6.17 code (PRE, POST), no
                   leaves queue 0's FETCH in a slot still marked CANCELED, so ublk_cancel_cmd never \
                   completes it and the ring exit retries forever (the exiting task never finishes). \
                   7.2 clears the slot's CANCELED at each FETCH (ublk_mark_io_ready).";
+
+pub(crate) const O14: &str = "found by the configuration sweep (STOP_DEV before START_DEV), the route 1 \
+Josef Bacik reported upstream on 2026-09-28 (\"[PATCH 0/9] ublk: fix dispatch to canceled io commands\", \
+linux-block; not in 7.2.13): STOP_DEV on a device that is ready but has no disk runs \
+ublk_cancel_dev after dropping ub->mutex and completes the fetched cmds with ABORT without \
+setting canceling (nothing to quiesce); START_DEV still finds the device ready (a canceled FETCH \
+counts as fetched), adds the disk, and ublk_queue_rq hands the first request to the completed \
+cmd (NULL io->cmd)";

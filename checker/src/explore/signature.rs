@@ -55,6 +55,10 @@ pub struct Situation {
     /// daemon's own buffer holds the started request the ring exit waits for) from other ring
     /// exits that never end (B-12's unarmed FETCH), which stop in the same function.
     pub buffer_held: bool,
+    /// STOP_DEV ran while the device had never had a disk: its cancel of the fetched cmds
+    /// set no `canceling`.  Tells that route to a canceled cmd (Bacik's route 1, O-14) from
+    /// O-6's, which end in the same function with the same other facts.
+    pub stopped_before_start: bool,
 }
 
 /// [`DevState`] with an order and a stable name.
@@ -85,6 +89,7 @@ impl Situation {
                 let rq = &s.reqs[n.rq as usize];
                 n.round == rq.round && rq.allocated && rq.ended == 0
             }),
+            stopped_before_start: d.stopped_unstarted,
         }
     }
 }
@@ -107,6 +112,9 @@ impl fmt::Display for Situation {
         }
         if self.buffer_held {
             f.write_str(", buffer held")?;
+        }
+        if self.stopped_before_start {
+            f.write_str(", stopped before start")?;
         }
         Ok(())
     }

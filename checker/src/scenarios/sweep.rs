@@ -14,7 +14,8 @@
 //!   tag's request off the daemon (REGISTER + fixed I/O + UNREGISTER, or a user copy);
 //! * clients: one to three submitters (three: `s3`), each one READ or WRITE (with two queues
 //!   one per queue: a bio reaches its submitter's hw queue);
-//! * control: START_DEV, optionally STOP_DEV, then DEL_DEV (`s2`); with recovery
+//! * control: START_DEV, optionally STOP_DEV, then DEL_DEV (`s2`), or STOP_DEV before
+//!   START_DEV; with recovery
 //!   START/END_USER_RECOVERY and a new server process, which may fail too (`s2`: its first
 //!   daemon FETCHes, closes its ring and exits);
 //! * one fault or quirk: a live update (QUIESCE_DEV, then a user recovery); at a moment of
@@ -264,6 +265,9 @@ pub struct Shape {
     pub stop: bool,
     /// DEL_DEV after STOP_DEV (only with `stop`).
     pub del: bool,
+    /// STOP_DEV before START_DEV (a tool that stops a device it has not started yet; no
+    /// recovery), then START_DEV.
+    pub stop_first: bool,
     pub fault: Fault,
 }
 
@@ -294,6 +298,9 @@ impl Shape {
         }
         if self.del {
             n += "-del";
+        }
+        if self.stop_first {
+            n += "-stopfirst";
         }
         match self.recovery {
             Recovery::None => {}
@@ -426,6 +433,9 @@ impl Shape {
         } else {
             vec![CtrlOp::StartDev]
         };
+        if self.stop_first {
+            ctrl.insert(0, CtrlOp::StopDev);
+        }
         if self.fault == Fault::Quiesce {
             ctrl.push(CtrlOp::QuiesceDev);
         }
@@ -678,10 +688,13 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                                 continue;
                             }
                             for recovery in recoveries(fault) {
-                                for (stop, del) in CONTROLS {
+                                for (stop, del, stop_first) in CONTROLS {
                                     // DEL_DEV and a failing new server: s2 on (at depth 1
                                     // they would take s1 from 3.5 M to 16 M states on K72)
                                     if level == Level::S1 && (del || fault == Fault::KillNewFails) {
+                                        continue;
+                                    }
+                                    if stop_first && recovery != Recovery::None {
                                         continue;
                                     }
                                     for fixed in fixed_choices(fault, recovery) {
@@ -696,6 +709,7 @@ pub fn shapes(level: Level) -> Vec<Shape> {
                                             bios: bios.clone(),
                                             stop,
                                             del,
+                                            stop_first,
                                             fault,
                                         });
                                     }
@@ -710,10 +724,14 @@ pub fn shapes(level: Level) -> Vec<Shape> {
     out
 }
 
-/// The control programs after START_DEV: (STOP_DEV, then DEL_DEV).  (STOP_DEV before
-/// START_DEV is not in the grammar yet: it reaches a NULL `io->cmd` that O-6's declaration
-/// cannot tell apart — branch `wip/stop-before-start`.)
-const CONTROLS: [(bool, bool); 3] = [(false, false), (true, false), (true, true)];
+/// The control programs around START_DEV: (STOP_DEV after it, then DEL_DEV; STOP_DEV before
+/// it — a device that is ready but was never started, O-14's route).
+const CONTROLS: [(bool, bool, bool); 4] = [
+    (false, false, false),
+    (true, false, false),
+    (true, true, false),
+    (false, false, true),
+];
 
 /// Recovery modes worth trying with a fault: only a dead server starts a recovery.
 fn recoveries(f: Fault) -> Vec<Recovery> {
