@@ -105,7 +105,8 @@ mod tests {
                         && a.sig.shape == b.sig.shape
                         && a.sig.recovery == b.sig.recovery
                         && a.sig.fake_timeout == b.sig.fake_timeout
-                        && a.sig.server_gone == b.sig.server_gone;
+                        && a.sig.server_gone == b.sig.server_gone
+                        && a.sig.stopped == b.sig.stopped;
                     assert!(
                         !same_pattern || a.bug == b.bug,
                         "{} and {} declare the same signature on {}",
