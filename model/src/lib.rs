@@ -42,6 +42,8 @@ mod tests_multiq;
 #[cfg(test)]
 mod tests_pid;
 #[cfg(test)]
+mod tests_stopped;
+#[cfg(test)]
 mod tests_strands;
 mod uapi612;
 pub mod view;
