@@ -73,7 +73,16 @@ fn k72_known_findings_and_post_b24() {
     k72.dedup(); // O-1 has two scenarios: stop-with-fd-held, server-death-inflight
     assert_eq!(
         k72,
-        ["O-1", "O-10", "O-12", "O-14", "O-5", "O-6", "O-7", "fake-timeout"]
+        [
+            "O-1",
+            "O-10",
+            "O-12",
+            "O-14",
+            "O-5",
+            "O-6",
+            "O-7",
+            "fake-timeout"
+        ]
     );
     let r = run("cancel-vs-dispatch", Preset::Post, Preset::Post.features());
     assert_eq!(r.verdict, Verdict::Known);
