@@ -16,7 +16,7 @@ const FETCH: Op = Op::Fetch {
 };
 
 /// A copy device of one queue and tag with these actors.
-fn unit(name: &str, recovery: Recovery, actors: Vec<ActorSpec>) -> Scenario {
+pub(crate) fn unit(name: &str, recovery: Recovery, actors: Vec<ActorSpec>) -> Scenario {
     Scenario {
         name: name.into(),
         doc: String::new(),

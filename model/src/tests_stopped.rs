@@ -5,34 +5,23 @@
 
 use crate::config::*;
 use crate::state::State;
+use crate::tests_pid::unit;
 use crate::{Model, Outcome, Preset};
 
 /// A copy device of one tag: a daemon (FETCH, wait, exit) and a control program.
 fn model(ctrl: Vec<CtrlOp>, preset: Preset) -> Model {
-    let sc = Scenario {
-        name: "unit-stopped".into(),
-        doc: String::new(),
-        dev: DevConfig {
-            copy: CopyMode::Copy,
-            ..DevConfig::default()
-        },
-        actors: vec![
-            ActorSpec::Server {
-                name: "d".into(),
-                fixed_file: true,
-                prog: vec![
-                    Op::Fetch {
-                        q: 0,
-                        tag: 0,
-                        buf: true,
-                    },
-                    Op::WaitCqe { q: 0, tag: 0 },
-                    Op::Exit,
-                ],
-            },
-            ActorSpec::Control { prog: ctrl },
-        ],
+    let fetch = Op::Fetch {
+        q: 0,
+        tag: 0,
+        buf: true,
     };
+    let daemon = ActorSpec::Server {
+        name: "d".into(),
+        fixed_file: true,
+        prog: vec![fetch, Op::WaitCqe { q: 0, tag: 0 }, Op::Exit],
+    };
+    let control = ActorSpec::Control { prog: ctrl };
+    let sc = unit("unit-stopped", Recovery::None, vec![daemon, control]);
     Model::new(&sc, preset.features()).unwrap()
 }
 
