@@ -7,7 +7,7 @@ use crate::scenarios::dsl::{sc, server};
 use ublk_model::config::*;
 use ublk_model::Preset;
 
-fn dev(depth: u8, copy: CopyMode, need_get_data: bool) -> DevConfig {
+pub(crate) fn dev(depth: u8, copy: CopyMode, need_get_data: bool) -> DevConfig {
     DevConfig {
         depth,
         copy,

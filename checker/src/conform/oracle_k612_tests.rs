@@ -21,12 +21,7 @@ fn queue_daemon_ngd() -> ublk_model::Scenario {
     sc(
         "queue-daemon-ngd",
         "a per-queue daemon program: NEED_GET_DATA for a WRITE, then a READ on tag 0",
-        DevConfig {
-            copy: CopyMode::Copy,
-            depth: 2,
-            need_get_data: true,
-            ..DevConfig::default()
-        },
+        crate::conform::corpus_612::dev(2, CopyMode::Copy, true),
         vec![
             server(
                 "daemon",
