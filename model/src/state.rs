@@ -234,7 +234,7 @@ pub struct Node {
     pub refs: u8,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Ring {
     /// Sparse buffer table: index -> node.
     pub table: Small<Option<NodeId>, 4>,
@@ -253,11 +253,34 @@ pub enum Tw {
     Dispatch(CmdId),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Task {
     /// PF_EXITING: task work runs from the fallback kworker.
     pub exiting: bool,
     pub tw: Small<Tw, 2>,
+}
+
+/// Cloned with every state: the vectors of plain values are copied in one go (see
+/// [`State`]'s `Clone`), not element by element as `SmallVec`'s `Clone` does.
+impl Clone for Ring {
+    fn clone(&self) -> Self {
+        Ring {
+            table: Small::from_slice(&self.table),
+            fixed_ops: Small::from_slice(&self.fixed_ops),
+            exiting: self.exiting,
+            freed: self.freed,
+        }
+    }
+}
+
+/// As [`Ring`]'s `Clone`.
+impl Clone for Task {
+    fn clone(&self) -> Self {
+        Task {
+            exiting: self.exiting,
+            tw: Small::from_slice(&self.tw),
+        }
+    }
 }
 
 /// Where a split `__ublk_check_and_get_req()` resumes (REGISTER_IO_BUF and
@@ -456,15 +479,19 @@ pub struct State {
 impl Clone for State {
     fn clone(&self) -> Self {
         State {
-            dev: self.dev.clone(),
+            dev: Dev {
+                requeue: Small::from_slice(&self.dev.requeue),
+                requeue_run: Small::from_slice(&self.dev.requeue_run),
+                ..self.dev
+            },
             queues: Small::from_slice(&self.queues),
             slots: Small::from_slice(&self.slots),
             tags_rqs: Small::from_slice(&self.tags_rqs),
             reqs: Small::from_slice(&self.reqs),
             cmds: Small::from_slice(&self.cmds),
-            rings: self.rings.clone(),
+            rings: self.rings.iter().cloned().collect(),
             nodes: Small::from_slice(&self.nodes),
-            tasks: self.tasks.clone(),
+            tasks: self.tasks.iter().cloned().collect(),
             actors: Small::from_slice(&self.actors),
         }
     }

@@ -12,6 +12,7 @@ pub mod engines;
 pub mod findings;
 pub mod known;
 pub mod liveness;
+pub mod packing;
 pub mod projection;
 pub mod reasons;
 pub mod replay;

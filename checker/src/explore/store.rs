@@ -2,11 +2,12 @@
 //! a visited set of 128-bit fingerprints or of whole packed states, and a frontier of
 //! packed states. The rich [`State`] exists only while a state is expanded.
 //!
-//! Why packed: a `State` is a tree of small vectors (about 1 KiB in memory, more with its
-//! inline capacity); its postcard encoding (varints, one byte per tag, bool and small
-//! integer) is about a tenth of that, so the frontier of a breadth-first search — which
-//! can hold a tenth of all states at once — costs little, and hashing reads few bytes.
+//! Why packed: a `State` is a tree of small vectors (about 1.3 KiB in memory with its
+//! inline capacity); its state vector ([`crate::explore::packing`]: bit fields, bytes,
+//! lengths) is a tenth of that, so the frontier of a breadth-first search — which can
+//! hold a tenth of all states at once — costs little, and hashing reads few bytes.
 
+use crate::explore::packing;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use ublk_model::State;
@@ -17,66 +18,16 @@ pub struct Scratch {
     serial: Vec<u8>,
 }
 
-/// The packed form of `s`: postcard over the state's serde form (varints; a byte per
-/// tag, bool and small integer). Injective, so equal packings mean equal states;
-/// [`unpack`] gives back an equal state (tested on every reachable state of every
-/// built-in scenario). (A zero-run layer on top halved the bytes but cost a third more
-/// time: most runs are short, and each copy became a `memcpy` call.)
+/// The packed form of `s`: its state vector ([`crate::explore::packing`]). Injective, so
+/// equal packings mean equal states; [`unpack`] gives back an equal state (tested on
+/// every reachable state of every built-in scenario).
 pub fn pack<'a>(s: &State, scratch: &'a mut Scratch) -> &'a [u8] {
-    serialize(s, &mut scratch.serial)
+    packing::pack(s, &mut scratch.serial)
 }
 
 /// The state `bytes` encode (from [`pack`]).
 pub fn unpack(bytes: &[u8]) -> State {
-    postcard::from_bytes(bytes).expect("the explorer only unpacks what it packed")
-}
-
-/// postcard's encoding of `s` in `buf` (grown as needed).
-fn serialize<'a>(s: &State, buf: &'a mut Vec<u8>) -> &'a [u8] {
-    if buf.len() < 1024 {
-        buf.resize(1024, 0);
-    }
-    loop {
-        let out = InPlace {
-            buf: &mut buf[..],
-            at: 0,
-        };
-        match postcard::serialize_with_flavor(s, out) {
-            Ok(n) => return &buf[..n],
-            Err(postcard::Error::SerializeBufferFull) => {
-                // a state larger than the buffer: double it and pack again
-                let grown = buf.len() * 2;
-                buf.resize(grown, 0);
-            }
-            Err(e) => unreachable!("a State always packs: {e}"),
-        }
-    }
-}
-
-/// postcard's output: a byte slice written in place. Its own slice flavor copies each
-/// varint (one to five bytes) with a `memcpy` call, which was a tenth of the explorer's
-/// time; pushing the bytes one by one is inlined.
-struct InPlace<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl postcard::ser_flavors::Flavor for InPlace<'_> {
-    type Output = usize;
-    #[inline]
-    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
-        match self.buf.get_mut(self.at) {
-            Some(slot) => {
-                *slot = b;
-                self.at += 1;
-                Ok(())
-            }
-            None => Err(postcard::Error::SerializeBufferFull),
-        }
-    }
-    fn finalize(self) -> postcard::Result<usize> {
-        Ok(self.at)
-    }
+    packing::unpack(bytes)
 }
 
 /// A 128-bit fingerprint of a packed state (xxh3-128). The visited set keeps
