@@ -23,6 +23,10 @@ pub struct BenchArgs {
     /// explorer.
     #[arg(long, short = 'w', value_parser = clap::value_parser!(u64).range(1..=256))]
     pub workers: Option<u64>,
+    /// Symmetry reduction: states that differ only by a swap of interchangeable submitters
+    /// are stored once (`check --symmetry`).
+    #[arg(long, conflicts_with = "workers")]
+    pub symmetry: bool,
 }
 
 /// Peak resident set size of this process, from /proc (Linux), in KiB.
@@ -88,11 +92,17 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     let mut secs = Vec::new();
     let mut last = None;
     for _ in 0..a.runs {
-        let r = Explorer::new(&m).exact(a.exact).run();
+        let r = Explorer::new(&m).exact(a.exact).symmetry(a.symmetry).run();
         secs.push(r.elapsed.as_secs_f64());
         last = Some(r);
     }
     let r = last.unwrap();
+    let sym = crate::explore::symmetry::Symmetry::of(&m);
+    let reductions: Vec<String> = if a.symmetry && !sym.is_trivial() {
+        vec![sym.describe()]
+    } else {
+        Vec::new()
+    };
     let totals = Totals {
         preset: preset.name(),
         scenario: &sc.name,
@@ -112,7 +122,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
             "parent_link_bytes": r.memory.parents,
             "frontier_peak_bytes": r.memory.frontier_peak,
             "visited_set": if a.exact { "exact states" } else { "xxh3-128 fingerprints" },
-            "reductions": Vec::<String>::new(),
+            "reductions": reductions,
             "threads": 1,
         }),
     );
@@ -120,7 +130,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
         crate::cmd::report::print("bench", report)?;
     } else {
         println!(
-            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB ({} B/state; stored {:.1} B/state; {}, no reductions, 1 thread)",
+            "{} on {}: {} states, {} transitions; median {:.3}s over {} runs = {:.0} states/s, {:.0} transitions/s; peak RSS {} KiB ({} B/state; stored {:.1} B/state; {}, {}, 1 thread)",
             sc.name,
             preset.name(),
             r.states,
@@ -132,7 +142,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
             rss.map_or("?".into(), |k| k.to_string()),
             rss.map_or("?".into(), |k| (k * 1024 / r.states.max(1)).to_string()),
             r.memory.stored_per_state(r.states),
-            if a.exact { "exact states" } else { "fingerprints" }
+            if a.exact { "exact states" } else { "fingerprints" },
+            if reductions.is_empty() {
+                "no reductions".to_string()
+            } else {
+                reductions.join(", ")
+            }
         );
     }
     Ok(0)

@@ -66,6 +66,10 @@ pub struct CheckArgs {
     /// Safety only: skip the search for hangs (L1–L5).
     #[arg(long)]
     pub no_liveness: bool,
+    /// Symmetry reduction: states that differ only by a swap of interchangeable submitters
+    /// (same queue, same bios) are stored once. Safety only: needs --no-liveness.
+    #[arg(long, requires = "no_liveness")]
+    pub symmetry: bool,
     /// Hangs only: do not stop at the state invariants S4–S6, S9 (a bug that
     /// breaks one first is then shown as the hang it leads to).
     #[arg(long, conflicts_with = "no_liveness")]
@@ -145,6 +149,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         liveness: !a.no_liveness,
         safety: !a.liveness_only,
         exact: a.exact,
+        symmetry: a.symmetry,
         max_memory: a.max_memory.map(|m| m << 20),
         progress: spin.clone().map(|s| {
             std::sync::Arc::new(move |n: &str, p: &crate::explore::bfs::Progress| s.update(n, p))
@@ -152,6 +157,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
         }),
         ..CheckOpts::new(preset, features)
     };
+    if a.symmetry && a.engine.engine != crate::explore::engines::EngineKind::Explorer {
+        anyhow::bail!("--symmetry applies to the explorer (the default engine) only");
+    }
     if a.engine.engine == crate::explore::engines::EngineKind::Timely {
         if a.scope.as_deref().is_some_and(|s| s != "none") {
             anyhow::bail!("--engine timely explores the named scenarios only (no --scope sweep)");
@@ -258,13 +266,22 @@ pub fn run(a: CheckArgs) -> anyhow::Result<i32> {
              states explored were merged is below {:.0e}",
             crate::explore::bfs::omission_bound(total).max(f64::MIN_POSITIVE)
         );
+        if a.symmetry {
+            println!(
+                "symmetry reduction: states that differ only by a swap of interchangeable \
+                 submitters were counted and stored once (safety only)"
+            );
+        }
     } else {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "engine": if a.dfs { "dfs" } else { "bfs" },
             "preset": preset.name(),
             "switches": features.diff_from(preset.features()),
             "results": results,
         });
+        if a.symmetry {
+            report["reductions"] = serde_json::json!(["symmetry"]);
+        }
         crate::cmd::report::print("check", report)?;
     }
     let mut failed = results
@@ -392,6 +409,7 @@ fn run_sweep(a: &CheckArgs, level: Level, base: &CheckOpts) -> anyhow::Result<us
         safety: base.safety,
         exact: base.exact,
         max_memory: base.max_memory,
+        symmetry: base.symmetry,
         ..CheckOpts::new(base.preset, base.features)
     };
     let header = SweepHeader::new(&opts, level, (shard, of), all.len());

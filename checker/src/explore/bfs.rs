@@ -14,6 +14,7 @@ use ublk_model::{Func, Goal, Model, Move, Outcome, State, StepInfo, Violation};
 
 pub use crate::explore::store::{fingerprint, omission_bound};
 use crate::explore::store::{pack, Frontier, Scratch};
+use crate::explore::symmetry::Symmetry;
 use crate::explore::tree::{path_in, stepped, Full, Tree};
 
 /// Peak resident set size of this process in bytes (Linux `/proc/self/status` VmHWM;
@@ -137,6 +138,8 @@ pub struct Explorer<'a> {
     progress: Option<(u64, &'a ProgressSink<'a>)>,
     /// Explore from this state (reached from the initial one by the path) instead.
     start: Option<(State, Vec<Move>)>,
+    /// Store one state per orbit of interchangeable actors ([`Symmetry`]).
+    symmetry: Option<Symmetry>,
 }
 
 impl<'a> Explorer<'a> {
@@ -155,7 +158,17 @@ impl<'a> Explorer<'a> {
             max_memory: None,
             progress: None,
             start: None,
+            symmetry: None,
         }
+    }
+    /// Symmetry reduction ([`Symmetry`]): states that differ only by a swap of
+    /// interchangeable actors are stored once. Safety only — [`Explorer::run_graph`]
+    /// refuses it (the liveness pass needs the state graph itself).
+    pub fn symmetry(mut self, on: bool) -> Self {
+        self.symmetry = on
+            .then(|| Symmetry::of(self.model))
+            .filter(|y| !y.is_trivial());
+        self
     }
     /// Explore what is reachable from the state `path` leads to (e.g. where a simulated
     /// episode stopped); every reported path still starts at the initial state.
@@ -257,6 +270,13 @@ impl<'a> Explorer<'a> {
         let m = self.model;
         let t0 = Instant::now();
         let keep = summarize.is_some();
+        assert!(
+            !(keep && self.symmetry.is_some()),
+            "the state graph is not kept under symmetry reduction"
+        );
+        let sym = self.symmetry.as_ref();
+        // a second buffer for the canonical member's packing, beside the state's own
+        let mut canon_scratch = Scratch::default();
         // the visited states and, per state, how it was first reached
         let mut tree = Tree::new(self.exact, keep);
         let mut nodes: Vec<T> = Vec::new();
@@ -267,7 +287,12 @@ impl<'a> Explorer<'a> {
         };
         let mut scratch = Scratch::default();
         let packed = pack(&init, &mut scratch);
-        let _ = tree.probe(packed, u32::MAX, Move::default(), u64::MAX);
+        let canon = sym.and_then(|y| y.canonical(&init));
+        let key = match &canon {
+            Some(c) => pack(c, &mut canon_scratch),
+            None => packed,
+        };
+        let _ = tree.probe(key, u32::MAX, Move::default(), u64::MAX);
         if let Some(f) = summarize.as_mut() {
             nodes.push(f(&init));
         }
@@ -276,7 +301,7 @@ impl<'a> Explorer<'a> {
         let step = stepped(self.invariants);
         // the moves from the model's initial state to state `i`
         let path_to = |tree: &Tree, i: u32| -> Vec<Move> {
-            [&root[..], &tree.path(i, m, &init, &step)].concat()
+            [&root[..], &tree.path(i, m, &init, &step, sym)].concat()
         };
         let (mut transitions, mut stuck, mut max_depth) = (0u64, 0u64, 0u32);
         let mut stop = Stop::Exhausted;
@@ -353,8 +378,13 @@ impl<'a> Explorer<'a> {
                             }
                         }
                         let packed = pack(&n, &mut scratch);
+                        let canon = sym.and_then(|y| y.canonical(&n));
+                        let key = match &canon {
+                            Some(c) => pack(c, &mut canon_scratch),
+                            None => packed,
+                        };
                         let id = tree.len() as u32;
-                        match tree.probe(packed, idx, a, self.max_states) {
+                        match tree.probe(key, idx, a, self.max_states) {
                             Ok(Some(to)) => {
                                 if keep {
                                     edges.push((idx, to, a));

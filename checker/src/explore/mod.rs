@@ -21,6 +21,7 @@ pub mod signature;
 pub mod store;
 pub mod sweep;
 pub mod sweep_file;
+pub mod symmetry;
 pub mod timely;
 pub mod tree;
 pub mod verdict;

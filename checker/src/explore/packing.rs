@@ -800,3 +800,13 @@ impl R<'_> {
         }
     }
 }
+
+/// An actor's packing, zero-filled to a fixed length: a sort key for
+/// [`crate::explore::symmetry`].  Equal keys mean equal actor states (the packing is
+/// prefix-free, so no two pad to the same bytes).
+pub fn actor_key(a: &ActorSt) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    let mut w = W { b: &mut k, at: 0 };
+    w.actor(a);
+    k
+}

@@ -47,6 +47,9 @@ pub struct SweepHeader {
     pub dfs: bool,
     pub max_seconds: u64,
     pub max_memory: Option<u64>,
+    /// Symmetry reduction (`--symmetry`); absent when off, as in files written before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub symmetry: bool,
 }
 
 impl SweepHeader {
@@ -74,6 +77,7 @@ impl SweepHeader {
             dfs: opts.order == Order::Dfs,
             max_seconds: opts.max_time.as_secs(),
             max_memory: opts.max_memory,
+            symmetry: opts.symmetry,
         }
     }
 

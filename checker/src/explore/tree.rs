@@ -10,6 +10,7 @@
 //! graph or the exact mode, the [`Visited`] set with its indices.
 
 use super::store::{fingerprint_packed, pack, Scratch, Visited};
+use super::symmetry::Symmetry;
 use hashbrown::HashTable;
 use ublk_model::{Model, Move, Outcome, State};
 
@@ -174,13 +175,14 @@ impl Tree {
 
     /// The moves from `start` (state 0) to state `idx`. `step` is the explorer's own step
     /// (with or without the invariants), so re-expanding a state gives the successors the
-    /// search saw.
+    /// search saw; `sym`, the symmetry reduction it fingerprinted states under.
     pub fn path(
         &self,
         idx: u32,
         m: &Model,
         start: &State,
         step: impl Fn(&Model, &mut State, Move) -> bool,
+        sym: Option<&Symmetry>,
     ) -> Vec<Move> {
         match self {
             Tree::Linked { parent, .. } => path_in(parent, idx),
@@ -199,7 +201,7 @@ impl Tree {
                     let want = fps.get(id as usize);
                     let next = m.moves(&s).find_map(|mv| {
                         let mut n = s.clone();
-                        (step(m, &mut n, mv) && fingerprint_packed(pack(&n, &mut scratch)) == want)
+                        (step(m, &mut n, mv) && key(&n, sym, &mut scratch) == want)
                             .then_some((mv, n))
                     });
                     let (mv, n) = next.expect("a state's parent has a move to it");
@@ -209,6 +211,14 @@ impl Tree {
                 path
             }
         }
+    }
+}
+
+/// The fingerprint a state is stored under: of its canonical member under `sym`.
+fn key(s: &State, sym: Option<&Symmetry>, scratch: &mut Scratch) -> u128 {
+    match sym.and_then(|y| y.canonical(s)) {
+        Some(c) => fingerprint_packed(pack(&c, scratch)),
+        None => fingerprint_packed(pack(s, scratch)),
     }
 }
 

@@ -32,6 +32,9 @@ pub struct CheckOpts {
     pub max_memory: Option<u64>,
     /// Told the scenario's name and the explorer's progress now and then.
     pub progress: Option<ProgressFn>,
+    /// Symmetry reduction ([`crate::explore::symmetry`]); safety only, so `liveness` must
+    /// be off.
+    pub symmetry: bool,
 }
 
 /// A progress sink shared by the threads of a sweep.
@@ -52,6 +55,7 @@ impl CheckOpts {
             exact: false,
             max_memory: None,
             progress: None,
+            symmetry: false,
         }
     }
 }
@@ -281,6 +285,9 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         return Ok(not_applicable(sc, why));
     }
     let m = Model::new(sc, o.features)?;
+    if o.symmetry && o.liveness {
+        return Err("symmetry reduction is for the safety search: the liveness pass needs the whole state graph (use --no-liveness)".into());
+    }
     let report = |p: &Progress| {
         if let Some(f) = &o.progress {
             f(&sc.name, p)
@@ -296,6 +303,7 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         .all_violations(true)
         .sometimes(&Goal::ALL)
         .exact(o.exact)
+        .symmetry(o.symmetry)
         .max_memory(o.max_memory);
     if o.progress.is_some() {
         ex = ex.progress(50_000, &report);
