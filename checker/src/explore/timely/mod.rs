@@ -395,7 +395,17 @@ fn expand(
                     Ok(Outcome::Stepped(_)) => {
                         moved = true;
                         l.transitions += 1;
-                        out.push(pack(&n, scratch), fp, mv(a), give);
+                        let packed = pack(&n, scratch);
+                        let to_fp = fingerprint_packed(packed);
+                        // a state this worker owns and has seen would be dropped on arrival:
+                        // not sending it saves its copy and its trip (nothing else changes,
+                        // as the first arrival's parent link is the one kept)
+                        if owner(to_fp) % peers as u64 == u64::from(index)
+                            && l.parent.contains_key(&to_fp)
+                        {
+                            continue;
+                        }
+                        out.push(packed, to_fp, fp, mv(a), give);
                     }
                     Err(_) => {
                         // the explorer stops at its first violation; so does this worker,
@@ -439,8 +449,7 @@ impl Outbox {
         }
     }
 
-    fn push(&mut self, packed: &[u8], parent: Fp, how: Mv, give: &mut impl FnMut(Msg)) {
-        let fp = fingerprint_packed(packed);
+    fn push(&mut self, packed: &[u8], fp: Fp, parent: Fp, how: Mv, give: &mut impl FnMut(Msg)) {
         let to = owner(fp) % self.to.len() as u64;
         let (heads, bytes) = &mut self.to[to as usize];
         bytes.extend_from_slice(packed);
