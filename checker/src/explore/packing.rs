@@ -60,7 +60,6 @@ fn bound(s: &State) -> usize {
 
 impl W<'_> {
     fn state(&mut self, s: &State) {
-        let w = self;
         let State {
             dev,
             queues,
@@ -73,43 +72,16 @@ impl W<'_> {
             tasks,
             actors,
         } = s;
-        w.dev(dev);
-        w.len(queues.len());
-        for q in queues {
-            w.queue(q);
-        }
-        w.len(slots.len());
-        for x in slots {
-            w.slot(x);
-        }
-        w.len(tags_rqs.len());
-        for &t in tags_rqs {
-            w.opt(t);
-        }
-        w.len(reqs.len());
-        for r in reqs {
-            w.req(r);
-        }
-        w.len(cmds.len());
-        for c in cmds {
-            w.cmd(c);
-        }
-        w.len(rings.len());
-        for r in rings {
-            w.ring(r);
-        }
-        w.len(nodes.len());
-        for n in nodes {
-            w.node(n);
-        }
-        w.len(tasks.len());
-        for t in tasks {
-            w.task(t);
-        }
-        w.len(actors.len());
-        for a in actors {
-            w.actor(a);
-        }
+        self.dev(dev);
+        self.seq(queues, W::queue);
+        self.seq(slots, W::slot);
+        self.seq(tags_rqs, |w, &t| w.opt(t));
+        self.seq(reqs, W::req);
+        self.seq(cmds, W::cmd);
+        self.seq(rings, W::ring);
+        self.seq(nodes, W::node);
+        self.seq(tasks, W::task);
+        self.seq(actors, W::actor);
     }
 }
 
@@ -197,6 +169,14 @@ impl W<'_> {
                 self.u8(255);
                 self.u8(v)
             }
+        }
+    }
+    /// A vector: its length, then each element.
+    #[inline]
+    fn seq<T>(&mut self, v: &[T], mut f: impl FnMut(&mut Self, &T)) {
+        self.len(v.len());
+        for x in v {
+            f(self, x);
         }
     }
     /// A vector's length: one byte below 255, else 255 and four bytes.
@@ -389,10 +369,7 @@ impl W<'_> {
             exiting,
             freed,
         } = r;
-        self.len(table.len());
-        for &e in table {
-            self.opt(e);
-        }
+        self.seq(table, |w, &e| w.opt(e));
         self.len(fixed_ops.len());
         self.bytes(fixed_ops);
         self.u8(bits(&[*exiting, *freed]) as u8);
@@ -415,12 +392,9 @@ impl W<'_> {
     fn task(&mut self, t: &Task) {
         let Task { exiting, tw } = t;
         self.bool(*exiting);
-        self.len(tw.len());
-        for e in tw {
-            match e {
-                Tw::Dispatch(c) => self.u8(*c),
-            }
-        }
+        self.seq(tw, |w, e| match e {
+            Tw::Dispatch(c) => w.u8(*c),
+        });
     }
     fn cancel_at(&mut self, at: CancelAt) {
         self.u8(match at {
