@@ -163,7 +163,9 @@ impl<'a> Explorer<'a> {
     }
     /// Symmetry reduction ([`Symmetry`]): states that differ only by a swap of
     /// interchangeable actors are stored once. Safety only — [`Explorer::run_graph`]
-    /// refuses it (the liveness pass needs the state graph itself).
+    /// refuses it (the liveness pass needs the state graph itself). With
+    /// [`Explorer::observe`], a result is listed under the name of whichever of two
+    /// interchangeable submitters the search happened to step.
     pub fn symmetry(mut self, on: bool) -> Self {
         self.symmetry = on
             .then(|| Symmetry::of(self.model))
