@@ -289,11 +289,7 @@ impl<'a> Explorer<'a> {
         };
         let mut scratch = Scratch::default();
         let packed = pack(&init, &mut scratch);
-        let canon = sym.and_then(|y| y.canonical(&init));
-        let key = match &canon {
-            Some(c) => pack(c, &mut canon_scratch),
-            None => packed,
-        };
+        let key = Symmetry::stored_key(sym, &init, packed, &mut canon_scratch);
         let _ = tree.probe(key, u32::MAX, Move::default(), u64::MAX);
         if let Some(f) = summarize.as_mut() {
             nodes.push(f(&init));
@@ -380,11 +376,7 @@ impl<'a> Explorer<'a> {
                             }
                         }
                         let packed = pack(&n, &mut scratch);
-                        let canon = sym.and_then(|y| y.canonical(&n));
-                        let key = match &canon {
-                            Some(c) => pack(c, &mut canon_scratch),
-                            None => packed,
-                        };
+                        let key = Symmetry::stored_key(sym, &n, packed, &mut canon_scratch);
                         let id = tree.len() as u32;
                         match tree.probe(key, idx, a, self.max_states) {
                             Ok(Some(to)) => {

@@ -23,6 +23,7 @@
 //! [`Signature`]: crate::explore::signature::Signature
 
 use crate::explore::packing::actor_key;
+use crate::explore::store::{pack, Scratch};
 use smallvec::SmallVec;
 use ublk_model::state::ActorId;
 use ublk_model::{Kind, Model, State};
@@ -83,6 +84,20 @@ impl Symmetry {
             s.dev.mutex == Some(a),
             s.dev.cancel_mutex == Some(a),
         )
+    }
+
+    /// The bytes state `s` (packed as `packed`) is stored under: its canonical member's
+    /// packing (in `canon`) under `sym`, else `packed` itself.
+    pub fn stored_key<'a>(
+        sym: Option<&Symmetry>,
+        s: &State,
+        packed: &'a [u8],
+        canon: &'a mut Scratch,
+    ) -> &'a [u8] {
+        match sym.and_then(|y| y.canonical(s)) {
+            Some(c) => pack(&c, canon),
+            None => packed,
+        }
     }
 
     /// The canonical member of `s`'s orbit, or `None` when `s` is it.

@@ -195,13 +195,19 @@ impl Tree {
                 }
                 ids.reverse();
                 let mut s = start.clone();
-                let mut scratch = Scratch::default();
+                let (mut scratch, mut canon) = (Scratch::default(), Scratch::default());
                 let mut path = Vec::with_capacity(ids.len());
                 for id in ids {
                     let want = fps.get(id as usize);
                     let next = m.moves(&s).find_map(|mv| {
                         let mut n = s.clone();
-                        (step(m, &mut n, mv) && key(&n, sym, &mut scratch) == want)
+                        (step(m, &mut n, mv)
+                            && fingerprint_packed(Symmetry::stored_key(
+                                sym,
+                                &n,
+                                pack(&n, &mut scratch),
+                                &mut canon,
+                            )) == want)
                             .then_some((mv, n))
                     });
                     let (mv, n) = next.expect("a state's parent has a move to it");
@@ -211,14 +217,6 @@ impl Tree {
                 path
             }
         }
-    }
-}
-
-/// The fingerprint a state is stored under: of its canonical member under `sym`.
-fn key(s: &State, sym: Option<&Symmetry>, scratch: &mut Scratch) -> u128 {
-    match sym.and_then(|y| y.canonical(s)) {
-        Some(c) => fingerprint_packed(pack(&c, scratch)),
-        None => fingerprint_packed(pack(s, scratch)),
     }
 }
 
