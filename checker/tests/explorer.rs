@@ -422,3 +422,39 @@ fn task_work_is_strongly_fair() {
         assert_eq!(r.verdict, Verdict::Pass, "{name}: {:?}", r.hang);
     }
 }
+
+/// A terminal state is a dead end only if a declared actor has not finished: the actors
+/// that mark themselves done in a step the explorer discards (a submitter past its last
+/// bio, a server thread past its last op) count as finished. The happy path of
+/// `daemon-zc` ends in terminal states that are no dead end; `thread-exit-before-start`
+/// (O-6: a reader never answered) still has dead ends.
+#[test]
+fn finished_programs_are_not_dead_ends() {
+    let m = Model::new(
+        &scenarios::by_name("daemon-zc").unwrap(),
+        Preset::K72.features(),
+    )
+    .unwrap();
+    let (r, g) = Explorer::new(&m).run_graph(|_| ());
+    assert_eq!(r.stop, Stop::Exhausted);
+    let mut has_out = vec![false; g.nodes.len()];
+    for &(from, _, _) in &g.edges {
+        has_out[from as usize] = true;
+    }
+    let terminal = has_out.iter().filter(|o| !**o).count();
+    assert!(terminal > 0, "daemon-zc has terminal states");
+    assert_eq!(
+        r.stuck, 0,
+        "every terminal state of daemon-zc has every program finished"
+    );
+    let m = Model::new(
+        &scenarios::by_name("thread-exit-before-start").unwrap(),
+        Preset::K72.features(),
+    )
+    .unwrap();
+    let r = Explorer::new(&m)
+        .state_invariants(false)
+        .all_violations(true)
+        .run();
+    assert!(r.stuck > 0, "a reader left waiting is a dead end");
+}
