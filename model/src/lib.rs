@@ -20,6 +20,7 @@ mod dispatch;
 pub mod exec;
 pub mod features;
 pub mod func;
+mod independence;
 pub mod invariants;
 mod io_cmd;
 pub mod k612;

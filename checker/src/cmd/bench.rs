@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// are stored once (`check --symmetry`).
     #[arg(long, conflicts_with = "workers")]
     pub symmetry: bool,
+    /// Partial-order reduction: from a state with a local step, only that step
+    /// (`check --partial-order`).
+    #[arg(long, conflicts_with = "workers")]
+    pub partial_order: bool,
 }
 
 /// Peak resident set size of this process, from /proc (Linux), in KiB.
@@ -92,17 +96,23 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     let mut secs = Vec::new();
     let mut last = None;
     for _ in 0..a.runs {
-        let r = Explorer::new(&m).exact(a.exact).symmetry(a.symmetry).run();
+        let r = Explorer::new(&m)
+            .exact(a.exact)
+            .symmetry(a.symmetry)
+            .partial_order(a.partial_order)
+            .run();
         secs.push(r.elapsed.as_secs_f64());
         last = Some(r);
     }
     let r = last.unwrap();
     let sym = crate::explore::symmetry::Symmetry::of(&m);
-    let reductions: Vec<String> = if a.symmetry && !sym.is_trivial() {
-        vec![sym.describe()]
-    } else {
-        Vec::new()
-    };
+    let mut reductions: Vec<String> = Vec::new();
+    if a.symmetry && !sym.is_trivial() {
+        reductions.push(sym.describe());
+    }
+    if a.partial_order {
+        reductions.push("partial-order (local steps)".into());
+    }
     let totals = Totals {
         preset: preset.name(),
         scenario: &sc.name,

@@ -50,6 +50,9 @@ pub struct SweepHeader {
     /// Symmetry reduction (`--symmetry`); absent when off, as in files written before it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub symmetry: bool,
+    /// Partial-order reduction (`--partial-order`); absent when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial_order: bool,
 }
 
 impl SweepHeader {
@@ -78,6 +81,7 @@ impl SweepHeader {
             max_seconds: opts.max_time.as_secs(),
             max_memory: opts.max_memory,
             symmetry: opts.symmetry,
+            partial_order: opts.partial_order,
         }
     }
 

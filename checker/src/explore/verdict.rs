@@ -35,6 +35,9 @@ pub struct CheckOpts {
     /// Symmetry reduction ([`crate::explore::symmetry`]); safety only, so `liveness` must
     /// be off.
     pub symmetry: bool,
+    /// Partial-order reduction ([`Explorer::partial_order`]); safety only, so `liveness`
+    /// must be off.
+    pub partial_order: bool,
 }
 
 /// A progress sink shared by the threads of a sweep.
@@ -56,6 +59,7 @@ impl CheckOpts {
             max_memory: None,
             progress: None,
             symmetry: false,
+            partial_order: false,
         }
     }
 }
@@ -288,6 +292,9 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
     if o.symmetry && o.liveness {
         return Err("symmetry reduction is for the safety search: the liveness pass needs the whole state graph (use --no-liveness)".into());
     }
+    if o.partial_order && o.liveness {
+        return Err("partial-order reduction is for the safety search: the liveness pass needs the whole state graph (use --no-liveness)".into());
+    }
     let report = |p: &Progress| {
         if let Some(f) = &o.progress {
             f(&sc.name, p)
@@ -304,6 +311,7 @@ pub fn run_scenario(sc: &Scenario, o: &CheckOpts) -> Result<ScenarioResult, Stri
         .sometimes(&Goal::ALL)
         .exact(o.exact)
         .symmetry(o.symmetry)
+        .partial_order(o.partial_order)
         .max_memory(o.max_memory);
     if o.progress.is_some() {
         ex = ex.progress(50_000, &report);
