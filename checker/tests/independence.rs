@@ -4,7 +4,9 @@
 //! local there:
 //!  * the step is enabled and writes nothing but its actor's record;
 //!  * with every other move that is enabled there, in either order, it ends in the same
-//!    state, or in the same violation, and it is still local after that move.
+//!    state, or in the same violation, and it is still local after that move;
+//!  * each of the two reaches the same goals, or breaks an invariant with the same
+//!    signature, whether the other was taken first or not.
 //!
 //! Because the search is the full one, the second point covers every state the other
 //! actors can reach before the local step is taken: that is the ample-set condition C1 on
@@ -12,10 +14,12 @@
 
 use rustc_hash::FxHashSet;
 use std::collections::VecDeque;
+use ublk_checker::explore::signature::Signature;
 use ublk_checker::explore::store::fingerprint;
 use ublk_checker::scenarios;
+use ublk_model::properties::Before;
 use ublk_model::state::ActorId;
-use ublk_model::{Model, Move, Outcome, Preset, State, Violation};
+use ublk_model::{Goal, Model, Move, Outcome, Preset, State, Violation};
 
 /// The state after `mv`, the violation it breaks, or `None` if it cannot move.
 fn after(m: &Model, s: &State, mv: Move) -> Option<Result<State, Violation>> {
@@ -24,6 +28,23 @@ fn after(m: &Model, s: &State, mv: Move) -> Option<Result<State, Violation>> {
         Ok(Outcome::Stepped(_)) => Some(Ok(n)),
         Ok(Outcome::Blocked) => None,
         Err(v) => Some(Err(v)),
+    }
+}
+
+/// What the explorer reports of `mv` taken at `s`: the goals it reaches, or the
+/// signature of the violation it breaks.
+fn seen(m: &Model, s: &State, mv: Move) -> Result<Vec<Goal>, Signature> {
+    let mut n = s.clone();
+    match m.apply(&mut n, mv) {
+        Ok(Outcome::Stepped(info)) => {
+            let b = Before::of(m, s);
+            Ok(Goal::ALL
+                .into_iter()
+                .filter(|g| g.reached(m, b, &info, &n))
+                .collect())
+        }
+        Ok(Outcome::Blocked) => Ok(Vec::new()),
+        Err(v) => Err(Signature::of_violation(m, s, mv.actor, &v)),
     }
 }
 
@@ -53,6 +74,20 @@ fn check_state(m: &Model, s: &State, where_: &str) -> u64 {
                 let Some(sb) = after(m, s, mb) else { continue };
                 pairs += 1;
                 let other = &m.actors[mb.actor as usize].name;
+                // what the explorer reports of the other move is the same before and after
+                // the local step (C2: no property reads what the local step writes)
+                assert_eq!(
+                    seen(m, s, mb),
+                    seen(m, &sa, mb),
+                    "{where_}: {other} seen after {name}"
+                );
+                if let Ok(sb) = &sb {
+                    assert_eq!(
+                        seen(m, s, ma),
+                        seen(m, sb, ma),
+                        "{where_}: {name} seen after {other}"
+                    );
+                }
                 let ab = after(m, &sa, mb);
                 match sb {
                     Err(v) => {
