@@ -19,7 +19,7 @@ use ublk_checker::explore::store::fingerprint;
 use ublk_checker::scenarios;
 use ublk_model::properties::Before;
 use ublk_model::state::ActorId;
-use ublk_model::{Goal, Model, Move, Outcome, Preset, State, Violation};
+use ublk_model::{ActorSpec, Bio, Goal, Model, Move, Outcome, Preset, State, Violation};
 
 /// The state after `mv`, the violation it breaks, or `None` if it cannot move.
 fn after(m: &Model, s: &State, mv: Move) -> Option<Result<State, Violation>> {
@@ -153,4 +153,36 @@ fn local_steps_are_independent_on_every_reachable_state() {
         "{local_states} of {states} states"
     );
     assert!(pairs > 100_000, "{pairs} pairs");
+}
+
+/// A reader that starts its bios over forever ([`Bio::Again`]) could see its request
+/// reallocated until the byte `round` wraps back: with one in the model no step is local.
+/// The same configuration without it has local steps.
+#[test]
+fn an_endless_workload_has_no_local_steps() {
+    let local_states = |again: bool| {
+        let mut sc = scenarios::by_name("daemon-zc").unwrap();
+        for a in &mut sc.actors {
+            if let ActorSpec::Submitter { bios, .. } = a {
+                if again {
+                    bios.push(Bio::Again);
+                }
+            }
+        }
+        let m = Model::new(&sc, Preset::K72.features()).unwrap();
+        let (mut n, mut seen) = (0, FxHashSet::default());
+        let mut work = vec![m.init()];
+        while let Some(s) = work.pop() {
+            if !seen.insert(fingerprint(&s)) || seen.len() > 20_000 {
+                continue;
+            }
+            n += (0..m.actors.len() as ActorId)
+                .filter(|&a| m.local_step(&s, a))
+                .count();
+            work.extend(m.moves(&s).filter_map(|mv| after(&m, &s, mv)?.ok()));
+        }
+        n
+    };
+    assert!(local_states(false) > 0);
+    assert_eq!(local_states(true), 0);
 }

@@ -50,12 +50,8 @@ impl Model {
     pub fn local_step(&self, s: &State, a: ActorId) -> bool {
         let st = &s.actors[a as usize];
         match &self.actors[a as usize].kind {
-            Kind::Submitter { bios, .. } => {
-                !st.done
-                    && st.at == Resume::BioWait
-                    && st.bio_ended(&s.reqs)
-                    && !self.endless_workload()
-                    && (st.next_op as usize) < bios.len()
+            Kind::Submitter { .. } => {
+                st.at == Resume::BioWait && st.bio_ended(&s.reqs) && !self.endless_workload()
             }
             _ => false,
         }
