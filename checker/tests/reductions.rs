@@ -111,16 +111,7 @@ fn counterexamples_under_symmetry_replay() {
     let m = Model::new(&sc, Preset::K72.features()).unwrap();
     assert!(!Symmetry::of(&m).is_trivial());
     for exact in [false, true] {
-        let r = Explorer::new(&m)
-            .symmetry(true)
-            .exact(exact)
-            .all_violations(true)
-            .run();
-        assert!(!r.violations.is_empty());
-        for (_, path, v) in &r.violations {
-            let (_, got) = ublk_checker::explore::bfs::replay(&m, path).unwrap();
-            assert_eq!(got.as_ref().map(|g| &g.msg), Some(&v.msg));
-        }
+        every_violation_replays(&m, Explorer::new(&m).symmetry(true).exact(exact));
     }
 }
 
@@ -192,16 +183,20 @@ fn counterexamples_under_partial_order_replay() {
     let sc = scenarios::by_name("per-io-daemons-stress").unwrap();
     let m = Model::new(&sc, Preset::Post.features()).unwrap();
     for exact in [false, true] {
-        let r = Explorer::new(&m)
+        let x = Explorer::new(&m)
             .partial_order(true)
             .symmetry(exact)
-            .exact(exact)
-            .all_violations(true)
-            .run();
-        assert!(!r.violations.is_empty());
-        for (_, path, v) in &r.violations {
-            let (_, got) = ublk_checker::explore::bfs::replay(&m, path).unwrap();
-            assert_eq!(got.as_ref().map(|g| &g.msg), Some(&v.msg));
-        }
+            .exact(exact);
+        every_violation_replays(&m, x);
+    }
+}
+
+/// `x` finds violations, and each one's path replays from the initial state to it.
+fn every_violation_replays(m: &Model, x: Explorer) {
+    let r = x.all_violations(true).run();
+    assert!(!r.violations.is_empty());
+    for (_, path, v) in &r.violations {
+        let (_, got) = ublk_checker::explore::bfs::replay(m, path).unwrap();
+        assert_eq!(got.as_ref().map(|g| &g.msg), Some(&v.msg));
     }
 }

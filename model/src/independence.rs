@@ -14,17 +14,18 @@
 //!
 //! Why declared, not inferred: whether a step reads another actor's data cannot be seen by
 //! running it, and an independence that is wrong hides states, so each kind of local step
-//! is argued here against the code it relies on, and `checker/tests/reductions.rs` checks
-//! the claim on every reachable state of the built-in scenarios (the step commutes with
-//! every other enabled step and stays local after it, and writes only its actor's record).
+//! is argued here against the code it relies on, and `checker/tests/independence.rs` checks
+//! the claim on every reachable state of the built-in scenarios (the step writes only its
+//! actor's record, commutes with every other enabled step, stays local after it, and each
+//! of the two is seen the same — goals, signatures — in either order).
 //!
 //! One kind so far, the most frequent: a submitter whose request has ended takes its
 //! `bio_endio` (`Resume::BioWait`, [`Func::BioEndio`](crate::Func::BioEndio)).
 //!  * Reads: its own `rq`, `round`, `res`, `next_op`, `at`; to be enabled, its request's
 //!    `round` and `ended`. Only `alloc_request` resets `ended`, and it advances `round`
 //!    in the same step, so once the request ended (or was reallocated) the step stays
-//!    enabled — unless `round`, a byte, wraps back, which needs 255 more allocations of
-//!    that request while the submitter waits: impossible without an endless workload
+//!    enabled — unless `round`, a byte, wraps back to the submitter's, which needs 256
+//!    allocations of that request while the submitter waits: impossible without an endless workload
 //!    ([`Bio::Again`]), so a model with one has no local steps.
 //!  * Writes: its own `next_op`, `at`, `rq`.
 //!  * Nobody else writes a submitter's record once its request ended: the one writer,
