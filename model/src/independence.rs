@@ -21,12 +21,14 @@
 //!
 //! One kind so far, the most frequent: a submitter whose request has ended takes its
 //! `bio_endio` (`Resume::BioWait`, [`Func::BioEndio`](crate::Func::BioEndio)).
-//!  * Reads: its own `rq`, `round`, `res`, `next_op`, `at`; to be enabled, its request's
-//!    `round` and `ended`. Only `alloc_request` resets `ended`, and it advances `round`
-//!    in the same step, so once the request ended (or was reallocated) the step stays
-//!    enabled — unless `round`, a byte, wraps back to the submitter's, which needs 256
-//!    allocations of that request while the submitter waits: impossible without an endless workload
-//!    ([`Bio::Again`]), so a model with one has no local steps.
+//!  * Reads: its own `rq`, `round`, `res`, `next_op`, `at`, `done` (the last two through
+//!    `may_step` and the bio count); to be enabled, its request's `round` and `ended`.
+//!    Only `alloc_request` resets `ended`, and it advances `round` in the same step, so
+//!    once the request ended (or was reallocated) the step stays enabled — unless
+//!    `round`, a byte, wraps back to the submitter's, which needs 256 more allocations of
+//!    that request while the submitter waits. A model that can allocate that often (an
+//!    endless workload, [`Bio::Again`], or 256 bios and partition-scan reads in all) has
+//!    no local steps.
 //!  * Writes: its own `next_op`, `at`, `rq`.
 //!  * Nobody else writes a submitter's record once its request ended: the one writer,
 //!    `end_request` (the owner's `res`), ends a request only once per round (a second end
@@ -41,7 +43,7 @@
 //!  * A part-scan bio runs the same code but its end also clears `dev.part_scan`, which
 //!    START_DEV waits on: not local.
 
-use crate::config::Bio;
+use crate::config::{Bio, CtrlOp};
 use crate::defs::{Kind, Model};
 use crate::state::{ActorId, Resume, State};
 
@@ -52,16 +54,27 @@ impl Model {
         let st = &s.actors[a as usize];
         match &self.actors[a as usize].kind {
             Kind::Submitter { .. } => {
-                st.at == Resume::BioWait && st.bio_ended(&s.reqs) && !self.endless_workload()
+                st.at == Resume::BioWait && st.bio_ended(&s.reqs) && self.allocations_bounded()
             }
             _ => false,
         }
     }
 
-    /// Does some submitter start its bios over forever ([`Bio::Again`])?
-    fn endless_workload(&self) -> bool {
-        self.actors
-            .iter()
-            .any(|d| matches!(&d.kind, Kind::Submitter { bios, .. } if bios.contains(&Bio::Again)))
+    /// Can fewer than 256 requests be allocated in all (so no request's `round` byte can
+    /// wrap back while its reader waits)? Each bio allocates once, and a partition scan
+    /// (one per START_DEV) once.
+    fn allocations_bounded(&self) -> bool {
+        let mut n = 0usize;
+        for d in &self.actors {
+            match &d.kind {
+                Kind::Submitter { bios, .. } if bios.contains(&Bio::Again) => return false,
+                Kind::Submitter { bios, .. } => n += bios.len(),
+                Kind::Control { prog } => {
+                    n += prog.iter().filter(|o| **o == CtrlOp::StartDev).count()
+                }
+                _ => {}
+            }
+        }
+        n < 256
     }
 }
