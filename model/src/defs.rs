@@ -23,6 +23,10 @@ pub struct Model {
     /// server thread serves two tags of a queue (`servers_serve_one_tag` in
     /// lib.rs says why).
     pub any_tag: bool,
+    /// Fewer than 256 requests can be allocated in all, so no waiting reader's request
+    /// `round` byte can wrap back (`independence.rs`: without it no step is local).
+    /// Computed once here: the partial-order reduction asks per expanded state.
+    pub(crate) allocations_bounded: bool,
     pub actors: Vec<ActorDef>,
     pub cmds: Vec<CmdDef>,
     /// Owner task of each ring.

@@ -44,7 +44,7 @@
 //!    START_DEV waits on: not local.
 
 use crate::config::{Bio, CtrlOp};
-use crate::defs::{Kind, Model};
+use crate::defs::{ActorDef, Kind, Model};
 use crate::state::{ActorId, Resume, State};
 
 impl Model {
@@ -54,27 +54,25 @@ impl Model {
         let st = &s.actors[a as usize];
         match &self.actors[a as usize].kind {
             Kind::Submitter { .. } => {
-                st.at == Resume::BioWait && st.bio_ended(&s.reqs) && self.allocations_bounded()
+                st.at == Resume::BioWait && st.bio_ended(&s.reqs) && self.allocations_bounded
             }
             _ => false,
         }
     }
+}
 
-    /// Can fewer than 256 requests be allocated in all (so no request's `round` byte can
-    /// wrap back while its reader waits)? Each bio allocates once, and a partition scan
-    /// (one per START_DEV) once.
-    fn allocations_bounded(&self) -> bool {
-        let mut n = 0usize;
-        for d in &self.actors {
-            match &d.kind {
-                Kind::Submitter { bios, .. } if bios.contains(&Bio::Again) => return false,
-                Kind::Submitter { bios, .. } => n += bios.len(),
-                Kind::Control { prog } => {
-                    n += prog.iter().filter(|o| **o == CtrlOp::StartDev).count()
-                }
-                _ => {}
-            }
+/// Can fewer than 256 requests be allocated in all (so no request's `round` byte can
+/// wrap back while its reader waits)? Each bio allocates once, and a partition scan
+/// (one per START_DEV) once.
+pub(crate) fn allocations_bounded(actors: &[ActorDef]) -> bool {
+    let mut n = 0usize;
+    for d in actors {
+        match &d.kind {
+            Kind::Submitter { bios, .. } if bios.contains(&Bio::Again) => return false,
+            Kind::Submitter { bios, .. } => n += bios.len(),
+            Kind::Control { prog } => n += prog.iter().filter(|o| **o == CtrlOp::StartDev).count(),
+            _ => {}
         }
-        n < 256
     }
+    n < 256
 }

@@ -384,6 +384,7 @@ impl Model {
         let takes_tags = (actors.iter())
             .any(|d| matches!(d.kind, Kind::Submitter { .. } | Kind::PartScan { .. }));
         let any_tag = !takes_tags || servers_serve_one_tag(&actors);
+        let allocations_bounded = independence::allocations_bounded(&actors);
         let mut ring_exit = vec![0; n_servers as usize];
         for (a, d) in actors.iter().enumerate() {
             if let Kind::RingExit { ring } = d.kind {
@@ -395,6 +396,7 @@ impl Model {
             dev: sc.dev.clone(),
             feat,
             any_tag,
+            allocations_bounded,
             actors,
             cmds,
             rings,
