@@ -140,7 +140,7 @@ impl Exec<'_> {
 
     pub(crate) fn step_submitter(&mut self, q: u8, bios: &[Bio]) -> Step {
         let (pc, at) = (self.me().next_op as usize, self.me().at);
-        if pc >= bios.len() {
+        if self.m.program_over(self.s, self.actor) {
             self.me().done = true;
             return Ok(None);
         }
@@ -347,7 +347,7 @@ impl Exec<'_> {
 
     pub(crate) fn step_control(&mut self, prog: &[CtrlOp]) -> Step {
         let (pc, at) = (self.me().next_op as usize, self.me().at);
-        if pc >= prog.len() {
+        if self.m.program_over(self.s, self.actor) {
             self.me().done = true;
             return Ok(None);
         }

@@ -593,11 +593,12 @@ impl Model {
         out
     }
 
-    /// The moves to try from `s`: every actor that may step, each with every
+    /// The moves to try from `s`: every actor that may step and whose program is not over
+    /// ([`Model::program_over`]: that step would only be blocked), each with every
     /// alternative of its next step (a move may still turn out blocked).
     pub fn moves<'a>(&'a self, s: &'a State) -> impl Iterator<Item = Move> + 'a {
         (0..self.actors.len() as ActorId)
-            .filter(move |&a| self.may_step(s, a))
+            .filter(move |&a| self.may_step(s, a) && !self.program_over(s, a))
             .flat_map(move |a| {
                 let n = self.choices(s, a);
                 (0..n).map(move |choice| Move { actor: a, choice })
