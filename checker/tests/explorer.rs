@@ -458,3 +458,68 @@ fn finished_programs_are_not_dead_ends() {
         .run();
     assert!(r.stuck > 0, "a reader left waiting is a dead end");
 }
+
+/// [`Model::moves`] leaves out an actor whose program is over ([`Model::program_over`]):
+/// that is only sound while its step does nothing but mark it done and report itself
+/// blocked — the step functions begin with that very test, and nothing may come before
+/// it (tried: a write ahead of it in `step_control` fails here). Checked on every state
+/// the built-in scenarios reach on every preset (each cut at 10,000 states; 287,885
+/// finished actors met): each such actor's step, every alternative, is blocked and its
+/// copy differs from the state in that actor's `done` flag alone.
+#[test]
+fn a_finished_programs_step_only_marks_it_done() {
+    use rustc_hash::FxHashSet;
+    use ublk_checker::explore::store::fingerprint;
+    use ublk_model::state::ActorId;
+    use ublk_model::{Move, Outcome};
+    let mut checked = 0u64;
+    for p in Preset::every() {
+        for sc in scenarios::all() {
+            let Ok(m) = Model::new(&sc, p.features()) else {
+                continue;
+            };
+            let init = m.init();
+            let mut seen = FxHashSet::from_iter([fingerprint(&init)]);
+            let mut work = vec![init];
+            while let Some(s) = work.pop() {
+                for a in 0..m.actors.len() as ActorId {
+                    if !m.program_over(&s, a) || s.actors[a as usize].done {
+                        continue;
+                    }
+                    for choice in 0..m.choices(&s, a).max(1) {
+                        let mut n = s.clone();
+                        let out = m.step(&mut n, Move { actor: a, choice });
+                        assert!(
+                            matches!(out, Ok(Outcome::Blocked)),
+                            "{} on {}: {}'s program is over, yet it steps: {out:?}",
+                            sc.name,
+                            p.name(),
+                            m.actors[a as usize].name
+                        );
+                        n.actors[a as usize].done = false;
+                        assert!(
+                            n == s,
+                            "{}: {} writes more than its done flag",
+                            sc.name,
+                            m.actors[a as usize].name
+                        );
+                        checked += 1;
+                    }
+                }
+                for mv in m.moves(&s).collect::<Vec<_>>() {
+                    assert!(
+                        !m.program_over(&s, mv.actor),
+                        "moves lists a finished program"
+                    );
+                    let mut n = s.clone();
+                    if let Ok(Outcome::Stepped(_)) = m.apply(&mut n, mv) {
+                        if seen.len() < 10_000 && seen.insert(fingerprint(&n)) {
+                            work.push(n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000, "only {checked} finished programs met");
+}
