@@ -2,7 +2,8 @@
 //! where it matters: on every reachable state of every built-in scenario on every preset
 //! (each cut at a budget), with the full search, for every actor whose step is declared
 //! local there:
-//!  * the step is enabled and writes nothing but its actor's record;
+//!  * the step is enabled and writes nothing but its actor's record (and a ring exit's,
+//!    its ring's);
 //!  * with every other move that is enabled there, in either order, it ends in the same
 //!    state, or in the same violation, and it is still local after that move;
 //!  * each of the two reaches the same goals, or breaks an invariant with the same
@@ -18,8 +19,8 @@ use ublk_checker::explore::signature::Signature;
 use ublk_checker::explore::store::fingerprint;
 use ublk_checker::scenarios;
 use ublk_model::properties::Before;
-use ublk_model::state::ActorId;
-use ublk_model::{ActorSpec, Bio, Goal, Model, Move, Outcome, Preset, State, Violation};
+use ublk_model::state::{ActorId, CmdSt, Resume};
+use ublk_model::{ActorSpec, Bio, Goal, Kind, Model, Move, Outcome, Preset, State, Violation};
 
 /// The state after `mv`, the violation it breaks, or `None` if it cannot move.
 fn after(m: &Model, s: &State, mv: Move) -> Option<Result<State, Violation>> {
@@ -64,11 +65,15 @@ fn check_state(m: &Model, s: &State, where_: &str) -> u64 {
                 Some(Ok(n)) => n,
                 other => panic!("{where_}: local step of {name} gives {other:?}"),
             };
+            // its own records: its actor record, and a ring exit's ring
             let mut masked = sa.clone();
             masked.actors[a as usize] = s.actors[a as usize];
+            if let Kind::RingExit { ring } = m.actors[a as usize].kind {
+                masked.rings[ring as usize] = s.rings[ring as usize].clone();
+            }
             assert!(
                 masked == *s,
-                "{where_}: local step of {name} writes outside its record"
+                "{where_}: local step of {name} writes outside its records"
             );
             for &mb in moves.iter().filter(|x| x.actor != a) {
                 let Some(sb) = after(m, s, mb) else { continue };
@@ -185,4 +190,73 @@ fn an_unbounded_workload_has_no_local_steps() {
     assert!(local_states(&[Bio::Read; 253]) > 0); // 255 allocations: 254 bios, a START_DEV
     assert_eq!(local_states(&[Bio::Again]), 0);
     assert_eq!(local_states(&[Bio::Read; 254]), 0);
+}
+
+/// A ring exit's `io_ring_ctx_free` is local only once the ring's task has exited and no
+/// fixed-buffer I/O is in flight: the built-in scenarios never show the ring otherwise
+/// ready to be freed, so two shapes that do are checked here like the built-ins, and
+/// must show it. `thread-exit-before-start`'s second daemon (here on a plain-fd ring)
+/// closes its ring before its thread exits (the ring exit can finish while the task lives:
+/// an AUTO_BUF_REG dispatch on it could still fill the table); `offdaemon-register-vs-commit` with a SIGKILL can
+/// kill the helper between its fixed-buffer I/O and that I/O's completion, after its
+/// UNREGISTER emptied the table (the free then waits for the I/O).
+#[test]
+fn a_ring_is_freed_locally_only_with_its_task_gone_and_no_io_in_flight() {
+    let mut kill = scenarios::by_name("offdaemon-register-vs-commit").unwrap();
+    kill.actors.push(ActorSpec::Killer);
+    let mut close = scenarios::by_name("thread-exit-before-start").unwrap();
+    for a in &mut close.actors {
+        // a plain-fd ring: its file reference goes with its last request, not in the free
+        if let ActorSpec::Server { fixed_file, .. } = a {
+            *fixed_file = false;
+        }
+    }
+    let (mut live_task, mut in_flight, mut local) = (0, 0, 0);
+    for sc in [kill, close] {
+        let m = Model::new(&sc, Preset::K72.features()).unwrap();
+        let init = m.init();
+        let mut seen = FxHashSet::from_iter([fingerprint(&init)]);
+        let mut work = vec![init];
+        while let Some(s) = work.pop() {
+            check_state(&m, &s, &sc.name);
+            for (a, d) in m.actors.iter().enumerate() {
+                let Kind::RingExit { ring } = d.kind else {
+                    continue;
+                };
+                let (r, st) = (ring as usize, &s.actors[a]);
+                let rg = &s.rings[r];
+                let pending = (m.cmds.iter().zip(&s.cmds))
+                    .any(|(d, c)| d.ring == ring && c.st == CmdSt::Pending);
+                // everything the free needs but the two conditions under test
+                if st.done || rg.freed || !rg.exiting || !st.file_dropped || pending {
+                    continue;
+                }
+                if rg.table.iter().any(Option::is_some) || st.at != Resume::Idle {
+                    continue;
+                }
+                let task_gone = s.tasks[m.rings[r] as usize].exiting;
+                let is_local = m.local_step(&s, a as ActorId);
+                match (task_gone, rg.fixed_ops.is_empty()) {
+                    (true, true) => local += usize::from(is_local),
+                    (false, _) => {
+                        assert!(!is_local, "{}: a live task's ring freed locally", sc.name);
+                        live_task += 1
+                    }
+                    (true, false) => {
+                        assert!(!is_local, "{}: a ring with I/O in flight", sc.name);
+                        in_flight += 1
+                    }
+                }
+            }
+            for mv in m.moves(&s).collect::<Vec<_>>() {
+                if let Some(Ok(n)) = after(&m, &s, mv) {
+                    if seen.insert(fingerprint(&n)) {
+                        work.push(n);
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{live_task} with a live task, {in_flight} with I/O in flight, {local} local");
+    assert!(live_task > 0 && in_flight > 0 && local > 0);
 }
