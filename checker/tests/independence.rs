@@ -2,8 +2,8 @@
 //! where it matters: on every reachable state of every built-in scenario on every preset
 //! (each cut at a budget), with the full search, for every actor whose step is declared
 //! local there:
-//!  * the step is enabled and writes nothing but its actor's record (and a ring exit's,
-//!    its ring's);
+//!  * the step is enabled and writes nothing but its actor's record (and a ring exit,
+//!    its ring's `freed`);
 //!  * with every other move that is enabled there, in either order, it ends in the same
 //!    state, or in the same violation, and it is still local after that move;
 //!  * each of the two reaches the same goals, or breaks an invariant with the same
@@ -65,11 +65,11 @@ fn check_state(m: &Model, s: &State, where_: &str) -> u64 {
                 Some(Ok(n)) => n,
                 other => panic!("{where_}: local step of {name} gives {other:?}"),
             };
-            // its own records: its actor record, and a ring exit's ring
+            // its own records: its actor record, and a ring exit's ring's `freed`
             let mut masked = sa.clone();
             masked.actors[a as usize] = s.actors[a as usize];
             if let Kind::RingExit { ring } = m.actors[a as usize].kind {
-                masked.rings[ring as usize] = s.rings[ring as usize].clone();
+                masked.rings[ring as usize].freed = s.rings[ring as usize].freed;
             }
             assert!(
                 masked == *s,
@@ -192,14 +192,19 @@ fn an_unbounded_workload_has_no_local_steps() {
     assert_eq!(local_states(&[Bio::Read; 254]), 0);
 }
 
-/// A ring exit's `io_ring_ctx_free` is local only once the ring's task has exited and no
-/// fixed-buffer I/O is in flight: the built-in scenarios never show the ring otherwise
-/// ready to be freed, so two shapes that do are checked here like the built-ins, and
-/// must show it. `thread-exit-before-start`'s second daemon (here on a plain-fd ring)
-/// closes its ring before its thread exits (the ring exit can finish while the task lives:
-/// an AUTO_BUF_REG dispatch on it could still fill the table); `offdaemon-register-vs-commit` with a SIGKILL can
-/// kill the helper between its fixed-buffer I/O and that I/O's completion, after its
-/// UNREGISTER emptied the table (the free then waits for the I/O).
+/// A ring exit's `io_ring_ctx_free` is local exactly where `Model::local_step` says: once
+/// the ring's task has exited and no fixed-buffer I/O is in flight (and the rest). The
+/// built-in scenarios never show the ring otherwise ready to be freed, so two shapes that
+/// do are checked here like the built-ins, and must show both, and the free declared
+/// local wherever everything holds. `thread-exit-before-start`'s second daemon (here on a
+/// plain-fd ring) closes its ring before its thread exits; `offdaemon-register-vs-commit`
+/// with a SIGKILL can kill the helper between its fixed-buffer I/O and that I/O's
+/// completion, after its UNREGISTER emptied the table (the free then waits for the I/O:
+/// dropping that condition fails the independence check here). The live-task condition
+/// is conservative and only pinned here: the hazard it guards — an AUTO_BUF_REG dispatch
+/// on the live task filling the table after the ring's cmds are gone — needs task work
+/// queued for a cmd already completed, and that dispatch breaks S5 (a second completion)
+/// in the same step, so no state of the model shows it today.
 #[test]
 fn a_ring_is_freed_locally_only_with_its_task_gone_and_no_io_in_flight() {
     let mut kill = scenarios::by_name("offdaemon-register-vs-commit").unwrap();
@@ -237,7 +242,10 @@ fn a_ring_is_freed_locally_only_with_its_task_gone_and_no_io_in_flight() {
                 let task_gone = s.tasks[m.rings[r] as usize].exiting;
                 let is_local = m.local_step(&s, a as ActorId);
                 match (task_gone, rg.fixed_ops.is_empty()) {
-                    (true, true) => local += usize::from(is_local),
+                    (true, true) => {
+                        assert!(is_local, "{}: an emptied ring not freed locally", sc.name);
+                        local += 1
+                    }
                     (false, _) => {
                         assert!(!is_local, "{}: a live task's ring freed locally", sc.name);
                         live_task += 1
