@@ -15,8 +15,8 @@
 
 mod common;
 
-use rustc_hash::FxHashSet;
 use std::time::{Duration, Instant};
+use ublk_checker::explore::bfs::Explorer;
 use ublk_checker::explore::packing::pack;
 use ublk_checker::explore::store::fingerprint_packed;
 use ublk_model::{Model, Outcome, State};
@@ -32,25 +32,11 @@ fn main() {
     args.retain(|a| a != "--blocked");
     let (name, preset, m) = common::model_of(&args);
 
-    let mut buf = Vec::new();
-    let mut seen = FxHashSet::default();
-    let init = m.init();
-    seen.insert(fingerprint_packed(pack(&init, &mut buf)));
-    let mut states = vec![init];
-    let mut i = 0;
-    while i < states.len() {
-        let s = states[i].clone();
-        for mv in m.moves(&s).collect::<Vec<_>>() {
-            let mut n = s.clone();
-            if let Ok(Outcome::Stepped(_)) = m.apply_enabled(&mut n, mv) {
-                if seen.insert(fingerprint_packed(pack(&n, &mut buf))) {
-                    states.push(n);
-                }
-            }
-        }
-        i += 1;
-    }
-    drop(seen);
+    // every reachable state, as the explorer finds them (a violation ends its path only)
+    let (_, graph) = Explorer::new(&m)
+        .all_violations(true)
+        .run_graph(State::clone);
+    let states = graph.nodes;
     if blocked_only {
         blocked(&m, &states);
         return;

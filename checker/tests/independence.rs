@@ -120,6 +120,24 @@ fn check_state(m: &Model, s: &State, where_: &str) -> u64 {
     pairs
 }
 
+/// Calls `f` on every state reachable in `m`, breadth-first, keeping at most `budget`
+/// distinct states.
+fn each_reachable(m: &Model, budget: usize, mut f: impl FnMut(&State)) {
+    let init = m.init();
+    let mut seen = FxHashSet::from_iter([fingerprint(&init)]);
+    let mut work = VecDeque::from([init]);
+    while let Some(s) = work.pop_front() {
+        f(&s);
+        for mv in m.moves(&s).collect::<Vec<_>>() {
+            if let Some(Ok(n)) = after(m, &s, mv) {
+                if seen.len() < budget && seen.insert(fingerprint(&n)) {
+                    work.push_back(n);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn local_steps_are_independent_on_every_reachable_state() {
     const BUDGET: usize = 300_000;
@@ -130,25 +148,13 @@ fn local_steps_are_independent_on_every_reachable_state() {
                 continue;
             };
             let where_ = format!("{} on {}", sc.name, p.name());
-            let init = m.init();
-            let mut seen = FxHashSet::default();
-            seen.insert(fingerprint(&init));
-            let mut work = VecDeque::from([init]);
-            while let Some(s) = work.pop_front() {
+            each_reachable(&m, BUDGET, |s| {
                 states += 1;
-                let n = check_state(&m, &s, &where_);
-                pairs += n;
-                if (0..m.actors.len() as ActorId).any(|a| m.local_step(&s, a)) {
+                pairs += check_state(&m, s, &where_);
+                if (0..m.actors.len() as ActorId).any(|a| m.local_step(s, a)) {
                     local_states += 1;
                 }
-                for mv in m.moves(&s).collect::<Vec<_>>() {
-                    if let Some(Ok(n)) = after(&m, &s, mv) {
-                        if seen.len() < BUDGET && seen.insert(fingerprint(&n)) {
-                            work.push_back(n);
-                        }
-                    }
-                }
-            }
+            });
         }
     }
     // not vacuous: local steps exist and met other moves
@@ -173,17 +179,12 @@ fn an_unbounded_workload_has_no_local_steps() {
             }
         }
         let m = Model::new(&sc, Preset::K72.features()).unwrap();
-        let (mut n, mut seen) = (0, FxHashSet::default());
-        let mut work = vec![m.init()];
-        while let Some(s) = work.pop() {
-            if !seen.insert(fingerprint(&s)) || seen.len() > 20_000 {
-                continue;
-            }
+        let mut n = 0;
+        each_reachable(&m, 20_000, |s| {
             n += (0..m.actors.len() as ActorId)
-                .filter(|&a| m.local_step(&s, a))
+                .filter(|&a| m.local_step(s, a))
                 .count();
-            work.extend(m.moves(&s).filter_map(|mv| after(&m, &s, mv)?.ok()));
-        }
+        });
         n
     };
     assert!(local_states(&[]) > 0);
@@ -219,11 +220,8 @@ fn a_ring_is_freed_locally_only_with_its_task_gone_and_no_io_in_flight() {
     let (mut live_task, mut in_flight, mut local) = (0, 0, 0);
     for sc in [kill, close] {
         let m = Model::new(&sc, Preset::K72.features()).unwrap();
-        let init = m.init();
-        let mut seen = FxHashSet::from_iter([fingerprint(&init)]);
-        let mut work = vec![init];
-        while let Some(s) = work.pop() {
-            check_state(&m, &s, &sc.name);
+        each_reachable(&m, usize::MAX, |s| {
+            check_state(&m, s, &sc.name);
             for (a, d) in m.actors.iter().enumerate() {
                 let Kind::RingExit { ring } = d.kind else {
                     continue;
@@ -240,7 +238,7 @@ fn a_ring_is_freed_locally_only_with_its_task_gone_and_no_io_in_flight() {
                     continue;
                 }
                 let task_gone = s.tasks[m.rings[r] as usize].exiting;
-                let is_local = m.local_step(&s, a as ActorId);
+                let is_local = m.local_step(s, a as ActorId);
                 match (task_gone, rg.fixed_ops.is_empty()) {
                     (true, true) => {
                         assert!(is_local, "{}: an emptied ring not freed locally", sc.name);
@@ -256,14 +254,7 @@ fn a_ring_is_freed_locally_only_with_its_task_gone_and_no_io_in_flight() {
                     }
                 }
             }
-            for mv in m.moves(&s).collect::<Vec<_>>() {
-                if let Some(Ok(n)) = after(&m, &s, mv) {
-                    if seen.insert(fingerprint(&n)) {
-                        work.push(n);
-                    }
-                }
-            }
-        }
+        });
     }
     eprintln!("{live_task} with a live task, {in_flight} with I/O in flight, {local} local");
     assert!(live_task > 0 && in_flight > 0 && local > 0);
